@@ -21,7 +21,7 @@ const char* Expected(LocatorKind kind) {
   return "";
 }
 
-bool ParsePositive(std::string_view s, int64_t* out) {
+bool ParsePositive(absl::string_view s, int64_t* out) {
   if (s.empty() || s.size() > 18) return false;
   for (char c : s) {
     if (c < '0' || c > '9') return false;
@@ -52,29 +52,30 @@ std::string Locator::ToString() const {
 }
 
 absl::StatusOr<Locator> ParseLocator(std::string_view text, LocatorKind kind) {
-  auto bad = [&](std::string_view why) {
+  const std::string whole(text);
+  auto bad = [&](absl::string_view why) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "bad locator '", text, "': ", why, " (expected ", Expected(kind), ")"));
+        "bad locator '", whole, "': ", why, " (expected ", Expected(kind), ")"));
   };
-  std::vector<std::string_view> parts = absl::StrSplit(text, '/');
+  std::vector<absl::string_view> parts = absl::StrSplit(whole, '/');
   size_t min_parts = 2, max_parts = 2;
   if (kind == LocatorKind::kStage) min_parts = 3, max_parts = 4;
   if (kind == LocatorKind::kJob) min_parts = 4, max_parts = 5;
   if (parts.size() < min_parts) return bad("too few parts");
   if (parts.size() > max_parts) return bad("too many parts");
-  for (std::string_view p : parts) {
+  for (absl::string_view p : parts) {
     if (p.empty()) return bad("empty part");
   }
 
   Locator loc;
-  if (!IsValidName(parts[0])) return bad("invalid pipeline name");
+  if (!IsValidName(std::string_view(parts[0].data(), parts[0].size()))) return bad("invalid pipeline name");
   loc.pipeline = std::string(parts[0]);
   if (!ParsePositive(parts[1], &loc.counter)) {
     return bad("counter must be a positive number");
   }
   if (kind == LocatorKind::kPipelineRun) return loc;
 
-  if (!IsValidName(parts[2])) return bad("invalid stage name");
+  if (!IsValidName(std::string_view(parts[2].data(), parts[2].size()))) return bad("invalid stage name");
   loc.stage = std::string(parts[2]);
   size_t next = 3;
   bool has_attempt = (kind == LocatorKind::kStage && parts.size() == 4) ||
@@ -89,7 +90,7 @@ absl::StatusOr<Locator> ParseLocator(std::string_view text, LocatorKind kind) {
   }
   if (kind == LocatorKind::kStage) return loc;
 
-  if (!IsValidName(parts[next])) return bad("invalid job name");
+  if (!IsValidName(std::string_view(parts[next].data(), parts[next].size()))) return bad("invalid job name");
   loc.job = std::string(parts[next]);
   return loc;
 }

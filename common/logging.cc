@@ -6,7 +6,7 @@
 namespace gantry {
 
 void SetupLogging(const std::string& name, const std::string& level) {
-  auto logger = spdlog::stderr_logger_mt(name);
+  auto logger = spdlog::stderr_color_mt(name);
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [%n] %v");
   logger->set_level(spdlog::level::from_str(level));
   logger->flush_on(spdlog::level::info);
