@@ -39,6 +39,15 @@ struct FetchTask {
   std::string source;  // a file (`source`) or a directory
   std::string destination;
   bool is_file = false;
+
+  // The pipeline the artifact comes from: `own_pipeline` when `pipeline` is
+  // empty or names it, else the first element of the path.
+  std::string SourcePipeline(const std::string& own_pipeline) const;
+  // The ancestor path as GoCD writes it, "source/…/direct_upstream", turned
+  // around: element 0 is the direct upstream (a dependency material of this
+  // pipeline), the last is the source pipeline. Empty for this pipeline.
+  std::vector<std::string> PathFromDirectUpstream(
+      const std::string& own_pipeline) const;
 };
 
 struct Task {
@@ -57,6 +66,12 @@ struct Artifact {
   std::string destination;
 };
 
+// What happens to a job whose agent went silent past the timeout.
+enum class OnAgentLost {
+  kFail,        // the attempt fails (default: never run a job twice)
+  kReschedule,  // a new attempt is scheduled on another agent
+};
+
 struct Job {
   std::string name;
   std::vector<std::string> resources;  // as written; matching ignores case
@@ -66,6 +81,7 @@ struct Job {
   std::vector<Variable> variables;
   std::vector<Task> tasks;
   std::vector<Artifact> artifacts;
+  OnAgentLost on_agent_lost = OnAgentLost::kFail;
   SourceLocation location;
 };
 
@@ -84,6 +100,8 @@ struct Stage {
   std::vector<Variable> variables;
   std::vector<Job> jobs;  // in file order
   SourceLocation location;
+
+  const Job* FindJob(const std::string& job_name) const;
 };
 
 struct Material {
@@ -100,6 +118,11 @@ struct Material {
   SourceLocation location;
 };
 
+// The variable that carries a material's revision into jobs:
+// "GANTRY_REVISION_" + the name upper-cased, other characters than letters
+// and digits turned into '_' ("my-repo" -> GANTRY_REVISION_MY_REPO).
+std::string RevisionVariableName(const std::string& material_name);
+
 enum class LockBehavior { kNone, kLockOnFailure, kUnlockWhenFinished };
 
 struct Pipeline {
@@ -114,6 +137,16 @@ struct Pipeline {
 
   const Stage* FindStage(const std::string& stage_name) const;
   int StageIndex(const std::string& stage_name) const;  // -1 if absent
+  const Material* FindMaterial(const std::string& material_name) const;
+  // The `pipeline` material on `upstream`, or nullptr (at most one exists).
+  const Material* FindDependency(const std::string& upstream) const;
+  // The label of run `counter`: label_template with ${COUNT} replaced by the
+  // counter and ${MATERIAL} / ${MATERIAL[:N]} by that material's revision
+  // (first N characters) from `revisions` (material name -> revision;
+  // missing ones expand to ""). An empty template means "${COUNT}".
+  std::string ExpandLabel(
+      int64_t counter,
+      const std::map<std::string, std::string>& revisions) const;
 };
 
 struct Environment {
@@ -122,6 +155,10 @@ struct Environment {
   std::vector<std::string> agents;  // agent names (or ids) listed in config
   std::vector<Variable> variables;
   SourceLocation location;
+  // Where each entry of `pipelines` was written (same order and size).
+  std::vector<SourceLocation> pipeline_locations;
+
+  bool HasPipeline(const std::string& pipeline) const;
 };
 
 // One file of a config revision, as the user wrote it.
@@ -134,7 +171,7 @@ struct ConfigFile {
 struct Config {
   int format_version = 0;
   std::vector<Pipeline> pipelines;  // sorted by name
-  std::vector<Environment> environments;
+  std::vector<Environment> environments;  // sorted by name
 
   const Pipeline* FindPipeline(const std::string& name) const;
   // The environment that contains `pipeline`, or nullptr.

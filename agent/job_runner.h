@@ -1,0 +1,143 @@
+// Runs one Assign: its tasks in order, each its own process, on a thread of
+// its own, reporting through a JobSink. Knows nothing about gRPC.
+//
+// - Directory: JobDir() (paths.h), created if missing. An exec task's
+//   working_directory is relative to it; absolute paths and ".." are refused
+//   (the task fails with a console line saying why).
+// - Environment: see job_env.h. The command is looked up on the job's PATH.
+// - run_if: "passed" (default; runs while nothing has failed), "failed" (runs
+//   only after a failure), "any". The job fails if any executed task failed.
+// - Console: a "[gantry] ..." line before and after every task; task stdout
+//   and stderr merged; secure values masked; batched (console.h).
+// - Leftovers: when a task's main process exits, its output is read until
+//   the pipe closes (at most output_linger), then whatever is left of its
+//   process group is killed. A daemon that must outlive its task has to
+//   leave the group (setsid).
+// - Cancel: SIGTERM to the running task's process group, SIGKILL after
+//   kill_grace, then the task's on_cancel task; remaining tasks are skipped
+//   and the job ends "cancelled". Abort: SIGKILL at once, no on_cancel (the
+//   controller took the job away). Assign.timeout_minutes without console
+//   output cancels the job the same way.
+// - fetch tasks go to the FetchHandler (unsupported for now).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "agent/console.h"
+#include "agent/fetch_handler.h"
+#include "agent/job_env.h"
+#include "agent/job_sink.h"
+#include "gantry/v1/agent.pb.h"
+
+namespace gantry::agent {
+
+class TaskProcess;
+
+struct JobRunnerOptions {
+  // The agent's --work-dir.
+  std::string work_dir;
+  // Becomes GANTRY_CONTROLLER_URL unless the Assign sets it.
+  std::string controller_url;
+  // The agent's own environment ("NAME=value"); nullopt: this process's.
+  std::optional<std::vector<std::string>> base_environment;
+  // SIGTERM → SIGKILL delay on cancel.
+  absl::Duration kill_grace = absl::Seconds(10);
+  // How long to keep reading a task's output after its main process exited.
+  absl::Duration output_linger = absl::Seconds(1);
+  // Console batching (console.h).
+  absl::Duration flush_interval = absl::Milliseconds(50);
+  size_t max_chunk_bytes = 16 * 1024;
+  // What one unit of Assign.timeout_minutes is (tests shorten it).
+  absl::Duration timeout_unit = absl::Minutes(1);
+  // Null: fetch tasks fail as unsupported.
+  std::shared_ptr<FetchHandler> fetch_handler;
+};
+
+class JobRunner {
+ public:
+  // `sink` must outlive the runner.
+  JobRunner(JobRunnerOptions options, gantry::v1::Assign assign,
+            JobSink* sink);
+  // Aborts the job if it is still running and joins its thread.
+  ~JobRunner();
+
+  JobRunner(const JobRunner&) = delete;
+  JobRunner& operator=(const JobRunner&) = delete;
+
+  // Starts the job on a new thread. Call once.
+  void Start();
+
+  // Cancels the job (see above). Thread-safe; the first reason wins; no-op
+  // once the job has finished.
+  void Cancel(const std::string& reason);
+  // Kills the job without on_cancel. Thread-safe; also escalates a Cancel.
+  void Abort(const std::string& reason);
+
+  // True once OnJobCompleted has returned.
+  bool done() const { return done_.load(); }
+  // Waits for the job's thread to end.
+  void Join();
+
+  int64_t attempt_id() const { return assign_.attempt_id(); }
+  const gantry::v1::Assign& assign() const { return assign_; }
+
+ private:
+  enum class Stop { kNone, kCancel, kAbort };
+  struct TaskRun {
+    TaskOutcome outcome = TaskOutcome::kPassed;
+    int exit_code = -1;
+    std::string failure;  // for the job's reason when it failed
+  };
+  struct ProcessEnd {
+    int wait_status = 0;
+    bool stopped = false;  // cancelled or aborted while running
+  };
+
+  void Run();
+  JobReport RunTasks();
+  // Runs one task (exec or fetch); `index` is 0-based; `on_cancel` marks
+  // a task run because its parent task was cancelled (only Abort stops it).
+  TaskRun RunTask(int index, const gantry::v1::Task& task, bool on_cancel);
+  TaskRun RunExec(int index, const gantry::v1::ExecTask& exec, bool on_cancel);
+  TaskRun RunFetch(int index, const gantry::v1::FetchTask& fetch);
+  ProcessEnd Pump(TaskProcess& process, int index, bool on_cancel);
+  void KillLeftovers(pid_t pgid, int index, bool quiet);
+
+  Stop CurrentStop();
+  std::string StopReason();
+  void RequestStop(Stop stop, const std::string& reason);
+
+  // Console pipeline: masker -> batcher -> sink.
+  void Print(std::string_view text);
+  void Say(std::string_view line);  // "[gantry] line\n"
+  void FlushConsole();
+
+  const JobRunnerOptions options_;
+  const gantry::v1::Assign assign_;
+  JobSink* const sink_;
+
+  absl::Mutex mu_;
+  Stop stop_ ABSL_GUARDED_BY(mu_) = Stop::kNone;
+  std::string stop_reason_ ABSL_GUARDED_BY(mu_);
+  int wake_fd_ = -1;  // eventfd: Cancel/Abort wake the output loop
+
+  // Owned by the job thread.
+  std::string job_dir_;
+  JobEnvironment env_;
+  std::unique_ptr<SecretMasker> masker_;
+  std::unique_ptr<ConsoleBatcher> batcher_;
+  ConsoleBatcher::Clock::time_point last_output_;
+
+  std::thread thread_;
+  std::atomic<bool> done_{false};
+};
+
+}  // namespace gantry::agent

@@ -1,0 +1,95 @@
+// gantry-agent: dials the controller, registers once, runs assigned jobs.
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <climits>
+#include <iostream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "agent/session.h"
+#include "common/files.h"
+#include "common/logging.h"
+#include "spdlog/spdlog.h"
+
+namespace {
+
+std::string Hostname() {
+  char buf[HOST_NAME_MAX + 1] = {};
+  if (::gethostname(buf, sizeof(buf) - 1) != 0) return "unknown";
+  return buf;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  gantry::agent::SessionOptions options;
+  std::string key_file;
+  std::string log_level = "info";
+
+  CLI::App app{"gantry-agent: runs Gantry jobs for a controller"};
+  app.add_option("--controller", options.controller_address,
+                 "controller gRPC address, host:port")
+      ->required();
+  app.add_option("--work-dir", options.work_dir,
+                 "where the agent keeps its identity and runs jobs")
+      ->required();
+  app.add_option("--register-key-file", key_file,
+                 "file holding the controller's auto-register key (needed "
+                 "until the agent has registered)");
+  app.add_option("--resources", options.resources,
+                 "resources this agent offers, comma-separated")
+      ->delimiter(',');
+  app.add_option("--environments", options.environments,
+                 "environments this agent belongs to, comma-separated")
+      ->delimiter(',');
+  app.add_option("--name", options.name, "agent name (default: hostname)");
+  app.add_option("--log-level", log_level,
+                 "trace, debug, info, warn or error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  CLI11_PARSE(app, argc, argv);
+
+  gantry::SetupLogging("agent", log_level);
+  options.hostname = Hostname();
+  if (options.name.empty()) options.name = options.hostname;
+  if (!key_file.empty()) {
+    auto key = gantry::ReadFile(key_file);
+    if (!key.ok()) {
+      spdlog::error("cannot read the register key: {}", key.status().ToString());
+      return 1;
+    }
+    options.register_key = std::string(absl::StripAsciiWhitespace(*key));
+  }
+
+  // SIGTERM/SIGINT are handled by one thread with sigwait; block them before
+  // any other thread exists so they all inherit the mask. Children get the
+  // default mask back (task_process.cc).
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  gantry::agent::Session session(options);
+  std::thread([&session, stop_signals] {
+    while (true) {
+      int sig = 0;
+      if (sigwait(&stop_signals, &sig) != 0) continue;
+      spdlog::info("received {}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      session.Stop();
+    }
+  }).detach();
+
+  spdlog::info("gantry-agent {} starting: controller {}, work dir {}",
+               options.name, options.controller_address, options.work_dir);
+  absl::Status status = session.Run();
+  if (!status.ok()) {
+    spdlog::error("{}", status.ToString());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,171 @@
+// The agent's side of AgentService: registers once, then keeps one Session
+// stream open to the controller, runs what it is assigned (one job at a
+// time) and delivers everything the job reports, surviving reconnects.
+//
+// Threads, per stream: a reader (Read loop, reacts to controller messages),
+// a writer (the only caller of Write: one write in flight, drains an
+// outgoing queue, sends heartbeats) and the caller of Run(), which
+// supervises: it waits for the stream to end or for Stop(), then reconnects
+// through a capped jittered backoff (reset once a stream delivered a
+// message). A job runs on its JobRunner's own thread and survives
+// reconnects; what it reports is kept in an AttemptOutbox until acked and
+// re-sent, right after the next Welcome, before anything newer.
+//
+// Connection outcomes:
+//   UNAVAILABLE and other failures  reconnect with backoff
+//   NOT_FOUND (agent id unknown)    abandon held attempts, register again
+//   PERMISSION_DENIED/UNAUTHENTICATED  logged as a credentials problem;
+//                                   retried every rejected_retry_delay (an
+//                                   admin may fix it on the controller)
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "agent/attempt_outbox.h"
+#include "agent/backoff.h"
+#include "agent/identity.h"
+#include "agent/job_runner.h"
+#include "gantry/v1/agent.grpc.pb.h"
+
+namespace gantry::agent {
+
+struct SessionOptions {
+  // host:port of the controller's gRPC endpoint.
+  std::string controller_address;
+  // --work-dir (paths.h).
+  std::string work_dir;
+  // Trimmed contents of --register-key-file; only needed without identity.
+  std::string register_key;
+  std::string name;
+  std::string hostname;
+  std::vector<std::string> resources;
+  std::vector<std::string> environments;
+
+  BackoffOptions backoff;
+  // Injected for tests; null: a seeded generator.
+  Backoff::RandomSource random;
+  // Wait between retries when the controller rejects the token or key.
+  absl::Duration rejected_retry_delay = absl::Seconds(60);
+  // Deadline of Register, and of the Welcome after a Hello.
+  absl::Duration rpc_timeout = absl::Seconds(10);
+  // gRPC keepalive pings. The default stays above gRPC servers' default
+  // minimum ping interval (5 min), so an idle controller does not answer
+  // our pings with GOAWAY (too_many_pings).
+  absl::Duration keepalive_time = absl::Seconds(330);
+  absl::Duration keepalive_timeout = absl::Seconds(20);
+  // Used when the Welcome does not say.
+  absl::Duration default_heartbeat = absl::Seconds(10);
+  // On Stop(): how long a cancelled job may take beyond runner.kill_grace
+  // (its on_cancel task) before it is aborted, and how long to wait for the
+  // controller to acknowledge what the job reported.
+  absl::Duration shutdown_job_timeout = absl::Seconds(30);
+  absl::Duration shutdown_drain = absl::Seconds(5);
+
+  // work_dir and controller_url are filled in from the fields above.
+  JobRunnerOptions runner;
+};
+
+class Session {
+ public:
+  explicit Session(SessionOptions options);
+  // Run() must have returned.
+  ~Session();
+
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Registers if DIR/agent.json is missing, then keeps a session open until
+  // Stop(). Returns an error only when the agent cannot work at all (the
+  // identity file is unreadable or cannot be written, no register key).
+  absl::Status Run();
+
+  // Asks Run() to return: a running job is cancelled (and reported, if the
+  // controller is reachable), then the stream is closed. Returns at once;
+  // a second call aborts the running job without waiting for on_cancel.
+  // Safe from any thread.
+  void Stop();
+
+  // The agent id once known ("" before registration).
+  std::string agent_id() const;
+
+ private:
+  class AttemptSink;
+  struct Job {
+    std::unique_ptr<AttemptSink> sink;
+    std::unique_ptr<JobRunner> runner;
+    bool completed = false;  // OnJobCompleted ran
+    bool aborted = false;    // abandoned: killed, reports dropped
+  };
+  using Stream = grpc::ClientReaderWriterInterface<gantry::v1::AgentMessage,
+                                                   gantry::v1::ControllerMessage>;
+  struct StreamEnd {
+    grpc::Status status;
+    bool got_message = false;
+  };
+
+  // Loads or obtains the identity. Errors: fatal ones as returned status;
+  // retryable ones set *retry_after.
+  absl::Status EnsureIdentity(gantry::v1::AgentService::StubInterface& stub,
+                              Backoff& backoff, absl::Duration* retry_after);
+  StreamEnd RunStream(gantry::v1::AgentService::StubInterface& stub);
+  // Waits for the stream to end or for Stop(); on Stop, finishes the job
+  // and drains before cancelling the stream.
+  void Supervise(absl::Time welcome_deadline);
+  void ReaderLoop(Stream* stream);
+  void WriterLoop(Stream* stream);
+  // Waits for the running job (no stream): cancel was already requested.
+  void FinishJobForShutdown();
+  // Sleeps `delay` unless Stop() comes first. True if stopping.
+  bool WaitForStop(absl::Duration delay);
+
+  void Handle(const gantry::v1::ControllerMessage& message);
+  void OnWelcome(const gantry::v1::Welcome& welcome);
+  void OnAssign(const gantry::v1::Assign& assign);
+  void OnCancel(const gantry::v1::Cancel& cancel);
+  void OnAbandon(const gantry::v1::Abandon& abandon);
+
+  gantry::v1::AgentMessage MakeHello() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queues `message` if a welcomed stream is up (else the outbox has it).
+  void Deliver(std::optional<gantry::v1::AgentMessage> message)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void JobFinished(int64_t attempt_id, const JobReport& report);
+  bool JobActive() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Kills the running job without reporting it and forgets every attempt.
+  void AbandonEverything(const std::string& reason)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  SessionOptions options_;
+
+  mutable absl::Mutex mu_;
+  absl::CondVar cv_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<AgentIdentity> identity_ ABSL_GUARDED_BY(mu_);
+  // The controller did not know our id: ignore agent.json, register anew.
+  bool register_again_ ABSL_GUARDED_BY(mu_) = false;
+  AttemptOutbox outbox_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<Job> job_ ABSL_GUARDED_BY(mu_);
+
+  // The current stream.
+  grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
+  bool stream_up_ ABSL_GUARDED_BY(mu_) = false;
+  bool reader_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool got_message_ ABSL_GUARDED_BY(mu_) = false;
+  bool welcomed_ ABSL_GUARDED_BY(mu_) = false;
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;  // writer: WritesDone when idle
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  std::deque<gantry::v1::AgentMessage> queue_ ABSL_GUARDED_BY(mu_);
+  absl::Duration heartbeat_interval_ ABSL_GUARDED_BY(mu_);
+  absl::Time next_heartbeat_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace gantry::agent

@@ -1,0 +1,95 @@
+#include "cli/app.h"
+
+#include <exception>
+
+#include <CLI/CLI.hpp>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_replace.h"
+
+namespace gantry::cli {
+namespace {
+
+constexpr char kDescription[] =
+    "gantry: the command line of the Gantry continuous-delivery server.\n"
+    "The controller is --controller, else $GANTRY_CONTROLLER, else "
+    "$GANTRY_DATA_DIR/controller.addr, else 127.0.0.1:8150.\n"
+    "The token is --token or --token-file, else $GANTRY_TOKEN, else "
+    "$GANTRY_DATA_DIR/admin.token ($GANTRY_DATA_DIR defaults to ./gantry-data).";
+
+void PrintError(std::ostream& err, const std::string& message) {
+  std::string line(absl::StripAsciiWhitespace(message));
+  line = absl::StrReplaceAll(line, {{"\r\n", "; "}, {"\n", "; "}});
+  err << "gantry: " << line << "\n";
+  err.flush();
+}
+
+}  // namespace
+
+int RunCli(const std::vector<std::string>& args, std::ostream& out,
+           std::ostream& err, const CliOptions& options) {
+  CLI::App app(kDescription, "gantry");
+  // Global flags may also follow the verb: `gantry pipeline list -o json`.
+  app.fallthrough();
+  app.require_subcommand(1);
+
+  ConnectionFlags flags;
+  std::string output = "text";
+  app.add_option("--controller", flags.controller,
+                 "Controller address HOST:PORT");
+  CLI::Option* token =
+      app.add_option("--token", flags.token, "Bearer token for the operator API");
+  app.add_option("--token-file", flags.token_file, "Read the token from a file")
+      ->excludes(token);
+  app.add_option("-o,--output", output, "Output format: text or json")
+      ->check(CLI::IsMember({"text", "json"}));
+
+  Action action;
+  AddConfigCommands(app, &action);
+  AddPipelineCommands(app, &action);
+  AddStageCommands(app, &action);
+  AddJobCommands(app, &action);
+  AddAgentCommands(app, &action);
+
+  std::vector<const char*> argv;
+  argv.push_back("gantry");
+  for (const std::string& arg : args) argv.push_back(arg.c_str());
+  try {
+    app.parse(static_cast<int>(argv.size()), argv.data());
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e, out, err);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e, out, err);
+  } catch (const CLI::ParseError& e) {
+    PrintError(err, std::string(e.what()) + " (see gantry --help)");
+    return kExitUsage;
+  }
+  if (!action) {
+    PrintError(err, "no command given (see gantry --help)");
+    return kExitUsage;
+  }
+
+  CommandContext context(
+      out, err, output == "json" ? OutputFormat::kJson : OutputFormat::kText,
+      flags, options);
+  try {
+    absl::StatusOr<int> result = action(context);
+    out.flush();
+    if (!result.ok()) {
+      PrintError(err, std::string(result.status().message()));
+      return kExitFailure;
+    }
+    return *result;
+  } catch (const std::exception& e) {
+    PrintError(err, std::string("internal error: ") + e.what());
+    return kExitFailure;
+  }
+}
+
+int RunCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
+  return RunCli(args, out, err);
+}
+
+}  // namespace gantry::cli

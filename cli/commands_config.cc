@@ -1,0 +1,228 @@
+// gantry config check|apply|show.
+#include <algorithm>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <google/protobuf/struct.pb.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "cli/command.h"
+#include "cli/format.h"
+#include "common/config/parser.h"
+#include "common/files.h"
+#include "common/status_macros.h"
+#include "gantry/v1/operator.grpc.pb.h"
+
+namespace gantry::cli {
+namespace {
+
+namespace fs = std::filesystem;
+namespace v1 = gantry::v1;
+
+bool IsYamlName(const std::string& name) {
+  return absl::EndsWith(name, ".yaml") || absl::EndsWith(name, ".yml");
+}
+
+// Expands each argument: a file stands for itself, a directory for the
+// *.yaml and *.yml files directly in it (sorted). Paths are kept as written
+// so error messages and stored revisions name what the user typed.
+absl::StatusOr<std::vector<config::ConfigFile>> ReadConfigFiles(
+    const std::vector<std::string>& args) {
+  std::vector<std::string> paths;
+  for (const std::string& arg : args) {
+    std::error_code ec;
+    if (fs::is_directory(arg, ec)) {
+      std::vector<std::string> found;
+      for (const auto& entry : fs::directory_iterator(arg, ec)) {
+        std::string name = entry.path().filename().string();
+        if (entry.is_regular_file(ec) && IsYamlName(name)) {
+          found.push_back((fs::path(arg) / name).string());
+        }
+      }
+      if (ec) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(arg, ": ", ec.message()));
+      }
+      if (found.empty()) {
+        return absl::NotFoundError(
+            absl::StrCat(arg, ": no .yaml or .yml files in this directory"));
+      }
+      std::sort(found.begin(), found.end());
+      paths.insert(paths.end(), found.begin(), found.end());
+    } else {
+      paths.push_back(arg);
+    }
+  }
+  std::vector<config::ConfigFile> files;
+  for (const std::string& path : paths) {
+    if (std::any_of(files.begin(), files.end(),
+                    [&](const auto& f) { return f.path == path; })) {
+      continue;  // named twice
+    }
+    ASSIGN_OR_RETURN(std::string content, ReadFile(path));
+    files.push_back({path, std::move(content)});
+  }
+  return files;
+}
+
+std::string Plural(size_t n, const std::string& one, const std::string& many) {
+  return absl::StrCat(n, " ", n == 1 ? one : many);
+}
+
+absl::StatusOr<int> Check(CommandContext& ctx,
+                          const std::vector<std::string>& args) {
+  ASSIGN_OR_RETURN(std::vector<config::ConfigFile> files, ReadConfigFiles(args));
+  config::ParseResult result = config::ParseConfig(files);
+  if (!result.ok()) {
+    // ErrorText(): every error, one per line, sorted by file and position.
+    for (absl::string_view line :
+         absl::StrSplit(result.ErrorText(), '\n', absl::SkipWhitespace())) {
+      ctx.err() << line << "\n";
+    }
+    ctx.err().flush();
+  }
+  if (ctx.json()) {
+    google::protobuf::Struct doc;
+    auto& fields = *doc.mutable_fields();
+    fields["ok"].set_bool_value(result.ok());
+    fields["files"].set_number_value(static_cast<double>(files.size()));
+    fields["pipelines"].set_number_value(
+        static_cast<double>(result.config.pipelines.size()));
+    fields["environments"].set_number_value(
+        static_cast<double>(result.config.environments.size()));
+    auto* errors = fields["errors"].mutable_list_value();
+    for (const config::ConfigError& error : result.errors) {
+      auto& e = *errors->add_values()->mutable_struct_value()->mutable_fields();
+      e["file"].set_string_value(error.location.file);
+      e["line"].set_number_value(error.location.line);
+      e["column"].set_number_value(error.location.column);
+      e["message"].set_string_value(error.message);
+    }
+    RETURN_IF_ERROR(ctx.PrintJson(doc));
+  } else if (result.ok()) {
+    ctx.out() << Plural(files.size(), "file", "files") << " OK ("
+              << Plural(result.config.pipelines.size(), "pipeline", "pipelines")
+              << ", "
+              << Plural(result.config.environments.size(), "environment",
+                        "environments")
+              << ")\n";
+  }
+  return result.ok() ? kExitOk : kExitFailure;
+}
+
+absl::StatusOr<int> Apply(CommandContext& ctx,
+                          const std::vector<std::string>& args) {
+  ASSIGN_OR_RETURN(std::vector<config::ConfigFile> files, ReadConfigFiles(args));
+  ASSIGN_OR_RETURN(Connection * conn, ctx.connection());
+  v1::ApplyConfigRequest request;
+  for (const config::ConfigFile& file : files) {
+    v1::ConfigFile* f = request.add_files();
+    f->set_path(file.path);
+    f->set_content(file.content);
+  }
+  v1::ApplyConfigResponse response;
+  auto context = conn->NewContext();
+  absl::Status status =
+      conn->Check(conn->stub().ApplyConfig(context.get(), request, &response));
+  if (status.code() == absl::StatusCode::kInvalidArgument) {
+    // The controller refused the config: one `file:line:col: message` per line.
+    for (absl::string_view line :
+         absl::StrSplit(status.message(), '\n', absl::SkipWhitespace())) {
+      ctx.err() << absl::StripTrailingAsciiWhitespace(line) << "\n";
+    }
+    ctx.err().flush();
+    return kExitFailure;
+  }
+  RETURN_IF_ERROR(status);
+  if (ctx.json()) {
+    RETURN_IF_ERROR(ctx.PrintJson(response));
+    return kExitOk;
+  }
+  if (response.unchanged()) {
+    ctx.out() << "config unchanged (revision " << response.revision()
+              << " is current)\n";
+    return kExitOk;
+  }
+  ctx.out() << "config revision " << response.revision() << " applied\n";
+  if (!response.diff().empty()) {
+    ctx.out() << response.diff();
+    if (response.diff().back() != '\n') ctx.out() << "\n";
+  }
+  return kExitOk;
+}
+
+absl::StatusOr<int> Show(CommandContext& ctx, int64_t revision) {
+  ASSIGN_OR_RETURN(Connection * conn, ctx.connection());
+  v1::ShowConfigRequest request;
+  request.set_revision(revision);
+  v1::ShowConfigResponse response;
+  auto context = conn->NewContext();
+  RETURN_IF_ERROR(
+      conn->Check(conn->stub().ShowConfig(context.get(), request, &response)));
+  if (ctx.json()) {
+    RETURN_IF_ERROR(ctx.PrintJson(response));
+    return kExitOk;
+  }
+  ctx.out() << "config revision " << response.revision();
+  if (!response.author().empty()) ctx.out() << " by " << response.author();
+  if (IsSet(response.created_at())) {
+    ctx.out() << " at "
+              << FormatTimestamp(response.created_at(), ctx.time_zone());
+  }
+  ctx.out() << "\n";
+  for (const v1::ConfigFile& file : response.files()) {
+    ctx.out() << "\n==> " << file.path() << " <==\n" << file.content();
+    if (!file.content().empty() && file.content().back() != '\n') {
+      ctx.out() << "\n";
+    }
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddConfigCommands(CLI::App& app, Action* action) {
+  CLI::App* config = app.add_subcommand("config", "Check, apply and show config");
+  config->require_subcommand(1);
+
+  auto check_files = std::make_shared<std::vector<std::string>>();
+  CLI::App* check = config->add_subcommand(
+      "check", "Validate config files offline (no controller needed)");
+  check->add_option("-f,--file", *check_files,
+                    "YAML files, or directories of *.yaml/*.yml files")
+      ->required();
+  check->callback([action, check_files] {
+    *action = [check_files](CommandContext& ctx) {
+      return Check(ctx, *check_files);
+    };
+  });
+
+  auto apply_files = std::make_shared<std::vector<std::string>>();
+  CLI::App* apply = config->add_subcommand(
+      "apply", "Store the files as a new config revision");
+  apply->add_option("-f,--file", *apply_files,
+                    "YAML files, or directories of *.yaml/*.yml files")
+      ->required();
+  apply->callback([action, apply_files] {
+    *action = [apply_files](CommandContext& ctx) {
+      return Apply(ctx, *apply_files);
+    };
+  });
+
+  auto revision = std::make_shared<int64_t>(0);
+  CLI::App* show = config->add_subcommand(
+      "show", "Print a config revision's files (default: the current one)");
+  show->add_option("--revision", *revision, "Revision number")
+      ->check(CLI::PositiveNumber);
+  show->callback([action, revision] {
+    *action = [revision](CommandContext& ctx) { return Show(ctx, *revision); };
+  });
+}
+
+}  // namespace gantry::cli

@@ -1,0 +1,240 @@
+#include "cli/connection.h"
+
+#include <cstdlib>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "common/files.h"
+#include "common/grpc_status.h"
+
+namespace gantry::cli {
+namespace {
+
+std::string Trimmed(const std::string& s) {
+  return std::string(absl::StripAsciiWhitespace(s));
+}
+
+// Bytes gRPC accepts in a metadata value.
+bool IsSendable(const std::string& token) {
+  for (char c : token) {
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+// 0.0.0.0:P is where a controller listens, not where a client can dial.
+std::string LoopbackForWildcard(const std::string& address) {
+  if (absl::StartsWith(address, "0.0.0.0:")) {
+    return absl::StrCat("127.0.0.1", address.substr(7));
+  }
+  if (absl::StartsWith(address, "[::]:")) {
+    return absl::StrCat("[::1]", address.substr(4));
+  }
+  return address;
+}
+
+// Reads DATA_DIR/name trimmed; nullopt when the file is absent or empty.
+std::optional<std::string> ReadDataDirFile(const std::string& path) {
+  if (!FileExists(path)) return std::nullopt;
+  absl::StatusOr<std::string> text = ReadFile(path);
+  if (!text.ok()) return std::nullopt;
+  std::string value = Trimmed(*text);
+  if (value.empty()) return std::nullopt;
+  return value;
+}
+
+std::string OneLine(std::string text) {
+  text = std::string(absl::StripAsciiWhitespace(text));
+  return absl::StrReplaceAll(text, {{"\r\n", "; "}, {"\n", "; "}});
+}
+
+}  // namespace
+
+EnvLookup ProcessEnv() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    const char* value = std::getenv(name.c_str());
+    if (value == nullptr) return std::nullopt;
+    return std::string(value);
+  };
+}
+
+absl::Status ValidateAddress(const std::string& address) {
+  auto bad = [&] {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bad controller address '", address, "': expected HOST:PORT"));
+  };
+  if (address.empty()) return bad();
+  // gRPC target URIs (unix:/path, dns:///host:port, ...) pass through.
+  if (absl::StartsWith(address, "unix:") || absl::StartsWith(address, "dns:") ||
+      absl::StartsWith(address, "ipv4:") || absl::StartsWith(address, "ipv6:")) {
+    return absl::OkStatus();
+  }
+  size_t colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0) return bad();
+  std::string host = address.substr(0, colon);
+  std::string port = address.substr(colon + 1);
+  int port_number = 0;
+  if (port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos ||
+      !absl::SimpleAtoi(port, &port_number) || port_number < 1 ||
+      port_number > 65535) {
+    return bad();
+  }
+  for (char c : host) {
+    if (c <= 0x20 || c > 0x7e || c == '/') return bad();
+  }
+  // A bare IPv6 address needs brackets: [::1]:8150.
+  if (host.find(':') != std::string::npos &&
+      !(host.front() == '[' && host.back() == ']')) {
+    return bad();
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ConnectionSettings> ResolveConnection(
+    const ConnectionFlags& flags, const EnvLookup& env) {
+  ConnectionSettings settings;
+  std::optional<std::string> env_data_dir = env("GANTRY_DATA_DIR");
+  const std::string data_dir =
+      env_data_dir && !env_data_dir->empty() ? *env_data_dir : kDefaultDataDir;
+
+  // Address.
+  std::optional<std::string> env_controller = env("GANTRY_CONTROLLER");
+  if (!flags.controller.empty()) {
+    settings.address = flags.controller;
+    settings.address_source = "--controller";
+  } else if (env_controller && !Trimmed(*env_controller).empty()) {
+    settings.address = Trimmed(*env_controller);
+    settings.address_source = "$GANTRY_CONTROLLER";
+  } else if (std::optional<std::string> from_file =
+                 ReadDataDirFile(data_dir + "/controller.addr")) {
+    settings.address = *from_file;
+    settings.address_source = data_dir + "/controller.addr";
+  } else {
+    settings.address = kDefaultControllerAddress;
+    settings.address_source = "default";
+  }
+  settings.address = LoopbackForWildcard(settings.address);
+  if (absl::Status s = ValidateAddress(settings.address); !s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(s.message(), " (from ", settings.address_source, ")"));
+  }
+
+  // Token. Explicit flags beat the environment, which beats the data dir.
+  std::optional<std::string> env_token = env("GANTRY_TOKEN");
+  if (!flags.token.empty()) {
+    settings.token = Trimmed(flags.token);
+    settings.token_source = "--token";
+  } else if (!flags.token_file.empty()) {
+    absl::StatusOr<std::string> text = ReadFile(flags.token_file);
+    if (!text.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot read --token-file: ", text.status().message()));
+    }
+    settings.token = Trimmed(*text);
+    settings.token_source = flags.token_file;
+    if (settings.token.empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("token file ", flags.token_file, " is empty"));
+    }
+  } else if (env_token && !Trimmed(*env_token).empty()) {
+    settings.token = Trimmed(*env_token);
+    settings.token_source = "$GANTRY_TOKEN";
+  } else if (std::optional<std::string> from_file =
+                 ReadDataDirFile(data_dir + "/admin.token")) {
+    settings.token = *from_file;
+    settings.token_source = data_dir + "/admin.token";
+  }
+  if (!IsSendable(settings.token)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the token from ", settings.token_source,
+                     " contains characters that cannot be sent"));
+  }
+  return settings;
+}
+
+Connection::Connection(ConnectionSettings settings, absl::Duration call_timeout)
+    : settings_(std::move(settings)), call_timeout_(call_timeout) {
+  grpc::ChannelArguments args;
+  // Fail fast when the controller is down instead of waiting out backoff.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  args.SetMaxReceiveMessageSize(64 * 1024 * 1024);
+  channel_ = grpc::CreateCustomChannel(
+      settings_.address, grpc::InsecureChannelCredentials(), args);
+  stub_ = gantry::v1::OperatorService::NewStub(channel_);
+}
+
+std::unique_ptr<grpc::ClientContext> Connection::NewContext() const {
+  auto context = std::make_unique<grpc::ClientContext>();
+  if (!settings_.token.empty()) {
+    context->AddMetadata("authorization",
+                         absl::StrCat("Bearer ", settings_.token));
+  }
+  context->set_deadline(absl::ToChronoTime(absl::Now() + call_timeout_));
+  return context;
+}
+
+absl::Status Connection::Check(const grpc::Status& grpc_status) const {
+  absl::Status status = FromGrpcStatus(grpc_status);
+  if (status.ok()) return status;
+  std::string detail = OneLine(std::string(status.message()));
+  if (detail.empty()) detail = absl::StatusCodeToString(status.code());
+  std::string message;
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+      message = absl::StrCat("cannot reach controller at ", settings_.address,
+                             ": ", detail);
+      break;
+    case absl::StatusCode::kUnauthenticated:
+      if (settings_.token.empty()) {
+        message = absl::StrCat(
+            "the controller refused the request: no token given (use "
+            "--token, --token-file or $GANTRY_TOKEN, or set $GANTRY_DATA_DIR "
+            "to the controller's data dir): ",
+            detail);
+      } else {
+        message = absl::StrCat("the controller refused the token (from ",
+                               settings_.token_source, ": ", detail, ")");
+      }
+      break;
+    case absl::StatusCode::kDeadlineExceeded:
+      message = absl::StrCat("the controller at ", settings_.address,
+                             " did not answer within ",
+                             absl::FormatDuration(call_timeout_));
+      break;
+    case absl::StatusCode::kPermissionDenied:
+      message = absl::StrCat("permission denied: ", detail);
+      break;
+    case absl::StatusCode::kUnimplemented:
+      message = absl::StrCat("the controller at ", settings_.address,
+                             " does not support this command (", detail, ")");
+      break;
+    case absl::StatusCode::kInvalidArgument:
+      // Config errors come one per line; the caller decides how to show them.
+      message = std::string(absl::StripAsciiWhitespace(status.message()));
+      if (message.empty()) message = detail;
+      break;
+    default:
+      message = detail;
+  }
+  return absl::Status(status.code(), message);
+}
+
+bool IsRetriable(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kResourceExhausted:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace gantry::cli

@@ -1,0 +1,69 @@
+// The per-section readers behind ParseConfig. Each reads one part of one
+// file, reports what is wrong with it (shape, keys, values, and rules local
+// to that part), and returns what it could read so later checks still run.
+// Rules that span pipelines or files live in validator.h.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "common/config/model.h"
+#include "common/config/yaml_reader.h"
+
+namespace gantry::config::internal {
+
+// The default group of a pipeline that names none, as GoCD's YAML plugin.
+inline constexpr absl::string_view kDefaultGroup = "defaultGroup";
+
+// One entry of `pipelines:` (key = name).
+std::optional<Pipeline> ParsePipeline(YamlReader& reader, const Field& entry);
+
+// `materials:` of a pipeline.
+std::vector<Material> ParseMaterials(YamlReader& reader, const Field& field);
+
+// `stages:` of a pipeline: a list of one-key maps (name: body).
+std::vector<Stage> ParseStages(YamlReader& reader, const Field& field,
+                               const std::string& pipeline);
+
+// One job, from `jobs:` (key = name) or a stage written as a single job.
+// `fields` are the body's accepted keys; `at` is where the name was written.
+Job ParseJobBody(YamlReader& reader, const std::string& name,
+                 const SourceLocation& at, const Fields& fields);
+
+// `tasks:` of a job (nested lists are flattened, as GoCD does).
+std::vector<Task> ParseTasks(YamlReader& reader, const Field& field);
+
+// `environment_variables:` and `secure_variables:` of an object, checked
+// together (a name may appear once across both).
+std::vector<Variable> ParseVariables(YamlReader& reader, const Fields& fields);
+
+// One entry of `environments:` (key = name).
+std::optional<Environment> ParseEnvironment(YamlReader& reader,
+                                            const Field& entry);
+
+// Reports "invalid <kind> name '<name>': …" unless gantry::IsValidName.
+bool CheckName(YamlReader& reader, const SourceLocation& at,
+               absl::string_view kind, const std::string& name);
+
+// A path below the working directory: relative, no ".." component.
+bool IsInsideWorkingDir(const std::string& path);
+
+// Reads a string field that must be such a path (see IsInsideWorkingDir).
+std::optional<std::string> ReadRelativePath(YamlReader& reader,
+                                            const Field& field);
+
+// For a value with a fixed set of spellings: "invalid <key> '<value>':
+// expected one of a, b, c". Returns the index in `allowed`, or -1.
+int ReadChoice(YamlReader& reader, const Field& field,
+               const std::vector<absl::string_view>& allowed);
+
+// For a list element that must be a map with exactly one key (a stage, a
+// task, an artifact): that key and its value, or nullopt (reported).
+// `meaning` says what the key is, e.g. "the stage name".
+std::optional<Field> ReadOneKeyMap(YamlReader& reader, const Field& element,
+                                   absl::string_view what,
+                                   absl::string_view meaning);
+
+}  // namespace gantry::config::internal

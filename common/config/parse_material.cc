@@ -1,0 +1,166 @@
+// Reads `materials:`: git repositories and pipeline dependencies, in GoCD's
+// shapes (`git: URL` or `type: git` + `url`; `pipeline` + `stage` with an
+// optional `type: dependency`).
+#include "absl/strings/str_cat.h"
+#include "common/config/parse_internal.h"
+
+namespace gantry::config::internal {
+namespace {
+
+// GoCD material types Gantry does not have, as keys or `type:` values.
+const std::vector<absl::string_view> kUnsupportedTypes = {
+    "svn", "hg", "p4", "tfs", "package", "plugin", "scm", "configrepo"};
+
+const KeySet kMaterialKeys = {
+    {"type", "git", "url", "branch", "destination", "auto_update",
+     "shallow_clone", "name", "pipeline", "stage"},
+    {"username", "password", "encrypted_password", "includes", "excludes",
+     "whitelist", "blacklist", "ignore", "invert_filter",
+     "ignore_for_scheduling", "submodule_folder"}};
+
+const std::vector<absl::string_view> kGitOnly = {
+    "git", "url", "branch", "destination", "auto_update", "shallow_clone"};
+const std::vector<absl::string_view> kDependencyOnly = {"pipeline", "stage"};
+
+// True (and reported) if the material is of a type Gantry lacks.
+bool IsUnsupportedType(YamlReader& reader, const Field& entry) {
+  if (!entry.value.IsMap()) return false;
+  for (auto it = entry.value.begin(); it != entry.value.end(); ++it) {
+    if (!it->first.IsScalar()) continue;
+    const std::string key = it->first.Scalar();
+    for (absl::string_view type : kUnsupportedTypes) {
+      if (key == type) {
+        reader.Error(reader.Location(it->first),
+                     absl::StrCat("'", key, "' is not supported by Gantry"));
+        return true;
+      }
+    }
+    if (key == "type" && it->second.IsScalar()) {
+      for (absl::string_view type : kUnsupportedTypes) {
+        if (it->second.Scalar() == type) {
+          reader.Error(reader.Location(it->second),
+                       absl::StrCat("material type '", type,
+                                    "' is not supported by Gantry"));
+          return true;
+        }
+      }
+    }
+  }
+  return false;
+}
+
+void ReportForeignKeys(YamlReader& reader, const Fields& fields,
+                       const std::vector<absl::string_view>& keys,
+                       absl::string_view kind) {
+  for (absl::string_view key : keys) {
+    if (const Field* f = fields.Get(key)) {
+      reader.Error(f->key_location, absl::StrCat("'", key,
+                                                 "' does not apply to a ", kind,
+                                                 " material"));
+    }
+  }
+}
+
+void ReadGit(YamlReader& reader, const Fields& fields, Material& m) {
+  const Field* git = fields.Get("git");
+  const Field* url = fields.Get("url");
+  std::optional<std::string> git_url = git ? reader.String(*git) : std::nullopt;
+  std::optional<std::string> url_url = url ? reader.String(*url) : std::nullopt;
+  if (git_url && url_url && *git_url != *url_url) {
+    reader.Error(url->key_location,
+                 "'git' and 'url' give different URLs: give the URL once");
+  }
+  m.url = git_url ? *git_url : url_url.value_or("");
+  if (m.url.empty()) {
+    reader.Error(m.location,
+                 absl::StrCat("git material '", m.name, "' has no URL"));
+  }
+  m.branch = "master";
+  if (const Field* f = fields.Get("branch")) {
+    std::optional<std::string> branch = reader.String(*f);
+    if (branch && !branch->empty()) m.branch = *branch;
+  }
+  if (const Field* f = fields.Get("destination")) {
+    m.destination = ReadRelativePath(reader, *f).value_or("");
+  }
+  if (const Field* f = fields.Get("auto_update")) {
+    m.auto_update = reader.Bool(*f).value_or(true);
+  }
+  // shallow_clone is accepted and ignored: Gantry decides how it fetches.
+  if (const Field* f = fields.Get("shallow_clone")) reader.Bool(*f);
+}
+
+void ReadDependency(YamlReader& reader, const Fields& fields, Material& m) {
+  const Field* pipeline = fields.Get("pipeline");
+  const Field* stage = fields.Get("stage");
+  if (pipeline) m.pipeline = reader.String(*pipeline).value_or("");
+  if (stage) m.stage = reader.String(*stage).value_or("");
+  if (m.pipeline.empty()) {
+    reader.Error(m.location, absl::StrCat("dependency material '", m.name,
+                                          "' has no 'pipeline'"));
+  } else if (!CheckName(reader, pipeline->value_location, "pipeline",
+                        m.pipeline)) {
+    m.pipeline.clear();
+  }
+  if (m.stage.empty()) {
+    reader.Error(m.location, absl::StrCat("dependency material '", m.name,
+                                          "' has no 'stage'"));
+  } else if (!CheckName(reader, stage->value_location, "stage", m.stage)) {
+    m.stage.clear();
+  }
+}
+
+std::optional<Material> ParseMaterial(YamlReader& reader, const Field& entry) {
+  Material m;
+  m.name = entry.key;
+  m.location = entry.key_location;
+  if (IsUnsupportedType(reader, entry)) return std::nullopt;
+  std::optional<Fields> fields = reader.Object(
+      entry, absl::StrCat("material '", m.name, "'"), kMaterialKeys);
+  if (!fields) return std::nullopt;
+  if (const Field* f = fields->Get("name")) {
+    std::optional<std::string> name = reader.String(*f);
+    if (name && !name->empty()) m.name = *name;
+  }
+  CheckName(reader, m.location, "material", m.name);
+
+  const Field* type = fields->Get("type");
+  if (type) {
+    int choice = ReadChoice(reader, *type, {"git", "dependency"});
+    if (choice < 0) return std::nullopt;
+    m.type = choice == 0 ? Material::Type::kGit : Material::Type::kPipeline;
+  } else if (fields->Get("git") || fields->Get("url")) {
+    m.type = Material::Type::kGit;
+  } else if (fields->Get("pipeline") || fields->Get("stage")) {
+    m.type = Material::Type::kPipeline;
+  } else {
+    reader.Error(m.location,
+                 absl::StrCat("material '", m.name,
+                              "' has no type: give 'git: URL', or 'pipeline' "
+                              "and 'stage'"));
+    return std::nullopt;
+  }
+  if (m.type == Material::Type::kGit) {
+    ReportForeignKeys(reader, *fields, kDependencyOnly, "git");
+    ReadGit(reader, *fields, m);
+  } else {
+    ReportForeignKeys(reader, *fields, kGitOnly, "dependency");
+    ReadDependency(reader, *fields, m);
+  }
+  return m;
+}
+
+}  // namespace
+
+std::vector<Material> ParseMaterials(YamlReader& reader, const Field& field) {
+  std::vector<Material> out;
+  for (const Field& entry :
+       reader.Entries(field, "'materials'", "material", /*ignore_case=*/true)) {
+    if (std::optional<Material> m = ParseMaterial(reader, entry)) {
+      out.push_back(std::move(*m));
+    }
+  }
+  return out;
+}
+
+}  // namespace gantry::config::internal

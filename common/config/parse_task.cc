@@ -1,0 +1,154 @@
+// Reads `tasks:`: each entry is a one-key map naming the task type (exec or
+// fetch), with run_if and an optional on_cancel task inside the body.
+#include "absl/strings/str_cat.h"
+#include "common/config/parse_internal.h"
+
+namespace gantry::config::internal {
+namespace {
+
+// GoCD task types Gantry does not run.
+const std::vector<absl::string_view> kUnsupportedTasks = {
+    "script", "plugin", "ant", "nant", "rake"};
+
+const KeySet kExecKeys = {
+    {"command", "arguments", "working_directory", "run_if", "on_cancel"}, {}};
+const KeySet kFetchKeys = {{"pipeline", "stage", "job", "source", "file",
+                            "destination", "is_file", "run_if", "on_cancel",
+                            "artifact_origin"},
+                           {"artifact_id", "configuration"}};
+
+std::optional<Task> ParseTask(YamlReader& reader, const Field& element,
+                              bool nested);
+
+void ReadExec(YamlReader& reader, const Field& body, const Fields& fields,
+              Task& task) {
+  task.kind = Task::Kind::kExec;
+  if (const Field* f = fields.Get("command")) {
+    task.exec.command = reader.String(*f).value_or("");
+  }
+  if (task.exec.command.empty()) {
+    reader.Error(body.key_location, "exec task has no 'command'");
+  }
+  if (const Field* f = fields.Get("arguments")) {
+    task.exec.arguments = reader.StringList(*f);
+  }
+  if (const Field* f = fields.Get("working_directory")) {
+    task.exec.working_directory = ReadRelativePath(reader, *f).value_or("");
+  }
+}
+
+void ReadFetch(YamlReader& reader, const Field& body, const Fields& fields,
+               Task& task) {
+  task.kind = Task::Kind::kFetch;
+  FetchTask& fetch = task.fetch;
+  if (const Field* f = fields.Get("artifact_origin")) {
+    std::optional<std::string> origin = reader.String(*f);
+    if (origin && *origin == "external") {
+      reader.Error(f->value_location,
+                   "artifact_origin 'external' is not supported by Gantry");
+    } else if (origin && *origin != "gocd") {
+      reader.Error(f->value_location,
+                   absl::StrCat("invalid artifact_origin '", *origin,
+                                "': expected gocd"));
+    }
+  }
+  if (const Field* f = fields.Get("pipeline")) {
+    fetch.pipeline = reader.String(*f).value_or("");
+  }
+  for (auto [key, out] : {std::pair{"stage", &fetch.stage},
+                          std::pair{"job", &fetch.job}}) {
+    const Field* f = fields.Get(key);
+    if (f) *out = reader.String(*f).value_or("");
+    if (out->empty()) {
+      reader.Error(body.key_location,
+                   absl::StrCat("fetch task has no '", key, "'"));
+    }
+  }
+  const Field* source = fields.Get("source");
+  const Field* file = fields.Get("file");
+  if (source && file) {
+    reader.Error(file->key_location,
+                 "give either 'source' (with 'is_file') or 'file', not both");
+  } else if (source || file) {
+    const Field* f = source ? source : file;
+    fetch.source = ReadRelativePath(reader, *f).value_or("");
+    fetch.is_file = file != nullptr;
+  }
+  if (!source && !file) {
+    reader.Error(body.key_location,
+                 "fetch task has no 'source' (a directory, or a file with "
+                 "'is_file: true') or 'file'");
+  }
+  if (const Field* f = fields.Get("is_file")) {
+    std::optional<bool> is_file = reader.Bool(*f);
+    if (is_file && file) {
+      reader.Error(f->key_location, "'is_file' goes with 'source', not 'file'");
+    } else if (is_file) {
+      fetch.is_file = *is_file;
+    }
+  }
+  if (const Field* f = fields.Get("destination")) {
+    fetch.destination = ReadRelativePath(reader, *f).value_or("");
+  }
+}
+
+std::optional<Task> ParseTask(YamlReader& reader, const Field& element,
+                              bool nested) {
+  absl::string_view what = nested ? "'on_cancel'" : "'tasks' entry";
+  std::optional<Field> body =
+      ReadOneKeyMap(reader, element, what, "the task type: exec or fetch");
+  if (!body) return std::nullopt;
+  for (absl::string_view unsupported : kUnsupportedTasks) {
+    if (body->key == unsupported) {
+      reader.Error(body->key_location,
+                   absl::StrCat("'", body->key, "' is not supported by Gantry"));
+      return std::nullopt;
+    }
+  }
+  bool exec = body->key == "exec";
+  if (!exec && body->key != "fetch") {
+    std::string message = absl::StrCat("unknown task type '", body->key,
+                                       "': expected exec or fetch");
+    std::string close = ClosestMatch(body->key, {"exec", "fetch"});
+    if (!close.empty()) absl::StrAppend(&message, "; did you mean '", close, "'?");
+    reader.Error(body->key_location, message);
+    return std::nullopt;
+  }
+  Task task;
+  task.location = body->key_location;
+  std::optional<Fields> fields = reader.Object(
+      *body, exec ? "exec task" : "fetch task", exec ? kExecKeys : kFetchKeys);
+  if (!fields) return std::nullopt;
+  if (exec) {
+    ReadExec(reader, *body, *fields, task);
+  } else {
+    ReadFetch(reader, *body, *fields, task);
+  }
+  if (const Field* f = fields->Get("run_if")) {
+    int choice = ReadChoice(reader, *f, {"passed", "failed", "any"});
+    if (choice >= 0) task.run_if = static_cast<RunIf>(choice);
+  }
+  if (const Field* f = fields->Get("on_cancel")) {
+    if (nested) {
+      reader.Error(f->key_location,
+                   "an on_cancel task cannot have its own 'on_cancel'");
+    } else if (std::optional<Task> cancel = ParseTask(reader, *f, true)) {
+      task.on_cancel.push_back(std::move(*cancel));
+    }
+  }
+  return task;
+}
+
+}  // namespace
+
+std::vector<Task> ParseTasks(YamlReader& reader, const Field& field) {
+  std::vector<Task> out;
+  for (const Field& element : reader.List(field, "'tasks'")) {
+    if (std::optional<Task> task = ParseTask(reader, element, false)) {
+      out.push_back(std::move(*task));
+    }
+  }
+  return out;
+}
+
+}  // namespace gantry::config::internal

@@ -1,0 +1,100 @@
+// Reads environment_variables / secure_variables (on pipelines, stages, jobs
+// and environments) and `environments:` entries.
+#include <map>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/config/parse_internal.h"
+
+namespace gantry::config::internal {
+namespace {
+
+const KeySet kEnvironmentKeys = {
+    {"environment_variables", "secure_variables", "agents", "pipelines"}, {}};
+
+bool IsVariableName(const std::string& name) {
+  if (name.empty() || (name[0] >= '0' && name[0] <= '9')) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '_';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::vector<Variable> ParseVariables(YamlReader& reader, const Fields& fields) {
+  std::vector<Variable> out;
+  std::map<std::string, SourceLocation> seen;
+  for (absl::string_view key : {"environment_variables", "secure_variables"}) {
+    const Field* field = fields.Get(key);
+    if (!field) continue;
+    bool secure = key == "secure_variables";
+    for (const Field& entry : reader.Entries(*field, absl::StrCat("'", key, "'"),
+                                             "variable", /*ignore_case=*/false)) {
+      if (!IsVariableName(entry.key)) {
+        reader.Error(entry.key_location,
+                     absl::StrCat("invalid variable name '", entry.key,
+                                  "': use letters, digits and '_', not "
+                                  "starting with a digit"));
+        continue;
+      }
+      if (absl::StartsWith(entry.key, "GANTRY_")) {
+        reader.Error(entry.key_location,
+                     absl::StrCat("variable '", entry.key,
+                                  "': names starting with GANTRY_ are "
+                                  "reserved for Gantry's own"));
+        continue;
+      }
+      auto [it, fresh] = seen.emplace(entry.key, entry.key_location);
+      if (!fresh) {
+        reader.Error(entry.key_location,
+                     absl::StrCat("duplicate variable '", entry.key,
+                                  "' (first at ", LocationText(it->second),
+                                  ")"));
+        continue;
+      }
+      Variable v;
+      v.name = entry.key;
+      v.secure = secure;
+      if (entry.value.IsScalar()) {
+        v.value = entry.value.Scalar();
+      } else if (!entry.value.IsNull()) {
+        reader.TypeError(entry, "a string",
+                         absl::StrCat("variable '", entry.key, "'"));
+        continue;
+      }
+      out.push_back(std::move(v));
+    }
+  }
+  return out;
+}
+
+std::optional<Environment> ParseEnvironment(YamlReader& reader,
+                                            const Field& entry) {
+  Environment env;
+  env.name = entry.key;
+  env.location = entry.key_location;
+  CheckName(reader, env.location, "environment", env.name);
+  std::optional<Fields> fields = reader.Object(
+      entry, absl::StrCat("environment '", env.name, "'"), kEnvironmentKeys);
+  if (!fields) return env;
+  env.variables = ParseVariables(reader, *fields);
+  if (const Field* f = fields->Get("agents")) {
+    env.agents = reader.StringList(*f);
+  }
+  if (const Field* f = fields->Get("pipelines")) {
+    for (const Field& element : reader.List(*f, "'pipelines'")) {
+      if (!element.value.IsScalar()) {
+        reader.TypeError(element, "a pipeline name", "an entry of 'pipelines'");
+        continue;
+      }
+      env.pipelines.push_back(element.value.Scalar());
+      env.pipeline_locations.push_back(element.value_location);
+    }
+  }
+  return env;
+}
+
+}  // namespace gantry::config::internal

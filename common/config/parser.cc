@@ -1,0 +1,207 @@
+// ParseConfig: reads each file's top level, merges the files (pipeline names
+// are global, environments of the same name are merged, as GoCD merges
+// partial environments), then checks cross-references.
+#include "common/config/parser.h"
+
+#include <algorithm>
+#include <map>
+#include <tuple>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/config/parse_internal.h"
+#include "common/config/validator.h"
+#include "common/config/yaml_reader.h"
+
+namespace gantry::config {
+namespace {
+
+using internal::Diagnostics;
+using internal::Field;
+using internal::Fields;
+using internal::KeySet;
+using internal::YamlReader;
+
+constexpr int kMaxFormatVersion = 10;
+
+const KeySet kTopKeys = {{"format_version", "pipelines", "environments", "common"},
+                         {"templates"}};
+
+// What one file contributes before merging.
+struct FileContent {
+  int format_version = 1;
+  std::vector<Pipeline> pipelines;
+  std::vector<Environment> environments;
+};
+
+FileContent ReadFile(const ConfigFile& file, Diagnostics* diagnostics) {
+  FileContent content;
+  YamlReader reader(file.path, diagnostics);
+  std::vector<YAML::Node> documents;
+  try {
+    documents = YAML::LoadAll(file.content);
+  } catch (const YAML::Exception& e) {
+    SourceLocation at{file.path, 1, 1};
+    if (!e.mark.is_null()) at = {file.path, e.mark.line + 1, e.mark.column + 1};
+    reader.Error(at, absl::StrCat("YAML syntax error: ", e.msg));
+    return content;
+  }
+  if (documents.empty()) return content;
+  if (documents.size() > 1) {
+    reader.Error(reader.Location(documents[1]),
+                 "a config file holds one YAML document; this is a second one");
+  }
+  Field top = reader.Element(documents[0], SourceLocation{file.path, 1, 1});
+  std::optional<Fields> fields = reader.Object(top, "the top level", kTopKeys);
+  if (!fields) return content;
+
+  if (const Field* f = fields->Get("format_version")) {
+    std::optional<int64_t> version = reader.Integer(*f);
+    if (version && (*version < 1 || *version > kMaxFormatVersion)) {
+      reader.Error(f->value_location,
+                   absl::StrCat("format_version must be from 1 to ",
+                                kMaxFormatVersion, ", got ", *version));
+    } else if (version) {
+      content.format_version = static_cast<int>(*version);
+    } else if (f->value.IsNull()) {
+      reader.Error(f->value_location, "format_version is empty");
+    }
+  }
+  // `common:` only holds YAML anchors for use elsewhere: nothing to read.
+  if (const Field* f = fields->Get("pipelines")) {
+    for (const Field& entry :
+         reader.Entries(*f, "'pipelines'", "pipeline", /*ignore_case=*/true)) {
+      if (std::optional<Pipeline> p = internal::ParsePipeline(reader, entry)) {
+        content.pipelines.push_back(std::move(*p));
+      }
+    }
+  }
+  if (const Field* f = fields->Get("environments")) {
+    for (const Field& entry : reader.Entries(*f, "'environments'",
+                                             "environment",
+                                             /*ignore_case=*/true)) {
+      if (std::optional<Environment> env =
+              internal::ParseEnvironment(reader, entry)) {
+        content.environments.push_back(std::move(*env));
+      }
+    }
+  }
+  return content;
+}
+
+// Adds `env` into `into`, an environment of the same name from another file.
+void MergeEnvironment(Environment& into, Environment env,
+                      Diagnostics* diagnostics) {
+  into.pipelines.insert(into.pipelines.end(), env.pipelines.begin(),
+                        env.pipelines.end());
+  into.pipeline_locations.insert(into.pipeline_locations.end(),
+                                 env.pipeline_locations.begin(),
+                                 env.pipeline_locations.end());
+  for (std::string& agent : env.agents) {
+    if (std::find(into.agents.begin(), into.agents.end(), agent) ==
+        into.agents.end()) {
+      into.agents.push_back(std::move(agent));
+    }
+  }
+  for (Variable& v : env.variables) {
+    bool clash = std::any_of(into.variables.begin(), into.variables.end(),
+                             [&](const Variable& w) { return w.name == v.name; });
+    if (clash) {
+      diagnostics->Add(env.location,
+                       absl::StrCat("environment '", env.name,
+                                    "': variable '", v.name,
+                                    "' is also set where this environment is "
+                                    "defined at ",
+                                    internal::LocationText(into.location)));
+      continue;
+    }
+    into.variables.push_back(std::move(v));
+  }
+}
+
+}  // namespace
+
+std::string ConfigError::ToString() const {
+  return absl::StrCat(location.file, ":", location.line, ":", location.column,
+                      ": ", message);
+}
+
+std::string ParseResult::ErrorText() const {
+  std::vector<std::string> lines;
+  for (const ConfigError& e : errors) lines.push_back(e.ToString());
+  return absl::StrJoin(lines, "\n");
+}
+
+ParseResult ParseConfig(const std::vector<ConfigFile>& files) {
+  ParseResult result;
+  Diagnostics diagnostics;
+  // Lower-cased name -> (name, where) of the pipeline first defined.
+  std::map<std::string, std::pair<std::string, SourceLocation>> pipelines_seen;
+  std::map<std::string, size_t> environments_seen;  // lower-cased -> index
+  std::vector<FileContent> contents;
+  contents.reserve(files.size());
+  for (const ConfigFile& file : files) {
+    contents.push_back(ReadFile(file, &diagnostics));
+  }
+  Config& config = result.config;
+  config.format_version = files.empty() ? 0 : 1;
+  for (FileContent& content : contents) {
+    config.format_version = std::max(config.format_version, content.format_version);
+    for (Pipeline& p : content.pipelines) {
+      std::string key = absl::AsciiStrToLower(p.name);
+      auto [it, fresh] = pipelines_seen.emplace(key, std::pair(p.name, p.location));
+      if (!fresh) {
+        const auto& [first_name, first_at] = it->second;
+        diagnostics.Add(
+            p.location,
+            first_name == p.name
+                ? absl::StrCat("duplicate pipeline '", p.name, "' (first at ",
+                               internal::LocationText(first_at), ")")
+                : absl::StrCat("duplicate pipeline '", p.name, "': same as '",
+                               first_name, "' at ",
+                               internal::LocationText(first_at),
+                               " (names ignore case)"));
+        continue;
+      }
+      config.pipelines.push_back(std::move(p));
+    }
+    for (Environment& env : content.environments) {
+      std::string key = absl::AsciiStrToLower(env.name);
+      auto it = environments_seen.find(key);
+      if (it == environments_seen.end()) {
+        environments_seen.emplace(key, config.environments.size());
+        config.environments.push_back(std::move(env));
+      } else {
+        MergeEnvironment(config.environments[it->second], std::move(env),
+                         &diagnostics);
+      }
+    }
+  }
+  std::sort(config.pipelines.begin(), config.pipelines.end(),
+            [](const Pipeline& a, const Pipeline& b) { return a.name < b.name; });
+  std::sort(config.environments.begin(), config.environments.end(),
+            [](const Environment& a, const Environment& b) {
+              return a.name < b.name;
+            });
+  internal::ValidateReferences(config, &diagnostics);
+
+  result.errors = diagnostics.Take();
+  std::stable_sort(result.errors.begin(), result.errors.end(),
+                   [](const ConfigError& a, const ConfigError& b) {
+                     return std::tie(a.location.file, a.location.line,
+                                     a.location.column) <
+                            std::tie(b.location.file, b.location.line,
+                                     b.location.column);
+                   });
+  return result;
+}
+
+absl::StatusOr<Config> ParseConfigOrError(const std::vector<ConfigFile>& files) {
+  ParseResult result = ParseConfig(files);
+  if (!result.ok()) return absl::InvalidArgumentError(result.ErrorText());
+  return std::move(result.config);
+}
+
+}  // namespace gantry::config

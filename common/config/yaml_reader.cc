@@ -1,0 +1,274 @@
+#include "common/config/yaml_reader.h"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace gantry::config::internal {
+namespace {
+
+// Optimal string alignment distance: Levenshtein plus adjacent swaps.
+int EditDistance(const std::string& a, const std::string& b) {
+  const size_t n = a.size(), m = b.size();
+  std::vector<std::vector<int>> d(n + 1, std::vector<int>(m + 1));
+  for (size_t i = 0; i <= n; ++i) d[i][0] = static_cast<int>(i);
+  for (size_t j = 0; j <= m; ++j) d[0][j] = static_cast<int>(j);
+  for (size_t i = 1; i <= n; ++i) {
+    for (size_t j = 1; j <= m; ++j) {
+      int cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1,
+                          d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[n][m];
+}
+
+bool Contains(const std::vector<absl::string_view>& list, absl::string_view s) {
+  return std::find(list.begin(), list.end(), s) != list.end();
+}
+
+// Long scalars are cut in messages; a message is one line.
+std::string Quote(const std::string& text) {
+  std::string shown = text.size() > 40 ? text.substr(0, 37) + "..." : text;
+  std::replace(shown.begin(), shown.end(), '\n', ' ');
+  return absl::StrCat("'", shown, "'");
+}
+
+}  // namespace
+
+void Diagnostics::Add(const SourceLocation& at, std::string message) {
+  errors_.push_back(ConfigError{at, std::move(message)});
+}
+
+std::string LocationText(const SourceLocation& at) {
+  return absl::StrCat(at.file, ":", at.line, ":", at.column);
+}
+
+const Field* Fields::Get(absl::string_view key) const {
+  for (const Field& f : fields_) {
+    if (f.key == key) return &f;
+  }
+  return nullptr;
+}
+
+std::string ClosestMatch(absl::string_view word,
+                         const std::vector<absl::string_view>& candidates) {
+  std::string lower = absl::AsciiStrToLower(std::string(word));
+  std::string best;
+  int best_distance = 3;
+  for (absl::string_view c : candidates) {
+    int d = EditDistance(lower, absl::AsciiStrToLower(std::string(c)));
+    if (d < best_distance && d < static_cast<int>(lower.size())) {
+      best_distance = d;
+      best = std::string(c);
+    }
+  }
+  return best;
+}
+
+std::string Describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map:
+      return "a map";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Scalar:
+      return Quote(node.Scalar());
+    default:
+      return "nothing";
+  }
+}
+
+SourceLocation YamlReader::Location(const YAML::Node& node) const {
+  YAML::Mark mark = node.Mark();
+  if (mark.is_null()) return SourceLocation{file_, 1, 1};
+  return SourceLocation{file_, mark.line + 1, mark.column + 1};
+}
+
+Field YamlReader::Element(const YAML::Node& node,
+                          const SourceLocation& fallback) const {
+  Field f;
+  f.value = node;
+  f.key_location = fallback;
+  f.value_location =
+      node.IsNull() || node.Mark().is_null() ? fallback : Location(node);
+  return f;
+}
+
+void YamlReader::TypeError(const Field& field, absl::string_view expected,
+                           absl::string_view what) {
+  Error(field.value_location, absl::StrCat("expected ", expected, " for ", what,
+                                           ", got ", Describe(field.value)));
+}
+
+std::optional<Fields> YamlReader::Object(const Field& field,
+                                         absl::string_view what,
+                                         const KeySet& keys) {
+  Fields out;
+  if (!field.value.IsDefined() || field.value.IsNull()) return out;
+  if (!field.value.IsMap()) {
+    TypeError(field, "a map", what);
+    return std::nullopt;
+  }
+  std::map<std::string, SourceLocation> seen;
+  for (auto it = field.value.begin(); it != field.value.end(); ++it) {
+    SourceLocation key_location = Location(it->first);
+    if (!it->first.IsScalar()) {
+      Error(key_location,
+            absl::StrCat("expected a plain key in ", what, ", got ",
+                         Describe(it->first)));
+      continue;
+    }
+    const std::string key = it->first.Scalar();
+    auto [prev, inserted] = seen.emplace(key, key_location);
+    if (!inserted) {
+      Error(key_location, absl::StrCat("duplicate key '", key, "' (first at ",
+                                       LocationText(prev->second), ")"));
+      continue;
+    }
+    if (Contains(keys.unsupported, key)) {
+      Error(key_location,
+            absl::StrCat("'", key, "' is not supported by Gantry"));
+      continue;
+    }
+    if (!Contains(keys.known, key)) {
+      std::vector<absl::string_view> all = keys.known;
+      all.insert(all.end(), keys.unsupported.begin(), keys.unsupported.end());
+      std::string message =
+          absl::StrCat("unknown key ", Quote(key), " in ", what);
+      std::string suggestion = ClosestMatch(key, all);
+      // "arguments:`" (no space after ':') parses as one odd key.
+      size_t colon = key.find(':');
+      if (suggestion.empty() && colon != std::string::npos &&
+          Contains(all, absl::string_view(key).substr(0, colon))) {
+        suggestion = key.substr(0, colon);
+        absl::StrAppend(&message, "; did you mean '", suggestion,
+                        "'? (put a space after ':')");
+      } else if (!suggestion.empty()) {
+        absl::StrAppend(&message, "; did you mean '", suggestion, "'?");
+      }
+      Error(key_location, std::move(message));
+      continue;
+    }
+    Field f = Element(it->second, key_location);
+    f.key = key;
+    out.Add(std::move(f));
+  }
+  return out;
+}
+
+std::vector<Field> YamlReader::Entries(const Field& field,
+                                       absl::string_view what,
+                                       absl::string_view kind,
+                                       bool ignore_case) {
+  std::vector<Field> out;
+  if (!field.value.IsDefined() || field.value.IsNull()) return out;
+  if (!field.value.IsMap()) {
+    TypeError(field, "a map", what);
+    return out;
+  }
+  // Compared name -> (name as written, where).
+  std::map<std::string, std::pair<std::string, SourceLocation>> seen;
+  for (auto it = field.value.begin(); it != field.value.end(); ++it) {
+    SourceLocation key_location = Location(it->first);
+    if (!it->first.IsScalar()) {
+      Error(key_location, absl::StrCat("expected a ", kind, " name in ", what,
+                                       ", got ", Describe(it->first)));
+      continue;
+    }
+    const std::string name = it->first.Scalar();
+    std::string compared = ignore_case ? absl::AsciiStrToLower(name) : name;
+    auto [prev, inserted] =
+        seen.emplace(compared, std::make_pair(name, key_location));
+    if (!inserted) {
+      const auto& [first_name, first_at] = prev->second;
+      if (first_name == name) {
+        Error(key_location, absl::StrCat("duplicate ", kind, " '", name,
+                                         "' (first at ", LocationText(first_at),
+                                         ")"));
+      } else {
+        Error(key_location,
+              absl::StrCat("duplicate ", kind, " '", name, "': same as '",
+                           first_name, "' at ", LocationText(first_at),
+                           " (names ignore case)"));
+      }
+      continue;
+    }
+    Field f = Element(it->second, key_location);
+    f.key = name;
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+std::vector<Field> YamlReader::List(const Field& field, absl::string_view what) {
+  std::vector<Field> out;
+  if (!field.value.IsDefined() || field.value.IsNull()) return out;
+  if (!field.value.IsSequence()) {
+    TypeError(field, "a list", what);
+    return out;
+  }
+  for (const YAML::Node& element : field.value) {
+    Field f = Element(element, field.value_location);
+    f.key = field.key;
+    if (element.IsSequence()) {
+      std::vector<Field> inner = List(f, what);
+      out.insert(out.end(), inner.begin(), inner.end());
+    } else {
+      out.push_back(std::move(f));
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> YamlReader::String(const Field& field) {
+  if (!field.value.IsDefined() || field.value.IsNull()) return std::nullopt;
+  if (!field.value.IsScalar()) {
+    TypeError(field, "a string", absl::StrCat("'", field.key, "'"));
+    return std::nullopt;
+  }
+  return field.value.Scalar();
+}
+
+std::optional<int64_t> YamlReader::Integer(const Field& field) {
+  if (!field.value.IsDefined() || field.value.IsNull()) return std::nullopt;
+  int64_t value = 0;
+  if (!field.value.IsScalar() ||
+      !absl::SimpleAtoi(absl::string_view(field.value.Scalar()), &value)) {
+    TypeError(field, "an integer", absl::StrCat("'", field.key, "'"));
+    return std::nullopt;
+  }
+  return value;
+}
+
+std::optional<bool> YamlReader::Bool(const Field& field) {
+  if (!field.value.IsDefined() || field.value.IsNull()) return std::nullopt;
+  bool value = false;
+  if (!field.value.IsScalar() || !YAML::convert<bool>::decode(field.value, value)) {
+    TypeError(field, "true or false", absl::StrCat("'", field.key, "'"));
+    return std::nullopt;
+  }
+  return value;
+}
+
+std::vector<std::string> YamlReader::StringList(const Field& field) {
+  std::vector<std::string> out;
+  std::string what = absl::StrCat("'", field.key, "'");
+  for (const Field& element : List(field, what)) {
+    if (!element.value.IsScalar()) {
+      TypeError(element, "a string", absl::StrCat("an entry of ", what));
+      continue;
+    }
+    out.push_back(element.value.Scalar());
+  }
+  return out;
+}
+
+}  // namespace gantry::config::internal

@@ -1,0 +1,59 @@
+#include "controller/config_cache.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/config/parser.h"
+#include "controller/store/tx.h"
+
+namespace gantry {
+
+absl::StatusOr<std::shared_ptr<const config::Config>> ConfigCache::Get(
+    store::Tx& tx, int64_t revision) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = by_revision_.find(revision);
+    if (it != by_revision_.end()) return it->second;
+  }
+  auto rec = tx.GetConfigRevision(revision);
+  if (!rec) {
+    return absl::NotFoundError(absl::StrCat("no config revision ", revision));
+  }
+  std::vector<config::ConfigFile> files;
+  for (const auto& f : rec->files) files.push_back({f.path, f.content});
+  auto parsed = config::ParseConfigOrError(files);
+  if (!parsed.ok()) {
+    // A stored revision was valid when applied; failing now means this
+    // binary's parser changed incompatibly.
+    return absl::InternalError(absl::StrCat("stored config revision ", revision,
+                                            " no longer parses: ",
+                                            parsed.status().message()));
+  }
+  auto config = std::make_shared<const config::Config>(std::move(*parsed));
+  Put(revision, config);
+  return config;
+}
+
+void ConfigCache::Put(int64_t revision,
+                      std::shared_ptr<const config::Config> config) {
+  absl::MutexLock lock(&mu_);
+  by_revision_[revision] = std::move(config);
+}
+
+int64_t ConfigCache::current_revision() const {
+  absl::MutexLock lock(&mu_);
+  return current_revision_;
+}
+
+std::shared_ptr<const config::Config> ConfigCache::current() const {
+  absl::MutexLock lock(&mu_);
+  return current_;
+}
+
+void ConfigCache::SetCurrent(int64_t revision,
+                             std::shared_ptr<const config::Config> config) {
+  absl::MutexLock lock(&mu_);
+  current_revision_ = revision;
+  current_ = config;
+  by_revision_[revision] = std::move(config);
+}
+
+}  // namespace gantry

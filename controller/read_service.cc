@@ -1,0 +1,192 @@
+#include "controller/read_service.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "controller/run_view.h"
+#include "controller/store/tx.h"
+
+namespace gantry {
+namespace {
+
+constexpr int64_t kMaxLogSlice = 1 << 20;
+
+AgentNames ReadAgentNames(store::Tx& tx) {
+  AgentNames names;
+  for (const auto& a : tx.Agents()) names[a.id] = a.name;
+  return names;
+}
+
+}  // namespace
+
+ReadService::ReadService(std::vector<std::unique_ptr<store::Db>> connections,
+                         ConfigCache* configs)
+    : configs_(configs),
+      free_(std::move(connections)),
+      pool_(static_cast<int>(free_.size())) {}
+
+ReadService::~ReadService() { Stop(); }
+
+void ReadService::Stop() { pool_.Shutdown(); }
+
+void ReadService::WithDb(std::function<void(store::Db&)> fn) {
+  pool_.Post([this, fn = std::move(fn)] {
+    std::unique_ptr<store::Db> db;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      db = std::move(free_.back());
+      free_.pop_back();
+    }
+    fn(*db);
+    std::lock_guard<std::mutex> lock(mu_);
+    free_.push_back(std::move(db));
+  });
+}
+
+absl::Status ReadService::CheckPipelineKnown(store::Tx& tx, const std::string& pipeline) {
+  if (configs_->current()->FindPipeline(pipeline) != nullptr) return absl::OkStatus();
+  if (tx.GetPipeline(pipeline)) return absl::OkStatus();  // removed from config, runs remain
+  return absl::NotFoundError(absl::StrCat("no pipeline named '", pipeline, "'"));
+}
+
+void ReadService::ListPipelines(Reply<v1::ListPipelinesResponse> done) {
+  WithDb([this, done = std::move(done)](store::Db& db) {
+    auto config = configs_->current();
+    v1::ListPipelinesResponse response;
+    absl::Status st = db.Run("ListPipelines", [&](store::Tx& tx) {
+      response.Clear();
+      for (const auto& p : config->pipelines) {
+        auto* s = response.add_pipelines();
+        s->set_name(p.name);
+        s->set_group(p.group);
+        for (const auto& stage : p.stages) s->add_stages(stage.name);
+        if (auto run = tx.FindPipelineRun(p.name, 0)) {
+          s->set_latest_counter(run->counter);
+          s->set_latest_label(run->label);
+          s->set_latest_state(run->state);
+        }
+        if (auto rec = tx.GetPipeline(p.name)) s->set_paused(rec->paused);
+      }
+      return absl::OkStatus();
+    });
+    if (!st.ok()) return done(st);
+    done(response);
+  });
+}
+
+void ReadService::History(v1::PipelineHistoryRequest request,
+                          Reply<v1::PipelineHistoryResponse> done) {
+  WithDb([this, request = std::move(request), done = std::move(done)](store::Db& db) {
+    v1::PipelineHistoryResponse response;
+    absl::Status st = db.Run("PipelineHistory", [&](store::Tx& tx) -> absl::Status {
+      response.Clear();
+      RETURN_IF_ERROR(CheckPipelineKnown(tx, request.pipeline()));
+      int limit = request.limit() > 0 ? std::min(request.limit(), 1000) : 20;
+      AgentNames names = ReadAgentNames(tx);
+      for (const auto& run : tx.PipelineHistory(request.pipeline(), limit)) {
+        ASSIGN_OR_RETURN(auto config, configs_->Get(tx, run.config_revision));
+        BuildRunView(tx, run, config.get(), names, response.add_runs());
+      }
+      return absl::OkStatus();
+    });
+    if (!st.ok()) return done(st);
+    done(response);
+  });
+}
+
+void ReadService::GetPipelineRun(v1::GetPipelineRunRequest request,
+                                 Reply<v1::PipelineRun> done) {
+  WithDb([this, request = std::move(request), done = std::move(done)](store::Db& db) {
+    v1::PipelineRun response;
+    absl::Status st = db.Run("GetPipelineRun", [&](store::Tx& tx) -> absl::Status {
+      response.Clear();
+      RETURN_IF_ERROR(CheckPipelineKnown(tx, request.pipeline()));
+      auto run = tx.FindPipelineRun(request.pipeline(), request.counter());
+      if (!run) {
+        return absl::NotFoundError(
+            request.counter() > 0
+                ? absl::StrCat("pipeline '", request.pipeline(), "' has no run ",
+                               request.counter())
+                : absl::StrCat("pipeline '", request.pipeline(), "' has never run"));
+      }
+      ASSIGN_OR_RETURN(auto config, configs_->Get(tx, run->config_revision));
+      BuildRunView(tx, *run, config.get(), ReadAgentNames(tx), &response);
+      return absl::OkStatus();
+    });
+    if (!st.ok()) return done(st);
+    done(response);
+  });
+}
+
+void ReadService::GetJobLog(v1::GetJobLogRequest request, Reply<v1::GetJobLogResponse> done) {
+  WithDb([this, request = std::move(request), done = std::move(done)](store::Db& db) {
+    v1::GetJobLogResponse response;
+    absl::Status st = db.Run("GetJobLog", [&](store::Tx& tx) -> absl::Status {
+      response.Clear();
+      RETURN_IF_ERROR(CheckPipelineKnown(tx, request.pipeline()));
+      std::string where = absl::StrCat(request.pipeline(), "/", request.counter(), "/",
+                                       request.stage());
+      auto run = tx.FindPipelineRun(request.pipeline(), request.counter());
+      if (!run) return absl::NotFoundError(absl::StrCat("no run ", request.pipeline(), "/", request.counter()));
+      const store::StageRunRecord* stage = nullptr;
+      auto stages = tx.StageRuns(run->id);
+      for (const auto& s : stages) {
+        if (s.name != request.stage()) continue;
+        if (request.stage_counter() == 0 || s.counter == request.stage_counter()) stage = &s;
+      }
+      if (stage == nullptr) {
+        return absl::NotFoundError(absl::StrCat("stage ", where,
+                                                request.stage_counter() > 0
+                                                    ? absl::StrCat("/", request.stage_counter())
+                                                    : "",
+                                                " has not run"));
+      }
+      std::optional<store::JobRunRecord> job;
+      for (auto& j : tx.JobRunsOfStage(stage->id)) {
+        if (j.name == request.job()) job = j;
+      }
+      if (!job) {
+        return absl::NotFoundError(absl::StrCat("stage ", where, "/", stage->counter,
+                                                " has no job '", request.job(), "'"));
+      }
+      int64_t offset = std::max<int64_t>(0, request.offset());
+      store::ConsoleSlice slice = tx.ReadConsole(job->id, offset, kMaxLogSlice);
+      response.set_data(slice.data);
+      response.set_next_offset(slice.next_offset);
+      response.set_state(job->state);
+      bool final = job->state == "passed" || job->state == "failed" ||
+                   job->state == "cancelled" || job->state == "lost";
+      response.set_complete(final && slice.next_offset >= job->console_bytes);
+      return absl::OkStatus();
+    });
+    if (!st.ok()) return done(st);
+    done(response);
+  });
+}
+
+void ReadService::ShowConfig(v1::ShowConfigRequest request,
+                             Reply<v1::ShowConfigResponse> done) {
+  WithDb([request = std::move(request), done = std::move(done)](store::Db& db) {
+    v1::ShowConfigResponse response;
+    absl::Status st = db.Run("ShowConfig", [&](store::Tx& tx) -> absl::Status {
+      response.Clear();
+      int64_t revision = request.revision() > 0 ? request.revision() : tx.CurrentConfigRevision();
+      if (revision == 0) return absl::NotFoundError("no config has been applied yet");
+      auto rec = tx.GetConfigRevision(revision);
+      if (!rec) return absl::NotFoundError(absl::StrCat("no config revision ", revision));
+      response.set_revision(rec->revision);
+      response.set_author(rec->author);
+      SetTimestamp(rec->created_at, response.mutable_created_at());
+      response.set_diff(rec->diff);
+      for (const auto& f : rec->files) {
+        auto* file = response.add_files();
+        file->set_path(f.path);
+        file->set_content(f.content);
+      }
+      return absl::OkStatus();
+    });
+    if (!st.ok()) return done(st);
+    done(response);
+  });
+}
+
+}  // namespace gantry

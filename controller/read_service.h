@@ -1,0 +1,42 @@
+// Read-only operator queries (history, run details, logs, config), served
+// from a small pool of threads with their own database connections so they
+// never queue behind the scheduler's writes.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "controller/config_cache.h"
+#include "controller/executor.h"
+#include "controller/scheduler.h"
+#include "controller/store/db.h"
+#include "gantry/v1/operator.pb.h"
+
+namespace gantry {
+
+class ReadService {
+ public:
+  ReadService(std::vector<std::unique_ptr<store::Db>> connections, ConfigCache* configs);
+  ~ReadService();
+
+  void ListPipelines(Reply<v1::ListPipelinesResponse> done);
+  void History(v1::PipelineHistoryRequest request, Reply<v1::PipelineHistoryResponse> done);
+  void GetPipelineRun(v1::GetPipelineRunRequest request, Reply<v1::PipelineRun> done);
+  void GetJobLog(v1::GetJobLogRequest request, Reply<v1::GetJobLogResponse> done);
+  void ShowConfig(v1::ShowConfigRequest request, Reply<v1::ShowConfigResponse> done);
+
+  void Stop();
+
+ private:
+  // Runs `fn` on a pool thread with a free connection.
+  void WithDb(std::function<void(store::Db&)> fn);
+  absl::Status CheckPipelineKnown(store::Tx& tx, const std::string& pipeline);
+
+  ConfigCache* configs_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<store::Db>> free_;
+  WorkerPool pool_;
+};
+
+}  // namespace gantry

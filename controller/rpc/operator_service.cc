@@ -1,0 +1,146 @@
+#include "controller/rpc/operator_service.h"
+
+#include "common/grpc_status.h"
+
+namespace gantry::rpc {
+namespace {
+
+// A Reply that copies the result into the response and finishes the call.
+template <typename T>
+Reply<T> Finisher(grpc::ServerUnaryReactor* reactor, T* response) {
+  return [reactor, response](absl::StatusOr<T> result) {
+    if (!result.ok()) {
+      reactor->Finish(ToGrpcStatus(result.status()));
+      return;
+    }
+    *response = std::move(*result);
+    reactor->Finish(grpc::Status::OK);
+  };
+}
+
+}  // namespace
+
+std::optional<Principal> OperatorService::Authenticate(grpc::CallbackServerContext* ctx,
+                                                       grpc::ServerUnaryReactor* reactor) {
+  const auto& md = ctx->client_metadata();
+  auto it = md.find("authorization");
+  std::optional<Principal> who;
+  if (it != md.end()) {
+    if (auto token = BearerToken(std::string(it->second.data(), it->second.size()))) {
+      who = tokens_->Authenticate(*token);
+    }
+  }
+  if (!who) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                                 it == md.end() ? "no token given" : "invalid token"));
+  }
+  return who;
+}
+
+grpc::ServerUnaryReactor* OperatorService::WhoAmI(grpc::CallbackServerContext* ctx,
+                                                  const v1::WhoAmIRequest*,
+                                                  v1::WhoAmIResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  auto who = Authenticate(ctx, reactor);
+  if (!who) return reactor;
+  resp->set_user(who->user);
+  resp->set_role(who->role);
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* OperatorService::ApplyConfig(grpc::CallbackServerContext* ctx,
+                                                       const v1::ApplyConfigRequest* req,
+                                                       v1::ApplyConfigResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  auto who = Authenticate(ctx, reactor);
+  if (!who) return reactor;
+  std::vector<v1::ConfigFile> files(req->files().begin(), req->files().end());
+  scheduler_->ApplyConfig(std::move(files), who->user, Finisher(reactor, resp));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* OperatorService::ShowConfig(grpc::CallbackServerContext* ctx,
+                                                      const v1::ShowConfigRequest* req,
+                                                      v1::ShowConfigResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  if (!Authenticate(ctx, reactor)) return reactor;
+  reads_->ShowConfig(*req, Finisher(reactor, resp));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* OperatorService::ListPipelines(grpc::CallbackServerContext* ctx,
+                                                         const v1::ListPipelinesRequest*,
+                                                         v1::ListPipelinesResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  if (!Authenticate(ctx, reactor)) return reactor;
+  reads_->ListPipelines(Finisher(reactor, resp));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* OperatorService::TriggerPipeline(
+    grpc::CallbackServerContext* ctx, const v1::TriggerPipelineRequest* req,
+    v1::PipelineRun* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  auto who = Authenticate(ctx, reactor);
+  if (!who) return reactor;
+  scheduler_->Trigger(*req, who->user, Finisher(reactor, resp));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* OperatorService::PipelineHistory(
+    grpc::CallbackServerContext* ctx, const v1::PipelineHistoryRequest* req,
+    v1::PipelineHistoryResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  if (!Authenticate(ctx, reactor)) return reactor;
+  reads_->History(*req, Finisher(reactor, resp));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* OperatorService::GetPipelineRun(grpc::CallbackServerContext* ctx,
+                                                          const v1::GetPipelineRunRequest* req,
+                                                          v1::PipelineRun* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  if (!Authenticate(ctx, reactor)) return reactor;
+  reads_->GetPipelineRun(*req, Finisher(reactor, resp));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* OperatorService::ApproveStage(grpc::CallbackServerContext* ctx,
+                                                        const v1::StageRequest* req,
+                                                        v1::PipelineRun* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  auto who = Authenticate(ctx, reactor);
+  if (!who) return reactor;
+  scheduler_->Approve(*req, who->user, Finisher(reactor, resp));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* OperatorService::GetJobLog(grpc::CallbackServerContext* ctx,
+                                                     const v1::GetJobLogRequest* req,
+                                                     v1::GetJobLogResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  if (!Authenticate(ctx, reactor)) return reactor;
+  reads_->GetJobLog(*req, Finisher(reactor, resp));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* OperatorService::ListAgents(grpc::CallbackServerContext* ctx,
+                                                      const v1::ListAgentsRequest*,
+                                                      v1::ListAgentsResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  if (!Authenticate(ctx, reactor)) return reactor;
+  scheduler_->ListAgents(Finisher(reactor, resp));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* OperatorService::UpdateAgent(grpc::CallbackServerContext* ctx,
+                                                       const v1::UpdateAgentRequest* req,
+                                                       v1::Agent* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  if (!Authenticate(ctx, reactor)) return reactor;
+  scheduler_->UpdateAgent(*req, Finisher(reactor, resp));
+  return reactor;
+}
+
+}  // namespace gantry::rpc

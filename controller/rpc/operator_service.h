@@ -1,0 +1,62 @@
+// gRPC adapter for the operator API: authenticates the bearer token, hands
+// the request to the scheduler (writes) or the read service (queries), and
+// finishes the call from their callback. No SQL on gRPC threads.
+#pragma once
+
+#include "controller/auth.h"
+#include "controller/read_service.h"
+#include "controller/scheduler.h"
+#include "gantry/v1/operator.grpc.pb.h"
+
+namespace gantry::rpc {
+
+class OperatorService final : public v1::OperatorService::CallbackService {
+ public:
+  OperatorService(Scheduler* scheduler, ReadService* reads, const TokenRegistry* tokens)
+      : scheduler_(scheduler), reads_(reads), tokens_(tokens) {}
+
+  grpc::ServerUnaryReactor* WhoAmI(grpc::CallbackServerContext* ctx,
+                                   const v1::WhoAmIRequest* req,
+                                   v1::WhoAmIResponse* resp) override;
+  grpc::ServerUnaryReactor* ApplyConfig(grpc::CallbackServerContext* ctx,
+                                        const v1::ApplyConfigRequest* req,
+                                        v1::ApplyConfigResponse* resp) override;
+  grpc::ServerUnaryReactor* ShowConfig(grpc::CallbackServerContext* ctx,
+                                       const v1::ShowConfigRequest* req,
+                                       v1::ShowConfigResponse* resp) override;
+  grpc::ServerUnaryReactor* ListPipelines(grpc::CallbackServerContext* ctx,
+                                          const v1::ListPipelinesRequest* req,
+                                          v1::ListPipelinesResponse* resp) override;
+  grpc::ServerUnaryReactor* TriggerPipeline(grpc::CallbackServerContext* ctx,
+                                            const v1::TriggerPipelineRequest* req,
+                                            v1::PipelineRun* resp) override;
+  grpc::ServerUnaryReactor* PipelineHistory(grpc::CallbackServerContext* ctx,
+                                            const v1::PipelineHistoryRequest* req,
+                                            v1::PipelineHistoryResponse* resp) override;
+  grpc::ServerUnaryReactor* GetPipelineRun(grpc::CallbackServerContext* ctx,
+                                           const v1::GetPipelineRunRequest* req,
+                                           v1::PipelineRun* resp) override;
+  grpc::ServerUnaryReactor* ApproveStage(grpc::CallbackServerContext* ctx,
+                                         const v1::StageRequest* req,
+                                         v1::PipelineRun* resp) override;
+  grpc::ServerUnaryReactor* GetJobLog(grpc::CallbackServerContext* ctx,
+                                      const v1::GetJobLogRequest* req,
+                                      v1::GetJobLogResponse* resp) override;
+  grpc::ServerUnaryReactor* ListAgents(grpc::CallbackServerContext* ctx,
+                                       const v1::ListAgentsRequest* req,
+                                       v1::ListAgentsResponse* resp) override;
+  grpc::ServerUnaryReactor* UpdateAgent(grpc::CallbackServerContext* ctx,
+                                        const v1::UpdateAgentRequest* req,
+                                        v1::Agent* resp) override;
+
+ private:
+  // The caller, or nullopt after finishing the call with UNAUTHENTICATED.
+  std::optional<Principal> Authenticate(grpc::CallbackServerContext* ctx,
+                                        grpc::ServerUnaryReactor* reactor);
+
+  Scheduler* scheduler_;
+  ReadService* reads_;
+  const TokenRegistry* tokens_;
+};
+
+}  // namespace gantry::rpc

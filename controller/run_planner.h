@@ -1,0 +1,86 @@
+// The named state changes of pipeline runs, each applied inside the caller's
+// transaction: TriggerPipeline, ScheduleStage, SettleStage (a job ended),
+// ApproveStage. They only touch the database and report what memory must
+// learn after the commit through PlanEffects.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/config/model.h"
+#include "controller/config_cache.h"
+#include "controller/matching.h"
+#include "controller/store/records.h"
+#include "controller/store/tx.h"
+
+namespace gantry {
+
+// What the strand must do once the transaction has committed.
+struct PlanEffects {
+  std::vector<int64_t> scheduled_jobs;  // job runs newly in state scheduled
+  std::vector<std::string> events;      // one log line each
+  void Clear() { *this = PlanEffects(); }
+};
+
+struct TriggerSpec {
+  std::string pipeline;
+  std::string user;
+  std::string cause_kind = "manual";  // manual | upstream
+  std::string message;
+  std::map<std::string, std::string> revisions;  // material -> revision
+  std::vector<store::VariableRecord> variables;  // trigger-time overrides
+  // Set for an upstream trigger: the upstream stage run that passed.
+  std::optional<store::MaterialRevisionRecord> upstream;
+};
+
+class RunPlanner {
+ public:
+  // `count_matching_agents` serves `run_instances: all`.
+  RunPlanner(ConfigCache* configs,
+             std::function<int(const JobRequirements&)> count_matching_agents);
+
+  absl::StatusOr<store::PipelineRunRecord> Trigger(store::Tx& tx,
+                                                   const TriggerSpec& spec,
+                                                   PlanEffects* effects);
+
+  // Creates the next attempt of stage `stage_index` of `run` with its jobs.
+  absl::Status ScheduleStage(store::Tx& tx, const store::PipelineRunRecord& run,
+                             const config::Pipeline& pipeline, int stage_index,
+                             const std::string& approved_by, PlanEffects* effects);
+
+  // Called after a job of the stage reached a final state: when every job
+  // has, settles the stage, then the run (next stage, gate, or the end),
+  // and triggers downstream pipelines of a passed stage.
+  absl::Status SettleStage(store::Tx& tx, int64_t stage_run_id,
+                           PlanEffects* effects);
+
+  absl::StatusOr<store::PipelineRunRecord> Approve(store::Tx& tx,
+                                                   const std::string& pipeline,
+                                                   int64_t counter,
+                                                   const std::string& stage,
+                                                   const std::string& user,
+                                                   PlanEffects* effects);
+
+  // Requirements of a job as configured in `pipeline` under the current
+  // environments.
+  JobRequirements Requirements(const config::Pipeline& pipeline,
+                               const config::Job& job) const;
+
+ private:
+  absl::StatusOr<std::shared_ptr<const config::Config>> ConfigOf(
+      store::Tx& tx, const store::PipelineRunRecord& run);
+
+  ConfigCache* configs_;
+  std::function<int(const JobRequirements&)> count_matching_agents_;
+};
+
+// "${COUNT}" and "${material}" / "${material[:N]}" expanded.
+std::string ExpandLabel(const std::string& label_template, int64_t counter,
+                        const std::vector<store::MaterialRevisionRecord>& materials);
+
+}  // namespace gantry

@@ -1,0 +1,104 @@
+#include "controller/run_view.h"
+
+namespace gantry {
+namespace {
+
+void FillJob(const store::JobRunRecord& j, const AgentNames& agents,
+             v1::JobRun* out) {
+  out->set_name(j.name);
+  out->set_attempt_id(j.id);
+  out->set_state(j.state);
+  out->set_agent_id(j.agent_id);
+  auto it = agents.find(j.agent_id);
+  if (it != agents.end()) out->set_agent_name(it->second);
+  out->set_reason(j.reason);
+  if (j.scheduled_at) SetTimestamp(j.scheduled_at, out->mutable_scheduled_at());
+  if (j.started_at) SetTimestamp(j.started_at, out->mutable_started_at());
+  if (j.finished_at) SetTimestamp(j.finished_at, out->mutable_finished_at());
+}
+
+}  // namespace
+
+void SetTimestamp(int64_t unix_ms, google::protobuf::Timestamp* ts) {
+  ts->set_seconds(unix_ms / 1000);
+  ts->set_nanos(static_cast<int32_t>((unix_ms % 1000) * 1000000));
+}
+
+void BuildRunView(store::Tx& tx, const store::PipelineRunRecord& run,
+                  const config::Config* config, const AgentNames& agents,
+                  v1::PipelineRun* out) {
+  out->set_pipeline(run.pipeline);
+  out->set_counter(run.counter);
+  out->set_label(run.label);
+  out->set_state(run.state);
+  out->set_config_revision(run.config_revision);
+  SetTimestamp(run.created_at, out->mutable_created_at());
+  auto* cause = out->mutable_cause();
+  cause->set_kind(run.cause_kind);
+  cause->set_user(run.trigger_user);
+  cause->set_message(run.cause_message);
+  for (const auto& m : tx.RunMaterials(run.id)) {
+    auto* mr = cause->add_materials();
+    mr->set_material(m.material);
+    mr->set_type(m.type);
+    mr->set_revision(m.revision);
+    mr->set_upstream_pipeline(m.upstream_pipeline);
+    mr->set_upstream_counter(m.upstream_counter);
+    mr->set_upstream_stage(m.upstream_stage);
+    mr->set_upstream_stage_counter(m.upstream_stage_counter);
+  }
+  for (const auto& v : tx.RunVariables(run.id)) {
+    auto* var = out->add_variables();
+    var->set_name(v.name);
+    var->set_value(v.secure ? "********" : v.value);
+    var->set_secure(v.secure);
+  }
+
+  // Newest attempt of each stage.
+  std::map<std::string, store::StageRunRecord> latest;
+  for (const auto& s : tx.StageRuns(run.id)) latest[s.name] = s;
+
+  const config::Pipeline* pipeline =
+      config != nullptr ? config->FindPipeline(run.pipeline) : nullptr;
+  auto add_stage_run = [&](const store::StageRunRecord& s) {
+    auto* st = out->add_stages();
+    st->set_name(s.name);
+    st->set_counter(s.counter);
+    st->set_state(s.state);
+    st->set_approval(s.approval);
+    st->set_approved_by(s.approved_by);
+    SetTimestamp(s.created_at, st->mutable_created_at());
+    if (s.finished_at) SetTimestamp(s.finished_at, st->mutable_finished_at());
+    for (const auto& j : tx.JobRunsOfStage(s.id)) FillJob(j, agents, st->add_jobs());
+  };
+  if (pipeline == nullptr) {
+    for (const auto& [name, s] : latest) add_stage_run(s);
+    return;
+  }
+  bool gate_marked = false;
+  for (const auto& stage : pipeline->stages) {
+    auto it = latest.find(stage.name);
+    if (it != latest.end()) {
+      add_stage_run(it->second);
+      continue;
+    }
+    auto* st = out->add_stages();
+    st->set_name(stage.name);
+    bool manual = stage.approval.type == config::Approval::Type::kManual;
+    st->set_approval(manual ? "manual" : "success");
+    // The first stage not run of a run waiting at a gate is the gate.
+    if (!gate_marked && run.state == "awaiting_approval") {
+      st->set_state("awaiting_approval");
+      gate_marked = true;
+    } else {
+      st->set_state("not_run");
+    }
+    for (const auto& job : stage.jobs) {
+      auto* j = st->add_jobs();
+      j->set_name(job.name);
+      j->set_state("not_run");
+    }
+  }
+}
+
+}  // namespace gantry

@@ -1,0 +1,857 @@
+#include "controller/scheduler.h"
+
+#include <spdlog/spdlog.h>
+
+#include <future>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/config/parser.h"
+#include "common/crypto.h"
+#include "common/locator.h"
+#include "common/status_macros.h"
+#include "common/text_diff.h"
+#include "controller/run_view.h"
+#include "controller/store/tx.h"
+#include "controller/variables.h"
+
+namespace gantry {
+namespace {
+
+bool IsFinal(const std::string& state) {
+  return state == "passed" || state == "failed" || state == "cancelled" ||
+         state == "lost";
+}
+
+// GANTRY_REVISION_<MATERIAL>: upper case, anything else than [A-Z0-9_] as _.
+std::string RevisionVariableName(const std::string& material) {
+  std::string name = "GANTRY_REVISION_";
+  for (char c : material) {
+    char u = absl::ascii_toupper(static_cast<unsigned char>(c));
+    name += absl::ascii_isalnum(static_cast<unsigned char>(u)) ? u : '_';
+  }
+  return name;
+}
+
+void ToProtoTask(const config::Task& task, int64_t run_counter,
+                 const std::string& pipeline, v1::Task* out) {
+  out->set_run_if(task.run_if == config::RunIf::kFailed ? "failed"
+                  : task.run_if == config::RunIf::kAny  ? "any"
+                                                        : "passed");
+  if (task.kind == config::Task::Kind::kExec) {
+    auto* exec = out->mutable_exec();
+    exec->set_command(task.exec.command);
+    for (const auto& a : task.exec.arguments) exec->add_arguments(a);
+    exec->set_working_directory(task.exec.working_directory);
+  } else {
+    auto* fetch = out->mutable_fetch();
+    fetch->set_pipeline(task.fetch.pipeline.empty() ? pipeline : task.fetch.pipeline);
+    if (task.fetch.pipeline.empty() || task.fetch.pipeline == pipeline) {
+      fetch->set_pipeline_counter(run_counter);
+    }
+    fetch->set_stage(task.fetch.stage);
+    fetch->set_job(task.fetch.job);
+    fetch->set_source(task.fetch.source);
+    fetch->set_destination(task.fetch.destination);
+    fetch->set_is_file(task.fetch.is_file);
+  }
+  if (!task.on_cancel.empty()) {
+    ToProtoTask(task.on_cancel.front(), run_counter, pipeline, out->mutable_on_cancel());
+  }
+}
+
+std::vector<std::string> ToVector(const google::protobuf::RepeatedPtrField<std::string>& r) {
+  return {r.begin(), r.end()};
+}
+
+}  // namespace
+
+Scheduler::Scheduler(std::unique_ptr<store::Db> db, ConfigCache* configs,
+                     SchedulerOptions options)
+    : db_(std::move(db)),
+      configs_(configs),
+      options_(std::move(options)),
+      planner_(configs, [this](const JobRequirements& req) {
+        int n = 0;
+        for (const auto& [id, agent] : agents_) n += Matches(req, ProfileOf(agent));
+        return n;
+      }) {}
+
+Scheduler::~Scheduler() { Stop(); }
+
+void Scheduler::Stop() { strand_.Shutdown(); }
+
+absl::Status Scheduler::Start() {
+  std::promise<absl::Status> promise;
+  strand_.Post([&] {
+    std::vector<store::AgentRecord> agents;
+    std::vector<store::JobRunRecord> active;
+    std::map<int64_t, std::string> locators;
+    int64_t revision = 0;
+    std::shared_ptr<const config::Config> config;
+    absl::Status st = db_->Run("LoadState", [&](store::Tx& tx) -> absl::Status {
+      agents = tx.Agents();
+      active = tx.ActiveJobRuns();
+      locators.clear();
+      for (const auto& j : active) {
+        if (j.state != "scheduled") locators[j.id] = LocatorOf(tx, j.id);
+      }
+      revision = tx.CurrentConfigRevision();
+      if (revision > 0) {
+        ASSIGN_OR_RETURN(config, configs_->Get(tx, revision));
+      }
+      return absl::OkStatus();
+    });
+    if (!st.ok()) {
+      promise.set_value(st);
+      return;
+    }
+    if (config) configs_->SetCurrent(revision, config);
+    for (auto& a : agents) {
+      AgentState state;
+      state.record = std::move(a);
+      agents_[state.record.id] = std::move(state);
+    }
+    std::vector<int64_t> scheduled;
+    for (const auto& j : active) {
+      if (j.state == "scheduled") {
+        scheduled.push_back(j.id);
+      } else if (auto it = agents_.find(j.agent_id); it != agents_.end()) {
+        // Held by an agent that will say on reconnect whether it still runs it.
+        it->second.attempt = j.id;
+        it->second.building = locators[j.id];
+      }
+    }
+    EnqueueJobs(scheduled);
+    spdlog::info("loaded {} agents, {} unfinished jobs, config revision {}",
+                 agents_.size(), active.size(), revision);
+    promise.set_value(absl::OkStatus());
+  });
+  return promise.get_future().get();
+}
+
+// ---------------------------------------------------------------- operator
+
+void Scheduler::ApplyConfig(std::vector<v1::ConfigFile> files, std::string author,
+                            Reply<v1::ApplyConfigResponse> done) {
+  strand_.Post([this, files = std::move(files), author = std::move(author),
+                done = std::move(done)] { DoApplyConfig(files, author, done); });
+}
+
+void Scheduler::DoApplyConfig(const std::vector<v1::ConfigFile>& files,
+                              const std::string& author,
+                              const Reply<v1::ApplyConfigResponse>& done) {
+  std::vector<config::ConfigFile> parsed_files;
+  std::string all;
+  for (const auto& f : files) {
+    parsed_files.push_back({f.path(), f.content()});
+    absl::StrAppend(&all, "# file: ", f.path(), "\n", f.content(), "\n");
+  }
+  if (files.empty()) {
+    done(absl::InvalidArgumentError("no config files given"));
+    return;
+  }
+  config::ParseResult parsed = config::ParseConfig(parsed_files);
+  if (!parsed.ok()) {
+    done(absl::InvalidArgumentError(parsed.ErrorText()));
+    return;
+  }
+  std::string hash = Sha256Hex(all);
+  v1::ApplyConfigResponse response;
+  absl::Status st = db_->Run("ApplyConfig", [&](store::Tx& tx) -> absl::Status {
+    response.Clear();
+    int64_t current = tx.CurrentConfigRevision();
+    std::map<std::string, std::string> old_files;
+    if (current > 0) {
+      auto old = tx.GetConfigRevision(current);
+      if (old && old->content_hash == hash) {
+        response.set_revision(current);
+        response.set_unchanged(true);
+        return absl::OkStatus();
+      }
+      if (old) {
+        for (const auto& f : old->files) old_files[f.path] = f.content;
+      }
+    }
+    std::string diff;
+    std::vector<store::ConfigFileRecord> records;
+    for (const auto& f : parsed_files) {
+      auto it = old_files.find(f.path);
+      diff += UnifiedDiff(f.path, it == old_files.end() ? "" : it->second, f.content);
+      if (it != old_files.end()) old_files.erase(it);
+      records.push_back({f.path, f.content});
+    }
+    for (const auto& [path, content] : old_files) diff += UnifiedDiff(path, content, "");
+    int64_t revision = tx.InsertConfigRevision(author, hash, diff, records);
+    for (const auto& p : parsed.config.pipelines) tx.EnsurePipeline(p.name);
+    response.set_revision(revision);
+    response.set_diff(diff);
+    return absl::OkStatus();
+  });
+  if (!st.ok()) {
+    done(st);
+    return;
+  }
+  for (const auto& p : parsed.config.pipelines) response.add_pipelines(p.name);
+  if (!response.unchanged()) {
+    configs_->SetCurrent(response.revision(),
+                         std::make_shared<const config::Config>(std::move(parsed.config)));
+    spdlog::info("config revision {} applied by {}", response.revision(), author);
+    Dispatch();  // environments may have changed what agents match
+  }
+  done(response);
+}
+
+void Scheduler::Trigger(v1::TriggerPipelineRequest request, std::string user,
+                        Reply<v1::PipelineRun> done) {
+  strand_.Post([this, request = std::move(request), user = std::move(user),
+                done = std::move(done)] { DoTrigger(request, user, done); });
+}
+
+void Scheduler::DoTrigger(const v1::TriggerPipelineRequest& request,
+                          const std::string& user, const Reply<v1::PipelineRun>& done) {
+  TriggerSpec spec;
+  spec.pipeline = request.pipeline();
+  spec.user = user;
+  spec.cause_kind = "manual";
+  for (const auto& [k, v] : request.revisions()) spec.revisions[k] = v;
+  for (const auto& v : request.variables()) {
+    if (v.name().empty()) {
+      done(absl::InvalidArgumentError("a trigger variable has an empty name"));
+      return;
+    }
+    spec.variables.push_back({v.name(), v.value(), v.secure()});
+  }
+  AgentNames names;
+  for (const auto& [id, a] : agents_) names[id] = a.record.name;
+  PlanEffects effects;
+  v1::PipelineRun view;
+  absl::Status st = db_->Run("TriggerPipeline", [&](store::Tx& tx) -> absl::Status {
+    effects.Clear();
+    view.Clear();
+    ASSIGN_OR_RETURN(store::PipelineRunRecord run, planner_.Trigger(tx, spec, &effects));
+    BuildRunView(tx, run, configs_->current().get(), names, &view);
+    return absl::OkStatus();
+  });
+  if (!st.ok()) {
+    done(st);
+    return;
+  }
+  ApplyEffects(effects);
+  done(view);
+}
+
+void Scheduler::Approve(v1::StageRequest request, std::string user,
+                        Reply<v1::PipelineRun> done) {
+  strand_.Post([this, request = std::move(request), user = std::move(user),
+                done = std::move(done)] {
+    AgentNames names;
+    for (const auto& [id, a] : agents_) names[id] = a.record.name;
+    PlanEffects effects;
+    v1::PipelineRun view;
+    absl::Status st = db_->Run("ApproveStage", [&](store::Tx& tx) -> absl::Status {
+      effects.Clear();
+      view.Clear();
+      ASSIGN_OR_RETURN(store::PipelineRunRecord run,
+                       planner_.Approve(tx, request.pipeline(), request.counter(),
+                                        request.stage(), user, &effects));
+      ASSIGN_OR_RETURN(auto config, configs_->Get(tx, run.config_revision));
+      BuildRunView(tx, run, config.get(), names, &view);
+      return absl::OkStatus();
+    });
+    if (!st.ok()) {
+      done(st);
+      return;
+    }
+    ApplyEffects(effects);
+    done(view);
+  });
+}
+
+void Scheduler::ListAgents(Reply<v1::ListAgentsResponse> done) {
+  strand_.Post([this, done = std::move(done)] {
+    v1::ListAgentsResponse response;
+    for (const auto& [id, agent] : agents_) *response.add_agents() = AgentView(agent);
+    done(response);
+  });
+}
+
+void Scheduler::UpdateAgent(v1::UpdateAgentRequest request, Reply<v1::Agent> done) {
+  strand_.Post([this, request = std::move(request), done = std::move(done)] {
+    absl::Status error;
+    AgentState* agent = FindAgent(request.agent(), &error);
+    if (agent == nullptr) {
+      done(error);
+      return;
+    }
+    const std::string& action = request.action();
+    std::string state;
+    if (action == "approve") {
+      if (agent->record.state == "disabled") {
+        done(absl::FailedPreconditionError(absl::StrCat(
+            "agent ", agent->record.name, " is disabled, not pending: use 'agent enable'")));
+        return;
+      }
+      state = "enabled";
+    } else if (action == "enable") {
+      state = "enabled";
+    } else if (action == "disable") {
+      state = "disabled";
+    } else {
+      done(absl::InvalidArgumentError(absl::StrCat(
+          "unknown agent action '", action, "' (expected approve, enable or disable)")));
+      return;
+    }
+    std::string id = agent->record.id;
+    absl::Status st = db_->Run("SetAgentState", [&](store::Tx& tx) {
+      tx.SetAgentState(id, state);
+      return absl::OkStatus();
+    });
+    if (!st.ok()) {
+      done(st);
+      return;
+    }
+    agent->record.state = state;
+    spdlog::info("agent {} ({}) is now {}", agent->record.name, id, state);
+    if (agent->channel) {
+      v1::ControllerMessage welcome;
+      welcome.mutable_welcome()->set_agent_id(id);
+      welcome.mutable_welcome()->set_state(state);
+      welcome.mutable_welcome()->set_heartbeat_interval_ms(
+          static_cast<int32_t>(absl::ToInt64Milliseconds(options_.heartbeat_interval)));
+      agent->channel->Send(welcome);
+    }
+    done(AgentView(*agent));
+    Dispatch();
+  });
+}
+
+// ---------------------------------------------------------------- agents
+
+void Scheduler::Register(v1::RegisterRequest request, Reply<v1::RegisterResponse> done) {
+  strand_.Post([this, request = std::move(request), done = std::move(done)] {
+    std::string name = request.name().empty() ? request.hostname() : request.name();
+    if (!IsValidName(name)) {
+      done(absl::InvalidArgumentError(absl::StrCat(
+          "invalid agent name '", name,
+          "': use letters, digits, '-', '_' and '.' (at most 255)")));
+      return;
+    }
+    bool key_ok = !request.register_key().empty() &&
+                  ConstantTimeEquals(Sha256Hex(request.register_key()),
+                                     options_.register_key_hash);
+    store::AgentRecord rec;
+    rec.id = RandomHex(16);
+    rec.name = name;
+    rec.hostname = request.hostname();
+    std::string token = RandomHex(32);
+    rec.token_hash = Sha256Hex(token);
+    rec.state = key_ok ? "enabled" : "pending";
+    rec.resources = ToVector(request.resources());
+    rec.environments = ToVector(request.environments());
+    absl::Status st = db_->Run("RegisterAgent", [&](store::Tx& tx) {
+      tx.InsertAgent(rec);
+      return absl::OkStatus();
+    });
+    if (!st.ok()) {
+      done(st);
+      return;
+    }
+    spdlog::info("agent {} registered as {} ({})", name, rec.id, rec.state);
+    AgentState state;
+    state.record = rec;
+    agents_[rec.id] = std::move(state);
+    v1::RegisterResponse response;
+    response.set_agent_id(rec.id);
+    response.set_token(token);
+    response.set_state(rec.state);
+    done(response);
+  });
+}
+
+void Scheduler::AgentConnected(std::shared_ptr<AgentChannel> channel, v1::Hello hello) {
+  strand_.Post([this, channel = std::move(channel), hello = std::move(hello)] {
+    DoHello(channel, hello);
+  });
+}
+
+void Scheduler::AgentMessage(std::shared_ptr<AgentChannel> channel,
+                             v1::AgentMessage message) {
+  strand_.Post([this, channel = std::move(channel), message = std::move(message)] {
+    DoAgentMessage(channel, message);
+  });
+}
+
+void Scheduler::AgentDisconnected(std::shared_ptr<AgentChannel> channel) {
+  strand_.Post([this, channel = std::move(channel)] {
+    auto it = channel_agent_.find(channel.get());
+    if (it == channel_agent_.end()) return;
+    auto agent = agents_.find(it->second);
+    channel_agent_.erase(it);
+    if (agent != agents_.end() && agent->second.channel == channel) {
+      agent->second.channel.reset();
+      spdlog::info("agent {} disconnected", agent->second.record.name);
+    }
+  });
+}
+
+void Scheduler::DoHello(const std::shared_ptr<AgentChannel>& channel,
+                        const v1::Hello& hello) {
+  auto it = agents_.find(hello.agent_id());
+  if (it == agents_.end()) {
+    channel->Close(absl::NotFoundError("unknown agent id: register again"));
+    return;
+  }
+  AgentState& agent = it->second;
+  if (!ConstantTimeEquals(Sha256Hex(hello.token()), agent.record.token_hash)) {
+    spdlog::warn("agent {} presented a wrong token", agent.record.name);
+    channel->Close(absl::UnauthenticatedError("wrong agent token"));
+    return;
+  }
+  if (agent.channel && agent.channel != channel) {
+    channel_agent_.erase(agent.channel.get());
+    agent.channel->Close(absl::AbortedError("replaced by a newer session"));
+  }
+  agent.channel = channel;
+  agent.last_contact = absl::Now();
+  channel_agent_[channel.get()] = agent.record.id;
+
+  auto resources = ToVector(hello.resources());
+  auto environments = ToVector(hello.environments());
+  std::string id = agent.record.id;
+  absl::Status st = db_->Run("UpdateAgentInfo", [&](store::Tx& tx) {
+    tx.UpdateAgentInfo(id, hello.hostname(), resources, environments);
+    return absl::OkStatus();
+  });
+  if (!st.ok()) {
+    channel->Close(absl::UnavailableError("controller database unavailable"));
+    return;
+  }
+  agent.record.hostname = hello.hostname();
+  agent.record.resources = resources;
+  agent.record.environments = environments;
+  spdlog::info("agent {} connected ({}, resources [{}], environments [{}])",
+               agent.record.name, agent.record.state, absl::StrJoin(resources, ","),
+               absl::StrJoin(environments, ","));
+
+  v1::ControllerMessage welcome;
+  welcome.mutable_welcome()->set_agent_id(id);
+  welcome.mutable_welcome()->set_state(agent.record.state);
+  welcome.mutable_welcome()->set_heartbeat_interval_ms(
+      static_cast<int32_t>(absl::ToInt64Milliseconds(options_.heartbeat_interval)));
+  channel->Send(welcome);
+
+  // Fencing: the agent keeps only the attempt the database says is its own.
+  bool still_holds_ours = false;
+  for (const auto& held : hello.held()) {
+    if (held.attempt_id() == agent.attempt) {
+      still_holds_ours = true;
+      continue;
+    }
+    std::optional<store::JobRunRecord> job;
+    (void)db_->Run("ReadJobRun", [&](store::Tx& tx) {
+      job = tx.GetJobRun(held.attempt_id(), false);
+      return absl::OkStatus();
+    });
+    bool finished_duplicate = job && job->agent_id == id && IsFinal(job->state) &&
+                              held.finished();
+    if (!finished_duplicate) {
+      v1::ControllerMessage abandon;
+      abandon.mutable_abandon()->set_attempt_id(held.attempt_id());
+      abandon.mutable_abandon()->set_reason("the attempt is no longer this agent's");
+      channel->Send(abandon);
+    }
+  }
+  if (agent.attempt != 0 && !still_holds_ours) {
+    int64_t attempt = agent.attempt;
+    PlanEffects effects;
+    bool requeue = false;
+    st = db_->Run("ReclaimJob", [&](store::Tx& tx) -> absl::Status {
+      effects.Clear();
+      requeue = false;
+      auto job = tx.GetJobRun(attempt, true);
+      if (!job || job->agent_id != id) return absl::OkStatus();
+      if (job->state == "assigned") {
+        // Never started: safe to hand to any agent.
+        tx.TransitionJob(attempt, {"assigned"}, "scheduled", "", "");
+        requeue = true;
+      } else if (job->state == "running") {
+        tx.TransitionJob(attempt, {"running"}, "failed", id,
+                         absl::StrCat("agent ", agent.record.name,
+                                      " restarted and lost the job"));
+        RETURN_IF_ERROR(planner_.SettleStage(tx, job->stage_run_id, &effects));
+      }
+      return absl::OkStatus();
+    });
+    if (st.ok()) {
+      agent.attempt = 0;
+      agent.building.clear();
+      if (requeue) effects.scheduled_jobs.push_back(attempt);
+      ApplyEffects(effects);
+    }
+  }
+  Dispatch();
+}
+
+void Scheduler::DoAgentMessage(const std::shared_ptr<AgentChannel>& channel,
+                               const v1::AgentMessage& message) {
+  AgentState* agent = AgentOfChannel(channel.get());
+  if (agent == nullptr) return;  // its hello was refused or replaced
+  agent->last_contact = absl::Now();
+  switch (message.kind_case()) {
+    case v1::AgentMessage::kHeartbeat:
+      break;
+    case v1::AgentMessage::kJobStarted:
+      OnJobStarted(*agent, message.job_started().attempt_id());
+      break;
+    case v1::AgentMessage::kConsole:
+      OnConsole(*agent, message.console());
+      break;
+    case v1::AgentMessage::kTaskResult:
+      spdlog::debug("attempt {} task {} {}", message.task_result().attempt_id(),
+                    message.task_result().task_index(), message.task_result().outcome());
+      break;
+    case v1::AgentMessage::kJobCompleted:
+      OnJobCompleted(*agent, message.job_completed());
+      break;
+    case v1::AgentMessage::kHello:
+      channel->Close(absl::InvalidArgumentError("hello sent twice"));
+      break;
+    case v1::AgentMessage::KIND_NOT_SET:
+      break;
+  }
+}
+
+void Scheduler::OnJobStarted(AgentState& agent, int64_t attempt_id) {
+  bool ok = false;
+  absl::Status st = db_->Run("StartJob", [&](store::Tx& tx) {
+    ok = tx.TransitionJob(attempt_id, {"assigned"}, "running", agent.record.id, "");
+    return absl::OkStatus();
+  });
+  if (st.ok() && !ok && agent.attempt != attempt_id) {
+    v1::ControllerMessage abandon;
+    abandon.mutable_abandon()->set_attempt_id(attempt_id);
+    abandon.mutable_abandon()->set_reason("the attempt is no longer this agent's");
+    agent.channel->Send(abandon);
+  }
+}
+
+void Scheduler::OnConsole(AgentState& agent, const v1::ConsoleChunk& chunk) {
+  bool owned = chunk.attempt_id() == agent.attempt;
+  absl::Status st = db_->Run("AppendConsole", [&](store::Tx& tx) -> absl::Status {
+    if (!owned) {
+      auto job = tx.GetJobRun(chunk.attempt_id(), false);
+      if (!job || job->agent_id != agent.record.id) return absl::OkStatus();
+      owned = true;
+    }
+    tx.AppendConsoleChunk(chunk.attempt_id(), chunk.sequence(), chunk.data());
+    return absl::OkStatus();
+  });
+  if (!st.ok()) {
+    spdlog::warn("console chunk {}#{} not stored: {}", chunk.attempt_id(),
+                 chunk.sequence(), st.ToString());
+    return;  // unacked: the agent sends it again
+  }
+  v1::ControllerMessage reply;
+  if (!owned) {
+    reply.mutable_abandon()->set_attempt_id(chunk.attempt_id());
+    reply.mutable_abandon()->set_reason("the attempt is no longer this agent's");
+  } else {
+    reply.mutable_console_ack()->set_attempt_id(chunk.attempt_id());
+    reply.mutable_console_ack()->set_sequence(chunk.sequence());
+  }
+  agent.channel->Send(reply);
+}
+
+void Scheduler::OnJobCompleted(AgentState& agent, const v1::JobCompleted& completed) {
+  std::string result = completed.result();
+  if (result != "passed" && result != "failed" && result != "cancelled") result = "failed";
+  enum class Outcome { kRecorded, kDuplicate, kRefused } outcome = Outcome::kRefused;
+  PlanEffects effects;
+  const int64_t attempt = completed.attempt_id();
+  absl::Status st = db_->Run("CompleteJobAttempt", [&](store::Tx& tx) -> absl::Status {
+    effects.Clear();
+    outcome = Outcome::kRefused;
+    auto job = tx.GetJobRun(attempt, true);
+    if (!job || job->agent_id != agent.record.id) return absl::OkStatus();
+    if (IsFinal(job->state)) {
+      outcome = job->state == result ? Outcome::kDuplicate : Outcome::kRefused;
+      return absl::OkStatus();
+    }
+    tx.TransitionJob(attempt, {"assigned", "running"}, result, agent.record.id,
+                     completed.reason());
+    outcome = Outcome::kRecorded;
+    return planner_.SettleStage(tx, job->stage_run_id, &effects);
+  });
+  if (!st.ok()) {
+    spdlog::warn("completion of attempt {} not recorded: {}", attempt, st.ToString());
+    return;  // unacknowledged: the agent re-sends it after reconnecting
+  }
+  v1::ControllerMessage reply;
+  if (outcome == Outcome::kRefused) {
+    spdlog::warn("refused completion of attempt {} from agent {}: not its attempt",
+                 attempt, agent.record.name);
+    reply.mutable_abandon()->set_attempt_id(attempt);
+    reply.mutable_abandon()->set_reason("the attempt is no longer this agent's");
+  } else {
+    reply.mutable_completion_ack()->set_attempt_id(attempt);
+  }
+  if (outcome == Outcome::kRecorded) {
+    spdlog::info("{} {} on {}", agent.building.empty() ? absl::StrCat(attempt) : agent.building,
+                 result, agent.record.name);
+  }
+  if (agent.attempt == attempt) {
+    agent.attempt = 0;
+    agent.building.clear();
+  }
+  agent.channel->Send(reply);
+  ApplyEffects(effects);
+  Dispatch();
+}
+
+// ---------------------------------------------------------------- dispatch
+
+void Scheduler::ApplyEffects(const PlanEffects& effects) {
+  for (const auto& e : effects.events) spdlog::info("{}", e);
+  EnqueueJobs(effects.scheduled_jobs);
+  Dispatch();
+}
+
+void Scheduler::EnqueueJobs(const std::vector<int64_t>& job_run_ids) {
+  if (job_run_ids.empty()) return;
+  std::vector<PendingJob> jobs;
+  absl::Status st = db_->Run("ReadScheduledJobs", [&](store::Tx& tx) -> absl::Status {
+    jobs.clear();
+    for (int64_t id : job_run_ids) {
+      auto job = tx.GetJobRun(id, false);
+      if (!job) continue;
+      auto stage = tx.GetStageRun(job->stage_run_id);
+      auto run = tx.GetPipelineRun(stage->run_id);
+      ASSIGN_OR_RETURN(auto config, configs_->Get(tx, run->config_revision));
+      const config::Pipeline* pipeline = config->FindPipeline(run->pipeline);
+      PendingJob pending;
+      pending.job_run_id = id;
+      pending.locator = absl::StrCat(run->pipeline, "/", run->counter, "/", stage->name,
+                                     "/", stage->counter, "/", job->name);
+      if (pipeline != nullptr && stage->stage_index < static_cast<int>(pipeline->stages.size())) {
+        for (const auto& j : pipeline->stages[stage->stage_index].jobs) {
+          if (j.name == job->config_job) pending.requirements = planner_.Requirements(*pipeline, j);
+        }
+      }
+      jobs.push_back(std::move(pending));
+    }
+    return absl::OkStatus();
+  });
+  if (!st.ok()) {
+    spdlog::error("cannot read scheduled jobs: {}", st.ToString());
+    return;
+  }
+  for (auto& j : jobs) pending_[j.job_run_id] = std::move(j);
+}
+
+void Scheduler::Dispatch() {
+  auto it = pending_.begin();
+  while (it != pending_.end()) {
+    bool idle_left = false;
+    bool done = false;
+    for (auto& [id, agent] : agents_) {
+      if (!agent.channel || agent.attempt != 0 || agent.record.state != "enabled") continue;
+      idle_left = true;
+      if (!Matches(it->second.requirements, ProfileOf(agent))) continue;
+      done = AssignTo(agent, it->second);
+      break;
+    }
+    if (!idle_left) return;
+    it = done ? pending_.erase(it) : std::next(it);
+  }
+}
+
+bool Scheduler::AssignTo(AgentState& agent, const PendingJob& job) {
+  v1::ControllerMessage message;
+  bool assigned = false;
+  PlanEffects effects;
+  absl::Status st = db_->Run("AssignJob", [&](store::Tx& tx) -> absl::Status {
+    assigned = false;
+    effects.Clear();
+    message.Clear();
+    if (!tx.TransitionJob(job.job_run_id, {"scheduled"}, "assigned", agent.record.id, "")) {
+      return absl::OkStatus();  // no longer scheduled: drop it from the queue
+    }
+    auto assignment = BuildAssignment(tx, job.job_run_id);
+    if (!assignment.ok()) {
+      tx.TransitionJob(job.job_run_id, {"assigned"}, "failed", "",
+                       std::string(assignment.status().message()));
+      auto rec = tx.GetJobRun(job.job_run_id, false);
+      return planner_.SettleStage(tx, rec->stage_run_id, &effects);
+    }
+    *message.mutable_assign() = std::move(*assignment);
+    assigned = true;
+    return absl::OkStatus();
+  });
+  if (!st.ok()) {
+    spdlog::error("cannot assign {}: {}", job.locator, st.ToString());
+    return false;
+  }
+  if (assigned) {
+    agent.attempt = job.job_run_id;
+    agent.building = job.locator;
+    spdlog::info("assigned {} (attempt {}) to {}", job.locator, job.job_run_id,
+                 agent.record.name);
+    agent.channel->Send(message);
+  } else {
+    for (const auto& e : effects.events) spdlog::info("{}", e);
+    // Effects of a failed assignment are applied after this pass of Dispatch.
+    std::vector<int64_t> more = effects.scheduled_jobs;
+    strand_.Post([this, more] {
+      EnqueueJobs(more);
+      Dispatch();
+    });
+  }
+  return true;
+}
+
+absl::StatusOr<v1::Assign> Scheduler::BuildAssignment(store::Tx& tx, int64_t job_run_id) {
+  auto job = tx.GetJobRun(job_run_id, false);
+  if (!job) return absl::NotFoundError("job run vanished");
+  auto stage = tx.GetStageRun(job->stage_run_id);
+  auto run = tx.GetPipelineRun(stage->run_id);
+  ASSIGN_OR_RETURN(auto config, configs_->Get(tx, run->config_revision));
+  const config::Pipeline* pipeline = config->FindPipeline(run->pipeline);
+  if (pipeline == nullptr || stage->stage_index >= static_cast<int>(pipeline->stages.size())) {
+    return absl::InternalError("the run's config has no such stage");
+  }
+  const config::Stage& stage_cfg = pipeline->stages[stage->stage_index];
+  const config::Job* job_cfg = nullptr;
+  for (const auto& j : stage_cfg.jobs) {
+    if (j.name == job->config_job) job_cfg = &j;
+  }
+  if (job_cfg == nullptr) return absl::InternalError("the run's config has no such job");
+
+  v1::Assign a;
+  a.set_attempt_id(job_run_id);
+  a.set_pipeline(run->pipeline);
+  a.set_pipeline_counter(run->counter);
+  a.set_pipeline_label(run->label);
+  a.set_stage(stage->name);
+  a.set_stage_counter(stage->counter);
+  a.set_job(job->name);
+  a.set_working_directory(absl::StrCat("pipelines/", run->pipeline));
+  a.set_timeout_minutes(job_cfg->timeout_minutes);
+  for (const auto& t : job_cfg->tasks) ToProtoTask(t, run->counter, run->pipeline, a.add_tasks());
+
+  auto current = configs_->current();
+  const config::Environment* env = current->EnvironmentOfPipeline(run->pipeline);
+  std::vector<config::Variable> builtins = {
+      {"GANTRY_PIPELINE_NAME", run->pipeline, false},
+      {"GANTRY_PIPELINE_COUNTER", absl::StrCat(run->counter), false},
+      {"GANTRY_PIPELINE_LABEL", run->label, false},
+      {"GANTRY_STAGE_NAME", stage->name, false},
+      {"GANTRY_STAGE_COUNTER", absl::StrCat(stage->counter), false},
+      {"GANTRY_JOB_NAME", job->name, false},
+      {"GANTRY_TRIGGER_USER", run->trigger_user, false},
+      {"GANTRY_ENVIRONMENT_NAME", env ? env->name : "", false},
+      {"GANTRY_CONTROLLER_URL", options_.controller_url, false},
+  };
+  for (const auto& m : tx.RunMaterials(run->id)) {
+    builtins.push_back({RevisionVariableName(m.material), m.revision, false});
+  }
+  std::vector<config::Variable> overrides;
+  for (const auto& v : tx.RunVariables(run->id)) overrides.push_back({v.name, v.value, v.secure});
+  std::vector<config::Variable> merged = MergeVariables(
+      {&builtins, env ? &env->variables : nullptr, &pipeline->variables,
+       &stage_cfg.variables, &job_cfg->variables, &overrides});
+  for (const auto& v : merged) {
+    auto* var = a.add_variables();
+    var->set_name(v.name);
+    var->set_value(v.value);
+    var->set_secure(v.secure);
+  }
+  return a;
+}
+
+// ---------------------------------------------------------------- helpers
+
+AgentProfile Scheduler::ProfileOf(const AgentState& agent) const {
+  AgentProfile p;
+  p.id = agent.record.id;
+  p.name = agent.record.name;
+  p.enabled = agent.record.state == "enabled";
+  p.resources = agent.record.resources;
+  auto config = configs_->current();
+  for (const auto& e : agent.record.environments) {
+    if (config->FindEnvironment(e) != nullptr) p.environments.insert(e);
+  }
+  for (const auto& env : config->environments) {
+    for (const auto& a : env.agents) {
+      if (a == agent.record.name || a == agent.record.id) p.environments.insert(env.name);
+    }
+  }
+  return p;
+}
+
+Scheduler::AgentState* Scheduler::AgentOfChannel(const AgentChannel* channel) {
+  auto it = channel_agent_.find(channel);
+  if (it == channel_agent_.end()) return nullptr;
+  auto agent = agents_.find(it->second);
+  return agent == agents_.end() ? nullptr : &agent->second;
+}
+
+Scheduler::AgentState* Scheduler::FindAgent(const std::string& id_or_name,
+                                            absl::Status* error) {
+  auto it = agents_.find(id_or_name);
+  if (it != agents_.end()) return &it->second;
+  AgentState* found = nullptr;
+  int count = 0;
+  for (auto& [id, agent] : agents_) {
+    if (agent.record.name == id_or_name) {
+      found = &agent;
+      ++count;
+    }
+  }
+  if (count == 1) return found;
+  *error = count == 0
+               ? absl::NotFoundError(absl::StrCat("no agent with id or name '", id_or_name, "'"))
+               : absl::FailedPreconditionError(absl::StrCat(
+                     count, " agents are named '", id_or_name, "': use the id"));
+  return nullptr;
+}
+
+v1::Agent Scheduler::AgentView(const AgentState& agent) const {
+  v1::Agent out;
+  out.set_id(agent.record.id);
+  out.set_name(agent.record.name);
+  out.set_hostname(agent.record.hostname);
+  out.set_config_state(agent.record.state);
+  out.set_connected(agent.channel != nullptr);
+  std::string status;
+  if (agent.record.state == "pending") {
+    status = "pending";
+  } else if (agent.record.state == "disabled") {
+    status = agent.attempt != 0 ? "building" : "disabled";
+  } else if (!agent.channel) {
+    status = "offline";
+  } else {
+    status = agent.attempt != 0 ? "building" : "idle";
+  }
+  out.set_status(status);
+  if (agent.attempt != 0) out.set_building(agent.building);
+  for (const auto& r : agent.record.resources) out.add_resources(r);
+  for (const auto& e : agent.record.environments) out.add_environments(e);
+  int64_t last = agent.last_contact == absl::InfinitePast()
+                     ? agent.record.last_contact
+                     : absl::ToUnixMillis(agent.last_contact);
+  if (last > 0) SetTimestamp(last, out.mutable_last_contact());
+  return out;
+}
+
+std::string Scheduler::LocatorOf(store::Tx& tx, int64_t job_run_id) {
+  auto job = tx.GetJobRun(job_run_id, false);
+  if (!job) return "";
+  auto stage = tx.GetStageRun(job->stage_run_id);
+  auto run = tx.GetPipelineRun(stage->run_id);
+  return absl::StrCat(run->pipeline, "/", run->counter, "/", stage->name, "/",
+                      stage->counter, "/", job->name);
+}
+
+}  // namespace gantry

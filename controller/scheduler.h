@@ -1,0 +1,120 @@
+// The scheduler: the single writer of pipeline state. Every public method
+// posts onto one strand (one thread, one database connection), runs its
+// transaction there, updates memory after the commit and only then answers
+// through its callback. Agent sessions are driven from here: a scheduled job
+// is pushed to an idle matching connected agent as soon as it is committed.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "controller/agent_channel.h"
+#include "controller/auth.h"
+#include "controller/config_cache.h"
+#include "controller/executor.h"
+#include "controller/matching.h"
+#include "controller/run_planner.h"
+#include "controller/store/db.h"
+#include "gantry/v1/agent.pb.h"
+#include "gantry/v1/operator.pb.h"
+
+namespace gantry {
+
+struct SchedulerOptions {
+  std::string controller_url;  // sent to agents as GANTRY_CONTROLLER_URL
+  std::string register_key_hash;
+  absl::Duration heartbeat_interval = absl::Seconds(5);
+};
+
+template <typename T>
+using Reply = std::function<void(absl::StatusOr<T>)>;
+
+class Scheduler {
+ public:
+  Scheduler(std::unique_ptr<store::Db> db, ConfigCache* configs,
+            SchedulerOptions options);
+  ~Scheduler();
+
+  // Loads agents, the current config and unfinished jobs; blocks until done.
+  absl::Status Start();
+  void Stop();
+
+  // --- operator calls
+  void ApplyConfig(std::vector<v1::ConfigFile> files, std::string author,
+                   Reply<v1::ApplyConfigResponse> done);
+  void Trigger(v1::TriggerPipelineRequest request, std::string user,
+               Reply<v1::PipelineRun> done);
+  void Approve(v1::StageRequest request, std::string user,
+               Reply<v1::PipelineRun> done);
+  void ListAgents(Reply<v1::ListAgentsResponse> done);
+  void UpdateAgent(v1::UpdateAgentRequest request, Reply<v1::Agent> done);
+
+  // --- agent calls
+  void Register(v1::RegisterRequest request, Reply<v1::RegisterResponse> done);
+  void AgentConnected(std::shared_ptr<AgentChannel> channel, v1::Hello hello);
+  void AgentMessage(std::shared_ptr<AgentChannel> channel, v1::AgentMessage message);
+  void AgentDisconnected(std::shared_ptr<AgentChannel> channel);
+
+ private:
+  struct AgentState {
+    store::AgentRecord record;
+    std::shared_ptr<AgentChannel> channel;  // null while disconnected
+    int64_t attempt = 0;                    // the job run it holds, 0 if idle
+    std::string building;                   // "P/N/S/J" of that job
+    absl::Time last_contact = absl::InfinitePast();
+  };
+  struct PendingJob {
+    int64_t job_run_id = 0;
+    JobRequirements requirements;
+    std::string locator;  // P/N/S/J, for logs
+  };
+
+  // Runs on the strand.
+  void DoApplyConfig(const std::vector<v1::ConfigFile>& files,
+                     const std::string& author, const Reply<v1::ApplyConfigResponse>& done);
+  void DoTrigger(const v1::TriggerPipelineRequest& request, const std::string& user,
+                 const Reply<v1::PipelineRun>& done);
+  void DoHello(const std::shared_ptr<AgentChannel>& channel, const v1::Hello& hello);
+  void DoAgentMessage(const std::shared_ptr<AgentChannel>& channel,
+                      const v1::AgentMessage& message);
+  void OnJobStarted(AgentState& agent, int64_t attempt_id);
+  void OnConsole(AgentState& agent, const v1::ConsoleChunk& chunk);
+  void OnJobCompleted(AgentState& agent, const v1::JobCompleted& completed);
+
+  // Applies what a committed transaction changed: queue new jobs, log, dispatch.
+  void ApplyEffects(const PlanEffects& effects);
+  // Adds scheduled job runs to the pending queue (reads their requirements).
+  void EnqueueJobs(const std::vector<int64_t>& job_run_ids);
+  // Pushes pending jobs to idle matching connected agents, oldest first.
+  void Dispatch();
+  // Assigns one job to one agent: commit, then send. False if it could not.
+  bool AssignTo(AgentState& agent, const PendingJob& job);
+  absl::StatusOr<v1::Assign> BuildAssignment(store::Tx& tx, int64_t job_run_id);
+
+  AgentProfile ProfileOf(const AgentState& agent) const;
+  AgentState* AgentOfChannel(const AgentChannel* channel);
+  AgentState* FindAgent(const std::string& id_or_name, absl::Status* error);
+  v1::Agent AgentView(const AgentState& agent) const;
+  std::string LocatorOf(store::Tx& tx, int64_t job_run_id);
+
+  std::unique_ptr<store::Db> db_;
+  ConfigCache* configs_;
+  SchedulerOptions options_;
+  RunPlanner planner_;
+  Strand strand_;
+
+  // Strand-only state.
+  std::map<std::string, AgentState> agents_;  // by id
+  std::unordered_map<const AgentChannel*, std::string> channel_agent_;
+  std::map<int64_t, PendingJob> pending_;  // by job run id: oldest first
+};
+
+}  // namespace gantry

@@ -1,0 +1,45 @@
+// The database connection and the transaction runner. The only entry point
+// to PostgreSQL: callers hand it a function over a Tx and get an absl::Status.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace gantry::store {
+
+class Tx;
+
+class Db {
+ public:
+  // Connects (retrying while the server says it is starting up, up to
+  // `connect_deadline`).
+  static absl::StatusOr<std::unique_ptr<Db>> Connect(
+      const std::string& url, absl::Duration connect_deadline = absl::Seconds(30));
+  ~Db();
+
+  // Runs `fn` in one transaction and commits if it returns OK. A lost
+  // connection or a serialization failure re-runs `fn` from the start on a
+  // fresh transaction (reconnecting, with backoff, up to `retry_deadline`), so
+  // `fn` must only touch the database and its own locals. pqxx errors come
+  // back as UNAVAILABLE (connection), ABORTED (serialization) or INTERNAL.
+  absl::Status Run(const char* operation, const std::function<absl::Status(Tx&)>& fn);
+
+  // Applies pending migrations, each in its own transaction. Refuses to run
+  // against a schema newer than this binary knows (FAILED_PRECONDITION).
+  absl::Status Migrate();
+
+  void set_retry_deadline(absl::Duration d) { retry_deadline_ = d; }
+
+ private:
+  struct Impl;
+  explicit Db(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+  absl::Duration retry_deadline_ = absl::Seconds(60);
+};
+
+}  // namespace gantry::store

@@ -1,0 +1,116 @@
+// Plain structs for rows, so nothing outside controller/store sees pqxx.
+// Times are Unix milliseconds; 0 means "not yet".
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace gantry::store {
+
+struct ConfigFileRecord {
+  std::string path;
+  std::string content;
+};
+
+struct ConfigRevisionRecord {
+  int64_t revision = 0;
+  std::string author;
+  int64_t created_at = 0;
+  std::string content_hash;
+  std::string diff;
+  std::vector<ConfigFileRecord> files;
+};
+
+struct ApiTokenRecord {
+  int64_t id = 0;
+  std::string user_name;
+  std::string role;
+  std::string token_hash;
+};
+
+struct PipelineRecord {
+  std::string name;
+  int64_t last_counter = 0;
+  bool paused = false;
+  std::string pause_reason;
+  std::string paused_by;
+};
+
+struct PipelineRunRecord {
+  int64_t id = 0;
+  std::string pipeline;
+  int64_t counter = 0;
+  std::string label;
+  std::string state;
+  int64_t config_revision = 0;
+  std::string cause_kind;  // manual | upstream
+  std::string trigger_user;
+  std::string cause_message;
+  int64_t created_at = 0;
+  int64_t finished_at = 0;
+};
+
+struct VariableRecord {
+  std::string name;
+  std::string value;
+  bool secure = false;
+};
+
+struct MaterialRevisionRecord {
+  std::string material;
+  std::string type;  // git | pipeline
+  std::string revision;
+  std::string upstream_pipeline;
+  int64_t upstream_counter = 0;
+  std::string upstream_stage;
+  int32_t upstream_stage_counter = 0;
+};
+
+struct StageRunRecord {
+  int64_t id = 0;
+  int64_t run_id = 0;
+  std::string name;
+  int32_t stage_index = 0;
+  int32_t counter = 0;
+  std::string state;
+  std::string approval;
+  std::string approved_by;
+  int64_t created_at = 0;
+  int64_t finished_at = 0;
+};
+
+struct JobRunRecord {
+  int64_t id = 0;  // the attempt id
+  int64_t stage_run_id = 0;
+  std::string name;
+  std::string config_job;
+  std::string state;
+  std::string agent_id;
+  std::string reason;
+  int64_t scheduled_at = 0;
+  int64_t assigned_at = 0;
+  int64_t started_at = 0;
+  int64_t finished_at = 0;
+  int64_t console_bytes = 0;
+  int64_t last_sequence = 0;
+};
+
+struct AgentRecord {
+  std::string id;
+  std::string name;
+  std::string hostname;
+  std::string token_hash;
+  std::string state;  // pending | enabled | disabled
+  std::vector<std::string> resources;
+  std::vector<std::string> environments;
+  int64_t created_at = 0;
+  int64_t last_contact = 0;
+};
+
+struct ConsoleSlice {
+  std::string data;
+  int64_t next_offset = 0;
+};
+
+}  // namespace gantry::store

@@ -1,0 +1,523 @@
+#include "tests/e2e/harness.h"
+
+#include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "common/files.h"
+#include "common/status_macros.h"
+
+namespace gantry::e2e {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr absl::Duration kStartDeadline = absl::Seconds(30);
+constexpr absl::Duration kStopDeadline = absl::Seconds(30);
+
+// A mkdtemp directory under /tmp, mode 0755 so that the PostgreSQL user can
+// reach what is below it when we run as root.
+absl::StatusOr<std::string> MakeTempDir(const std::string& prefix) {
+  std::string tmpl = absl::StrCat("/tmp/", prefix, "-XXXXXX");
+  if (::mkdtemp(tmpl.data()) == nullptr) {
+    return absl::InternalError(
+        absl::StrCat("mkdtemp ", tmpl, ": ", strerror(errno)));
+  }
+  ::chmod(tmpl.c_str(), 0755);
+  return tmpl;
+}
+
+void RemoveTree(const std::string& path) {
+  std::error_code ec;
+  fs::remove_all(path, ec);
+  if (ec) std::cerr << "e2e: cannot remove " << path << ": " << ec.message() << "\n";
+}
+
+// Letters, digits, '-' and '_' only; at most `max` characters.
+std::string Sanitize(const std::string& s, size_t max) {
+  std::string out;
+  for (char c : s) {
+    if (out.size() >= max) break;
+    out += std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'
+               ? c
+               : '_';
+  }
+  return out.empty() ? "test" : out;
+}
+
+std::string CurrentTestName() {
+  const ::testing::TestInfo* info =
+      ::testing::UnitTest::GetInstance()->current_test_info();
+  if (info == nullptr) return "e2e";
+  return absl::StrCat(info->test_suite_name(), ".", info->name());
+}
+
+std::string TailLines(const std::string& text, size_t lines) {
+  std::string t(absl::StripTrailingAsciiWhitespace(text));
+  size_t pos = t.size();
+  for (size_t i = 0; i < lines && pos != std::string::npos && pos > 0; ++i) {
+    pos = t.rfind('\n', pos - 1);
+  }
+  if (pos != std::string::npos && pos < t.size()) return t.substr(pos + 1);
+  return t;
+}
+
+std::string ReadOrEmpty(const std::string& path) {
+  absl::StatusOr<std::string> s = ReadFile(path);
+  return s.ok() ? *s : "";
+}
+
+bool WaitsForExit(int sig) {
+  return sig == SIGKILL || sig == SIGTERM || sig == SIGINT || sig == SIGQUIT;
+}
+
+// The process-wide PostgreSQL and the directory it lives in.
+class SharedPg {
+ public:
+  ~SharedPg() {
+    if (pg_ != nullptr) {
+      absl::Status s = pg_->Stop();
+      if (!s.ok()) std::cerr << "e2e: stopping PostgreSQL: " << s << "\n";
+      pg_.reset();
+    }
+    if (dir_.empty()) return;
+    if (::testing::UnitTest::GetInstance()->failed_test_count() > 0) {
+      std::cerr << "e2e: kept the PostgreSQL cluster of the failed run in "
+                << dir_ << "\n";
+    } else {
+      RemoveTree(dir_);
+    }
+  }
+
+  absl::StatusOr<EmbeddedPostgres*> Get() {
+    absl::MutexLock lock(&mu_);
+    if (pg_ != nullptr) return pg_.get();
+    if (!status_.ok()) return status_;
+    status_ = StartLocked();
+    if (!status_.ok()) return status_;
+    return pg_.get();
+  }
+
+ private:
+  absl::Status StartLocked() {
+    StopOrphanedPostgres();
+    ASSIGN_OR_RETURN(dir_, MakeTempDir("gantry-e2e-pg"));
+    RETURN_IF_ERROR(
+        WriteFileAtomic(dir_ + "/owner.pid", absl::StrCat(::getpid(), "\n")));
+    absl::StatusOr<std::unique_ptr<EmbeddedPostgres>> pg =
+        EmbeddedPostgres::Start(SharedPostgresOptions(dir_));
+    if (!pg.ok()) {
+      return absl::Status(pg.status().code(),
+                          absl::StrCat("e2e: starting the shared PostgreSQL: ",
+                                       pg.status().message()));
+    }
+    pg_ = std::move(*pg);
+    return absl::OkStatus();
+  }
+
+  absl::Mutex mu_;
+  std::string dir_;
+  std::unique_ptr<EmbeddedPostgres> pg_;
+  absl::Status status_;
+};
+
+std::atomic<int> cluster_counter{0};
+
+}  // namespace
+
+EmbeddedPostgresOptions SharedPostgresOptions(const std::string& dir) {
+  EmbeddedPostgresOptions options;
+  options.data_dir = dir;
+  options.durable = false;
+  options.database = "postgres";
+  // A cache shared by every e2e process of this user: initdb once, then
+  // copy (seconds → well under one).
+  options.template_dir =
+      absl::StrCat("/tmp/gantry-e2e-pg-template-", ::geteuid());
+  return options;
+}
+
+void StopOrphanedPostgres() {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/tmp", ec)) {
+    std::string name = entry.path().filename().string();
+    if (!absl::StartsWith(name, "gantry-e2e-pg-") ||
+        absl::StartsWith(name, "gantry-e2e-pg-template")) {
+      continue;
+    }
+    std::string dir = entry.path().string();
+    int owner = 0;
+    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadOrEmpty(dir + "/owner.pid")),
+                          &owner) ||
+        owner <= 0 || ::kill(owner, 0) == 0 || errno != ESRCH ||
+        !FileExists(dir + "/pg/postmaster.pid")) {
+      continue;
+    }
+    std::cerr << "e2e: stopping the PostgreSQL left by dead process " << owner
+              << " in " << dir << "\n";
+    absl::StatusOr<std::unique_ptr<EmbeddedPostgres>> orphan =
+        EmbeddedPostgres::Start(SharedPostgresOptions(dir));
+    if (orphan.ok() && (*orphan)->Stop().ok()) RemoveTree(dir);
+  }
+}
+
+std::string BinDir() {
+  const char* env = ::getenv("GANTRY_BIN_DIR");
+  if (env != nullptr && *env != '\0') return env;
+  std::error_code ec;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? "." : self.parent_path().string();
+}
+
+absl::StatusOr<EmbeddedPostgres*> SharedPostgres() {
+  // Destroyed at exit, after the last test (and before gtest's UnitTest).
+  static SharedPg* shared = [] {
+    // Constructed first so that they are destroyed after `instance`.
+    ::testing::UnitTest::GetInstance();
+    spdlog::default_logger();
+    static SharedPg instance;
+    return &instance;
+  }();
+  return shared->Get();
+}
+
+bool WaitFor(const std::function<bool()>& condition, absl::Duration deadline) {
+  const absl::Time end = absl::Now() + deadline;
+  absl::Duration pause = absl::Milliseconds(2);
+  while (true) {
+    if (condition()) return true;
+    absl::Time now = absl::Now();
+    if (now >= end) return false;
+    absl::SleepFor(std::min(pause, end - now));
+    pause = std::min(pause * 2, absl::Milliseconds(50));
+  }
+}
+
+std::string CliResult::ToString() const {
+  return absl::StrCat("exit ", exit_code, "; stdout: ", out, "; stderr: ", err);
+}
+
+// ---------------------------------------------------------------------------
+// Cluster
+
+Cluster::Cluster(const std::string& test_name)
+    : test_name_(test_name.empty() ? CurrentTestName() : test_name) {
+  absl::StatusOr<std::string> dir =
+      MakeTempDir(absl::StrCat("gantry-e2e-", Sanitize(test_name_, 40)));
+  if (!dir.ok()) {
+    init_status_ = dir.status();
+    ADD_FAILURE() << init_status_;
+    return;
+  }
+  dir_ = *dir;
+  for (const char* sub : {"/controller", "/agents", "/logs"}) {
+    init_status_.Update(MakeDirs(dir_ + sub));
+  }
+
+  std::string lower;
+  for (char c : Sanitize(test_name_, 40)) {
+    lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  database_ = absl::StrCat("e2e_", lower, "_", ++cluster_counter);
+  absl::StatusOr<EmbeddedPostgres*> pg = SharedPostgres();
+  if (!pg.ok()) {
+    init_status_.Update(pg.status());
+  } else {
+    init_status_.Update((*pg)->CreateDatabase(database_));
+    socket_conninfo_ = (*pg)->ConnectionUri(database_);
+  }
+  if (!init_status_.ok()) ADD_FAILURE() << "e2e Cluster: " << init_status_;
+}
+
+Cluster::~Cluster() {
+  // Agents first, so they do not spend the controller's last moments
+  // reconnecting.
+  for (Agent& agent : agents_) KillProcess(agent.process, SIGKILL);
+  KillProcess(controller_, SIGKILL);
+
+  bool failed = ::testing::Test::HasFailure();
+  if (!failed && !database_.empty()) {
+    absl::StatusOr<EmbeddedPostgres*> pg = SharedPostgres();
+    if (pg.ok()) {
+      absl::Status s = (*pg)->DropDatabase(database_);
+      if (!s.ok()) std::cerr << "e2e: " << s << "\n";
+    }
+  }
+  if (dir_.empty()) return;
+  if (failed || keep_dir_) {
+    std::cerr << "\n=== e2e " << test_name_ << (failed ? " FAILED" : "")
+              << ": kept " << dir_ << " (database " << database_ << ")\n";
+    if (failed) std::cerr << LogTails(60) << "\n";
+    return;
+  }
+  RemoveTree(dir_);
+}
+
+std::string Cluster::database_url() const { return socket_conninfo_; }
+
+std::string Cluster::LogPath(const std::string& name) const {
+  return absl::StrCat(dir_, "/logs/", name, ".log");
+}
+
+void Cluster::AppendToLog(const std::string& name, const std::string& text) const {
+  std::ofstream out(LogPath(name), std::ios::app);
+  out << text;
+}
+
+ExitStatus Cluster::KillProcess(std::unique_ptr<ChildProcess>& process, int sig) {
+  if (process == nullptr) return ExitStatus{};
+  if (!WaitsForExit(sig)) {
+    process->Signal(sig).IgnoreError();
+    return ExitStatus{};
+  }
+  ExitStatus status = process->Terminate(sig, kStopDeadline);
+  process.reset();
+  return status;
+}
+
+absl::Status Cluster::StartController(std::vector<std::string> extra_args) {
+  RETURN_IF_ERROR(init_status_);
+  if (controller_ != nullptr && controller_->IsRunning()) {
+    return absl::FailedPreconditionError("e2e: the controller already runs");
+  }
+  controller_.reset();
+  controller_args_ = std::move(extra_args);
+  const std::string addr_file = data_dir() + "/controller.addr";
+  ::unlink(addr_file.c_str());
+
+  std::vector<std::string> argv = {
+      BinDir() + "/gantry-controller",
+      "--data-dir", data_dir(),
+      "--listen", absl::StrCat("127.0.0.1:", controller_port_),
+      "--database-url", database_url(),
+      "--log-level", "debug"};
+  argv.insert(argv.end(), controller_args_.begin(), controller_args_.end());
+  AppendToLog("controller", absl::StrCat("=== e2e: ", CommandLineString(argv),
+                                         "\n"));
+  SpawnOptions options;
+  options.log_path = LogPath("controller");
+  options.kill_on_parent_death = true;
+  absl::StatusOr<std::unique_ptr<ChildProcess>> child =
+      ChildProcess::Spawn(argv, options);
+  if (!child.ok()) {
+    return absl::Status(child.status().code(),
+                        absl::StrCat("e2e: ", child.status().message()));
+  }
+  controller_ = std::move(*child);
+
+  std::string addr;
+  bool ready = WaitFor(
+      [&] {
+        std::string content = ReadOrEmpty(addr_file);
+        if (!absl::EndsWith(content, "\n")) {
+          return !controller_->IsRunning();  // died: stop waiting
+        }
+        addr = std::string(absl::StripAsciiWhitespace(content));
+        return true;
+      },
+      kStartDeadline);
+  if (!controller_->IsRunning() && addr.empty()) {
+    absl::StatusOr<ExitStatus> status = controller_->Wait(absl::ZeroDuration());
+    controller_.reset();
+    return absl::UnavailableError(absl::StrCat(
+        "e2e: gantry-controller ",
+        status.ok() ? status->ToString() : "exited", " before serving; log:\n",
+        TailLines(ControllerLog(), 30)));
+  }
+  if (!ready || addr.empty()) {
+    KillProcess(controller_, SIGKILL);
+    return absl::DeadlineExceededError(absl::StrCat(
+        "e2e: gantry-controller did not write ", addr_file, " within ",
+        absl::FormatDuration(kStartDeadline), "; log:\n",
+        TailLines(ControllerLog(), 30)));
+  }
+  int port = 0;
+  size_t colon = addr.rfind(':');
+  if (colon == std::string::npos ||
+      !absl::SimpleAtoi(addr.substr(colon + 1), &port) || port <= 0) {
+    return absl::InternalError(
+        absl::StrCat("e2e: bad controller address '", addr, "' in ", addr_file));
+  }
+  controller_addr_ = addr;
+  controller_port_ = port;
+  return absl::OkStatus();
+}
+
+ExitStatus Cluster::KillController(int sig) { return KillProcess(controller_, sig); }
+
+absl::Status Cluster::RestartController() {
+  KillProcess(controller_, SIGTERM);
+  return StartController(controller_args_);
+}
+
+bool Cluster::ControllerRunning() {
+  return controller_ != nullptr && controller_->IsRunning();
+}
+
+absl::StatusOr<int> Cluster::StartAgent(const AgentOptions& options) {
+  RETURN_IF_ERROR(init_status_);
+  if (controller_addr_.empty()) {
+    return absl::FailedPreconditionError(
+        "e2e: start the controller before agents");
+  }
+  Agent agent;
+  agent.options = options;
+  agent.name = options.name.empty() ? absl::StrCat("agent-", agents_.size())
+                                    : options.name;
+  for (const Agent& other : agents_) {
+    if (other.name == agent.name) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("e2e: two agents named ", agent.name));
+    }
+  }
+  RETURN_IF_ERROR(SpawnAgent(agent));
+  agents_.push_back(std::move(agent));
+  return static_cast<int>(agents_.size()) - 1;
+}
+
+absl::Status Cluster::SpawnAgent(Agent& agent) {
+  const std::string work_dir = absl::StrCat(dir_, "/agents/", agent.name);
+  RETURN_IF_ERROR(MakeDirs(work_dir));
+  std::vector<std::string> argv = {
+      BinDir() + "/gantry-agent",
+      "--controller", controller_addr_,
+      "--work-dir", work_dir,
+      "--register-key-file", register_key_file(),
+      "--name", agent.name,
+      "--log-level", "debug"};
+  if (!agent.options.resources.empty()) {
+    argv.push_back("--resources");
+    argv.push_back(absl::StrJoin(agent.options.resources, ","));
+  }
+  if (!agent.options.environments.empty()) {
+    argv.push_back("--environments");
+    argv.push_back(absl::StrJoin(agent.options.environments, ","));
+  }
+  argv.insert(argv.end(), agent.options.extra_args.begin(),
+              agent.options.extra_args.end());
+  const std::string log = "agent-" + agent.name;
+  AppendToLog(log, absl::StrCat("=== e2e: ", CommandLineString(argv), "\n"));
+  SpawnOptions options;
+  options.log_path = LogPath(log);
+  options.kill_on_parent_death = true;
+  absl::StatusOr<std::unique_ptr<ChildProcess>> child =
+      ChildProcess::Spawn(argv, options);
+  if (!child.ok()) {
+    return absl::Status(child.status().code(),
+                        absl::StrCat("e2e: ", child.status().message()));
+  }
+  agent.process = std::move(*child);
+  return absl::OkStatus();
+}
+
+ExitStatus Cluster::KillAgent(int index, int sig) {
+  if (index < 0 || index >= agent_count()) {
+    ADD_FAILURE() << "e2e: no agent " << index;
+    return ExitStatus{};
+  }
+  return KillProcess(agents_[index].process, sig);
+}
+
+absl::Status Cluster::RestartAgent(int index) {
+  if (index < 0 || index >= agent_count()) {
+    return absl::InvalidArgumentError(absl::StrCat("e2e: no agent ", index));
+  }
+  KillProcess(agents_[index].process, SIGKILL);
+  return SpawnAgent(agents_[index]);
+}
+
+bool Cluster::AgentRunning(int index) {
+  return index >= 0 && index < agent_count() &&
+         agents_[index].process != nullptr && agents_[index].process->IsRunning();
+}
+
+std::string Cluster::agent_name(int index) const {
+  return index >= 0 && index < agent_count() ? agents_[index].name : "";
+}
+
+std::string Cluster::agent_work_dir(int index) const {
+  return absl::StrCat(dir_, "/agents/", agent_name(index));
+}
+
+CliResult Cluster::Cli(std::vector<std::string> args, absl::Duration timeout) {
+  std::vector<std::string> argv = {BinDir() + "/gantry"};
+  if (!controller_addr_.empty()) {
+    argv.push_back("--controller");
+    argv.push_back(controller_addr_);
+  }
+  argv.push_back("--token-file");
+  argv.push_back(admin_token_file());
+  argv.insert(argv.end(), args.begin(), args.end());
+
+  RunOptions options;
+  options.timeout = timeout;
+  options.working_dir = dir_;
+  options.kill_on_parent_death = true;
+  CliResult result;
+  absl::StatusOr<RunResult> run = RunCommand(argv, options);
+  if (!run.ok()) {
+    result.exit_code = 127;
+    result.err = absl::StrCat("e2e: ", run.status().message());
+  } else {
+    result.exit_code = run->term_signal == 0 && !run->timed_out ? run->exit_code : -1;
+    result.out = std::move(run->out);
+    result.err = std::move(run->err);
+    if (run->timed_out) {
+      absl::StrAppend(&result.err, "\ne2e: gantry timed out after ",
+                      absl::FormatDuration(timeout), " and was killed");
+    } else if (run->term_signal != 0) {
+      absl::StrAppend(&result.err, "\ne2e: gantry ", run->Describe());
+    }
+  }
+  AppendToLog("cli", absl::StrCat("$ ", CommandLineString(argv), "\n", result.out,
+                                  result.err.empty() ? "" : "[stderr] ",
+                                  result.err, "[exit ", result.exit_code, "]\n"));
+  return result;
+}
+
+std::string Cluster::WriteFile(const std::string& relative_path,
+                               const std::string& content) {
+  std::string path = absl::StrCat(dir_, "/", relative_path);
+  absl::Status s = MakeDirs(fs::path(path).parent_path().string());
+  if (s.ok()) s = WriteFileAtomic(path, content);
+  if (!s.ok()) ADD_FAILURE() << "e2e WriteFile: " << s;
+  return path;
+}
+
+std::string Cluster::ControllerLog() const { return ReadOrEmpty(LogPath("controller")); }
+
+std::string Cluster::AgentLog(int index) const {
+  return ReadOrEmpty(LogPath("agent-" + agent_name(index)));
+}
+
+std::string Cluster::CliLog() const { return ReadOrEmpty(LogPath("cli")); }
+
+std::string Cluster::LogTails(size_t lines) const {
+  std::string out = absl::StrCat("--- controller log (", LogPath("controller"),
+                                 "), last ", lines, " lines:\n",
+                                 TailLines(ControllerLog(), lines), "\n");
+  for (int i = 0; i < agent_count(); ++i) {
+    absl::StrAppend(&out, "--- agent ", agents_[i].name, " log, last ", lines,
+                    " lines:\n", TailLines(AgentLog(i), lines), "\n");
+  }
+  absl::StrAppend(&out, "--- cli log, last ", lines, " lines:\n",
+                  TailLines(CliLog(), lines), "\n");
+  return out;
+}
+
+}  // namespace gantry::e2e

@@ -1,0 +1,168 @@
+// End-to-end test harness: runs the real gantry-controller, gantry-agent and
+// gantry binaries against a real PostgreSQL, like Mesos' StartMaster() /
+// StartSlave().
+//
+// Binaries come from $GANTRY_BIN_DIR (set by ctest), else from the directory
+// of the running test executable. Each Cluster owns a temp directory:
+//
+//   /tmp/gantry-e2e-<test>-XXXXXX/
+//   |-- controller/        the controller's --data-dir (controller.addr,
+//   |                      admin.token, agent-register.key, ...)
+//   |-- agents/<name>/     each agent's --work-dir
+//   |-- logs/              controller.log, agent-<name>.log, cli.log
+//   `-- ...                files written with WriteFile()
+//
+// The controller uses a fresh database in the process-wide SharedPostgres()
+// (--database-url), never an embedded cluster of its own. On destruction the
+// Cluster kills its processes and removes the directory; if the test failed
+// it keeps the directory and prints its path and the tails of all logs.
+//
+// Processes are started with kill_on_parent_death, so they die with the
+// thread that started them: start them from the test's main thread.
+#pragma once
+
+#include <signal.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/process/process.h"
+#include "controller/embedded_pg/embedded_postgres.h"
+
+namespace gantry::e2e {
+
+// Where the gantry binaries are: $GANTRY_BIN_DIR, else the directory of this
+// executable. Read on every call.
+std::string BinDir();
+
+// One PostgreSQL per test process, started on first use (in a temp dir,
+// cloned from a cached template cluster in /tmp so it takes about a second),
+// stopped and removed at exit. Non-durable: fsync is off. A failure to start
+// is remembered and returned by every later call.
+absl::StatusOr<EmbeddedPostgres*> SharedPostgres();
+
+// The options SharedPostgres() starts its server in `dir` with.
+EmbeddedPostgresOptions SharedPostgresOptions(const std::string& dir);
+
+// Stops the shared PostgreSQL servers of test processes that died without
+// stopping theirs (a crash, a ctest timeout: /tmp/gantry-e2e-pg-*/ whose
+// owner.pid is dead) and removes their directories. SharedPostgres() calls it
+// before starting its own.
+void StopOrphanedPostgres();
+
+// Calls `condition` every few milliseconds until it returns true or
+// `deadline` has passed; returns its last result.
+bool WaitFor(const std::function<bool()>& condition, absl::Duration deadline);
+
+struct CliResult {
+  int exit_code = -1;  // -1: did not run, timed out or was killed
+  std::string out;
+  std::string err;
+  // "exit 1; stdout: ...; stderr: ..." for assertion messages.
+  std::string ToString() const;
+};
+
+struct AgentOptions {
+  std::string name;  // "" = "agent-<index>"
+  std::vector<std::string> resources;
+  std::vector<std::string> environments;
+  std::vector<std::string> extra_args;
+};
+
+class Cluster {
+ public:
+  // `test_name` names the temp dir and database; "" = the current gtest's
+  // name. Creates the database; a failure is reported as a test failure and
+  // by StartController.
+  explicit Cluster(const std::string& test_name = "");
+  ~Cluster();
+
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
+
+  // Starts gantry-controller (on 127.0.0.1:0 the first time, on the same
+  // port on later starts, so agents find it again) and waits up to 30 s for
+  // it to write controller.addr. `extra_args` are remembered for restarts.
+  absl::Status StartController(std::vector<std::string> extra_args = {});
+  // Sends `sig` to the controller's process group. For SIGKILL, SIGTERM,
+  // SIGINT and SIGQUIT also waits for it to exit (SIGKILL after 30 s) and
+  // returns how it ended; other signals (SIGSTOP...) return at once.
+  ExitStatus KillController(int sig = SIGKILL);
+  // Stops the controller if it runs (SIGTERM), then starts it again with the
+  // same arguments and port.
+  absl::Status RestartController();
+  bool ControllerRunning();
+
+  std::string controller_addr() const { return controller_addr_; }
+  std::string data_dir() const { return dir_ + "/controller"; }  // controller's
+  const std::string& dir() const { return dir_; }  // the test's temp dir
+  const std::string& database() const { return database_; }
+  std::string database_url() const;
+  std::string admin_token_file() const { return data_dir() + "/admin.token"; }
+  std::string register_key_file() const {
+    return data_dir() + "/agent-register.key";
+  }
+
+  // Starts a gantry-agent against the running controller; returns its index.
+  absl::StatusOr<int> StartAgent(const AgentOptions& options = {});
+  // Like KillController, for agent `index`.
+  ExitStatus KillAgent(int index, int sig = SIGKILL);
+  // Stops agent `index` if it runs (SIGKILL), then starts it again with the
+  // same options and work dir.
+  absl::Status RestartAgent(int index);
+  bool AgentRunning(int index);
+  std::string agent_name(int index) const;
+  std::string agent_work_dir(int index) const;
+  int agent_count() const { return static_cast<int>(agents_.size()); }
+
+  // Runs `$BIN/gantry --controller ADDR --token-file DIR/admin.token args...`
+  // and waits for it (up to `timeout`). A missing binary gives exit_code 127
+  // and the reason on err. Every call is logged to logs/cli.log.
+  CliResult Cli(std::vector<std::string> args,
+                absl::Duration timeout = absl::Seconds(120));
+
+  // Writes `content` to dir()/relative_path (making directories); returns
+  // the absolute path. A failure is reported as a test failure.
+  std::string WriteFile(const std::string& relative_path,
+                        const std::string& content);
+
+  std::string ControllerLog() const;
+  std::string AgentLog(int index) const;
+  std::string CliLog() const;
+  // Tails of every log, for assertion messages.
+  std::string LogTails(size_t lines = 40) const;
+
+  // Keep the temp dir even when the test passes.
+  void KeepDir() { keep_dir_ = true; }
+
+ private:
+  struct Agent {
+    AgentOptions options;
+    std::string name;
+    std::unique_ptr<ChildProcess> process;
+  };
+
+  absl::Status SpawnAgent(Agent& agent);
+  ExitStatus KillProcess(std::unique_ptr<ChildProcess>& process, int sig);
+  std::string LogPath(const std::string& name) const;
+  void AppendToLog(const std::string& name, const std::string& text) const;
+
+  std::string test_name_;
+  std::string dir_;
+  std::string database_;
+  std::string socket_conninfo_;  // the database's URL in SharedPostgres
+  absl::Status init_status_;
+  std::vector<std::string> controller_args_;
+  std::unique_ptr<ChildProcess> controller_;
+  std::string controller_addr_;
+  int controller_port_ = 0;
+  std::vector<Agent> agents_;
+  bool keep_dir_ = false;
+};
+
+}  // namespace gantry::e2e
