@@ -100,7 +100,8 @@ std::optional<AgentMessage> AttemptOutbox::Completed(int64_t attempt_id,
 void AttemptOutbox::AckConsole(int64_t attempt_id, int64_t sequence) {
   Attempt* a = Find(attempt_id);
   if (a == nullptr) return;
-  a->acked = std::max(a->acked, sequence);
+  // An ack past what was produced must not cover chunks made later.
+  a->acked = std::max(a->acked, std::min(sequence, a->next_sequence - 1));
   while (!a->items.empty() && a->items.front().covered_by <= a->acked) {
     a->items.pop_front();
   }
@@ -114,11 +115,10 @@ bool AttemptOutbox::AckCompletion(int64_t attempt_id) {
 }
 
 void AttemptOutbox::Forget(int64_t attempt_id) {
-  attempts_.erase(std::remove_if(attempts_.begin(), attempts_.end(),
-                                 [&](const Attempt& a) {
-                                   return a.id == attempt_id;
-                                 }),
-                  attempts_.end());
+  attempts_.erase(
+      std::remove_if(attempts_.begin(), attempts_.end(),
+                     [&](const Attempt& a) { return a.id == attempt_id; }),
+      attempts_.end());
 }
 
 void AttemptOutbox::Clear() { attempts_.clear(); }

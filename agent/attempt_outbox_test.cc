@@ -12,15 +12,20 @@ std::string Kinds(const std::vector<AgentMessage>& messages) {
   for (const auto& m : messages) {
     if (!out.empty()) out += ",";
     switch (m.kind_case()) {
-      case AgentMessage::kJobStarted: out += "started"; break;
+      case AgentMessage::kJobStarted:
+        out += "started";
+        break;
       case AgentMessage::kConsole:
         out += "c" + std::to_string(m.console().sequence());
         break;
       case AgentMessage::kTaskResult:
         out += "t" + std::to_string(m.task_result().task_index());
         break;
-      case AgentMessage::kJobCompleted: out += "done"; break;
-      default: out += "?";
+      case AgentMessage::kJobCompleted:
+        out += "done";
+        break;
+      default:
+        out += "?";
     }
   }
   return out;
@@ -53,10 +58,10 @@ TEST(AttemptOutboxTest, ConsoleAckCoversEverythingBefore) {
   AttemptOutbox box;
   box.Open(1);
   box.Started(1);
-  box.Console(1, "x");                                     // c1
-  box.TaskResult(1, {0, TaskOutcome::kPassed, 0});         // before c2
-  box.Console(1, "y");                                     // c2
-  box.TaskResult(1, {1, TaskOutcome::kFailed, 2});         // after c2
+  box.Console(1, "x");                              // c1
+  box.TaskResult(1, {0, TaskOutcome::kPassed, 0});  // before c2
+  box.Console(1, "y");                              // c2
+  box.TaskResult(1, {1, TaskOutcome::kFailed, 2});  // after c2
   box.Completed(1, {JobResult::kFailed, "task 2"});
   EXPECT_EQ(Kinds(box.Backlog()), "started,c1,t0,c2,t1,done");
   box.AckConsole(1, 1);
@@ -65,6 +70,20 @@ TEST(AttemptOutboxTest, ConsoleAckCoversEverythingBefore) {
   EXPECT_EQ(Kinds(box.Backlog()), "t1,done");
   box.AckConsole(1, 1);  // stale acks change nothing
   EXPECT_EQ(Kinds(box.Backlog()), "t1,done");
+}
+
+// An ack beyond the last chunk produced covers only what exists, not
+// chunks produced afterwards.
+TEST(AttemptOutboxTest, AckBeyondProducedIsClamped) {
+  AttemptOutbox box;
+  box.Open(1);
+  box.Console(1, "a");  // c1
+  box.AckConsole(1, 5);
+  EXPECT_EQ(Kinds(box.Backlog()), "");
+  box.Console(1, "b");  // c2
+  box.Console(1, "c");  // c3
+  box.AckConsole(1, 2);
+  EXPECT_EQ(Kinds(box.Backlog()), "c3");
 }
 
 // CompletionAck forgets only a finished attempt; Forget drops any, and

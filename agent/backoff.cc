@@ -7,7 +7,8 @@
 namespace gantry::agent {
 
 Backoff::Backoff(BackoffOptions options, RandomSource random)
-    : options_(options), random_(std::move(random)),
+    : options_(options),
+      random_(std::move(random)),
       ceiling_(std::min(options.initial, options.max)) {
   if (!random_) {
     auto engine = std::make_shared<std::mt19937_64>(std::random_device{}());

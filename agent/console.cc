@@ -15,8 +15,7 @@ SecretMasker::SecretMasker(std::vector<std::string> secrets) {
             [](const std::string& a, const std::string& b) {
               return a.size() > b.size();
             });
-  secrets_.erase(std::unique(secrets_.begin(), secrets_.end()),
-                 secrets_.end());
+  secrets_.erase(std::unique(secrets_.begin(), secrets_.end()), secrets_.end());
 }
 
 std::string SecretMasker::Feed(std::string_view data) {

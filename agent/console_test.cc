@@ -44,7 +44,8 @@ TEST(SecretMaskerTest, HoldsOnlyAPossiblePrefix) {
 // When one secret contains another, the longer one is masked whole.
 TEST(SecretMaskerTest, PrefersTheLongestSecret) {
   SecretMasker m({"abc", "abcdef"});
-  EXPECT_EQ(FeedAll(m, {"x abcd", "ef y abc z\n"}), "x ******** y ******** z\n");
+  EXPECT_EQ(FeedAll(m, {"x abcd", "ef y abc z\n"}),
+            "x ******** y ******** z\n");
 }
 
 // Without secrets, bytes pass straight through, nothing is held.

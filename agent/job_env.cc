@@ -11,7 +11,8 @@ namespace gantry::agent {
 std::vector<std::string> JobEnvironment::Entries() const {
   std::vector<std::string> out;
   out.reserve(vars.size());
-  for (const auto& [name, value] : vars) out.push_back(absl::StrCat(name, "=", value));
+  for (const auto& [name, value] : vars)
+    out.push_back(absl::StrCat(name, "=", value));
   return out;
 }
 
@@ -22,7 +23,8 @@ std::string JobEnvironment::Get(const std::string& name) const {
 
 std::vector<std::string> CurrentProcessEnvironment() {
   std::vector<std::string> out;
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) out.emplace_back(*e);
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e)
+    out.emplace_back(*e);
   return out;
 }
 
@@ -37,9 +39,9 @@ JobEnvironment BuildJobEnvironment(const std::vector<std::string>& base,
   }
   env.vars["GANTRY_PIPELINE_NAME"] = assign.pipeline();
   env.vars["GANTRY_PIPELINE_COUNTER"] = absl::StrCat(assign.pipeline_counter());
-  env.vars["GANTRY_PIPELINE_LABEL"] = assign.pipeline_label().empty()
-                                          ? absl::StrCat(assign.pipeline_counter())
-                                          : assign.pipeline_label();
+  env.vars["GANTRY_PIPELINE_LABEL"] =
+      assign.pipeline_label().empty() ? absl::StrCat(assign.pipeline_counter())
+                                      : assign.pipeline_label();
   env.vars["GANTRY_STAGE_NAME"] = assign.stage();
   env.vars["GANTRY_STAGE_COUNTER"] = absl::StrCat(assign.stage_counter());
   env.vars["GANTRY_JOB_NAME"] = assign.job();

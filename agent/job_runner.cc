@@ -128,10 +128,10 @@ void JobRunner::FlushConsole() {
 
 void JobRunner::Run() {
   BecomeChildSubreaper();
-  env_ = BuildJobEnvironment(
-      options_.base_environment ? *options_.base_environment
-                                : CurrentProcessEnvironment(),
-      assign_, options_.controller_url);
+  env_ = BuildJobEnvironment(options_.base_environment
+                                 ? *options_.base_environment
+                                 : CurrentProcessEnvironment(),
+                             assign_, options_.controller_url);
   masker_ = std::make_unique<SecretMasker>(env_.secrets);
   batcher_ = std::make_unique<ConsoleBatcher>(
       options_.max_chunk_bytes, ToClock(options_.flush_interval),
@@ -211,13 +211,13 @@ JobReport JobRunner::RunTasks() {
     if (result.outcome == TaskOutcome::kCancelled) {
       std::string reason = StopReason();
       if (task.has_on_cancel() && CurrentStop() == Stop::kCancel) {
-        Say(absl::StrCat("task ", i + 1, " on_cancel: ",
-                         DescribeTask(task.on_cancel())));
+        Say(absl::StrCat("task ", i + 1,
+                         " on_cancel: ", DescribeTask(task.on_cancel())));
         TaskRun cleanup = RunTask(i, task.on_cancel(), /*on_cancel=*/true);
         Say(absl::StrCat("task ", i + 1, " on_cancel ",
                          cleanup.outcome == TaskOutcome::kPassed
                              ? "finished"
-                             : absl::StrCat("failed: ", cleanup.failure)));
+                             : cleanup.failure));
       }
       for (int j = i + 1; j < n; ++j) {
         FlushConsole();
@@ -242,20 +242,20 @@ JobRunner::TaskRun JobRunner::RunTask(int index, const gantry::v1::Task& task,
   if (task.has_exec()) return RunExec(index, task.exec(), on_cancel);
   if (task.has_fetch()) return RunFetch(index, task.fetch());
   Say(absl::StrCat("task ", index + 1, " has neither exec nor fetch"));
-  return {TaskOutcome::kFailed, -1, "is empty"};
+  return {TaskOutcome::kFailed, -1, "failed: empty task"};
 }
 
 JobRunner::TaskRun JobRunner::RunFetch(int index,
                                        const gantry::v1::FetchTask& fetch) {
   UnsupportedFetchHandler unsupported;
-  FetchHandler* handler = options_.fetch_handler
-                              ? options_.fetch_handler.get()
-                              : &unsupported;
+  FetchHandler* handler =
+      options_.fetch_handler ? options_.fetch_handler.get() : &unsupported;
   absl::Status status = handler->Fetch(
       fetch, job_dir_, [this](std::string_view text) { Print(text); });
   if (!status.ok()) {
     Say(std::string(status.message()));
-    return {TaskOutcome::kFailed, -1, std::string(status.message())};
+    return {TaskOutcome::kFailed, -1,
+            absl::StrCat("failed: ", std::string(status.message()))};
   }
   Say(absl::StrCat("task ", index + 1, " fetched"));
   return {TaskOutcome::kPassed, 0, ""};
@@ -269,19 +269,19 @@ JobRunner::TaskRun JobRunner::RunExec(int index,
   if (!cwd.ok()) {
     std::string msg(cwd.status().message());
     Say(absl::StrCat(label, ": ", msg));
-    return {TaskOutcome::kFailed, -1, msg};
+    return {TaskOutcome::kFailed, -1, absl::StrCat("failed: ", msg)};
   }
   if (!FileExists(*cwd)) {
     std::string msg = absl::StrCat("working directory ",
                                    exec.working_directory(), " does not exist");
     Say(absl::StrCat(label, ": ", msg));
-    return {TaskOutcome::kFailed, -1, msg};
+    return {TaskOutcome::kFailed, -1, absl::StrCat("failed: ", msg)};
   }
   auto executable = FindExecutable(exec.command(), env_.Get("PATH"), *cwd);
   if (!executable.ok()) {
     std::string msg(executable.status().message());
     Say(absl::StrCat(label, ": ", msg, " (exit code 127)"));
-    return {TaskOutcome::kFailed, 127, msg};
+    return {TaskOutcome::kFailed, 127, absl::StrCat("failed: ", msg)};
   }
   ProcessSpec spec;
   spec.executable = *executable;
@@ -294,7 +294,7 @@ JobRunner::TaskRun JobRunner::RunExec(int index,
   if (!process.ok()) {
     std::string msg(process.status().message());
     Say(absl::StrCat(label, ": ", msg, " (exit code 127)"));
-    return {TaskOutcome::kFailed, 127, msg};
+    return {TaskOutcome::kFailed, 127, absl::StrCat("failed: ", msg)};
   }
   ProcessEnd end = Pump(**process, index, on_cancel);
   int code = ExitCodeOf(end.wait_status);
@@ -344,7 +344,8 @@ JobRunner::ProcessEnd JobRunner::Pump(TaskProcess& p, int index,
   while (true) {
     auto now = Clock::now();
     Stop stop = CurrentStop();
-    if (has_timeout && stop == Stop::kNone && now - last_output_ >= inactivity) {
+    if (has_timeout && stop == Stop::kNone &&
+        now - last_output_ >= inactivity) {
       RequestStop(Stop::kCancel,
                   absl::StrCat("no console output for ",
                                assign_.timeout_minutes(), " minute(s)"));

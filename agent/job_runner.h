@@ -64,8 +64,7 @@ struct JobRunnerOptions {
 class JobRunner {
  public:
   // `sink` must outlive the runner.
-  JobRunner(JobRunnerOptions options, gantry::v1::Assign assign,
-            JobSink* sink);
+  JobRunner(JobRunnerOptions options, gantry::v1::Assign assign, JobSink* sink);
   // Aborts the job if it is still running and joins its thread.
   ~JobRunner();
 
@@ -94,7 +93,9 @@ class JobRunner {
   struct TaskRun {
     TaskOutcome outcome = TaskOutcome::kPassed;
     int exit_code = -1;
-    std::string failure;  // for the job's reason when it failed
+    // How it failed, to follow "task N (command) ": "exited 2",
+    // "failed: command not found: mk".
+    std::string failure;
   };
   struct ProcessEnd {
     int wait_status = 0;

@@ -1,12 +1,11 @@
 // JobRunner against real child processes, with no gRPC involved.
 #include "agent/job_runner.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include <cerrno>
 #include <filesystem>
@@ -59,7 +58,8 @@ class RecordingSink : public JobSink {
     while (!job_) {
       if (cv_.WaitWithDeadline(&mu_, deadline)) break;
     }
-    EXPECT_TRUE(job_.has_value()) << "job did not finish; console:\n" << console_;
+    EXPECT_TRUE(job_.has_value()) << "job did not finish; console:\n"
+                                  << console_;
     return job_.value_or(JobReport{JobResult::kFailed, "timeout"});
   }
   bool WaitConsole(const std::string& needle,
@@ -157,9 +157,9 @@ class JobRunnerTest : public ::testing::Test {
     options_.controller_url = "controller.test:8155";
     options_.kill_grace = absl::Seconds(5);
     options_.output_linger = absl::Milliseconds(200);
-    options_.base_environment = std::vector<std::string>{
-        "PATH=/usr/local/bin:/usr/bin:/bin", "X=from-agent",
-        "ONLY_AGENT=agent-only"};
+    options_.base_environment =
+        std::vector<std::string>{"PATH=/usr/local/bin:/usr/bin:/bin",
+                                 "X=from-agent", "ONLY_AGENT=agent-only"};
     assign_.set_attempt_id(42);
     assign_.set_pipeline("app");
     assign_.set_pipeline_counter(7);
@@ -203,10 +203,13 @@ TEST_F(JobRunnerTest, TasksPassInOrder) {
   EXPECT_EQ(r.result, JobResult::kPassed);
   EXPECT_EQ(r.reason, "");
   std::string c = sink_.console();
-  EXPECT_THAT(c, HasSubstr("[gantry] task 1/3: sh -c 'echo one; pwd' (run_if passed)\n"
-                           "one\n" + JobDir() + "\n[gantry] task 1 exited 0\n"));
-  EXPECT_THAT(c, HasSubstr("[gantry] task 2/3: sh -c 'echo two >&2' (run_if passed)\n"
-                           "two\n[gantry] task 2 exited 0\n"));
+  EXPECT_THAT(
+      c, HasSubstr("[gantry] task 1/3: sh -c 'echo one; pwd' (run_if passed)\n"
+                   "one\n" +
+                   JobDir() + "\n[gantry] task 1 exited 0\n"));
+  EXPECT_THAT(
+      c, HasSubstr("[gantry] task 2/3: sh -c 'echo two >&2' (run_if passed)\n"
+                   "two\n[gantry] task 2 exited 0\n"));
   EXPECT_THAT(c, HasSubstr("[gantry] task 3/3 skipped (run_if failed)"));
   EXPECT_THAT(c, Not(HasSubstr("never\n")));
   EXPECT_THAT(c, HasSubstr("[gantry] job passed\n"));
@@ -249,11 +252,11 @@ TEST_F(JobRunnerTest, VariablesAndBuiltinsReachTheChild) {
   AddVar(assign_, "X", "from-assign");
   AddVar(assign_, "Y", "why");
   AddVar(assign_, "GANTRY_PIPELINE_LABEL", "label-from-controller");
-  *assign_.add_tasks() = Sh(
-      "echo \"X=$X Y=$Y A=$ONLY_AGENT\"; "
-      "echo \"P=$GANTRY_PIPELINE_NAME/$GANTRY_PIPELINE_COUNTER/"
-      "$GANTRY_PIPELINE_LABEL S=$GANTRY_STAGE_NAME/$GANTRY_STAGE_COUNTER "
-      "J=$GANTRY_JOB_NAME C=$GANTRY_CONTROLLER_URL\"");
+  *assign_.add_tasks() =
+      Sh("echo \"X=$X Y=$Y A=$ONLY_AGENT\"; "
+         "echo \"P=$GANTRY_PIPELINE_NAME/$GANTRY_PIPELINE_COUNTER/"
+         "$GANTRY_PIPELINE_LABEL S=$GANTRY_STAGE_NAME/$GANTRY_STAGE_COUNTER "
+         "J=$GANTRY_JOB_NAME C=$GANTRY_CONTROLLER_URL\"");
   JobReport r = Run();
   EXPECT_EQ(r.result, JobResult::kPassed) << sink_.console();
   std::string c = sink_.console();
@@ -267,8 +270,9 @@ TEST_F(JobRunnerTest, VariablesAndBuiltinsReachTheChild) {
 TEST_F(JobRunnerTest, CommandIsFoundOnTheJobsPath) {
   std::string bin = work_dir_ + "/tools";
   ASSERT_TRUE(MakeDirs(bin).ok());
-  ASSERT_TRUE(WriteFileAtomic(bin + "/mytool", "#!/bin/sh\necho mytool ran $1\n",
-                              0755).ok());
+  ASSERT_TRUE(
+      WriteFileAtomic(bin + "/mytool", "#!/bin/sh\necho mytool ran $1\n", 0755)
+          .ok());
   AddVar(assign_, "PATH", bin + ":/usr/bin:/bin");
   gantry::v1::Task t;
   t.mutable_exec()->set_command("mytool");
@@ -298,7 +302,8 @@ TEST_F(JobRunnerTest, WorkingDirectoryStaysInsideTheJobDir) {
   EXPECT_THAT(c, HasSubstr(JobDir() + "/sub/dir\n"));
   EXPECT_THAT(c, HasSubstr("[gantry] task 3: working directory 'sub/../../..' "
                            "contains '..'"));
-  EXPECT_THAT(c, HasSubstr("[gantry] task 4: working directory '/tmp' is absolute"));
+  EXPECT_THAT(
+      c, HasSubstr("[gantry] task 4: working directory '/tmp' is absolute"));
   EXPECT_THAT(c, Not(HasSubstr("\nescaped-")));
   EXPECT_EQ(Outcomes(sink_.tasks()),
             (std::vector<std::string>{"0:passed", "1:passed", "2:failed",
@@ -342,9 +347,9 @@ TEST_F(JobRunnerTest, SecureValuesAreMasked) {
   AddVar(assign_, "HEAD", "top");
   AddVar(assign_, "TAIL", "secret123");
   // Two writes with a pause between, so the secret spans two reads.
-  *assign_.add_tasks() = Sh(
-      "echo \"value=$SECRET plain=$PLAIN short=$SHORT\"; "
-      "printf \"$HEAD\"; sleep 0.1; printf \"$TAIL\"; echo ' split'");
+  *assign_.add_tasks() =
+      Sh("echo \"value=$SECRET plain=$PLAIN short=$SHORT\"; "
+         "printf \"$HEAD\"; sleep 0.1; printf \"$TAIL\"; echo ' split'");
   JobReport r = Run();
   EXPECT_EQ(r.result, JobResult::kPassed);
   std::string c = sink_.console();
@@ -363,9 +368,8 @@ TEST_F(JobRunnerTest, CancelKillsTheProcessTreeAndRunsOnCancel) {
   *assign_.add_tasks() = Sh("echo next-task", "any");
   JobRunner& runner = Start();
   pid_t pgid = 0;
-  ASSERT_TRUE(Eventually([&] {
-    return (pgid = NumberAfter(sink_.console(), "pgid=")) != 0;
-  }));
+  ASSERT_TRUE(Eventually(
+      [&] { return (pgid = NumberAfter(sink_.console(), "pgid=")) != 0; }));
   ASSERT_GT(pgid, 1);
   ASSERT_FALSE(GroupGone(pgid));
   runner.Cancel("stopped by alice");
@@ -376,8 +380,9 @@ TEST_F(JobRunnerTest, CancelKillsTheProcessTreeAndRunsOnCancel) {
       << "process group " << pgid << " survived the cancel";
   std::string c = sink_.console();
   EXPECT_THAT(c, HasSubstr("[gantry] task 1 cancelled (stopped by alice)"));
-  EXPECT_THAT(c, HasSubstr("[gantry] task 1 on_cancel: sh -c 'echo cleanup ran'\n"
-                           "cleanup ran\n"));
+  EXPECT_THAT(c,
+              HasSubstr("[gantry] task 1 on_cancel: sh -c 'echo cleanup ran'\n"
+                        "cleanup ran\n"));
   EXPECT_THAT(c, Not(HasSubstr("next-task\n")));
   EXPECT_EQ(Outcomes(sink_.tasks()),
             (std::vector<std::string>{"0:cancelled", "1:skipped"}));
@@ -389,9 +394,8 @@ TEST_F(JobRunnerTest, CancelEscalatesToSigkill) {
   *assign_.add_tasks() = Sh("trap '' TERM; echo pgid=$$; sleep 1000");
   JobRunner& runner = Start();
   pid_t pgid = 0;
-  ASSERT_TRUE(Eventually([&] {
-    return (pgid = NumberAfter(sink_.console(), "pgid=")) != 0;
-  }));
+  ASSERT_TRUE(Eventually(
+      [&] { return (pgid = NumberAfter(sink_.console(), "pgid=")) != 0; }));
   ASSERT_GT(pgid, 1);
   runner.Cancel("too slow");
   JobReport r = sink_.WaitDone();
@@ -449,14 +453,19 @@ TEST_F(JobRunnerTest, FetchTaskIsNotSupportedYet) {
   *assign_.add_tasks() = t;
   JobReport r = Run();
   EXPECT_EQ(r.result, JobResult::kFailed);
-  EXPECT_THAT(sink_.console(),
-              HasSubstr("[gantry] fetch tasks are not supported by this agent yet\n"));
+  EXPECT_THAT(
+      sink_.console(),
+      HasSubstr("[gantry] fetch tasks are not supported by this agent yet\n"));
+  EXPECT_THAT(r.reason, HasSubstr("task 1 (fetch upstream/build/compile "
+                                  "out/app.tar -> .) failed: fetch tasks are "
+                                  "not supported by this agent yet"));
 }
 
 // Large output arrives complete and in chunks no bigger than the limit.
 TEST_F(JobRunnerTest, LargeOutputIsChunked) {
   options_.max_chunk_bytes = 1000;
-  *assign_.add_tasks() = Sh("i=0; while [ $i -lt 2000 ]; do echo line-$i; i=$((i+1)); done");
+  *assign_.add_tasks() =
+      Sh("i=0; while [ $i -lt 2000 ]; do echo line-$i; i=$((i+1)); done");
   JobReport r = Run();
   EXPECT_EQ(r.result, JobResult::kPassed);
   std::string c = sink_.console();

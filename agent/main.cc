@@ -47,8 +47,7 @@ int main(int argc, char** argv) {
                  "environments this agent belongs to, comma-separated")
       ->delimiter(',');
   app.add_option("--name", options.name, "agent name (default: hostname)");
-  app.add_option("--log-level", log_level,
-                 "trace, debug, info, warn or error")
+  app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   CLI11_PARSE(app, argc, argv);
 
@@ -58,7 +57,8 @@ int main(int argc, char** argv) {
   if (!key_file.empty()) {
     auto key = gantry::ReadFile(key_file);
     if (!key.ok()) {
-      spdlog::error("cannot read the register key: {}", key.status().ToString());
+      spdlog::error("cannot read the register key: {}",
+                    key.status().ToString());
       return 1;
     }
     options.register_key = std::string(absl::StripAsciiWhitespace(*key));

@@ -97,7 +97,8 @@ void Session::Stop() {
     spdlog::info("stopping");
     if (JobActive()) job_->runner->Cancel("agent is shutting down");
   } else if (JobActive()) {
-    spdlog::warn("stopping now: killing attempt {}", job_->runner->attempt_id());
+    spdlog::warn("stopping now: killing attempt {}",
+                 job_->runner->attempt_id());
     job_->runner->Abort("agent is shutting down");
   }
   cv_.SignalAll();
@@ -127,11 +128,14 @@ absl::Status Session::Run() {
   // retries fail fast for minutes after a controller restart; keep it within
   // ours.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
-              std::max<int64_t>(1, absl::ToInt64Milliseconds(options_.backoff.initial)));
+              std::max<int64_t>(
+                  1, absl::ToInt64Milliseconds(options_.backoff.initial)));
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
-              std::max<int64_t>(1, absl::ToInt64Milliseconds(options_.backoff.initial)));
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
-              std::max<int64_t>(1, absl::ToInt64Milliseconds(options_.backoff.max)));
+              std::max<int64_t>(
+                  1, absl::ToInt64Milliseconds(options_.backoff.initial)));
+  args.SetInt(
+      GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+      std::max<int64_t>(1, absl::ToInt64Milliseconds(options_.backoff.max)));
   auto channel = grpc::CreateCustomChannel(
       options_.controller_address, grpc::InsecureChannelCredentials(), args);
   auto stub = gantry::v1::AgentService::NewStub(channel);
@@ -161,8 +165,8 @@ absl::Status Session::Run() {
       switch (end.status.error_code()) {
         case grpc::StatusCode::NOT_FOUND:
           spdlog::warn(
-              "controller does not know agent {} ({}); registering again",
-              id, why);
+              "controller does not know agent {} ({}); registering again", id,
+              why);
           AbandonEverything("agent registering again");
           identity_.reset();
           register_again_ = true;
@@ -182,8 +186,8 @@ absl::Status Session::Run() {
             spdlog::info("session ended: {}; reconnecting in {}", why,
                          Seconds(delay));
           } else {
-            spdlog::warn("controller unreachable: {}; reconnecting in {}",
-                         why, Seconds(delay));
+            spdlog::warn("controller unreachable: {}; reconnecting in {}", why,
+                         Seconds(delay));
           }
       }
     }
@@ -246,9 +250,10 @@ absl::Status Session::EnsureIdentity(
                    Seconds(*retry_after));
     } else {
       *retry_after = std::max(backoff.Next(), options_.rejected_retry_delay);
-      spdlog::error("controller refused to register this agent: {}; "
-                    "retrying in {}",
-                    s.ToString(), Seconds(*retry_after));
+      spdlog::error(
+          "controller refused to register this agent: {}; "
+          "retrying in {}",
+          s.ToString(), Seconds(*retry_after));
     }
     return absl::OkStatus();
   }
@@ -284,7 +289,8 @@ Session::StreamEnd Session::RunStream(
   grpc::ClientContext context;
   {
     absl::MutexLock lock(&mu_);
-    if (stopping_) return {grpc::Status(grpc::StatusCode::CANCELLED, "stopping")};
+    if (stopping_)
+      return {grpc::Status(grpc::StatusCode::CANCELLED, "stopping")};
     context_ = &context;
     stream_up_ = true;
     reader_done_ = false;
@@ -335,8 +341,8 @@ void Session::Supervise(absl::Time welcome_deadline) {
   if (reader_done_) return;
 
   // Stopping with the stream up: let a cancelled job finish and report.
-  absl::Time job_deadline = absl::Now() + options_.runner.kill_grace +
-                            options_.shutdown_job_timeout;
+  absl::Time job_deadline =
+      absl::Now() + options_.runner.kill_grace + options_.shutdown_job_timeout;
   while (JobActive() && !reader_done_) {
     if (cv_.WaitWithDeadline(&mu_, job_deadline)) {
       if (JobActive()) job_->runner->Abort("agent is shutting down");
@@ -362,8 +368,8 @@ void Session::Supervise(absl::Time welcome_deadline) {
 
 void Session::FinishJobForShutdown() {
   absl::MutexLock lock(&mu_);
-  absl::Time deadline = absl::Now() + options_.runner.kill_grace +
-                        options_.shutdown_job_timeout;
+  absl::Time deadline =
+      absl::Now() + options_.runner.kill_grace + options_.shutdown_job_timeout;
   while (JobActive()) {
     if (cv_.WaitWithDeadline(&mu_, deadline)) {
       if (JobActive()) job_->runner->Abort("agent is shutting down");
@@ -461,8 +467,10 @@ void Session::Handle(const ControllerMessage& message) {
       if (outbox_.AckCompletion(id)) {
         spdlog::debug("controller recorded the completion of attempt {}", id);
       } else {
-        spdlog::warn("CompletionAck for attempt {}, which has not finished "
-                     "here; ignored", id);
+        spdlog::warn(
+            "CompletionAck for attempt {}, which has not finished "
+            "here; ignored",
+            id);
       }
       cv_.SignalAll();
       break;
@@ -487,10 +495,9 @@ void Session::OnWelcome(const gantry::v1::Welcome& welcome) {
   spdlog::info("connected to {} as agent {} (state {}{})",
                options_.controller_address,
                identity_ ? identity_->agent_id : "?", welcome.state(),
-               backlog.empty()
-                   ? ""
-                   : absl::StrCat("; re-sending ", backlog.size(),
-                                  " unacknowledged message(s)"));
+               backlog.empty() ? ""
+                               : absl::StrCat("; re-sending ", backlog.size(),
+                                              " unacknowledged message(s)"));
 }
 
 void Session::OnAssign(const gantry::v1::Assign& assign) {

@@ -19,14 +19,14 @@
 //                                   admin may fix it on the controller)
 #pragma once
 
+#include <grpcpp/grpcpp.h>
+
 #include <cstdint>
 #include <deque>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
@@ -106,8 +106,9 @@ class Session {
     bool completed = false;  // OnJobCompleted ran
     bool aborted = false;    // abandoned: killed, reports dropped
   };
-  using Stream = grpc::ClientReaderWriterInterface<gantry::v1::AgentMessage,
-                                                   gantry::v1::ControllerMessage>;
+  using Stream =
+      grpc::ClientReaderWriterInterface<gantry::v1::AgentMessage,
+                                        gantry::v1::ControllerMessage>;
   struct StreamEnd {
     grpc::Status status;
     bool got_message = false;

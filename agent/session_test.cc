@@ -2,11 +2,10 @@
 // 127.0.0.1:0 whose reactions each test scripts.
 #include "agent/session.h"
 
-#include <sys/stat.h>
-
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <functional>
@@ -204,7 +203,9 @@ std::string StoredConsole(const std::vector<Received>& all, int64_t attempt,
     const auto& c = r.message.console();
     if (c.attempt_id() != attempt) continue;
     auto [it, inserted] = chunks.emplace(c.sequence(), c.data());
-    if (!inserted) EXPECT_EQ(it->second, c.data()) << "seq " << c.sequence();
+    if (!inserted) {
+      EXPECT_EQ(it->second, c.data()) << "seq " << c.sequence();
+    }
   }
   std::string out;
   int64_t expected = 1;
@@ -226,7 +227,9 @@ void ExpectContiguousWithin(const std::vector<Received>& all, int connection,
         r.message.console().attempt_id() != attempt) {
       continue;
     }
-    if (prev >= 0) EXPECT_EQ(r.message.console().sequence(), prev + 1);
+    if (prev >= 0) {
+      EXPECT_EQ(r.message.console().sequence(), prev + 1);
+    }
     prev = r.message.console().sequence();
   }
 }
@@ -495,7 +498,8 @@ TEST_F(SessionTest, RejectedTokenKeepsRetrying) {
 // with the reason.
 TEST_F(SessionTest, ControllerCancelsJob) {
   fake_.set_script([&](int conn, const AgentMessage& m) -> Reaction {
-    if (m.has_hello()) return Send({Welcome(), AssignSh(5, "echo up; sleep 1000")});
+    if (m.has_hello())
+      return Send({Welcome(), AssignSh(5, "echo up; sleep 1000")});
     if (m.has_console() && absl::StrContains(m.console().data(), "up\n")) {
       ControllerMessage cancel;
       cancel.mutable_cancel()->set_attempt_id(5);
@@ -518,7 +522,8 @@ TEST_F(SessionTest, ControllerCancelsJob) {
 // the agent is free for the next assignment straight away.
 TEST_F(SessionTest, AbandonForgetsTheAttempt) {
   fake_.set_script([&](int conn, const AgentMessage& m) -> Reaction {
-    if (m.has_hello()) return Send({Welcome(), AssignSh(1, "echo up; sleep 1000")});
+    if (m.has_hello())
+      return Send({Welcome(), AssignSh(1, "echo up; sleep 1000")});
     if (m.has_console() && m.console().attempt_id() == 1 &&
         absl::StrContains(m.console().data(), "up\n")) {
       ControllerMessage abandon;
@@ -538,7 +543,9 @@ TEST_F(SessionTest, AbandonForgetsTheAttempt) {
   EXPECT_EQ(done[0].job_completed().attempt_id(), 2);
   EXPECT_EQ(done[0].job_completed().result(), "passed");
   for (const auto& r : fake_.received()) {
-    if (r.message.has_task_result()) EXPECT_EQ(r.message.task_result().attempt_id(), 2);
+    if (r.message.has_task_result()) {
+      EXPECT_EQ(r.message.task_result().attempt_id(), 2);
+    }
   }
 }
 
@@ -546,7 +553,8 @@ TEST_F(SessionTest, AbandonForgetsTheAttempt) {
 // controller, and Run() returns.
 TEST_F(SessionTest, StopCancelsTheRunningJobAndReportsIt) {
   fake_.set_script([&](int conn, const AgentMessage& m) -> Reaction {
-    if (m.has_hello()) return Send({Welcome(), AssignSh(3, "echo up; sleep 1000")});
+    if (m.has_hello())
+      return Send({Welcome(), AssignSh(3, "echo up; sleep 1000")});
     if (m.has_job_completed()) return Send({CompletionAck(3)});
     return {};
   });

@@ -116,14 +116,16 @@ absl::StatusOr<std::unique_ptr<TaskProcess>> TaskProcess::Start(
     int e = errno;
     ::close(out[0]);
     ::close(out[1]);
-    return absl::ResourceExhaustedError(absl::StrCat("pipe: ", std::strerror(e)));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("pipe: ", std::strerror(e)));
   }
   int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
 
   pid_t pid = ::fork();
   if (pid == 0) {
     ExecChild(devnull, out[1], err_pipe[1], spec.cwd.c_str(),
-              spec.executable.c_str(), c_argv.data(), c_env.data(), c_sh.data());
+              spec.executable.c_str(), c_argv.data(), c_env.data(),
+              c_sh.data());
   }
   int fork_errno = errno;
   ::close(out[1]);
@@ -151,9 +153,9 @@ absl::StatusOr<std::unique_ptr<TaskProcess>> TaskProcess::Start(
     }
     ::close(out[0]);
     if (error.step == kStepChdir) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "cannot enter working directory ", spec.cwd, ": ",
-          std::strerror(error.err)));
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot enter working directory ", spec.cwd, ": ",
+                       std::strerror(error.err)));
     }
     return absl::FailedPreconditionError(absl::StrCat(
         "cannot execute ", spec.executable, ": ", std::strerror(error.err)));
@@ -228,9 +230,8 @@ absl::StatusOr<std::string> FindExecutable(const std::string& command,
   }
   std::string path = path_env.empty() ? "/usr/bin:/bin" : path_env;
   for (absl::string_view dir : absl::StrSplit(path, ':')) {
-    std::string candidate =
-        dir.empty() ? absl::StrCat(cwd, "/", command)
-                    : absl::StrCat(dir, "/", command);
+    std::string candidate = dir.empty() ? absl::StrCat(cwd, "/", command)
+                                        : absl::StrCat(dir, "/", command);
     if (IsExecutableFile(candidate)) return candidate;
   }
   return absl::NotFoundError(absl::StrCat("command not found: ", command));
@@ -239,10 +240,10 @@ absl::StatusOr<std::string> FindExecutable(const std::string& command,
 std::string CommandLine(const std::vector<std::string>& argv) {
   std::vector<std::string> words;
   for (const std::string& a : argv) {
-    bool plain = !a.empty() &&
-                 a.find_first_not_of("abcdefghijklmnopqrstuvwxyz"
-                                     "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                     "0123456789_-+=/.,:@%") == std::string::npos;
+    bool plain = !a.empty() && a.find_first_not_of(
+                                   "abcdefghijklmnopqrstuvwxyz"
+                                   "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                   "0123456789_-+=/.,:@%") == std::string::npos;
     if (plain) {
       words.push_back(a);
       continue;

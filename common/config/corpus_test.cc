@@ -58,9 +58,11 @@ TEST(CorpusTest, Aliases) {
   const std::vector<Task>& build = p.stages[1].jobs[0].tasks;
   ASSERT_EQ(build.size(), 2u);
   EXPECT_EQ(build[1].exec.command, "make");
-  EXPECT_EQ(build[1].exec.arguments, std::vector<std::string>({"VERBOSE=true"}));
+  EXPECT_EQ(build[1].exec.arguments,
+            std::vector<std::string>({"VERBOSE=true"}));
   std::vector<std::string> commands;
-  for (const Task& t : p.stages[2].jobs[0].tasks) commands.push_back(t.exec.command);
+  for (const Task& t : p.stages[2].jobs[0].tasks)
+    commands.push_back(t.exec.command);
   EXPECT_EQ(commands, std::vector<std::string>(
                           {"init", "make", "test_unit", "test_integration"}));
 }

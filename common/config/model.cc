@@ -31,10 +31,10 @@ const Job* Stage::FindJob(const std::string& job_name) const {
 std::string RevisionVariableName(const std::string& material_name) {
   std::string out = "GANTRY_REVISION_";
   for (char c : material_name) {
-    out.push_back(std::isalnum(static_cast<unsigned char>(c))
-                      ? static_cast<char>(
-                            std::toupper(static_cast<unsigned char>(c)))
-                      : '_');
+    out.push_back(
+        std::isalnum(static_cast<unsigned char>(c))
+            ? static_cast<char>(std::toupper(static_cast<unsigned char>(c)))
+            : '_');
   }
   return out;
 }
@@ -60,14 +60,17 @@ const Material* Pipeline::FindMaterial(const std::string& material_name) const {
 
 const Material* Pipeline::FindDependency(const std::string& upstream) const {
   for (const Material& m : materials) {
-    if (m.type == Material::Type::kPipeline && m.pipeline == upstream) return &m;
+    if (m.type == Material::Type::kPipeline && m.pipeline == upstream)
+      return &m;
   }
   return nullptr;
 }
 
 std::string Pipeline::ExpandLabel(
-    int64_t counter, const std::map<std::string, std::string>& revisions) const {
-  const std::string& tmpl = label_template.empty() ? "${COUNT}" : label_template;
+    int64_t counter,
+    const std::map<std::string, std::string>& revisions) const {
+  const std::string& tmpl =
+      label_template.empty() ? "${COUNT}" : label_template;
   std::string out;
   size_t pos = 0;
   while (pos < tmpl.size()) {
@@ -88,10 +91,9 @@ std::string Pipeline::ExpandLabel(
     size_t bracket = ref.find("[:");
     if (bracket != std::string::npos && ref.back() == ']') {
       int n = 0;
-      if (absl::SimpleAtoi(
-              absl::string_view(ref).substr(bracket + 2,
-                                            ref.size() - bracket - 3),
-              &n) &&
+      if (absl::SimpleAtoi(absl::string_view(ref).substr(
+                               bracket + 2, ref.size() - bracket - 3),
+                           &n) &&
           n > 0) {
         limit = static_cast<size_t>(n);
       }

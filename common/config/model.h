@@ -170,7 +170,7 @@ struct ConfigFile {
 // A whole validated configuration (all files merged).
 struct Config {
   int format_version = 0;
-  std::vector<Pipeline> pipelines;  // sorted by name
+  std::vector<Pipeline> pipelines;        // sorted by name
   std::vector<Environment> environments;  // sorted by name
 
   const Pipeline* FindPipeline(const std::string& name) const;

@@ -32,10 +32,10 @@ std::optional<std::string> ReadRelativePath(YamlReader& reader,
                                             const Field& field) {
   std::optional<std::string> path = reader.String(field);
   if (path && !IsInsideWorkingDir(*path)) {
-    reader.Error(field.value_location,
-                 absl::StrCat("'", field.key, "' must be a relative path ",
-                              "inside the working directory, got '", *path,
-                              "'"));
+    reader.Error(
+        field.value_location,
+        absl::StrCat("'", field.key, "' must be a relative path ",
+                     "inside the working directory, got '", *path, "'"));
     return std::nullopt;
   }
   return path;
@@ -54,10 +54,10 @@ int ReadChoice(YamlReader& reader, const Field& field,
   }
   auto it = std::find(allowed.begin(), allowed.end(), *value);
   if (it == allowed.end()) {
-    reader.Error(field.value_location,
-                 absl::StrCat("invalid ", field.key, " '", *value,
-                              "': expected one of ",
-                              absl::StrJoin(allowed, ", ")));
+    reader.Error(
+        field.value_location,
+        absl::StrCat("invalid ", field.key, " '", *value, "': expected one of ",
+                     absl::StrJoin(allowed, ", ")));
     return -1;
   }
   return static_cast<int>(it - allowed.begin());
@@ -74,18 +74,17 @@ std::optional<Field> ReadOneKeyMap(YamlReader& reader, const Field& element,
   YAML::Node key_node;
   YAML::Node value_node;
   for (auto it = element.value.begin(); it != element.value.end(); ++it) {
-    keys.push_back(it->first.IsScalar() ? absl::StrCat("'", it->first.Scalar(),
-                                                       "'")
-                                        : Describe(it->first));
+    keys.push_back(it->first.IsScalar()
+                       ? absl::StrCat("'", it->first.Scalar(), "'")
+                       : Describe(it->first));
     key_node = it->first;
     value_node = it->second;
   }
   if (keys.size() != 1) {
-    reader.Error(element.value_location,
-                 absl::StrCat("expected one key (", meaning, ") in ", what,
-                              ", got ",
-                              keys.empty() ? "none"
-                                           : absl::StrJoin(keys, " and ")));
+    reader.Error(
+        element.value_location,
+        absl::StrCat("expected one key (", meaning, ") in ", what, ", got ",
+                     keys.empty() ? "none" : absl::StrJoin(keys, " and ")));
     return std::nullopt;
   }
   SourceLocation key_location = reader.Location(key_node);

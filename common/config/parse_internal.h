@@ -18,7 +18,7 @@ namespace gantry::config::internal {
 inline constexpr absl::string_view kDefaultGroup = "defaultGroup";
 
 // One entry of `pipelines:` (key = name).
-std::optional<Pipeline> ParsePipeline(YamlReader& reader, const Field& entry);
+Pipeline ParsePipeline(YamlReader& reader, const Field& entry);
 
 // `materials:` of a pipeline.
 std::vector<Material> ParseMaterials(YamlReader& reader, const Field& field);
@@ -40,8 +40,7 @@ std::vector<Task> ParseTasks(YamlReader& reader, const Field& field);
 std::vector<Variable> ParseVariables(YamlReader& reader, const Fields& fields);
 
 // One entry of `environments:` (key = name).
-std::optional<Environment> ParseEnvironment(YamlReader& reader,
-                                            const Field& entry);
+Environment ParseEnvironment(YamlReader& reader, const Field& entry);
 
 // Reports "invalid <kind> name '<name>': …" unless gantry::IsValidName.
 bool CheckName(YamlReader& reader, const SourceLocation& at,

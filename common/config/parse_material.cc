@@ -54,9 +54,9 @@ void ReportForeignKeys(YamlReader& reader, const Fields& fields,
                        absl::string_view kind) {
   for (absl::string_view key : keys) {
     if (const Field* f = fields.Get(key)) {
-      reader.Error(f->key_location, absl::StrCat("'", key,
-                                                 "' does not apply to a ", kind,
-                                                 " material"));
+      reader.Error(
+          f->key_location,
+          absl::StrCat("'", key, "' does not apply to a ", kind, " material"));
     }
   }
 }

@@ -25,9 +25,9 @@ void CheckLabelTemplate(YamlReader& reader, const Field& field,
   while ((pos = label.find("${", pos)) != std::string::npos) {
     size_t end = label.find('}', pos);
     if (end == std::string::npos) {
-      reader.Error(field.value_location,
-                   absl::StrCat("label_template '", label,
-                                "' has an unclosed '${'"));
+      reader.Error(
+          field.value_location,
+          absl::StrCat("label_template '", label, "' has an unclosed '${'"));
       return;
     }
     std::string ref = label.substr(pos + 2, end - pos - 2);
@@ -41,8 +41,8 @@ void CheckLabelTemplate(YamlReader& reader, const Field& field,
       int n = 0;
       if (rest.size() < 4 || rest.compare(0, 2, "[:") != 0 ||
           rest.back() != ']' ||
-          !absl::SimpleAtoi(
-              absl::string_view(rest.substr(2, rest.size() - 3)), &n) ||
+          !absl::SimpleAtoi(absl::string_view(rest.substr(2, rest.size() - 3)),
+                            &n) ||
           n <= 0) {
         reader.Error(field.value_location,
                      absl::StrCat("label_template: bad reference '${", ref,
@@ -67,14 +67,17 @@ void CheckLabelTemplate(YamlReader& reader, const Field& field,
 }
 
 // Rules across a pipeline's materials (each material read on its own first).
-void CheckMaterials(YamlReader& reader, const std::vector<Material>& materials) {
+void CheckMaterials(YamlReader& reader,
+                    const std::vector<Material>& materials) {
   std::map<std::string, const Material*> upstreams;
   std::map<std::string, const Material*> revision_vars;
   std::map<std::string, const Material*> destinations;
   int git_count = 0;
-  for (const Material& m : materials) git_count += m.type == Material::Type::kGit;
+  for (const Material& m : materials)
+    git_count += m.type == Material::Type::kGit;
   for (const Material& m : materials) {
-    auto [var, fresh_var] = revision_vars.emplace(RevisionVariableName(m.name), &m);
+    auto [var, fresh_var] =
+        revision_vars.emplace(RevisionVariableName(m.name), &m);
     if (!fresh_var) {
       reader.Error(m.location,
                    absl::StrCat("materials '", var->second->name, "' and '",
@@ -87,7 +90,8 @@ void CheckMaterials(YamlReader& reader, const std::vector<Material>& materials) 
         reader.Error(m.location,
                      absl::StrCat("pipeline '", m.pipeline,
                                   "' is already a material of this pipeline "
-                                  "(as '", it->second->name, "' at ",
+                                  "(as '",
+                                  it->second->name, "' at ",
                                   LocationText(it->second->location), ")"));
       }
       continue;
@@ -103,17 +107,17 @@ void CheckMaterials(YamlReader& reader, const std::vector<Material>& materials) 
     }
     auto [it, fresh] = destinations.emplace(m.destination, &m);
     if (!fresh) {
-      reader.Error(m.location,
-                   absl::StrCat("git materials '", it->second->name, "' and '",
-                                m.name, "' both check out into '",
-                                m.destination, "'"));
+      reader.Error(
+          m.location,
+          absl::StrCat("git materials '", it->second->name, "' and '", m.name,
+                       "' both check out into '", m.destination, "'"));
     }
   }
 }
 
 }  // namespace
 
-std::optional<Pipeline> ParsePipeline(YamlReader& reader, const Field& entry) {
+Pipeline ParsePipeline(YamlReader& reader, const Field& entry) {
   Pipeline p;
   p.name = entry.key;
   p.location = entry.key_location;
@@ -126,7 +130,8 @@ std::optional<Pipeline> ParsePipeline(YamlReader& reader, const Field& entry) {
 
   if (const Field* f = fields->Get("group")) {
     if (std::optional<std::string> group = reader.String(*f)) {
-      if (CheckName(reader, f->value_location, "group", *group)) p.group = *group;
+      if (CheckName(reader, f->value_location, "group", *group))
+        p.group = *group;
     }
   }
   if (const Field* f = fields->Get("materials")) {
@@ -157,14 +162,16 @@ std::optional<Pipeline> ParsePipeline(YamlReader& reader, const Field& entry) {
   } else if (locking) {
     // GoCD's older spelling: `locking: on` is lockOnFailure.
     if (std::optional<bool> on = reader.Bool(*locking)) {
-      p.lock_behavior = *on ? LockBehavior::kLockOnFailure : LockBehavior::kNone;
+      p.lock_behavior =
+          *on ? LockBehavior::kLockOnFailure : LockBehavior::kNone;
     }
   }
   p.variables = ParseVariables(reader, *fields);
 
   const Field* stages = fields->Get("stages");
   if (stages) p.stages = ParseStages(reader, *stages, p.name);
-  bool has_template = entry.value.IsMap() && entry.value["template"].IsDefined();
+  bool has_template =
+      entry.value.IsMap() && entry.value["template"].IsDefined();
   bool no_entries = !stages || stages->value.IsNull() ||
                     (stages->value.IsSequence() && stages->value.size() == 0);
   if (no_entries && !has_template) {

@@ -13,10 +13,10 @@ namespace {
 
 // Keys of a job body; a stage accepts them too, for the shorthand.
 const std::vector<absl::string_view> kJobOnlyKeys = {
-    "tasks", "resources", "run_instances", "timeout", "artifacts",
-    "on_agent_lost"};
-const std::vector<absl::string_view> kJobUnsupported = {
-    "elastic_profile_id", "tabs", "properties"};
+    "tasks",   "resources", "run_instances",
+    "timeout", "artifacts", "on_agent_lost"};
+const std::vector<absl::string_view> kJobUnsupported = {"elastic_profile_id",
+                                                        "tabs", "properties"};
 
 KeySet StageKeys() {
   KeySet keys{{"jobs", "approval", "fetch_materials", "clean_workspace",
@@ -34,8 +34,8 @@ KeySet JobKeys() {
   return keys;
 }
 
-const KeySet kApprovalKeys = {{"type", "allow_only_on_success", "users", "roles"},
-                              {}};
+const KeySet kApprovalKeys = {
+    {"type", "allow_only_on_success", "users", "roles"}, {}};
 
 Approval ParseApproval(YamlReader& reader, const Field& field) {
   Approval approval;
@@ -45,7 +45,8 @@ Approval ParseApproval(YamlReader& reader, const Field& field) {
     if (choice == 1) approval.type = Approval::Type::kManual;
     return approval;
   }
-  std::optional<Fields> fields = reader.Object(field, "approval", kApprovalKeys);
+  std::optional<Fields> fields =
+      reader.Object(field, "approval", kApprovalKeys);
   if (!fields) return approval;
   if (const Field* f = fields->Get("type")) {
     Field type = *f;
@@ -57,8 +58,10 @@ Approval ParseApproval(YamlReader& reader, const Field& field) {
   if (const Field* f = fields->Get("allow_only_on_success")) {
     approval.allow_only_on_success = reader.Bool(*f).value_or(false);
   }
-  if (const Field* f = fields->Get("users")) approval.users = reader.StringList(*f);
-  if (const Field* f = fields->Get("roles")) approval.roles = reader.StringList(*f);
+  if (const Field* f = fields->Get("users"))
+    approval.users = reader.StringList(*f);
+  if (const Field* f = fields->Get("roles"))
+    approval.roles = reader.StringList(*f);
   return approval;
 }
 
@@ -66,8 +69,9 @@ std::vector<Artifact> ParseArtifacts(YamlReader& reader, const Field& field) {
   static const KeySet kArtifactKeys = {{"source", "destination"}, {}};
   std::vector<Artifact> out;
   for (const Field& element : reader.List(field, "'artifacts'")) {
-    std::optional<Field> kind = ReadOneKeyMap(
-        reader, element, "'artifacts' entry", "the artifact type: build or test");
+    std::optional<Field> kind =
+        ReadOneKeyMap(reader, element, "'artifacts' entry",
+                      "the artifact type: build or test");
     if (!kind) continue;
     Artifact artifact;
     if (kind->key == "test") {
@@ -85,7 +89,8 @@ std::vector<Artifact> ParseArtifacts(YamlReader& reader, const Field& field) {
         *kind, absl::StrCat(kind->key, " artifact"), kArtifactKeys);
     if (!fields) continue;
     const Field* source = fields->Get("source");
-    if (source) artifact.source = ReadRelativePath(reader, *source).value_or("");
+    if (source)
+      artifact.source = ReadRelativePath(reader, *source).value_or("");
     if (!source || (artifact.source.empty() && source->value.IsNull())) {
       reader.Error(kind->key_location,
                    absl::StrCat(kind->key, " artifact has no 'source'"));
@@ -152,8 +157,9 @@ std::optional<Stage> ParseStage(YamlReader& reader, const Field& element) {
     stage.jobs.push_back(
         ParseJobBody(reader, stage.name, stage.location, job_fields));
   }
-  if (stage.jobs.empty() && (!jobs || jobs->value.IsNull() ||
-                             (jobs->value.IsMap() && jobs->value.size() == 0))) {
+  if (stage.jobs.empty() &&
+      (!jobs || jobs->value.IsNull() ||
+       (jobs->value.IsMap() && jobs->value.size() == 0))) {
     reader.Error(stage.location,
                  absl::StrCat("stage '", stage.name, "' has no jobs"));
   }

@@ -12,10 +12,10 @@ const std::vector<absl::string_view> kUnsupportedTasks = {
 
 const KeySet kExecKeys = {
     {"command", "arguments", "working_directory", "run_if", "on_cancel"}, {}};
-const KeySet kFetchKeys = {{"pipeline", "stage", "job", "source", "file",
-                            "destination", "is_file", "run_if", "on_cancel",
-                            "artifact_origin"},
-                           {"artifact_id", "configuration"}};
+const KeySet kFetchKeys = {
+    {"pipeline", "stage", "job", "source", "file", "destination", "is_file",
+     "run_if", "on_cancel", "artifact_origin"},
+    {"artifact_id", "configuration"}};
 
 std::optional<Task> ParseTask(YamlReader& reader, const Field& element,
                               bool nested);
@@ -55,8 +55,8 @@ void ReadFetch(YamlReader& reader, const Field& body, const Fields& fields,
   if (const Field* f = fields.Get("pipeline")) {
     fetch.pipeline = reader.String(*f).value_or("");
   }
-  for (auto [key, out] : {std::pair{"stage", &fetch.stage},
-                          std::pair{"job", &fetch.job}}) {
+  for (auto [key, out] :
+       {std::pair{"stage", &fetch.stage}, std::pair{"job", &fetch.job}}) {
     const Field* f = fields.Get(key);
     if (f) *out = reader.String(*f).value_or("");
     if (out->empty()) {
@@ -100,8 +100,9 @@ std::optional<Task> ParseTask(YamlReader& reader, const Field& element,
   if (!body) return std::nullopt;
   for (absl::string_view unsupported : kUnsupportedTasks) {
     if (body->key == unsupported) {
-      reader.Error(body->key_location,
-                   absl::StrCat("'", body->key, "' is not supported by Gantry"));
+      reader.Error(
+          body->key_location,
+          absl::StrCat("'", body->key, "' is not supported by Gantry"));
       return std::nullopt;
     }
   }
@@ -110,7 +111,8 @@ std::optional<Task> ParseTask(YamlReader& reader, const Field& element,
     std::string message = absl::StrCat("unknown task type '", body->key,
                                        "': expected exec or fetch");
     std::string close = ClosestMatch(body->key, {"exec", "fetch"});
-    if (!close.empty()) absl::StrAppend(&message, "; did you mean '", close, "'?");
+    if (!close.empty())
+      absl::StrAppend(&message, "; did you mean '", close, "'?");
     reader.Error(body->key_location, message);
     return std::nullopt;
   }

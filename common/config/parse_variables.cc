@@ -31,8 +31,9 @@ std::vector<Variable> ParseVariables(YamlReader& reader, const Fields& fields) {
     const Field* field = fields.Get(key);
     if (!field) continue;
     bool secure = key == "secure_variables";
-    for (const Field& entry : reader.Entries(*field, absl::StrCat("'", key, "'"),
-                                             "variable", /*ignore_case=*/false)) {
+    for (const Field& entry :
+         reader.Entries(*field, absl::StrCat("'", key, "'"), "variable",
+                        /*ignore_case=*/false)) {
       if (!IsVariableName(entry.key)) {
         reader.Error(entry.key_location,
                      absl::StrCat("invalid variable name '", entry.key,
@@ -49,10 +50,10 @@ std::vector<Variable> ParseVariables(YamlReader& reader, const Fields& fields) {
       }
       auto [it, fresh] = seen.emplace(entry.key, entry.key_location);
       if (!fresh) {
-        reader.Error(entry.key_location,
-                     absl::StrCat("duplicate variable '", entry.key,
-                                  "' (first at ", LocationText(it->second),
-                                  ")"));
+        reader.Error(
+            entry.key_location,
+            absl::StrCat("duplicate variable '", entry.key, "' (first at ",
+                         LocationText(it->second), ")"));
         continue;
       }
       Variable v;
@@ -71,8 +72,7 @@ std::vector<Variable> ParseVariables(YamlReader& reader, const Fields& fields) {
   return out;
 }
 
-std::optional<Environment> ParseEnvironment(YamlReader& reader,
-                                            const Field& entry) {
+Environment ParseEnvironment(YamlReader& reader, const Field& entry) {
   Environment env;
   env.name = entry.key;
   env.location = entry.key_location;

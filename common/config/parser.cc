@@ -26,8 +26,8 @@ using internal::YamlReader;
 
 constexpr int kMaxFormatVersion = 10;
 
-const KeySet kTopKeys = {{"format_version", "pipelines", "environments", "common"},
-                         {"templates"}};
+const KeySet kTopKeys = {
+    {"format_version", "pipelines", "environments", "common"}, {"templates"}};
 
 // What one file contributes before merging.
 struct FileContent {
@@ -73,19 +73,14 @@ FileContent ReadFile(const ConfigFile& file, Diagnostics* diagnostics) {
   if (const Field* f = fields->Get("pipelines")) {
     for (const Field& entry :
          reader.Entries(*f, "'pipelines'", "pipeline", /*ignore_case=*/true)) {
-      if (std::optional<Pipeline> p = internal::ParsePipeline(reader, entry)) {
-        content.pipelines.push_back(std::move(*p));
-      }
+      content.pipelines.push_back(internal::ParsePipeline(reader, entry));
     }
   }
   if (const Field* f = fields->Get("environments")) {
-    for (const Field& entry : reader.Entries(*f, "'environments'",
-                                             "environment",
-                                             /*ignore_case=*/true)) {
-      if (std::optional<Environment> env =
-              internal::ParseEnvironment(reader, entry)) {
-        content.environments.push_back(std::move(*env));
-      }
+    for (const Field& entry :
+         reader.Entries(*f, "'environments'", "environment",
+                        /*ignore_case=*/true)) {
+      content.environments.push_back(internal::ParseEnvironment(reader, entry));
     }
   }
   return content;
@@ -106,15 +101,16 @@ void MergeEnvironment(Environment& into, Environment env,
     }
   }
   for (Variable& v : env.variables) {
-    bool clash = std::any_of(into.variables.begin(), into.variables.end(),
-                             [&](const Variable& w) { return w.name == v.name; });
+    bool clash =
+        std::any_of(into.variables.begin(), into.variables.end(),
+                    [&](const Variable& w) { return w.name == v.name; });
     if (clash) {
-      diagnostics->Add(env.location,
-                       absl::StrCat("environment '", env.name,
-                                    "': variable '", v.name,
-                                    "' is also set where this environment is "
-                                    "defined at ",
-                                    internal::LocationText(into.location)));
+      diagnostics->Add(
+          env.location,
+          absl::StrCat("environment '", env.name, "': variable '", v.name,
+                       "' is also set where this environment is "
+                       "defined at ",
+                       internal::LocationText(into.location)));
       continue;
     }
     into.variables.push_back(std::move(v));
@@ -148,10 +144,12 @@ ParseResult ParseConfig(const std::vector<ConfigFile>& files) {
   Config& config = result.config;
   config.format_version = files.empty() ? 0 : 1;
   for (FileContent& content : contents) {
-    config.format_version = std::max(config.format_version, content.format_version);
+    config.format_version =
+        std::max(config.format_version, content.format_version);
     for (Pipeline& p : content.pipelines) {
       std::string key = absl::AsciiStrToLower(p.name);
-      auto [it, fresh] = pipelines_seen.emplace(key, std::pair(p.name, p.location));
+      auto [it, fresh] =
+          pipelines_seen.emplace(key, std::pair(p.name, p.location));
       if (!fresh) {
         const auto& [first_name, first_at] = it->second;
         diagnostics.Add(
@@ -179,8 +177,9 @@ ParseResult ParseConfig(const std::vector<ConfigFile>& files) {
       }
     }
   }
-  std::sort(config.pipelines.begin(), config.pipelines.end(),
-            [](const Pipeline& a, const Pipeline& b) { return a.name < b.name; });
+  std::sort(
+      config.pipelines.begin(), config.pipelines.end(),
+      [](const Pipeline& a, const Pipeline& b) { return a.name < b.name; });
   std::sort(config.environments.begin(), config.environments.end(),
             [](const Environment& a, const Environment& b) {
               return a.name < b.name;
@@ -188,17 +187,17 @@ ParseResult ParseConfig(const std::vector<ConfigFile>& files) {
   internal::ValidateReferences(config, &diagnostics);
 
   result.errors = diagnostics.Take();
-  std::stable_sort(result.errors.begin(), result.errors.end(),
-                   [](const ConfigError& a, const ConfigError& b) {
-                     return std::tie(a.location.file, a.location.line,
-                                     a.location.column) <
-                            std::tie(b.location.file, b.location.line,
-                                     b.location.column);
-                   });
+  std::stable_sort(
+      result.errors.begin(), result.errors.end(),
+      [](const ConfigError& a, const ConfigError& b) {
+        return std::tie(a.location.file, a.location.line, a.location.column) <
+               std::tie(b.location.file, b.location.line, b.location.column);
+      });
   return result;
 }
 
-absl::StatusOr<Config> ParseConfigOrError(const std::vector<ConfigFile>& files) {
+absl::StatusOr<Config> ParseConfigOrError(
+    const std::vector<ConfigFile>& files) {
   ParseResult result = ParseConfig(files);
   if (!result.ok()) return absl::InvalidArgumentError(result.ErrorText());
   return std::move(result.config);

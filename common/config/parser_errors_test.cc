@@ -105,7 +105,8 @@ pipelines:
 
 // Wrong shapes say what was expected and what was found.
 TEST(ParserErrorsTest, WrongTypes) {
-  EXPECT_EQ(Errors(R"(
+  EXPECT_EQ(
+      Errors(R"(
 pipelines:
   p:
     materials:
@@ -126,14 +127,14 @@ pipelines:
     stages:
       - [s]
 )"),
-            Lines({"c.yaml:4:7: expected a map for 'materials', got a list",
-                   "c.yaml:9:24: expected an integer for 'timeout', got 'ten'",
-                   "c.yaml:10:30: expected a positive integer (at most 1000) "
-                   "or 'all' for 'run_instances', got '0'",
-                   "c.yaml:11:26: expected a list for 'resources', got a map",
-                   "c.yaml:13:50: expected a list for 'arguments', got '-j2'",
-                   "c.yaml:16:7: expected a list for 'stages', got a map",
-                   "c.yaml:19:10: expected a map for 'stages' entry, got 's'"}));
+      Lines({"c.yaml:4:7: expected a map for 'materials', got a list",
+             "c.yaml:9:24: expected an integer for 'timeout', got 'ten'",
+             "c.yaml:10:30: expected a positive integer (at most 1000) "
+             "or 'all' for 'run_instances', got '0'",
+             "c.yaml:11:26: expected a list for 'resources', got a map",
+             "c.yaml:13:50: expected a list for 'arguments', got '-j2'",
+             "c.yaml:16:7: expected a list for 'stages', got a map",
+             "c.yaml:19:10: expected a map for 'stages' entry, got 's'"}));
 }
 
 // A stage or task whose keys are not indented under its name is one map
@@ -381,8 +382,9 @@ environments:
 
 // format_version is an integer from 1 to 10.
 TEST(ParserErrorsTest, FormatVersion) {
-  EXPECT_EQ(Errors("format_version: 11\n"),
-            Lines({"c.yaml:1:17: format_version must be from 1 to 10, got 11"}));
+  EXPECT_EQ(
+      Errors("format_version: 11\n"),
+      Lines({"c.yaml:1:17: format_version must be from 1 to 10, got 11"}));
   EXPECT_EQ(Errors("format_version: ten\n"),
             Lines({"c.yaml:1:17: expected an integer for 'format_version', "
                    "got 'ten'"}));
@@ -390,7 +392,8 @@ TEST(ParserErrorsTest, FormatVersion) {
 
 // Variable names are shell-safe identifiers; values are scalars.
 TEST(ParserErrorsTest, Variables) {
-  EXPECT_EQ(Errors(R"(
+  EXPECT_EQ(
+      Errors(R"(
 pipelines:
   p:
     environment_variables:
@@ -402,13 +405,13 @@ pipelines:
       TWICE: b
     stages: [{s: )" JOBS R"(}]
 )"),
-            Lines({"c.yaml:4:7: invalid variable name '1ST': use letters, "
-                   "digits and '_', not starting with a digit",
-                   "c.yaml:5:11: expected a string for variable 'OK', got a map",
-                   "c.yaml:6:7: variable 'GANTRY_JOB_NAME': names starting "
-                   "with GANTRY_ are reserved for Gantry's own",
-                   "c.yaml:9:7: duplicate variable 'TWICE' (first at "
-                   "c.yaml:7:7)"}));
+      Lines({"c.yaml:4:7: invalid variable name '1ST': use letters, "
+             "digits and '_', not starting with a digit",
+             "c.yaml:5:11: expected a string for variable 'OK', got a map",
+             "c.yaml:6:7: variable 'GANTRY_JOB_NAME': names starting "
+             "with GANTRY_ are reserved for Gantry's own",
+             "c.yaml:9:7: duplicate variable 'TWICE' (first at "
+             "c.yaml:7:7)"}));
 }
 
 // Paths written in tasks, materials and artifacts stay inside the work dir;
@@ -494,10 +497,13 @@ pipelines: {}
                    "c.yaml:12:54: 'is_file' goes with 'source', not 'file'",
                    "c.yaml:14:1: a config file holds one YAML document; this "
                    "is a second one"}));
-  EXPECT_EQ(ErrorsOf({{"a.yaml", "environments:\n  prod: {environment_variables: {A: x}}\n"},
-                      {"b.yaml", "environments:\n  prod: {environment_variables: {A: y}}\n"}}),
-            Lines({"b.yaml:2:3: environment 'prod': variable 'A' is also set "
-                   "where this environment is defined at a.yaml:2:3"}));
+  EXPECT_EQ(
+      ErrorsOf({{"a.yaml",
+                 "environments:\n  prod: {environment_variables: {A: x}}\n"},
+                {"b.yaml",
+                 "environments:\n  prod: {environment_variables: {A: y}}\n"}}),
+      Lines({"b.yaml:2:3: environment 'prod': variable 'A' is also set "
+             "where this environment is defined at a.yaml:2:3"}));
 }
 
 // Errors from all files come sorted by file, line and column, and one bad

@@ -114,8 +114,9 @@ environments:
 TEST(ParserTest, FullExample) {
   std::string yaml = Yaml(kFull);
   // Needs a stage before `compile` for the same-pipeline fetch of `prepare`.
-  yaml.replace(yaml.find("      - compile:"), 0,
-               "      - prepare: {jobs: {p: {tasks: [{exec: {command: p}}]}}}\n");
+  yaml.replace(
+      yaml.find("      - compile:"), 0,
+      "      - prepare: {jobs: {p: {tasks: [{exec: {command: p}}]}}}\n");
   Config config = ParseOk({{"full.yaml", yaml}});
   EXPECT_EQ(config.format_version, 10);
   ASSERT_EQ(config.pipelines.size(), 3u);
@@ -392,7 +393,8 @@ TEST(ParserTest, EmptyFiles) {
 
 // ParseConfigOrError carries the error text as INVALID_ARGUMENT.
 TEST(ParserTest, OrErrorStatus) {
-  absl::StatusOr<Config> bad = ParseConfigOrError({{"x.yaml", "pipelines: []\n"}});
+  absl::StatusOr<Config> bad =
+      ParseConfigOrError({{"x.yaml", "pipelines: []\n"}});
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(bad.status().message(),

@@ -13,7 +13,8 @@ namespace gantry::config::internal {
 namespace {
 
 bool Before(const SourceLocation& a, const SourceLocation& b) {
-  return std::tie(a.file, a.line, a.column) < std::tie(b.file, b.line, b.column);
+  return std::tie(a.file, a.line, a.column) <
+         std::tie(b.file, b.line, b.column);
 }
 
 class Validator {
@@ -78,10 +79,9 @@ class Validator {
         }
         const Pipeline* up = Find(m.pipeline);
         if (up == nullptr) {
-          Error(m.location,
-                absl::StrCat("material '", m.name, "': pipeline '", m.pipeline,
-                             "' does not exist",
-                             Suggest(m.pipeline, pipeline_names_)));
+          Error(m.location, absl::StrCat("material '", m.name, "': pipeline '",
+                                         m.pipeline, "' does not exist",
+                                         Suggest(m.pipeline, pipeline_names_)));
         } else if (!m.stage.empty() && up->StageIndex(m.stage) < 0) {
           Error(m.location,
                 absl::StrCat("material '", m.name, "': pipeline '", m.pipeline,
@@ -103,7 +103,8 @@ class Validator {
     color_[p] = 1;
     stack_.push_back(p);
     for (const Material& m : p->materials) {
-      if (m.type != Material::Type::kPipeline || m.pipeline == p->name) continue;
+      if (m.type != Material::Type::kPipeline || m.pipeline == p->name)
+        continue;
       const Pipeline* up = Find(m.pipeline);
       if (up == nullptr) continue;
       if (color_[up] == 1) {
@@ -153,13 +154,13 @@ class Validator {
         return;
       }
       if (index >= stage_index) {
-        Error(at, absl::StrCat(
-                      "fetch: stage '", f.stage, "' ",
-                      index == stage_index
-                          ? "is this task's own stage"
-                          : absl::StrCat("runs after stage '",
-                                         p.stages[stage_index].name, "'"),
-                      ": fetch from an earlier stage"));
+        Error(at,
+              absl::StrCat("fetch: stage '", f.stage, "' ",
+                           index == stage_index
+                               ? "is this task's own stage"
+                               : absl::StrCat("runs after stage '",
+                                              p.stages[stage_index].name, "'"),
+                           ": fetch from an earlier stage"));
         return;
       }
     } else {
@@ -180,10 +181,9 @@ class Validator {
           Error(at, absl::StrCat("fetch: pipeline '", element,
                                  "' is not an upstream of '", current->name,
                                  "' (no pipeline material on it)",
-                                 path.size() > 1
-                                     ? absl::StrCat(" in path '", f.pipeline,
-                                                    "'")
-                                     : ""));
+                                 path.size() > 1 ? absl::StrCat(" in path '",
+                                                                f.pipeline, "'")
+                                                 : ""));
           return;
         }
         current = Find(element);
@@ -203,7 +203,8 @@ class Validator {
                                source->name,
                                "' may not have run yet: the dependency is on "
                                "its stage '",
-                               hop->stage, "'; fetch from that stage or an "
+                               hop->stage,
+                               "'; fetch from that stage or an "
                                "earlier one"));
         return;
       }
@@ -233,17 +234,16 @@ class Validator {
         entries.push_back(Entry{&env.pipelines[i], &env, at});
       }
     }
-    std::stable_sort(entries.begin(), entries.end(),
-                     [](const Entry& a, const Entry& b) {
-                       return Before(a.at, b.at);
-                     });
+    std::stable_sort(
+        entries.begin(), entries.end(),
+        [](const Entry& a, const Entry& b) { return Before(a.at, b.at); });
     std::map<std::string, const Entry*> first;
     for (const Entry& e : entries) {
       if (Find(*e.pipeline) == nullptr) {
-        Error(e.at, absl::StrCat("environment '", e.environment->name,
-                                 "': pipeline '", *e.pipeline,
-                                 "' does not exist",
-                                 Suggest(*e.pipeline, pipeline_names_)));
+        Error(e.at,
+              absl::StrCat("environment '", e.environment->name,
+                           "': pipeline '", *e.pipeline, "' does not exist",
+                           Suggest(*e.pipeline, pipeline_names_)));
         continue;
       }
       auto [it, fresh] = first.emplace(*e.pipeline, &e);

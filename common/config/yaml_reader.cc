@@ -20,8 +20,8 @@ int EditDistance(const std::string& a, const std::string& b) {
   for (size_t i = 1; i <= n; ++i) {
     for (size_t j = 1; j <= m; ++j) {
       int cost = a[i - 1] == b[j - 1] ? 0 : 1;
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1,
-                          d[i - 1][j - 1] + cost});
+      d[i][j] =
+          std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
       if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
         d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
       }
@@ -121,9 +121,8 @@ std::optional<Fields> YamlReader::Object(const Field& field,
   for (auto it = field.value.begin(); it != field.value.end(); ++it) {
     SourceLocation key_location = Location(it->first);
     if (!it->first.IsScalar()) {
-      Error(key_location,
-            absl::StrCat("expected a plain key in ", what, ", got ",
-                         Describe(it->first)));
+      Error(key_location, absl::StrCat("expected a plain key in ", what,
+                                       ", got ", Describe(it->first)));
       continue;
     }
     const std::string key = it->first.Scalar();
@@ -190,9 +189,9 @@ std::vector<Field> YamlReader::Entries(const Field& field,
     if (!inserted) {
       const auto& [first_name, first_at] = prev->second;
       if (first_name == name) {
-        Error(key_location, absl::StrCat("duplicate ", kind, " '", name,
-                                         "' (first at ", LocationText(first_at),
-                                         ")"));
+        Error(key_location,
+              absl::StrCat("duplicate ", kind, " '", name, "' (first at ",
+                           LocationText(first_at), ")"));
       } else {
         Error(key_location,
               absl::StrCat("duplicate ", kind, " '", name, "': same as '",
@@ -208,7 +207,8 @@ std::vector<Field> YamlReader::Entries(const Field& field,
   return out;
 }
 
-std::vector<Field> YamlReader::List(const Field& field, absl::string_view what) {
+std::vector<Field> YamlReader::List(const Field& field,
+                                    absl::string_view what) {
   std::vector<Field> out;
   if (!field.value.IsDefined() || field.value.IsNull()) return out;
   if (!field.value.IsSequence()) {
@@ -251,7 +251,8 @@ std::optional<int64_t> YamlReader::Integer(const Field& field) {
 std::optional<bool> YamlReader::Bool(const Field& field) {
   if (!field.value.IsDefined() || field.value.IsNull()) return std::nullopt;
   bool value = false;
-  if (!field.value.IsScalar() || !YAML::convert<bool>::decode(field.value, value)) {
+  if (!field.value.IsScalar() ||
+      !YAML::convert<bool>::decode(field.value, value)) {
     TypeError(field, "true or false", absl::StrCat("'", field.key, "'"));
     return std::nullopt;
   }

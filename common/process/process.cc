@@ -165,10 +165,10 @@ absl::StatusOr<ExecPlan> MakePlan(const std::vector<std::string>& argv,
   for (const auto& [key, value] : options.env) env[key] = value;
 
   auto path_it = env.find("PATH");
-  ASSIGN_OR_RETURN(
-      plan.path,
-      FindOnPath(argv[0], path_it != env.end() ? path_it->second
-                                               : "/usr/local/bin:/usr/bin:/bin"));
+  ASSIGN_OR_RETURN(plan.path,
+                   FindOnPath(argv[0], path_it != env.end()
+                                           ? path_it->second
+                                           : "/usr/local/bin:/usr/bin:/bin"));
 
   plan.argv_storage = argv;
   for (auto& a : plan.argv_storage) plan.argv.push_back(a.data());
@@ -329,13 +329,15 @@ std::string SignalName(int sig) {
 int PollMillis(absl::Duration d) {
   if (d <= absl::ZeroDuration()) return 0;
   if (d > absl::Hours(1)) return 3600 * 1000;
-  return static_cast<int>(absl::ToInt64Milliseconds(d + absl::Microseconds(999)));
+  return static_cast<int>(
+      absl::ToInt64Milliseconds(d + absl::Microseconds(999)));
 }
 
 }  // namespace
 
 std::string ExitStatus::ToString() const {
-  if (term_signal != 0) return absl::StrCat("killed by signal ", SignalName(term_signal));
+  if (term_signal != 0)
+    return absl::StrCat("killed by signal ", SignalName(term_signal));
   return absl::StrCat("exited with status ", exit_code);
 }
 
@@ -486,7 +488,8 @@ absl::StatusOr<RunResult> RunCommand(const std::vector<std::string>& argv,
     if (!reaped && !result.timed_out) wait = deadline - now;
     if (reaped) wait = drain_deadline - now;
     // Without a pidfd the child's exit is noticed by polling waitpid.
-    if (!reaped && !pidfd.valid()) wait = std::min(wait, absl::Milliseconds(20));
+    if (!reaped && !pidfd.valid())
+      wait = std::min(wait, absl::Milliseconds(20));
     // Pipes closed but the child still runs: only the pidfd/timer wake us.
     int ms = wait == absl::InfiniteDuration() ? -1 : PollMillis(wait);
     int n = ::poll(fds.data(), fds.size(), ms);
@@ -502,10 +505,10 @@ absl::StatusOr<RunResult> RunCommand(const std::vector<std::string>& argv,
         read_into(err_read, result.err);
       } else if (p.fd == in_parent.get()) {
         while (in_offset < options.stdin_data.size()) {
-          ssize_t w = ::send(in_parent.get(),
-                             options.stdin_data.data() + in_offset,
-                             options.stdin_data.size() - in_offset,
-                             MSG_NOSIGNAL | MSG_DONTWAIT);
+          ssize_t w =
+              ::send(in_parent.get(), options.stdin_data.data() + in_offset,
+                     options.stdin_data.size() - in_offset,
+                     MSG_NOSIGNAL | MSG_DONTWAIT);
           if (w > 0) {
             in_offset += static_cast<size_t>(w);
           } else if (w < 0 && errno == EINTR) {
@@ -534,16 +537,16 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(
   if (options.log_path.empty()) {
     ASSIGN_OR_RETURN(out, OpenFile("/dev/null", O_WRONLY));
   } else {
-    ASSIGN_OR_RETURN(
-        out, OpenFile(options.log_path,
-                      O_WRONLY | O_CREAT |
-                          (options.truncate_log ? O_TRUNC : O_APPEND),
-                      0644));
+    ASSIGN_OR_RETURN(out,
+                     OpenFile(options.log_path,
+                              O_WRONLY | O_CREAT |
+                                  (options.truncate_log ? O_TRUNC : O_APPEND),
+                              0644));
   }
   ASSIGN_OR_RETURN(pid_t pid,
                    StartChild(argv, options, in.get(), out.get(), out.get()));
-  return std::unique_ptr<ChildProcess>(new ChildProcess(
-      pid, PidfdOpen(pid), options.new_process_group, argv));
+  return std::unique_ptr<ChildProcess>(
+      new ChildProcess(pid, PidfdOpen(pid), options.new_process_group, argv));
 }
 
 ChildProcess::ChildProcess(pid_t pid, int pidfd, bool own_group,

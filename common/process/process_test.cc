@@ -34,7 +34,8 @@ bool PollUntil(const std::function<bool()>& condition,
 
 // True when `pid` no longer runs (gone, or a zombie nobody reaped yet).
 bool ProcessGone(pid_t pid) {
-  absl::StatusOr<std::string> stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
+  absl::StatusOr<std::string> stat =
+      ReadFile(absl::StrCat("/proc/", pid, "/stat"));
   if (!stat.ok()) return true;
   size_t paren = stat->rfind(')');
   return paren != std::string::npos && paren + 2 < stat->size() &&
@@ -123,8 +124,8 @@ TEST(RunCommandTest, TimeoutKillsProcessGroup) {
   auto pid_text = ReadFile(pidfile);
   ASSERT_TRUE(pid_text.ok()) << pid_text.status();
   pid_t grandchild = ParsePid(*pid_text);
-  EXPECT_TRUE(PollUntil([&] { return ProcessGone(grandchild); },
-                        absl::Seconds(10)));
+  EXPECT_TRUE(
+      PollUntil([&] { return ProcessGone(grandchild); }, absl::Seconds(10)));
 }
 
 // A background process that keeps stdout open does not keep us waiting.
@@ -208,9 +209,11 @@ TEST(RunCommandTest, DoesNotLeakDescriptors) {
   ::close(100);
   ::close(fd);
   ASSERT_TRUE(r.ok()) << r.status();
-  std::vector<std::string> fds = absl::StrSplit(r->out, '\n', absl::SkipEmpty());
+  std::vector<std::string> fds =
+      absl::StrSplit(r->out, '\n', absl::SkipEmpty());
   for (const std::string& f : fds) {
-    EXPECT_TRUE(f == "0" || f == "1" || f == "2" || f == "3") << "leaked fd " << f;
+    EXPECT_TRUE(f == "0" || f == "1" || f == "2" || f == "3")
+        << "leaked fd " << f;
   }
 }
 
@@ -333,16 +336,18 @@ TEST(ChildProcessTest, DestructorKillsGroup) {
   TempDir dir;
   std::string pidfile = dir.path() + "/pid";
   auto child = ChildProcess::Spawn(
-      {"sh", "-c", absl::StrCat("sleep 100 & echo $! > ", pidfile, ".tmp; mv ",
-                                pidfile, ".tmp ", pidfile, "; wait")});
+      {"sh", "-c",
+       absl::StrCat("sleep 100 & echo $! > ", pidfile, ".tmp; mv ", pidfile,
+                    ".tmp ", pidfile, "; wait")});
   ASSERT_TRUE(child.ok()) << child.status();
-  ASSERT_TRUE(PollUntil([&] { return FileExists(pidfile); }, absl::Seconds(10)));
+  ASSERT_TRUE(
+      PollUntil([&] { return FileExists(pidfile); }, absl::Seconds(10)));
   pid_t grandchild = ParsePid(*ReadFile(pidfile));
   pid_t pid = (*child)->pid();
   child->reset();
   EXPECT_TRUE(ProcessGone(pid));
-  EXPECT_TRUE(PollUntil([&] { return ProcessGone(grandchild); },
-                        absl::Seconds(10)));
+  EXPECT_TRUE(
+      PollUntil([&] { return ProcessGone(grandchild); }, absl::Seconds(10)));
 }
 
 // A missing binary fails Spawn with NotFound.

@@ -14,7 +14,7 @@ namespace gantry {
 struct UserInfo {
   std::string name;
   uid_t uid = 0;
-  gid_t gid = 0;              // primary group
+  gid_t gid = 0;  // primary group
   std::string home;
   std::vector<gid_t> groups;  // all groups, including the primary one
 };

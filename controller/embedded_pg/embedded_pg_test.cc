@@ -1,11 +1,8 @@
-#include "controller/embedded_pg/embedded_postgres.h"
-
 #include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <spdlog/spdlog.h>
 
 #include <pqxx/pqxx>
 
@@ -17,6 +14,7 @@
 #include "common/files.h"
 #include "common/process/process.h"
 #include "common/process/user.h"
+#include "controller/embedded_pg/embedded_postgres.h"
 
 namespace gantry {
 namespace {
@@ -82,7 +80,8 @@ TEST(EmbeddedPostgresTest, StartsConnectsAndStops) {
   auto one = QueryOne((*pg)->ConnectionString(), "SELECT 1");
   ASSERT_TRUE(one.ok()) << one.status();
   EXPECT_EQ(*one, "1");
-  auto db = QueryOne((*pg)->ConnectionUri("gantry"), "SELECT current_database()");
+  auto db =
+      QueryOne((*pg)->ConnectionUri("gantry"), "SELECT current_database()");
   ASSERT_TRUE(db.ok()) << db.status();
   EXPECT_EQ(*db, "gantry");
   // Only the Unix socket: no TCP listener.
@@ -128,8 +127,9 @@ TEST(EmbeddedPostgresTest, AdoptsRunningPostmaster) {
   auto first = EmbeddedPostgres::Start(OptionsFor(dir.path()));
   ASSERT_TRUE(first.ok()) << first.status();
   std::string conninfo = (*first)->ConnectionString();
-  ASSERT_TRUE(QueryOne(conninfo, "CREATE TABLE t (v int); INSERT INTO t "
-                                 "VALUES (42); SELECT 1")
+  ASSERT_TRUE(QueryOne(conninfo,
+                       "CREATE TABLE t (v int); INSERT INTO t "
+                       "VALUES (42); SELECT 1")
                   .ok());
   (*first)->Detach();
   first->reset();  // the "crashed" owner: the server keeps running
@@ -165,11 +165,13 @@ TEST(EmbeddedPostgresTest, StalePidFileWithDeadPid) {
   ASSERT_TRUE(done.ok()) << done.status();
   pid_t dead = (*done)->pid();
   ASSERT_TRUE((*done)->Wait(absl::Seconds(30)).ok());
-  ASSERT_TRUE(WriteFileAtomic(
-                  pid_file, absl::StrCat(dead, "\n", dir.path(), "/pg\n1700000000\n5432\n",
-                                         socket_dir, "\n\n  5432001         0\nready   \n"),
-                  0600)
-                  .ok());
+  ASSERT_TRUE(
+      WriteFileAtomic(
+          pid_file,
+          absl::StrCat(dead, "\n", dir.path(), "/pg\n1700000000\n5432\n",
+                       socket_dir, "\n\n  5432001         0\nready   \n"),
+          0600)
+          .ok());
 
   absl::Time start = absl::Now();
   ChownLike(pid_file, dir.path() + "/pg");
@@ -192,11 +194,13 @@ TEST(EmbeddedPostgresTest, StalePidFileWithReusedPid) {
     pid_file = (*pg)->cluster_dir() + "/postmaster.pid";
     socket_dir = (*pg)->socket_dir();
   }
-  ASSERT_TRUE(WriteFileAtomic(
-                  pid_file, absl::StrCat(getpid(), "\n", dir.path(), "/pg\n1700000000\n5432\n",
-                                         socket_dir, "\n\n  5432001         0\nready   \n"),
-                  0600)
-                  .ok());
+  ASSERT_TRUE(
+      WriteFileAtomic(
+          pid_file,
+          absl::StrCat(getpid(), "\n", dir.path(), "/pg\n1700000000\n5432\n",
+                       socket_dir, "\n\n  5432001         0\nready   \n"),
+          0600)
+          .ok());
   ChownLike(pid_file, dir.path() + "/pg");
   auto pg = EmbeddedPostgres::Start(OptionsFor(dir.path()));
   ASSERT_TRUE(pg.ok()) << pg.status();
@@ -213,17 +217,24 @@ TEST(EmbeddedPostgresTest, CopiesClustersFromTemplate) {
   b.data_dir = dir.path() + "/b";
   auto pg_a = EmbeddedPostgres::Start(a);
   ASSERT_TRUE(pg_a.ok()) << pg_a.status();
-  EXPECT_TRUE(FileExists(absl::StrCat(dir.path(), "/template/",
-                                      Sha256Hex((*pg_a)->bin_dir()).substr(0, 12),
-                                      "/pg/PG_VERSION")));
+  EXPECT_TRUE(FileExists(absl::StrCat(
+      dir.path(), "/template/", Sha256Hex((*pg_a)->bin_dir()).substr(0, 12),
+      "/pg/PG_VERSION")));
   absl::Time start = absl::Now();
   auto pg_b = EmbeddedPostgres::Start(b);
   ASSERT_TRUE(pg_b.ok()) << pg_b.status();
-  spdlog::info("cluster from template in {}", absl::FormatDuration(absl::Now() - start));
+  spdlog::info("cluster from template in {}",
+               absl::FormatDuration(absl::Now() - start));
   EXPECT_NE((*pg_a)->ConnectionString(), (*pg_b)->ConnectionString());
-  ASSERT_TRUE(QueryOne((*pg_a)->ConnectionString(), "CREATE TABLE only_a (v int); SELECT 1").ok());
-  EXPECT_TRUE(QueryOne((*pg_a)->ConnectionString(), "SELECT count(*) FROM only_a").ok());
-  EXPECT_FALSE(QueryOne((*pg_b)->ConnectionString(), "SELECT count(*) FROM only_a").ok());
+  ASSERT_TRUE(QueryOne((*pg_a)->ConnectionString(),
+                       "CREATE TABLE only_a (v int); SELECT 1")
+                  .ok());
+  EXPECT_TRUE(
+      QueryOne((*pg_a)->ConnectionString(), "SELECT count(*) FROM only_a")
+          .ok());
+  EXPECT_FALSE(
+      QueryOne((*pg_b)->ConnectionString(), "SELECT count(*) FROM only_a")
+          .ok());
   auto fsync = QueryOne((*pg_b)->ConnectionString(), "SHOW fsync");
   ASSERT_TRUE(fsync.ok()) << fsync.status();
   EXPECT_EQ(*fsync, "off");
@@ -250,10 +261,12 @@ TEST(EmbeddedPostgresTest, CreatesAndDropsDatabases) {
   ASSERT_TRUE(pg.ok()) << pg.status();
   ASSERT_TRUE((*pg)->CreateDatabase("Other-DB").ok());
   ASSERT_TRUE((*pg)->CreateDatabase("Other-DB").ok());
-  auto db = QueryOne((*pg)->ConnectionString("Other-DB"), "SELECT current_database()");
+  auto db = QueryOne((*pg)->ConnectionString("Other-DB"),
+                     "SELECT current_database()");
   ASSERT_TRUE(db.ok()) << db.status();
   EXPECT_EQ(*db, "Other-DB");
-  auto uri_db = QueryOne((*pg)->ConnectionUri("Other-DB"), "SELECT current_database()");
+  auto uri_db =
+      QueryOne((*pg)->ConnectionUri("Other-DB"), "SELECT current_database()");
   ASSERT_TRUE(uri_db.ok()) << uri_db.status();
   EXPECT_EQ(*uri_db, "Other-DB");
   ASSERT_TRUE((*pg)->DropDatabase("Other-DB").ok());
@@ -346,8 +359,8 @@ TEST(EmbeddedPostgresTest, BadOptionsAreErrors) {
     u.run_as_user = "gantry-no-such-user";
     auto bad_user = EmbeddedPostgres::Start(u);
     ASSERT_FALSE(bad_user.ok());
-    EXPECT_TRUE(absl::StrContains(bad_user.status().message(),
-                                  "gantry-no-such-user"))
+    EXPECT_TRUE(
+        absl::StrContains(bad_user.status().message(), "gantry-no-such-user"))
         << bad_user.status();
   }
 }

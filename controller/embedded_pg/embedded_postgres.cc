@@ -45,7 +45,8 @@ std::string Tail(const std::string& text, size_t max_lines = 15) {
   std::string t(absl::StripTrailingAsciiWhitespace(text));
   if (t.size() > 4000) t = t.substr(t.size() - 4000);
   size_t pos = t.size();
-  for (size_t i = 0; i < max_lines && pos != std::string::npos && pos > 0; ++i) {
+  for (size_t i = 0; i < max_lines && pos != std::string::npos && pos > 0;
+       ++i) {
     pos = t.rfind('\n', pos - 1);
   }
   if (pos != std::string::npos && pos < t.size()) t = t.substr(pos + 1);
@@ -85,9 +86,9 @@ std::vector<int> VersionKey(const std::string& v) {
 absl::StatusOr<std::string> FindBinDir(const std::string& configured) {
   if (!configured.empty()) {
     if (HasServerBinaries(configured)) return configured;
-    return absl::FailedPreconditionError(absl::StrCat(
-        "PostgreSQL bin dir ", configured,
-        " does not hold executable initdb, pg_ctl and postgres"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("PostgreSQL bin dir ", configured,
+                     " does not hold executable initdb, pg_ctl and postgres"));
   }
   absl::StatusOr<std::string> pg_ctl = FindOnPath("pg_ctl");
   if (pg_ctl.ok()) {
@@ -123,8 +124,8 @@ absl::Status CheckReachable(const std::string& path, const UserInfo& user) {
     prefix /= part;
     struct stat st;
     if (::stat(prefix.c_str(), &st) != 0) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("cannot stat ", prefix.string(), ": ", ErrnoText(errno)));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot stat ", prefix.string(), ": ", ErrnoText(errno)));
     }
     mode_t bit;
     if (st.st_uid == user.uid) {
@@ -216,7 +217,8 @@ PidOwner InspectPid(pid_t pid, const std::string& dir) {
   if (n > 0) {
     return std::string(buf, n) == dir ? PidOwner::kCluster : PidOwner::kOther;
   }
-  absl::StatusOr<std::string> stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
+  absl::StatusOr<std::string> stat =
+      ReadFile(absl::StrCat("/proc/", pid, "/stat"));
   if (!stat.ok()) {
     return stat.status().code() == absl::StatusCode::kNotFound
                ? PidOwner::kGone
@@ -301,8 +303,11 @@ absl::Status EmbeddedPostgres::Init() {
     if (!user.ok()) {
       return absl::FailedPreconditionError(absl::StrCat(
           "PostgreSQL refuses to run as root, and the user it should run as, '",
-          options_.run_as_user, "', does not exist: create it (useradd "
-          "--system ", options_.run_as_user, "), name another user, or use "
+          options_.run_as_user,
+          "', does not exist: create it (useradd "
+          "--system ",
+          options_.run_as_user,
+          "), name another user, or use "
           "--database-url"));
     }
     if (user->uid == 0) {
@@ -324,8 +329,9 @@ absl::Status EmbeddedPostgres::Init() {
   } else if (as_root_) {
     struct stat st;
     if (::stat(cluster_dir_.c_str(), &st) == 0 && st.st_uid != uid_) {
-      spdlog::warn("embedded PostgreSQL: {} belongs to uid {}, chowning it to {}",
-                   cluster_dir_, st.st_uid, options_.run_as_user);
+      spdlog::warn(
+          "embedded PostgreSQL: {} belongs to uid {}, chowning it to {}",
+          cluster_dir_, st.st_uid, options_.run_as_user);
       RETURN_IF_ERROR(ChownTree(cluster_dir_, uid_, gid_));
     }
   }
@@ -361,7 +367,8 @@ absl::Status EmbeddedPostgres::ChooseClusterRoot() {
     }
     relocated_ = cluster_root_ != data_dir_;
     RETURN_IF_ERROR(MakeDirsWithMode(cluster_root_, 0755));
-    if (as_root_ && relocated_ && ::chown(cluster_root_.c_str(), uid_, gid_) != 0) {
+    if (as_root_ && relocated_ &&
+        ::chown(cluster_root_.c_str(), uid_, gid_) != 0) {
       return absl::FailedPreconditionError(
           absl::StrCat("chown ", cluster_root_, ": ", ErrnoText(errno)));
     }
@@ -374,10 +381,11 @@ absl::Status EmbeddedPostgres::ChooseClusterRoot() {
   absl::Status reachable = CheckReachable(data_dir_, user);
   if (reachable.ok()) return absl::OkStatus();
   if (FileExists(data_dir_ + "/pg/PG_VERSION")) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the PostgreSQL cluster in ", data_dir_, "/pg is no longer reachable: ",
-        reachable.message(), ". Give that user search permission on the "
-        "directory named (chmod o+x), or move the data dir"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("the PostgreSQL cluster in ", data_dir_,
+                     "/pg is no longer reachable: ", reachable.message(),
+                     ". Give that user search permission on the "
+                     "directory named (chmod o+x), or move the data dir"));
   }
 
   std::string relocated = absl::StrCat(options_.relocation_root, "/",
@@ -390,9 +398,10 @@ absl::Status EmbeddedPostgres::ChooseClusterRoot() {
   if (made.ok()) made = CheckReachable(relocated, user);
   if (!made.ok()) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "PostgreSQL runs as user '", user.name, "', which cannot reach data dir ",
-        data_dir_, ": ", reachable.message(), "; placing the cluster in ",
-        relocated, " instead failed too: ", made.message(),
+        "PostgreSQL runs as user '", user.name,
+        "', which cannot reach data dir ", data_dir_, ": ", reachable.message(),
+        "; placing the cluster in ", relocated,
+        " instead failed too: ", made.message(),
         ". Fix one of: use a --data-dir that user can reach (e.g. under "
         "/var/lib/gantry), grant it search permission on the directory named "
         "above (chmod o+x), let root create ",
@@ -469,9 +478,10 @@ absl::Status EmbeddedPostgres::InitCluster() {
   std::error_code ec;
   if (fs::exists(cluster_dir_, ec)) {
     if (!fs::is_empty(cluster_dir_, ec) || !fs::remove(cluster_dir_, ec)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          cluster_dir_, " exists but holds no PostgreSQL cluster (no "
-          "PG_VERSION); move it away or remove it"));
+      return absl::FailedPreconditionError(
+          absl::StrCat(cluster_dir_,
+                       " exists but holds no PostgreSQL cluster (no "
+                       "PG_VERSION); move it away or remove it"));
     }
   }
   // initdb into a scratch directory renamed into place when complete, so a
@@ -495,8 +505,8 @@ absl::Status EmbeddedPostgres::InitCluster() {
     }
   } else {
     RETURN_IF_ERROR(EnsureTemplate());
-    std::vector<std::string> argv = {
-        "cp", "-a", TemplateRoot() + "/pg/.", scratch + "/"};
+    std::vector<std::string> argv = {"cp", "-a", TemplateRoot() + "/pg/.",
+                                     scratch + "/"};
     RunOptions opts;
     if (as_root_) opts.run_as_user = options_.run_as_user;
     opts.working_dir = cluster_root_;
@@ -511,8 +521,8 @@ absl::Status EmbeddedPostgres::InitCluster() {
   std::string conf = absl::StrCat(
       "\n# Set by gantry's embedded PostgreSQL.\n"
       "listen_addresses = ''\n"
-      "port = ", port_, "\n",
-      "unix_socket_directories = ", ConfString(socket_dir_), "\n",
+      "port = ",
+      port_, "\n", "unix_socket_directories = ", ConfString(socket_dir_), "\n",
       "unix_socket_permissions = 0777\n"
       "max_connections = 200\n"
       "shared_buffers = 128MB\n"
@@ -535,16 +545,15 @@ absl::Status EmbeddedPostgres::InitCluster() {
     }
   }
   if (::rename(scratch.c_str(), cluster_dir_.c_str()) != 0) {
-    return absl::InternalError(absl::StrCat("rename ", scratch, " to ",
-                                            cluster_dir_, ": ", ErrnoText(errno)));
+    return absl::InternalError(absl::StrCat(
+        "rename ", scratch, " to ", cluster_dir_, ": ", ErrnoText(errno)));
   }
   return absl::OkStatus();
 }
 
 absl::Status EmbeddedPostgres::RunInitdb(const std::string& dir) {
-  std::vector<std::string> args = {"-D",         dir,     "-U", kSuperuser,
-                                   "-A",         "trust", "-E", "UTF8",
-                                   "--no-locale"};
+  std::vector<std::string> args = {"-D",    dir,  "-U",   kSuperuser,   "-A",
+                                   "trust", "-E", "UTF8", "--no-locale"};
   if (!options_.durable) args.push_back("--no-sync");
   ASSIGN_OR_RETURN(RunResult r, RunTool("initdb", args, absl::Minutes(5)));
   if (r.success()) return absl::OkStatus();
@@ -554,7 +563,8 @@ absl::Status EmbeddedPostgres::RunInitdb(const std::string& dir) {
 }
 
 std::string EmbeddedPostgres::TemplateRoot() const {
-  return absl::StrCat(options_.template_dir, "/", Sha256Hex(bin_dir_).substr(0, 12));
+  return absl::StrCat(options_.template_dir, "/",
+                      Sha256Hex(bin_dir_).substr(0, 12));
 }
 
 absl::Status EmbeddedPostgres::EnsureTemplate() {
@@ -586,8 +596,8 @@ absl::Status EmbeddedPostgres::EnsureTemplate() {
       status = RunInitdb(scratch);
     }
     if (status.ok() && ::rename(scratch.c_str(), pg.c_str()) != 0) {
-      status = absl::InternalError(absl::StrCat("rename ", scratch, " to ", pg,
-                                                ": ", ErrnoText(errno)));
+      status = absl::InternalError(
+          absl::StrCat("rename ", scratch, " to ", pg, ": ", ErrnoText(errno)));
     }
     if (!status.ok()) fs::remove_all(scratch, ec);
   }
@@ -607,7 +617,8 @@ absl::StatusOr<bool> EmbeddedPostgres::AdoptIfRunning() {
   if (::kill(pid, 0) != 0 && errno == ESRCH) {
     // A dead owner: postgres checks the file (and its shared memory) and
     // replaces it on start.
-    spdlog::info("embedded PostgreSQL: stale {} (pid {} is gone)", pid_file, pid);
+    spdlog::info("embedded PostgreSQL: stale {} (pid {} is gone)", pid_file,
+                 pid);
     return false;
   }
 
@@ -628,8 +639,8 @@ absl::StatusOr<bool> EmbeddedPostgres::AdoptIfRunning() {
         "of this cluster)",
         pid_file, pid);
     if (::unlink(pid_file.c_str()) != 0 && errno != ENOENT) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("cannot remove stale ", pid_file, ": ", ErrnoText(errno)));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot remove stale ", pid_file, ": ", ErrnoText(errno)));
     }
     return false;
   }
@@ -637,14 +648,15 @@ absl::StatusOr<bool> EmbeddedPostgres::AdoptIfRunning() {
   std::string status =
       lines.size() > 7 ? std::string(absl::StripAsciiWhitespace(lines[7])) : "";
   if (status == "stopping") {
-    spdlog::info("embedded PostgreSQL: waiting for stopping postmaster {}", pid);
+    spdlog::info("embedded PostgreSQL: waiting for stopping postmaster {}",
+                 pid);
     absl::Time deadline = absl::Now() + options_.start_timeout;
     while (::kill(pid, 0) == 0 && !ProcessesIn(real_dir).empty()) {
       if (absl::Now() > deadline) {
-        return absl::DeadlineExceededError(absl::StrCat(
-            "PostgreSQL postmaster ", pid, " in ", cluster_dir_,
-            " did not finish stopping; server log ", log_path_, ":\n",
-            LogTail()));
+        return absl::DeadlineExceededError(
+            absl::StrCat("PostgreSQL postmaster ", pid, " in ", cluster_dir_,
+                         " did not finish stopping; server log ", log_path_,
+                         ":\n", LogTail()));
       }
       absl::SleepFor(absl::Milliseconds(50));
     }
@@ -664,12 +676,20 @@ absl::StatusOr<bool> EmbeddedPostgres::AdoptIfRunning() {
 
 absl::Status EmbeddedPostgres::StartServer() {
   std::vector<std::string> args = {
-      "start", "-D", cluster_dir_, "-w", "-t", Seconds(options_.start_timeout),
-      "-l",    log_path_,
-      "-o",    absl::StrCat("-k ", ShellQuote(socket_dir_),
-                            " -c listen_addresses='' -p ", port_)};
-  ASSIGN_OR_RETURN(RunResult r, RunTool("pg_ctl", args,
-                                        options_.start_timeout + absl::Seconds(30)));
+      "start",
+      "-D",
+      cluster_dir_,
+      "-w",
+      "-t",
+      Seconds(options_.start_timeout),
+      "-l",
+      log_path_,
+      "-o",
+      absl::StrCat("-k ", ShellQuote(socket_dir_),
+                   " -c listen_addresses='' -p ", port_)};
+  ASSIGN_OR_RETURN(
+      RunResult r,
+      RunTool("pg_ctl", args, options_.start_timeout + absl::Seconds(30)));
   if (!r.success()) {
     std::vector<std::string> argv = {bin_dir_ + "/pg_ctl"};
     argv.insert(argv.end(), args.begin(), args.end());
@@ -708,28 +728,28 @@ absl::Status EmbeddedPostgres::Stop() {
 
 absl::Status EmbeddedPostgres::StopLocked() {
   if (!running_) return absl::OkStatus();
-  std::vector<std::string> args = {"stop", "-D", cluster_dir_, "-m", "fast",
-                                   "-w",   "-t", "60"};
+  std::vector<std::string> args = {"stop", "-D", cluster_dir_, "-m",
+                                   "fast", "-w", "-t",         "60"};
   ASSIGN_OR_RETURN(RunResult r, RunTool("pg_ctl", args, absl::Seconds(90)));
   if (r.success()) {
     running_ = false;
     return absl::OkStatus();
   }
   // Already stopped by someone else?
-  ASSIGN_OR_RETURN(RunResult status,
-                   RunTool("pg_ctl", {"status", "-D", cluster_dir_},
-                           absl::Seconds(30)));
+  ASSIGN_OR_RETURN(
+      RunResult status,
+      RunTool("pg_ctl", {"status", "-D", cluster_dir_}, absl::Seconds(30)));
   if (status.exit_code == 3) {
     running_ = false;
     return absl::OkStatus();
   }
-  spdlog::warn("embedded PostgreSQL: fast stop failed ({}), stopping immediately",
-               r.Describe());
-  ASSIGN_OR_RETURN(RunResult now,
-                   RunTool("pg_ctl",
-                           {"stop", "-D", cluster_dir_, "-m", "immediate", "-w",
-                            "-t", "60"},
-                           absl::Seconds(90)));
+  spdlog::warn(
+      "embedded PostgreSQL: fast stop failed ({}), stopping immediately",
+      r.Describe());
+  ASSIGN_OR_RETURN(RunResult now, RunTool("pg_ctl",
+                                          {"stop", "-D", cluster_dir_, "-m",
+                                           "immediate", "-w", "-t", "60"},
+                                          absl::Seconds(90)));
   if (now.success()) {
     running_ = false;
     return absl::OkStatus();
@@ -762,7 +782,8 @@ std::string EmbeddedPostgres::ConnectionString() const {
 }
 
 std::string EmbeddedPostgres::ConnectionUri(const std::string& database) const {
-  return absl::StrCat("postgresql://", kSuperuser, "@/", PercentEncode(database),
+  return absl::StrCat("postgresql://", kSuperuser, "@/",
+                      PercentEncode(database),
                       "?host=", PercentEncode(socket_dir_), "&port=", port_);
 }
 
@@ -774,13 +795,14 @@ absl::Status EmbeddedPostgres::CreateDatabase(const std::string& name) {
     try {
       pqxx::connection c(ConnectionString("postgres"));
       pqxx::nontransaction tx(c);
-      pqxx::result r = tx.exec_params(
-          "SELECT 1 FROM pg_database WHERE datname = $1", name);
+      pqxx::result r =
+          tx.exec_params("SELECT 1 FROM pg_database WHERE datname = $1", name);
       if (!r.empty()) return absl::OkStatus();
       tx.exec("CREATE DATABASE " + tx.quote_name(name));
       return absl::OkStatus();
     } catch (const pqxx::sql_error& e) {
-      if (e.sqlstate() == "42P04") return absl::OkStatus();  // created meanwhile
+      if (e.sqlstate() == "42P04")
+        return absl::OkStatus();  // created meanwhile
       last_error = e.what();
       if (e.sqlstate() != "55006") break;  // object_in_use: the template
     } catch (const std::exception& e) {
@@ -801,9 +823,9 @@ absl::Status EmbeddedPostgres::DropDatabase(const std::string& name) {
     tx.exec("DROP DATABASE IF EXISTS " + tx.quote_name(name) + " WITH (FORCE)");
     return absl::OkStatus();
   } catch (const std::exception& e) {
-    return absl::UnavailableError(
-        absl::StrCat("DROP DATABASE ", name, " on ", ConnectionString("postgres"),
-                     ": ", absl::StripTrailingAsciiWhitespace(e.what())));
+    return absl::UnavailableError(absl::StrCat(
+        "DROP DATABASE ", name, " on ", ConnectionString("postgres"), ": ",
+        absl::StripTrailingAsciiWhitespace(e.what())));
   }
 }
 
@@ -820,8 +842,8 @@ absl::StatusOr<RunResult> EmbeddedPostgres::RunTool(
   opts.timeout = timeout;
   absl::StatusOr<RunResult> r = RunCommand(argv, opts);
   if (!r.ok()) {
-    return absl::Status(r.status().code(),
-                        absl::StrCat("embedded PostgreSQL: ", r.status().message()));
+    return absl::Status(r.status().code(), absl::StrCat("embedded PostgreSQL: ",
+                                                        r.status().message()));
   }
   return r;
 }

@@ -129,8 +129,8 @@ class EmbeddedPostgres {
   absl::Status WaitUntilAccepting(absl::Duration timeout);
   // Runs one of initdb/pg_ctl as the cluster's user.
   absl::StatusOr<RunResult> RunTool(const std::string& tool,
-                                           const std::vector<std::string>& args,
-                                           absl::Duration timeout);
+                                    const std::vector<std::string>& args,
+                                    absl::Duration timeout);
   std::string ToolError(const std::vector<std::string>& argv,
                         const RunResult& result) const;
   std::string LogTail() const;

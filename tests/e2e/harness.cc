@@ -45,7 +45,8 @@ absl::StatusOr<std::string> MakeTempDir(const std::string& prefix) {
 void RemoveTree(const std::string& path) {
   std::error_code ec;
   fs::remove_all(path, ec);
-  if (ec) std::cerr << "e2e: cannot remove " << path << ": " << ec.message() << "\n";
+  if (ec)
+    std::cerr << "e2e: cannot remove " << path << ": " << ec.message() << "\n";
 }
 
 // Letters, digits, '-' and '_' only; at most `max` characters.
@@ -162,8 +163,9 @@ void StopOrphanedPostgres() {
     }
     std::string dir = entry.path().string();
     int owner = 0;
-    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadOrEmpty(dir + "/owner.pid")),
-                          &owner) ||
+    if (!absl::SimpleAtoi(
+            absl::StripAsciiWhitespace(ReadOrEmpty(dir + "/owner.pid")),
+            &owner) ||
         owner <= 0 || ::kill(owner, 0) == 0 || errno != ESRCH ||
         !FileExists(dir + "/pg/postmaster.pid")) {
       continue;
@@ -274,12 +276,14 @@ std::string Cluster::LogPath(const std::string& name) const {
   return absl::StrCat(dir_, "/logs/", name, ".log");
 }
 
-void Cluster::AppendToLog(const std::string& name, const std::string& text) const {
+void Cluster::AppendToLog(const std::string& name,
+                          const std::string& text) const {
   std::ofstream out(LogPath(name), std::ios::app);
   out << text;
 }
 
-ExitStatus Cluster::KillProcess(std::unique_ptr<ChildProcess>& process, int sig) {
+ExitStatus Cluster::KillProcess(std::unique_ptr<ChildProcess>& process,
+                                int sig) {
   if (process == nullptr) return ExitStatus{};
   if (!WaitsForExit(sig)) {
     process->Signal(sig).IgnoreError();
@@ -300,15 +304,18 @@ absl::Status Cluster::StartController(std::vector<std::string> extra_args) {
   const std::string addr_file = data_dir() + "/controller.addr";
   ::unlink(addr_file.c_str());
 
-  std::vector<std::string> argv = {
-      BinDir() + "/gantry-controller",
-      "--data-dir", data_dir(),
-      "--listen", absl::StrCat("127.0.0.1:", controller_port_),
-      "--database-url", database_url(),
-      "--log-level", "debug"};
+  std::vector<std::string> argv = {BinDir() + "/gantry-controller",
+                                   "--data-dir",
+                                   data_dir(),
+                                   "--listen",
+                                   absl::StrCat("127.0.0.1:", controller_port_),
+                                   "--database-url",
+                                   database_url(),
+                                   "--log-level",
+                                   "debug"};
   argv.insert(argv.end(), controller_args_.begin(), controller_args_.end());
-  AppendToLog("controller", absl::StrCat("=== e2e: ", CommandLineString(argv),
-                                         "\n"));
+  AppendToLog("controller",
+              absl::StrCat("=== e2e: ", CommandLineString(argv), "\n"));
   SpawnOptions options;
   options.log_path = LogPath("controller");
   options.kill_on_parent_death = true;
@@ -335,30 +342,31 @@ absl::Status Cluster::StartController(std::vector<std::string> extra_args) {
     absl::StatusOr<ExitStatus> status = controller_->Wait(absl::ZeroDuration());
     controller_.reset();
     return absl::UnavailableError(absl::StrCat(
-        "e2e: gantry-controller ",
-        status.ok() ? status->ToString() : "exited", " before serving; log:\n",
-        TailLines(ControllerLog(), 30)));
+        "e2e: gantry-controller ", status.ok() ? status->ToString() : "exited",
+        " before serving; log:\n", TailLines(ControllerLog(), 30)));
   }
   if (!ready || addr.empty()) {
     KillProcess(controller_, SIGKILL);
-    return absl::DeadlineExceededError(absl::StrCat(
-        "e2e: gantry-controller did not write ", addr_file, " within ",
-        absl::FormatDuration(kStartDeadline), "; log:\n",
-        TailLines(ControllerLog(), 30)));
+    return absl::DeadlineExceededError(
+        absl::StrCat("e2e: gantry-controller did not write ", addr_file,
+                     " within ", absl::FormatDuration(kStartDeadline),
+                     "; log:\n", TailLines(ControllerLog(), 30)));
   }
   int port = 0;
   size_t colon = addr.rfind(':');
   if (colon == std::string::npos ||
       !absl::SimpleAtoi(addr.substr(colon + 1), &port) || port <= 0) {
-    return absl::InternalError(
-        absl::StrCat("e2e: bad controller address '", addr, "' in ", addr_file));
+    return absl::InternalError(absl::StrCat("e2e: bad controller address '",
+                                            addr, "' in ", addr_file));
   }
   controller_addr_ = addr;
   controller_port_ = port;
   return absl::OkStatus();
 }
 
-ExitStatus Cluster::KillController(int sig) { return KillProcess(controller_, sig); }
+ExitStatus Cluster::KillController(int sig) {
+  return KillProcess(controller_, sig);
+}
 
 absl::Status Cluster::RestartController() {
   KillProcess(controller_, SIGTERM);
@@ -393,13 +401,17 @@ absl::StatusOr<int> Cluster::StartAgent(const AgentOptions& options) {
 absl::Status Cluster::SpawnAgent(Agent& agent) {
   const std::string work_dir = absl::StrCat(dir_, "/agents/", agent.name);
   RETURN_IF_ERROR(MakeDirs(work_dir));
-  std::vector<std::string> argv = {
-      BinDir() + "/gantry-agent",
-      "--controller", controller_addr_,
-      "--work-dir", work_dir,
-      "--register-key-file", register_key_file(),
-      "--name", agent.name,
-      "--log-level", "debug"};
+  std::vector<std::string> argv = {BinDir() + "/gantry-agent",
+                                   "--controller",
+                                   controller_addr_,
+                                   "--work-dir",
+                                   work_dir,
+                                   "--register-key-file",
+                                   register_key_file(),
+                                   "--name",
+                                   agent.name,
+                                   "--log-level",
+                                   "debug"};
   if (!agent.options.resources.empty()) {
     argv.push_back("--resources");
     argv.push_back(absl::StrJoin(agent.options.resources, ","));
@@ -443,7 +455,8 @@ absl::Status Cluster::RestartAgent(int index) {
 
 bool Cluster::AgentRunning(int index) {
   return index >= 0 && index < agent_count() &&
-         agents_[index].process != nullptr && agents_[index].process->IsRunning();
+         agents_[index].process != nullptr &&
+         agents_[index].process->IsRunning();
 }
 
 std::string Cluster::agent_name(int index) const {
@@ -474,7 +487,8 @@ CliResult Cluster::Cli(std::vector<std::string> args, absl::Duration timeout) {
     result.exit_code = 127;
     result.err = absl::StrCat("e2e: ", run.status().message());
   } else {
-    result.exit_code = run->term_signal == 0 && !run->timed_out ? run->exit_code : -1;
+    result.exit_code =
+        run->term_signal == 0 && !run->timed_out ? run->exit_code : -1;
     result.out = std::move(run->out);
     result.err = std::move(run->err);
     if (run->timed_out) {
@@ -484,9 +498,10 @@ CliResult Cluster::Cli(std::vector<std::string> args, absl::Duration timeout) {
       absl::StrAppend(&result.err, "\ne2e: gantry ", run->Describe());
     }
   }
-  AppendToLog("cli", absl::StrCat("$ ", CommandLineString(argv), "\n", result.out,
-                                  result.err.empty() ? "" : "[stderr] ",
-                                  result.err, "[exit ", result.exit_code, "]\n"));
+  AppendToLog("cli",
+              absl::StrCat("$ ", CommandLineString(argv), "\n", result.out,
+                           result.err.empty() ? "" : "[stderr] ", result.err,
+                           "[exit ", result.exit_code, "]\n"));
   return result;
 }
 
@@ -499,7 +514,9 @@ std::string Cluster::WriteFile(const std::string& relative_path,
   return path;
 }
 
-std::string Cluster::ControllerLog() const { return ReadOrEmpty(LogPath("controller")); }
+std::string Cluster::ControllerLog() const {
+  return ReadOrEmpty(LogPath("controller"));
+}
 
 std::string Cluster::AgentLog(int index) const {
   return ReadOrEmpty(LogPath("agent-" + agent_name(index)));
@@ -508,9 +525,9 @@ std::string Cluster::AgentLog(int index) const {
 std::string Cluster::CliLog() const { return ReadOrEmpty(LogPath("cli")); }
 
 std::string Cluster::LogTails(size_t lines) const {
-  std::string out = absl::StrCat("--- controller log (", LogPath("controller"),
-                                 "), last ", lines, " lines:\n",
-                                 TailLines(ControllerLog(), lines), "\n");
+  std::string out =
+      absl::StrCat("--- controller log (", LogPath("controller"), "), last ",
+                   lines, " lines:\n", TailLines(ControllerLog(), lines), "\n");
   for (int i = 0; i < agent_count(); ++i) {
     absl::StrAppend(&out, "--- agent ", agents_[i].name, " log, last ", lines,
                     " lines:\n", TailLines(AgentLog(i), lines), "\n");

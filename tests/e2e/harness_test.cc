@@ -36,7 +36,8 @@ class FakeBinDir {
     RunCommand({"rm", "-rf", dir_}).IgnoreError();
   }
   void Add(const std::string& name, const std::string& script) {
-    ASSERT_TRUE(WriteFileAtomic(dir_ + "/" + name, "#!/bin/sh\n" + script, 0755).ok());
+    ASSERT_TRUE(
+        WriteFileAtomic(dir_ + "/" + name, "#!/bin/sh\n" + script, 0755).ok());
   }
   const std::string& dir() const { return dir_; }
 
@@ -117,7 +118,8 @@ TEST(HarnessTest, StopsOrphanedPostgres) {
   ASSERT_TRUE(done.ok()) << done.status();
   pid_t dead = (*done)->pid();
   ASSERT_TRUE((*done)->Wait(absl::Seconds(30)).ok());
-  ASSERT_TRUE(WriteFileAtomic(dir + "/owner.pid", absl::StrCat(dead, "\n")).ok());
+  ASSERT_TRUE(
+      WriteFileAtomic(dir + "/owner.pid", absl::StrCat(dead, "\n")).ok());
   auto orphan = EmbeddedPostgres::Start(SharedPostgresOptions(dir));
   ASSERT_TRUE(orphan.ok()) << orphan.status();
   std::string conninfo = (*orphan)->ConnectionString();
@@ -182,8 +184,9 @@ TEST(HarnessTest, DrivesProcesses) {
 
   CliResult r = c.Cli({"pipeline", "show", "build/1"});
   EXPECT_EQ(r.exit_code, 3);
-  EXPECT_EQ(r.out, absl::StrCat("args: --controller 127.0.0.1:45678 --token-file ",
-                                c.admin_token_file(), " pipeline show build/1\n"));
+  EXPECT_EQ(r.out,
+            absl::StrCat("args: --controller 127.0.0.1:45678 --token-file ",
+                         c.admin_token_file(), " pipeline show build/1\n"));
   EXPECT_EQ(r.err, "oops\n");
   EXPECT_TRUE(absl::StrContains(c.CliLog(), "pipeline show build/1"));
 
@@ -200,8 +203,9 @@ TEST(HarnessTest, DrivesProcesses) {
   EXPECT_EQ(*a1, 1);
   EXPECT_FALSE(c.StartAgent(deployer).ok()) << "duplicate name";
   EXPECT_EQ(c.agent_name(0), "agent-0");
-  ASSERT_TRUE(WaitFor([&] { return absl::StrContains(c.AgentLog(0), "fake agent"); },
-                      absl::Seconds(10)));
+  ASSERT_TRUE(
+      WaitFor([&] { return absl::StrContains(c.AgentLog(0), "fake agent"); },
+              absl::Seconds(10)));
   EXPECT_TRUE(absl::StrContains(c.AgentLog(0), "--resources linux,docker"));
   EXPECT_TRUE(absl::StrContains(c.AgentLog(0), "--environments prod"));
   EXPECT_TRUE(absl::StrContains(c.AgentLog(0), "--controller 127.0.0.1:45678"));

@@ -23,7 +23,8 @@ std::string ShellJob(const std::string& job, const std::string& script) {
                       "                    command: /bin/sh\n"
                       "                    arguments:\n"
                       "                      - -c\n"
-                      "                      - \"", script, "\"\n");
+                      "                      - \"",
+                      script, "\"\n");
 }
 
 class PipelineE2eTest : public ::testing::Test {
@@ -53,7 +54,8 @@ class PipelineE2eTest : public ::testing::Test {
   static bool Parse(const std::string& json, Message* message) {
     google::protobuf::util::JsonParseOptions options;
     options.ignore_unknown_fields = true;
-    return google::protobuf::util::JsonStringToMessage(json, message, options).ok();
+    return google::protobuf::util::JsonStringToMessage(json, message, options)
+        .ok();
   }
 
   // `gantry pipeline show LOCATOR -o json`.
@@ -119,13 +121,14 @@ TEST_F(PipelineE2eTest, TwoStagePipelinePasses) {
       "    stages:\n"
       "      - build:\n"
       "          jobs:\n",
-      ShellJob("compile", "echo building $GANTRY_PIPELINE_NAME/$GANTRY_PIPELINE_COUNTER"),
+      ShellJob("compile",
+               "echo building $GANTRY_PIPELINE_NAME/$GANTRY_PIPELINE_COUNTER"),
       "      - test:\n"
       "          jobs:\n",
       ShellJob("unit", "echo testing in $GANTRY_STAGE_NAME"))));
 
-  CliResult trigger = cluster_.Cli({"pipeline", "trigger", "two", "--wait"},
-                                    kRunDeadline);
+  CliResult trigger =
+      cluster_.Cli({"pipeline", "trigger", "two", "--wait"}, kRunDeadline);
   ASSERT_EQ(trigger.exit_code, 0) << trigger.ToString();
 
   absl::StatusOr<v1::PipelineRun> run = Show("two/1");
@@ -140,40 +143,41 @@ TEST_F(PipelineE2eTest, TwoStagePipelinePasses) {
     EXPECT_EQ(stage.jobs(0).state(), "passed") << stage.name();
     EXPECT_EQ(stage.jobs(0).agent_name(), cluster_.agent_name(0));
   }
-  EXPECT_TRUE(absl::StrContains(JobLog("two/1/build/compile"), "building two/1"));
+  EXPECT_TRUE(
+      absl::StrContains(JobLog("two/1/build/compile"), "building two/1"));
   EXPECT_TRUE(absl::StrContains(JobLog("two/1/test/unit"), "testing in test"));
 }
 
 // A failing task fails its job and stage; the stage's other job still
 // finishes, later tasks of the failed job and later stages do not run.
 TEST_F(PipelineE2eTest, FailingTaskFailsStageAndEndsRun) {
-  ASSERT_NO_FATAL_FAILURE(Apply(absl::StrCat(
-      "format_version: 10\n"
-      "pipelines:\n"
-      "  failing:\n"
-      "    group: e2e\n"
-      "    stages:\n"
-      "      - build:\n"
-      "          jobs:\n"
-      "            bad:\n"
-      "              tasks:\n"
-      "                - exec:\n"
-      "                    command: /bin/sh\n"
-      "                    arguments:\n"
-      "                      - -c\n"
-      "                      - \"echo before failure; exit 3\"\n"
-      "                - exec:\n"
-      "                    command: /bin/sh\n"
-      "                    arguments:\n"
-      "                      - -c\n"
-      "                      - \"echo after failure\"\n",
-      ShellJob("good", "echo the good job"),
-      "      - deploy:\n"
-      "          jobs:\n",
-      ShellJob("ship", "echo shipping"))));
+  ASSERT_NO_FATAL_FAILURE(Apply(
+      absl::StrCat("format_version: 10\n"
+                   "pipelines:\n"
+                   "  failing:\n"
+                   "    group: e2e\n"
+                   "    stages:\n"
+                   "      - build:\n"
+                   "          jobs:\n"
+                   "            bad:\n"
+                   "              tasks:\n"
+                   "                - exec:\n"
+                   "                    command: /bin/sh\n"
+                   "                    arguments:\n"
+                   "                      - -c\n"
+                   "                      - \"echo before failure; exit 3\"\n"
+                   "                - exec:\n"
+                   "                    command: /bin/sh\n"
+                   "                    arguments:\n"
+                   "                      - -c\n"
+                   "                      - \"echo after failure\"\n",
+                   ShellJob("good", "echo the good job"),
+                   "      - deploy:\n"
+                   "          jobs:\n",
+                   ShellJob("ship", "echo shipping"))));
 
-  CliResult trigger = cluster_.Cli({"pipeline", "trigger", "failing", "--wait"},
-                                    kRunDeadline);
+  CliResult trigger =
+      cluster_.Cli({"pipeline", "trigger", "failing", "--wait"}, kRunDeadline);
   EXPECT_EQ(trigger.exit_code, 1) << trigger.ToString();
 
   absl::StatusOr<v1::PipelineRun> run = Show("failing/1");
@@ -200,27 +204,28 @@ TEST_F(PipelineE2eTest, FailingTaskFailsStageAndEndsRun) {
   std::string log = JobLog("failing/1/build/bad");
   EXPECT_TRUE(absl::StrContains(log, "\nbefore failure\n")) << log;
   EXPECT_FALSE(absl::StrContains(log, "\nafter failure\n")) << log;
-  EXPECT_TRUE(absl::StrContains(JobLog("failing/1/build/good"), "the good job"));
+  EXPECT_TRUE(
+      absl::StrContains(JobLog("failing/1/build/good"), "the good job"));
 }
 
 // A manual gate stops the run until the stage is approved; then it goes on.
 TEST_F(PipelineE2eTest, ManualGateWaitsForApproval) {
-  ASSERT_NO_FATAL_FAILURE(Apply(absl::StrCat(
-      "format_version: 10\n"
-      "pipelines:\n"
-      "  gated:\n"
-      "    group: e2e\n"
-      "    stages:\n"
-      "      - build:\n"
-      "          jobs:\n",
-      ShellJob("compile", "echo built"),
-      "      - deploy:\n"
-      "          approval: manual\n"
-      "          jobs:\n",
-      ShellJob("ship", "echo shipped after approval"))));
+  ASSERT_NO_FATAL_FAILURE(
+      Apply(absl::StrCat("format_version: 10\n"
+                         "pipelines:\n"
+                         "  gated:\n"
+                         "    group: e2e\n"
+                         "    stages:\n"
+                         "      - build:\n"
+                         "          jobs:\n",
+                         ShellJob("compile", "echo built"),
+                         "      - deploy:\n"
+                         "          approval: manual\n"
+                         "          jobs:\n",
+                         ShellJob("ship", "echo shipped after approval"))));
 
-  CliResult trigger = cluster_.Cli({"pipeline", "trigger", "gated", "--wait"},
-                                    kRunDeadline);
+  CliResult trigger =
+      cluster_.Cli({"pipeline", "trigger", "gated", "--wait"}, kRunDeadline);
   ASSERT_EQ(trigger.exit_code, 3) << trigger.ToString();
 
   absl::StatusOr<v1::PipelineRun> waiting = Show("gated/1");
@@ -236,7 +241,8 @@ TEST_F(PipelineE2eTest, ManualGateWaitsForApproval) {
   for (const v1::JobRun& job : gate->jobs()) {
     EXPECT_TRUE(job.state() != "assigned" && job.state() != "running" &&
                 job.state() != "passed" && job.state() != "failed")
-        << "deploy job " << job.name() << " ran before approval: " << job.state();
+        << "deploy job " << job.name()
+        << " ran before approval: " << job.state();
   }
 
   CliResult approve = cluster_.Cli({"stage", "approve", "gated/1/deploy"});
@@ -255,32 +261,32 @@ TEST_F(PipelineE2eTest, ManualGateWaitsForApproval) {
 
 // A pipeline with a pipeline material starts when that upstream stage passes.
 TEST_F(PipelineE2eTest, DownstreamStartsWhenUpstreamStagePasses) {
-  ASSERT_NO_FATAL_FAILURE(Apply(absl::StrCat(
-      "format_version: 10\n"
-      "pipelines:\n"
-      "  lib:\n"
-      "    group: e2e\n"
-      "    stages:\n"
-      "      - compile:\n"
-      "          jobs:\n",
-      ShellJob("make", "echo compiling lib"),
-      "      - package:\n"
-      "          jobs:\n",
-      ShellJob("tar", "echo packaging lib"),
-      "  app:\n"
-      "    group: e2e\n"
-      "    materials:\n"
-      "      lib:\n"
-      "        pipeline: lib\n"
-      "        stage: compile\n"
-      "    stages:\n"
-      "      - deploy:\n"
-      "          jobs:\n",
-      ShellJob("release", "echo releasing app"))));
+  ASSERT_NO_FATAL_FAILURE(
+      Apply(absl::StrCat("format_version: 10\n"
+                         "pipelines:\n"
+                         "  lib:\n"
+                         "    group: e2e\n"
+                         "    stages:\n"
+                         "      - compile:\n"
+                         "          jobs:\n",
+                         ShellJob("make", "echo compiling lib"),
+                         "      - package:\n"
+                         "          jobs:\n",
+                         ShellJob("tar", "echo packaging lib"),
+                         "  app:\n"
+                         "    group: e2e\n"
+                         "    materials:\n"
+                         "      lib:\n"
+                         "        pipeline: lib\n"
+                         "        stage: compile\n"
+                         "    stages:\n"
+                         "      - deploy:\n"
+                         "          jobs:\n",
+                         ShellJob("release", "echo releasing app"))));
 
   EXPECT_FALSE(Show("app").ok()) << "app ran before lib";
-  CliResult trigger = cluster_.Cli({"pipeline", "trigger", "lib", "--wait"},
-                                    kRunDeadline);
+  CliResult trigger =
+      cluster_.Cli({"pipeline", "trigger", "lib", "--wait"}, kRunDeadline);
   ASSERT_EQ(trigger.exit_code, 0) << trigger.ToString();
 
   ASSERT_TRUE(WaitForRunState("app/1", "passed")) << Show("app/1").status();
@@ -289,7 +295,8 @@ TEST_F(PipelineE2eTest, DownstreamStartsWhenUpstreamStagePasses) {
   EXPECT_EQ(app->cause().kind(), "upstream");
   // Exactly one downstream run for one upstream pass.
   EXPECT_FALSE(Show("app/2").ok());
-  EXPECT_TRUE(absl::StrContains(JobLog("app/1/deploy/release"), "releasing app"));
+  EXPECT_TRUE(
+      absl::StrContains(JobLog("app/1/deploy/release"), "releasing app"));
 }
 
 // An invalid config is refused with its line number, and the config in force
@@ -308,16 +315,16 @@ TEST_F(PipelineE2eTest, InvalidConfigIsRefusedAndOldOneStays) {
 
   std::string bad_path = cluster_.WriteFile(
       "config/bad.gocd.yaml",
-      "format_version: 10\n"           // 1
-      "pipelines:\n"                   // 2
-      "  keep:\n"                      // 3
-      "    group: e2e\n"               // 4
-      "    stages:\n"                  // 5
-      "      - build:\n"               // 6
-      "          jobs:\n"              // 7
-      "            compile:\n"         // 8
-      "              tasks:\n"         // 9
-      "                - exec:\n"      // 10
+      "format_version: 10\n"                     // 1
+      "pipelines:\n"                             // 2
+      "  keep:\n"                                // 3
+      "    group: e2e\n"                         // 4
+      "    stages:\n"                            // 5
+      "      - build:\n"                         // 6
+      "          jobs:\n"                        // 7
+      "            compile:\n"                   // 8
+      "              tasks:\n"                   // 9
+      "                - exec:\n"                // 10
       "                    comand: /bin/true\n"  // 11: the typo
       "  added:\n"
       "    group: e2e\n"
@@ -340,8 +347,8 @@ TEST_F(PipelineE2eTest, InvalidConfigIsRefusedAndOldOneStays) {
   EXPECT_TRUE(absl::StrContains(list.out, "keep"));
   EXPECT_FALSE(absl::StrContains(list.out, "added"));
 
-  CliResult trigger = cluster_.Cli({"pipeline", "trigger", "keep", "--wait"},
-                                    kRunDeadline);
+  CliResult trigger =
+      cluster_.Cli({"pipeline", "trigger", "keep", "--wait"}, kRunDeadline);
   EXPECT_EQ(trigger.exit_code, 0) << trigger.ToString();
   EXPECT_TRUE(absl::StrContains(JobLog("keep/1/build/compile"), "still here"));
 }

@@ -1,0 +1,207 @@
+// The run state machine against a real PostgreSQL: trigger, stage
+// settlement, manual gates and downstream triggers, through RunPlanner's
+// named operations, each in one transaction.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "common/config/parser.h"
+#include "controller/config_cache.h"
+#include "controller/embedded_pg/embedded_postgres.h"
+#include "controller/run_planner.h"
+#include "controller/store/db.h"
+#include "controller/store/tx.h"
+
+namespace gantry {
+namespace {
+
+EmbeddedPostgres* g_pg = nullptr;
+
+class PostgresEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("gantry-planner-test-" + std::to_string(getpid()));
+    EmbeddedPostgresOptions opts;
+    opts.data_dir = dir_.string();
+    opts.durable = false;
+    opts.template_dir = "/tmp/gantry-pg-templates";
+    auto pg = EmbeddedPostgres::Start(opts);
+    ASSERT_TRUE(pg.ok()) << pg.status();
+    pg_ = std::move(*pg);
+    g_pg = pg_.get();
+  }
+  void TearDown() override {
+    pg_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+ private:
+  std::filesystem::path dir_;
+  std::unique_ptr<EmbeddedPostgres> pg_;
+};
+
+const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new PostgresEnvironment);
+
+constexpr char kConfig[] = R"(format_version: 10
+pipelines:
+  build:
+    stages:
+      - compile:
+          jobs:
+            a: {tasks: [{exec: {command: "true"}}]}
+            b: {tasks: [{exec: {command: "true"}}]}
+      - approve-me:
+          approval: manual
+          jobs:
+            c: {tasks: [{exec: {command: "true"}}]}
+  deploy:
+    materials:
+      up: {pipeline: build, stage: compile}
+    stages:
+      - go:
+          jobs:
+            d: {tasks: [{exec: {command: "true"}}]}
+)";
+
+class RunPlannerDbTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string name = std::string("planner_") +
+                       ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    for (char& c : name) c = static_cast<char>(std::tolower(c));
+    ASSERT_TRUE(g_pg->DropDatabase(name).ok());
+    ASSERT_TRUE(g_pg->CreateDatabase(name).ok());
+    auto db = store::Db::Connect(g_pg->ConnectionString(name));
+    ASSERT_TRUE(db.ok()) << db.status();
+    db_ = std::move(*db);
+    ASSERT_TRUE(db_->Migrate().ok());
+    auto parsed = config::ParseConfigOrError({{"p.yaml", kConfig}});
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    int64_t revision = 0;
+    ASSERT_TRUE(db_->Run("apply", [&](store::Tx& tx) {
+                     revision = tx.InsertConfigRevision("t", "h", "", {{"p.yaml", kConfig}});
+                     return absl::OkStatus();
+                   }).ok());
+    configs_.SetCurrent(revision, std::make_shared<config::Config>(*parsed));
+  }
+
+  // Ends job `id` in `state` and settles its stage, as a completion does.
+  PlanEffects Finish(int64_t id, const std::string& state) {
+    PlanEffects effects;
+    absl::Status st = db_->Run("finish", [&](store::Tx& tx) -> absl::Status {
+      effects.Clear();
+      auto job = tx.GetJobRun(id, true);
+      EXPECT_TRUE(tx.TransitionJob(id, {"scheduled", "assigned", "running"}, state, "agent", ""));
+      return planner_.SettleStage(tx, job->stage_run_id, &effects);
+    });
+    EXPECT_TRUE(st.ok()) << st;
+    return effects;
+  }
+
+  store::PipelineRunRecord Run(const std::string& pipeline, int64_t counter) {
+    store::PipelineRunRecord run;
+    EXPECT_TRUE(db_->Run("read", [&](store::Tx& tx) {
+                     run = *tx.FindPipelineRun(pipeline, counter);
+                     return absl::OkStatus();
+                   }).ok());
+    return run;
+  }
+
+  absl::StatusOr<store::PipelineRunRecord> Trigger(const std::string& pipeline,
+                                                   PlanEffects* effects) {
+    absl::StatusOr<store::PipelineRunRecord> result;
+    absl::Status st = db_->Run("trigger", [&](store::Tx& tx) -> absl::Status {
+      effects->Clear();
+      TriggerSpec spec;
+      spec.pipeline = pipeline;
+      spec.user = "alice";
+      result = planner_.Trigger(tx, spec, effects);
+      return result.status();
+    });
+    if (!st.ok()) return st;
+    return result;
+  }
+
+  ConfigCache configs_;
+  RunPlanner planner_{&configs_, [](const JobRequirements&) { return 0; }};
+  std::unique_ptr<store::Db> db_;
+};
+
+// A run goes compile (two jobs) -> waits at the manual gate -> approve ->
+// passed, and the downstream pipeline starts when compile passes.
+TEST_F(RunPlannerDbTest, StagesGateAndDownstream) {
+  PlanEffects effects;
+  auto run = Trigger("build", &effects);
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->counter, 1);
+  EXPECT_EQ(run->state, "building");
+  ASSERT_EQ(effects.scheduled_jobs.size(), 2u);
+  int64_t a = effects.scheduled_jobs[0], b = effects.scheduled_jobs[1];
+
+  EXPECT_TRUE(Finish(a, "passed").scheduled_jobs.empty());  // b still runs
+  EXPECT_EQ(Run("build", 1).state, "building");
+  PlanEffects after_b = Finish(b, "passed");
+  // The gate stops the run; the downstream pipeline starts with its job.
+  EXPECT_EQ(Run("build", 1).state, "awaiting_approval");
+  ASSERT_EQ(after_b.scheduled_jobs.size(), 1u);
+  store::PipelineRunRecord deploy = Run("deploy", 1);
+  EXPECT_EQ(deploy.cause_kind, "upstream");
+  EXPECT_EQ(deploy.trigger_user, "alice");
+
+  PlanEffects approved;
+  absl::Status st = db_->Run("approve", [&](store::Tx& tx) -> absl::Status {
+    approved.Clear();
+    return planner_.Approve(tx, "build", 1, "approve-me", "bob", &approved).status();
+  });
+  ASSERT_TRUE(st.ok()) << st;
+  ASSERT_EQ(approved.scheduled_jobs.size(), 1u);
+  EXPECT_EQ(Run("build", 1).state, "building");
+  Finish(approved.scheduled_jobs[0], "passed");
+  EXPECT_EQ(Run("build", 1).state, "passed");
+}
+
+// A failed job fails its stage once the others finish, and ends the run.
+TEST_F(RunPlannerDbTest, FailedJobEndsRun) {
+  PlanEffects effects;
+  auto run = Trigger("build", &effects);
+  ASSERT_TRUE(run.ok());
+  Finish(effects.scheduled_jobs[0], "failed");
+  EXPECT_EQ(Run("build", 1).state, "building");  // the other job still runs
+  PlanEffects last = Finish(effects.scheduled_jobs[1], "passed");
+  EXPECT_EQ(Run("build", 1).state, "failed");
+  EXPECT_TRUE(last.scheduled_jobs.empty());
+  // No downstream run for a failed stage.
+  PlanEffects none;
+  auto deploy = Trigger("deploy", &none);
+  EXPECT_EQ(deploy.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// Approving twice, approving an unknown stage and triggering an unknown
+// pipeline are refused with a reason, changing nothing.
+TEST_F(RunPlannerDbTest, RefusedOperations) {
+  PlanEffects effects;
+  auto missing = Trigger("nope", &effects);
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+
+  ASSERT_TRUE(Trigger("build", &effects).ok());
+  absl::Status early = db_->Run("approve", [&](store::Tx& tx) -> absl::Status {
+    PlanEffects e;
+    return planner_.Approve(tx, "build", 1, "approve-me", "bob", &e).status();
+  });
+  EXPECT_EQ(early.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(early.message().find("previous stage compile is building"), std::string::npos)
+      << early;
+  absl::Status unknown = db_->Run("approve", [&](store::Tx& tx) -> absl::Status {
+    PlanEffects e;
+    return planner_.Approve(tx, "build", 1, "nostage", "bob", &e).status();
+  });
+  EXPECT_EQ(unknown.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Run("build", 1).state, "building");
+}
+
+}  // namespace
+}  // namespace gantry
