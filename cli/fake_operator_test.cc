@@ -295,8 +295,8 @@ TEST_F(FakeOperatorTest, TriggerWaitPassed) {
             "build/7/compile: building\n"
             "build/7/compile/make: scheduled\n"
             "build/7/compile/make: running on agent-1\n"
-            "build/7/compile: passed\n"
             "build/7/compile/make: passed\n"
+            "build/7/compile: passed\n"
             "build/7/deploy: passed\n"
             "build/7 passed\n");
 }

@@ -113,6 +113,8 @@ TEST(RunFormatTest, ProgressReportsChangesOnce) {
   auto* deploy = run.add_stages();
   deploy->set_name("deploy");
   deploy->set_state("not_run");
+  deploy->add_jobs()->set_name("push");
+  deploy->mutable_jobs(0)->set_state("not_run");
 
   RunProgress progress;
   EXPECT_EQ(progress.Update(run),
@@ -123,8 +125,8 @@ TEST(RunFormatTest, ProgressReportsChangesOnce) {
   job->set_reason("exit status 2");
   build->set_state("failed");
   EXPECT_EQ(progress.Update(run),
-            (std::vector<std::string>{"p/3/build: failed",
-                                      "p/3/build/compile: failed (exit status 2)"}));
+            (std::vector<std::string>{"p/3/build/compile: failed (exit status 2)",
+                                      "p/3/build: failed"}));
 }
 
 TEST(RunFormatTest, ShowIncludesStagesAndJobs) {

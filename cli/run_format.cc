@@ -1,6 +1,9 @@
 #include "cli/run_format.h"
 
+#include <optional>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "cli/format.h"
 
 namespace gantry::cli {
@@ -100,28 +103,39 @@ std::vector<std::string> RunProgress::Update(const v1::PipelineRun& run) {
   for (const v1::StageRun& stage : run.stages()) {
     std::string stage_path = absl::StrCat(prefix, "/", stage.name());
     if (stage.counter() > 1) absl::StrAppend(&stage_path, "/", stage.counter());
-    // A stage that has not started yet is not news.
+    std::optional<std::string> stage_line;
     std::string& stage_last = last_[absl::StrCat("s:", stage_path)];
+    // A stage or job that has not started yet is not news.
     if (stage.state() != stage_last &&
         !(stage_last.empty() && stage.state() == "not_run")) {
-      lines.push_back(absl::StrCat(stage_path, ": ", stage.state()));
+      stage_line = absl::StrCat(stage_path, ": ", stage.state());
     }
     stage_last = stage.state();
+    // A stage's start reads before its jobs, its result after them.
+    bool stage_ended = stage.state() == "passed" ||
+                       stage.state() == "failed" ||
+                       stage.state() == "cancelled";
+    if (stage_line && !stage_ended) lines.push_back(*stage_line);
     for (const v1::JobRun& job : stage.jobs()) {
       // A usable `gantry job log` locator.
       std::string job_path = absl::StrCat(stage_path, "/", job.name());
       std::string& job_last = last_[absl::StrCat("j:", job_path)];
       std::string seen = absl::StrCat(job.state(), "|", job.attempt_id());
       if (seen == job_last) continue;
+      bool first_seen = job_last.empty();
       job_last = seen;
+      if (first_seen && job.state() == "not_run") continue;
       std::string line = absl::StrCat(job_path, ": ", job.state());
-      std::string agent = job.agent_name().empty() ? job.agent_id() : job.agent_name();
-      if (!agent.empty() && (job.state() == "assigned" || job.state() == "running")) {
+      std::string agent =
+          job.agent_name().empty() ? job.agent_id() : job.agent_name();
+      if (!agent.empty() &&
+          (job.state() == "assigned" || job.state() == "running")) {
         absl::StrAppend(&line, " on ", agent);
       }
       if (!job.reason().empty()) absl::StrAppend(&line, " (", job.reason(), ")");
-      lines.push_back(std::move(line));
+      lines.push_back(absl::StrReplaceAll(line, {{"\r", " "}, {"\n", " "}}));
     }
+    if (stage_line && stage_ended) lines.push_back(*stage_line);
   }
   return lines;
 }

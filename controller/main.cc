@@ -95,6 +95,10 @@ int main(int argc, char** argv) {
   gantry::SchedulerOptions options;
   options.register_key_hash = boot->register_key_hash;
   options.heartbeat_interval = absl::Seconds(heartbeat_interval);
+  options.agent_lost_timeout = absl::Seconds(agent_lost_timeout);
+  if (agent_lost_timeout <= heartbeat_interval) {
+    return Fail("--agent-lost-timeout must be longer than --heartbeat-interval");
+  }
   auto scheduler =
       std::make_unique<gantry::Scheduler>(std::move(*db), &configs, options);
   if (auto st = scheduler->Start(); !st.ok()) return Fail(st.ToString());

@@ -183,12 +183,29 @@ absl::Status RunPlanner::ScheduleStage(store::Tx& tx,
   rec.name = stage.name;
   rec.stage_index = stage_index;
   rec.counter = tx.LatestStageCounter(run.id, stage.name) + 1;
-  rec.state = "building";
   rec.approval = ApprovalName(stage.approval);
   rec.approved_by = approved_by;
-  int64_t stage_run_id = tx.InsertStageRun(rec);
+  // One active run per stage across the pipeline's runs: a newer run waits
+  // behind the one building, like a train.
+  bool queued = tx.OtherRunBuildingStage(run.pipeline, stage.name, run.id) ||
+                tx.OldestQueuedStage(run.pipeline, stage.name).has_value();
+  rec.state = queued ? "queued" : "building";
+  rec.id = tx.InsertStageRun(rec);
   tx.SetPipelineRunState(run.id, "building", false);
+  if (queued) {
+    effects->events.push_back(absl::StrCat("queued ", run.pipeline, "/", run.counter, "/",
+                                           stage.name, " behind an earlier run"));
+    return absl::OkStatus();
+  }
+  return StartStage(tx, run, pipeline, rec, effects);
+}
 
+absl::Status RunPlanner::StartStage(store::Tx& tx, const store::PipelineRunRecord& run,
+                                    const config::Pipeline& pipeline,
+                                    const store::StageRunRecord& rec,
+                                    PlanEffects* effects) {
+  const config::Stage& stage = pipeline.stages.at(rec.stage_index);
+  tx.SetStageRunState(rec.id, "building", false);
   bool failed_to_schedule = false;
   for (const config::Job& job : stage.jobs) {
     int instances = job.run_instances > 0 ? job.run_instances : 1;
@@ -196,34 +213,84 @@ absl::Status RunPlanner::ScheduleStage(store::Tx& tx,
       JobRequirements req = Requirements(pipeline, job);
       instances = count_matching_agents_ ? count_matching_agents_(req) : 0;
       if (instances == 0) {
-        int64_t id = tx.InsertJobRun(stage_run_id, job.name, job.name);
+        int64_t id = tx.InsertJobRun(rec.id, job.name, job.name);
         tx.TransitionJob(id, {"scheduled"}, "failed", "",
-                         "run_instances: all, but " +
-                             ExplainNoMatch(req, {}) + " right now");
+                         "run_instances: all, but " + ExplainNoMatch(req, {}) +
+                             " right now");
         failed_to_schedule = true;
         continue;
       }
     }
     for (int i = 1; i <= instances; ++i) {
-      std::string name = instances > 1 || job.run_instances != 0
+      std::string name = job.run_instances != 0
                              ? absl::StrCat(job.name, "-runInstance-", i)
                              : job.name;
-      effects->scheduled_jobs.push_back(tx.InsertJobRun(stage_run_id, name, job.name));
+      effects->scheduled_jobs.push_back(tx.InsertJobRun(rec.id, name, job.name));
     }
   }
   effects->events.push_back(absl::StrCat("scheduled ", run.pipeline, "/", run.counter,
                                          "/", stage.name, "/", rec.counter));
-  if (failed_to_schedule) return SettleStage(tx, stage_run_id, effects);
+  if (failed_to_schedule) return SettleStage(tx, rec.id, effects);
   return absl::OkStatus();
+}
+
+absl::Status RunPlanner::StartQueued(store::Tx& tx, const std::string& pipeline_name,
+                                     const std::string& stage_name, PlanEffects* effects) {
+  auto next = tx.OldestQueuedStage(pipeline_name, stage_name);
+  if (!next) return absl::OkStatus();
+  auto run = tx.GetPipelineRun(next->run_id);
+  if (!run) return absl::OkStatus();
+  ASSIGN_OR_RETURN(auto config, ConfigOf(tx, *run));
+  const config::Pipeline* pipeline = config->FindPipeline(run->pipeline);
+  if (pipeline == nullptr) return absl::InternalError("run's pipeline not in its config");
+  return StartStage(tx, *run, *pipeline, *next, effects);
+}
+
+absl::StatusOr<bool> RunPlanner::LoseJob(store::Tx& tx, int64_t job_run_id,
+                                         const std::string& agent_id,
+                                         const std::string& reason, PlanEffects* effects) {
+  auto job = tx.GetJobRun(job_run_id, true);
+  if (!job || job->agent_id != agent_id ||
+      (job->state != "assigned" && job->state != "running")) {
+    return false;
+  }
+  tx.TransitionJob(job_run_id, {"assigned", "running"}, "lost", agent_id, reason);
+  auto stage = tx.GetStageRun(job->stage_run_id);
+  auto run = tx.GetPipelineRun(stage->run_id);
+  ASSIGN_OR_RETURN(auto config, ConfigOf(tx, *run));
+  const config::Pipeline* pipeline = config->FindPipeline(run->pipeline);
+  bool reschedule = false;
+  if (pipeline != nullptr && stage->stage_index < static_cast<int>(pipeline->stages.size())) {
+    for (const auto& j : pipeline->stages[stage->stage_index].jobs) {
+      if (j.name == job->config_job) {
+        reschedule = j.on_agent_lost == config::OnAgentLost::kReschedule;
+      }
+    }
+  }
+  std::string where = absl::StrCat(run->pipeline, "/", run->counter, "/", stage->name, "/",
+                                   stage->counter, "/", job->name);
+  if (reschedule) {
+    effects->scheduled_jobs.push_back(
+        tx.InsertJobRun(job->stage_run_id, job->name, job->config_job));
+    effects->events.push_back(absl::StrCat(where, " lost (", reason,
+                                           "): rescheduled as a new attempt"));
+    return true;
+  }
+  effects->events.push_back(absl::StrCat(where, " lost (", reason, "): failing it"));
+  RETURN_IF_ERROR(SettleStage(tx, job->stage_run_id, effects));
+  return true;
 }
 
 absl::Status RunPlanner::SettleStage(store::Tx& tx, int64_t stage_run_id,
                                      PlanEffects* effects) {
   auto stage = tx.GetStageRun(stage_run_id);
   if (!stage) return absl::NotFoundError("stage run vanished");
-  auto jobs = tx.JobRunsOfStage(stage_run_id);
+  // Only the newest attempt of each job counts: a rescheduled job's lost
+  // attempt is history.
+  std::map<std::string, store::JobRunRecord> newest;
+  for (auto& j : tx.JobRunsOfStage(stage_run_id)) newest[j.name] = std::move(j);
   bool any_failed = false, any_cancelled = false;
-  for (const auto& j : jobs) {
+  for (const auto& [name, j] : newest) {
     if (!IsFinal(j.state)) return absl::OkStatus();  // others still running
     any_failed |= j.state == "failed" || j.state == "lost";
     any_cancelled |= j.state == "cancelled";
@@ -238,6 +305,8 @@ absl::Status RunPlanner::SettleStage(store::Tx& tx, int64_t stage_run_id,
                                    stage->name, "/", stage->counter);
   effects->events.push_back(absl::StrCat("stage ", where, " ", result));
 
+  // The next run queued behind this stage may go now.
+  RETURN_IF_ERROR(StartQueued(tx, run->pipeline, stage->name, effects));
   if (result != "passed") {
     tx.SetPipelineRunState(run->id, result, true);
     return absl::OkStatus();

@@ -59,6 +59,14 @@ class RunPlanner {
   absl::Status SettleStage(store::Tx& tx, int64_t stage_run_id,
                            PlanEffects* effects);
 
+  // The agent running job attempt `job_run_id` went silent: the attempt
+  // ends `lost`, then the job's on_agent_lost policy applies (fail: the stage
+  // settles; reschedule: a new attempt of the job is scheduled). Returns
+  // false if the attempt was not the agent's or already ended.
+  absl::StatusOr<bool> LoseJob(store::Tx& tx, int64_t job_run_id,
+                               const std::string& agent_id, const std::string& reason,
+                               PlanEffects* effects);
+
   absl::StatusOr<store::PipelineRunRecord> Approve(store::Tx& tx,
                                                    const std::string& pipeline,
                                                    int64_t counter,
@@ -72,6 +80,13 @@ class RunPlanner {
                                const config::Job& job) const;
 
  private:
+  // Inserts the stage's job runs and marks it building.
+  absl::Status StartStage(store::Tx& tx, const store::PipelineRunRecord& run,
+                          const config::Pipeline& pipeline,
+                          const store::StageRunRecord& stage, PlanEffects* effects);
+  // Starts the oldest run of `pipeline`/`stage` queued behind one that ended.
+  absl::Status StartQueued(store::Tx& tx, const std::string& pipeline,
+                           const std::string& stage, PlanEffects* effects);
   absl::StatusOr<std::shared_ptr<const config::Config>> ConfigOf(
       store::Tx& tx, const store::PipelineRunRecord& run);
 

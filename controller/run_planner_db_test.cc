@@ -203,5 +203,49 @@ TEST_F(RunPlannerDbTest, RefusedOperations) {
   EXPECT_EQ(Run("build", 1).state, "building");
 }
 
+// A second run waits behind the first at a stage that is building, and
+// starts when that stage ends (one active run per stage, like a train).
+TEST_F(RunPlannerDbTest, NewerRunQueuesBehindActiveStage) {
+  PlanEffects first, second;
+  ASSERT_TRUE(Trigger("build", &first).ok());
+  ASSERT_TRUE(Trigger("build", &second).ok());
+  ASSERT_EQ(first.scheduled_jobs.size(), 2u);
+  EXPECT_TRUE(second.scheduled_jobs.empty());
+  Finish(first.scheduled_jobs[0], "passed");
+  PlanEffects released = Finish(first.scheduled_jobs[1], "passed");
+  // run 2's two compile jobs, plus deploy/1's job.
+  EXPECT_EQ(released.scheduled_jobs.size(), 3u);
+  EXPECT_EQ(Run("build", 2).state, "building");
+}
+
+// A lost attempt of a job whose policy is `fail` fails the stage; the
+// agent's late report cannot change it (LoseJob refuses a second time).
+TEST_F(RunPlannerDbTest, LostJobFailsStageByDefault) {
+  PlanEffects effects;
+  ASSERT_TRUE(Trigger("build", &effects).ok());
+  int64_t a = effects.scheduled_jobs[0];
+  ASSERT_TRUE(db_->Run("assign", [&](store::Tx& tx) {
+                   EXPECT_TRUE(tx.TransitionJob(a, {"scheduled"}, "running", "agent-x", ""));
+                   return absl::OkStatus();
+                 }).ok());
+  absl::StatusOr<bool> lost = false;
+  PlanEffects lost_effects;
+  ASSERT_TRUE(db_->Run("lose", [&](store::Tx& tx) -> absl::Status {
+                   lost_effects.Clear();
+                   lost = planner_.LoseJob(tx, a, "agent-x", "silent", &lost_effects);
+                   return lost.status();
+                 }).ok());
+  EXPECT_TRUE(*lost);
+  EXPECT_TRUE(lost_effects.scheduled_jobs.empty());
+  Finish(effects.scheduled_jobs[1], "passed");
+  EXPECT_EQ(Run("build", 1).state, "failed");
+  ASSERT_TRUE(db_->Run("lose again", [&](store::Tx& tx) -> absl::Status {
+                   PlanEffects e;
+                   lost = planner_.LoseJob(tx, a, "agent-x", "silent", &e);
+                   return lost.status();
+                 }).ok());
+  EXPECT_FALSE(*lost);
+}
+
 }  // namespace
 }  // namespace gantry

@@ -80,7 +80,15 @@ Scheduler::Scheduler(std::unique_ptr<store::Db> db, ConfigCache* configs,
 
 Scheduler::~Scheduler() { Stop(); }
 
-void Scheduler::Stop() { strand_.Shutdown(); }
+void Scheduler::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(ticker_mu_);
+    stopping_ = true;
+  }
+  ticker_cv_.notify_all();
+  if (ticker_.joinable()) ticker_.join();
+  strand_.Shutdown();
+}
 
 absl::Status Scheduler::Start() {
   std::promise<absl::Status> promise;
@@ -123,12 +131,98 @@ absl::Status Scheduler::Start() {
         it->second.building = locators[j.id];
       }
     }
+    // Agents holding jobs get a full timeout to come back before being lost.
+    for (auto& [id, agent] : agents_) {
+      if (agent.attempt != 0) agent.last_contact = absl::Now();
+    }
     EnqueueJobs(scheduled);
     spdlog::info("loaded {} agents, {} unfinished jobs, config revision {}",
                  agents_.size(), active.size(), revision);
     promise.set_value(absl::OkStatus());
   });
-  return promise.get_future().get();
+  absl::Status st = promise.get_future().get();
+  if (!st.ok()) return st;
+  absl::Duration period =
+      std::min(absl::Seconds(1), std::max(absl::Milliseconds(20), options_.agent_lost_timeout / 4));
+  ticker_ = std::thread([this, period] {
+    std::unique_lock<std::mutex> lock(ticker_mu_);
+    while (!ticker_cv_.wait_for(lock, absl::ToChronoMilliseconds(period),
+                                [this] { return stopping_; })) {
+      strand_.Post([this] { Tick(); });
+    }
+  });
+  return absl::OkStatus();
+}
+
+void Scheduler::Tick() {
+  absl::Time now = absl::Now();
+  for (auto& [id, agent] : agents_) {
+    if (agent.lost || (!agent.channel && agent.attempt == 0)) continue;
+    if (now - agent.last_contact > options_.agent_lost_timeout) {
+      MarkLost(agent, absl::StrCat("agent ", agent.record.name, " silent for ",
+                                   absl::FormatDuration(absl::Trunc(now - agent.last_contact,
+                                                                    absl::Milliseconds(100)))));
+    }
+  }
+  UpdateWaitingReasons();
+}
+
+void Scheduler::MarkLost(AgentState& agent, const std::string& why) {
+  spdlog::warn("{}: marking it lost", why);
+  agent.lost = true;
+  if (agent.channel) {
+    channel_agent_.erase(agent.channel.get());
+    agent.channel->Close(absl::UnavailableError("no heartbeat within the agent-lost timeout"));
+    agent.channel.reset();
+  }
+  if (agent.attempt == 0) return;
+  int64_t attempt = agent.attempt;
+  PlanEffects effects;
+  absl::Status st = db_->Run("LoseJob", [&](store::Tx& tx) -> absl::Status {
+    effects.Clear();
+    return planner_.LoseJob(tx, attempt, agent.record.id, why, &effects).status();
+  });
+  if (!st.ok()) {
+    spdlog::error("cannot mark attempt {} lost: {}", attempt, st.ToString());
+    agent.lost = false;  // try again on the next tick
+    return;
+  }
+  agent.attempt = 0;
+  agent.building.clear();
+  ApplyEffects(effects);
+}
+
+void Scheduler::UpdateWaitingReasons() {
+  if (pending_.empty()) return;
+  std::vector<AgentProfile> profiles;
+  std::vector<const AgentState*> states;
+  for (const auto& [id, agent] : agents_) {
+    profiles.push_back(ProfileOf(agent));
+    states.push_back(&agent);
+  }
+  std::vector<std::pair<int64_t, std::string>> changed;
+  for (auto& [id, job] : pending_) {
+    bool any_match = false, any_connected = false;
+    for (size_t i = 0; i < profiles.size(); ++i) {
+      if (!Matches(job.requirements, profiles[i])) continue;
+      any_match = true;
+      any_connected |= states[i]->channel != nullptr;
+    }
+    std::string reason =
+        !any_match       ? "waiting: " + ExplainNoMatch(job.requirements, profiles)
+        : !any_connected ? "waiting: every matching agent is offline"
+                         : "waiting for a free agent";
+    if (reason != job.reason) {
+      job.reason = reason;
+      changed.emplace_back(id, reason);
+    }
+  }
+  if (changed.empty()) return;
+  absl::Status st = db_->Run("SetJobReasons", [&](store::Tx& tx) {
+    for (const auto& [id, reason] : changed) tx.SetJobReason(id, reason);
+    return absl::OkStatus();
+  });
+  if (!st.ok()) spdlog::warn("cannot store waiting reasons: {}", st.ToString());
 }
 
 // ---------------------------------------------------------------- operator
@@ -415,6 +509,7 @@ void Scheduler::DoHello(const std::shared_ptr<AgentChannel>& channel,
   }
   agent.channel = channel;
   agent.last_contact = absl::Now();
+  agent.lost = false;
   channel_agent_[channel.get()] = agent.record.id;
 
   auto resources = ToVector(hello.resources());
@@ -524,12 +619,18 @@ void Scheduler::DoAgentMessage(const std::shared_ptr<AgentChannel>& channel,
 }
 
 void Scheduler::OnJobStarted(AgentState& agent, int64_t attempt_id) {
-  bool ok = false;
+  bool owned = true;
   absl::Status st = db_->Run("StartJob", [&](store::Tx& tx) {
-    ok = tx.TransitionJob(attempt_id, {"assigned"}, "running", agent.record.id, "");
+    if (tx.TransitionJob(attempt_id, {"assigned"}, "running", agent.record.id, "")) {
+      owned = true;
+      return absl::OkStatus();
+    }
+    // A repeat after a reconnect is fine; an attempt now someone else's is not.
+    auto job = tx.GetJobRun(attempt_id, false);
+    owned = job && job->agent_id == agent.record.id;
     return absl::OkStatus();
   });
-  if (st.ok() && !ok && agent.attempt != attempt_id) {
+  if (st.ok() && !owned) {
     v1::ControllerMessage abandon;
     abandon.mutable_abandon()->set_attempt_id(attempt_id);
     abandon.mutable_abandon()->set_reason("the attempt is no longer this agent's");
@@ -829,6 +930,8 @@ v1::Agent Scheduler::AgentView(const AgentState& agent) const {
     status = "pending";
   } else if (agent.record.state == "disabled") {
     status = agent.attempt != 0 ? "building" : "disabled";
+  } else if (agent.lost) {
+    status = "lost";
   } else if (!agent.channel) {
     status = "offline";
   } else {

@@ -8,7 +8,10 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -32,6 +35,8 @@ struct SchedulerOptions {
   std::string controller_url;  // sent to agents as GANTRY_CONTROLLER_URL
   std::string register_key_hash;
   absl::Duration heartbeat_interval = absl::Seconds(5);
+  // An agent silent this long is lost, and so is the job it was running.
+  absl::Duration agent_lost_timeout = absl::Seconds(30);
 };
 
 template <typename T>
@@ -70,11 +75,13 @@ class Scheduler {
     int64_t attempt = 0;                    // the job run it holds, 0 if idle
     std::string building;                   // "P/N/S/J" of that job
     absl::Time last_contact = absl::InfinitePast();
+    bool lost = false;  // went silent; cleared by its next hello
   };
   struct PendingJob {
     int64_t job_run_id = 0;
     JobRequirements requirements;
     std::string locator;  // P/N/S/J, for logs
+    std::string reason;   // why it waits, as last stored
   };
 
   // Runs on the strand.
@@ -95,6 +102,11 @@ class Scheduler {
   void EnqueueJobs(const std::vector<int64_t>& job_run_ids);
   // Pushes pending jobs to idle matching connected agents, oldest first.
   void Dispatch();
+  // Periodic: marks silent agents lost (and their jobs), and records why
+  // each waiting job waits.
+  void Tick();
+  void MarkLost(AgentState& agent, const std::string& why);
+  void UpdateWaitingReasons();
   // Assigns one job to one agent: commit, then send. False if it could not.
   bool AssignTo(AgentState& agent, const PendingJob& job);
   absl::StatusOr<v1::Assign> BuildAssignment(store::Tx& tx, int64_t job_run_id);
@@ -115,6 +127,11 @@ class Scheduler {
   std::map<std::string, AgentState> agents_;  // by id
   std::unordered_map<const AgentChannel*, std::string> channel_agent_;
   std::map<int64_t, PendingJob> pending_;  // by job run id: oldest first
+
+  std::mutex ticker_mu_;
+  std::condition_variable ticker_cv_;
+  bool stopping_ = false;
+  std::thread ticker_;
 };
 
 }  // namespace gantry

@@ -1,6 +1,7 @@
 // Invalid configurations: each kind of mistake is reported with its exact
 // message at file:line:col, and all mistakes are reported, not the first.
 #include "common/config/parser.h"
+#include "common/files.h"
 #include "gtest/gtest.h"
 
 namespace gantry::config {
@@ -470,7 +471,8 @@ pipelines:
                    "'on_cancel'"}));
 }
 
-// Task and artifact types, documents and environments split over files.
+// Task and artifact types, merge keys, documents, and environments split
+// over files.
 TEST(ParserErrorsTest, TypesDocumentsAndMergedEnvironments) {
   EXPECT_EQ(Errors(R"(
 pipelines:
@@ -485,6 +487,7 @@ pipelines:
               tasks:
                 - exce: {command: ls}
                 - fetch: {stage: x, job: y, file: f, is_file: false}
+              <<: 5
 ---
 pipelines: {}
 )"),
@@ -495,7 +498,9 @@ pipelines: {}
                    "fetch; did you mean 'exec'?",
                    "c.yaml:12:19: fetch: pipeline 'p' has no stage 'x'",
                    "c.yaml:12:54: 'is_file' goes with 'source', not 'file'",
-                   "c.yaml:14:1: a config file holds one YAML document; this "
+                   "c.yaml:13:19: expected a map or a list of maps for merge "
+                   "key '<<', got '5'",
+                   "c.yaml:15:1: a config file holds one YAML document; this "
                    "is a second one"}));
   EXPECT_EQ(
       ErrorsOf({{"a.yaml",
@@ -519,6 +524,38 @@ TEST(ParserErrorsTest, AllErrorsSorted) {
             "a.yaml:3:7: unknown key 'stagse' in pipeline 'p'; did you mean "
             "'stages'?\n"
             "b.yaml:3:26: job 'j' has no tasks");
+}
+
+// Bad input is an error message, never a crash: one-character deletions and
+// replacements all over the demo file parse to results whose errors all
+// point into the file. (Every 7th position, to keep the test fast.)
+TEST(ParserErrorsTest, MutatedInputsAreReportedNotCrashed) {
+  absl::StatusOr<std::string> demo =
+      ReadFile(std::string(GANTRY_EXAMPLES_DIR) + "/pipelines.gocd.yaml");
+  ASSERT_TRUE(demo.ok()) << demo.status();
+  int lines = 1;
+  for (char c : *demo) lines += c == '\n';
+  int refused = 0;
+  for (size_t i = 0; i < demo->size(); i += 7) {
+    for (char replacement : {'\0', ':', '-', '['}) {
+      std::string text = *demo;
+      if (replacement == '\0') {
+        text.erase(i, 1);
+      } else {
+        text[i] = replacement;
+      }
+      ParseResult result = ParseConfig({{"m.yaml", text}});
+      refused += !result.ok();
+      for (const ConfigError& e : result.errors) {
+        ASSERT_EQ(e.location.file, "m.yaml") << e.message;
+        ASSERT_GE(e.location.line, 1) << e.message;
+        ASSERT_LE(e.location.line, lines + 1) << e.message;
+        ASSERT_GE(e.location.column, 1) << e.message;
+        ASSERT_FALSE(e.message.empty());
+      }
+    }
+  }
+  EXPECT_GT(refused, 0);
 }
 
 }  // namespace

@@ -384,6 +384,39 @@ pipelines:
   EXPECT_EQ(j.tasks[2].exec.command, "test");
 }
 
+// YAML merge keys (`<<: *anchor`), which GoCD's YAML reader supports:
+// written keys win over merged ones, the first merged map over later ones.
+TEST(ParserTest, MergeKeys) {
+  Config config = ParseOk({{"merge.yaml", Yaml(R"(
+common:
+  job: &job
+    resources: [linux]
+    timeout: 5
+    tasks: [{exec: {command: make}}]
+  more: &more {timeout: 9, run_instances: 2}
+pipelines:
+  p:
+    stages:
+      - s:
+          jobs:
+            a:
+              <<: *job
+              timeout: 7
+            b:
+              <<: [*more, *job]
+)")}});
+  const std::vector<Job>& jobs = config.pipelines[0].stages[0].jobs;
+  ASSERT_EQ(jobs.size(), 2u);
+  EXPECT_EQ(jobs[0].resources, std::vector<std::string>({"linux"}));
+  EXPECT_EQ(jobs[0].timeout_minutes, 7);
+  ASSERT_EQ(jobs[0].tasks.size(), 1u);
+  EXPECT_EQ(jobs[0].tasks[0].exec.command, "make");
+  EXPECT_EQ(jobs[1].timeout_minutes, 9);
+  EXPECT_EQ(jobs[1].run_instances, 2);
+  EXPECT_EQ(jobs[1].resources, std::vector<std::string>({"linux"}));
+  EXPECT_EQ(jobs[1].tasks.size(), 1u);
+}
+
 // An empty file, or one with only comments, is a valid empty config.
 TEST(ParserTest, EmptyFiles) {
   ParseResult result = ParseConfig({{"e.yaml", ""}, {"c.yaml", "# nothing\n"}});

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
+#include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -108,6 +109,53 @@ void YamlReader::TypeError(const Field& field, absl::string_view expected,
                                            ", got ", Describe(field.value)));
 }
 
+std::vector<YamlReader::Pair> YamlReader::Pairs(const YAML::Node& map) {
+  auto is_merge = [](const YAML::Node& key) {
+    return key.IsScalar() && key.Scalar() == "<<" && key.Tag() != "!";
+  };
+  std::set<std::string> written;
+  for (auto it = map.begin(); it != map.end(); ++it) {
+    if (it->first.IsScalar() && !is_merge(it->first)) {
+      written.insert(it->first.Scalar());
+    }
+  }
+  std::vector<Pair> out;
+  std::set<std::string> merged;
+  for (auto it = map.begin(); it != map.end(); ++it) {
+    if (!is_merge(it->first)) {
+      out.emplace_back(it->first, it->second);
+      continue;
+    }
+    std::vector<YAML::Node> sources;
+    if (it->second.IsMap()) {
+      sources.push_back(it->second);
+    } else if (it->second.IsSequence()) {
+      for (const YAML::Node& n : it->second) sources.push_back(n);
+    }
+    for (const YAML::Node& source : sources) {
+      if (!source.IsMap()) {
+        sources.clear();
+        break;
+      }
+    }
+    if (sources.empty()) {
+      Field f = Element(it->second, Location(it->first));
+      TypeError(f, "a map or a list of maps", "merge key '<<'");
+      continue;
+    }
+    for (const YAML::Node& source : sources) {
+      for (Pair& pair : Pairs(source)) {
+        if (pair.first.IsScalar()) {
+          const std::string& key = pair.first.Scalar();
+          if (written.count(key) || !merged.insert(key).second) continue;
+        }
+        out.push_back(std::move(pair));
+      }
+    }
+  }
+  return out;
+}
+
 std::optional<Fields> YamlReader::Object(const Field& field,
                                          absl::string_view what,
                                          const KeySet& keys) {
@@ -118,14 +166,14 @@ std::optional<Fields> YamlReader::Object(const Field& field,
     return std::nullopt;
   }
   std::map<std::string, SourceLocation> seen;
-  for (auto it = field.value.begin(); it != field.value.end(); ++it) {
-    SourceLocation key_location = Location(it->first);
-    if (!it->first.IsScalar()) {
+  for (const auto& [key_node, value_node] : Pairs(field.value)) {
+    SourceLocation key_location = Location(key_node);
+    if (!key_node.IsScalar()) {
       Error(key_location, absl::StrCat("expected a plain key in ", what,
-                                       ", got ", Describe(it->first)));
+                                       ", got ", Describe(key_node)));
       continue;
     }
-    const std::string key = it->first.Scalar();
+    const std::string key = key_node.Scalar();
     auto [prev, inserted] = seen.emplace(key, key_location);
     if (!inserted) {
       Error(key_location, absl::StrCat("duplicate key '", key, "' (first at ",
@@ -156,7 +204,7 @@ std::optional<Fields> YamlReader::Object(const Field& field,
       Error(key_location, std::move(message));
       continue;
     }
-    Field f = Element(it->second, key_location);
+    Field f = Element(value_node, key_location);
     f.key = key;
     out.Add(std::move(f));
   }
@@ -175,14 +223,14 @@ std::vector<Field> YamlReader::Entries(const Field& field,
   }
   // Compared name -> (name as written, where).
   std::map<std::string, std::pair<std::string, SourceLocation>> seen;
-  for (auto it = field.value.begin(); it != field.value.end(); ++it) {
-    SourceLocation key_location = Location(it->first);
-    if (!it->first.IsScalar()) {
+  for (const auto& [key_node, value_node] : Pairs(field.value)) {
+    SourceLocation key_location = Location(key_node);
+    if (!key_node.IsScalar()) {
       Error(key_location, absl::StrCat("expected a ", kind, " name in ", what,
-                                       ", got ", Describe(it->first)));
+                                       ", got ", Describe(key_node)));
       continue;
     }
-    const std::string name = it->first.Scalar();
+    const std::string name = key_node.Scalar();
     std::string compared = ignore_case ? absl::AsciiStrToLower(name) : name;
     auto [prev, inserted] =
         seen.emplace(compared, std::make_pair(name, key_location));
@@ -200,7 +248,7 @@ std::vector<Field> YamlReader::Entries(const Field& field,
       }
       continue;
     }
-    Field f = Element(it->second, key_location);
+    Field f = Element(value_node, key_location);
     f.key = name;
     out.push_back(std::move(f));
   }

@@ -112,6 +112,13 @@ class YamlReader {
                  absl::string_view what);
 
  private:
+  using Pair = std::pair<YAML::Node, YAML::Node>;
+  // The key/value pairs of a map, with YAML merge keys (`<<: *anchor` or
+  // `<<: [*a, *b]`, which yaml-cpp leaves as plain keys) expanded where they
+  // stand: keys written in the map win over merged ones, earlier merged maps
+  // over later ones.
+  std::vector<Pair> Pairs(const YAML::Node& map);
+
   std::string file_;
   Diagnostics* diagnostics_;
 };

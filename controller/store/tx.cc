@@ -363,6 +363,27 @@ int32_t Tx::LatestStageCounter(int64_t run_id, const std::string& stage) {
   return r[0][0].as<int32_t>();
 }
 
+bool Tx::OtherRunBuildingStage(const std::string& pipeline, const std::string& stage,
+                               int64_t run_id) {
+  auto r = work_.exec_params(
+      "SELECT 1 FROM stage_runs s JOIN pipeline_runs p ON p.id = s.run_id "
+      "WHERE p.pipeline = $1 AND s.name = $2 AND s.state = 'building' AND "
+      "s.run_id <> $3 LIMIT 1",
+      pipeline, stage, run_id);
+  return !r.empty();
+}
+
+std::optional<StageRunRecord> Tx::OldestQueuedStage(const std::string& pipeline,
+                                                    const std::string& stage) {
+  auto r = work_.exec_params(
+      "SELECT s.id FROM stage_runs s JOIN pipeline_runs p ON p.id = s.run_id "
+      "WHERE p.pipeline = $1 AND s.name = $2 AND s.state = 'queued' "
+      "ORDER BY p.counter, s.counter LIMIT 1",
+      pipeline, stage);
+  if (r.empty()) return std::nullopt;
+  return GetStageRun(r[0][0].as<int64_t>());
+}
+
 int64_t Tx::InsertJobRun(int64_t stage_run_id, const std::string& name,
                          const std::string& config_job) {
   auto r = work_.exec_params(
@@ -422,6 +443,10 @@ std::vector<JobRunRecord> Tx::ActiveJobRuns() {
     out.push_back(JobFromRow(r));
   }
   return out;
+}
+
+void Tx::SetJobReason(int64_t job_run_id, const std::string& reason) {
+  work_.exec_params("UPDATE job_runs SET reason = $2 WHERE id = $1", job_run_id, reason);
 }
 
 bool Tx::AppendConsoleChunk(int64_t job_run_id, int64_t sequence,

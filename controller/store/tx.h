@@ -68,6 +68,12 @@ class Tx {
   std::vector<StageRunRecord> StageRuns(int64_t run_id);
   std::optional<StageRunRecord> GetStageRun(int64_t stage_run_id);
   int32_t LatestStageCounter(int64_t run_id, const std::string& stage);
+  // Whether another run of `pipeline` has stage `stage` building.
+  bool OtherRunBuildingStage(const std::string& pipeline, const std::string& stage,
+                             int64_t run_id);
+  // The oldest queued stage run of `pipeline`/`stage`, if any.
+  std::optional<StageRunRecord> OldestQueuedStage(const std::string& pipeline,
+                                                  const std::string& stage);
 
   // --- job runs (a job run is one attempt; its id is the attempt id)
   int64_t InsertJobRun(int64_t stage_run_id, const std::string& name,
@@ -80,6 +86,7 @@ class Tx {
                      const std::string& to, const std::string& agent_id,
                      const std::string& reason);
   std::vector<JobRunRecord> ActiveJobRuns();
+  void SetJobReason(int64_t job_run_id, const std::string& reason);
 
   // --- console
   // Stores the chunk unless `sequence` was stored already; returns whether it

@@ -1,8 +1,10 @@
 #include "tests/e2e/harness.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -96,13 +98,15 @@ class SharedPg {
       if (!s.ok()) std::cerr << "e2e: stopping PostgreSQL: " << s << "\n";
       pg_.reset();
     }
-    if (dir_.empty()) return;
-    if (::testing::UnitTest::GetInstance()->failed_test_count() > 0) {
-      std::cerr << "e2e: kept the PostgreSQL cluster of the failed run in "
-                << dir_ << "\n";
-    } else {
-      RemoveTree(dir_);
+    if (!dir_.empty()) {
+      if (::testing::UnitTest::GetInstance()->failed_test_count() > 0) {
+        std::cerr << "e2e: kept the PostgreSQL cluster of the failed run in "
+                  << dir_ << "\n";
+      } else {
+        RemoveTree(dir_);
+      }
     }
+    if (owner_lock_ >= 0) ::close(owner_lock_);
   }
 
   absl::StatusOr<EmbeddedPostgres*> Get() {
@@ -116,10 +120,21 @@ class SharedPg {
 
  private:
   absl::Status StartLocked() {
-    StopOrphanedPostgres();
+    StopOrphanedPostgres("/tmp");
     ASSIGN_OR_RETURN(dir_, MakeTempDir("gantry-e2e-pg"));
-    RETURN_IF_ERROR(
-        WriteFileAtomic(dir_ + "/owner.pid", absl::StrCat(::getpid(), "\n")));
+    // Held until this process ends: while it is locked, no janitor touches
+    // the directory.
+    const std::string owner = dir_ + "/owner.pid";
+    owner_lock_ = ::open(owner.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (owner_lock_ < 0 || ::flock(owner_lock_, LOCK_EX) != 0) {
+      return absl::InternalError(
+          absl::StrCat("e2e: cannot lock ", owner, ": ", strerror(errno)));
+    }
+    std::string pid = absl::StrCat(::getpid(), "\n");
+    if (::write(owner_lock_, pid.data(), pid.size()) < 0) {
+      return absl::InternalError(
+          absl::StrCat("e2e: cannot write ", owner, ": ", strerror(errno)));
+    }
     absl::StatusOr<std::unique_ptr<EmbeddedPostgres>> pg =
         EmbeddedPostgres::Start(SharedPostgresOptions(dir_));
     if (!pg.ok()) {
@@ -133,6 +148,7 @@ class SharedPg {
 
   absl::Mutex mu_;
   std::string dir_;
+  int owner_lock_ = -1;  // flock'ed dir_/owner.pid
   std::unique_ptr<EmbeddedPostgres> pg_;
   absl::Status status_;
 };
@@ -153,28 +169,37 @@ EmbeddedPostgresOptions SharedPostgresOptions(const std::string& dir) {
   return options;
 }
 
-void StopOrphanedPostgres() {
+void StopOrphanedPostgres(const std::string& parent) {
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator("/tmp", ec)) {
+  for (const auto& entry : fs::directory_iterator(parent, ec)) {
     std::string name = entry.path().filename().string();
     if (!absl::StartsWith(name, "gantry-e2e-pg-") ||
         absl::StartsWith(name, "gantry-e2e-pg-template")) {
       continue;
     }
-    std::string dir = entry.path().string();
-    int owner = 0;
-    if (!absl::SimpleAtoi(
-            absl::StripAsciiWhitespace(ReadOrEmpty(dir + "/owner.pid")),
-            &owner) ||
-        owner <= 0 || ::kill(owner, 0) == 0 || errno != ESRCH ||
-        !FileExists(dir + "/pg/postmaster.pid")) {
-      continue;
+    const std::string dir = entry.path().string();
+    const std::string owner = dir + "/owner.pid";
+    // The owner holds this lock while it lives, and so does a janitor while
+    // it cleans: getting it means nobody else cares for the directory.
+    int lock = ::open(owner.c_str(), O_RDWR | O_CLOEXEC);
+    if (lock < 0) continue;
+    if (::flock(lock, LOCK_EX | LOCK_NB) == 0 &&
+        FileExists(dir + "/pg/postmaster.pid")) {
+      std::cerr << "e2e: stopping the PostgreSQL left by dead test process "
+                << absl::StripAsciiWhitespace(ReadOrEmpty(owner)) << " in "
+                << dir << "\n";
+      absl::StatusOr<std::unique_ptr<EmbeddedPostgres>> orphan =
+          EmbeddedPostgres::Start(SharedPostgresOptions(dir));
+      if (orphan.ok() && (*orphan)->Stop().ok()) {
+        RemoveTree(dir);
+      } else {
+        std::cerr << "e2e: could not stop it: "
+                  << (orphan.ok() ? "pg_ctl stop failed"
+                                  : orphan.status().ToString())
+                  << "\n";
+      }
     }
-    std::cerr << "e2e: stopping the PostgreSQL left by dead process " << owner
-              << " in " << dir << "\n";
-    absl::StatusOr<std::unique_ptr<EmbeddedPostgres>> orphan =
-        EmbeddedPostgres::Start(SharedPostgresOptions(dir));
-    if (orphan.ok() && (*orphan)->Stop().ok()) RemoveTree(dir);
+    ::close(lock);  // a kept directory of a failed run stays as it is
   }
 }
 

@@ -50,10 +50,11 @@ absl::StatusOr<EmbeddedPostgres*> SharedPostgres();
 EmbeddedPostgresOptions SharedPostgresOptions(const std::string& dir);
 
 // Stops the shared PostgreSQL servers of test processes that died without
-// stopping theirs (a crash, a ctest timeout: /tmp/gantry-e2e-pg-*/ whose
-// owner.pid is dead) and removes their directories. SharedPostgres() calls it
-// before starting its own.
-void StopOrphanedPostgres();
+// stopping theirs (a crash, a ctest timeout) and removes their directories:
+// `parent`/gantry-e2e-pg-*/ whose owner.pid nobody holds locked (its owner
+// keeps it flock'ed while alive). SharedPostgres() runs it on /tmp before
+// starting its own.
+void StopOrphanedPostgres(const std::string& parent);
 
 // Calls `condition` every few milliseconds until it returns true or
 // `deadline` has passed; returns its last result.

@@ -2,9 +2,12 @@
 // binaries so that it does not depend on them.
 #include "tests/e2e/harness.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <optional>
 #include <pqxx/pqxx>
@@ -111,15 +114,19 @@ TEST(HarnessTest, CleansUpAfterPassingTest) {
 
 // A shared server left running by a dead test process is stopped and removed.
 TEST(HarnessTest, StopsOrphanedPostgres) {
-  char tmpl[] = "/tmp/gantry-e2e-pg-XXXXXX";
-  std::string dir = ::mkdtemp(tmpl);
-  ::chmod(dir.c_str(), 0755);
-  auto done = ChildProcess::Spawn({"true"});
-  ASSERT_TRUE(done.ok()) << done.status();
-  pid_t dead = (*done)->pid();
-  ASSERT_TRUE((*done)->Wait(absl::Seconds(30)).ok());
-  ASSERT_TRUE(
-      WriteFileAtomic(dir + "/owner.pid", absl::StrCat(dead, "\n")).ok());
+  // A parent of our own, out of reach of concurrent tests' janitors.
+  char tmpl[] = "/tmp/gantry-e2e-janitor-XXXXXX";
+  std::string parent = ::mkdtemp(tmpl);
+  ::chmod(parent.c_str(), 0755);
+  std::string dir = parent + "/gantry-e2e-pg-orphan";
+  ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0);
+  ASSERT_TRUE(WriteFileAtomic(dir + "/owner.pid", "12345\n").ok());
+  std::string alive = parent + "/gantry-e2e-pg-alive";  // its owner lives
+  ASSERT_EQ(::mkdir(alive.c_str(), 0755), 0);
+  ASSERT_TRUE(WriteFileAtomic(alive + "/owner.pid", "1\n").ok());
+  int held = ::open((alive + "/owner.pid").c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(held, 0);
+  ASSERT_EQ(::flock(held, LOCK_EX), 0);
   auto orphan = EmbeddedPostgres::Start(SharedPostgresOptions(dir));
   ASSERT_TRUE(orphan.ok()) << orphan.status();
   std::string conninfo = (*orphan)->ConnectionString();
@@ -127,10 +134,16 @@ TEST(HarnessTest, StopsOrphanedPostgres) {
   orphan->reset();
   ASSERT_TRUE(CurrentDatabase(conninfo).ok()) << "the orphan should run";
 
-  StopOrphanedPostgres();
+  // Locked by a live owner, so left alone even though it looks the same.
+  ASSERT_EQ(::mkdir((alive + "/pg").c_str(), 0755), 0);
+  ASSERT_TRUE(WriteFileAtomic(alive + "/pg/postmaster.pid", "1\n").ok());
+
+  StopOrphanedPostgres(parent);
   EXPECT_FALSE(CurrentDatabase(conninfo).ok()) << "the orphan still runs";
   EXPECT_FALSE(FileExists(dir));
-  if (FileExists(dir)) RunCommand({"rm", "-rf", dir}).IgnoreError();
+  EXPECT_TRUE(FileExists(alive + "/pg/postmaster.pid"));
+  ::close(held);
+  RunCommand({"rm", "-rf", parent}).IgnoreError();
 }
 
 // WaitFor returns true as soon as the condition holds, false at the deadline.
