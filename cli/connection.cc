@@ -207,6 +207,11 @@ absl::Status Connection::Check(const grpc::Status& grpc_status) const {
                              " did not answer within ",
                              absl::FormatDuration(call_timeout_));
       break;
+    case absl::StatusCode::kCancelled:
+      // What a call in flight sees when the controller shuts down.
+      message = absl::StrCat("the controller at ", settings_.address,
+                             " cancelled the call (shutting down?): ", detail);
+      break;
     case absl::StatusCode::kPermissionDenied:
       message = absl::StrCat("permission denied: ", detail);
       break;
@@ -228,6 +233,7 @@ absl::Status Connection::Check(const grpc::Status& grpc_status) const {
 bool IsRetriable(const absl::Status& status) {
   switch (status.code()) {
     case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kCancelled:
     case absl::StatusCode::kDeadlineExceeded:
     case absl::StatusCode::kAborted:
     case absl::StatusCode::kResourceExhausted:

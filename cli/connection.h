@@ -83,7 +83,8 @@ class Connection {
 };
 
 // True for codes where repeating the same read later may succeed
-// (UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED, RESOURCE_EXHAUSTED).
+// (UNAVAILABLE, CANCELLED by a controller shutting down, DEADLINE_EXCEEDED,
+// ABORTED, RESOURCE_EXHAUSTED). Only idempotent reads are retried.
 bool IsRetriable(const absl::Status& status);
 
 }  // namespace gantry::cli

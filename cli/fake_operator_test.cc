@@ -58,6 +58,11 @@ class FakeOperator final : public v1::OperatorService::Service {
     absl::MutexLock lock(&mu_);
     runs_.assign(runs.begin(), runs.end());
   }
+  // The next `n` GetPipelineRun calls fail with UNAVAILABLE (-1: all).
+  void FailRunReads(int n) {
+    absl::MutexLock lock(&mu_);
+    failing_reads_ = n;
+  }
   std::vector<std::string> authorizations() {
     absl::MutexLock lock(&mu_);
     return authorizations_;
@@ -104,6 +109,10 @@ class FakeOperator final : public v1::OperatorService::Service {
                               v1::PipelineRun* run) override {
     if (auto s = Auth(ctx); !s.ok()) return s;
     absl::MutexLock lock(&mu_);
+    if (failing_reads_ != 0) {
+      if (failing_reads_ > 0) --failing_reads_;
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "restarting");
+    }
     if (runs_.empty()) return grpc::Status(grpc::StatusCode::NOT_FOUND, "none");
     *run = runs_.front();
     if (runs_.size() > 1) runs_.pop_front();
@@ -192,6 +201,7 @@ class FakeOperator final : public v1::OperatorService::Service {
   std::vector<std::string> authorizations_ ABSL_GUARDED_BY(mu_);
   v1::TriggerPipelineRequest last_trigger_ ABSL_GUARDED_BY(mu_);
   int log_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  int failing_reads_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 class FakeOperatorTest : public ::testing::Test {
@@ -317,6 +327,31 @@ TEST_F(FakeOperatorTest, TriggerWaitAwaitingApproval) {
   EXPECT_EQ(r.exit_code, 3) << r.err;
   EXPECT_THAT(r.out, HasSubstr("build/7 is waiting for approval of stage deploy "
                                "(gantry stage approve build/7/deploy)\n"));
+}
+
+// --wait rides out a controller restart: it notes the outage once on
+// stderr and carries on when the controller answers again.
+TEST_F(FakeOperatorTest, TriggerWaitRetriesWhileUnavailable) {
+  service_.SetRuns({MakeRun("passed", "passed", "passed")});
+  service_.FailRunReads(3);
+  CliResult r = Run({"pipeline", "trigger", "build", "--wait"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err, "gantry: cannot reach controller at 127.0.0.1:" +
+                       std::to_string(port_) + ": restarting (retrying)\n");
+  EXPECT_THAT(r.out, HasSubstr("build/7 passed\n"));
+}
+
+// ... but gives up with exit 1 once the outage outlasts the retry budget.
+TEST_F(FakeOperatorTest, TriggerWaitGivesUpAfterRetryBudget) {
+  service_.SetRuns({MakeRun("passed", "passed", "passed")});
+  service_.FailRunReads(-1);
+  options_.retry_budget = absl::Milliseconds(100);
+  CliResult r = Run({"pipeline", "trigger", "build", "--wait"});
+  EXPECT_EQ(r.exit_code, 1);
+  std::vector<std::string> lines = r.ErrLines();
+  ASSERT_EQ(lines.size(), 2u) << r.err;
+  EXPECT_THAT(lines[0], ::testing::EndsWith("restarting (retrying)"));
+  EXPECT_THAT(lines[1], StartsWith("gantry: cannot reach controller at "));
 }
 
 // With -o json, --wait prints only the final run as one JSON document.

@@ -36,7 +36,7 @@ struct FileContent {
   std::vector<Environment> environments;
 };
 
-FileContent ReadFile(const ConfigFile& file, Diagnostics* diagnostics) {
+FileContent ReadOneFile(const ConfigFile& file, Diagnostics* diagnostics) {
   FileContent content;
   YamlReader reader(file.path, diagnostics);
   std::vector<YAML::Node> documents;
@@ -139,7 +139,7 @@ ParseResult ParseConfig(const std::vector<ConfigFile>& files) {
   std::vector<FileContent> contents;
   contents.reserve(files.size());
   for (const ConfigFile& file : files) {
-    contents.push_back(ReadFile(file, &diagnostics));
+    contents.push_back(ReadOneFile(file, &diagnostics));
   }
   Config& config = result.config;
   config.format_version = files.empty() ? 0 : 1;
