@@ -1,8 +1,7 @@
 #include "cli/app.h"
 
-#include <exception>
-
 #include <CLI/CLI.hpp>
+#include <exception>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_replace.h"
@@ -15,7 +14,8 @@ constexpr char kDescription[] =
     "The controller is --controller, else $GANTRY_CONTROLLER, else "
     "$GANTRY_DATA_DIR/controller.addr, else 127.0.0.1:8150.\n"
     "The token is --token or --token-file, else $GANTRY_TOKEN, else "
-    "$GANTRY_DATA_DIR/admin.token ($GANTRY_DATA_DIR defaults to ./gantry-data).";
+    "$GANTRY_DATA_DIR/admin.token ($GANTRY_DATA_DIR defaults to "
+    "./gantry-data).";
 
 void PrintError(std::ostream& err, const std::string& message) {
   std::string line(absl::StripAsciiWhitespace(message));
@@ -37,8 +37,8 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out,
   std::string output = "text";
   app.add_option("--controller", flags.controller,
                  "Controller address HOST:PORT");
-  CLI::Option* token =
-      app.add_option("--token", flags.token, "Bearer token for the operator API");
+  CLI::Option* token = app.add_option("--token", flags.token,
+                                      "Bearer token for the operator API");
   app.add_option("--token-file", flags.token_file, "Read the token from a file")
       ->excludes(token);
   app.add_option("-o,--output", output, "Output format: text or json")

@@ -2,11 +2,11 @@
 // offline config checks and an unreachable controller.
 #include "cli/app.h"
 
-#include <chrono>
-#include <fstream>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
 
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -16,12 +16,12 @@
 namespace gantry::cli {
 namespace {
 
-using ::testing::HasSubstr;
-using ::testing::MatchesRegex;
-using ::testing::StartsWith;
 using testing::CliResult;
+using ::testing::HasSubstr;
 using testing::MakeTempDir;
+using ::testing::MatchesRegex;
 using testing::RunGantry;
+using ::testing::StartsWith;
 
 std::string WriteTemp(const std::string& dir, const std::string& name,
                       const std::string& content) {
@@ -123,7 +123,8 @@ TEST(AppTest, BadLocatorIsOneLine) {
            {"pipeline", "trigger", "p", "--var", "=x"},
            {"pipeline", "trigger", "p", "--var", "1A=x"},
            {"pipeline", "trigger", "p", "--revision", "repo"},
-           {"pipeline", "trigger", "p", "--revision", "r=1", "--revision", "r=2"},
+           {"pipeline", "trigger", "p", "--revision", "r=1", "--revision",
+            "r=2"},
            {"job", "log", "p/1/s/j/extra/x"},
        }) {
     CliResult bad = RunGantry(args);
@@ -140,7 +141,8 @@ TEST(AppTest, UnreachableControllerIsOneLineAndFast) {
   auto elapsed = std::chrono::steady_clock::now() - start;
   EXPECT_EQ(r.exit_code, 1);
   ExpectOneErrorLine(r);
-  EXPECT_THAT(r.err, StartsWith("gantry: cannot reach controller at 127.0.0.1:1: "));
+  EXPECT_THAT(r.err,
+              StartsWith("gantry: cannot reach controller at 127.0.0.1:1: "));
   EXPECT_LT(elapsed, std::chrono::seconds(10));
   EXPECT_EQ(r.out, "");
 }
@@ -159,7 +161,8 @@ TEST(AppTest, ConfigCheckGood) {
   std::string dir = MakeTempDir();
   std::string path = WriteTemp(dir, "good.gocd.yaml", kGoodConfig);
   // No controller anywhere: check must not dial.
-  CliResult r = RunGantry({"--controller", "127.0.0.1:1", "config", "check", "-f", path});
+  CliResult r =
+      RunGantry({"--controller", "127.0.0.1:1", "config", "check", "-f", path});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "1 file OK (1 pipeline, 0 environments)\n");
   EXPECT_EQ(r.err, "");
@@ -183,8 +186,8 @@ TEST(AppTest, ConfigCheckBadPrintsEveryError) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.out, "");
 
-  config::ParseResult expected = config::ParseConfig(
-      {{a, kBadConfigA}, {b, kBadConfigB}});
+  config::ParseResult expected =
+      config::ParseConfig({{a, kBadConfigA}, {b, kBadConfigB}});
   ASSERT_FALSE(expected.ok());
   std::vector<std::string> lines = r.ErrLines();
   std::vector<std::string> expected_lines =

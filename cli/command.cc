@@ -23,13 +23,14 @@ absl::StatusOr<Connection*> CommandContext::connection() {
   if (connection_ == nullptr) {
     ASSIGN_OR_RETURN(ConnectionSettings settings,
                      ResolveConnection(flags_, options_.env));
-    connection_ =
-        std::make_unique<Connection>(std::move(settings), options_.call_timeout);
+    connection_ = std::make_unique<Connection>(std::move(settings),
+                                               options_.call_timeout);
   }
   return connection_.get();
 }
 
-absl::Status CommandContext::PrintJson(const google::protobuf::Message& message) {
+absl::Status CommandContext::PrintJson(
+    const google::protobuf::Message& message) {
   ASSIGN_OR_RETURN(std::string json, ToJson(message));
   out_ << json;
   out_.flush();

@@ -4,12 +4,12 @@
 // exit status (or an error the caller prints as one line).
 #pragma once
 
+#include <google/protobuf/message.h>
+
 #include <functional>
 #include <memory>
 #include <ostream>
 #include <string>
-
-#include <google/protobuf/message.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"

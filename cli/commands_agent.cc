@@ -1,9 +1,8 @@
 // gantry agent list|approve|enable|disable.
+#include <CLI/CLI.hpp>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "cli/command.h"
@@ -83,9 +82,8 @@ void AddAgentCommands(CLI::App& app, Action* action) {
   agent->require_subcommand(1);
 
   CLI::App* list = agent->add_subcommand("list", "List agents");
-  list->callback([action] {
-    *action = [](CommandContext& ctx) { return List(ctx); };
-  });
+  list->callback(
+      [action] { *action = [](CommandContext& ctx) { return List(ctx); }; });
 
   for (const char* verb : {"approve", "enable", "disable"}) {
     std::string description =

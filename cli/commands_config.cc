@@ -1,12 +1,12 @@
 // gantry config check|apply|show.
+#include <google/protobuf/struct.pb.h>
+
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
-#include <google/protobuf/struct.pb.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -77,7 +77,8 @@ std::string Plural(size_t n, const std::string& one, const std::string& many) {
 
 absl::StatusOr<int> Check(CommandContext& ctx,
                           const std::vector<std::string>& args) {
-  ASSIGN_OR_RETURN(std::vector<config::ConfigFile> files, ReadConfigFiles(args));
+  ASSIGN_OR_RETURN(std::vector<config::ConfigFile> files,
+                   ReadConfigFiles(args));
   config::ParseResult result = config::ParseConfig(files);
   if (!result.ok()) {
     // ErrorText(): every error, one per line, sorted by file and position.
@@ -118,7 +119,8 @@ absl::StatusOr<int> Check(CommandContext& ctx,
 
 absl::StatusOr<int> Apply(CommandContext& ctx,
                           const std::vector<std::string>& args) {
-  ASSIGN_OR_RETURN(std::vector<config::ConfigFile> files, ReadConfigFiles(args));
+  ASSIGN_OR_RETURN(std::vector<config::ConfigFile> files,
+                   ReadConfigFiles(args));
   ASSIGN_OR_RETURN(Connection * conn, ctx.connection());
   v1::ApplyConfigRequest request;
   for (const config::ConfigFile& file : files) {
@@ -188,14 +190,16 @@ absl::StatusOr<int> Show(CommandContext& ctx, int64_t revision) {
 }  // namespace
 
 void AddConfigCommands(CLI::App& app, Action* action) {
-  CLI::App* config = app.add_subcommand("config", "Check, apply and show config");
+  CLI::App* config =
+      app.add_subcommand("config", "Check, apply and show config");
   config->require_subcommand(1);
 
   auto check_files = std::make_shared<std::vector<std::string>>();
   CLI::App* check = config->add_subcommand(
       "check", "Validate config files offline (no controller needed)");
-  check->add_option("-f,--file", *check_files,
-                    "YAML files, or directories of *.yaml/*.yml files")
+  check
+      ->add_option("-f,--file", *check_files,
+                   "YAML files, or directories of *.yaml/*.yml files")
       ->required();
   check->callback([action, check_files] {
     *action = [check_files](CommandContext& ctx) {
@@ -206,8 +210,9 @@ void AddConfigCommands(CLI::App& app, Action* action) {
   auto apply_files = std::make_shared<std::vector<std::string>>();
   CLI::App* apply = config->add_subcommand(
       "apply", "Store the files as a new config revision");
-  apply->add_option("-f,--file", *apply_files,
-                    "YAML files, or directories of *.yaml/*.yml files")
+  apply
+      ->add_option("-f,--file", *apply_files,
+                   "YAML files, or directories of *.yaml/*.yml files")
       ->required();
   apply->callback([action, apply_files] {
     *action = [apply_files](CommandContext& ctx) {

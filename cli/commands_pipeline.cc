@@ -1,11 +1,10 @@
 // gantry pipeline list|history|show|trigger.
+#include <CLI/CLI.hpp>
 #include <map>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -50,7 +49,8 @@ absl::StatusOr<Locator> ParseRunOrPipeline(const std::string& text) {
 absl::StatusOr<std::pair<std::string, std::string>> SplitAssignment(
     const std::string& text, const std::string& what,
     const std::string& shape) {
-  std::vector<std::string> parts = absl::StrSplit(text, absl::MaxSplits('=', 1));
+  std::vector<std::string> parts =
+      absl::StrSplit(text, absl::MaxSplits('=', 1));
   if (parts.size() != 2 || parts[0].empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("bad ", what, " '", text, "': expected ", shape));
@@ -262,21 +262,21 @@ void AddPipelineCommands(CLI::App& app, Action* action) {
   pipeline->require_subcommand(1);
 
   CLI::App* list = pipeline->add_subcommand("list", "List pipelines");
-  list->callback([action] {
-    *action = [](CommandContext& ctx) { return List(ctx); };
-  });
+  list->callback(
+      [action] { *action = [](CommandContext& ctx) { return List(ctx); }; });
 
   struct HistoryFlags {
     std::string pipeline;
     int limit = 0;
   };
   auto history_flags = std::make_shared<HistoryFlags>();
-  CLI::App* history =
-      pipeline->add_subcommand("history", "Show a pipeline's runs, newest first");
+  CLI::App* history = pipeline->add_subcommand(
+      "history", "Show a pipeline's runs, newest first");
   history->add_option("PIPELINE", history_flags->pipeline, "Pipeline name")
       ->required();
-  history->add_option("--limit", history_flags->limit,
-                      "At most this many runs (default: the controller's)")
+  history
+      ->add_option("--limit", history_flags->limit,
+                   "At most this many runs (default: the controller's)")
       ->check(CLI::PositiveNumber);
   history->callback([action, history_flags] {
     *action = [history_flags](CommandContext& ctx) {
@@ -297,7 +297,8 @@ void AddPipelineCommands(CLI::App& app, Action* action) {
   });
 
   auto trigger_flags = std::make_shared<TriggerFlags>();
-  CLI::App* trigger = pipeline->add_subcommand("trigger", "Start a pipeline run");
+  CLI::App* trigger =
+      pipeline->add_subcommand("trigger", "Start a pipeline run");
   trigger->add_option("PIPELINE", trigger_flags->pipeline, "Pipeline name")
       ->required();
   trigger

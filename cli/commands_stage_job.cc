@@ -1,9 +1,8 @@
 // gantry stage approve, gantry job log.
+#include <CLI/CLI.hpp>
 #include <memory>
 #include <string>
 #include <thread>
-
-#include <CLI/CLI.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "cli/command.h"
@@ -70,7 +69,8 @@ absl::StatusOr<int> Log(CommandContext& ctx, const LogFlags& flags) {
   v1::GetJobLogResponse all;
   auto fetch = [&](v1::GetJobLogResponse* response) {
     auto context = conn->NewContext();
-    return conn->Check(conn->stub().GetJobLog(context.get(), request, response));
+    return conn->Check(
+        conn->stub().GetJobLog(context.get(), request, response));
   };
   bool first = true;
   while (true) {
@@ -114,8 +114,8 @@ void AddStageCommands(CLI::App& app, Action* action) {
   stage->require_subcommand(1);
 
   auto locator = std::make_shared<std::string>();
-  CLI::App* approve =
-      stage->add_subcommand("approve", "Approve a stage waiting at a manual gate");
+  CLI::App* approve = stage->add_subcommand(
+      "approve", "Approve a stage waiting at a manual gate");
   approve->add_option("STAGE", *locator, "PIPELINE/COUNTER/STAGE")->required();
   approve->callback([action, locator] {
     *action = [locator](CommandContext& ctx) { return Approve(ctx, *locator); };

@@ -70,7 +70,8 @@ absl::Status ValidateAddress(const std::string& address) {
   if (address.empty()) return bad();
   // gRPC target URIs (unix:/path, dns:///host:port, ...) pass through.
   if (absl::StartsWith(address, "unix:") || absl::StartsWith(address, "dns:") ||
-      absl::StartsWith(address, "ipv4:") || absl::StartsWith(address, "ipv6:")) {
+      absl::StartsWith(address, "ipv4:") ||
+      absl::StartsWith(address, "ipv6:")) {
     return absl::OkStatus();
   }
   size_t colon = address.rfind(':');

@@ -54,8 +54,7 @@ TEST(ResolveConnectionTest, Precedence) {
   EXPECT_EQ(from_flags->address, "flaghost:3");
   EXPECT_EQ(from_flags->token, "flag-token");
 
-  auto from_token_file =
-      ResolveConnection({"", "", dir + "/other.token"}, env);
+  auto from_token_file = ResolveConnection({"", "", dir + "/other.token"}, env);
   ASSERT_TRUE(from_token_file.ok());
   EXPECT_EQ(from_token_file->token, "file-token");
   EXPECT_EQ(from_token_file->address, "envhost:2");
@@ -63,7 +62,8 @@ TEST(ResolveConnectionTest, Precedence) {
 
 // $GANTRY_DATA_DIR unset means ./gantry-data, and a missing data dir is fine.
 TEST(ResolveConnectionTest, MissingDataDirIsNotAnError) {
-  auto s = ResolveConnection({}, MapEnv({{"GANTRY_DATA_DIR", "/nonexistent/x"}}));
+  auto s =
+      ResolveConnection({}, MapEnv({{"GANTRY_DATA_DIR", "/nonexistent/x"}}));
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(s->address, kDefaultControllerAddress);
 }

@@ -1,15 +1,15 @@
 // The CLI against a fake OperatorService on 127.0.0.1:0: the bearer token is
 // sent, JSON output parses, `trigger --wait` exit statuses, `job log
 // --follow`, and how refused tokens and config errors are shown.
-#include <deque>
-#include <memory>
-#include <string>
-#include <vector>
-
 #include <gmock/gmock.h>
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "cli/test_util.h"
@@ -19,14 +19,13 @@ namespace gantry::cli {
 namespace {
 
 namespace v1 = gantry::v1;
+using testing::CliResult;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-using testing::CliResult;
 
 constexpr char kToken[] = "s3cret-token";
 
-v1::PipelineRun MakeRun(const std::string& state,
-                        const std::string& job_state,
+v1::PipelineRun MakeRun(const std::string& state, const std::string& job_state,
                         const std::string& second_stage_state = "not_run") {
   v1::PipelineRun run;
   run.set_pipeline("build");
@@ -37,7 +36,7 @@ v1::PipelineRun MakeRun(const std::string& state,
   stage->set_name("compile");
   stage->set_counter(1);
   stage->set_approval("success");
-  stage->set_state(job_state == "passed" ? "passed"
+  stage->set_state(job_state == "passed"   ? "passed"
                    : job_state == "failed" ? "failed"
                                            : "building");
   auto* job = stage->add_jobs();
@@ -159,7 +158,8 @@ class FakeOperator final : public v1::OperatorService::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status ListAgents(grpc::ServerContext* ctx, const v1::ListAgentsRequest*,
+  grpc::Status ListAgents(grpc::ServerContext* ctx,
+                          const v1::ListAgentsRequest*,
                           v1::ListAgentsResponse* response) override {
     if (auto s = Auth(ctx); !s.ok()) return s;
     auto* a = response->add_agents();
@@ -184,10 +184,9 @@ class FakeOperator final : public v1::OperatorService::Service {
  private:
   grpc::Status Auth(grpc::ServerContext* ctx) {
     auto it = ctx->client_metadata().find("authorization");
-    std::string value =
-        it == ctx->client_metadata().end()
-            ? ""
-            : std::string(it->second.data(), it->second.size());
+    std::string value = it == ctx->client_metadata().end()
+                            ? ""
+                            : std::string(it->second.data(), it->second.size());
     absl::MutexLock lock(&mu_);
     authorizations_.push_back(value);
     if (value != std::string("Bearer ") + kToken) {
@@ -278,8 +277,8 @@ TEST_F(FakeOperatorTest, JsonOutputParses) {
 
 // Trigger sends overrides and prints the run it created.
 TEST_F(FakeOperatorTest, TriggerSendsOverrides) {
-  CliResult r = Run({"pipeline", "trigger", "build", "--revision", "repo=abc123",
-                     "--var", "FOO=a=b", "--var", "EMPTY="});
+  CliResult r = Run({"pipeline", "trigger", "build", "--revision",
+                     "repo=abc123", "--var", "FOO=a=b", "--var", "EMPTY="});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "triggered build/7\n");
   v1::TriggerPipelineRequest sent = service_.last_trigger();
@@ -296,7 +295,8 @@ TEST_F(FakeOperatorTest, TriggerSendsOverrides) {
 
 // --wait exits 0 when the run passes and prints each change once.
 TEST_F(FakeOperatorTest, TriggerWaitPassed) {
-  service_.SetRuns({MakeRun("building", "running"), MakeRun("building", "running"),
+  service_.SetRuns({MakeRun("building", "running"),
+                    MakeRun("building", "running"),
                     MakeRun("passed", "passed", "passed")});
   CliResult r = Run({"pipeline", "trigger", "build", "--wait"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -313,7 +313,8 @@ TEST_F(FakeOperatorTest, TriggerWaitPassed) {
 
 // --wait exits 1 when the run fails.
 TEST_F(FakeOperatorTest, TriggerWaitFailed) {
-  service_.SetRuns({MakeRun("building", "running"), MakeRun("failed", "failed")});
+  service_.SetRuns(
+      {MakeRun("building", "running"), MakeRun("failed", "failed")});
   CliResult r = Run({"pipeline", "trigger", "build", "--wait"});
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_THAT(r.out, HasSubstr("build/7 failed\n"));
@@ -322,11 +323,13 @@ TEST_F(FakeOperatorTest, TriggerWaitFailed) {
 
 // --wait exits 3 when the run stops at a manual gate, and says how to go on.
 TEST_F(FakeOperatorTest, TriggerWaitAwaitingApproval) {
-  service_.SetRuns({MakeRun("awaiting_approval", "passed", "awaiting_approval")});
+  service_.SetRuns(
+      {MakeRun("awaiting_approval", "passed", "awaiting_approval")});
   CliResult r = Run({"pipeline", "trigger", "build", "--wait"});
   EXPECT_EQ(r.exit_code, 3) << r.err;
-  EXPECT_THAT(r.out, HasSubstr("build/7 is waiting for approval of stage deploy "
-                               "(gantry stage approve build/7/deploy)\n"));
+  EXPECT_THAT(r.out,
+              HasSubstr("build/7 is waiting for approval of stage deploy "
+                        "(gantry stage approve build/7/deploy)\n"));
 }
 
 // --wait rides out a controller restart: it notes the outage once on
@@ -356,7 +359,8 @@ TEST_F(FakeOperatorTest, TriggerWaitGivesUpAfterRetryBudget) {
 
 // With -o json, --wait prints only the final run as one JSON document.
 TEST_F(FakeOperatorTest, TriggerWaitJson) {
-  service_.SetRuns({MakeRun("building", "running"), MakeRun("failed", "failed")});
+  service_.SetRuns(
+      {MakeRun("building", "running"), MakeRun("failed", "failed")});
   CliResult r = Run({"-o", "json", "pipeline", "trigger", "build", "--wait"});
   EXPECT_EQ(r.exit_code, 1);
   v1::PipelineRun run;
@@ -372,7 +376,8 @@ TEST_F(FakeOperatorTest, JobLogFollow) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "line one\nline two\n");
 
-  CliResult json = Run({"-o", "json", "job", "log", "build/7/compile/1/make", "-f"});
+  CliResult json =
+      Run({"-o", "json", "job", "log", "build/7/compile/1/make", "-f"});
   ASSERT_EQ(json.exit_code, 0) << json.err;
   v1::GetJobLogResponse log;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json.out, &log).ok());
@@ -387,7 +392,8 @@ TEST_F(FakeOperatorTest, ConfigApplyErrorsAreShownPerLine) {
   ASSERT_TRUE(WriteFileAtomic(path, "bad: config\n").ok());
   CliResult r = Run({"config", "apply", "-f", path});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_EQ(r.err, path + ":1:1: first problem\n" + path + ":3:5: second problem\n");
+  EXPECT_EQ(r.err,
+            path + ":1:1: first problem\n" + path + ":3:5: second problem\n");
 
   ASSERT_TRUE(WriteFileAtomic(path, "good: config\n").ok());
   CliResult ok = Run({"config", "apply", "-f", path});
@@ -402,7 +408,8 @@ TEST_F(FakeOperatorTest, AgentDisable) {
   EXPECT_EQ(r.out, "agent agent-1 (a-1) disabled, now disabled\n");
   CliResult list = Run({"agent", "list"});
   ASSERT_EQ(list.exit_code, 0) << list.err;
-  EXPECT_THAT(list.out, StartsWith("NAME     ID   STATUS  BUILDING  RESOURCES"));
+  EXPECT_THAT(list.out,
+              StartsWith("NAME     ID   STATUS  BUILDING  RESOURCES"));
   EXPECT_THAT(list.out, HasSubstr("linux, docker"));
 }
 

@@ -2,12 +2,12 @@
 // timestamps and protobuf JSON.
 #pragma once
 
+#include <google/protobuf/message.h>
+#include <google/protobuf/timestamp.pb.h>
+
 #include <ostream>
 #include <string>
 #include <vector>
-
-#include <google/protobuf/message.h>
-#include <google/protobuf/timestamp.pb.h>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"

@@ -1,8 +1,8 @@
 #include "cli/format.h"
 
-#include <sstream>
-
 #include <gtest/gtest.h>
+
+#include <sstream>
 
 #include "cli/run_format.h"
 #include "gantry/v1/operator.pb.h"
@@ -77,7 +77,8 @@ TEST(ToJsonTest, CamelCaseWithDefaults) {
   p.set_latest_counter(12);
   auto json = ToJson(p);
   ASSERT_TRUE(json.ok());
-  EXPECT_NE(json->find("\"latestCounter\": \"12\""), std::string::npos) << *json;
+  EXPECT_NE(json->find("\"latestCounter\": \"12\""), std::string::npos)
+      << *json;
   EXPECT_NE(json->find("\"paused\": false"), std::string::npos) << *json;
   EXPECT_EQ(json->back(), '\n');
 }
@@ -117,16 +118,18 @@ TEST(RunFormatTest, ProgressReportsChangesOnce) {
   deploy->mutable_jobs(0)->set_state("not_run");
 
   RunProgress progress;
-  EXPECT_EQ(progress.Update(run),
-            (std::vector<std::string>{"p/3/build: building",
-                                      "p/3/build/compile: running on agent-1"}));
+  EXPECT_EQ(
+      progress.Update(run),
+      (std::vector<std::string>{"p/3/build: building",
+                                "p/3/build/compile: running on agent-1"}));
   EXPECT_TRUE(progress.Update(run).empty());
   job->set_state("failed");
   job->set_reason("exit status 2");
   build->set_state("failed");
-  EXPECT_EQ(progress.Update(run),
-            (std::vector<std::string>{"p/3/build/compile: failed (exit status 2)",
-                                      "p/3/build: failed"}));
+  EXPECT_EQ(
+      progress.Update(run),
+      (std::vector<std::string>{"p/3/build/compile: failed (exit status 2)",
+                                "p/3/build: failed"}));
 }
 
 TEST(RunFormatTest, ShowIncludesStagesAndJobs) {
@@ -156,20 +159,21 @@ TEST(RunFormatTest, ShowIncludesStagesAndJobs) {
   *job->mutable_finished_at() = Ts(165);
   std::ostringstream out;
   PrintPipelineRun(run, absl::UTCTimeZone(), absl::FromUnixSeconds(200), out);
-  EXPECT_EQ(out.str(),
-            "pipeline:        p/3\n"
-            "label:           1.0.3\n"
-            "state:           passed\n"
-            "config revision: 7\n"
-            "created:         -\n"
-            "build cause:     manual by admin\n"
-            "materials:\n"
-            "  MATERIAL  TYPE  REVISION\n"
-            "  repo      git   abc123\n"
-            "\n"
-            "stage deploy (attempt 1): passed, approval manual, approved by bob\n"
-            "  JOB   STATE   AGENT  DURATION  REASON\n"
-            "  push  passed  a1     1m05s\n");
+  EXPECT_EQ(
+      out.str(),
+      "pipeline:        p/3\n"
+      "label:           1.0.3\n"
+      "state:           passed\n"
+      "config revision: 7\n"
+      "created:         -\n"
+      "build cause:     manual by admin\n"
+      "materials:\n"
+      "  MATERIAL  TYPE  REVISION\n"
+      "  repo      git   abc123\n"
+      "\n"
+      "stage deploy (attempt 1): passed, approval manual, approved by bob\n"
+      "  JOB   STATE   AGENT  DURATION  REASON\n"
+      "  push  passed  a1     1m05s\n");
 }
 
 }  // namespace

@@ -1,8 +1,8 @@
 // The `gantry` binary: see docs/cli.md.
+#include <grpc/support/log.h>
+
 #include <cstdlib>
 #include <iostream>
-
-#include <grpc/support/log.h>
 
 #include "cli/app.h"
 

@@ -15,7 +15,8 @@ std::string OrDash(const std::string& s) { return s.empty() ? "-" : s; }
 
 std::string StageTitle(const v1::StageRun& stage) {
   std::string title = absl::StrCat("stage ", stage.name());
-  if (stage.counter() > 0) absl::StrAppend(&title, " (attempt ", stage.counter(), ")");
+  if (stage.counter() > 0)
+    absl::StrAppend(&title, " (attempt ", stage.counter(), ")");
   return title;
 }
 
@@ -31,8 +32,10 @@ std::string TriggeredBy(const v1::BuildCause& cause) {
 
 std::string MaterialRevisionText(const v1::MaterialRevision& m) {
   if (m.upstream_pipeline().empty()) return OrDash(m.revision());
-  std::string text = absl::StrCat(m.upstream_pipeline(), "/", m.upstream_counter());
-  if (!m.upstream_stage().empty()) absl::StrAppend(&text, "/", m.upstream_stage());
+  std::string text =
+      absl::StrCat(m.upstream_pipeline(), "/", m.upstream_counter());
+  if (!m.upstream_stage().empty())
+    absl::StrAppend(&text, "/", m.upstream_stage());
   if (m.upstream_stage_counter() > 1) {
     absl::StrAppend(&text, "/", m.upstream_stage_counter());
   }
@@ -57,7 +60,8 @@ void PrintPipelineRun(const v1::PipelineRun& run, absl::TimeZone tz,
   if (!run.variables().empty()) {
     std::vector<std::string> vars;
     for (const v1::EnvironmentVariable& v : run.variables()) {
-      vars.push_back(absl::StrCat(v.name(), "=", v.secure() ? "****" : v.value()));
+      vars.push_back(
+          absl::StrCat(v.name(), "=", v.secure() ? "****" : v.value()));
     }
     out << "variables:       " << JoinOr(vars) << "\n";
   }
@@ -65,23 +69,28 @@ void PrintPipelineRun(const v1::PipelineRun& run, absl::TimeZone tz,
     out << "materials:\n";
     Table materials({"MATERIAL", "TYPE", "REVISION"});
     for (const v1::MaterialRevision& m : cause.materials()) {
-      materials.AddRow({m.material(), OrDash(m.type()), MaterialRevisionText(m)});
+      materials.AddRow(
+          {m.material(), OrDash(m.type()), MaterialRevisionText(m)});
     }
     materials.Print(out, 2);
   }
 
   for (const v1::StageRun& stage : run.stages()) {
-    out << "\n" << StageTitle(stage) << ": " << OrDash(stage.state())
-        << ", approval " << OrDash(stage.approval());
-    if (!stage.approved_by().empty()) out << ", approved by " << stage.approved_by();
+    out << "\n"
+        << StageTitle(stage) << ": " << OrDash(stage.state()) << ", approval "
+        << OrDash(stage.approval());
+    if (!stage.approved_by().empty())
+      out << ", approved by " << stage.approved_by();
     if (IsSet(stage.created_at())) {
-      out << ", took " << FormatElapsed(stage.created_at(), stage.finished_at(), now);
+      out << ", took "
+          << FormatElapsed(stage.created_at(), stage.finished_at(), now);
     }
     out << "\n";
     if (stage.jobs().empty()) continue;
     Table jobs({"JOB", "STATE", "AGENT", "DURATION", "REASON"});
     for (const v1::JobRun& job : stage.jobs()) {
-      std::string agent = job.agent_name().empty() ? job.agent_id() : job.agent_name();
+      std::string agent =
+          job.agent_name().empty() ? job.agent_id() : job.agent_name();
       jobs.AddRow({job.name(), OrDash(job.state()), OrDash(agent),
                    FormatElapsed(job.started_at(), job.finished_at(), now),
                    job.reason()});
@@ -112,8 +121,7 @@ std::vector<std::string> RunProgress::Update(const v1::PipelineRun& run) {
     }
     stage_last = stage.state();
     // A stage's start reads before its jobs, its result after them.
-    bool stage_ended = stage.state() == "passed" ||
-                       stage.state() == "failed" ||
+    bool stage_ended = stage.state() == "passed" || stage.state() == "failed" ||
                        stage.state() == "cancelled";
     if (stage_line && !stage_ended) lines.push_back(*stage_line);
     for (const v1::JobRun& job : stage.jobs()) {
@@ -132,7 +140,8 @@ std::vector<std::string> RunProgress::Update(const v1::PipelineRun& run) {
           (job.state() == "assigned" || job.state() == "running")) {
         absl::StrAppend(&line, " on ", agent);
       }
-      if (!job.reason().empty()) absl::StrAppend(&line, " (", job.reason(), ")");
+      if (!job.reason().empty())
+        absl::StrAppend(&line, " (", job.reason(), ")");
       lines.push_back(absl::StrReplaceAll(line, {{"\r", " "}, {"\n", " "}}));
     }
     if (stage_line && stage_ended) lines.push_back(*stage_line);

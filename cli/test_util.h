@@ -45,7 +45,7 @@ struct CliResult {
 // Runs the CLI with an environment that points the data dir at an empty
 // directory, so the developer's own environment never leaks in.
 inline CliResult RunGantry(const std::vector<std::string>& args,
-                     CliOptions options = CliOptions()) {
+                           CliOptions options = CliOptions()) {
   static const std::string* empty_dir = new std::string(MakeTempDir());
   if (!options.env("GANTRY_DATA_DIR").has_value()) {
     options.env = MapEnv({{"GANTRY_DATA_DIR", *empty_dir}});
