@@ -32,7 +32,9 @@ struct ExecTask {
 };
 
 struct FetchTask {
-  // "" means this pipeline; "up" a direct upstream; "a/b" an ancestor path.
+  // "" (or the own name) means this pipeline; "up" a direct upstream; "a/b"
+  // an ancestor path as GoCD writes it: fetch from a, through b (a direct
+  // upstream that has a material on a). See docs/config.md.
   std::string pipeline;
   std::string stage;
   std::string job;
