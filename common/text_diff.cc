@@ -22,7 +22,8 @@ std::vector<std::string> Lines(const std::string& s) {
   return out;
 }
 
-// Longest-common-subsequence edit script; config files are small, and past
+// Longest-common-subsequence edit script (deletions before additions, as
+// diff prints them); config files are small, and past
 // a size where the table would be large we fall back to replace-all.
 std::vector<Line> EditScript(const std::vector<std::string>& a,
                              const std::vector<std::string>& b) {
@@ -45,7 +46,7 @@ std::vector<Line> EditScript(const std::vector<std::string>& a,
     if (i < n && j < m && a[i] == b[j]) {
       out.push_back({Op::kKeep, a[i]});
       ++i, ++j;
-    } else if (j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j])) {
+    } else if (j < m && (i == n || lcs[i][j + 1] > lcs[i + 1][j])) {
       out.push_back({Op::kAdd, b[j++]});
     } else {
       out.push_back({Op::kDel, a[i++]});

@@ -122,15 +122,18 @@ std::vector<YamlReader::Pair> YamlReader::Pairs(const YAML::Node& map) {
   std::vector<Pair> out;
   std::set<std::string> merged;
   for (auto it = map.begin(); it != map.end(); ++it) {
-    if (!is_merge(it->first)) {
-      out.emplace_back(it->first, it->second);
+    // Copies: `it->` is a proxy that dies with the full expression.
+    YAML::Node key = it->first;
+    YAML::Node value = it->second;
+    if (!is_merge(key)) {
+      out.emplace_back(key, value);
       continue;
     }
     std::vector<YAML::Node> sources;
-    if (it->second.IsMap()) {
-      sources.push_back(it->second);
-    } else if (it->second.IsSequence()) {
-      for (const YAML::Node& n : it->second) sources.push_back(n);
+    if (value.IsMap()) {
+      sources.push_back(value);
+    } else if (value.IsSequence()) {
+      for (const YAML::Node& n : value) sources.push_back(n);
     }
     for (const YAML::Node& source : sources) {
       if (!source.IsMap()) {
@@ -139,15 +142,15 @@ std::vector<YamlReader::Pair> YamlReader::Pairs(const YAML::Node& map) {
       }
     }
     if (sources.empty()) {
-      Field f = Element(it->second, Location(it->first));
+      Field f = Element(value, Location(key));
       TypeError(f, "a map or a list of maps", "merge key '<<'");
       continue;
     }
     for (const YAML::Node& source : sources) {
       for (Pair& pair : Pairs(source)) {
         if (pair.first.IsScalar()) {
-          const std::string& key = pair.first.Scalar();
-          if (written.count(key) || !merged.insert(key).second) continue;
+          const std::string& name = pair.first.Scalar();
+          if (written.count(name) || !merged.insert(name).second) continue;
         }
         out.push_back(std::move(pair));
       }
