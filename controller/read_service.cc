@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "controller/run_planner.h"
 #include "controller/run_view.h"
 #include "controller/store/tx.h"
 
@@ -153,9 +154,8 @@ void ReadService::GetJobLog(v1::GetJobLogRequest request, Reply<v1::GetJobLogRes
       response.set_data(slice.data);
       response.set_next_offset(slice.next_offset);
       response.set_state(job->state);
-      bool final = job->state == "passed" || job->state == "failed" ||
-                   job->state == "cancelled" || job->state == "lost";
-      response.set_complete(final && slice.next_offset >= job->console_bytes);
+      response.set_complete(IsFinalJobState(job->state) &&
+                            slice.next_offset >= job->console_bytes);
       return absl::OkStatus();
     });
     if (!st.ok()) return done(st);

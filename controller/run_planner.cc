@@ -8,16 +8,16 @@
 namespace gantry {
 namespace {
 
-bool IsFinal(const std::string& state) {
-  return state == "passed" || state == "failed" || state == "cancelled" ||
-         state == "lost";
-}
-
 const char* ApprovalName(const config::Approval& a) {
   return a.type == config::Approval::Type::kManual ? "manual" : "success";
 }
 
 }  // namespace
+
+bool IsFinalJobState(const std::string& state) {
+  return state == "passed" || state == "failed" || state == "cancelled" ||
+         state == "lost";
+}
 
 std::string ExpandLabel(const std::string& label_template, int64_t counter,
                         const std::vector<store::MaterialRevisionRecord>& materials) {
@@ -291,7 +291,7 @@ absl::Status RunPlanner::SettleStage(store::Tx& tx, int64_t stage_run_id,
   for (auto& j : tx.JobRunsOfStage(stage_run_id)) newest[j.name] = std::move(j);
   bool any_failed = false, any_cancelled = false;
   for (const auto& [name, j] : newest) {
-    if (!IsFinal(j.state)) return absl::OkStatus();  // others still running
+    if (!IsFinalJobState(j.state)) return absl::OkStatus();  // others still running
     any_failed |= j.state == "failed" || j.state == "lost";
     any_cancelled |= j.state == "cancelled";
   }

@@ -94,6 +94,9 @@ class RunPlanner {
   std::function<int(const JobRequirements&)> count_matching_agents_;
 };
 
+// passed, failed, cancelled or lost: the attempt will never change again.
+bool IsFinalJobState(const std::string& state);
+
 // "${COUNT}" and "${material}" / "${material[:N]}" expanded.
 std::string ExpandLabel(const std::string& label_template, int64_t counter,
                         const std::vector<store::MaterialRevisionRecord>& materials);

@@ -19,19 +19,11 @@
 namespace gantry {
 namespace {
 
-bool IsFinal(const std::string& state) {
-  return state == "passed" || state == "failed" || state == "cancelled" ||
-         state == "lost";
-}
-
-// GANTRY_REVISION_<MATERIAL>: upper case, anything else than [A-Z0-9_] as _.
-std::string RevisionVariableName(const std::string& material) {
-  std::string name = "GANTRY_REVISION_";
-  for (char c : material) {
-    char u = absl::ascii_toupper(static_cast<unsigned char>(c));
-    name += absl::ascii_isalnum(static_cast<unsigned char>(u)) ? u : '_';
-  }
-  return name;
+v1::ControllerMessage AbandonMessage(int64_t attempt_id) {
+  v1::ControllerMessage m;
+  m.mutable_abandon()->set_attempt_id(attempt_id);
+  m.mutable_abandon()->set_reason("the attempt is no longer this agent's");
+  return m;
 }
 
 void ToProtoTask(const config::Task& task, int64_t run_counter,
@@ -408,14 +400,7 @@ void Scheduler::UpdateAgent(v1::UpdateAgentRequest request, Reply<v1::Agent> don
     }
     agent->record.state = state;
     spdlog::info("agent {} ({}) is now {}", agent->record.name, id, state);
-    if (agent->channel) {
-      v1::ControllerMessage welcome;
-      welcome.mutable_welcome()->set_agent_id(id);
-      welcome.mutable_welcome()->set_state(state);
-      welcome.mutable_welcome()->set_heartbeat_interval_ms(
-          static_cast<int32_t>(absl::ToInt64Milliseconds(options_.heartbeat_interval)));
-      agent->channel->Send(welcome);
-    }
+    if (agent->channel) agent->channel->Send(WelcomeMessage(*agent));
     done(AgentView(*agent));
     Dispatch();
   });
@@ -530,12 +515,7 @@ void Scheduler::DoHello(const std::shared_ptr<AgentChannel>& channel,
                agent.record.name, agent.record.state, absl::StrJoin(resources, ","),
                absl::StrJoin(environments, ","));
 
-  v1::ControllerMessage welcome;
-  welcome.mutable_welcome()->set_agent_id(id);
-  welcome.mutable_welcome()->set_state(agent.record.state);
-  welcome.mutable_welcome()->set_heartbeat_interval_ms(
-      static_cast<int32_t>(absl::ToInt64Milliseconds(options_.heartbeat_interval)));
-  channel->Send(welcome);
+  channel->Send(WelcomeMessage(agent));
 
   // Fencing: the agent keeps only the attempt the database says is its own.
   bool still_holds_ours = false;
@@ -549,13 +529,10 @@ void Scheduler::DoHello(const std::shared_ptr<AgentChannel>& channel,
       job = tx.GetJobRun(held.attempt_id(), false);
       return absl::OkStatus();
     });
-    bool finished_duplicate = job && job->agent_id == id && IsFinal(job->state) &&
+    bool finished_duplicate = job && job->agent_id == id && IsFinalJobState(job->state) &&
                               held.finished();
     if (!finished_duplicate) {
-      v1::ControllerMessage abandon;
-      abandon.mutable_abandon()->set_attempt_id(held.attempt_id());
-      abandon.mutable_abandon()->set_reason("the attempt is no longer this agent's");
-      channel->Send(abandon);
+      channel->Send(AbandonMessage(held.attempt_id()));
     }
   }
   if (agent.attempt != 0 && !still_holds_ours) {
@@ -631,10 +608,7 @@ void Scheduler::OnJobStarted(AgentState& agent, int64_t attempt_id) {
     return absl::OkStatus();
   });
   if (st.ok() && !owned) {
-    v1::ControllerMessage abandon;
-    abandon.mutable_abandon()->set_attempt_id(attempt_id);
-    abandon.mutable_abandon()->set_reason("the attempt is no longer this agent's");
-    agent.channel->Send(abandon);
+    agent.channel->Send(AbandonMessage(attempt_id));
   }
 }
 
@@ -656,8 +630,7 @@ void Scheduler::OnConsole(AgentState& agent, const v1::ConsoleChunk& chunk) {
   }
   v1::ControllerMessage reply;
   if (!owned) {
-    reply.mutable_abandon()->set_attempt_id(chunk.attempt_id());
-    reply.mutable_abandon()->set_reason("the attempt is no longer this agent's");
+    reply = AbandonMessage(chunk.attempt_id());
   } else {
     reply.mutable_console_ack()->set_attempt_id(chunk.attempt_id());
     reply.mutable_console_ack()->set_sequence(chunk.sequence());
@@ -676,7 +649,7 @@ void Scheduler::OnJobCompleted(AgentState& agent, const v1::JobCompleted& comple
     outcome = Outcome::kRefused;
     auto job = tx.GetJobRun(attempt, true);
     if (!job || job->agent_id != agent.record.id) return absl::OkStatus();
-    if (IsFinal(job->state)) {
+    if (IsFinalJobState(job->state)) {
       outcome = job->state == result ? Outcome::kDuplicate : Outcome::kRefused;
       return absl::OkStatus();
     }
@@ -693,8 +666,7 @@ void Scheduler::OnJobCompleted(AgentState& agent, const v1::JobCompleted& comple
   if (outcome == Outcome::kRefused) {
     spdlog::warn("refused completion of attempt {} from agent {}: not its attempt",
                  attempt, agent.record.name);
-    reply.mutable_abandon()->set_attempt_id(attempt);
-    reply.mutable_abandon()->set_reason("the attempt is no longer this agent's");
+    reply = AbandonMessage(attempt);
   } else {
     reply.mutable_completion_ack()->set_attempt_id(attempt);
   }
@@ -855,7 +827,7 @@ absl::StatusOr<v1::Assign> Scheduler::BuildAssignment(store::Tx& tx, int64_t job
       {"GANTRY_CONTROLLER_URL", options_.controller_url, false},
   };
   for (const auto& m : tx.RunMaterials(run->id)) {
-    builtins.push_back({RevisionVariableName(m.material), m.revision, false});
+    builtins.push_back({config::RevisionVariableName(m.material), m.revision, false});
   }
   std::vector<config::Variable> overrides;
   for (const auto& v : tx.RunVariables(run->id)) overrides.push_back({v.name, v.value, v.secure});
@@ -872,6 +844,15 @@ absl::StatusOr<v1::Assign> Scheduler::BuildAssignment(store::Tx& tx, int64_t job
 }
 
 // ---------------------------------------------------------------- helpers
+
+v1::ControllerMessage Scheduler::WelcomeMessage(const AgentState& agent) const {
+  v1::ControllerMessage m;
+  m.mutable_welcome()->set_agent_id(agent.record.id);
+  m.mutable_welcome()->set_state(agent.record.state);
+  m.mutable_welcome()->set_heartbeat_interval_ms(
+      static_cast<int32_t>(absl::ToInt64Milliseconds(options_.heartbeat_interval)));
+  return m;
+}
 
 AgentProfile Scheduler::ProfileOf(const AgentState& agent) const {
   AgentProfile p;

@@ -112,6 +112,7 @@ class Scheduler {
   absl::StatusOr<v1::Assign> BuildAssignment(store::Tx& tx, int64_t job_run_id);
 
   AgentProfile ProfileOf(const AgentState& agent) const;
+  v1::ControllerMessage WelcomeMessage(const AgentState& agent) const;
   AgentState* AgentOfChannel(const AgentChannel* channel);
   AgentState* FindAgent(const std::string& id_or_name, absl::Status* error);
   v1::Agent AgentView(const AgentState& agent) const;
