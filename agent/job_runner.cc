@@ -21,6 +21,11 @@ namespace {
 
 using Clock = ConsoleBatcher::Clock;
 
+// "90" -> "1m30s", as the config's durations read.
+std::string HumanSeconds(int64_t seconds) {
+  return absl::FormatDuration(absl::Seconds(seconds));
+}
+
 Clock::duration ToClock(absl::Duration d) {
   return std::chrono::duration_cast<Clock::duration>(
       absl::ToChronoNanoseconds(d));
@@ -136,7 +141,7 @@ void JobRunner::Run() {
   batcher_ = std::make_unique<ConsoleBatcher>(
       options_.max_chunk_bytes, ToClock(options_.flush_interval),
       [this](std::string chunk) { sink_->OnConsole(std::move(chunk)); });
-  last_output_ = Clock::now();
+  last_output_ = job_started_ = Clock::now();
 
   sink_->OnJobStarted();
   JobReport report = RunTasks();
@@ -312,9 +317,11 @@ JobRunner::ProcessEnd JobRunner::Pump(TaskProcess& p, int index,
                                       bool on_cancel) {
   const auto grace = ToClock(options_.kill_grace);
   const auto linger = ToClock(options_.output_linger);
-  const auto inactivity =
-      ToClock(options_.timeout_unit * assign_.timeout_minutes());
-  const bool has_timeout = assign_.timeout_minutes() > 0 && !on_cancel;
+  const auto inactivity = std::chrono::seconds(assign_.timeout_seconds());
+  const bool has_timeout = assign_.timeout_seconds() > 0 && !on_cancel;
+  const auto max_end =
+      job_started_ + std::chrono::seconds(assign_.max_duration_seconds());
+  const bool has_max = assign_.max_duration_seconds() > 0 && !on_cancel;
 
   bool exited = false;
   bool stopped = false;
@@ -348,7 +355,13 @@ JobRunner::ProcessEnd JobRunner::Pump(TaskProcess& p, int index,
         now - last_output_ >= inactivity) {
       RequestStop(Stop::kCancel,
                   absl::StrCat("no console output for ",
-                               assign_.timeout_minutes(), " minute(s)"));
+                               HumanSeconds(assign_.timeout_seconds())));
+      stop = CurrentStop();
+    }
+    if (has_max && stop == Stop::kNone && now >= max_end) {
+      RequestStop(Stop::kCancel,
+                  absl::StrCat("ran longer than max_duration ",
+                               HumanSeconds(assign_.max_duration_seconds())));
       stop = CurrentStop();
     }
     // An on_cancel task is itself only stopped by Abort.
@@ -381,6 +394,7 @@ JobRunner::ProcessEnd JobRunner::Pump(TaskProcess& p, int index,
     if (term_sent && !kill_sent) consider(kill_at);
     if (exited) consider(linger_until);
     if (has_timeout && !stop_this) consider(last_output_ + inactivity);
+    if (has_max && !stop_this) consider(max_end);
     if (!exited && p.exit_fd() < 0) consider(now + kExitPollTick);
 
     pollfd fds[3];

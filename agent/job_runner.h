@@ -16,7 +16,7 @@
 // - Cancel: SIGTERM to the running task's process group, SIGKILL after
 //   kill_grace, then the task's on_cancel task; remaining tasks are skipped
 //   and the job ends "cancelled". Abort: SIGKILL at once, no on_cancel (the
-//   controller took the job away). Assign.timeout_minutes without console
+//   controller took the job away). Assign.timeout_seconds without console
 //   output cancels the job the same way.
 // - fetch tasks go to the FetchHandler (unsupported for now).
 #pragma once
@@ -55,8 +55,6 @@ struct JobRunnerOptions {
   // Console batching (console.h).
   absl::Duration flush_interval = absl::Milliseconds(50);
   size_t max_chunk_bytes = 16 * 1024;
-  // What one unit of Assign.timeout_minutes is (tests shorten it).
-  absl::Duration timeout_unit = absl::Minutes(1);
   // Null: fetch tasks fail as unsupported.
   std::shared_ptr<FetchHandler> fetch_handler;
 };
@@ -136,6 +134,7 @@ class JobRunner {
   std::unique_ptr<SecretMasker> masker_;
   std::unique_ptr<ConsoleBatcher> batcher_;
   ConsoleBatcher::Clock::time_point last_output_;
+  ConsoleBatcher::Clock::time_point job_started_;
 
   std::thread thread_;
   std::atomic<bool> done_{false};

@@ -433,14 +433,23 @@ TEST_F(JobRunnerTest, LeftoverProcessesAreKilled) {
   EXPECT_TRUE(Eventually([&] { return GroupGone(pgid); }));
 }
 
-// Assign.timeout_minutes without console output cancels the job.
+// Assign.timeout_seconds without console output cancels the job.
 TEST_F(JobRunnerTest, InactivityTimeoutCancels) {
-  options_.timeout_unit = absl::Milliseconds(300);
-  assign_.set_timeout_minutes(1);
+  assign_.set_timeout_seconds(1);
   *assign_.add_tasks() = Sh("echo begin; sleep 1000");
   JobReport r = Run();
   EXPECT_EQ(r.result, JobResult::kCancelled);
-  EXPECT_EQ(r.reason, "no console output for 1 minute(s)");
+  EXPECT_EQ(r.reason, "no console output for 1s");
+}
+
+// Output keeps the inactivity timeout away; max_duration still ends the job.
+TEST_F(JobRunnerTest, MaxDurationCancelsABusyJob) {
+  assign_.set_timeout_seconds(5);
+  assign_.set_max_duration_seconds(1);
+  *assign_.add_tasks() = Sh("while true; do echo tick; sleep 0.1; done");
+  JobReport r = Run();
+  EXPECT_EQ(r.result, JobResult::kCancelled);
+  EXPECT_EQ(r.reason, "ran longer than max_duration 1s");
 }
 
 // Fetch tasks are not implemented yet: the task fails with a clear line.

@@ -810,7 +810,8 @@ absl::StatusOr<v1::Assign> Scheduler::BuildAssignment(store::Tx& tx, int64_t job
   a.set_stage_counter(stage->counter);
   a.set_job(job->name);
   a.set_working_directory(absl::StrCat("pipelines/", run->pipeline));
-  a.set_timeout_minutes(job_cfg->timeout_minutes);
+  a.set_timeout_seconds(job_cfg->timeout_seconds);
+  a.set_max_duration_seconds(job_cfg->max_duration_seconds);
   for (const auto& t : job_cfg->tasks) ToProtoTask(t, run->counter, run->pipeline, a.add_tasks());
 
   auto current = configs_->current();

@@ -66,6 +66,9 @@ struct Artifact {
   enum class Kind { kBuild, kTest } kind = Kind::kBuild;
   std::string source;
   std::string destination;
+  // The job results it is uploaded on (Gantry's own key; GoCD uploads only
+  // after passing tasks).
+  RunIf run_if = RunIf::kPassed;
 };
 
 // What happens to a job whose agent went silent past the timeout.
@@ -79,7 +82,10 @@ struct Job {
   std::vector<std::string> resources;  // as written; matching ignores case
   // 0 = one instance; N = N instances; -1 = one per matching agent ("all").
   int run_instances = 0;
-  int timeout_minutes = 0;  // 0 = never
+  // `timeout` and `max_duration`: an integer is minutes, as in GoCD; a
+  // duration string ("90s", "5m", "1h30m") is Gantry's own. 0 = never.
+  int64_t timeout_seconds = 0;       // without console output
+  int64_t max_duration_seconds = 0;  // in all
   std::vector<Variable> variables;
   std::vector<Task> tasks;
   std::vector<Artifact> artifacts;

@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "common/config/parse_internal.h"
 
 namespace gantry::config::internal {
@@ -14,7 +15,7 @@ namespace {
 // Keys of a job body; a stage accepts them too, for the shorthand.
 const std::vector<absl::string_view> kJobOnlyKeys = {
     "tasks",   "resources", "run_instances",
-    "timeout", "artifacts", "on_agent_lost"};
+    "timeout", "max_duration", "artifacts", "on_agent_lost"};
 const std::vector<absl::string_view> kJobUnsupported = {"elastic_profile_id",
                                                         "tabs", "properties"};
 
@@ -65,8 +66,39 @@ Approval ParseApproval(YamlReader& reader, const Field& field) {
   return approval;
 }
 
+// Whole minutes (GoCD's integer) or a duration string such as "90s", "5m",
+// "1h30m"; at most about two years.
+std::optional<int64_t> ReadJobDuration(YamlReader& reader, const Field& f) {
+  constexpr int64_t kMaxSeconds = 1000000 * 60;
+  const std::string what = absl::StrCat("'", f.key, "'");
+  std::string text = f.value.IsScalar() ? f.value.Scalar() : std::string();
+  int64_t minutes = 0;
+  absl::Duration d;
+  int64_t seconds = -1;
+  if (absl::SimpleAtoi(text, &minutes)) {
+    if (minutes >= 0 && minutes <= kMaxSeconds / 60) seconds = minutes * 60;
+  } else if (!text.empty() && absl::ParseDuration(text, &d) &&
+             d >= absl::ZeroDuration() && d <= absl::Seconds(kMaxSeconds) &&
+             d == absl::Seconds(absl::ToInt64Seconds(d))) {
+    seconds = absl::ToInt64Seconds(d);
+  } else {
+    reader.TypeError(f, "minutes or a duration such as 90s, 5m or 1h30m",
+                     what);
+    return std::nullopt;
+  }
+  if (seconds < 0) {
+    reader.Error(f.value_location,
+                 absl::StrCat(f.key, " must be from 0 (never) to 1000000 "
+                                     "minutes, got ",
+                              text));
+    return std::nullopt;
+  }
+  return seconds;
+}
+
 std::vector<Artifact> ParseArtifacts(YamlReader& reader, const Field& field) {
-  static const KeySet kArtifactKeys = {{"source", "destination"}, {}};
+  static const KeySet kArtifactKeys = {{"source", "destination", "run_if"},
+                                       {}};
   std::vector<Artifact> out;
   for (const Field& element : reader.List(field, "'artifacts'")) {
     std::optional<Field> kind =
@@ -98,6 +130,10 @@ std::vector<Artifact> ParseArtifacts(YamlReader& reader, const Field& field) {
     }
     if (const Field* f = fields->Get("destination")) {
       artifact.destination = ReadRelativePath(reader, *f).value_or("");
+    }
+    if (const Field* f = fields->Get("run_if")) {
+      int choice = ReadChoice(reader, *f, {"passed", "failed", "any"});
+      if (choice >= 0) artifact.run_if = static_cast<RunIf>(choice);
     }
     out.push_back(std::move(artifact));
   }
@@ -196,15 +232,10 @@ Job ParseJobBody(YamlReader& reader, const std::string& name,
     }
   }
   if (const Field* f = fields.Get("timeout")) {
-    std::optional<int64_t> minutes = reader.Integer(*f);
-    if (minutes && (*minutes < 0 || *minutes > 1000000)) {
-      reader.Error(f->value_location,
-                   absl::StrCat("timeout must be minutes from 0 (never) to "
-                                "1000000, got ",
-                                *minutes));
-    } else if (minutes) {
-      job.timeout_minutes = static_cast<int>(*minutes);
-    }
+    job.timeout_seconds = ReadJobDuration(reader, *f).value_or(0);
+  }
+  if (const Field* f = fields.Get("max_duration")) {
+    job.max_duration_seconds = ReadJobDuration(reader, *f).value_or(0);
   }
   if (const Field* f = fields.Get("on_agent_lost")) {
     if (ReadChoice(reader, *f, {"fail", "reschedule"}) == 1) {

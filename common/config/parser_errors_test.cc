@@ -129,7 +129,8 @@ pipelines:
       - [s]
 )"),
       Lines({"c.yaml:4:7: expected a map for 'materials', got a list",
-             "c.yaml:9:24: expected an integer for 'timeout', got 'ten'",
+             "c.yaml:9:24: expected minutes or a duration such as 90s, 5m or "
+             "1h30m for 'timeout', got 'ten'",
              "c.yaml:10:30: expected a positive integer (at most 1000) "
              "or 'all' for 'run_instances', got '0'",
              "c.yaml:11:26: expected a list for 'resources', got a map",

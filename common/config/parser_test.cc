@@ -178,7 +178,7 @@ TEST(ParserTest, FullExample) {
   EXPECT_EQ(unit.name, "unit");
   EXPECT_EQ(unit.resources, std::vector<std::string>({"linux", "Docker"}));
   EXPECT_EQ(unit.run_instances, 3);
-  EXPECT_EQ(unit.timeout_minutes, 10);
+  EXPECT_EQ(unit.timeout_seconds, 600);
   EXPECT_EQ(unit.on_agent_lost, OnAgentLost::kReschedule);
   ASSERT_EQ(unit.variables.size(), 2u);
   EXPECT_EQ(unit.variables[0].name, "JOB_VAR");
@@ -191,7 +191,7 @@ TEST(ParserTest, FullExample) {
   EXPECT_EQ(unit.artifacts[1].destination, "");
   EXPECT_EQ(compile.jobs[1].run_instances, -1);
   EXPECT_EQ(compile.jobs[1].on_agent_lost, OnAgentLost::kFail);
-  EXPECT_EQ(compile.jobs[1].timeout_minutes, 0);
+  EXPECT_EQ(compile.jobs[1].timeout_seconds, 0);
 
   ASSERT_EQ(unit.tasks.size(), 4u);
   const Task& exec = unit.tasks[0];
@@ -258,7 +258,7 @@ pipelines:
   EXPECT_FALSE(s.clean_workspace);
   const Job& j = s.jobs[0];
   EXPECT_EQ(j.run_instances, 0);
-  EXPECT_EQ(j.timeout_minutes, 0);
+  EXPECT_EQ(j.timeout_seconds, 0);
   EXPECT_EQ(j.tasks[0].run_if, RunIf::kPassed);
   EXPECT_TRUE(j.tasks[0].on_cancel.empty());
 }
@@ -408,10 +408,10 @@ pipelines:
   const std::vector<Job>& jobs = config.pipelines[0].stages[0].jobs;
   ASSERT_EQ(jobs.size(), 2u);
   EXPECT_EQ(jobs[0].resources, std::vector<std::string>({"linux"}));
-  EXPECT_EQ(jobs[0].timeout_minutes, 7);
+  EXPECT_EQ(jobs[0].timeout_seconds, 420);
   ASSERT_EQ(jobs[0].tasks.size(), 1u);
   EXPECT_EQ(jobs[0].tasks[0].exec.command, "make");
-  EXPECT_EQ(jobs[1].timeout_minutes, 9);
+  EXPECT_EQ(jobs[1].timeout_seconds, 540);
   EXPECT_EQ(jobs[1].run_instances, 2);
   EXPECT_EQ(jobs[1].resources, std::vector<std::string>({"linux"}));
   EXPECT_EQ(jobs[1].tasks.size(), 1u);
