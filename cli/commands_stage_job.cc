@@ -1,4 +1,4 @@
-// gantry stage approve, gantry job log.
+// gantry stage approve|cancel, gantry job log.
 #include <CLI/CLI.hpp>
 #include <memory>
 #include <string>
@@ -15,12 +15,16 @@ namespace {
 
 namespace v1 = gantry::v1;
 
-absl::StatusOr<int> Approve(CommandContext& ctx, const std::string& text) {
+enum class StageVerb { kApprove, kCancel };
+
+absl::StatusOr<int> ActOnStage(CommandContext& ctx, const std::string& text,
+                               StageVerb verb) {
   ASSIGN_OR_RETURN(Locator loc, ParseLocator(text, LocatorKind::kStage));
   if (loc.stage_counter > 0) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "bad locator '", text,
-        "': approval applies to the stage, not an attempt (expected "
+        "bad locator '", text, "': ",
+        verb == StageVerb::kApprove ? "approval" : "cancel",
+        " applies to the stage, not an attempt (expected "
         "PIPELINE/COUNTER/STAGE)"));
   }
   ASSIGN_OR_RETURN(Connection * conn, ctx.connection());
@@ -30,20 +34,36 @@ absl::StatusOr<int> Approve(CommandContext& ctx, const std::string& text) {
   request.set_stage(loc.stage);
   v1::PipelineRun run;
   auto context = conn->NewContext();
-  RETURN_IF_ERROR(
-      conn->Check(conn->stub().ApproveStage(context.get(), request, &run)));
+  RETURN_IF_ERROR(conn->Check(
+      verb == StageVerb::kApprove
+          ? conn->stub().ApproveStage(context.get(), request, &run)
+          : conn->stub().CancelStage(context.get(), request, &run)));
   if (ctx.json()) {
     RETURN_IF_ERROR(ctx.PrintJson(run));
     return kExitOk;
   }
-  ctx.out() << "approved " << loc.ToString();
-  for (const v1::StageRun& stage : run.stages()) {
-    if (stage.name() == loc.stage && !stage.state().empty()) {
-      ctx.out() << " (stage " << stage.state() << ")";
-      break;
+  const v1::StageRun* stage = nullptr;
+  for (const v1::StageRun& s : run.stages()) {
+    if (s.name() == loc.stage && !s.state().empty()) stage = &s;  // newest last
+  }
+  if (verb == StageVerb::kApprove) {
+    ctx.out() << "approved " << loc.ToString();
+    if (stage != nullptr) ctx.out() << " (stage " << stage->state() << ")";
+    ctx.out() << "\n";
+    return kExitOk;
+  }
+  int stopping = 0;
+  if (stage != nullptr) {
+    for (const v1::JobRun& j : stage->jobs()) {
+      stopping += j.state() == "assigned" || j.state() == "running";
     }
   }
-  ctx.out() << "\n";
+  if (stopping > 0) {
+    ctx.out() << "cancelling " << loc.ToString() << ": " << stopping
+              << " running job(s) told to stop\n";
+  } else {
+    ctx.out() << "cancelled " << loc.ToString() << "\n";
+  }
   return kExitOk;
 }
 
@@ -118,7 +138,20 @@ void AddStageCommands(CLI::App& app, Action* action) {
       "approve", "Approve a stage waiting at a manual gate");
   approve->add_option("STAGE", *locator, "PIPELINE/COUNTER/STAGE")->required();
   approve->callback([action, locator] {
-    *action = [locator](CommandContext& ctx) { return Approve(ctx, *locator); };
+    *action = [locator](CommandContext& ctx) {
+      return ActOnStage(ctx, *locator, StageVerb::kApprove);
+    };
+  });
+
+  CLI::App* cancel = stage->add_subcommand(
+      "cancel",
+      "Cancel a stage's newest attempt: jobs not yet started end at once, "
+      "running ones are stopped by their agents");
+  cancel->add_option("STAGE", *locator, "PIPELINE/COUNTER/STAGE")->required();
+  cancel->callback([action, locator] {
+    *action = [locator](CommandContext& ctx) {
+      return ActOnStage(ctx, *locator, StageVerb::kCancel);
+    };
   });
 }
 

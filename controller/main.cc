@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   std::string pg_user = "postgres";
   double agent_lost_timeout = 30;
   double heartbeat_interval = 5;
+  int64_t max_console_mib = 100;
   app.add_option("--data-dir", data_dir, "state directory (tokens, embedded PostgreSQL)")
       ->required();
   app.add_option("--listen", listen, "address to serve agents and operators on (port 0: any)");
@@ -47,6 +48,10 @@ int main(int argc, char** argv) {
   app.add_option("--agent-lost-timeout", agent_lost_timeout,
                  "seconds of agent silence before its job is lost");
   app.add_option("--heartbeat-interval", heartbeat_interval, "seconds between agent heartbeats");
+  app.add_option("--max-console-mib", max_console_mib,
+                 "console log kept per job attempt, in MiB; later output is dropped after a "
+                 "truncation marker (0: no limit)")
+      ->check(CLI::NonNegativeNumber);
   CLI11_PARSE(app, argc, argv);
 
   gantry::SetupLogging("controller", log_level);
@@ -84,18 +89,23 @@ int main(int argc, char** argv) {
   auto boot = gantry::Bootstrap(**db, data_dir, &tokens);
   if (!boot.ok()) return Fail(std::string(boot.status().message()));
 
-  std::vector<std::unique_ptr<gantry::store::Db>> read_dbs;
-  for (int i = 0; i < 2; ++i) {
-    auto rdb = gantry::store::Db::Connect(database_url);
-    if (!rdb.ok()) return Fail(std::string(rdb.status().message()));
-    read_dbs.push_back(std::move(*rdb));
+  std::vector<std::unique_ptr<gantry::store::Db>> read_dbs, artifact_dbs;
+  for (auto* pool : {&read_dbs, &artifact_dbs}) {
+    for (int i = 0; i < 2; ++i) {
+      auto conn = gantry::store::Db::Connect(database_url);
+      if (!conn.ok()) return Fail(std::string(conn.status().message()));
+      pool->push_back(std::move(*conn));
+    }
   }
+  gantry::BlobStore blobs(data_dir + "/artifacts");
+  if (auto st = blobs.Init(); !st.ok()) return Fail(st.ToString());
 
   gantry::ConfigCache configs;
   gantry::SchedulerOptions options;
   options.register_key_hash = boot->register_key_hash;
   options.heartbeat_interval = absl::Seconds(heartbeat_interval);
   options.agent_lost_timeout = absl::Seconds(agent_lost_timeout);
+  options.max_console_bytes = max_console_mib << 20;
   if (agent_lost_timeout <= heartbeat_interval) {
     return Fail("--agent-lost-timeout must be longer than --heartbeat-interval");
   }
@@ -103,9 +113,10 @@ int main(int argc, char** argv) {
       std::make_unique<gantry::Scheduler>(std::move(*db), &configs, options);
   if (auto st = scheduler->Start(); !st.ok()) return Fail(st.ToString());
   gantry::ReadService reads(std::move(read_dbs), &configs);
+  gantry::ArtifactService artifacts(std::move(artifact_dbs), &configs, &blobs);
 
-  gantry::rpc::OperatorService operator_service(scheduler.get(), &reads, &tokens);
-  gantry::rpc::AgentService agent_service(scheduler.get());
+  gantry::rpc::OperatorService operator_service(scheduler.get(), &reads, &artifacts, &tokens);
+  gantry::rpc::AgentService agent_service(scheduler.get(), &artifacts);
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
@@ -134,6 +145,7 @@ int main(int argc, char** argv) {
   spdlog::info("signal {}: shutting down", sig);
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   reads.Stop();
+  artifacts.Stop();
   scheduler->Stop();
   server.reset();
   scheduler.reset();

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "controller/job_lookup.h"
 #include "controller/run_planner.h"
 #include "controller/run_view.h"
 #include "controller/store/tx.h"
@@ -21,27 +22,13 @@ AgentNames ReadAgentNames(store::Tx& tx) {
 
 ReadService::ReadService(std::vector<std::unique_ptr<store::Db>> connections,
                          ConfigCache* configs)
-    : configs_(configs),
-      free_(std::move(connections)),
-      pool_(static_cast<int>(free_.size())) {}
+    : configs_(configs), pool_(std::move(connections)) {}
 
 ReadService::~ReadService() { Stop(); }
 
-void ReadService::Stop() { pool_.Shutdown(); }
+void ReadService::Stop() { pool_.Stop(); }
 
-void ReadService::WithDb(std::function<void(store::Db&)> fn) {
-  pool_.Post([this, fn = std::move(fn)] {
-    std::unique_ptr<store::Db> db;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      db = std::move(free_.back());
-      free_.pop_back();
-    }
-    fn(*db);
-    std::lock_guard<std::mutex> lock(mu_);
-    free_.push_back(std::move(db));
-  });
-}
+void ReadService::WithDb(std::function<void(store::Db&)> fn) { pool_.WithDb(std::move(fn)); }
 
 absl::Status ReadService::CheckPipelineKnown(store::Tx& tx, const std::string& pipeline) {
   if (configs_->current()->FindPipeline(pipeline) != nullptr) return absl::OkStatus();
@@ -124,31 +111,10 @@ void ReadService::GetJobLog(v1::GetJobLogRequest request, Reply<v1::GetJobLogRes
     absl::Status st = db.Run("GetJobLog", [&](store::Tx& tx) -> absl::Status {
       response.Clear();
       RETURN_IF_ERROR(CheckPipelineKnown(tx, request.pipeline()));
-      std::string where = absl::StrCat(request.pipeline(), "/", request.counter(), "/",
-                                       request.stage());
-      auto run = tx.FindPipelineRun(request.pipeline(), request.counter());
-      if (!run) return absl::NotFoundError(absl::StrCat("no run ", request.pipeline(), "/", request.counter()));
-      const store::StageRunRecord* stage = nullptr;
-      auto stages = tx.StageRuns(run->id);
-      for (const auto& s : stages) {
-        if (s.name != request.stage()) continue;
-        if (request.stage_counter() == 0 || s.counter == request.stage_counter()) stage = &s;
-      }
-      if (stage == nullptr) {
-        return absl::NotFoundError(absl::StrCat("stage ", where,
-                                                request.stage_counter() > 0
-                                                    ? absl::StrCat("/", request.stage_counter())
-                                                    : "",
-                                                " has not run"));
-      }
-      std::optional<store::JobRunRecord> job;
-      for (auto& j : tx.JobRunsOfStage(stage->id)) {
-        if (j.name == request.job()) job = j;
-      }
-      if (!job) {
-        return absl::NotFoundError(absl::StrCat("stage ", where, "/", stage->counter,
-                                                " has no job '", request.job(), "'"));
-      }
+      ASSIGN_OR_RETURN(JobLookup found,
+                       FindJob(tx, request.pipeline(), request.counter(), request.stage(),
+                               request.stage_counter(), request.job()));
+      const store::JobRunRecord* job = &found.job;
       int64_t offset = std::max<int64_t>(0, request.offset());
       store::ConsoleSlice slice = tx.ReadConsole(job->id, offset, kMaxLogSlice);
       response.set_data(slice.data);

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "controller/config_cache.h"
-#include "controller/executor.h"
+#include "controller/db_pool.h"
 #include "controller/scheduler.h"
 #include "controller/store/db.h"
 #include "gantry/v1/operator.pb.h"
@@ -34,9 +34,7 @@ class ReadService {
   absl::Status CheckPipelineKnown(store::Tx& tx, const std::string& pipeline);
 
   ConfigCache* configs_;
-  std::mutex mu_;
-  std::vector<std::unique_ptr<store::Db>> free_;
-  WorkerPool pool_;
+  DbPool pool_;
 };
 
 }  // namespace gantry

@@ -257,6 +257,13 @@ absl::StatusOr<bool> RunPlanner::LoseJob(store::Tx& tx, int64_t job_run_id,
   tx.TransitionJob(job_run_id, {"assigned", "running"}, "lost", agent_id, reason);
   auto stage = tx.GetStageRun(job->stage_run_id);
   auto run = tx.GetPipelineRun(stage->run_id);
+  if (!job->cancel_reason.empty()) {
+    // It was being cancelled: the cancel stands, nothing is rescheduled.
+    tx.TransitionJob(job_run_id, {"lost"}, "cancelled", agent_id,
+                     absl::StrCat(job->cancel_reason, " (agent lost: ", reason, ")"));
+    RETURN_IF_ERROR(SettleStage(tx, job->stage_run_id, effects));
+    return true;
+  }
   ASSIGN_OR_RETURN(auto config, ConfigOf(tx, *run));
   const config::Pipeline* pipeline = config->FindPipeline(run->pipeline);
   bool reschedule = false;
@@ -412,6 +419,51 @@ absl::StatusOr<store::PipelineRunRecord> RunPlanner::Approve(
   effects->events.push_back(absl::StrCat("approved ", pipeline_name, "/", counter,
                                          "/", stage_name, " by ", user));
   RETURN_IF_ERROR(ScheduleStage(tx, *run, *pipeline, index, user, effects));
+  auto fresh = tx.GetPipelineRun(run->id);
+  return fresh ? *fresh : *run;
+}
+
+absl::StatusOr<store::PipelineRunRecord> RunPlanner::Cancel(
+    store::Tx& tx, const std::string& pipeline_name, int64_t counter,
+    const std::string& stage_name, const std::string& user, PlanEffects* effects) {
+  auto run = tx.FindPipelineRun(pipeline_name, counter);
+  if (!run) {
+    return absl::NotFoundError(absl::StrCat("no run ", pipeline_name, "/", counter));
+  }
+  std::optional<store::StageRunRecord> stage;
+  for (auto& s : tx.StageRuns(run->id)) {
+    if (s.name == stage_name) stage = std::move(s);  // ordered: newest attempt last
+  }
+  std::string where = absl::StrCat(pipeline_name, "/", counter, "/", stage_name);
+  if (!stage) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("stage ", where, " has not run: nothing to cancel"));
+  }
+  absl::StrAppend(&where, "/", stage->counter);
+  if (stage->state != "building" && stage->state != "queued") {
+    return absl::FailedPreconditionError(
+        absl::StrCat("stage ", where, " is already ", stage->state));
+  }
+  const std::string reason = absl::StrCat("cancelled by ", user);
+  effects->events.push_back(absl::StrCat("stage ", where, " ", reason));
+  if (stage->state == "queued") {
+    // It never started: no jobs exist, the run ends here.
+    tx.SetStageRunState(stage->id, "cancelled", true);
+    tx.SetPipelineRunState(run->id, "cancelled", true);
+  } else {
+    std::map<std::string, store::JobRunRecord> newest;
+    for (auto& j : tx.JobRunsOfStage(stage->id)) newest[j.name] = std::move(j);
+    for (const auto& [name, j] : newest) {
+      if (j.state == "scheduled") {
+        tx.TransitionJob(j.id, {"scheduled"}, "cancelled", "", reason);
+        effects->ended_jobs.push_back(j.id);
+      } else if (j.state == "assigned" || j.state == "running") {
+        tx.SetCancelReason(j.id, reason);
+        effects->cancels.push_back({j.id, j.agent_id, reason});
+      }
+    }
+    if (effects->cancels.empty()) RETURN_IF_ERROR(SettleStage(tx, stage->id, effects));
+  }
   auto fresh = tx.GetPipelineRun(run->id);
   return fresh ? *fresh : *run;
 }

@@ -21,8 +21,16 @@
 namespace gantry {
 
 // What the strand must do once the transaction has committed.
+struct CancelRequest {
+  int64_t attempt_id = 0;
+  std::string agent_id;
+  std::string reason;
+};
+
 struct PlanEffects {
   std::vector<int64_t> scheduled_jobs;  // job runs newly in state scheduled
+  std::vector<int64_t> ended_jobs;      // scheduled job runs ended unassigned
+  std::vector<CancelRequest> cancels;   // running attempts their agents must stop
   std::vector<std::string> events;      // one log line each
   void Clear() { *this = PlanEffects(); }
 };
@@ -73,6 +81,17 @@ class RunPlanner {
                                                    const std::string& stage,
                                                    const std::string& user,
                                                    PlanEffects* effects);
+
+  // Cancels the newest attempt of the stage: scheduled jobs end `cancelled`
+  // at once, assigned and running ones are recorded as cancel-requested and
+  // returned in effects->cancels for their agents to stop; the stage settles
+  // when the last of them reports.
+  absl::StatusOr<store::PipelineRunRecord> Cancel(store::Tx& tx,
+                                                  const std::string& pipeline,
+                                                  int64_t counter,
+                                                  const std::string& stage,
+                                                  const std::string& user,
+                                                  PlanEffects* effects);
 
   // Requirements of a job as configured in `pipeline` under the current
   // environments.

@@ -12,12 +12,20 @@
 #include "common/locator.h"
 #include "common/status_macros.h"
 #include "common/text_diff.h"
+#include "controller/artifacts/fetch_resolver.h"
 #include "controller/run_view.h"
 #include "controller/store/tx.h"
 #include "controller/variables.h"
 
 namespace gantry {
 namespace {
+
+v1::ControllerMessage CancelMessage(int64_t attempt_id, const std::string& reason) {
+  v1::ControllerMessage m;
+  m.mutable_cancel()->set_attempt_id(attempt_id);
+  m.mutable_cancel()->set_reason(reason);
+  return m;
+}
 
 v1::ControllerMessage AbandonMessage(int64_t attempt_id) {
   v1::ControllerMessage m;
@@ -355,6 +363,33 @@ void Scheduler::Approve(v1::StageRequest request, std::string user,
   });
 }
 
+void Scheduler::CancelStage(v1::StageRequest request, std::string user,
+                            Reply<v1::PipelineRun> done) {
+  strand_.Post([this, request = std::move(request), user = std::move(user),
+                done = std::move(done)] {
+    AgentNames names;
+    for (const auto& [id, a] : agents_) names[id] = a.record.name;
+    PlanEffects effects;
+    v1::PipelineRun view;
+    absl::Status st = db_->Run("CancelStage", [&](store::Tx& tx) -> absl::Status {
+      effects.Clear();
+      view.Clear();
+      ASSIGN_OR_RETURN(store::PipelineRunRecord run,
+                       planner_.Cancel(tx, request.pipeline(), request.counter(),
+                                       request.stage(), user, &effects));
+      ASSIGN_OR_RETURN(auto config, configs_->Get(tx, run.config_revision));
+      BuildRunView(tx, run, config.get(), names, &view);
+      return absl::OkStatus();
+    });
+    if (!st.ok()) {
+      done(st);
+      return;
+    }
+    ApplyEffects(effects);
+    done(view);
+  });
+}
+
 void Scheduler::ListAgents(Reply<v1::ListAgentsResponse> done) {
   strand_.Post([this, done = std::move(done)] {
     v1::ListAgentsResponse response;
@@ -522,6 +557,16 @@ void Scheduler::DoHello(const std::shared_ptr<AgentChannel>& channel,
   for (const auto& held : hello.held()) {
     if (held.attempt_id() == agent.attempt) {
       still_holds_ours = true;
+      std::string cancel_reason;
+      (void)db_->Run("ReadCancelReason", [&](store::Tx& tx) {
+        auto job = tx.GetJobRun(held.attempt_id(), false);
+        cancel_reason = job ? job->cancel_reason : "";
+        return absl::OkStatus();
+      });
+      // A stage cancel made while it was away still applies.
+      if (!cancel_reason.empty() && !held.finished()) {
+        channel->Send(CancelMessage(held.attempt_id(), cancel_reason));
+      }
       continue;
     }
     std::optional<store::JobRunRecord> job;
@@ -620,7 +665,8 @@ void Scheduler::OnConsole(AgentState& agent, const v1::ConsoleChunk& chunk) {
       if (!job || job->agent_id != agent.record.id) return absl::OkStatus();
       owned = true;
     }
-    tx.AppendConsoleChunk(chunk.attempt_id(), chunk.sequence(), chunk.data());
+    tx.AppendConsoleChunk(chunk.attempt_id(), chunk.sequence(), chunk.data(),
+                         options_.max_console_bytes);
     return absl::OkStatus();
   });
   if (!st.ok()) {
@@ -687,6 +733,17 @@ void Scheduler::OnJobCompleted(AgentState& agent, const v1::JobCompleted& comple
 
 void Scheduler::ApplyEffects(const PlanEffects& effects) {
   for (const auto& e : effects.events) spdlog::info("{}", e);
+  for (int64_t id : effects.ended_jobs) pending_.erase(id);
+  for (const auto& cancel : effects.cancels) {
+    // A disconnected agent hears it on reconnect (DoHello), or its attempt
+    // is lost and the cancel stands.
+    auto it = agents_.find(cancel.agent_id);
+    if (it == agents_.end() || !it->second.channel ||
+        it->second.attempt != cancel.attempt_id) {
+      continue;
+    }
+    it->second.channel->Send(CancelMessage(cancel.attempt_id, cancel.reason));
+  }
   EnqueueJobs(effects.scheduled_jobs);
   Dispatch();
 }
@@ -812,7 +869,33 @@ absl::StatusOr<v1::Assign> Scheduler::BuildAssignment(store::Tx& tx, int64_t job
   a.set_working_directory(absl::StrCat("pipelines/", run->pipeline));
   a.set_timeout_seconds(job_cfg->timeout_seconds);
   a.set_max_duration_seconds(job_cfg->max_duration_seconds);
-  for (const auto& t : job_cfg->tasks) ToProtoTask(t, run->counter, run->pipeline, a.add_tasks());
+  for (const auto& t : job_cfg->tasks) {
+    v1::Task* task = a.add_tasks();
+    ToProtoTask(t, run->counter, run->pipeline, task);
+    if (t.kind != config::Task::Kind::kFetch) continue;
+    // The exact attempt it will read, for the agent's messages; the
+    // download resolves it again, so a failure here surfaces there.
+    auto from = ResolveFetch(tx, *run, t.fetch);
+    v1::FetchTask* fetch = task->mutable_fetch();
+    if (from.ok()) {
+      fetch->set_pipeline(from->run.pipeline);
+      fetch->set_pipeline_counter(from->run.counter);
+      fetch->set_stage_counter(from->stage.counter);
+      fetch->set_locator(from->Locator());
+    } else {
+      fetch->set_locator(absl::StrCat(t.fetch.pipeline.empty() ? run->pipeline : t.fetch.pipeline,
+                                      "/", t.fetch.stage, "/", t.fetch.job));
+    }
+  }
+  for (const auto& art : job_cfg->artifacts) {
+    v1::ArtifactSpec* spec = a.add_artifacts();
+    spec->set_source(art.source);
+    spec->set_destination(art.destination);
+    spec->set_kind(art.kind == config::Artifact::Kind::kTest ? "test" : "build");
+    spec->set_run_if(art.run_if == config::RunIf::kFailed ? "failed"
+                     : art.run_if == config::RunIf::kAny  ? "any"
+                                                          : "passed");
+  }
 
   auto current = configs_->current();
   const config::Environment* env = current->EnvironmentOfPipeline(run->pipeline);

@@ -37,6 +37,8 @@ struct SchedulerOptions {
   absl::Duration heartbeat_interval = absl::Seconds(5);
   // An agent silent this long is lost, and so is the job it was running.
   absl::Duration agent_lost_timeout = absl::Seconds(30);
+  // Per job attempt; later output is dropped after a truncation marker.
+  int64_t max_console_bytes = 100 << 20;
 };
 
 template <typename T>
@@ -59,6 +61,8 @@ class Scheduler {
                Reply<v1::PipelineRun> done);
   void Approve(v1::StageRequest request, std::string user,
                Reply<v1::PipelineRun> done);
+  void CancelStage(v1::StageRequest request, std::string user,
+                   Reply<v1::PipelineRun> done);
   void ListAgents(Reply<v1::ListAgentsResponse> done);
   void UpdateAgent(v1::UpdateAgentRequest request, Reply<v1::Agent> done);
 

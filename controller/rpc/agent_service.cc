@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "common/grpc_status.h"
+#include "controller/rpc/artifact_streams.h"
 
 namespace gantry::rpc {
 namespace {
@@ -154,6 +155,16 @@ grpc::ServerUnaryReactor* AgentService::Register(grpc::CallbackServerContext* ct
 grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* AgentService::Session(
     grpc::CallbackServerContext* ctx) {
   return new SessionReactor(scheduler_, ctx->peer());
+}
+
+grpc::ServerReadReactor<v1::UploadArtifactRequest>* AgentService::UploadArtifact(
+    grpc::CallbackServerContext*, v1::UploadArtifactResponse* resp) {
+  return NewUploadReactor(artifacts_, resp);
+}
+
+grpc::ServerWriteReactor<v1::ArtifactStreamChunk>* AgentService::DownloadArtifact(
+    grpc::CallbackServerContext*, const v1::DownloadArtifactRequest* req) {
+  return NewDownloadReactor(artifacts_, *req);
 }
 
 }  // namespace gantry::rpc

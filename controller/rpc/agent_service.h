@@ -1,9 +1,11 @@
-// gRPC adapter for the agent protocol: Register (unary) and Session (one
+// gRPC adapter for the agent protocol: Register (unary), the artifact
+// streams (artifact_streams.h) and Session (one
 // bidirectional stream per agent). A session reactor keeps one read and one
 // write in flight, queues outgoing messages, and forwards everything it reads
 // to the scheduler's strand.
 #pragma once
 
+#include "controller/artifacts/artifact_service.h"
 #include "controller/scheduler.h"
 #include "gantry/v1/agent.grpc.pb.h"
 
@@ -11,16 +13,22 @@ namespace gantry::rpc {
 
 class AgentService final : public v1::AgentService::CallbackService {
  public:
-  explicit AgentService(Scheduler* scheduler) : scheduler_(scheduler) {}
+  AgentService(Scheduler* scheduler, ArtifactService* artifacts)
+      : scheduler_(scheduler), artifacts_(artifacts) {}
 
   grpc::ServerUnaryReactor* Register(grpc::CallbackServerContext* ctx,
                                      const v1::RegisterRequest* req,
                                      v1::RegisterResponse* resp) override;
   grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* Session(
       grpc::CallbackServerContext* ctx) override;
+  grpc::ServerReadReactor<v1::UploadArtifactRequest>* UploadArtifact(
+      grpc::CallbackServerContext* ctx, v1::UploadArtifactResponse* resp) override;
+  grpc::ServerWriteReactor<v1::ArtifactStreamChunk>* DownloadArtifact(
+      grpc::CallbackServerContext* ctx, const v1::DownloadArtifactRequest* req) override;
 
  private:
   Scheduler* scheduler_;
+  ArtifactService* artifacts_;
 };
 
 }  // namespace gantry::rpc

@@ -1,6 +1,7 @@
 #include "controller/rpc/operator_service.h"
 
 #include "common/grpc_status.h"
+#include "controller/rpc/artifact_streams.h"
 
 namespace gantry::rpc {
 namespace {
@@ -20,21 +21,24 @@ Reply<T> Finisher(grpc::ServerUnaryReactor* reactor, T* response) {
 
 }  // namespace
 
-std::optional<Principal> OperatorService::Authenticate(grpc::CallbackServerContext* ctx,
-                                                       grpc::ServerUnaryReactor* reactor) {
+absl::StatusOr<Principal> OperatorService::Caller(grpc::CallbackServerContext* ctx) const {
   const auto& md = ctx->client_metadata();
   auto it = md.find("authorization");
-  std::optional<Principal> who;
-  if (it != md.end()) {
-    if (auto token = BearerToken(std::string(it->second.data(), it->second.size()))) {
-      who = tokens_->Authenticate(*token);
-    }
+  if (it == md.end()) return absl::UnauthenticatedError("no token given");
+  if (auto token = BearerToken(std::string(it->second.data(), it->second.size()))) {
+    if (auto who = tokens_->Authenticate(*token)) return *who;
   }
-  if (!who) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                                 it == md.end() ? "no token given" : "invalid token"));
+  return absl::UnauthenticatedError("invalid token");
+}
+
+std::optional<Principal> OperatorService::Authenticate(grpc::CallbackServerContext* ctx,
+                                                       grpc::ServerUnaryReactor* reactor) {
+  auto who = Caller(ctx);
+  if (!who.ok()) {
+    reactor->Finish(ToGrpcStatus(who.status()));
+    return std::nullopt;
   }
-  return who;
+  return *who;
 }
 
 grpc::ServerUnaryReactor* OperatorService::WhoAmI(grpc::CallbackServerContext* ctx,
@@ -116,6 +120,16 @@ grpc::ServerUnaryReactor* OperatorService::ApproveStage(grpc::CallbackServerCont
   return reactor;
 }
 
+grpc::ServerUnaryReactor* OperatorService::CancelStage(grpc::CallbackServerContext* ctx,
+                                                       const v1::StageRequest* req,
+                                                       v1::PipelineRun* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  auto who = Authenticate(ctx, reactor);
+  if (!who) return reactor;
+  scheduler_->CancelStage(*req, who->user, Finisher(reactor, resp));
+  return reactor;
+}
+
 grpc::ServerUnaryReactor* OperatorService::GetJobLog(grpc::CallbackServerContext* ctx,
                                                      const v1::GetJobLogRequest* req,
                                                      v1::GetJobLogResponse* resp) {
@@ -123,6 +137,40 @@ grpc::ServerUnaryReactor* OperatorService::GetJobLog(grpc::CallbackServerContext
   if (!Authenticate(ctx, reactor)) return reactor;
   reads_->GetJobLog(*req, Finisher(reactor, resp));
   return reactor;
+}
+
+grpc::ServerUnaryReactor* OperatorService::ListArtifacts(grpc::CallbackServerContext* ctx,
+                                                         const v1::ArtifactRequest* req,
+                                                         v1::ListArtifactsResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  if (!Authenticate(ctx, reactor)) return reactor;
+  artifacts_->pool().WithDb([this, request = *req, reactor, resp](store::Db& db) {
+    auto files = artifacts_->FilesForOperator(db, request);
+    if (!files.ok()) return reactor->Finish(ToGrpcStatus(files.status()));
+    for (const auto& f : *files) {
+      auto* out = resp->add_files();
+      out->set_path(f.artifact.path);
+      out->set_size(f.artifact.size);
+      out->set_sha256(f.artifact.sha256);
+      out->set_executable(f.artifact.executable);
+    }
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerWriteReactor<v1::ArtifactStreamChunk>* OperatorService::GetArtifact(
+    grpc::CallbackServerContext* ctx, const v1::ArtifactRequest* req) {
+  if (auto who = Caller(ctx); !who.ok()) {
+    // A reactor that only reports the refusal.
+    class Refused final : public grpc::ServerWriteReactor<v1::ArtifactStreamChunk> {
+     public:
+      explicit Refused(const absl::Status& status) { Finish(ToGrpcStatus(status)); }
+      void OnDone() override { delete this; }
+    };
+    return new Refused(who.status());
+  }
+  return NewGetArtifactReactor(artifacts_, *req);
 }
 
 grpc::ServerUnaryReactor* OperatorService::ListAgents(grpc::CallbackServerContext* ctx,

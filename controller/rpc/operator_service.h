@@ -3,6 +3,7 @@
 // finishes the call from their callback. No SQL on gRPC threads.
 #pragma once
 
+#include "controller/artifacts/artifact_service.h"
 #include "controller/auth.h"
 #include "controller/read_service.h"
 #include "controller/scheduler.h"
@@ -12,8 +13,9 @@ namespace gantry::rpc {
 
 class OperatorService final : public v1::OperatorService::CallbackService {
  public:
-  OperatorService(Scheduler* scheduler, ReadService* reads, const TokenRegistry* tokens)
-      : scheduler_(scheduler), reads_(reads), tokens_(tokens) {}
+  OperatorService(Scheduler* scheduler, ReadService* reads, ArtifactService* artifacts,
+                  const TokenRegistry* tokens)
+      : scheduler_(scheduler), reads_(reads), artifacts_(artifacts), tokens_(tokens) {}
 
   grpc::ServerUnaryReactor* WhoAmI(grpc::CallbackServerContext* ctx,
                                    const v1::WhoAmIRequest* req,
@@ -39,9 +41,17 @@ class OperatorService final : public v1::OperatorService::CallbackService {
   grpc::ServerUnaryReactor* ApproveStage(grpc::CallbackServerContext* ctx,
                                          const v1::StageRequest* req,
                                          v1::PipelineRun* resp) override;
+  grpc::ServerUnaryReactor* CancelStage(grpc::CallbackServerContext* ctx,
+                                        const v1::StageRequest* req,
+                                        v1::PipelineRun* resp) override;
   grpc::ServerUnaryReactor* GetJobLog(grpc::CallbackServerContext* ctx,
                                       const v1::GetJobLogRequest* req,
                                       v1::GetJobLogResponse* resp) override;
+  grpc::ServerUnaryReactor* ListArtifacts(grpc::CallbackServerContext* ctx,
+                                          const v1::ArtifactRequest* req,
+                                          v1::ListArtifactsResponse* resp) override;
+  grpc::ServerWriteReactor<v1::ArtifactStreamChunk>* GetArtifact(
+      grpc::CallbackServerContext* ctx, const v1::ArtifactRequest* req) override;
   grpc::ServerUnaryReactor* ListAgents(grpc::CallbackServerContext* ctx,
                                        const v1::ListAgentsRequest* req,
                                        v1::ListAgentsResponse* resp) override;
@@ -53,9 +63,12 @@ class OperatorService final : public v1::OperatorService::CallbackService {
   // The caller, or nullopt after finishing the call with UNAUTHENTICATED.
   std::optional<Principal> Authenticate(grpc::CallbackServerContext* ctx,
                                         grpc::ServerUnaryReactor* reactor);
+  // The caller, or the UNAUTHENTICATED status to finish the call with.
+  absl::StatusOr<Principal> Caller(grpc::CallbackServerContext* ctx) const;
 
   Scheduler* scheduler_;
   ReadService* reads_;
+  ArtifactService* artifacts_;
   const TokenRegistry* tokens_;
 };
 

@@ -94,6 +94,8 @@ struct JobRunRecord {
   int64_t finished_at = 0;
   int64_t console_bytes = 0;
   int64_t last_sequence = 0;
+  // Set by a stage cancel while the attempt still runs on its agent.
+  std::string cancel_reason;
 };
 
 struct AgentRecord {
@@ -106,6 +108,15 @@ struct AgentRecord {
   std::vector<std::string> environments;
   int64_t created_at = 0;
   int64_t last_contact = 0;
+};
+
+struct ArtifactRecord {
+  int64_t job_run_id = 0;
+  std::string path;
+  std::string kind;  // build | test
+  int64_t size = 0;
+  std::string sha256;
+  bool executable = false;
 };
 
 struct ConsoleSlice {

@@ -1,5 +1,6 @@
 #include "controller/store/tx.h"
 
+#include <algorithm>
 #include <pqxx/pqxx>
 
 #include "absl/strings/str_join.h"
@@ -61,7 +62,7 @@ StageRunRecord StageFromRow(const pqxx::row& r) {
 const char kJobColumns[] =
     "id, stage_run_id, name, config_job, state, agent_id, reason, " MS(
         "scheduled_at") ", " MS("assigned_at") ", " MS("started_at") ", " MS("finished_at") ", "
-                                                                     "console_bytes, last_sequence";
+                                                                     "console_bytes, last_sequence, cancel_reason";
 
 JobRunRecord JobFromRow(const pqxx::row& r) {
   JobRunRecord j;
@@ -78,6 +79,7 @@ JobRunRecord JobFromRow(const pqxx::row& r) {
   j.finished_at = r[10].as<int64_t>();
   j.console_bytes = r[11].as<int64_t>();
   j.last_sequence = r[12].as<int64_t>();
+  j.cancel_reason = r[13].as<std::string>();
   return j;
 }
 
@@ -445,22 +447,40 @@ std::vector<JobRunRecord> Tx::ActiveJobRuns() {
   return out;
 }
 
+void Tx::SetCancelReason(int64_t job_run_id, const std::string& reason) {
+  work_.exec_params("UPDATE job_runs SET cancel_reason = $2 WHERE id = $1", job_run_id,
+                    reason);
+}
+
 void Tx::SetJobReason(int64_t job_run_id, const std::string& reason) {
   work_.exec_params("UPDATE job_runs SET reason = $2 WHERE id = $1", job_run_id, reason);
 }
 
 bool Tx::AppendConsoleChunk(int64_t job_run_id, int64_t sequence,
-                            const std::string& data) {
+                            const std::string& data, int64_t max_bytes) {
   auto r = work_.exec_params(
-      "UPDATE job_runs SET console_bytes = console_bytes + $3, last_sequence = $2 "
-      "WHERE id = $1 AND last_sequence < $2 RETURNING console_bytes - $3",
-      job_run_id, sequence, static_cast<int64_t>(data.size()));
+      "UPDATE job_runs SET last_sequence = $2 WHERE id = $1 AND last_sequence < $2 "
+      "RETURNING console_bytes, console_truncated",
+      job_run_id, sequence);
   if (r.empty()) return false;
   int64_t start = r[0][0].as<int64_t>();
+  if (r[0][1].as<bool>()) return true;  // acknowledged, dropped
+  std::string stored = data;
+  bool truncate = max_bytes > 0 && start + static_cast<int64_t>(data.size()) > max_bytes;
+  if (truncate) {
+    stored.resize(static_cast<size_t>(std::max<int64_t>(0, max_bytes - start)));
+    if (!stored.empty() && stored.back() != '\n') stored.push_back('\n');
+    stored += "[gantry] console log truncated at " + std::to_string(max_bytes) +
+              " bytes: later output of this job is not kept\n";
+  }
+  work_.exec_params(
+      "UPDATE job_runs SET console_bytes = console_bytes + $2, console_truncated = $3 "
+      "WHERE id = $1",
+      job_run_id, static_cast<int64_t>(stored.size()), truncate);
   work_.exec_params(
       "INSERT INTO console_chunks (job_run_id, sequence, start_offset, data) "
       "VALUES ($1, $2, $3, $4)",
-      job_run_id, sequence, start, pqxx::binarystring(data));
+      job_run_id, sequence, start, pqxx::binarystring(stored));
   return true;
 }
 

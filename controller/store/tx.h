@@ -87,13 +87,27 @@ class Tx {
                      const std::string& reason);
   std::vector<JobRunRecord> ActiveJobRuns();
   void SetJobReason(int64_t job_run_id, const std::string& reason);
+  void SetCancelReason(int64_t job_run_id, const std::string& reason);
 
   // --- console
   // Stores the chunk unless `sequence` was stored already; returns whether it
-  // was new. Chunks arrive in order per attempt.
+  // was new. Chunks arrive in order per attempt. Past `max_bytes` (0: no
+  // cap) the log ends with one truncation marker and later chunks are only
+  // counted.
   bool AppendConsoleChunk(int64_t job_run_id, int64_t sequence,
-                          const std::string& data);
+                          const std::string& data, int64_t max_bytes);
   ConsoleSlice ReadConsole(int64_t job_run_id, int64_t offset, int64_t max_bytes);
+
+  // --- artifacts (tx_artifacts.cc)
+  // Records a file of a running attempt held by `agent_id`; replaces an
+  // earlier upload of the same path. False if the attempt is not running
+  // on that agent.
+  bool RecordArtifact(const std::string& agent_id, const ArtifactRecord& artifact);
+  // The attempt's files under `prefix` ("" = all; a file path or a directory
+  // path), ordered by path.
+  std::vector<ArtifactRecord> Artifacts(int64_t job_run_id, const std::string& prefix);
+  // The token hash of an enabled agent, if there is one with this id.
+  std::optional<std::string> EnabledAgentTokenHash(const std::string& agent_id);
 
   // --- agents
   std::vector<AgentRecord> Agents();

@@ -1,0 +1,27 @@
+// gRPC reactors for artifact bytes. Each keeps at most one chunk in flight
+// and does its file and SQL work on the ArtifactService's pool, so neither a
+// gRPC thread blocks nor memory grows with the file.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include "controller/artifacts/artifact_service.h"
+#include "gantry/v1/agent.pb.h"
+#include "gantry/v1/operator.pb.h"
+#include "gantry/v1/types.pb.h"
+
+namespace gantry::rpc {
+
+// AgentService.UploadArtifact: header, data chunks, trailer.
+grpc::ServerReadReactor<v1::UploadArtifactRequest>* NewUploadReactor(
+    ArtifactService* service, v1::UploadArtifactResponse* response);
+
+// AgentService.DownloadArtifact: the files of a fetch task.
+grpc::ServerWriteReactor<v1::ArtifactStreamChunk>* NewDownloadReactor(
+    ArtifactService* service, const v1::DownloadArtifactRequest& request);
+
+// OperatorService.GetArtifact: stored files under a path.
+grpc::ServerWriteReactor<v1::ArtifactStreamChunk>* NewGetArtifactReactor(
+    ArtifactService* service, const v1::ArtifactRequest& request);
+
+}  // namespace gantry::rpc

@@ -1,0 +1,53 @@
+// Artifact rows of Tx: which files an attempt uploaded, with their digests.
+#include <pqxx/pqxx>
+
+#include "controller/store/tx.h"
+
+namespace gantry::store {
+
+bool Tx::RecordArtifact(const std::string& agent_id, const ArtifactRecord& a) {
+  // Row-locks the attempt so a concurrent completion or loss cannot slip
+  // between the check and the insert.
+  auto held = work_.exec_params(
+      "SELECT 1 FROM job_runs WHERE id = $1 AND agent_id = $2 "
+      "AND state IN ('assigned', 'running') FOR UPDATE",
+      a.job_run_id, agent_id);
+  if (held.empty()) return false;
+  work_.exec_params(
+      "INSERT INTO artifacts (job_run_id, path, kind, size, sha256, executable) "
+      "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (job_run_id, path) DO UPDATE "
+      "SET kind = EXCLUDED.kind, size = EXCLUDED.size, sha256 = EXCLUDED.sha256, "
+      "executable = EXCLUDED.executable, created_at = now()",
+      a.job_run_id, a.path, a.kind, a.size, a.sha256, a.executable);
+  return true;
+}
+
+std::vector<ArtifactRecord> Tx::Artifacts(int64_t job_run_id, const std::string& prefix) {
+  std::vector<ArtifactRecord> out;
+  // A prefix names a file or a whole directory, never a partial name:
+  // "out" matches "out" and "out/x", not "output".
+  for (const auto& r : work_.exec_params(
+           "SELECT path, kind, size, sha256, executable FROM artifacts "
+           "WHERE job_run_id = $1 AND ($2 = '' OR path = $2 OR "
+           "left(path, length($2) + 1) = $2 || '/') ORDER BY path",
+           job_run_id, prefix)) {
+    ArtifactRecord a;
+    a.job_run_id = job_run_id;
+    a.path = r[0].as<std::string>();
+    a.kind = r[1].as<std::string>();
+    a.size = r[2].as<int64_t>();
+    a.sha256 = r[3].as<std::string>();
+    a.executable = r[4].as<bool>();
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+std::optional<std::string> Tx::EnabledAgentTokenHash(const std::string& agent_id) {
+  auto r = work_.exec_params(
+      "SELECT token_hash FROM agents WHERE id = $1 AND state = 'enabled'", agent_id);
+  if (r.empty()) return std::nullopt;
+  return r[0][0].as<std::string>();
+}
+
+}  // namespace gantry::store
