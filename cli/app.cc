@@ -49,6 +49,7 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out,
   AddPipelineCommands(app, &action);
   AddStageCommands(app, &action);
   AddJobCommands(app, &action);
+  AddArtifactCommands(app, &action);
   AddAgentCommands(app, &action);
 
   std::vector<const char*> argv;

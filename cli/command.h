@@ -88,5 +88,6 @@ void AddPipelineCommands(CLI::App& app, Action* action);
 void AddStageCommands(CLI::App& app, Action* action);
 void AddJobCommands(CLI::App& app, Action* action);
 void AddAgentCommands(CLI::App& app, Action* action);
+void AddArtifactCommands(CLI::App& app, Action* action);
 
 }  // namespace gantry::cli

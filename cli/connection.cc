@@ -171,12 +171,17 @@ Connection::Connection(ConnectionSettings settings, absl::Duration call_timeout)
 }
 
 std::unique_ptr<grpc::ClientContext> Connection::NewContext() const {
+  auto context = NewStreamContext();
+  context->set_deadline(absl::ToChronoTime(absl::Now() + call_timeout_));
+  return context;
+}
+
+std::unique_ptr<grpc::ClientContext> Connection::NewStreamContext() const {
   auto context = std::make_unique<grpc::ClientContext>();
   if (!settings_.token.empty()) {
     context->AddMetadata("authorization",
                          absl::StrCat("Bearer ", settings_.token));
   }
-  context->set_deadline(absl::ToChronoTime(absl::Now() + call_timeout_));
   return context;
 }
 

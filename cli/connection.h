@@ -68,6 +68,9 @@ class Connection {
   // A fresh context for one call: `authorization: Bearer <token>` and a
   // deadline of the call timeout.
   std::unique_ptr<grpc::ClientContext> NewContext() const;
+  // As NewContext, without a deadline: for streams that last as long as
+  // their data (artifact downloads).
+  std::unique_ptr<grpc::ClientContext> NewStreamContext() const;
 
   // OK for an OK status; otherwise an absl::Status of the same code whose
   // message is the one line to show the user, e.g. "cannot reach controller

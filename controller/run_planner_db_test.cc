@@ -1,6 +1,6 @@
 // The run state machine against a real PostgreSQL: trigger, stage
-// settlement, manual gates and downstream triggers, through RunPlanner's
-// named operations, each in one transaction.
+// settlement, manual gates, downstream triggers, cancel and fetch
+// resolution, through RunPlanner's named operations, each in one transaction.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "common/config/parser.h"
+#include "controller/artifacts/fetch_resolver.h"
 #include "controller/config_cache.h"
 #include "controller/embedded_pg/embedded_postgres.h"
 #include "controller/run_planner.h"
@@ -65,6 +66,13 @@ pipelines:
       - go:
           jobs:
             d: {tasks: [{exec: {command: "true"}}]}
+  prod:
+    materials:
+      dep: {pipeline: deploy, stage: go}
+    stages:
+      - ship:
+          jobs:
+            e: {tasks: [{exec: {command: "true"}}]}
 )";
 
 class RunPlannerDbTest : public ::testing::Test {
@@ -124,6 +132,34 @@ class RunPlannerDbTest : public ::testing::Test {
     });
     if (!st.ok()) return st;
     return result;
+  }
+
+  // Moves job `id` to running on `agent`, as an assignment and start do.
+  void Start(int64_t id, const std::string& agent) {
+    ASSERT_TRUE(db_->Run("start", [&](store::Tx& tx) {
+                     EXPECT_TRUE(tx.TransitionJob(id, {"scheduled"}, "running", agent, ""));
+                     return absl::OkStatus();
+                   }).ok());
+  }
+
+  absl::StatusOr<PlanEffects> Cancel(const std::string& pipeline, int64_t counter,
+                                     const std::string& stage) {
+    PlanEffects effects;
+    absl::Status st = db_->Run("cancel", [&](store::Tx& tx) -> absl::Status {
+      effects.Clear();
+      return planner_.Cancel(tx, pipeline, counter, stage, "carol", &effects).status();
+    });
+    if (!st.ok()) return st;
+    return effects;
+  }
+
+  std::string JobState(int64_t id) {
+    std::string state;
+    EXPECT_TRUE(db_->Run("read", [&](store::Tx& tx) {
+                     state = tx.GetJobRun(id, false)->state;
+                     return absl::OkStatus();
+                   }).ok());
+    return state;
   }
 
   ConfigCache configs_;
@@ -245,6 +281,99 @@ TEST_F(RunPlannerDbTest, LostJobFailsStageByDefault) {
                    return lost.status();
                  }).ok());
   EXPECT_FALSE(*lost);
+}
+
+// Cancel ends a scheduled job at once and asks the agent of a running one
+// to stop; the stage ends `cancelled` when that agent reports.
+TEST_F(RunPlannerDbTest, CancelStopsRunningAndEndsScheduledJobs) {
+  PlanEffects effects;
+  ASSERT_TRUE(Trigger("build", &effects).ok());
+  int64_t a = effects.scheduled_jobs[0], b = effects.scheduled_jobs[1];
+  Start(a, "agent-x");
+  auto cancelled = Cancel("build", 1, "compile");
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+  EXPECT_EQ(cancelled->ended_jobs, std::vector<int64_t>{b});
+  ASSERT_EQ(cancelled->cancels.size(), 1u);
+  EXPECT_EQ(cancelled->cancels[0].attempt_id, a);
+  EXPECT_EQ(cancelled->cancels[0].agent_id, "agent-x");
+  EXPECT_EQ(cancelled->cancels[0].reason, "cancelled by carol");
+  EXPECT_EQ(JobState(b), "cancelled");
+  EXPECT_EQ(Run("build", 1).state, "building");  // a is still stopping
+  Finish(a, "cancelled");
+  EXPECT_EQ(Run("build", 1).state, "cancelled");
+  // Nothing downstream, and a finished stage cannot be cancelled again.
+  auto again = Cancel("build", 1, "compile");
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(again.status().message().find("is already cancelled"), std::string::npos)
+      << again.status();
+  EXPECT_EQ(Cancel("build", 1, "approve-me").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Cancel("build", 9, "compile").status().code(), absl::StatusCode::kNotFound);
+}
+
+// A run queued behind another ends at once; the cancel of a job whose agent
+// then goes silent stands (no reschedule).
+TEST_F(RunPlannerDbTest, CancelQueuedRunAndLostWhileCancelling) {
+  PlanEffects first, second;
+  ASSERT_TRUE(Trigger("build", &first).ok());
+  ASSERT_TRUE(Trigger("build", &second).ok());
+  auto queued = Cancel("build", 2, "compile");
+  ASSERT_TRUE(queued.ok()) << queued.status();
+  EXPECT_EQ(Run("build", 2).state, "cancelled");
+
+  int64_t a = first.scheduled_jobs[0];
+  Start(a, "agent-x");
+  ASSERT_TRUE(Cancel("build", 1, "compile").ok());
+  PlanEffects lost_effects;
+  ASSERT_TRUE(db_->Run("lose", [&](store::Tx& tx) -> absl::Status {
+                   lost_effects.Clear();
+                   return planner_.LoseJob(tx, a, "agent-x", "silent", &lost_effects).status();
+                 }).ok());
+  EXPECT_TRUE(lost_effects.scheduled_jobs.empty());
+  EXPECT_EQ(JobState(a), "cancelled");
+  EXPECT_EQ(Run("build", 1).state, "cancelled");
+}
+
+// A fetch through an ancestor path takes the upstream run recorded in the
+// build cause, not the newest one; a fetch in the same pipeline takes the
+// same counter.
+TEST_F(RunPlannerDbTest, FetchResolvesThroughBuildCause) {
+  PlanEffects b1, b2;
+  ASSERT_TRUE(Trigger("build", &b1).ok());
+  Finish(b1.scheduled_jobs[0], "passed");
+  PlanEffects deploy1 = Finish(b1.scheduled_jobs[1], "passed");  // triggers deploy/1
+  ASSERT_EQ(deploy1.scheduled_jobs.size(), 1u);
+  ASSERT_TRUE(Trigger("build", &b2).ok());  // build/2: newer than what deploy/1 used
+  Finish(b2.scheduled_jobs[0], "passed");
+  Finish(b2.scheduled_jobs[1], "passed");
+  // Triggers prod/1 and releases deploy/2, queued behind deploy/1.
+  PlanEffects prod1 = Finish(deploy1.scheduled_jobs[0], "passed");
+  ASSERT_EQ(prod1.scheduled_jobs.size(), 2u);
+
+  config::FetchTask ancestor;
+  ancestor.pipeline = "build/deploy";
+  ancestor.stage = "compile";
+  ancestor.job = "a";
+  config::FetchTask own;
+  own.stage = "compile";
+  own.job = "b";
+  config::FetchTask missing = ancestor;
+  missing.pipeline = "nowhere/deploy";
+  ASSERT_TRUE(db_->Run("resolve", [&](store::Tx& tx) -> absl::Status {
+                   auto from = ResolveFetch(tx, *tx.FindPipelineRun("prod", 1), ancestor);
+                   EXPECT_TRUE(from.ok()) << from.status();
+                   if (from.ok()) EXPECT_EQ(from->Locator(), "build/1/compile/1/a");
+                   auto same = ResolveFetch(tx, *tx.FindPipelineRun("build", 2), own);
+                   EXPECT_TRUE(same.ok()) << same.status();
+                   if (same.ok()) EXPECT_EQ(same->Locator(), "build/2/compile/1/b");
+                   auto none = ResolveFetch(tx, *tx.FindPipelineRun("prod", 1), missing);
+                   EXPECT_EQ(none.status().code(), absl::StatusCode::kFailedPrecondition);
+                   EXPECT_NE(none.status().message().find(
+                                 "has no recorded revision of pipeline 'nowhere'"),
+                             std::string::npos)
+                       << none.status();
+                   return absl::OkStatus();
+                 }).ok());
 }
 
 }  // namespace
