@@ -995,7 +995,9 @@ v1::Agent Scheduler::AgentView(const AgentState& agent) const {
     status = "pending";
   } else if (agent.record.state == "disabled") {
     status = agent.attempt != 0 ? "building" : "disabled";
-  } else if (agent.lost) {
+  } else if (agent.lost || (agent.channel && absl::Now() - agent.last_contact >
+                                                   options_.agent_lost_timeout)) {
+    // Silent past the timeout: lost now, even before the next tick acts on it.
     status = "lost";
   } else if (!agent.channel) {
     status = "offline";
