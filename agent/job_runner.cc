@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "agent/artifact_upload.h"
 #include "agent/paths.h"
 #include "agent/task_process.h"
 #include "common/files.h"
@@ -60,6 +61,25 @@ std::string DescribeTask(const gantry::v1::Task& task) {
   return "(empty task)";
 }
 
+class UnsupportedFetchHandler : public FetchHandler {
+ public:
+  absl::Status Fetch(const gantry::v1::FetchTask&, int,
+                     const TransferContext&) override {
+    return absl::UnimplementedError(
+        "fetch tasks are not supported by this agent");
+  }
+};
+
+class UnsupportedUploader : public ArtifactUploader {
+ public:
+  absl::StatusOr<UploadedArtifact> Upload(const ArtifactItem& item,
+                                          const TransferContext&) override {
+    return absl::UnimplementedError(
+        absl::StrCat("cannot upload ", item.artifact_path,
+                     ": artifact upload is not supported by this agent"));
+  }
+};
+
 }  // namespace
 
 JobRunner::JobRunner(JobRunnerOptions options, gantry::v1::Assign assign,
@@ -96,6 +116,10 @@ void JobRunner::RequestStop(Stop stop, const std::string& reason) {
     if (static_cast<int>(stop) <= static_cast<int>(stop_)) return;
     if (stop_ == Stop::kNone) stop_reason_ = reason;
     stop_ = stop;
+    if (transfer_ != nullptr &&
+        (stop == Stop::kAbort || !transfer_on_cancel_)) {
+      transfer_->Interrupt();
+    }
   }
   uint64_t one = 1;
   ssize_t ignored = ::write(wake_fd_, &one, sizeof(one));
@@ -144,7 +168,7 @@ void JobRunner::Run() {
   last_output_ = job_started_ = Clock::now();
 
   sink_->OnJobStarted();
-  JobReport report = RunTasks();
+  JobReport report = UploadArtifacts(RunTasks());
   if (report.result == JobResult::kPassed) {
     Say("job passed");
   } else {
@@ -245,25 +269,85 @@ JobReport JobRunner::RunTasks() {
 JobRunner::TaskRun JobRunner::RunTask(int index, const gantry::v1::Task& task,
                                       bool on_cancel) {
   if (task.has_exec()) return RunExec(index, task.exec(), on_cancel);
-  if (task.has_fetch()) return RunFetch(index, task.fetch());
+  if (task.has_fetch()) return RunFetch(index, task.fetch(), on_cancel);
   Say(absl::StrCat("task ", index + 1, " has neither exec nor fetch"));
   return {TaskOutcome::kFailed, -1, "failed: empty task"};
 }
 
+void JobRunner::SetTransfer(TransferInterrupter* transfer, bool on_cancel) {
+  absl::MutexLock lock(&mu_);
+  transfer_ = transfer;
+  transfer_on_cancel_ = on_cancel;
+  if (transfer_ != nullptr &&
+      (stop_ == Stop::kAbort || (stop_ == Stop::kCancel && !on_cancel))) {
+    transfer_->Interrupt();
+  }
+}
+
+TransferContext JobRunner::MakeTransferContext(
+    TransferInterrupter* interrupter) {
+  TransferContext context;
+  context.attempt_id = assign_.attempt_id();
+  context.job_dir = job_dir_;
+  context.console = [this](std::string_view text) { Print(text); };
+  context.interrupter = interrupter;
+  return context;
+}
+
 JobRunner::TaskRun JobRunner::RunFetch(int index,
-                                       const gantry::v1::FetchTask& fetch) {
+                                       const gantry::v1::FetchTask& fetch,
+                                       bool on_cancel) {
   UnsupportedFetchHandler unsupported;
   FetchHandler* handler =
       options_.fetch_handler ? options_.fetch_handler.get() : &unsupported;
-  absl::Status status = handler->Fetch(
-      fetch, job_dir_, [this](std::string_view text) { Print(text); });
+  TransferInterrupter interrupter;
+  SetTransfer(&interrupter, on_cancel);
+  absl::Status status =
+      handler->Fetch(fetch, index, MakeTransferContext(&interrupter));
+  SetTransfer(nullptr, false);
+  const std::string label = absl::StrCat("task ", index + 1);
+  if (interrupter.interrupted()) {
+    // Whatever the handler said, it was stopped on purpose.
+    Say(absl::StrCat(label, " cancelled (", StopReason(), ")"));
+    return {TaskOutcome::kCancelled, -1, "cancelled"};
+  }
   if (!status.ok()) {
     Say(std::string(status.message()));
     return {TaskOutcome::kFailed, -1,
             absl::StrCat("failed: ", std::string(status.message()))};
   }
-  Say(absl::StrCat("task ", index + 1, " fetched"));
+  Say(absl::StrCat(label, " fetched"));
   return {TaskOutcome::kPassed, 0, ""};
+}
+
+JobReport JobRunner::UploadArtifacts(JobReport report) {
+  if (assign_.artifacts_size() == 0 || job_dir_.empty() ||
+      report.result == JobResult::kCancelled) {
+    return report;
+  }
+  UnsupportedUploader unsupported;
+  ArtifactUploader* uploader = options_.artifact_uploader
+                                   ? options_.artifact_uploader.get()
+                                   : &unsupported;
+  TransferInterrupter interrupter;
+  SetTransfer(&interrupter, /*on_cancel=*/false);
+  absl::Status status = UploadJobArtifacts(
+      assign_.artifacts(), report.result == JobResult::kPassed, *uploader,
+      MakeTransferContext(&interrupter),
+      [this](const std::string& line) { Say(line); });
+  SetTransfer(nullptr, false);
+  if (interrupter.interrupted()) {
+    Say(absl::StrCat("artifact upload cancelled (", StopReason(), ")"));
+    return {JobResult::kCancelled, StopReason()};
+  }
+  if (status.ok()) return report;
+  std::string message(status.message());
+  Say(message);
+  if (report.result == JobResult::kPassed) {
+    return {JobResult::kFailed,
+            absl::StrCat("artifact upload failed: ", message)};
+  }
+  return report;
 }
 
 JobRunner::TaskRun JobRunner::RunExec(int index,

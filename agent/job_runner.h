@@ -18,7 +18,19 @@
 //   and the job ends "cancelled". Abort: SIGKILL at once, no on_cancel (the
 //   controller took the job away). Assign.timeout_seconds without console
 //   output cancels the job the same way.
-// - fetch tasks go to the FetchHandler (unsupported for now).
+// - fetch tasks go to the FetchHandler (artifact_handlers.h) with the task's
+//   index and the job dir; a failure fails the task with the handler's
+//   message. Cancel interrupts a fetch (the task ends "cancelled"); a fetch
+//   run as an on_cancel task is only interrupted by Abort.
+// - Artifacts: after the tasks, unless the job was cancelled, Assign.artifacts
+//   are uploaded through the ArtifactUploader (artifact_upload.h: run_if per
+//   spec against the job's result so far), before OnJobCompleted: the
+//   controller only accepts uploads for an attempt still running. A failed
+//   upload fails a passing job ("artifact upload failed: ..."); a job that
+//   already failed keeps its first reason. Cancel during the upload
+//   interrupts it and the job ends "cancelled".
+// - Transfers are not subject to timeout_seconds (no output is expected
+//   while bytes move); Cancel/Abort still stop them.
 #pragma once
 
 #include <atomic>
@@ -31,8 +43,8 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "agent/artifact_handlers.h"
 #include "agent/console.h"
-#include "agent/fetch_handler.h"
 #include "agent/job_env.h"
 #include "agent/job_sink.h"
 #include "gantry/v1/agent.pb.h"
@@ -57,6 +69,8 @@ struct JobRunnerOptions {
   size_t max_chunk_bytes = 16 * 1024;
   // Null: fetch tasks fail as unsupported.
   std::shared_ptr<FetchHandler> fetch_handler;
+  // Null: a job with artifacts fails when it comes to uploading them.
+  std::shared_ptr<ArtifactUploader> artifact_uploader;
 };
 
 class JobRunner {
@@ -106,7 +120,14 @@ class JobRunner {
   // a task run because its parent task was cancelled (only Abort stops it).
   TaskRun RunTask(int index, const gantry::v1::Task& task, bool on_cancel);
   TaskRun RunExec(int index, const gantry::v1::ExecTask& exec, bool on_cancel);
-  TaskRun RunFetch(int index, const gantry::v1::FetchTask& fetch);
+  TaskRun RunFetch(int index, const gantry::v1::FetchTask& fetch,
+                   bool on_cancel);
+  // Uploads Assign.artifacts and folds the outcome into `report`.
+  JobReport UploadArtifacts(JobReport report);
+  // Registers the transfer that Cancel/Abort must interrupt (null: none);
+  // interrupts it at once if a stop that applies already came.
+  void SetTransfer(TransferInterrupter* transfer, bool on_cancel);
+  TransferContext MakeTransferContext(TransferInterrupter* interrupter);
   ProcessEnd Pump(TaskProcess& process, int index, bool on_cancel);
   void KillLeftovers(pid_t pgid, int index, bool quiet);
 
@@ -127,6 +148,9 @@ class JobRunner {
   Stop stop_ ABSL_GUARDED_BY(mu_) = Stop::kNone;
   std::string stop_reason_ ABSL_GUARDED_BY(mu_);
   int wake_fd_ = -1;  // eventfd: Cancel/Abort wake the output loop
+  // The fetch or upload in progress, if any.
+  TransferInterrupter* transfer_ ABSL_GUARDED_BY(mu_) = nullptr;
+  bool transfer_on_cancel_ ABSL_GUARDED_BY(mu_) = false;
 
   // Owned by the job thread.
   std::string job_dir_;

@@ -15,6 +15,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/files.h"
 
@@ -452,8 +453,9 @@ TEST_F(JobRunnerTest, MaxDurationCancelsABusyJob) {
   EXPECT_EQ(r.reason, "ran longer than max_duration 1s");
 }
 
-// Fetch tasks are not implemented yet: the task fails with a clear line.
-TEST_F(JobRunnerTest, FetchTaskIsNotSupportedYet) {
+// Without a FetchHandler (no controller connection), a fetch task fails
+// with a clear line.
+TEST_F(JobRunnerTest, FetchTaskWithoutHandlerFails) {
   gantry::v1::Task t;
   t.mutable_fetch()->set_pipeline("upstream");
   t.mutable_fetch()->set_stage("build");
@@ -462,12 +464,60 @@ TEST_F(JobRunnerTest, FetchTaskIsNotSupportedYet) {
   *assign_.add_tasks() = t;
   JobReport r = Run();
   EXPECT_EQ(r.result, JobResult::kFailed);
-  EXPECT_THAT(
-      sink_.console(),
-      HasSubstr("[gantry] fetch tasks are not supported by this agent yet\n"));
+  EXPECT_THAT(sink_.console(),
+              HasSubstr("[gantry] fetch tasks are not supported by this "
+                        "agent\n"));
   EXPECT_THAT(r.reason, HasSubstr("task 1 (fetch upstream/build/compile "
                                   "out/app.tar -> .) failed: fetch tasks are "
-                                  "not supported by this agent yet"));
+                                  "not supported by this agent"));
+}
+
+// Records fetch calls; fails those whose source is "bad".
+class RecordingFetchHandler : public FetchHandler {
+ public:
+  absl::Status Fetch(const gantry::v1::FetchTask& task, int task_index,
+                     const TransferContext& context) override {
+    absl::MutexLock lock(&mu_);
+    calls.push_back(absl::StrCat(task_index, ":", context.attempt_id, ":",
+                                 task.source(), ":", context.job_dir));
+    if (task.source() == "bad") return absl::NotFoundError("no such thing");
+    context.console("[gantry] fetched it\n");
+    return absl::OkStatus();
+  }
+  absl::Mutex mu_;
+  std::vector<std::string> calls;
+};
+
+// Fetch tasks go to the handler with their index, the attempt and the job
+// dir; a handler error fails the task with its message.
+TEST_F(JobRunnerTest, FetchTaskGoesToHandler) {
+  auto handler = std::make_shared<RecordingFetchHandler>();
+  options_.fetch_handler = handler;
+  *assign_.add_tasks() = Sh("true");
+  gantry::v1::Task t;
+  t.mutable_fetch()->set_source("good");
+  *assign_.add_tasks() = t;
+  t.mutable_fetch()->set_source("bad");
+  *assign_.add_tasks() = t;
+  JobReport r = Run();
+  EXPECT_EQ(r.result, JobResult::kFailed);
+  EXPECT_THAT(handler->calls, ::testing::ElementsAre("1:42:good:" + JobDir(),
+                                                     "2:42:bad:" + JobDir()));
+  EXPECT_THAT(sink_.console(), HasSubstr("[gantry] fetched it\n[gantry] "
+                                         "task 2 fetched\n"));
+  EXPECT_THAT(r.reason, HasSubstr("task 3 (fetch // bad -> .) failed: no such "
+                                  "thing"));
+}
+
+// Without an uploader, a job with artifacts fails when it gets to them.
+TEST_F(JobRunnerTest, ArtifactsWithoutUploaderFailJob) {
+  *assign_.add_tasks() = Sh("echo x > x.txt");
+  assign_.add_artifacts()->set_source("x.txt");
+  JobReport r = Run();
+  EXPECT_EQ(r.result, JobResult::kFailed);
+  EXPECT_EQ(r.reason,
+            "artifact upload failed: cannot upload x.txt: artifact upload is "
+            "not supported by this agent");
 }
 
 // Large output arrives complete and in chunks no bigger than the limit.

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "agent/artifact_client.h"
 #include "agent/paths.h"
 #include "agent/registration.h"
 #include "common/files.h"
@@ -139,6 +140,10 @@ absl::Status Session::Run() {
   auto channel = grpc::CreateCustomChannel(
       options_.controller_address, grpc::InsecureChannelCredentials(), args);
   auto stub = gantry::v1::AgentService::NewStub(channel);
+  {
+    absl::MutexLock lock(&mu_);
+    channel_ = channel;
+  }
   Backoff backoff(options_.backoff, options_.random);
 
   while (true) {
@@ -530,8 +535,19 @@ void Session::OnAssign(const gantry::v1::Assign& assign) {
     previous = std::move(job_);
     job_ = std::make_unique<Job>();
     job_->sink = std::make_unique<AttemptSink>(this, id);
-    job_->runner =
-        std::make_unique<JobRunner>(options_.runner, assign, job_->sink.get());
+    JobRunnerOptions runner_options = options_.runner;
+    if (channel_ != nullptr && identity_ &&
+        (!runner_options.fetch_handler || !runner_options.artifact_uploader)) {
+      auto client = std::make_shared<ArtifactClient>(
+          gantry::v1::AgentService::NewStub(channel_), identity_->agent_id,
+          identity_->token);
+      if (!runner_options.fetch_handler) runner_options.fetch_handler = client;
+      if (!runner_options.artifact_uploader) {
+        runner_options.artifact_uploader = client;
+      }
+    }
+    job_->runner = std::make_unique<JobRunner>(std::move(runner_options),
+                                               assign, job_->sink.get());
     spdlog::info("assigned {}/{}/{}/{}/{} attempt {} ({} task(s))",
                  assign.pipeline(), assign.pipeline_counter(), assign.stage(),
                  assign.stage_counter(), assign.job(), id, assign.tasks_size());

@@ -71,7 +71,9 @@ struct SessionOptions {
   absl::Duration shutdown_job_timeout = absl::Seconds(30);
   absl::Duration shutdown_drain = absl::Seconds(5);
 
-  // work_dir and controller_url are filled in from the fields above.
+  // work_dir and controller_url are filled in from the fields above. Unless
+  // set (tests), fetch_handler and artifact_uploader are an ArtifactClient
+  // over this session's channel with the agent's identity, made per job.
   JobRunnerOptions runner;
 };
 
@@ -156,6 +158,8 @@ class Session {
   AttemptOutbox outbox_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<Job> job_ ABSL_GUARDED_BY(mu_);
 
+  // Set by Run(); artifact transfers share the session's connection.
+  std::shared_ptr<grpc::Channel> channel_ ABSL_GUARDED_BY(mu_);
   // The current stream.
   grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
   bool stream_up_ ABSL_GUARDED_BY(mu_) = false;
