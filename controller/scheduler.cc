@@ -781,64 +781,75 @@ void Scheduler::EnqueueJobs(const std::vector<int64_t>& job_run_ids) {
 }
 
 void Scheduler::Dispatch() {
-  auto it = pending_.begin();
-  while (it != pending_.end()) {
+  // Pair pending jobs, oldest first, with idle matching agents, then commit
+  // the whole batch in one transaction: a fan-out costs one fsync, not one
+  // per job.
+  std::vector<Pairing> batch;
+  std::set<const AgentState*> taken;
+  for (auto it = pending_.begin(); it != pending_.end(); ++it) {
     bool idle_left = false;
-    bool done = false;
     for (auto& [id, agent] : agents_) {
-      if (!agent.channel || agent.attempt != 0 || agent.record.state != "enabled") continue;
+      if (!agent.channel || agent.attempt != 0 || agent.record.state != "enabled" ||
+          taken.count(&agent) != 0) {
+        continue;
+      }
       idle_left = true;
       if (!Matches(it->second.requirements, ProfileOf(agent))) continue;
-      done = AssignTo(agent, it->second);
+      batch.push_back({&agent, it->second});
+      taken.insert(&agent);
       break;
     }
-    if (!idle_left) return;
-    it = done ? pending_.erase(it) : std::next(it);
+    if (!idle_left || batch.size() >= kMaxAssignBatch) break;
   }
+  if (batch.empty()) return;
+  AssignBatch(batch);
+  // More may fit: go on after what is queued on the strand now.
+  if (batch.size() >= kMaxAssignBatch) strand_.Post([this] { Dispatch(); });
 }
 
-bool Scheduler::AssignTo(AgentState& agent, const PendingJob& job) {
-  v1::ControllerMessage message;
-  bool assigned = false;
+void Scheduler::AssignBatch(const std::vector<Pairing>& batch) {
+  std::vector<std::optional<v1::ControllerMessage>> messages;
   PlanEffects effects;
-  absl::Status st = db_->Run("AssignJob", [&](store::Tx& tx) -> absl::Status {
-    assigned = false;
+  absl::Status st = db_->Run("AssignJobs", [&](store::Tx& tx) -> absl::Status {
+    messages.assign(batch.size(), std::nullopt);
     effects.Clear();
-    message.Clear();
-    if (!tx.TransitionJob(job.job_run_id, {"scheduled"}, "assigned", agent.record.id, "")) {
-      return absl::OkStatus();  // no longer scheduled: drop it from the queue
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const auto& [agent, job] = batch[i];
+      if (!tx.TransitionJob(job.job_run_id, {"scheduled"}, "assigned", agent->record.id, "")) {
+        continue;  // no longer scheduled: drop it from the queue
+      }
+      auto assignment = BuildAssignment(tx, job.job_run_id);
+      if (!assignment.ok()) {
+        tx.TransitionJob(job.job_run_id, {"assigned"}, "failed", "",
+                         std::string(assignment.status().message()));
+        auto rec = tx.GetJobRun(job.job_run_id, false);
+        RETURN_IF_ERROR(planner_.SettleStage(tx, rec->stage_run_id, &effects));
+        continue;
+      }
+      messages[i].emplace();
+      *messages[i]->mutable_assign() = std::move(*assignment);
     }
-    auto assignment = BuildAssignment(tx, job.job_run_id);
-    if (!assignment.ok()) {
-      tx.TransitionJob(job.job_run_id, {"assigned"}, "failed", "",
-                       std::string(assignment.status().message()));
-      auto rec = tx.GetJobRun(job.job_run_id, false);
-      return planner_.SettleStage(tx, rec->stage_run_id, &effects);
-    }
-    *message.mutable_assign() = std::move(*assignment);
-    assigned = true;
     return absl::OkStatus();
   });
   if (!st.ok()) {
-    spdlog::error("cannot assign {}: {}", job.locator, st.ToString());
-    return false;
+    // The jobs stay queued; the next dispatch tries again.
+    spdlog::error("cannot assign {} job(s): {}", batch.size(), st.ToString());
+    return;
   }
-  if (assigned) {
-    agent.attempt = job.job_run_id;
-    agent.building = job.locator;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const auto& [agent, job] = batch[i];
+    pending_.erase(job.job_run_id);
+    if (!messages[i]) continue;
+    agent->attempt = job.job_run_id;
+    agent->building = job.locator;
     spdlog::info("assigned {} (attempt {}) to {}", job.locator, job.job_run_id,
-                 agent.record.name);
-    agent.channel->Send(message);
-  } else {
-    for (const auto& e : effects.events) spdlog::info("{}", e);
-    // Effects of a failed assignment are applied after this pass of Dispatch.
-    std::vector<int64_t> more = effects.scheduled_jobs;
-    strand_.Post([this, more] {
-      EnqueueJobs(more);
-      Dispatch();
-    });
+                 agent->record.name);
+    agent->channel->Send(*messages[i]);
   }
-  return true;
+  if (!effects.events.empty() || !effects.scheduled_jobs.empty()) {
+    // Effects of failed assignments are applied after this dispatch.
+    strand_.Post([this, effects] { ApplyEffects(effects); });
+  }
 }
 
 absl::StatusOr<v1::Assign> Scheduler::BuildAssignment(store::Tx& tx, int64_t job_run_id) {

@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <set>
 #include <string>
@@ -111,8 +112,13 @@ class Scheduler {
   void Tick();
   void MarkLost(AgentState& agent, const std::string& why);
   void UpdateWaitingReasons();
-  // Assigns one job to one agent: commit, then send. False if it could not.
-  bool AssignTo(AgentState& agent, const PendingJob& job);
+  // Assigns each job to its agent in one transaction, then sends them.
+  struct Pairing {
+    AgentState* agent;
+    PendingJob job;
+  };
+  static constexpr size_t kMaxAssignBatch = 256;
+  void AssignBatch(const std::vector<Pairing>& batch);
   absl::StatusOr<v1::Assign> BuildAssignment(store::Tx& tx, int64_t job_run_id);
 
   AgentProfile ProfileOf(const AgentState& agent) const;
