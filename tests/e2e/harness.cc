@@ -1,6 +1,7 @@
 #include "tests/e2e/harness.h"
 
 #include <fcntl.h>
+#include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 #include <stdlib.h>
@@ -223,6 +224,23 @@ absl::StatusOr<EmbeddedPostgres*> SharedPostgres() {
   return shared->Get();
 }
 
+absl::Status StopSharedPostgres() {
+  ASSIGN_OR_RETURN(EmbeddedPostgres * pg, SharedPostgres());
+  return pg->Stop();
+}
+
+absl::Status StartSharedPostgres() {
+  ASSIGN_OR_RETURN(EmbeddedPostgres * pg, SharedPostgres());
+  return pg->Restart();
+}
+
+bool ParseJson(const std::string& json, google::protobuf::Message* message) {
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;
+  return google::protobuf::util::JsonStringToMessage(json, message, options)
+      .ok();
+}
+
 bool WaitFor(const std::function<bool()>& condition, absl::Duration deadline) {
   const absl::Time end = absl::Now() + deadline;
   absl::Duration pause = absl::Milliseconds(2);
@@ -252,7 +270,7 @@ Cluster::Cluster(const std::string& test_name)
     return;
   }
   dir_ = *dir;
-  for (const char* sub : {"/controller", "/agents", "/logs"}) {
+  for (const char* sub : {"/controller", "/agents", "/logs", "/task-pids"}) {
     init_status_.Update(MakeDirs(dir_ + sub));
   }
 
@@ -276,6 +294,7 @@ Cluster::~Cluster() {
   // reconnecting.
   for (Agent& agent : agents_) KillProcess(agent.process, SIGKILL);
   KillProcess(controller_, SIGKILL);
+  KillRecordedTasks();
 
   bool failed = ::testing::Test::HasFailure();
   if (!failed && !database_.empty()) {
@@ -286,6 +305,10 @@ Cluster::~Cluster() {
     }
   }
   if (dir_.empty()) return;
+  const char* keep_env = ::getenv("GANTRY_E2E_KEEP");
+  if (keep_env != nullptr && *keep_env != '\0' && std::string(keep_env) != "0") {
+    keep_dir_ = true;
+  }
   if (failed || keep_dir_) {
     std::cerr << "\n=== e2e " << test_name_ << (failed ? " FAILED" : "")
               << ": kept " << dir_ << " (database " << database_ << ")\n";
@@ -296,6 +319,26 @@ Cluster::~Cluster() {
 }
 
 std::string Cluster::database_url() const { return socket_conninfo_; }
+
+void Cluster::KillRecordedTasks() {
+  if (dir_.empty()) return;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(task_pid_dir(), ec)) {
+    int pid = 0;
+    if (!absl::SimpleAtoi(
+            absl::StripAsciiWhitespace(ReadOrEmpty(entry.path().string())),
+            &pid) ||
+        pid <= 1) {
+      continue;
+    }
+    // Each task leads a process group of its own; the group outlives its
+    // leader while any member (a background grandchild) lives.
+    if (::kill(-pid, SIGKILL) == 0) {
+      std::cerr << "e2e: killed the leftover task process group " << pid
+                << "\n";
+    }
+  }
+}
 
 std::string Cluster::LogPath(const std::string& name) const {
   return absl::StrCat(dir_, "/logs/", name, ".log");
@@ -537,6 +580,104 @@ std::string Cluster::WriteFile(const std::string& relative_path,
   if (s.ok()) s = WriteFileAtomic(path, content);
   if (!s.ok()) ADD_FAILURE() << "e2e WriteFile: " << s;
   return path;
+}
+
+absl::Status Cluster::ApplyConfig(const std::string& yaml,
+                                  const std::string& relative_path) {
+  std::string path = WriteFile(relative_path, yaml);
+  CliResult r = Cli({"config", "apply", "-f", path});
+  if (r.exit_code != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("gantry config apply: ", r.ToString()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::PipelineRun> Cluster::ShowRun(const std::string& locator) {
+  CliResult r = Cli({"-o", "json", "pipeline", "show", locator});
+  if (r.exit_code != 0) {
+    return absl::NotFoundError(
+        absl::StrCat("gantry pipeline show ", locator, ": ", r.ToString()));
+  }
+  v1::PipelineRun run;
+  if (!ParseJson(r.out, &run)) {
+    return absl::InternalError(absl::StrCat("not a PipelineRun: ", r.out));
+  }
+  return run;
+}
+
+absl::StatusOr<std::vector<v1::Agent>> Cluster::ListAgents() {
+  CliResult r = Cli({"-o", "json", "agent", "list"});
+  if (r.exit_code != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("gantry agent list: ", r.ToString()));
+  }
+  v1::ListAgentsResponse response;
+  if (!ParseJson(r.out, &response)) {
+    return absl::InternalError(
+        absl::StrCat("not a ListAgentsResponse: ", r.out));
+  }
+  return std::vector<v1::Agent>(response.agents().begin(),
+                                response.agents().end());
+}
+
+absl::StatusOr<v1::Agent> Cluster::FindAgent(const std::string& name) {
+  ASSIGN_OR_RETURN(std::vector<v1::Agent> agents, ListAgents());
+  for (v1::Agent& a : agents) {
+    if (a.name() == name) return std::move(a);
+  }
+  return absl::NotFoundError(absl::StrCat("no agent named ", name));
+}
+
+bool Cluster::WaitForIdleAgents(absl::Duration deadline) {
+  return WaitFor(
+      [&] {
+        absl::StatusOr<std::vector<v1::Agent>> agents = ListAgents();
+        if (!agents.ok()) return false;
+        int idle = 0;
+        for (const Agent& mine : agents_) {
+          for (const v1::Agent& a : *agents) {
+            if (a.name() == mine.name && a.connected() && a.status() == "idle")
+              ++idle;
+          }
+        }
+        return idle == agent_count();
+      },
+      deadline);
+}
+
+bool Cluster::WaitForRunState(const std::string& locator,
+                              const std::string& state,
+                              absl::Duration deadline) {
+  bool ended_otherwise = false;
+  bool reached = WaitFor(
+      [&] {
+        absl::StatusOr<v1::PipelineRun> run = ShowRun(locator);
+        if (!run.ok()) return false;
+        if (run->state() == state) return true;
+        const std::string& s = run->state();
+        ended_otherwise = s == "passed" || s == "failed" || s == "cancelled";
+        return ended_otherwise;
+      },
+      deadline);
+  return reached && !ended_otherwise;
+}
+
+absl::StatusOr<std::string> Cluster::JobLog(const std::string& locator,
+                                            absl::Duration timeout) {
+  CliResult r = Cli({"job", "log", locator, "--follow"}, timeout);
+  if (r.exit_code != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("gantry job log ", locator, ": ", r.ToString()));
+  }
+  return r.out;
+}
+
+int Cluster::AgentIndex(const std::string& name) const {
+  for (int i = 0; i < agent_count(); ++i) {
+    if (agents_[i].name == name) return i;
+  }
+  return -1;
 }
 
 std::string Cluster::ControllerLog() const {

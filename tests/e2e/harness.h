@@ -33,6 +33,7 @@
 #include "absl/time/time.h"
 #include "common/process/process.h"
 #include "controller/embedded_pg/embedded_postgres.h"
+#include "gantry/v1/operator.pb.h"
 
 namespace gantry::e2e {
 
@@ -55,6 +56,16 @@ EmbeddedPostgresOptions SharedPostgresOptions(const std::string& dir);
 // keeps it flock'ed while alive). SharedPostgres() runs it on /tmp before
 // starting its own.
 void StopOrphanedPostgres(const std::string& parent);
+
+// Stops / starts again the process-wide PostgreSQL of SharedPostgres(),
+// under every Cluster of this process (each gtest case runs in a process of
+// its own under ctest). StartSharedPostgres stops it first if it runs (a
+// restart), and serves on the same socket, so database URLs stay valid.
+absl::Status StopSharedPostgres();
+absl::Status StartSharedPostgres();
+
+// Parses protobuf JSON (the CLI's `-o json`), ignoring unknown fields.
+bool ParseJson(const std::string& json, google::protobuf::Message* message);
 
 // Calls `condition` every few milliseconds until it returns true or
 // `deadline` has passed; returns its last result.
@@ -138,7 +149,37 @@ class Cluster {
   // Tails of every log, for assertion messages.
   std::string LogTails(size_t lines = 40) const;
 
-  // Keep the temp dir even when the test passes.
+  // --- Operator API through the CLI (`-o json`), for assertions.
+
+  // Writes `yaml` to dir()/`relative_path` and runs `gantry config apply`.
+  absl::Status ApplyConfig(
+      const std::string& yaml,
+      const std::string& relative_path = "config/pipelines.gocd.yaml");
+  // `gantry -o json pipeline show LOCATOR`.
+  absl::StatusOr<v1::PipelineRun> ShowRun(const std::string& locator);
+  // `gantry -o json agent list`.
+  absl::StatusOr<std::vector<v1::Agent>> ListAgents();
+  // The agent's entry in ListAgents() (NOT_FOUND if absent).
+  absl::StatusOr<v1::Agent> FindAgent(const std::string& name);
+  // Waits until every agent started here is connected and idle.
+  bool WaitForIdleAgents(absl::Duration deadline = absl::Seconds(30));
+  // Polls ShowRun(locator) until its state is `state`; gives up (false) as
+  // soon as the run ends in another state (passed, failed, cancelled).
+  bool WaitForRunState(const std::string& locator, const std::string& state,
+                       absl::Duration deadline = absl::Seconds(60));
+  // `gantry job log LOCATOR --follow`: the newest attempt's whole log, once
+  // it is complete.
+  absl::StatusOr<std::string> JobLog(
+      const std::string& locator, absl::Duration timeout = absl::Seconds(60));
+  // Index of the agent called `name`, or -1.
+  int AgentIndex(const std::string& name) const;
+
+  // Where jobs' tasks record their pids (one file per task, holding `$$`):
+  // the destructor SIGKILLs those process groups, so tasks that outlive a
+  // killed agent (they run in process groups of their own) do not linger.
+  std::string task_pid_dir() const { return dir_ + "/task-pids"; }
+
+  // Keep the temp dir even when the test passes (so does $GANTRY_E2E_KEEP=1).
   void KeepDir() { keep_dir_ = true; }
 
  private:
@@ -152,6 +193,7 @@ class Cluster {
   ExitStatus KillProcess(std::unique_ptr<ChildProcess>& process, int sig);
   std::string LogPath(const std::string& name) const;
   void AppendToLog(const std::string& name, const std::string& text) const;
+  void KillRecordedTasks();
 
   std::string test_name_;
   std::string dir_;

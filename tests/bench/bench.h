@@ -1,0 +1,121 @@
+// What every scenario shares: the options, a fresh controller per scenario,
+// pipeline YAML, and per-run timestamps.
+#pragma once
+
+#include <cstdint>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "tests/bench/controller_proc.h"
+#include "tests/bench/pg_probe.h"
+#include "tests/bench/report.h"
+
+namespace gantry::bench {
+
+struct BenchOptions {
+  bool smoke = false;
+  std::string controller_bin;
+  std::string work_dir;     // each scenario gets work_dir/<scenario>/
+  bool keep = false;        // keep data dirs and logs
+  std::string log_level = "info";
+  int channels = 8;         // agent channels (TCP connections) for small fleets
+  int console_chunks = 0;   // console chunks per simulated job
+  bool pg_stat_statements = false;
+  bool pg_log_statements = false;  // log every statement with its duration
+  bool reuse_controller = false;  // one controller for all scenarios
+
+  int latency_runs = 200;
+  int latency_warmup = 10;
+
+  int throughput_agents = 100;
+  int throughput_runs = 5000;
+  int throughput_pipelines = 100;
+  int throughput_inflight = 64;
+
+  int fanout_jobs = 500;
+  int fanout_agents = 100;
+
+  int scale_agents = 10000;
+  int scale_channels = 0;   // 0: one per agent, as real agents
+  double scale_heartbeat_s = 5;
+  double scale_idle_s = 30;
+
+  std::vector<int64_t> artifact_mib = {64, 1024};
+  int artifact_chunk_kib = 1024;
+};
+
+// A controller on a new data dir under work_dir/<scenario>, with the
+// PostgreSQL settings recorded in the report as <scenario>.pg.*.
+// With options.reuse_controller every scenario shares one controller (the
+// smoke run: one initdb instead of five).
+struct Env {
+  std::shared_ptr<Controller> controller;
+  std::shared_ptr<PgProbe> pg;
+  std::string dir;  // work_dir/<scenario>
+};
+absl::StatusOr<Env> StartEnv(const BenchOptions& options, const std::string& scenario,
+                             Report& report, double heartbeat_s = 5,
+                             double agent_lost_timeout_s = 30);
+// Stops the controller and, unless --keep, removes the scenario dir.
+void StopEnv(const BenchOptions& options, Env& env);
+// Stops the shared controller of reuse_controller, if any.
+void StopSharedEnv(const BenchOptions& options);
+
+// `count` pipelines named <prefix><i>, each one stage "s" of one job "j"
+// running `true`.
+std::string SingleJobPipelines(const std::string& prefix, int count);
+
+// Timestamps of bench runs, by BENCH_ID; attempts are mapped to ids as
+// their assignments arrive.
+class RunTracker {
+ public:
+  explicit RunTracker(int runs);
+  struct Times {
+    absl::Time sent = absl::InfinitePast();
+    absl::Time replied = absl::InfinitePast();
+    absl::Time assigned = absl::InfinitePast();
+    absl::Time completed = absl::InfinitePast();
+  };
+  void Sent(int64_t id, absl::Time t);
+  void Replied(int64_t id, absl::Time t);
+  void Assigned(int64_t id, int64_t attempt_id, absl::Time t);
+  void CompletedAttempt(int64_t attempt_id, absl::Time t);
+  bool WaitCompleted(int n, absl::Duration timeout);
+  bool WaitReplied(int n, absl::Duration timeout);
+  int completed();
+  std::vector<Times> times();
+  // sample(t) for every run where both ends are known.
+  std::vector<absl::Duration> Durations(absl::Time Times::*from, absl::Time Times::*to);
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Times> times_;
+  std::map<int64_t, int64_t> attempt_to_id_;
+  int completed_ = 0;
+  int replied_ = 0;
+};
+
+// PostgreSQL counters since `before`, reported per job: write transactions
+// (xids), WAL bytes and, with `settle` (waits for the controller's backends
+// to flush their statistics), committed transactions and WAL fsyncs.
+void ReportPgPerJob(Report& report, const std::string& prefix, PgProbe& pg,
+                    const PgCounters& before, double jobs, bool settle);
+// Top statements by total time, when --pg-stat-statements is on.
+void ReportTopStatements(Report& report, const std::string& prefix, PgProbe& pg,
+                         double jobs);
+
+// Registered scenarios.
+absl::Status RunLatency(const BenchOptions& options, Report& report);
+absl::Status RunThroughput(const BenchOptions& options, Report& report);
+absl::Status RunFanout(const BenchOptions& options, Report& report);
+absl::Status RunScale(const BenchOptions& options, Report& report);
+absl::Status RunArtifacts(const BenchOptions& options, Report& report);
+
+}  // namespace gantry::bench

@@ -1,0 +1,350 @@
+// artifacts: a job uploads one big file (UploadArtifact), a later stage's
+// fetch task downloads it (DownloadArtifact), against `cp` of the same file
+// on the same disk in the same run; peak RSS of the controller and of the
+// agent (this process) during each transfer, for several file sizes.
+#include <fcntl.h>
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "common/crypto.h"
+#include "common/process/process.h"
+#include "tests/bench/bench.h"
+#include "tests/bench/operator_client.h"
+#include "tests/bench/sim_agents.h"
+
+namespace gantry::bench {
+namespace {
+
+constexpr char kArtifactsYaml[] =
+    "format_version: 10\n"
+    "pipelines:\n"
+    "  art:\n"
+    "    group: bench\n"
+    "    stages:\n"
+    "      - up:\n"
+    "          jobs:\n"
+    "            up:\n"
+    "              artifacts:\n"
+    "                - build: {source: big.bin}\n"
+    "              tasks:\n"
+    "                - exec: {command: \"true\"}\n"
+    "      - down:\n"
+    "          jobs:\n"
+    "            down:\n"
+    "              tasks:\n"
+    "                - fetch: {stage: up, job: up, file: big.bin}\n";
+
+// Incompressible content, written in 1 MiB blocks; returns its SHA-256.
+absl::StatusOr<std::string> MakeFile(const std::string& path, int64_t mib) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  std::mt19937_64 rng(42 + mib);
+  std::string block(1 << 20, '\0');
+  Sha256Hasher hasher;
+  for (int64_t i = 0; i < mib; ++i) {
+    auto* words = reinterpret_cast<uint64_t*>(block.data());
+    for (size_t w = 0; w < block.size() / 8; ++w) words[w] = rng();
+    out.write(block.data(), static_cast<std::streamsize>(block.size()));
+    hasher.Update(block);
+  }
+  out.close();
+  if (!out) return absl::InternalError("cannot write " + path);
+  return hasher.FinishHex();
+}
+
+int64_t SelfPeakKiB() { return ProcStatusKiB(getpid(), "VmHWM:"); }
+void ResetSelfPeak() {
+  std::ofstream out("/proc/self/clear_refs");
+  out << "5";
+}
+
+struct Transfer {
+  grpc::Status status;
+  int64_t bytes = 0;
+  absl::Duration took;
+  std::string sha256;
+};
+
+Transfer Upload(SimAgent& agent, int64_t attempt, const std::string& file,
+                const std::string& path, int chunk_bytes) {
+  Transfer t;
+  absl::Time start = absl::Now();
+  grpc::ClientContext ctx;
+  v1::UploadArtifactResponse resp;
+  auto writer = agent.stub()->UploadArtifact(&ctx, &resp);
+  v1::UploadArtifactRequest req;
+  auto* h = req.mutable_header();
+  h->mutable_auth()->set_agent_id(agent.id());
+  h->mutable_auth()->set_token(agent.token());
+  h->mutable_auth()->set_attempt_id(attempt);
+  h->set_path(path);
+  h->set_size(static_cast<int64_t>(std::filesystem::file_size(file)));
+  h->set_kind("build");
+  bool ok = writer->Write(req);
+  int fd = ::open(file.c_str(), O_RDONLY);
+  std::string buf(static_cast<size_t>(chunk_bytes), '\0');
+  Sha256Hasher hasher;
+  while (ok) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n <= 0) break;
+    std::string_view piece(buf.data(), static_cast<size_t>(n));
+    hasher.Update(piece);
+    req.Clear();
+    req.set_data(piece.data(), piece.size());
+    ok = writer->Write(req);
+    t.bytes += n;
+  }
+  ::close(fd);
+  t.sha256 = hasher.FinishHex();
+  if (ok) {
+    req.Clear();
+    req.mutable_trailer()->set_sha256(t.sha256);
+    ok = writer->Write(req);
+  }
+  if (ok) writer->WritesDone();
+  t.status = writer->Finish();
+  t.took = absl::Now() - start;
+  return t;
+}
+
+Transfer Download(SimAgent& agent, int64_t attempt, int task_index, const std::string& dir) {
+  Transfer t;
+  absl::Time start = absl::Now();
+  grpc::ClientContext ctx;
+  v1::DownloadArtifactRequest req;
+  req.mutable_auth()->set_agent_id(agent.id());
+  req.mutable_auth()->set_token(agent.token());
+  req.mutable_auth()->set_attempt_id(attempt);
+  req.set_task_index(task_index);
+  auto reader = agent.stub()->DownloadArtifact(&ctx, req);
+  v1::ArtifactStreamChunk chunk;
+  int fd = -1;
+  Sha256Hasher hasher;
+  while (reader->Read(&chunk)) {
+    if (chunk.has_file()) {
+      if (fd >= 0) ::close(fd);
+      std::filesystem::path p = std::filesystem::path(dir) / chunk.file().path();
+      std::error_code ec;
+      std::filesystem::create_directories(p.parent_path(), ec);
+      fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      t.sha256 = chunk.file().sha256();
+    } else if (fd >= 0) {
+      const std::string& d = chunk.data();
+      hasher.Update(d);
+      if (::write(fd, d.data(), d.size()) != static_cast<ssize_t>(d.size())) break;
+      t.bytes += static_cast<int64_t>(d.size());
+    }
+  }
+  if (fd >= 0) ::close(fd);
+  t.status = reader->Finish();
+  std::string got = hasher.FinishHex();
+  if (t.status.ok() && got != t.sha256) {
+    t.status = grpc::Status(grpc::StatusCode::DATA_LOSS,
+                            absl::StrCat("sha256 ", got, " but the header said ", t.sha256));
+  }
+  t.took = absl::Now() - start;
+  return t;
+}
+
+double MiBps(int64_t bytes, absl::Duration d) {
+  return static_cast<double>(bytes) / (1 << 20) / absl::ToDoubleSeconds(d);
+}
+
+}  // namespace
+
+absl::Status RunArtifacts(const BenchOptions& options, Report& report) {
+  std::vector<int64_t> sizes = options.smoke ? std::vector<int64_t>{4} : options.artifact_mib;
+  auto env = StartEnv(options, "artifacts", report);
+  if (!env.ok()) return env.status();
+  Controller& controller = *env->controller;
+  Operator op(controller.address(), controller.admin_token());
+  if (auto r = op.ApplyConfig(kArtifactsYaml); !r.ok()) return r.status();
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<v1::Assign> assigns;
+  int64_t acked_console = 0;
+  int completions = 0;
+  FleetOptions fo;
+  fo.address = controller.address();
+  fo.channels = 1;
+  fo.auto_finish = false;
+  FleetHooks hooks;
+  hooks.on_assign = [&](SimAgent&, const v1::Assign& a, absl::Time) {
+    std::lock_guard<std::mutex> lock(mu);
+    assigns.push_back(a);
+    cv.notify_all();
+  };
+  hooks.on_console_ack = [&](SimAgent&, const v1::ConsoleAck& ack) {
+    std::lock_guard<std::mutex> lock(mu);
+    acked_console = ack.attempt_id();
+    cv.notify_all();
+  };
+  hooks.on_completion_ack = [&](SimAgent&, int64_t, absl::Time) {
+    std::lock_guard<std::mutex> lock(mu);
+    ++completions;
+    cv.notify_all();
+  };
+  Fleet fleet(fo, hooks);
+  if (auto st = fleet.Register(1, controller.register_key()); !st.ok()) return st;
+  fleet.ConnectAll();
+  if (!fleet.WaitWelcomed(1, absl::Seconds(30))) {
+    return absl::DeadlineExceededError("the simulated agent was never welcomed");
+  }
+  SimAgent& agent = fleet.agent(0);
+
+  auto next_assign = [&]() -> absl::StatusOr<v1::Assign> {
+    std::unique_lock<std::mutex> lock(mu);
+    if (!cv.wait_for(lock, std::chrono::seconds(120), [&] { return !assigns.empty(); })) {
+      return absl::DeadlineExceededError("no assignment within 120 s");
+    }
+    v1::Assign a = assigns.front();
+    assigns.pop_front();
+    return a;
+  };
+  // JobStarted, then a console chunk whose ack proves JobStarted committed
+  // (the controller handles one agent's messages in order).
+  auto start_job = [&](int64_t attempt) -> absl::Status {
+    v1::AgentMessage m;
+    m.mutable_job_started()->set_attempt_id(attempt);
+    agent.Send(m);
+    m.Clear();
+    m.mutable_console()->set_attempt_id(attempt);
+    m.mutable_console()->set_sequence(1);
+    m.mutable_console()->set_data("bench: transferring\n");
+    agent.Send(m);
+    std::unique_lock<std::mutex> lock(mu);
+    if (!cv.wait_for(lock, std::chrono::seconds(60), [&] { return acked_console == attempt; })) {
+      return absl::DeadlineExceededError("JobStarted was not acknowledged");
+    }
+    return absl::OkStatus();
+  };
+  auto finish_job = [&](int64_t attempt, const std::string& result) {
+    v1::AgentMessage m;
+    auto* done = m.mutable_job_completed();
+    done->set_attempt_id(attempt);
+    done->set_result(result);
+    done->set_last_sequence(1);
+    agent.Send(m);
+  };
+
+  std::string files = env->dir + "/files";
+  std::filesystem::create_directories(files);
+  bool unimplemented = false;
+  for (size_t k = 0; k < sizes.size() && !unimplemented; ++k) {
+    int64_t mib = sizes[k];
+    std::string tag = absl::StrCat("artifacts.", mib, "MiB");
+    std::string src = absl::StrCat(files, "/big-", mib, ".bin");
+    auto sha = MakeFile(src, mib);
+    if (!sha.ok()) return sha.status();
+    int64_t bytes = mib << 20;
+
+    // cp of the same file on the same disk (page cache as warm as for the
+    // upload, which reads the same file right after).
+    std::string copy = src + ".cp";
+    absl::Time c0 = absl::Now();
+    auto cp = RunCommand({"cp", src, copy});
+    absl::Duration cp_took = absl::Now() - c0;
+    if (!cp.ok() || !cp->success()) return absl::InternalError("cp failed");
+    absl::Time s0 = absl::Now();
+    auto sync = RunCommand({"sync", copy});
+    absl::Duration sync_took = absl::Now() - s0;
+    std::filesystem::remove(copy);
+    double cp_rate = MiBps(bytes, cp_took);
+    report.Add(tag + ".cp", cp_rate, "MiB/s");
+    if (sync.ok() && sync->success()) {
+      report.Add(tag + ".cp_and_fsync", MiBps(bytes, cp_took + sync_took), "MiB/s");
+    }
+
+    auto run = op.Trigger("art", static_cast<int64_t>(k));
+    if (!run.ok()) return run.status();
+    int completions_before;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      completions_before = completions;
+    }
+
+    // Stage "up": upload.
+    auto up = next_assign();
+    if (!up.ok()) return up.status();
+    if (auto st = start_job(up->attempt_id()); !st.ok()) return st;
+    controller.ResetPeakRss();
+    ResetSelfPeak();
+    int64_t ctl_before = controller.RssKiB(), self_before = ProcStatusKiB(getpid(), "VmRSS:");
+    Transfer u = Upload(agent, up->attempt_id(), src, "big.bin", options.artifact_chunk_kib << 10);
+    if (u.status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+      spdlog::error("artifacts: the controller answers UploadArtifact with UNIMPLEMENTED ({}); "
+                    "no artifact figures", u.status.error_message());
+      report.Add("artifacts.upload_implemented", 0, "bool",
+                 "UploadArtifact returned UNIMPLEMENTED");
+      finish_job(up->attempt_id(), "passed");
+      unimplemented = true;
+      break;
+    }
+    if (!u.status.ok()) {
+      return absl::InternalError(absl::StrCat("UploadArtifact: ", u.status.error_message()));
+    }
+    report.Add(tag + ".upload", MiBps(u.bytes, u.took), "MiB/s");
+    report.Add(tag + ".upload_vs_cp", MiBps(u.bytes, u.took) / cp_rate * 100, "%");
+    report.Add(tag + ".upload.controller_peak_rss", static_cast<double>(controller.PeakRssKiB()),
+               "KiB");
+    report.Add(tag + ".upload.controller_peak_rss_growth",
+               static_cast<double>(controller.PeakRssKiB() - ctl_before), "KiB");
+    report.Add(tag + ".upload.agent_peak_rss_growth",
+               static_cast<double>(SelfPeakKiB() - self_before), "KiB");
+    finish_job(up->attempt_id(), "passed");
+
+    // Stage "down": the fetch task (index 0) downloads it.
+    auto down = next_assign();
+    if (!down.ok()) return down.status();
+    if (auto st = start_job(down->attempt_id()); !st.ok()) return st;
+    controller.ResetPeakRss();
+    ResetSelfPeak();
+    ctl_before = controller.RssKiB();
+    self_before = ProcStatusKiB(getpid(), "VmRSS:");
+    std::string dest = absl::StrCat(files, "/agent-", k);
+    Transfer d = Download(agent, down->attempt_id(), 0, dest);
+    if (d.status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+      spdlog::error("artifacts: DownloadArtifact is UNIMPLEMENTED ({})", d.status.error_message());
+      report.Add("artifacts.download_implemented", 0, "bool");
+      finish_job(down->attempt_id(), "passed");
+      unimplemented = true;
+      break;
+    }
+    if (!d.status.ok()) {
+      return absl::InternalError(absl::StrCat("DownloadArtifact: ", d.status.error_message()));
+    }
+    if (d.sha256 != *sha || d.bytes != bytes) {
+      return absl::DataLossError(absl::StrCat("downloaded ", d.bytes, " bytes, sha ", d.sha256,
+                                              "; expected ", bytes, " bytes, sha ", *sha));
+    }
+    report.Add(tag + ".download", MiBps(d.bytes, d.took), "MiB/s");
+    report.Add(tag + ".download_vs_cp", MiBps(d.bytes, d.took) / cp_rate * 100, "%");
+    report.Add(tag + ".download.controller_peak_rss_growth",
+               static_cast<double>(controller.PeakRssKiB() - ctl_before), "KiB");
+    report.Add(tag + ".download.agent_peak_rss_growth",
+               static_cast<double>(SelfPeakKiB() - self_before), "KiB");
+    finish_job(down->attempt_id(), "passed");
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      if (!cv.wait_for(lock, std::chrono::seconds(60),
+                       [&] { return completions >= completions_before + 2; })) {
+        return absl::DeadlineExceededError("the artifact jobs' completions were not acknowledged");
+      }
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(dest, ec);
+    std::filesystem::remove(src, ec);
+  }
+  fleet.Shutdown();
+  StopEnv(options, *env);
+  return absl::OkStatus();
+}
+
+}  // namespace gantry::bench
