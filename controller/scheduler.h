@@ -5,16 +5,16 @@
 // is pushed to an idle matching connected agent as soon as it is committed.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <thread>
 #include <set>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -33,7 +33,7 @@
 namespace gantry {
 
 struct SchedulerOptions {
-  std::string controller_url;  // sent to agents as GANTRY_CONTROLLER_URL
+  std::string controller_url; // sent to agents as GANTRY_CONTROLLER_URL
   std::string register_key_hash;
   absl::Duration heartbeat_interval = absl::Seconds(5);
   // An agent silent this long is lost, and so is the job it was running.
@@ -42,12 +42,11 @@ struct SchedulerOptions {
   int64_t max_console_bytes = 100 << 20;
 };
 
-template <typename T>
-using Reply = std::function<void(absl::StatusOr<T>)>;
+template <typename T> using Reply = std::function<void(absl::StatusOr<T>)>;
 
 class Scheduler {
- public:
-  Scheduler(std::unique_ptr<store::Db> db, ConfigCache* configs,
+public:
+  Scheduler(std::unique_ptr<store::Db> db, ConfigCache *configs,
             SchedulerOptions options);
   ~Scheduler();
 
@@ -70,74 +69,78 @@ class Scheduler {
   // --- agent calls
   void Register(v1::RegisterRequest request, Reply<v1::RegisterResponse> done);
   void AgentConnected(std::shared_ptr<AgentChannel> channel, v1::Hello hello);
-  void AgentMessage(std::shared_ptr<AgentChannel> channel, v1::AgentMessage message);
+  void AgentMessage(std::shared_ptr<AgentChannel> channel,
+                    v1::AgentMessage message);
   void AgentDisconnected(std::shared_ptr<AgentChannel> channel);
 
- private:
+private:
   struct AgentState {
     store::AgentRecord record;
-    std::shared_ptr<AgentChannel> channel;  // null while disconnected
-    int64_t attempt = 0;                    // the job run it holds, 0 if idle
-    std::string building;                   // "P/N/S/J" of that job
+    std::shared_ptr<AgentChannel> channel; // null while disconnected
+    int64_t attempt = 0;                   // the job run it holds, 0 if idle
+    std::string building;                  // "P/N/S/J" of that job
     absl::Time last_contact = absl::InfinitePast();
-    bool lost = false;  // went silent; cleared by its next hello
+    bool lost = false; // went silent; cleared by its next hello
   };
   struct PendingJob {
     int64_t job_run_id = 0;
     JobRequirements requirements;
-    std::string locator;  // P/N/S/J, for logs
-    std::string reason;   // why it waits, as last stored
+    std::string locator; // P/N/S/J, for logs
+    std::string reason;  // why it waits, as last stored
   };
 
   // Runs on the strand.
-  void DoApplyConfig(const std::vector<v1::ConfigFile>& files,
-                     const std::string& author, const Reply<v1::ApplyConfigResponse>& done);
-  void DoTrigger(const v1::TriggerPipelineRequest& request, const std::string& user,
-                 const Reply<v1::PipelineRun>& done);
-  void DoHello(const std::shared_ptr<AgentChannel>& channel, const v1::Hello& hello);
-  void DoAgentMessage(const std::shared_ptr<AgentChannel>& channel,
-                      const v1::AgentMessage& message);
-  void OnJobStarted(AgentState& agent, int64_t attempt_id);
-  void OnConsole(AgentState& agent, const v1::ConsoleChunk& chunk);
-  void OnJobCompleted(AgentState& agent, const v1::JobCompleted& completed);
+  void DoApplyConfig(const std::vector<v1::ConfigFile> &files,
+                     const std::string &author,
+                     const Reply<v1::ApplyConfigResponse> &done);
+  void DoTrigger(const v1::TriggerPipelineRequest &request,
+                 const std::string &user, const Reply<v1::PipelineRun> &done);
+  void DoHello(const std::shared_ptr<AgentChannel> &channel,
+               const v1::Hello &hello, absl::Time received);
+  void DoAgentMessage(const std::shared_ptr<AgentChannel> &channel,
+                      const v1::AgentMessage &message, absl::Time received);
+  void OnJobStarted(AgentState &agent, int64_t attempt_id);
+  void OnConsole(AgentState &agent, const v1::ConsoleChunk &chunk);
+  void OnJobCompleted(AgentState &agent, const v1::JobCompleted &completed);
 
-  // Applies what a committed transaction changed: queue new jobs, log, dispatch.
-  void ApplyEffects(const PlanEffects& effects);
+  // Applies what a committed transaction changed: queue new jobs, log,
+  // dispatch.
+  void ApplyEffects(const PlanEffects &effects);
   // Adds scheduled job runs to the pending queue (reads their requirements).
-  void EnqueueJobs(const std::vector<int64_t>& job_run_ids);
+  void EnqueueJobs(const std::vector<int64_t> &job_run_ids);
   // Pushes pending jobs to idle matching connected agents, oldest first.
   void Dispatch();
   // Periodic: marks silent agents lost (and their jobs), and records why
   // each waiting job waits.
-  void Tick();
-  void MarkLost(AgentState& agent, const std::string& why);
+  void Tick(absl::Time now);
+  void MarkLost(AgentState &agent, const std::string &why);
   void UpdateWaitingReasons();
   // Assigns each job to its agent in one transaction, then sends them.
   struct Pairing {
-    AgentState* agent;
+    AgentState *agent;
     PendingJob job;
   };
   static constexpr size_t kMaxAssignBatch = 256;
-  void AssignBatch(const std::vector<Pairing>& batch);
-  absl::StatusOr<v1::Assign> BuildAssignment(store::Tx& tx, int64_t job_run_id);
+  void AssignBatch(const std::vector<Pairing> &batch);
+  absl::StatusOr<v1::Assign> BuildAssignment(store::Tx &tx, int64_t job_run_id);
 
-  AgentProfile ProfileOf(const AgentState& agent) const;
-  v1::ControllerMessage WelcomeMessage(const AgentState& agent) const;
-  AgentState* AgentOfChannel(const AgentChannel* channel);
-  AgentState* FindAgent(const std::string& id_or_name, absl::Status* error);
-  v1::Agent AgentView(const AgentState& agent) const;
-  std::string LocatorOf(store::Tx& tx, int64_t job_run_id);
+  AgentProfile ProfileOf(const AgentState &agent) const;
+  v1::ControllerMessage WelcomeMessage(const AgentState &agent) const;
+  AgentState *AgentOfChannel(const AgentChannel *channel);
+  AgentState *FindAgent(const std::string &id_or_name, absl::Status *error);
+  v1::Agent AgentView(const AgentState &agent) const;
+  std::string LocatorOf(store::Tx &tx, int64_t job_run_id);
 
   std::unique_ptr<store::Db> db_;
-  ConfigCache* configs_;
+  ConfigCache *configs_;
   SchedulerOptions options_;
   RunPlanner planner_;
   Strand strand_;
 
   // Strand-only state.
-  std::map<std::string, AgentState> agents_;  // by id
-  std::unordered_map<const AgentChannel*, std::string> channel_agent_;
-  std::map<int64_t, PendingJob> pending_;  // by job run id: oldest first
+  std::map<std::string, AgentState> agents_; // by id
+  std::unordered_map<const AgentChannel *, std::string> channel_agent_;
+  std::map<int64_t, PendingJob> pending_; // by job run id: oldest first
 
   std::mutex ticker_mu_;
   std::condition_variable ticker_cv_;
@@ -145,4 +148,4 @@ class Scheduler {
   std::thread ticker_;
 };
 
-}  // namespace gantry
+} // namespace gantry

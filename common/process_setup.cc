@@ -1,0 +1,23 @@
+#include "common/process_setup.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+
+#include "absl/synchronization/mutex.h"
+
+namespace gantry {
+
+void PrepareServerProcess() {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 &&
+      limit.rlim_cur < limit.rlim_max) {
+    rlim_t before = limit.rlim_cur;
+    limit.rlim_cur = limit.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+      spdlog::warn("cannot raise the open-file limit above {}", before);
+    }
+  }
+}
+
+} // namespace gantry
