@@ -69,9 +69,9 @@ absl::StatusOr<int> List(CommandContext &ctx, const ArtifactFlags &flags) {
 // One file being received: written to a temp name next to its target,
 // renamed into place once its size and digest check out.
 class IncomingFile {
-public:
-  static absl::StatusOr<std::unique_ptr<IncomingFile>>
-  Open(const std::string &dir, const v1::ArtifactFile &header) {
+ public:
+  static absl::StatusOr<std::unique_ptr<IncomingFile>> Open(
+      const std::string &dir, const v1::ArtifactFile &header) {
     ASSIGN_OR_RETURN(std::string name, CleanArtifactPath(header.path()));
     auto f = std::unique_ptr<IncomingFile>(new IncomingFile);
     f->header_ = header;
@@ -89,10 +89,8 @@ public:
   }
 
   ~IncomingFile() {
-    if (fd_ >= 0)
-      ::close(fd_);
-    if (!done_)
-      ::unlink(temp_.c_str());
+    if (fd_ >= 0) ::close(fd_);
+    if (!done_) ::unlink(temp_.c_str());
   }
 
   absl::Status Write(const std::string &data) {
@@ -100,8 +98,7 @@ public:
     size_t off = 0;
     while (off < data.size()) {
       ssize_t n = ::write(fd_, data.data() + off, data.size() - off);
-      if (n < 0 && errno == EINTR)
-        continue;
+      if (n < 0 && errno == EINTR) continue;
       if (n < 0)
         return absl::InternalError(
             absl::StrCat("write ", temp_, ": ", std::strerror(errno)));
@@ -133,7 +130,7 @@ public:
   const v1::ArtifactFile &header() const { return header_; }
   int64_t size() const { return header_.size(); }
 
-private:
+ private:
   IncomingFile() = default;
   v1::ArtifactFile header_;
   std::string target_, temp_;
@@ -150,10 +147,9 @@ absl::StatusOr<int> Get(CommandContext &ctx, const ArtifactFlags &flags) {
   auto reader = conn->stub().GetArtifact(context.get(), request);
   v1::ArtifactStreamChunk chunk;
   std::unique_ptr<IncomingFile> file;
-  v1::ListArtifactsResponse written; // what -o json reports
+  v1::ListArtifactsResponse written;  // what -o json reports
   auto finish_file = [&]() -> absl::Status {
-    if (!file)
-      return absl::OkStatus();
+    if (!file) return absl::OkStatus();
     RETURN_IF_ERROR(file->Finish());
     if (!ctx.json())
       ctx.out() << file->target() << " (" << file->size() << " bytes)\n";
@@ -171,12 +167,11 @@ absl::StatusOr<int> Get(CommandContext &ctx, const ArtifactFlags &flags) {
   }
   RETURN_IF_ERROR(conn->Check(reader->Finish()));
   RETURN_IF_ERROR(finish_file());
-  if (ctx.json())
-    RETURN_IF_ERROR(ctx.PrintJson(written));
+  if (ctx.json()) RETURN_IF_ERROR(ctx.PrintJson(written));
   return kExitOk;
 }
 
-} // namespace
+}  // namespace
 
 void AddArtifactCommands(CLI::App &app, Action *action) {
   CLI::App *artifact =
@@ -205,4 +200,4 @@ void AddArtifactCommands(CLI::App &app, Action *action) {
   });
 }
 
-} // namespace gantry::cli
+}  // namespace gantry::cli

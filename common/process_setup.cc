@@ -20,4 +20,4 @@ void PrepareServerProcess() {
   }
 }
 
-} // namespace gantry
+}  // namespace gantry

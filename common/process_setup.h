@@ -10,4 +10,4 @@ namespace gantry {
 // programs walk every possible descriptor.
 void PrepareServerProcess();
 
-} // namespace gantry
+}  // namespace gantry

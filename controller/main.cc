@@ -27,7 +27,7 @@ int Fail(const std::string &message) {
   return 1;
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char **argv) {
   CLI::App app{"gantry-controller: the Gantry continuous-delivery controller"};
@@ -76,8 +76,7 @@ int main(int argc, char **argv) {
   std::error_code ec;
   data_dir =
       std::filesystem::absolute(data_dir, ec).lexically_normal().string();
-  if (!data_dir.empty() && data_dir.back() == '/')
-    data_dir.pop_back();
+  if (!data_dir.empty() && data_dir.back() == '/') data_dir.pop_back();
   if (auto st = gantry::MakeDirs(data_dir); !st.ok())
     return Fail(st.ToString());
   ::chmod(data_dir.c_str(), 0755);
@@ -95,28 +94,24 @@ int main(int argc, char **argv) {
   }
 
   auto db = gantry::store::Db::Connect(database_url);
-  if (!db.ok())
-    return Fail(std::string(db.status().message()));
+  if (!db.ok()) return Fail(std::string(db.status().message()));
   if (auto st = (*db)->Migrate(); !st.ok())
     return Fail(std::string(st.message()));
 
   gantry::TokenRegistry tokens;
   auto boot = gantry::Bootstrap(**db, data_dir, &tokens);
-  if (!boot.ok())
-    return Fail(std::string(boot.status().message()));
+  if (!boot.ok()) return Fail(std::string(boot.status().message()));
 
   std::vector<std::unique_ptr<gantry::store::Db>> read_dbs, artifact_dbs;
   for (auto *pool : {&read_dbs, &artifact_dbs}) {
     for (int i = 0; i < 2; ++i) {
       auto conn = gantry::store::Db::Connect(database_url);
-      if (!conn.ok())
-        return Fail(std::string(conn.status().message()));
+      if (!conn.ok()) return Fail(std::string(conn.status().message()));
       pool->push_back(std::move(*conn));
     }
   }
   gantry::BlobStore blobs(data_dir + "/artifacts");
-  if (auto st = blobs.Init(); !st.ok())
-    return Fail(st.ToString());
+  if (auto st = blobs.Init(); !st.ok()) return Fail(st.ToString());
 
   gantry::ConfigCache configs;
   gantry::SchedulerOptions options;
@@ -130,8 +125,7 @@ int main(int argc, char **argv) {
   }
   auto scheduler =
       std::make_unique<gantry::Scheduler>(std::move(*db), &configs, options);
-  if (auto st = scheduler->Start(); !st.ok())
-    return Fail(st.ToString());
+  if (auto st = scheduler->Start(); !st.ok()) return Fail(st.ToString());
   gantry::ReadService reads(std::move(read_dbs), &configs);
   gantry::ArtifactService artifacts(std::move(artifact_dbs), &configs, &blobs);
 
@@ -159,8 +153,7 @@ int main(int argc, char **argv) {
     return Fail(absl::StrCat("cannot listen on ", listen));
 
   std::string host = listen.substr(0, listen.rfind(':'));
-  if (host == "0.0.0.0" || host == "[::]" || host.empty())
-    host = "127.0.0.1";
+  if (host == "0.0.0.0" || host == "[::]" || host.empty()) host = "127.0.0.1";
   std::string address = absl::StrCat(host, ":", port);
   if (auto st = gantry::WriteFileAtomic(data_dir + "/controller.addr",
                                         address + "\n", 0644);
@@ -180,8 +173,7 @@ int main(int argc, char **argv) {
   server.reset();
   scheduler.reset();
   if (embedded) {
-    if (auto st = embedded->Stop(); !st.ok())
-      spdlog::warn("{}", st.ToString());
+    if (auto st = embedded->Stop(); !st.ok()) spdlog::warn("{}", st.ToString());
   }
   std::filesystem::remove(data_dir + "/controller.addr", ec);
   spdlog::info("stopped");

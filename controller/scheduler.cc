@@ -43,8 +43,7 @@ void ToProtoTask(const config::Task &task, int64_t run_counter,
   if (task.kind == config::Task::Kind::kExec) {
     auto *exec = out->mutable_exec();
     exec->set_command(task.exec.command);
-    for (const auto &a : task.exec.arguments)
-      exec->add_arguments(a);
+    for (const auto &a : task.exec.arguments) exec->add_arguments(a);
     exec->set_working_directory(task.exec.working_directory);
   } else {
     auto *fetch = out->mutable_fetch();
@@ -65,16 +64,18 @@ void ToProtoTask(const config::Task &task, int64_t run_counter,
   }
 }
 
-std::vector<std::string>
-ToVector(const google::protobuf::RepeatedPtrField<std::string> &r) {
+std::vector<std::string> ToVector(
+    const google::protobuf::RepeatedPtrField<std::string> &r) {
   return {r.begin(), r.end()};
 }
 
-} // namespace
+}  // namespace
 
 Scheduler::Scheduler(std::unique_ptr<store::Db> db, ConfigCache *configs,
                      SchedulerOptions options)
-    : db_(std::move(db)), configs_(configs), options_(std::move(options)),
+    : db_(std::move(db)),
+      configs_(configs),
+      options_(std::move(options)),
       planner_(configs, [this](const JobRequirements &req) {
         int n = 0;
         for (const auto &[id, agent] : agents_)
@@ -90,8 +91,7 @@ void Scheduler::Stop() {
     stopping_ = true;
   }
   ticker_cv_.notify_all();
-  if (ticker_.joinable())
-    ticker_.join();
+  if (ticker_.joinable()) ticker_.join();
   strand_.Shutdown();
 }
 
@@ -108,8 +108,7 @@ absl::Status Scheduler::Start() {
       active = tx.ActiveJobRuns();
       locators.clear();
       for (const auto &j : active) {
-        if (j.state != "scheduled")
-          locators[j.id] = LocatorOf(tx, j.id);
+        if (j.state != "scheduled") locators[j.id] = LocatorOf(tx, j.id);
       }
       revision = tx.CurrentConfigRevision();
       if (revision > 0) {
@@ -121,8 +120,7 @@ absl::Status Scheduler::Start() {
       promise.set_value(st);
       return;
     }
-    if (config)
-      configs_->SetCurrent(revision, config);
+    if (config) configs_->SetCurrent(revision, config);
     for (auto &a : agents) {
       AgentState state;
       state.record = std::move(a);
@@ -140,8 +138,7 @@ absl::Status Scheduler::Start() {
     }
     // Agents holding jobs get a full timeout to come back before being lost.
     for (auto &[id, agent] : agents_) {
-      if (agent.attempt != 0)
-        agent.last_contact = absl::Now();
+      if (agent.attempt != 0) agent.last_contact = absl::Now();
     }
     EnqueueJobs(scheduled);
     spdlog::info("loaded {} agents, {} unfinished jobs, config revision {}",
@@ -149,11 +146,10 @@ absl::Status Scheduler::Start() {
     promise.set_value(absl::OkStatus());
   });
   absl::Status st = promise.get_future().get();
-  if (!st.ok())
-    return st;
-  absl::Duration period =
-      std::min(absl::Seconds(1), std::max(absl::Milliseconds(20),
-                                          options_.agent_lost_timeout / 4));
+  if (!st.ok()) return st;
+  absl::Duration period = std::min(
+      absl::Seconds(1),
+      std::max(absl::Milliseconds(20), options_.agent_lost_timeout / 4));
   ticker_ = std::thread([this, period] {
     std::unique_lock<std::mutex> lock(ticker_mu_);
     while (!ticker_cv_.wait_for(lock, absl::ToChronoMilliseconds(period),
@@ -168,8 +164,7 @@ absl::Status Scheduler::Start() {
 
 void Scheduler::Tick(absl::Time now) {
   for (auto &[id, agent] : agents_) {
-    if (agent.lost || (!agent.channel && agent.attempt == 0))
-      continue;
+    if (agent.lost || (!agent.channel && agent.attempt == 0)) continue;
     if (now - agent.last_contact > options_.agent_lost_timeout) {
       MarkLost(agent, absl::StrCat("agent ", agent.record.name, " silent for ",
                                    absl::FormatDuration(
@@ -189,8 +184,7 @@ void Scheduler::MarkLost(AgentState &agent, const std::string &why) {
         absl::UnavailableError("no heartbeat within the agent-lost timeout"));
     agent.channel.reset();
   }
-  if (agent.attempt == 0)
-    return;
+  if (agent.attempt == 0) return;
   int64_t attempt = agent.attempt;
   PlanEffects effects;
   absl::Status st = db_->Run("LoseJob", [&](store::Tx &tx) -> absl::Status {
@@ -200,7 +194,7 @@ void Scheduler::MarkLost(AgentState &agent, const std::string &why) {
   });
   if (!st.ok()) {
     spdlog::error("cannot mark attempt {} lost: {}", attempt, st.ToString());
-    agent.lost = false; // try again on the next tick
+    agent.lost = false;  // try again on the next tick
     return;
   }
   agent.attempt = 0;
@@ -209,8 +203,7 @@ void Scheduler::MarkLost(AgentState &agent, const std::string &why) {
 }
 
 void Scheduler::UpdateWaitingReasons() {
-  if (pending_.empty())
-    return;
+  if (pending_.empty()) return;
   std::vector<AgentProfile> profiles;
   std::vector<const AgentState *> states;
   for (const auto &[id, agent] : agents_) {
@@ -221,8 +214,7 @@ void Scheduler::UpdateWaitingReasons() {
   for (auto &[id, job] : pending_) {
     bool any_match = false, any_connected = false;
     for (size_t i = 0; i < profiles.size(); ++i) {
-      if (!Matches(job.requirements, profiles[i]))
-        continue;
+      if (!Matches(job.requirements, profiles[i])) continue;
       any_match = true;
       any_connected |= states[i]->channel != nullptr;
     }
@@ -235,15 +227,12 @@ void Scheduler::UpdateWaitingReasons() {
       changed.emplace_back(id, reason);
     }
   }
-  if (changed.empty())
-    return;
+  if (changed.empty()) return;
   absl::Status st = db_->Run("SetJobReasons", [&](store::Tx &tx) {
-    for (const auto &[id, reason] : changed)
-      tx.SetJobReason(id, reason);
+    for (const auto &[id, reason] : changed) tx.SetJobReason(id, reason);
     return absl::OkStatus();
   });
-  if (!st.ok())
-    spdlog::warn("cannot store waiting reasons: {}", st.ToString());
+  if (!st.ok()) spdlog::warn("cannot store waiting reasons: {}", st.ToString());
 }
 
 // ---------------------------------------------------------------- operator
@@ -288,8 +277,7 @@ void Scheduler::DoApplyConfig(const std::vector<v1::ConfigFile> &files,
         return absl::OkStatus();
       }
       if (old) {
-        for (const auto &f : old->files)
-          old_files[f.path] = f.content;
+        for (const auto &f : old->files) old_files[f.path] = f.content;
       }
     }
     std::string diff;
@@ -298,15 +286,13 @@ void Scheduler::DoApplyConfig(const std::vector<v1::ConfigFile> &files,
       auto it = old_files.find(f.path);
       diff += UnifiedDiff(f.path, it == old_files.end() ? "" : it->second,
                           f.content);
-      if (it != old_files.end())
-        old_files.erase(it);
+      if (it != old_files.end()) old_files.erase(it);
       records.push_back({f.path, f.content});
     }
     for (const auto &[path, content] : old_files)
       diff += UnifiedDiff(path, content, "");
     int64_t revision = tx.InsertConfigRevision(author, hash, diff, records);
-    for (const auto &p : parsed.config.pipelines)
-      tx.EnsurePipeline(p.name);
+    for (const auto &p : parsed.config.pipelines) tx.EnsurePipeline(p.name);
     response.set_revision(revision);
     response.set_diff(diff);
     return absl::OkStatus();
@@ -315,15 +301,14 @@ void Scheduler::DoApplyConfig(const std::vector<v1::ConfigFile> &files,
     done(st);
     return;
   }
-  for (const auto &p : parsed.config.pipelines)
-    response.add_pipelines(p.name);
+  for (const auto &p : parsed.config.pipelines) response.add_pipelines(p.name);
   if (!response.unchanged()) {
     configs_->SetCurrent(
         response.revision(),
         std::make_shared<const config::Config>(std::move(parsed.config)));
     spdlog::info("config revision {} applied by {}", response.revision(),
                  author);
-    Dispatch(); // environments may have changed what agents match
+    Dispatch();  // environments may have changed what agents match
   }
   done(response);
 }
@@ -341,8 +326,7 @@ void Scheduler::DoTrigger(const v1::TriggerPipelineRequest &request,
   spec.pipeline = request.pipeline();
   spec.user = user;
   spec.cause_kind = "manual";
-  for (const auto &[k, v] : request.revisions())
-    spec.revisions[k] = v;
+  for (const auto &[k, v] : request.revisions()) spec.revisions[k] = v;
   for (const auto &v : request.variables()) {
     if (v.name().empty()) {
       done(absl::InvalidArgumentError("a trigger variable has an empty name"));
@@ -351,8 +335,7 @@ void Scheduler::DoTrigger(const v1::TriggerPipelineRequest &request,
     spec.variables.push_back({v.name(), v.value(), v.secure()});
   }
   AgentNames names;
-  for (const auto &[id, a] : agents_)
-    names[id] = a.record.name;
+  for (const auto &[id, a] : agents_) names[id] = a.record.name;
   PlanEffects effects;
   v1::PipelineRun view;
   absl::Status st =
@@ -377,18 +360,17 @@ void Scheduler::Approve(v1::StageRequest request, std::string user,
   strand_.Post([this, request = std::move(request), user = std::move(user),
                 done = std::move(done)] {
     AgentNames names;
-    for (const auto &[id, a] : agents_)
-      names[id] = a.record.name;
+    for (const auto &[id, a] : agents_) names[id] = a.record.name;
     PlanEffects effects;
     v1::PipelineRun view;
     absl::Status st =
         db_->Run("ApproveStage", [&](store::Tx &tx) -> absl::Status {
           effects.Clear();
           view.Clear();
-          ASSIGN_OR_RETURN(store::PipelineRunRecord run,
-                           planner_.Approve(tx, request.pipeline(),
-                                            request.counter(), request.stage(),
-                                            user, &effects));
+          ASSIGN_OR_RETURN(
+              store::PipelineRunRecord run,
+              planner_.Approve(tx, request.pipeline(), request.counter(),
+                               request.stage(), user, &effects));
           ASSIGN_OR_RETURN(auto config, configs_->Get(tx, run.config_revision));
           BuildRunView(tx, run, config.get(), names, &view);
           return absl::OkStatus();
@@ -407,18 +389,17 @@ void Scheduler::CancelStage(v1::StageRequest request, std::string user,
   strand_.Post([this, request = std::move(request), user = std::move(user),
                 done = std::move(done)] {
     AgentNames names;
-    for (const auto &[id, a] : agents_)
-      names[id] = a.record.name;
+    for (const auto &[id, a] : agents_) names[id] = a.record.name;
     PlanEffects effects;
     v1::PipelineRun view;
     absl::Status st =
         db_->Run("CancelStage", [&](store::Tx &tx) -> absl::Status {
           effects.Clear();
           view.Clear();
-          ASSIGN_OR_RETURN(store::PipelineRunRecord run,
-                           planner_.Cancel(tx, request.pipeline(),
-                                           request.counter(), request.stage(),
-                                           user, &effects));
+          ASSIGN_OR_RETURN(
+              store::PipelineRunRecord run,
+              planner_.Cancel(tx, request.pipeline(), request.counter(),
+                              request.stage(), user, &effects));
           ASSIGN_OR_RETURN(auto config, configs_->Get(tx, run.config_revision));
           BuildRunView(tx, run, config.get(), names, &view);
           return absl::OkStatus();
@@ -481,8 +462,7 @@ void Scheduler::UpdateAgent(v1::UpdateAgentRequest request,
     }
     agent->record.state = state;
     spdlog::info("agent {} ({}) is now {}", agent->record.name, id, state);
-    if (agent->channel)
-      agent->channel->Send(WelcomeMessage(*agent));
+    if (agent->channel) agent->channel->Send(WelcomeMessage(*agent));
     done(AgentView(*agent));
     Dispatch();
   });
@@ -549,8 +529,7 @@ void Scheduler::AgentMessage(std::shared_ptr<AgentChannel> channel,
 void Scheduler::AgentDisconnected(std::shared_ptr<AgentChannel> channel) {
   strand_.Post([this, channel = std::move(channel)] {
     auto it = channel_agent_.find(channel.get());
-    if (it == channel_agent_.end())
-      return;
+    if (it == channel_agent_.end()) return;
     auto agent = agents_.find(it->second);
     channel_agent_.erase(it);
     if (agent != agents_.end() && agent->second.channel == channel) {
@@ -638,8 +617,7 @@ void Scheduler::DoHello(const std::shared_ptr<AgentChannel> &channel,
       effects.Clear();
       requeue = false;
       auto job = tx.GetJobRun(attempt, true);
-      if (!job || job->agent_id != id)
-        return absl::OkStatus();
+      if (!job || job->agent_id != id) return absl::OkStatus();
       if (job->state == "assigned") {
         // Never started: safe to hand to any agent.
         tx.TransitionJob(attempt, {"assigned"}, "scheduled", "", "");
@@ -655,8 +633,7 @@ void Scheduler::DoHello(const std::shared_ptr<AgentChannel> &channel,
     if (st.ok()) {
       agent.attempt = 0;
       agent.building.clear();
-      if (requeue)
-        effects.scheduled_jobs.push_back(attempt);
+      if (requeue) effects.scheduled_jobs.push_back(attempt);
       ApplyEffects(effects);
     }
   }
@@ -667,33 +644,32 @@ void Scheduler::DoAgentMessage(const std::shared_ptr<AgentChannel> &channel,
                                const v1::AgentMessage &message,
                                absl::Time received) {
   AgentState *agent = AgentOfChannel(channel.get());
-  if (agent == nullptr)
-    return; // its hello was refused or replaced
+  if (agent == nullptr) return;  // its hello was refused or replaced
   // Arrival time, not processing time: a slow database delays the strand,
   // not the agent.
   agent->last_contact = std::max(agent->last_contact, received);
   switch (message.kind_case()) {
-  case v1::AgentMessage::kHeartbeat:
-    break;
-  case v1::AgentMessage::kJobStarted:
-    OnJobStarted(*agent, message.job_started().attempt_id());
-    break;
-  case v1::AgentMessage::kConsole:
-    OnConsole(*agent, message.console());
-    break;
-  case v1::AgentMessage::kTaskResult:
-    spdlog::debug("attempt {} task {} {}", message.task_result().attempt_id(),
-                  message.task_result().task_index(),
-                  message.task_result().outcome());
-    break;
-  case v1::AgentMessage::kJobCompleted:
-    OnJobCompleted(*agent, message.job_completed());
-    break;
-  case v1::AgentMessage::kHello:
-    channel->Close(absl::InvalidArgumentError("hello sent twice"));
-    break;
-  case v1::AgentMessage::KIND_NOT_SET:
-    break;
+    case v1::AgentMessage::kHeartbeat:
+      break;
+    case v1::AgentMessage::kJobStarted:
+      OnJobStarted(*agent, message.job_started().attempt_id());
+      break;
+    case v1::AgentMessage::kConsole:
+      OnConsole(*agent, message.console());
+      break;
+    case v1::AgentMessage::kTaskResult:
+      spdlog::debug("attempt {} task {} {}", message.task_result().attempt_id(),
+                    message.task_result().task_index(),
+                    message.task_result().outcome());
+      break;
+    case v1::AgentMessage::kJobCompleted:
+      OnJobCompleted(*agent, message.job_completed());
+      break;
+    case v1::AgentMessage::kHello:
+      channel->Close(absl::InvalidArgumentError("hello sent twice"));
+      break;
+    case v1::AgentMessage::KIND_NOT_SET:
+      break;
   }
 }
 
@@ -735,7 +711,7 @@ void Scheduler::OnConsole(AgentState &agent, const v1::ConsoleChunk &chunk) {
   if (!st.ok()) {
     spdlog::warn("console chunk {}#{} not stored: {}", chunk.attempt_id(),
                  chunk.sequence(), st.ToString());
-    return; // unacked: the agent sends it again
+    return;  // unacked: the agent sends it again
   }
   v1::ControllerMessage reply;
   if (!owned) {
@@ -764,8 +740,7 @@ void Scheduler::OnJobCompleted(AgentState &agent,
         effects.Clear();
         outcome = Outcome::kRefused;
         auto job = tx.GetJobRun(attempt, true);
-        if (!job || job->agent_id != agent.record.id)
-          return absl::OkStatus();
+        if (!job || job->agent_id != agent.record.id) return absl::OkStatus();
         if (IsFinalJobState(job->state)) {
           outcome =
               job->state == result ? Outcome::kDuplicate : Outcome::kRefused;
@@ -779,7 +754,7 @@ void Scheduler::OnJobCompleted(AgentState &agent,
   if (!st.ok()) {
     spdlog::warn("completion of attempt {} not recorded: {}", attempt,
                  st.ToString());
-    return; // unacknowledged: the agent re-sends it after reconnecting
+    return;  // unacknowledged: the agent re-sends it after reconnecting
   }
   v1::ControllerMessage reply;
   if (outcome == Outcome::kRefused) {
@@ -791,10 +766,10 @@ void Scheduler::OnJobCompleted(AgentState &agent,
     reply.mutable_completion_ack()->set_attempt_id(attempt);
   }
   if (outcome == Outcome::kRecorded) {
-    spdlog::info("{} {} on {}",
-                 agent.building.empty() ? absl::StrCat(attempt)
-                                        : agent.building,
-                 result, agent.record.name);
+    spdlog::info(
+        "{} {} on {}",
+        agent.building.empty() ? absl::StrCat(attempt) : agent.building, result,
+        agent.record.name);
   }
   if (agent.attempt == attempt) {
     agent.attempt = 0;
@@ -808,10 +783,8 @@ void Scheduler::OnJobCompleted(AgentState &agent,
 // ---------------------------------------------------------------- dispatch
 
 void Scheduler::ApplyEffects(const PlanEffects &effects) {
-  for (const auto &e : effects.events)
-    spdlog::info("{}", e);
-  for (int64_t id : effects.ended_jobs)
-    pending_.erase(id);
+  for (const auto &e : effects.events) spdlog::info("{}", e);
+  for (int64_t id : effects.ended_jobs) pending_.erase(id);
   for (const auto &cancel : effects.cancels) {
     // A disconnected agent hears it on reconnect (DoHello), or its attempt
     // is lost and the cancel stands.
@@ -827,16 +800,14 @@ void Scheduler::ApplyEffects(const PlanEffects &effects) {
 }
 
 void Scheduler::EnqueueJobs(const std::vector<int64_t> &job_run_ids) {
-  if (job_run_ids.empty())
-    return;
+  if (job_run_ids.empty()) return;
   std::vector<PendingJob> jobs;
   absl::Status st =
       db_->Run("ReadScheduledJobs", [&](store::Tx &tx) -> absl::Status {
         jobs.clear();
         for (int64_t id : job_run_ids) {
           auto job = tx.GetJobRun(id, false);
-          if (!job)
-            continue;
+          if (!job) continue;
           auto stage = tx.GetStageRun(job->stage_run_id);
           auto run = tx.GetPipelineRun(stage->run_id);
           ASSIGN_OR_RETURN(auto config,
@@ -863,8 +834,7 @@ void Scheduler::EnqueueJobs(const std::vector<int64_t> &job_run_ids) {
     spdlog::error("cannot read scheduled jobs: {}", st.ToString());
     return;
   }
-  for (auto &j : jobs)
-    pending_[j.job_run_id] = std::move(j);
+  for (auto &j : jobs) pending_[j.job_run_id] = std::move(j);
 }
 
 void Scheduler::Dispatch() {
@@ -881,21 +851,17 @@ void Scheduler::Dispatch() {
         continue;
       }
       idle_left = true;
-      if (!Matches(it->second.requirements, ProfileOf(agent)))
-        continue;
+      if (!Matches(it->second.requirements, ProfileOf(agent))) continue;
       batch.push_back({&agent, it->second});
       taken.insert(&agent);
       break;
     }
-    if (!idle_left || batch.size() >= kMaxAssignBatch)
-      break;
+    if (!idle_left || batch.size() >= kMaxAssignBatch) break;
   }
-  if (batch.empty())
-    return;
+  if (batch.empty()) return;
   AssignBatch(batch);
   // More may fit: go on after what is queued on the strand now.
-  if (batch.size() >= kMaxAssignBatch)
-    strand_.Post([this] { Dispatch(); });
+  if (batch.size() >= kMaxAssignBatch) strand_.Post([this] { Dispatch(); });
 }
 
 void Scheduler::AssignBatch(const std::vector<Pairing> &batch) {
@@ -908,7 +874,7 @@ void Scheduler::AssignBatch(const std::vector<Pairing> &batch) {
       const auto &[agent, job] = batch[i];
       if (!tx.TransitionJob(job.job_run_id, {"scheduled"}, "assigned",
                             agent->record.id, "")) {
-        continue; // no longer scheduled: drop it from the queue
+        continue;  // no longer scheduled: drop it from the queue
       }
       auto assignment = BuildAssignment(tx, job.job_run_id);
       if (!assignment.ok()) {
@@ -931,8 +897,7 @@ void Scheduler::AssignBatch(const std::vector<Pairing> &batch) {
   for (size_t i = 0; i < batch.size(); ++i) {
     const auto &[agent, job] = batch[i];
     pending_.erase(job.job_run_id);
-    if (!messages[i])
-      continue;
+    if (!messages[i]) continue;
     agent->attempt = job.job_run_id;
     agent->building = job.locator;
     spdlog::info("assigned {} (attempt {}) to {}", job.locator, job.job_run_id,
@@ -948,8 +913,7 @@ void Scheduler::AssignBatch(const std::vector<Pairing> &batch) {
 absl::StatusOr<v1::Assign> Scheduler::BuildAssignment(store::Tx &tx,
                                                       int64_t job_run_id) {
   auto job = tx.GetJobRun(job_run_id, false);
-  if (!job)
-    return absl::NotFoundError("job run vanished");
+  if (!job) return absl::NotFoundError("job run vanished");
   auto stage = tx.GetStageRun(job->stage_run_id);
   auto run = tx.GetPipelineRun(stage->run_id);
   ASSIGN_OR_RETURN(auto config, configs_->Get(tx, run->config_revision));
@@ -961,8 +925,7 @@ absl::StatusOr<v1::Assign> Scheduler::BuildAssignment(store::Tx &tx,
   const config::Stage &stage_cfg = pipeline->stages[stage->stage_index];
   const config::Job *job_cfg = nullptr;
   for (const auto &j : stage_cfg.jobs) {
-    if (j.name == job->config_job)
-      job_cfg = &j;
+    if (j.name == job->config_job) job_cfg = &j;
   }
   if (job_cfg == nullptr)
     return absl::InternalError("the run's config has no such job");
@@ -981,8 +944,7 @@ absl::StatusOr<v1::Assign> Scheduler::BuildAssignment(store::Tx &tx,
   for (const auto &t : job_cfg->tasks) {
     v1::Task *task = a.add_tasks();
     ToProtoTask(t, run->counter, run->pipeline, task);
-    if (t.kind != config::Task::Kind::kFetch)
-      continue;
+    if (t.kind != config::Task::Kind::kFetch) continue;
     // The exact attempt it will read, for the agent's messages; the
     // download resolves it again, so a failure here surfaces there.
     auto from = ResolveFetch(tx, *run, t.fetch);
@@ -1061,8 +1023,7 @@ AgentProfile Scheduler::ProfileOf(const AgentState &agent) const {
   p.resources = agent.record.resources;
   auto config = configs_->current();
   for (const auto &e : agent.record.environments) {
-    if (config->FindEnvironment(e) != nullptr)
-      p.environments.insert(e);
+    if (config->FindEnvironment(e) != nullptr) p.environments.insert(e);
   }
   for (const auto &env : config->environments) {
     for (const auto &a : env.agents) {
@@ -1075,8 +1036,7 @@ AgentProfile Scheduler::ProfileOf(const AgentState &agent) const {
 
 Scheduler::AgentState *Scheduler::AgentOfChannel(const AgentChannel *channel) {
   auto it = channel_agent_.find(channel);
-  if (it == channel_agent_.end())
-    return nullptr;
+  if (it == channel_agent_.end()) return nullptr;
   auto agent = agents_.find(it->second);
   return agent == agents_.end() ? nullptr : &agent->second;
 }
@@ -1084,8 +1044,7 @@ Scheduler::AgentState *Scheduler::AgentOfChannel(const AgentChannel *channel) {
 Scheduler::AgentState *Scheduler::FindAgent(const std::string &id_or_name,
                                             absl::Status *error) {
   auto it = agents_.find(id_or_name);
-  if (it != agents_.end())
-    return &it->second;
+  if (it != agents_.end()) return &it->second;
   AgentState *found = nullptr;
   int count = 0;
   for (auto &[id, agent] : agents_) {
@@ -1094,8 +1053,7 @@ Scheduler::AgentState *Scheduler::FindAgent(const std::string &id_or_name,
       ++count;
     }
   }
-  if (count == 1)
-    return found;
+  if (count == 1) return found;
   *error =
       count == 0
           ? absl::NotFoundError(
@@ -1127,28 +1085,23 @@ v1::Agent Scheduler::AgentView(const AgentState &agent) const {
     status = agent.attempt != 0 ? "building" : "idle";
   }
   out.set_status(status);
-  if (agent.attempt != 0)
-    out.set_building(agent.building);
-  for (const auto &r : agent.record.resources)
-    out.add_resources(r);
-  for (const auto &e : agent.record.environments)
-    out.add_environments(e);
+  if (agent.attempt != 0) out.set_building(agent.building);
+  for (const auto &r : agent.record.resources) out.add_resources(r);
+  for (const auto &e : agent.record.environments) out.add_environments(e);
   int64_t last = agent.last_contact == absl::InfinitePast()
                      ? agent.record.last_contact
                      : absl::ToUnixMillis(agent.last_contact);
-  if (last > 0)
-    SetTimestamp(last, out.mutable_last_contact());
+  if (last > 0) SetTimestamp(last, out.mutable_last_contact());
   return out;
 }
 
 std::string Scheduler::LocatorOf(store::Tx &tx, int64_t job_run_id) {
   auto job = tx.GetJobRun(job_run_id, false);
-  if (!job)
-    return "";
+  if (!job) return "";
   auto stage = tx.GetStageRun(job->stage_run_id);
   auto run = tx.GetPipelineRun(stage->run_id);
   return absl::StrCat(run->pipeline, "/", run->counter, "/", stage->name, "/",
                       stage->counter, "/", job->name);
 }
 
-} // namespace gantry
+}  // namespace gantry

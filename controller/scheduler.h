@@ -33,7 +33,7 @@
 namespace gantry {
 
 struct SchedulerOptions {
-  std::string controller_url; // sent to agents as GANTRY_CONTROLLER_URL
+  std::string controller_url;  // sent to agents as GANTRY_CONTROLLER_URL
   std::string register_key_hash;
   absl::Duration heartbeat_interval = absl::Seconds(5);
   // An agent silent this long is lost, and so is the job it was running.
@@ -42,10 +42,11 @@ struct SchedulerOptions {
   int64_t max_console_bytes = 100 << 20;
 };
 
-template <typename T> using Reply = std::function<void(absl::StatusOr<T>)>;
+template <typename T>
+using Reply = std::function<void(absl::StatusOr<T>)>;
 
 class Scheduler {
-public:
+ public:
   Scheduler(std::unique_ptr<store::Db> db, ConfigCache *configs,
             SchedulerOptions options);
   ~Scheduler();
@@ -73,20 +74,20 @@ public:
                     v1::AgentMessage message);
   void AgentDisconnected(std::shared_ptr<AgentChannel> channel);
 
-private:
+ private:
   struct AgentState {
     store::AgentRecord record;
-    std::shared_ptr<AgentChannel> channel; // null while disconnected
-    int64_t attempt = 0;                   // the job run it holds, 0 if idle
-    std::string building;                  // "P/N/S/J" of that job
+    std::shared_ptr<AgentChannel> channel;  // null while disconnected
+    int64_t attempt = 0;                    // the job run it holds, 0 if idle
+    std::string building;                   // "P/N/S/J" of that job
     absl::Time last_contact = absl::InfinitePast();
-    bool lost = false; // went silent; cleared by its next hello
+    bool lost = false;  // went silent; cleared by its next hello
   };
   struct PendingJob {
     int64_t job_run_id = 0;
     JobRequirements requirements;
-    std::string locator; // P/N/S/J, for logs
-    std::string reason;  // why it waits, as last stored
+    std::string locator;  // P/N/S/J, for logs
+    std::string reason;   // why it waits, as last stored
   };
 
   // Runs on the strand.
@@ -138,9 +139,9 @@ private:
   Strand strand_;
 
   // Strand-only state.
-  std::map<std::string, AgentState> agents_; // by id
+  std::map<std::string, AgentState> agents_;  // by id
   std::unordered_map<const AgentChannel *, std::string> channel_agent_;
-  std::map<int64_t, PendingJob> pending_; // by job run id: oldest first
+  std::map<int64_t, PendingJob> pending_;  // by job run id: oldest first
 
   std::mutex ticker_mu_;
   std::condition_variable ticker_cv_;
@@ -148,4 +149,4 @@ private:
   std::thread ticker_;
 };
 
-} // namespace gantry
+}  // namespace gantry
