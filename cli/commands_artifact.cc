@@ -31,7 +31,7 @@ struct ArtifactFlags {
   std::string dir = ".";
 };
 
-absl::StatusOr<v1::ArtifactRequest> RequestFor(const ArtifactFlags &flags) {
+absl::StatusOr<v1::ArtifactRequest> RequestFor(const ArtifactFlags& flags) {
   ASSIGN_OR_RETURN(Locator loc, ParseLocator(flags.locator, LocatorKind::kJob));
   v1::ArtifactRequest request;
   request.set_pipeline(loc.pipeline);
@@ -43,13 +43,12 @@ absl::StatusOr<v1::ArtifactRequest> RequestFor(const ArtifactFlags &flags) {
   return request;
 }
 
-absl::StatusOr<int> List(CommandContext &ctx, const ArtifactFlags &flags) {
+absl::StatusOr<int> List(CommandContext& ctx, const ArtifactFlags& flags) {
   ASSIGN_OR_RETURN(v1::ArtifactRequest request, RequestFor(flags));
   ASSIGN_OR_RETURN(Connection * conn, ctx.connection());
   v1::ListArtifactsResponse response;
   auto context = conn->NewContext();
-  RETURN_IF_ERROR(conn->Check(
-      conn->stub().ListArtifacts(context.get(), request, &response)));
+  RETURN_IF_ERROR(conn->Check(conn->stub().ListArtifacts(context.get(), request, &response)));
   if (ctx.json()) {
     RETURN_IF_ERROR(ctx.PrintJson(response));
     return kExitOk;
@@ -59,7 +58,7 @@ absl::StatusOr<int> List(CommandContext &ctx, const ArtifactFlags &flags) {
     return kExitOk;
   }
   Table table({"PATH", "SIZE", "SHA256"});
-  for (const v1::ArtifactFile &f : response.files()) {
+  for (const v1::ArtifactFile& f : response.files()) {
     table.AddRow({f.path(), absl::StrCat(f.size()), f.sha256()});
   }
   table.Print(ctx.out());
@@ -70,8 +69,8 @@ absl::StatusOr<int> List(CommandContext &ctx, const ArtifactFlags &flags) {
 // renamed into place once its size and digest check out.
 class IncomingFile {
  public:
-  static absl::StatusOr<std::unique_ptr<IncomingFile>> Open(
-      const std::string &dir, const v1::ArtifactFile &header) {
+  static absl::StatusOr<std::unique_ptr<IncomingFile>> Open(const std::string& dir,
+                                                            const v1::ArtifactFile& header) {
     ASSIGN_OR_RETURN(std::string name, CleanArtifactPath(header.path()));
     auto f = std::unique_ptr<IncomingFile>(new IncomingFile);
     f->header_ = header;
@@ -82,8 +81,7 @@ class IncomingFile {
     f->fd_ = ::open(f->temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
                     header.executable() ? 0755 : 0644);
     if (f->fd_ < 0) {
-      return absl::InternalError(
-          absl::StrCat("create ", f->temp_, ": ", std::strerror(errno)));
+      return absl::InternalError(absl::StrCat("create ", f->temp_, ": ", std::strerror(errno)));
     }
     return f;
   }
@@ -93,15 +91,13 @@ class IncomingFile {
     if (!done_) ::unlink(temp_.c_str());
   }
 
-  absl::Status Write(const std::string &data) {
+  absl::Status Write(const std::string& data) {
     hasher_.Update(data);
     size_t off = 0;
     while (off < data.size()) {
       ssize_t n = ::write(fd_, data.data() + off, data.size() - off);
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0)
-        return absl::InternalError(
-            absl::StrCat("write ", temp_, ": ", std::strerror(errno)));
+      if (n < 0) return absl::InternalError(absl::StrCat("write ", temp_, ": ", std::strerror(errno)));
       off += static_cast<size_t>(n);
     }
     return absl::OkStatus();
@@ -111,23 +107,22 @@ class IncomingFile {
     int64_t size = static_cast<int64_t>(hasher_.bytes());
     std::string digest = hasher_.FinishHex();
     if (size != header_.size() || digest != header_.sha256()) {
-      return absl::DataLossError(absl::StrCat(
-          "checksum mismatch for ", header_.path(), ": expected sha256 ",
-          header_.sha256(), " (", header_.size(), " bytes), got ", digest, " (",
-          size, " bytes)"));
+      return absl::DataLossError(absl::StrCat("checksum mismatch for ", header_.path(),
+                                              ": expected sha256 ", header_.sha256(), " (",
+                                              header_.size(), " bytes), got ", digest, " (",
+                                              size, " bytes)"));
     }
     ::close(fd_);
     fd_ = -1;
     if (::rename(temp_.c_str(), target_.c_str()) != 0) {
-      return absl::InternalError(
-          absl::StrCat("rename ", target_, ": ", std::strerror(errno)));
+      return absl::InternalError(absl::StrCat("rename ", target_, ": ", std::strerror(errno)));
     }
     done_ = true;
     return absl::OkStatus();
   }
 
-  const std::string &target() const { return target_; }
-  const v1::ArtifactFile &header() const { return header_; }
+  const std::string& target() const { return target_; }
+  const v1::ArtifactFile& header() const { return header_; }
   int64_t size() const { return header_.size(); }
 
  private:
@@ -139,7 +134,7 @@ class IncomingFile {
   bool done_ = false;
 };
 
-absl::StatusOr<int> Get(CommandContext &ctx, const ArtifactFlags &flags) {
+absl::StatusOr<int> Get(CommandContext& ctx, const ArtifactFlags& flags) {
   ASSIGN_OR_RETURN(v1::ArtifactRequest request, RequestFor(flags));
   ASSIGN_OR_RETURN(Connection * conn, ctx.connection());
   // No deadline: a large artifact takes as long as it takes.
@@ -151,8 +146,7 @@ absl::StatusOr<int> Get(CommandContext &ctx, const ArtifactFlags &flags) {
   auto finish_file = [&]() -> absl::Status {
     if (!file) return absl::OkStatus();
     RETURN_IF_ERROR(file->Finish());
-    if (!ctx.json())
-      ctx.out() << file->target() << " (" << file->size() << " bytes)\n";
+    if (!ctx.json()) ctx.out() << file->target() << " (" << file->size() << " bytes)\n";
     *written.add_files() = file->header();
     file.reset();
     return absl::OkStatus();
@@ -173,30 +167,26 @@ absl::StatusOr<int> Get(CommandContext &ctx, const ArtifactFlags &flags) {
 
 }  // namespace
 
-void AddArtifactCommands(CLI::App &app, Action *action) {
-  CLI::App *artifact =
-      app.add_subcommand("artifact", "List and download a job's artifacts");
+void AddArtifactCommands(CLI::App& app, Action* action) {
+  CLI::App* artifact = app.add_subcommand("artifact", "List and download a job's artifacts");
   artifact->require_subcommand(1);
   auto flags = std::make_shared<ArtifactFlags>();
-  const char *job_help =
-      "PIPELINE/COUNTER/STAGE[/ATTEMPT]/JOB (default attempt: the newest)";
+  const char* job_help = "PIPELINE/COUNTER/STAGE[/ATTEMPT]/JOB (default attempt: the newest)";
 
-  CLI::App *list =
-      artifact->add_subcommand("list", "List a job's artifact files");
+  CLI::App* list = artifact->add_subcommand("list", "List a job's artifact files");
   list->add_option("JOB", flags->locator, job_help)->required();
   list->add_option("PATH", flags->path, "Only this file or directory");
   list->callback([action, flags] {
-    *action = [flags](CommandContext &ctx) { return List(ctx, *flags); };
+    *action = [flags](CommandContext& ctx) { return List(ctx, *flags); };
   });
 
-  CLI::App *get = artifact->add_subcommand(
+  CLI::App* get = artifact->add_subcommand(
       "get", "Download a job's artifacts, checking each file's SHA-256");
   get->add_option("JOB", flags->locator, job_help)->required();
   get->add_option("PATH", flags->path, "A file or directory (default: all)");
-  get->add_option("-d,--dir", flags->dir,
-                  "Directory to write into (default: .)");
+  get->add_option("-d,--dir", flags->dir, "Directory to write into (default: .)");
   get->callback([action, flags] {
-    *action = [flags](CommandContext &ctx) { return Get(ctx, *flags); };
+    *action = [flags](CommandContext& ctx) { return Get(ctx, *flags); };
   });
 }
 

@@ -22,14 +22,14 @@
 
 namespace {
 
-int Fail(const std::string &message) {
+int Fail(const std::string& message) {
   spdlog::error("{}", message);
   return 1;
 }
 
 }  // namespace
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   CLI::App app{"gantry-controller: the Gantry continuous-delivery controller"};
   std::string data_dir;
   std::string listen = "127.0.0.1:8150";
@@ -39,24 +39,18 @@ int main(int argc, char **argv) {
   double agent_lost_timeout = 30;
   double heartbeat_interval = 5;
   int64_t max_console_mib = 100;
-  app.add_option("--data-dir", data_dir,
-                 "state directory (tokens, embedded PostgreSQL)")
+  app.add_option("--data-dir", data_dir, "state directory (tokens, embedded PostgreSQL)")
       ->required();
-  app.add_option("--listen", listen,
-                 "address to serve agents and operators on (port 0: any)");
+  app.add_option("--listen", listen, "address to serve agents and operators on (port 0: any)");
   app.add_option("--database-url", database_url,
-                 "PostgreSQL connection URL; without it an embedded cluster "
-                 "runs under DIR/pg");
+                 "PostgreSQL connection URL; without it an embedded cluster runs under DIR/pg");
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error");
-  app.add_option("--pg-user", pg_user,
-                 "user the embedded PostgreSQL runs as when root");
+  app.add_option("--pg-user", pg_user, "user the embedded PostgreSQL runs as when root");
   app.add_option("--agent-lost-timeout", agent_lost_timeout,
                  "seconds of agent silence before its job is lost");
-  app.add_option("--heartbeat-interval", heartbeat_interval,
-                 "seconds between agent heartbeats");
+  app.add_option("--heartbeat-interval", heartbeat_interval, "seconds between agent heartbeats");
   app.add_option("--max-console-mib", max_console_mib,
-                 "console log kept per job attempt, in MiB; later output is "
-                 "dropped after a "
+                 "console log kept per job attempt, in MiB; later output is dropped after a "
                  "truncation marker (0: no limit)")
       ->check(CLI::NonNegativeNumber);
   CLI11_PARSE(app, argc, argv);
@@ -64,8 +58,7 @@ int main(int argc, char **argv) {
   gantry::SetupLogging("controller", log_level);
   gantry::PrepareServerProcess();
 
-  // Signals are taken synchronously by main; every other thread has them
-  // blocked.
+  // Signals are taken synchronously by main; every other thread has them blocked.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
@@ -74,11 +67,9 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
 
   std::error_code ec;
-  data_dir =
-      std::filesystem::absolute(data_dir, ec).lexically_normal().string();
+  data_dir = std::filesystem::absolute(data_dir, ec).lexically_normal().string();
   if (!data_dir.empty() && data_dir.back() == '/') data_dir.pop_back();
-  if (auto st = gantry::MakeDirs(data_dir); !st.ok())
-    return Fail(st.ToString());
+  if (auto st = gantry::MakeDirs(data_dir); !st.ok()) return Fail(st.ToString());
   ::chmod(data_dir.c_str(), 0755);
 
   std::unique_ptr<gantry::EmbeddedPostgres> embedded;
@@ -87,23 +78,21 @@ int main(int argc, char **argv) {
     opts.data_dir = data_dir;
     opts.run_as_user = pg_user;
     auto pg = gantry::EmbeddedPostgres::Start(opts);
-    if (!pg.ok())
-      return Fail(absl::StrCat("embedded PostgreSQL: ", pg.status().message()));
+    if (!pg.ok()) return Fail(absl::StrCat("embedded PostgreSQL: ", pg.status().message()));
     embedded = std::move(*pg);
     database_url = embedded->ConnectionString();
   }
 
   auto db = gantry::store::Db::Connect(database_url);
   if (!db.ok()) return Fail(std::string(db.status().message()));
-  if (auto st = (*db)->Migrate(); !st.ok())
-    return Fail(std::string(st.message()));
+  if (auto st = (*db)->Migrate(); !st.ok()) return Fail(std::string(st.message()));
 
   gantry::TokenRegistry tokens;
   auto boot = gantry::Bootstrap(**db, data_dir, &tokens);
   if (!boot.ok()) return Fail(std::string(boot.status().message()));
 
   std::vector<std::unique_ptr<gantry::store::Db>> read_dbs, artifact_dbs;
-  for (auto *pool : {&read_dbs, &artifact_dbs}) {
+  for (auto* pool : {&read_dbs, &artifact_dbs}) {
     for (int i = 0; i < 2; ++i) {
       auto conn = gantry::store::Db::Connect(database_url);
       if (!conn.ok()) return Fail(std::string(conn.status().message()));
@@ -120,8 +109,7 @@ int main(int argc, char **argv) {
   options.agent_lost_timeout = absl::Seconds(agent_lost_timeout);
   options.max_console_bytes = max_console_mib << 20;
   if (agent_lost_timeout <= heartbeat_interval) {
-    return Fail(
-        "--agent-lost-timeout must be longer than --heartbeat-interval");
+    return Fail("--agent-lost-timeout must be longer than --heartbeat-interval");
   }
   auto scheduler =
       std::make_unique<gantry::Scheduler>(std::move(*db), &configs, options);
@@ -129,8 +117,7 @@ int main(int argc, char **argv) {
   gantry::ReadService reads(std::move(read_dbs), &configs);
   gantry::ArtifactService artifacts(std::move(artifact_dbs), &configs, &blobs);
 
-  gantry::rpc::OperatorService operator_service(scheduler.get(), &reads,
-                                                &artifacts, &tokens);
+  gantry::rpc::OperatorService operator_service(scheduler.get(), &reads, &artifacts, &tokens);
   gantry::rpc::AgentService agent_service(scheduler.get(), &artifacts);
   grpc::ServerBuilder builder;
   int port = 0;
@@ -141,27 +128,23 @@ int main(int argc, char **argv) {
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  builder.AddChannelArgument(
-      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   // Thousands of agents reconnecting at once after a restart queue their
   // HTTP/2 handshakes; a short deadline frees a stuck one's socket instead of
   // holding it for the default two minutes.
   builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, 10000);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server || port == 0)
-    return Fail(absl::StrCat("cannot listen on ", listen));
+  if (!server || port == 0) return Fail(absl::StrCat("cannot listen on ", listen));
 
   std::string host = listen.substr(0, listen.rfind(':'));
   if (host == "0.0.0.0" || host == "[::]" || host.empty()) host = "127.0.0.1";
   std::string address = absl::StrCat(host, ":", port);
-  if (auto st = gantry::WriteFileAtomic(data_dir + "/controller.addr",
-                                        address + "\n", 0644);
+  if (auto st = gantry::WriteFileAtomic(data_dir + "/controller.addr", address + "\n", 0644);
       !st.ok()) {
     return Fail(st.ToString());
   }
-  spdlog::info("gantry-controller serving on {} (data dir {})", address,
-               data_dir);
+  spdlog::info("gantry-controller serving on {} (data dir {})", address, data_dir);
 
   int sig = 0;
   sigwait(&signals, &sig);

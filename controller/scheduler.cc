@@ -20,8 +20,7 @@
 namespace gantry {
 namespace {
 
-v1::ControllerMessage CancelMessage(int64_t attempt_id,
-                                    const std::string &reason) {
+v1::ControllerMessage CancelMessage(int64_t attempt_id, const std::string& reason) {
   v1::ControllerMessage m;
   m.mutable_cancel()->set_attempt_id(attempt_id);
   m.mutable_cancel()->set_reason(reason);
@@ -35,20 +34,19 @@ v1::ControllerMessage AbandonMessage(int64_t attempt_id) {
   return m;
 }
 
-void ToProtoTask(const config::Task &task, int64_t run_counter,
-                 const std::string &pipeline, v1::Task *out) {
+void ToProtoTask(const config::Task& task, int64_t run_counter,
+                 const std::string& pipeline, v1::Task* out) {
   out->set_run_if(task.run_if == config::RunIf::kFailed ? "failed"
                   : task.run_if == config::RunIf::kAny  ? "any"
                                                         : "passed");
   if (task.kind == config::Task::Kind::kExec) {
-    auto *exec = out->mutable_exec();
+    auto* exec = out->mutable_exec();
     exec->set_command(task.exec.command);
-    for (const auto &a : task.exec.arguments) exec->add_arguments(a);
+    for (const auto& a : task.exec.arguments) exec->add_arguments(a);
     exec->set_working_directory(task.exec.working_directory);
   } else {
-    auto *fetch = out->mutable_fetch();
-    fetch->set_pipeline(task.fetch.pipeline.empty() ? pipeline
-                                                    : task.fetch.pipeline);
+    auto* fetch = out->mutable_fetch();
+    fetch->set_pipeline(task.fetch.pipeline.empty() ? pipeline : task.fetch.pipeline);
     if (task.fetch.pipeline.empty() || task.fetch.pipeline == pipeline) {
       fetch->set_pipeline_counter(run_counter);
     }
@@ -59,27 +57,24 @@ void ToProtoTask(const config::Task &task, int64_t run_counter,
     fetch->set_is_file(task.fetch.is_file);
   }
   if (!task.on_cancel.empty()) {
-    ToProtoTask(task.on_cancel.front(), run_counter, pipeline,
-                out->mutable_on_cancel());
+    ToProtoTask(task.on_cancel.front(), run_counter, pipeline, out->mutable_on_cancel());
   }
 }
 
-std::vector<std::string> ToVector(
-    const google::protobuf::RepeatedPtrField<std::string> &r) {
+std::vector<std::string> ToVector(const google::protobuf::RepeatedPtrField<std::string>& r) {
   return {r.begin(), r.end()};
 }
 
 }  // namespace
 
-Scheduler::Scheduler(std::unique_ptr<store::Db> db, ConfigCache *configs,
+Scheduler::Scheduler(std::unique_ptr<store::Db> db, ConfigCache* configs,
                      SchedulerOptions options)
     : db_(std::move(db)),
       configs_(configs),
       options_(std::move(options)),
-      planner_(configs, [this](const JobRequirements &req) {
+      planner_(configs, [this](const JobRequirements& req) {
         int n = 0;
-        for (const auto &[id, agent] : agents_)
-          n += Matches(req, ProfileOf(agent));
+        for (const auto& [id, agent] : agents_) n += Matches(req, ProfileOf(agent));
         return n;
       }) {}
 
@@ -103,11 +98,11 @@ absl::Status Scheduler::Start() {
     std::map<int64_t, std::string> locators;
     int64_t revision = 0;
     std::shared_ptr<const config::Config> config;
-    absl::Status st = db_->Run("LoadState", [&](store::Tx &tx) -> absl::Status {
+    absl::Status st = db_->Run("LoadState", [&](store::Tx& tx) -> absl::Status {
       agents = tx.Agents();
       active = tx.ActiveJobRuns();
       locators.clear();
-      for (const auto &j : active) {
+      for (const auto& j : active) {
         if (j.state != "scheduled") locators[j.id] = LocatorOf(tx, j.id);
       }
       revision = tx.CurrentConfigRevision();
@@ -121,13 +116,13 @@ absl::Status Scheduler::Start() {
       return;
     }
     if (config) configs_->SetCurrent(revision, config);
-    for (auto &a : agents) {
+    for (auto& a : agents) {
       AgentState state;
       state.record = std::move(a);
       agents_[state.record.id] = std::move(state);
     }
     std::vector<int64_t> scheduled;
-    for (const auto &j : active) {
+    for (const auto& j : active) {
       if (j.state == "scheduled") {
         scheduled.push_back(j.id);
       } else if (auto it = agents_.find(j.agent_id); it != agents_.end()) {
@@ -137,7 +132,7 @@ absl::Status Scheduler::Start() {
       }
     }
     // Agents holding jobs get a full timeout to come back before being lost.
-    for (auto &[id, agent] : agents_) {
+    for (auto& [id, agent] : agents_) {
       if (agent.attempt != 0) agent.last_contact = absl::Now();
     }
     EnqueueJobs(scheduled);
@@ -147,9 +142,8 @@ absl::Status Scheduler::Start() {
   });
   absl::Status st = promise.get_future().get();
   if (!st.ok()) return st;
-  absl::Duration period = std::min(
-      absl::Seconds(1),
-      std::max(absl::Milliseconds(20), options_.agent_lost_timeout / 4));
+  absl::Duration period =
+      std::min(absl::Seconds(1), std::max(absl::Milliseconds(20), options_.agent_lost_timeout / 4));
   ticker_ = std::thread([this, period] {
     std::unique_lock<std::mutex> lock(ticker_mu_);
     while (!ticker_cv_.wait_for(lock, absl::ToChronoMilliseconds(period),
@@ -163,34 +157,31 @@ absl::Status Scheduler::Start() {
 }
 
 void Scheduler::Tick(absl::Time now) {
-  for (auto &[id, agent] : agents_) {
+  for (auto& [id, agent] : agents_) {
     if (agent.lost || (!agent.channel && agent.attempt == 0)) continue;
     if (now - agent.last_contact > options_.agent_lost_timeout) {
       MarkLost(agent, absl::StrCat("agent ", agent.record.name, " silent for ",
-                                   absl::FormatDuration(
-                                       absl::Trunc(now - agent.last_contact,
-                                                   absl::Milliseconds(100)))));
+                                   absl::FormatDuration(absl::Trunc(now - agent.last_contact,
+                                                                    absl::Milliseconds(100)))));
     }
   }
   UpdateWaitingReasons();
 }
 
-void Scheduler::MarkLost(AgentState &agent, const std::string &why) {
+void Scheduler::MarkLost(AgentState& agent, const std::string& why) {
   spdlog::warn("{}: marking it lost", why);
   agent.lost = true;
   if (agent.channel) {
     channel_agent_.erase(agent.channel.get());
-    agent.channel->Close(
-        absl::UnavailableError("no heartbeat within the agent-lost timeout"));
+    agent.channel->Close(absl::UnavailableError("no heartbeat within the agent-lost timeout"));
     agent.channel.reset();
   }
   if (agent.attempt == 0) return;
   int64_t attempt = agent.attempt;
   PlanEffects effects;
-  absl::Status st = db_->Run("LoseJob", [&](store::Tx &tx) -> absl::Status {
+  absl::Status st = db_->Run("LoseJob", [&](store::Tx& tx) -> absl::Status {
     effects.Clear();
-    return planner_.LoseJob(tx, attempt, agent.record.id, why, &effects)
-        .status();
+    return planner_.LoseJob(tx, attempt, agent.record.id, why, &effects).status();
   });
   if (!st.ok()) {
     spdlog::error("cannot mark attempt {} lost: {}", attempt, st.ToString());
@@ -205,13 +196,13 @@ void Scheduler::MarkLost(AgentState &agent, const std::string &why) {
 void Scheduler::UpdateWaitingReasons() {
   if (pending_.empty()) return;
   std::vector<AgentProfile> profiles;
-  std::vector<const AgentState *> states;
-  for (const auto &[id, agent] : agents_) {
+  std::vector<const AgentState*> states;
+  for (const auto& [id, agent] : agents_) {
     profiles.push_back(ProfileOf(agent));
     states.push_back(&agent);
   }
   std::vector<std::pair<int64_t, std::string>> changed;
-  for (auto &[id, job] : pending_) {
+  for (auto& [id, job] : pending_) {
     bool any_match = false, any_connected = false;
     for (size_t i = 0; i < profiles.size(); ++i) {
       if (!Matches(job.requirements, profiles[i])) continue;
@@ -219,7 +210,7 @@ void Scheduler::UpdateWaitingReasons() {
       any_connected |= states[i]->channel != nullptr;
     }
     std::string reason =
-        !any_match ? "waiting: " + ExplainNoMatch(job.requirements, profiles)
+        !any_match       ? "waiting: " + ExplainNoMatch(job.requirements, profiles)
         : !any_connected ? "waiting: every matching agent is offline"
                          : "waiting for a free agent";
     if (reason != job.reason) {
@@ -228,8 +219,8 @@ void Scheduler::UpdateWaitingReasons() {
     }
   }
   if (changed.empty()) return;
-  absl::Status st = db_->Run("SetJobReasons", [&](store::Tx &tx) {
-    for (const auto &[id, reason] : changed) tx.SetJobReason(id, reason);
+  absl::Status st = db_->Run("SetJobReasons", [&](store::Tx& tx) {
+    for (const auto& [id, reason] : changed) tx.SetJobReason(id, reason);
     return absl::OkStatus();
   });
   if (!st.ok()) spdlog::warn("cannot store waiting reasons: {}", st.ToString());
@@ -237,20 +228,18 @@ void Scheduler::UpdateWaitingReasons() {
 
 // ---------------------------------------------------------------- operator
 
-void Scheduler::ApplyConfig(std::vector<v1::ConfigFile> files,
-                            std::string author,
+void Scheduler::ApplyConfig(std::vector<v1::ConfigFile> files, std::string author,
                             Reply<v1::ApplyConfigResponse> done) {
-  strand_.Post(
-      [this, files = std::move(files), author = std::move(author),
-       done = std::move(done)] { DoApplyConfig(files, author, done); });
+  strand_.Post([this, files = std::move(files), author = std::move(author),
+                done = std::move(done)] { DoApplyConfig(files, author, done); });
 }
 
-void Scheduler::DoApplyConfig(const std::vector<v1::ConfigFile> &files,
-                              const std::string &author,
-                              const Reply<v1::ApplyConfigResponse> &done) {
+void Scheduler::DoApplyConfig(const std::vector<v1::ConfigFile>& files,
+                              const std::string& author,
+                              const Reply<v1::ApplyConfigResponse>& done) {
   std::vector<config::ConfigFile> parsed_files;
   std::string all;
-  for (const auto &f : files) {
+  for (const auto& f : files) {
     parsed_files.push_back({f.path(), f.content()});
     absl::StrAppend(&all, "# file: ", f.path(), "\n", f.content(), "\n");
   }
@@ -265,7 +254,7 @@ void Scheduler::DoApplyConfig(const std::vector<v1::ConfigFile> &files,
   }
   std::string hash = Sha256Hex(all);
   v1::ApplyConfigResponse response;
-  absl::Status st = db_->Run("ApplyConfig", [&](store::Tx &tx) -> absl::Status {
+  absl::Status st = db_->Run("ApplyConfig", [&](store::Tx& tx) -> absl::Status {
     response.Clear();
     int64_t current = tx.CurrentConfigRevision();
     std::map<std::string, std::string> old_files;
@@ -277,22 +266,20 @@ void Scheduler::DoApplyConfig(const std::vector<v1::ConfigFile> &files,
         return absl::OkStatus();
       }
       if (old) {
-        for (const auto &f : old->files) old_files[f.path] = f.content;
+        for (const auto& f : old->files) old_files[f.path] = f.content;
       }
     }
     std::string diff;
     std::vector<store::ConfigFileRecord> records;
-    for (const auto &f : parsed_files) {
+    for (const auto& f : parsed_files) {
       auto it = old_files.find(f.path);
-      diff += UnifiedDiff(f.path, it == old_files.end() ? "" : it->second,
-                          f.content);
+      diff += UnifiedDiff(f.path, it == old_files.end() ? "" : it->second, f.content);
       if (it != old_files.end()) old_files.erase(it);
       records.push_back({f.path, f.content});
     }
-    for (const auto &[path, content] : old_files)
-      diff += UnifiedDiff(path, content, "");
+    for (const auto& [path, content] : old_files) diff += UnifiedDiff(path, content, "");
     int64_t revision = tx.InsertConfigRevision(author, hash, diff, records);
-    for (const auto &p : parsed.config.pipelines) tx.EnsurePipeline(p.name);
+    for (const auto& p : parsed.config.pipelines) tx.EnsurePipeline(p.name);
     response.set_revision(revision);
     response.set_diff(diff);
     return absl::OkStatus();
@@ -301,13 +288,11 @@ void Scheduler::DoApplyConfig(const std::vector<v1::ConfigFile> &files,
     done(st);
     return;
   }
-  for (const auto &p : parsed.config.pipelines) response.add_pipelines(p.name);
+  for (const auto& p : parsed.config.pipelines) response.add_pipelines(p.name);
   if (!response.unchanged()) {
-    configs_->SetCurrent(
-        response.revision(),
-        std::make_shared<const config::Config>(std::move(parsed.config)));
-    spdlog::info("config revision {} applied by {}", response.revision(),
-                 author);
+    configs_->SetCurrent(response.revision(),
+                         std::make_shared<const config::Config>(std::move(parsed.config)));
+    spdlog::info("config revision {} applied by {}", response.revision(), author);
     Dispatch();  // environments may have changed what agents match
   }
   done(response);
@@ -319,15 +304,14 @@ void Scheduler::Trigger(v1::TriggerPipelineRequest request, std::string user,
                 done = std::move(done)] { DoTrigger(request, user, done); });
 }
 
-void Scheduler::DoTrigger(const v1::TriggerPipelineRequest &request,
-                          const std::string &user,
-                          const Reply<v1::PipelineRun> &done) {
+void Scheduler::DoTrigger(const v1::TriggerPipelineRequest& request,
+                          const std::string& user, const Reply<v1::PipelineRun>& done) {
   TriggerSpec spec;
   spec.pipeline = request.pipeline();
   spec.user = user;
   spec.cause_kind = "manual";
-  for (const auto &[k, v] : request.revisions()) spec.revisions[k] = v;
-  for (const auto &v : request.variables()) {
+  for (const auto& [k, v] : request.revisions()) spec.revisions[k] = v;
+  for (const auto& v : request.variables()) {
     if (v.name().empty()) {
       done(absl::InvalidArgumentError("a trigger variable has an empty name"));
       return;
@@ -335,18 +319,16 @@ void Scheduler::DoTrigger(const v1::TriggerPipelineRequest &request,
     spec.variables.push_back({v.name(), v.value(), v.secure()});
   }
   AgentNames names;
-  for (const auto &[id, a] : agents_) names[id] = a.record.name;
+  for (const auto& [id, a] : agents_) names[id] = a.record.name;
   PlanEffects effects;
   v1::PipelineRun view;
-  absl::Status st =
-      db_->Run("TriggerPipeline", [&](store::Tx &tx) -> absl::Status {
-        effects.Clear();
-        view.Clear();
-        ASSIGN_OR_RETURN(store::PipelineRunRecord run,
-                         planner_.Trigger(tx, spec, &effects));
-        BuildRunView(tx, run, configs_->current().get(), names, &view);
-        return absl::OkStatus();
-      });
+  absl::Status st = db_->Run("TriggerPipeline", [&](store::Tx& tx) -> absl::Status {
+    effects.Clear();
+    view.Clear();
+    ASSIGN_OR_RETURN(store::PipelineRunRecord run, planner_.Trigger(tx, spec, &effects));
+    BuildRunView(tx, run, configs_->current().get(), names, &view);
+    return absl::OkStatus();
+  });
   if (!st.ok()) {
     done(st);
     return;
@@ -360,21 +342,19 @@ void Scheduler::Approve(v1::StageRequest request, std::string user,
   strand_.Post([this, request = std::move(request), user = std::move(user),
                 done = std::move(done)] {
     AgentNames names;
-    for (const auto &[id, a] : agents_) names[id] = a.record.name;
+    for (const auto& [id, a] : agents_) names[id] = a.record.name;
     PlanEffects effects;
     v1::PipelineRun view;
-    absl::Status st =
-        db_->Run("ApproveStage", [&](store::Tx &tx) -> absl::Status {
-          effects.Clear();
-          view.Clear();
-          ASSIGN_OR_RETURN(
-              store::PipelineRunRecord run,
-              planner_.Approve(tx, request.pipeline(), request.counter(),
-                               request.stage(), user, &effects));
-          ASSIGN_OR_RETURN(auto config, configs_->Get(tx, run.config_revision));
-          BuildRunView(tx, run, config.get(), names, &view);
-          return absl::OkStatus();
-        });
+    absl::Status st = db_->Run("ApproveStage", [&](store::Tx& tx) -> absl::Status {
+      effects.Clear();
+      view.Clear();
+      ASSIGN_OR_RETURN(store::PipelineRunRecord run,
+                       planner_.Approve(tx, request.pipeline(), request.counter(),
+                                        request.stage(), user, &effects));
+      ASSIGN_OR_RETURN(auto config, configs_->Get(tx, run.config_revision));
+      BuildRunView(tx, run, config.get(), names, &view);
+      return absl::OkStatus();
+    });
     if (!st.ok()) {
       done(st);
       return;
@@ -389,21 +369,19 @@ void Scheduler::CancelStage(v1::StageRequest request, std::string user,
   strand_.Post([this, request = std::move(request), user = std::move(user),
                 done = std::move(done)] {
     AgentNames names;
-    for (const auto &[id, a] : agents_) names[id] = a.record.name;
+    for (const auto& [id, a] : agents_) names[id] = a.record.name;
     PlanEffects effects;
     v1::PipelineRun view;
-    absl::Status st =
-        db_->Run("CancelStage", [&](store::Tx &tx) -> absl::Status {
-          effects.Clear();
-          view.Clear();
-          ASSIGN_OR_RETURN(
-              store::PipelineRunRecord run,
-              planner_.Cancel(tx, request.pipeline(), request.counter(),
-                              request.stage(), user, &effects));
-          ASSIGN_OR_RETURN(auto config, configs_->Get(tx, run.config_revision));
-          BuildRunView(tx, run, config.get(), names, &view);
-          return absl::OkStatus();
-        });
+    absl::Status st = db_->Run("CancelStage", [&](store::Tx& tx) -> absl::Status {
+      effects.Clear();
+      view.Clear();
+      ASSIGN_OR_RETURN(store::PipelineRunRecord run,
+                       planner_.Cancel(tx, request.pipeline(), request.counter(),
+                                       request.stage(), user, &effects));
+      ASSIGN_OR_RETURN(auto config, configs_->Get(tx, run.config_revision));
+      BuildRunView(tx, run, config.get(), names, &view);
+      return absl::OkStatus();
+    });
     if (!st.ok()) {
       done(st);
       return;
@@ -416,28 +394,25 @@ void Scheduler::CancelStage(v1::StageRequest request, std::string user,
 void Scheduler::ListAgents(Reply<v1::ListAgentsResponse> done) {
   strand_.Post([this, done = std::move(done)] {
     v1::ListAgentsResponse response;
-    for (const auto &[id, agent] : agents_)
-      *response.add_agents() = AgentView(agent);
+    for (const auto& [id, agent] : agents_) *response.add_agents() = AgentView(agent);
     done(response);
   });
 }
 
-void Scheduler::UpdateAgent(v1::UpdateAgentRequest request,
-                            Reply<v1::Agent> done) {
+void Scheduler::UpdateAgent(v1::UpdateAgentRequest request, Reply<v1::Agent> done) {
   strand_.Post([this, request = std::move(request), done = std::move(done)] {
     absl::Status error;
-    AgentState *agent = FindAgent(request.agent(), &error);
+    AgentState* agent = FindAgent(request.agent(), &error);
     if (agent == nullptr) {
       done(error);
       return;
     }
-    const std::string &action = request.action();
+    const std::string& action = request.action();
     std::string state;
     if (action == "approve") {
       if (agent->record.state == "disabled") {
-        done(absl::FailedPreconditionError(
-            absl::StrCat("agent ", agent->record.name,
-                         " is disabled, not pending: use 'agent enable'")));
+        done(absl::FailedPreconditionError(absl::StrCat(
+            "agent ", agent->record.name, " is disabled, not pending: use 'agent enable'")));
         return;
       }
       state = "enabled";
@@ -446,13 +421,12 @@ void Scheduler::UpdateAgent(v1::UpdateAgentRequest request,
     } else if (action == "disable") {
       state = "disabled";
     } else {
-      done(absl::InvalidArgumentError(
-          absl::StrCat("unknown agent action '", action,
-                       "' (expected approve, enable or disable)")));
+      done(absl::InvalidArgumentError(absl::StrCat(
+          "unknown agent action '", action, "' (expected approve, enable or disable)")));
       return;
     }
     std::string id = agent->record.id;
-    absl::Status st = db_->Run("SetAgentState", [&](store::Tx &tx) {
+    absl::Status st = db_->Run("SetAgentState", [&](store::Tx& tx) {
       tx.SetAgentState(id, state);
       return absl::OkStatus();
     });
@@ -470,11 +444,9 @@ void Scheduler::UpdateAgent(v1::UpdateAgentRequest request,
 
 // ---------------------------------------------------------------- agents
 
-void Scheduler::Register(v1::RegisterRequest request,
-                         Reply<v1::RegisterResponse> done) {
+void Scheduler::Register(v1::RegisterRequest request, Reply<v1::RegisterResponse> done) {
   strand_.Post([this, request = std::move(request), done = std::move(done)] {
-    std::string name =
-        request.name().empty() ? request.hostname() : request.name();
+    std::string name = request.name().empty() ? request.hostname() : request.name();
     if (!IsValidName(name)) {
       done(absl::InvalidArgumentError(absl::StrCat(
           "invalid agent name '", name,
@@ -493,7 +465,7 @@ void Scheduler::Register(v1::RegisterRequest request,
     rec.state = key_ok ? "enabled" : "pending";
     rec.resources = ToVector(request.resources());
     rec.environments = ToVector(request.environments());
-    absl::Status st = db_->Run("RegisterAgent", [&](store::Tx &tx) {
+    absl::Status st = db_->Run("RegisterAgent", [&](store::Tx& tx) {
       tx.InsertAgent(rec);
       return absl::OkStatus();
     });
@@ -513,17 +485,19 @@ void Scheduler::Register(v1::RegisterRequest request,
   });
 }
 
-void Scheduler::AgentConnected(std::shared_ptr<AgentChannel> channel,
-                               v1::Hello hello) {
+void Scheduler::AgentConnected(std::shared_ptr<AgentChannel> channel, v1::Hello hello) {
   strand_.Post([this, channel = std::move(channel), hello = std::move(hello),
-                received = absl::Now()] { DoHello(channel, hello, received); });
+                 received = absl::Now()] {
+    DoHello(channel, hello, received);
+  });
 }
 
 void Scheduler::AgentMessage(std::shared_ptr<AgentChannel> channel,
                              v1::AgentMessage message) {
-  strand_.Post(
-      [this, channel = std::move(channel), message = std::move(message),
-       received = absl::Now()] { DoAgentMessage(channel, message, received); });
+  strand_.Post([this, channel = std::move(channel), message = std::move(message),
+                 received = absl::Now()] {
+    DoAgentMessage(channel, message, received);
+  });
 }
 
 void Scheduler::AgentDisconnected(std::shared_ptr<AgentChannel> channel) {
@@ -539,14 +513,14 @@ void Scheduler::AgentDisconnected(std::shared_ptr<AgentChannel> channel) {
   });
 }
 
-void Scheduler::DoHello(const std::shared_ptr<AgentChannel> &channel,
-                        const v1::Hello &hello, absl::Time received) {
+void Scheduler::DoHello(const std::shared_ptr<AgentChannel>& channel, const v1::Hello& hello,
+                        absl::Time received) {
   auto it = agents_.find(hello.agent_id());
   if (it == agents_.end()) {
     channel->Close(absl::NotFoundError("unknown agent id: register again"));
     return;
   }
-  AgentState &agent = it->second;
+  AgentState& agent = it->second;
   if (!ConstantTimeEquals(Sha256Hex(hello.token()), agent.record.token_hash)) {
     spdlog::warn("agent {} presented a wrong token", agent.record.name);
     channel->Close(absl::UnauthenticatedError("wrong agent token"));
@@ -564,7 +538,7 @@ void Scheduler::DoHello(const std::shared_ptr<AgentChannel> &channel,
   auto resources = ToVector(hello.resources());
   auto environments = ToVector(hello.environments());
   std::string id = agent.record.id;
-  absl::Status st = db_->Run("UpdateAgentInfo", [&](store::Tx &tx) {
+  absl::Status st = db_->Run("UpdateAgentInfo", [&](store::Tx& tx) {
     tx.UpdateAgentInfo(id, hello.hostname(), resources, environments);
     return absl::OkStatus();
   });
@@ -576,18 +550,18 @@ void Scheduler::DoHello(const std::shared_ptr<AgentChannel> &channel,
   agent.record.resources = resources;
   agent.record.environments = environments;
   spdlog::info("agent {} connected ({}, resources [{}], environments [{}])",
-               agent.record.name, agent.record.state,
-               absl::StrJoin(resources, ","), absl::StrJoin(environments, ","));
+               agent.record.name, agent.record.state, absl::StrJoin(resources, ","),
+               absl::StrJoin(environments, ","));
 
   channel->Send(WelcomeMessage(agent));
 
   // Fencing: the agent keeps only the attempt the database says is its own.
   bool still_holds_ours = false;
-  for (const auto &held : hello.held()) {
+  for (const auto& held : hello.held()) {
     if (held.attempt_id() == agent.attempt) {
       still_holds_ours = true;
       std::string cancel_reason;
-      (void)db_->Run("ReadCancelReason", [&](store::Tx &tx) {
+      (void)db_->Run("ReadCancelReason", [&](store::Tx& tx) {
         auto job = tx.GetJobRun(held.attempt_id(), false);
         cancel_reason = job ? job->cancel_reason : "";
         return absl::OkStatus();
@@ -599,12 +573,12 @@ void Scheduler::DoHello(const std::shared_ptr<AgentChannel> &channel,
       continue;
     }
     std::optional<store::JobRunRecord> job;
-    (void)db_->Run("ReadJobRun", [&](store::Tx &tx) {
+    (void)db_->Run("ReadJobRun", [&](store::Tx& tx) {
       job = tx.GetJobRun(held.attempt_id(), false);
       return absl::OkStatus();
     });
-    bool finished_duplicate = job && job->agent_id == id &&
-                              IsFinalJobState(job->state) && held.finished();
+    bool finished_duplicate = job && job->agent_id == id && IsFinalJobState(job->state) &&
+                              held.finished();
     if (!finished_duplicate) {
       channel->Send(AbandonMessage(held.attempt_id()));
     }
@@ -613,7 +587,7 @@ void Scheduler::DoHello(const std::shared_ptr<AgentChannel> &channel,
     int64_t attempt = agent.attempt;
     PlanEffects effects;
     bool requeue = false;
-    st = db_->Run("ReclaimJob", [&](store::Tx &tx) -> absl::Status {
+    st = db_->Run("ReclaimJob", [&](store::Tx& tx) -> absl::Status {
       effects.Clear();
       requeue = false;
       auto job = tx.GetJobRun(attempt, true);
@@ -640,10 +614,9 @@ void Scheduler::DoHello(const std::shared_ptr<AgentChannel> &channel,
   Dispatch();
 }
 
-void Scheduler::DoAgentMessage(const std::shared_ptr<AgentChannel> &channel,
-                               const v1::AgentMessage &message,
-                               absl::Time received) {
-  AgentState *agent = AgentOfChannel(channel.get());
+void Scheduler::DoAgentMessage(const std::shared_ptr<AgentChannel>& channel,
+                               const v1::AgentMessage& message, absl::Time received) {
+  AgentState* agent = AgentOfChannel(channel.get());
   if (agent == nullptr) return;  // its hello was refused or replaced
   // Arrival time, not processing time: a slow database delays the strand,
   // not the agent.
@@ -659,8 +632,7 @@ void Scheduler::DoAgentMessage(const std::shared_ptr<AgentChannel> &channel,
       break;
     case v1::AgentMessage::kTaskResult:
       spdlog::debug("attempt {} task {} {}", message.task_result().attempt_id(),
-                    message.task_result().task_index(),
-                    message.task_result().outcome());
+                    message.task_result().task_index(), message.task_result().outcome());
       break;
     case v1::AgentMessage::kJobCompleted:
       OnJobCompleted(*agent, message.job_completed());
@@ -673,11 +645,10 @@ void Scheduler::DoAgentMessage(const std::shared_ptr<AgentChannel> &channel,
   }
 }
 
-void Scheduler::OnJobStarted(AgentState &agent, int64_t attempt_id) {
+void Scheduler::OnJobStarted(AgentState& agent, int64_t attempt_id) {
   bool owned = true;
-  absl::Status st = db_->Run("StartJob", [&](store::Tx &tx) {
-    if (tx.TransitionJob(attempt_id, {"assigned"}, "running", agent.record.id,
-                         "")) {
+  absl::Status st = db_->Run("StartJob", [&](store::Tx& tx) {
+    if (tx.TransitionJob(attempt_id, {"assigned"}, "running", agent.record.id, "")) {
       owned = true;
       return absl::OkStatus();
     }
@@ -691,23 +662,21 @@ void Scheduler::OnJobStarted(AgentState &agent, int64_t attempt_id) {
   }
 }
 
-void Scheduler::OnConsole(AgentState &agent, const v1::ConsoleChunk &chunk) {
+void Scheduler::OnConsole(AgentState& agent, const v1::ConsoleChunk& chunk) {
   bool owned = chunk.attempt_id() == agent.attempt;
-  absl::Status st =
-      db_->Run("AppendConsole", [&](store::Tx &tx) -> absl::Status {
-        if (!owned) {
-          auto job = tx.GetJobRun(chunk.attempt_id(), false);
-          // A lost attempt is fenced: its old agent's late lines are refused.
-          if (!job || job->agent_id != agent.record.id ||
-              job->state == "lost") {
-            return absl::OkStatus();
-          }
-          owned = true;
-        }
-        tx.AppendConsoleChunk(chunk.attempt_id(), chunk.sequence(),
-                              chunk.data(), options_.max_console_bytes);
+  absl::Status st = db_->Run("AppendConsole", [&](store::Tx& tx) -> absl::Status {
+    if (!owned) {
+      auto job = tx.GetJobRun(chunk.attempt_id(), false);
+      // A lost attempt is fenced: its old agent's late lines are refused.
+      if (!job || job->agent_id != agent.record.id || job->state == "lost") {
         return absl::OkStatus();
-      });
+      }
+      owned = true;
+    }
+    tx.AppendConsoleChunk(chunk.attempt_id(), chunk.sequence(), chunk.data(),
+                         options_.max_console_bytes);
+    return absl::OkStatus();
+  });
   if (!st.ok()) {
     spdlog::warn("console chunk {}#{} not stored: {}", chunk.attempt_id(),
                  chunk.sequence(), st.ToString());
@@ -723,53 +692,41 @@ void Scheduler::OnConsole(AgentState &agent, const v1::ConsoleChunk &chunk) {
   agent.channel->Send(reply);
 }
 
-void Scheduler::OnJobCompleted(AgentState &agent,
-                               const v1::JobCompleted &completed) {
+void Scheduler::OnJobCompleted(AgentState& agent, const v1::JobCompleted& completed) {
   std::string result = completed.result();
-  if (result != "passed" && result != "failed" && result != "cancelled")
-    result = "failed";
-  enum class Outcome {
-    kRecorded,
-    kDuplicate,
-    kRefused
-  } outcome = Outcome::kRefused;
+  if (result != "passed" && result != "failed" && result != "cancelled") result = "failed";
+  enum class Outcome { kRecorded, kDuplicate, kRefused } outcome = Outcome::kRefused;
   PlanEffects effects;
   const int64_t attempt = completed.attempt_id();
-  absl::Status st =
-      db_->Run("CompleteJobAttempt", [&](store::Tx &tx) -> absl::Status {
-        effects.Clear();
-        outcome = Outcome::kRefused;
-        auto job = tx.GetJobRun(attempt, true);
-        if (!job || job->agent_id != agent.record.id) return absl::OkStatus();
-        if (IsFinalJobState(job->state)) {
-          outcome =
-              job->state == result ? Outcome::kDuplicate : Outcome::kRefused;
-          return absl::OkStatus();
-        }
-        tx.TransitionJob(attempt, {"assigned", "running"}, result,
-                         agent.record.id, completed.reason());
-        outcome = Outcome::kRecorded;
-        return planner_.SettleStage(tx, job->stage_run_id, &effects);
-      });
+  absl::Status st = db_->Run("CompleteJobAttempt", [&](store::Tx& tx) -> absl::Status {
+    effects.Clear();
+    outcome = Outcome::kRefused;
+    auto job = tx.GetJobRun(attempt, true);
+    if (!job || job->agent_id != agent.record.id) return absl::OkStatus();
+    if (IsFinalJobState(job->state)) {
+      outcome = job->state == result ? Outcome::kDuplicate : Outcome::kRefused;
+      return absl::OkStatus();
+    }
+    tx.TransitionJob(attempt, {"assigned", "running"}, result, agent.record.id,
+                     completed.reason());
+    outcome = Outcome::kRecorded;
+    return planner_.SettleStage(tx, job->stage_run_id, &effects);
+  });
   if (!st.ok()) {
-    spdlog::warn("completion of attempt {} not recorded: {}", attempt,
-                 st.ToString());
+    spdlog::warn("completion of attempt {} not recorded: {}", attempt, st.ToString());
     return;  // unacknowledged: the agent re-sends it after reconnecting
   }
   v1::ControllerMessage reply;
   if (outcome == Outcome::kRefused) {
-    spdlog::warn(
-        "refused completion of attempt {} from agent {}: not its attempt",
-        attempt, agent.record.name);
+    spdlog::warn("refused completion of attempt {} from agent {}: not its attempt",
+                 attempt, agent.record.name);
     reply = AbandonMessage(attempt);
   } else {
     reply.mutable_completion_ack()->set_attempt_id(attempt);
   }
   if (outcome == Outcome::kRecorded) {
-    spdlog::info(
-        "{} {} on {}",
-        agent.building.empty() ? absl::StrCat(attempt) : agent.building, result,
-        agent.record.name);
+    spdlog::info("{} {} on {}", agent.building.empty() ? absl::StrCat(attempt) : agent.building,
+                 result, agent.record.name);
   }
   if (agent.attempt == attempt) {
     agent.attempt = 0;
@@ -782,10 +739,10 @@ void Scheduler::OnJobCompleted(AgentState &agent,
 
 // ---------------------------------------------------------------- dispatch
 
-void Scheduler::ApplyEffects(const PlanEffects &effects) {
-  for (const auto &e : effects.events) spdlog::info("{}", e);
+void Scheduler::ApplyEffects(const PlanEffects& effects) {
+  for (const auto& e : effects.events) spdlog::info("{}", e);
   for (int64_t id : effects.ended_jobs) pending_.erase(id);
-  for (const auto &cancel : effects.cancels) {
+  for (const auto& cancel : effects.cancels) {
     // A disconnected agent hears it on reconnect (DoHello), or its attempt
     // is lost and the cancel stands.
     auto it = agents_.find(cancel.agent_id);
@@ -799,42 +756,36 @@ void Scheduler::ApplyEffects(const PlanEffects &effects) {
   Dispatch();
 }
 
-void Scheduler::EnqueueJobs(const std::vector<int64_t> &job_run_ids) {
+void Scheduler::EnqueueJobs(const std::vector<int64_t>& job_run_ids) {
   if (job_run_ids.empty()) return;
   std::vector<PendingJob> jobs;
-  absl::Status st =
-      db_->Run("ReadScheduledJobs", [&](store::Tx &tx) -> absl::Status {
-        jobs.clear();
-        for (int64_t id : job_run_ids) {
-          auto job = tx.GetJobRun(id, false);
-          if (!job) continue;
-          auto stage = tx.GetStageRun(job->stage_run_id);
-          auto run = tx.GetPipelineRun(stage->run_id);
-          ASSIGN_OR_RETURN(auto config,
-                           configs_->Get(tx, run->config_revision));
-          const config::Pipeline *pipeline =
-              config->FindPipeline(run->pipeline);
-          PendingJob pending;
-          pending.job_run_id = id;
-          pending.locator =
-              absl::StrCat(run->pipeline, "/", run->counter, "/", stage->name,
-                           "/", stage->counter, "/", job->name);
-          if (pipeline != nullptr &&
-              stage->stage_index < static_cast<int>(pipeline->stages.size())) {
-            for (const auto &j : pipeline->stages[stage->stage_index].jobs) {
-              if (j.name == job->config_job)
-                pending.requirements = planner_.Requirements(*pipeline, j);
-            }
-          }
-          jobs.push_back(std::move(pending));
+  absl::Status st = db_->Run("ReadScheduledJobs", [&](store::Tx& tx) -> absl::Status {
+    jobs.clear();
+    for (int64_t id : job_run_ids) {
+      auto job = tx.GetJobRun(id, false);
+      if (!job) continue;
+      auto stage = tx.GetStageRun(job->stage_run_id);
+      auto run = tx.GetPipelineRun(stage->run_id);
+      ASSIGN_OR_RETURN(auto config, configs_->Get(tx, run->config_revision));
+      const config::Pipeline* pipeline = config->FindPipeline(run->pipeline);
+      PendingJob pending;
+      pending.job_run_id = id;
+      pending.locator = absl::StrCat(run->pipeline, "/", run->counter, "/", stage->name,
+                                     "/", stage->counter, "/", job->name);
+      if (pipeline != nullptr && stage->stage_index < static_cast<int>(pipeline->stages.size())) {
+        for (const auto& j : pipeline->stages[stage->stage_index].jobs) {
+          if (j.name == job->config_job) pending.requirements = planner_.Requirements(*pipeline, j);
         }
-        return absl::OkStatus();
-      });
+      }
+      jobs.push_back(std::move(pending));
+    }
+    return absl::OkStatus();
+  });
   if (!st.ok()) {
     spdlog::error("cannot read scheduled jobs: {}", st.ToString());
     return;
   }
-  for (auto &j : jobs) pending_[j.job_run_id] = std::move(j);
+  for (auto& j : jobs) pending_[j.job_run_id] = std::move(j);
 }
 
 void Scheduler::Dispatch() {
@@ -842,12 +793,12 @@ void Scheduler::Dispatch() {
   // the whole batch in one transaction: a fan-out costs one fsync, not one
   // per job.
   std::vector<Pairing> batch;
-  std::set<const AgentState *> taken;
+  std::set<const AgentState*> taken;
   for (auto it = pending_.begin(); it != pending_.end(); ++it) {
     bool idle_left = false;
-    for (auto &[id, agent] : agents_) {
-      if (!agent.channel || agent.attempt != 0 ||
-          agent.record.state != "enabled" || taken.count(&agent) != 0) {
+    for (auto& [id, agent] : agents_) {
+      if (!agent.channel || agent.attempt != 0 || agent.record.state != "enabled" ||
+          taken.count(&agent) != 0) {
         continue;
       }
       idle_left = true;
@@ -864,16 +815,15 @@ void Scheduler::Dispatch() {
   if (batch.size() >= kMaxAssignBatch) strand_.Post([this] { Dispatch(); });
 }
 
-void Scheduler::AssignBatch(const std::vector<Pairing> &batch) {
+void Scheduler::AssignBatch(const std::vector<Pairing>& batch) {
   std::vector<std::optional<v1::ControllerMessage>> messages;
   PlanEffects effects;
-  absl::Status st = db_->Run("AssignJobs", [&](store::Tx &tx) -> absl::Status {
+  absl::Status st = db_->Run("AssignJobs", [&](store::Tx& tx) -> absl::Status {
     messages.assign(batch.size(), std::nullopt);
     effects.Clear();
     for (size_t i = 0; i < batch.size(); ++i) {
-      const auto &[agent, job] = batch[i];
-      if (!tx.TransitionJob(job.job_run_id, {"scheduled"}, "assigned",
-                            agent->record.id, "")) {
+      const auto& [agent, job] = batch[i];
+      if (!tx.TransitionJob(job.job_run_id, {"scheduled"}, "assigned", agent->record.id, "")) {
         continue;  // no longer scheduled: drop it from the queue
       }
       auto assignment = BuildAssignment(tx, job.job_run_id);
@@ -895,7 +845,7 @@ void Scheduler::AssignBatch(const std::vector<Pairing> &batch) {
     return;
   }
   for (size_t i = 0; i < batch.size(); ++i) {
-    const auto &[agent, job] = batch[i];
+    const auto& [agent, job] = batch[i];
     pending_.erase(job.job_run_id);
     if (!messages[i]) continue;
     agent->attempt = job.job_run_id;
@@ -910,25 +860,22 @@ void Scheduler::AssignBatch(const std::vector<Pairing> &batch) {
   }
 }
 
-absl::StatusOr<v1::Assign> Scheduler::BuildAssignment(store::Tx &tx,
-                                                      int64_t job_run_id) {
+absl::StatusOr<v1::Assign> Scheduler::BuildAssignment(store::Tx& tx, int64_t job_run_id) {
   auto job = tx.GetJobRun(job_run_id, false);
   if (!job) return absl::NotFoundError("job run vanished");
   auto stage = tx.GetStageRun(job->stage_run_id);
   auto run = tx.GetPipelineRun(stage->run_id);
   ASSIGN_OR_RETURN(auto config, configs_->Get(tx, run->config_revision));
-  const config::Pipeline *pipeline = config->FindPipeline(run->pipeline);
-  if (pipeline == nullptr ||
-      stage->stage_index >= static_cast<int>(pipeline->stages.size())) {
+  const config::Pipeline* pipeline = config->FindPipeline(run->pipeline);
+  if (pipeline == nullptr || stage->stage_index >= static_cast<int>(pipeline->stages.size())) {
     return absl::InternalError("the run's config has no such stage");
   }
-  const config::Stage &stage_cfg = pipeline->stages[stage->stage_index];
-  const config::Job *job_cfg = nullptr;
-  for (const auto &j : stage_cfg.jobs) {
+  const config::Stage& stage_cfg = pipeline->stages[stage->stage_index];
+  const config::Job* job_cfg = nullptr;
+  for (const auto& j : stage_cfg.jobs) {
     if (j.name == job->config_job) job_cfg = &j;
   }
-  if (job_cfg == nullptr)
-    return absl::InternalError("the run's config has no such job");
+  if (job_cfg == nullptr) return absl::InternalError("the run's config has no such job");
 
   v1::Assign a;
   a.set_attempt_id(job_run_id);
@@ -941,39 +888,36 @@ absl::StatusOr<v1::Assign> Scheduler::BuildAssignment(store::Tx &tx,
   a.set_working_directory(absl::StrCat("pipelines/", run->pipeline));
   a.set_timeout_seconds(job_cfg->timeout_seconds);
   a.set_max_duration_seconds(job_cfg->max_duration_seconds);
-  for (const auto &t : job_cfg->tasks) {
-    v1::Task *task = a.add_tasks();
+  for (const auto& t : job_cfg->tasks) {
+    v1::Task* task = a.add_tasks();
     ToProtoTask(t, run->counter, run->pipeline, task);
     if (t.kind != config::Task::Kind::kFetch) continue;
     // The exact attempt it will read, for the agent's messages; the
     // download resolves it again, so a failure here surfaces there.
     auto from = ResolveFetch(tx, *run, t.fetch);
-    v1::FetchTask *fetch = task->mutable_fetch();
+    v1::FetchTask* fetch = task->mutable_fetch();
     if (from.ok()) {
       fetch->set_pipeline(from->run.pipeline);
       fetch->set_pipeline_counter(from->run.counter);
       fetch->set_stage_counter(from->stage.counter);
       fetch->set_locator(from->Locator());
     } else {
-      fetch->set_locator(absl::StrCat(
-          t.fetch.pipeline.empty() ? run->pipeline : t.fetch.pipeline, "/",
-          t.fetch.stage, "/", t.fetch.job));
+      fetch->set_locator(absl::StrCat(t.fetch.pipeline.empty() ? run->pipeline : t.fetch.pipeline,
+                                      "/", t.fetch.stage, "/", t.fetch.job));
     }
   }
-  for (const auto &art : job_cfg->artifacts) {
-    v1::ArtifactSpec *spec = a.add_artifacts();
+  for (const auto& art : job_cfg->artifacts) {
+    v1::ArtifactSpec* spec = a.add_artifacts();
     spec->set_source(art.source);
     spec->set_destination(art.destination);
-    spec->set_kind(art.kind == config::Artifact::Kind::kTest ? "test"
-                                                             : "build");
+    spec->set_kind(art.kind == config::Artifact::Kind::kTest ? "test" : "build");
     spec->set_run_if(art.run_if == config::RunIf::kFailed ? "failed"
                      : art.run_if == config::RunIf::kAny  ? "any"
                                                           : "passed");
   }
 
   auto current = configs_->current();
-  const config::Environment *env =
-      current->EnvironmentOfPipeline(run->pipeline);
+  const config::Environment* env = current->EnvironmentOfPipeline(run->pipeline);
   std::vector<config::Variable> builtins = {
       {"GANTRY_PIPELINE_NAME", run->pipeline, false},
       {"GANTRY_PIPELINE_COUNTER", absl::StrCat(run->counter), false},
@@ -985,18 +929,16 @@ absl::StatusOr<v1::Assign> Scheduler::BuildAssignment(store::Tx &tx,
       {"GANTRY_ENVIRONMENT_NAME", env ? env->name : "", false},
       {"GANTRY_CONTROLLER_URL", options_.controller_url, false},
   };
-  for (const auto &m : tx.RunMaterials(run->id)) {
-    builtins.push_back(
-        {config::RevisionVariableName(m.material), m.revision, false});
+  for (const auto& m : tx.RunMaterials(run->id)) {
+    builtins.push_back({config::RevisionVariableName(m.material), m.revision, false});
   }
   std::vector<config::Variable> overrides;
-  for (const auto &v : tx.RunVariables(run->id))
-    overrides.push_back({v.name, v.value, v.secure});
+  for (const auto& v : tx.RunVariables(run->id)) overrides.push_back({v.name, v.value, v.secure});
   std::vector<config::Variable> merged = MergeVariables(
       {&builtins, env ? &env->variables : nullptr, &pipeline->variables,
        &stage_cfg.variables, &job_cfg->variables, &overrides});
-  for (const auto &v : merged) {
-    auto *var = a.add_variables();
+  for (const auto& v : merged) {
+    auto* var = a.add_variables();
     var->set_name(v.name);
     var->set_value(v.value);
     var->set_secure(v.secure);
@@ -1006,64 +948,61 @@ absl::StatusOr<v1::Assign> Scheduler::BuildAssignment(store::Tx &tx,
 
 // ---------------------------------------------------------------- helpers
 
-v1::ControllerMessage Scheduler::WelcomeMessage(const AgentState &agent) const {
+v1::ControllerMessage Scheduler::WelcomeMessage(const AgentState& agent) const {
   v1::ControllerMessage m;
   m.mutable_welcome()->set_agent_id(agent.record.id);
   m.mutable_welcome()->set_state(agent.record.state);
-  m.mutable_welcome()->set_heartbeat_interval_ms(static_cast<int32_t>(
-      absl::ToInt64Milliseconds(options_.heartbeat_interval)));
+  m.mutable_welcome()->set_heartbeat_interval_ms(
+      static_cast<int32_t>(absl::ToInt64Milliseconds(options_.heartbeat_interval)));
   return m;
 }
 
-AgentProfile Scheduler::ProfileOf(const AgentState &agent) const {
+AgentProfile Scheduler::ProfileOf(const AgentState& agent) const {
   AgentProfile p;
   p.id = agent.record.id;
   p.name = agent.record.name;
   p.enabled = agent.record.state == "enabled";
   p.resources = agent.record.resources;
   auto config = configs_->current();
-  for (const auto &e : agent.record.environments) {
+  for (const auto& e : agent.record.environments) {
     if (config->FindEnvironment(e) != nullptr) p.environments.insert(e);
   }
-  for (const auto &env : config->environments) {
-    for (const auto &a : env.agents) {
-      if (a == agent.record.name || a == agent.record.id)
-        p.environments.insert(env.name);
+  for (const auto& env : config->environments) {
+    for (const auto& a : env.agents) {
+      if (a == agent.record.name || a == agent.record.id) p.environments.insert(env.name);
     }
   }
   return p;
 }
 
-Scheduler::AgentState *Scheduler::AgentOfChannel(const AgentChannel *channel) {
+Scheduler::AgentState* Scheduler::AgentOfChannel(const AgentChannel* channel) {
   auto it = channel_agent_.find(channel);
   if (it == channel_agent_.end()) return nullptr;
   auto agent = agents_.find(it->second);
   return agent == agents_.end() ? nullptr : &agent->second;
 }
 
-Scheduler::AgentState *Scheduler::FindAgent(const std::string &id_or_name,
-                                            absl::Status *error) {
+Scheduler::AgentState* Scheduler::FindAgent(const std::string& id_or_name,
+                                            absl::Status* error) {
   auto it = agents_.find(id_or_name);
   if (it != agents_.end()) return &it->second;
-  AgentState *found = nullptr;
+  AgentState* found = nullptr;
   int count = 0;
-  for (auto &[id, agent] : agents_) {
+  for (auto& [id, agent] : agents_) {
     if (agent.record.name == id_or_name) {
       found = &agent;
       ++count;
     }
   }
   if (count == 1) return found;
-  *error =
-      count == 0
-          ? absl::NotFoundError(
-                absl::StrCat("no agent with id or name '", id_or_name, "'"))
-          : absl::FailedPreconditionError(absl::StrCat(
-                count, " agents are named '", id_or_name, "': use the id"));
+  *error = count == 0
+               ? absl::NotFoundError(absl::StrCat("no agent with id or name '", id_or_name, "'"))
+               : absl::FailedPreconditionError(absl::StrCat(
+                     count, " agents are named '", id_or_name, "': use the id"));
   return nullptr;
 }
 
-v1::Agent Scheduler::AgentView(const AgentState &agent) const {
+v1::Agent Scheduler::AgentView(const AgentState& agent) const {
   v1::Agent out;
   out.set_id(agent.record.id);
   out.set_name(agent.record.name);
@@ -1076,7 +1015,7 @@ v1::Agent Scheduler::AgentView(const AgentState &agent) const {
   } else if (agent.record.state == "disabled") {
     status = agent.attempt != 0 ? "building" : "disabled";
   } else if (agent.lost || (agent.channel && absl::Now() - agent.last_contact >
-                                                 options_.agent_lost_timeout)) {
+                                                   options_.agent_lost_timeout)) {
     // Silent past the timeout: lost now, even before the next tick acts on it.
     status = "lost";
   } else if (!agent.channel) {
@@ -1086,8 +1025,8 @@ v1::Agent Scheduler::AgentView(const AgentState &agent) const {
   }
   out.set_status(status);
   if (agent.attempt != 0) out.set_building(agent.building);
-  for (const auto &r : agent.record.resources) out.add_resources(r);
-  for (const auto &e : agent.record.environments) out.add_environments(e);
+  for (const auto& r : agent.record.resources) out.add_resources(r);
+  for (const auto& e : agent.record.environments) out.add_environments(e);
   int64_t last = agent.last_contact == absl::InfinitePast()
                      ? agent.record.last_contact
                      : absl::ToUnixMillis(agent.last_contact);
@@ -1095,7 +1034,7 @@ v1::Agent Scheduler::AgentView(const AgentState &agent) const {
   return out;
 }
 
-std::string Scheduler::LocatorOf(store::Tx &tx, int64_t job_run_id) {
+std::string Scheduler::LocatorOf(store::Tx& tx, int64_t job_run_id) {
   auto job = tx.GetJobRun(job_run_id, false);
   if (!job) return "";
   auto stage = tx.GetStageRun(job->stage_run_id);

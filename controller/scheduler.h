@@ -5,16 +5,16 @@
 // is pushed to an idle matching connected agent as soon as it is committed.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <set>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -47,7 +47,7 @@ using Reply = std::function<void(absl::StatusOr<T>)>;
 
 class Scheduler {
  public:
-  Scheduler(std::unique_ptr<store::Db> db, ConfigCache *configs,
+  Scheduler(std::unique_ptr<store::Db> db, ConfigCache* configs,
             SchedulerOptions options);
   ~Scheduler();
 
@@ -70,8 +70,7 @@ class Scheduler {
   // --- agent calls
   void Register(v1::RegisterRequest request, Reply<v1::RegisterResponse> done);
   void AgentConnected(std::shared_ptr<AgentChannel> channel, v1::Hello hello);
-  void AgentMessage(std::shared_ptr<AgentChannel> channel,
-                    v1::AgentMessage message);
+  void AgentMessage(std::shared_ptr<AgentChannel> channel, v1::AgentMessage message);
   void AgentDisconnected(std::shared_ptr<AgentChannel> channel);
 
  private:
@@ -91,56 +90,54 @@ class Scheduler {
   };
 
   // Runs on the strand.
-  void DoApplyConfig(const std::vector<v1::ConfigFile> &files,
-                     const std::string &author,
-                     const Reply<v1::ApplyConfigResponse> &done);
-  void DoTrigger(const v1::TriggerPipelineRequest &request,
-                 const std::string &user, const Reply<v1::PipelineRun> &done);
-  void DoHello(const std::shared_ptr<AgentChannel> &channel,
-               const v1::Hello &hello, absl::Time received);
-  void DoAgentMessage(const std::shared_ptr<AgentChannel> &channel,
-                      const v1::AgentMessage &message, absl::Time received);
-  void OnJobStarted(AgentState &agent, int64_t attempt_id);
-  void OnConsole(AgentState &agent, const v1::ConsoleChunk &chunk);
-  void OnJobCompleted(AgentState &agent, const v1::JobCompleted &completed);
+  void DoApplyConfig(const std::vector<v1::ConfigFile>& files,
+                     const std::string& author, const Reply<v1::ApplyConfigResponse>& done);
+  void DoTrigger(const v1::TriggerPipelineRequest& request, const std::string& user,
+                 const Reply<v1::PipelineRun>& done);
+  void DoHello(const std::shared_ptr<AgentChannel>& channel, const v1::Hello& hello,
+               absl::Time received);
+  void DoAgentMessage(const std::shared_ptr<AgentChannel>& channel,
+                      const v1::AgentMessage& message, absl::Time received);
+  void OnJobStarted(AgentState& agent, int64_t attempt_id);
+  void OnConsole(AgentState& agent, const v1::ConsoleChunk& chunk);
+  void OnJobCompleted(AgentState& agent, const v1::JobCompleted& completed);
 
-  // Applies what a committed transaction changed: queue new jobs, log,
-  // dispatch.
-  void ApplyEffects(const PlanEffects &effects);
+  // Applies what a committed transaction changed: queue new jobs, log, dispatch.
+  void ApplyEffects(const PlanEffects& effects);
   // Adds scheduled job runs to the pending queue (reads their requirements).
-  void EnqueueJobs(const std::vector<int64_t> &job_run_ids);
+  void EnqueueJobs(const std::vector<int64_t>& job_run_ids);
   // Pushes pending jobs to idle matching connected agents, oldest first.
   void Dispatch();
   // Periodic: marks silent agents lost (and their jobs), and records why
   // each waiting job waits.
   void Tick(absl::Time now);
-  void MarkLost(AgentState &agent, const std::string &why);
+  void MarkLost(AgentState& agent, const std::string& why);
   void UpdateWaitingReasons();
   // Assigns each job to its agent in one transaction, then sends them.
   struct Pairing {
-    AgentState *agent;
+    AgentState* agent;
     PendingJob job;
   };
   static constexpr size_t kMaxAssignBatch = 256;
-  void AssignBatch(const std::vector<Pairing> &batch);
-  absl::StatusOr<v1::Assign> BuildAssignment(store::Tx &tx, int64_t job_run_id);
+  void AssignBatch(const std::vector<Pairing>& batch);
+  absl::StatusOr<v1::Assign> BuildAssignment(store::Tx& tx, int64_t job_run_id);
 
-  AgentProfile ProfileOf(const AgentState &agent) const;
-  v1::ControllerMessage WelcomeMessage(const AgentState &agent) const;
-  AgentState *AgentOfChannel(const AgentChannel *channel);
-  AgentState *FindAgent(const std::string &id_or_name, absl::Status *error);
-  v1::Agent AgentView(const AgentState &agent) const;
-  std::string LocatorOf(store::Tx &tx, int64_t job_run_id);
+  AgentProfile ProfileOf(const AgentState& agent) const;
+  v1::ControllerMessage WelcomeMessage(const AgentState& agent) const;
+  AgentState* AgentOfChannel(const AgentChannel* channel);
+  AgentState* FindAgent(const std::string& id_or_name, absl::Status* error);
+  v1::Agent AgentView(const AgentState& agent) const;
+  std::string LocatorOf(store::Tx& tx, int64_t job_run_id);
 
   std::unique_ptr<store::Db> db_;
-  ConfigCache *configs_;
+  ConfigCache* configs_;
   SchedulerOptions options_;
   RunPlanner planner_;
   Strand strand_;
 
   // Strand-only state.
   std::map<std::string, AgentState> agents_;  // by id
-  std::unordered_map<const AgentChannel *, std::string> channel_agent_;
+  std::unordered_map<const AgentChannel*, std::string> channel_agent_;
   std::map<int64_t, PendingJob> pending_;  // by job run id: oldest first
 
   std::mutex ticker_mu_;

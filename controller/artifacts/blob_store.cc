@@ -13,79 +13,68 @@
 namespace gantry {
 namespace {
 
-absl::Status Errno(const std::string &what) {
+absl::Status Errno(const std::string& what) {
   return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
 }
 
-} // namespace
+}  // namespace
 
 absl::Status BlobStore::Init() {
   std::error_code ec;
   std::filesystem::remove_all(root_ + "/incoming", ec);
-  if (auto st = MakeDirs(root_ + "/incoming", 0700); !st.ok())
-    return st;
+  if (auto st = MakeDirs(root_ + "/incoming", 0700); !st.ok()) return st;
   return MakeDirs(root_ + "/sha256", 0755);
 }
 
-std::string BlobStore::PathOf(const std::string &sha256) const {
+std::string BlobStore::PathOf(const std::string& sha256) const {
   return absl::StrCat(root_, "/sha256/", sha256.substr(0, 2), "/", sha256);
 }
 
 absl::StatusOr<std::unique_ptr<BlobStore::Writer>> BlobStore::Create() const {
   std::string path = absl::StrCat(root_, "/incoming/", RandomHex(12));
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return Errno("create " + path);
+  if (fd < 0) return Errno("create " + path);
   return std::unique_ptr<Writer>(new Writer(this, path, fd));
 }
 
 BlobStore::Writer::~Writer() {
-  if (fd_ >= 0)
-    ::close(fd_);
-  if (!committed_)
-    ::unlink(path_.c_str());
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_) ::unlink(path_.c_str());
 }
 
 absl::Status BlobStore::Writer::Append(std::string_view data) {
   hasher_.Update(data);
   while (!data.empty()) {
     ssize_t n = ::write(fd_, data.data(), data.size());
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return Errno("write " + path_);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Errno("write " + path_);
     data.remove_prefix(static_cast<size_t>(n));
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string>
-BlobStore::Writer::Commit(const std::string &claimed_sha256,
-                          int64_t claimed_size) {
+absl::StatusOr<std::string> BlobStore::Writer::Commit(const std::string& claimed_sha256,
+                                                      int64_t claimed_size) {
   int64_t got_size = size();
   std::string digest = hasher_.FinishHex();
   if (got_size != claimed_size) {
-    return absl::DataLossError(absl::StrCat(
-        "received ", got_size, " bytes, the sender said ", claimed_size));
+    return absl::DataLossError(absl::StrCat("received ", got_size, " bytes, the sender said ",
+                                            claimed_size));
   }
   if (digest != claimed_sha256) {
-    return absl::DataLossError(
-        absl::StrCat("checksum mismatch: received sha256 ", digest,
-                     ", the sender computed ", claimed_sha256));
+    return absl::DataLossError(absl::StrCat("checksum mismatch: received sha256 ", digest,
+                                            ", the sender computed ", claimed_sha256));
   }
   std::string final_path = store_->PathOf(digest);
   // Identical content lands on the same path, so it is still kept once; the
   // verified copy always replaces what is there, which heals a stored blob
   // that was damaged on disk instead of serving it forever.
-  if (::fdatasync(fd_) != 0)
-    return Errno("fsync " + path_);
+  if (::fdatasync(fd_) != 0) return Errno("fsync " + path_);
   ::close(fd_);
   fd_ = -1;
   std::string dir = final_path.substr(0, final_path.rfind('/'));
-  if (auto st = MakeDirs(dir, 0755); !st.ok())
-    return st;
-  if (::rename(path_.c_str(), final_path.c_str()) != 0)
-    return Errno("rename " + final_path);
+  if (auto st = MakeDirs(dir, 0755); !st.ok()) return st;
+  if (::rename(path_.c_str(), final_path.c_str()) != 0) return Errno("rename " + final_path);
   committed_ = true;
   // The rename itself must survive a crash too.
   int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -96,4 +85,4 @@ BlobStore::Writer::Commit(const std::string &claimed_sha256,
   return digest;
 }
 
-} // namespace gantry
+}  // namespace gantry
