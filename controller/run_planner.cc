@@ -225,13 +225,57 @@ absl::Status RunPlanner::StartStage(store::Tx& tx, const store::PipelineRunRecor
       std::string name = job.run_instances != 0
                              ? absl::StrCat(job.name, "-runInstance-", i)
                              : job.name;
-      effects->scheduled_jobs.push_back(tx.InsertJobRun(rec.id, name, job.name));
+      InsertScheduledJob(tx, run, pipeline, rec, job, name, effects);
     }
   }
   effects->events.push_back(absl::StrCat("scheduled ", run.pipeline, "/", run.counter,
                                          "/", stage.name, "/", rec.counter));
   if (failed_to_schedule) return SettleStage(tx, rec.id, effects);
   return absl::OkStatus();
+}
+
+void RunPlanner::InsertScheduledJob(store::Tx& tx, const store::PipelineRunRecord& run,
+                                    const config::Pipeline& pipeline,
+                                    const store::StageRunRecord& stage, const config::Job& job,
+                                    const std::string& name, PlanEffects* effects) {
+  ScheduledJob s;
+  s.job_run_id = tx.InsertJobRun(stage.id, name, job.name);
+  s.name = name;
+  s.config_job = job.name;
+  s.stage = stage;
+  s.run = run;
+  s.requirements = Requirements(pipeline, job);
+  effects->scheduled_jobs.push_back(std::move(s));
+}
+
+absl::StatusOr<std::optional<ScheduledJob>> RunPlanner::LoadScheduledJob(store::Tx& tx,
+                                                                         int64_t job_run_id) {
+  auto job = tx.GetJobRun(job_run_id, false);
+  if (!job) return std::nullopt;
+  auto stage = tx.GetStageRun(job->stage_run_id);
+  auto run = stage ? tx.GetPipelineRun(stage->run_id) : std::nullopt;
+  if (!run) return std::nullopt;
+  ScheduledJob s;
+  s.job_run_id = job->id;
+  s.name = job->name;
+  s.config_job = job->config_job;
+  s.stage = *stage;
+  s.run = *run;
+  // A job gone from its run's config keeps no requirements: assigning it
+  // fails it with the reason, rather than leaving it scheduled forever.
+  ASSIGN_OR_RETURN(auto config, ConfigOf(tx, *run));
+  const config::Pipeline* pipeline = config->FindPipeline(run->pipeline);
+  if (pipeline != nullptr && stage->stage_index < static_cast<int>(pipeline->stages.size())) {
+    for (const auto& j : pipeline->stages[stage->stage_index].jobs) {
+      if (j.name == job->config_job) s.requirements = Requirements(*pipeline, j);
+    }
+  }
+  return s;
+}
+
+std::string ScheduledJob::Locator() const {
+  return absl::StrCat(run.pipeline, "/", run.counter, "/", stage.name, "/", stage.counter, "/",
+                      name);
 }
 
 absl::Status RunPlanner::StartQueued(store::Tx& tx, const std::string& pipeline_name,
@@ -266,19 +310,17 @@ absl::StatusOr<bool> RunPlanner::LoseJob(store::Tx& tx, int64_t job_run_id,
   }
   ASSIGN_OR_RETURN(auto config, ConfigOf(tx, *run));
   const config::Pipeline* pipeline = config->FindPipeline(run->pipeline);
-  bool reschedule = false;
+  const config::Job* job_cfg = nullptr;
   if (pipeline != nullptr && stage->stage_index < static_cast<int>(pipeline->stages.size())) {
     for (const auto& j : pipeline->stages[stage->stage_index].jobs) {
-      if (j.name == job->config_job) {
-        reschedule = j.on_agent_lost == config::OnAgentLost::kReschedule;
-      }
+      if (j.name == job->config_job) job_cfg = &j;
     }
   }
+  bool reschedule = job_cfg != nullptr && job_cfg->on_agent_lost == config::OnAgentLost::kReschedule;
   std::string where = absl::StrCat(run->pipeline, "/", run->counter, "/", stage->name, "/",
                                    stage->counter, "/", job->name);
   if (reschedule) {
-    effects->scheduled_jobs.push_back(
-        tx.InsertJobRun(job->stage_run_id, job->name, job->config_job));
+    InsertScheduledJob(tx, *run, *pipeline, *stage, *job_cfg, job->name, effects);
     effects->events.push_back(absl::StrCat(where, " lost (", reason,
                                            "): rescheduled as a new attempt"));
     return true;

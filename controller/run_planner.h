@@ -27,8 +27,20 @@ struct CancelRequest {
   std::string reason;
 };
 
+// A job run newly in state scheduled, with what dispatch and assignment
+// need to know about it, so that neither reads back what was just written.
+struct ScheduledJob {
+  int64_t job_run_id = 0;
+  std::string name;        // "build", or "build-runInstance-2"
+  std::string config_job;  // its job in the run's config
+  store::StageRunRecord stage;
+  store::PipelineRunRecord run;
+  JobRequirements requirements;
+  std::string Locator() const;  // P/N/S/C/J
+};
+
 struct PlanEffects {
-  std::vector<int64_t> scheduled_jobs;  // job runs newly in state scheduled
+  std::vector<ScheduledJob> scheduled_jobs;  // job runs newly in state scheduled
   std::vector<int64_t> ended_jobs;      // scheduled job runs ended unassigned
   std::vector<CancelRequest> cancels;   // running attempts their agents must stop
   std::vector<std::string> events;      // one log line each
@@ -93,6 +105,11 @@ class RunPlanner {
                                                   const std::string& user,
                                                   PlanEffects* effects);
 
+  // Job run `job_run_id` as dispatch needs it (after a restart, or an
+  // attempt handed back); nullopt if it is gone.
+  absl::StatusOr<std::optional<ScheduledJob>> LoadScheduledJob(store::Tx& tx,
+                                                               int64_t job_run_id);
+
   // Requirements of a job as configured in `pipeline` under the current
   // environments.
   JobRequirements Requirements(const config::Pipeline& pipeline,
@@ -106,6 +123,11 @@ class RunPlanner {
   // Starts the oldest run of `pipeline`/`stage` queued behind one that ended.
   absl::Status StartQueued(store::Tx& tx, const std::string& pipeline,
                            const std::string& stage, PlanEffects* effects);
+  // Inserts a new attempt `name` of `job` and reports it scheduled.
+  void InsertScheduledJob(store::Tx& tx, const store::PipelineRunRecord& run,
+                          const config::Pipeline& pipeline, const store::StageRunRecord& stage,
+                          const config::Job& job, const std::string& name,
+                          PlanEffects* effects);
   absl::StatusOr<std::shared_ptr<const config::Config>> ConfigOf(
       store::Tx& tx, const store::PipelineRunRecord& run);
 

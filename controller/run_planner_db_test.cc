@@ -176,7 +176,7 @@ TEST_F(RunPlannerDbTest, StagesGateAndDownstream) {
   EXPECT_EQ(run->counter, 1);
   EXPECT_EQ(run->state, "building");
   ASSERT_EQ(effects.scheduled_jobs.size(), 2u);
-  int64_t a = effects.scheduled_jobs[0], b = effects.scheduled_jobs[1];
+  int64_t a = effects.scheduled_jobs[0].job_run_id, b = effects.scheduled_jobs[1].job_run_id;
 
   EXPECT_TRUE(Finish(a, "passed").scheduled_jobs.empty());  // b still runs
   EXPECT_EQ(Run("build", 1).state, "building");
@@ -196,7 +196,7 @@ TEST_F(RunPlannerDbTest, StagesGateAndDownstream) {
   ASSERT_TRUE(st.ok()) << st;
   ASSERT_EQ(approved.scheduled_jobs.size(), 1u);
   EXPECT_EQ(Run("build", 1).state, "building");
-  Finish(approved.scheduled_jobs[0], "passed");
+  Finish(approved.scheduled_jobs[0].job_run_id, "passed");
   EXPECT_EQ(Run("build", 1).state, "passed");
 }
 
@@ -205,9 +205,9 @@ TEST_F(RunPlannerDbTest, FailedJobEndsRun) {
   PlanEffects effects;
   auto run = Trigger("build", &effects);
   ASSERT_TRUE(run.ok());
-  Finish(effects.scheduled_jobs[0], "failed");
+  Finish(effects.scheduled_jobs[0].job_run_id, "failed");
   EXPECT_EQ(Run("build", 1).state, "building");  // the other job still runs
-  PlanEffects last = Finish(effects.scheduled_jobs[1], "passed");
+  PlanEffects last = Finish(effects.scheduled_jobs[1].job_run_id, "passed");
   EXPECT_EQ(Run("build", 1).state, "failed");
   EXPECT_TRUE(last.scheduled_jobs.empty());
   // No downstream run for a failed stage.
@@ -247,8 +247,8 @@ TEST_F(RunPlannerDbTest, NewerRunQueuesBehindActiveStage) {
   ASSERT_TRUE(Trigger("build", &second).ok());
   ASSERT_EQ(first.scheduled_jobs.size(), 2u);
   EXPECT_TRUE(second.scheduled_jobs.empty());
-  Finish(first.scheduled_jobs[0], "passed");
-  PlanEffects released = Finish(first.scheduled_jobs[1], "passed");
+  Finish(first.scheduled_jobs[0].job_run_id, "passed");
+  PlanEffects released = Finish(first.scheduled_jobs[1].job_run_id, "passed");
   // run 2's two compile jobs, plus deploy/1's job.
   EXPECT_EQ(released.scheduled_jobs.size(), 3u);
   EXPECT_EQ(Run("build", 2).state, "building");
@@ -259,7 +259,7 @@ TEST_F(RunPlannerDbTest, NewerRunQueuesBehindActiveStage) {
 TEST_F(RunPlannerDbTest, LostJobFailsStageByDefault) {
   PlanEffects effects;
   ASSERT_TRUE(Trigger("build", &effects).ok());
-  int64_t a = effects.scheduled_jobs[0];
+  int64_t a = effects.scheduled_jobs[0].job_run_id;
   ASSERT_TRUE(db_->Run("assign", [&](store::Tx& tx) {
                    EXPECT_TRUE(tx.TransitionJob(a, {"scheduled"}, "running", "agent-x", ""));
                    return absl::OkStatus();
@@ -273,7 +273,7 @@ TEST_F(RunPlannerDbTest, LostJobFailsStageByDefault) {
                  }).ok());
   EXPECT_TRUE(*lost);
   EXPECT_TRUE(lost_effects.scheduled_jobs.empty());
-  Finish(effects.scheduled_jobs[1], "passed");
+  Finish(effects.scheduled_jobs[1].job_run_id, "passed");
   EXPECT_EQ(Run("build", 1).state, "failed");
   ASSERT_TRUE(db_->Run("lose again", [&](store::Tx& tx) -> absl::Status {
                    PlanEffects e;
@@ -288,7 +288,7 @@ TEST_F(RunPlannerDbTest, LostJobFailsStageByDefault) {
 TEST_F(RunPlannerDbTest, CancelStopsRunningAndEndsScheduledJobs) {
   PlanEffects effects;
   ASSERT_TRUE(Trigger("build", &effects).ok());
-  int64_t a = effects.scheduled_jobs[0], b = effects.scheduled_jobs[1];
+  int64_t a = effects.scheduled_jobs[0].job_run_id, b = effects.scheduled_jobs[1].job_run_id;
   Start(a, "agent-x");
   auto cancelled = Cancel("build", 1, "compile");
   ASSERT_TRUE(cancelled.ok()) << cancelled.status();
@@ -321,7 +321,7 @@ TEST_F(RunPlannerDbTest, CancelQueuedRunAndLostWhileCancelling) {
   ASSERT_TRUE(queued.ok()) << queued.status();
   EXPECT_EQ(Run("build", 2).state, "cancelled");
 
-  int64_t a = first.scheduled_jobs[0];
+  int64_t a = first.scheduled_jobs[0].job_run_id;
   Start(a, "agent-x");
   ASSERT_TRUE(Cancel("build", 1, "compile").ok());
   PlanEffects lost_effects;
@@ -340,14 +340,14 @@ TEST_F(RunPlannerDbTest, CancelQueuedRunAndLostWhileCancelling) {
 TEST_F(RunPlannerDbTest, FetchResolvesThroughBuildCause) {
   PlanEffects b1, b2;
   ASSERT_TRUE(Trigger("build", &b1).ok());
-  Finish(b1.scheduled_jobs[0], "passed");
-  PlanEffects deploy1 = Finish(b1.scheduled_jobs[1], "passed");  // triggers deploy/1
+  Finish(b1.scheduled_jobs[0].job_run_id, "passed");
+  PlanEffects deploy1 = Finish(b1.scheduled_jobs[1].job_run_id, "passed");  // triggers deploy/1
   ASSERT_EQ(deploy1.scheduled_jobs.size(), 1u);
   ASSERT_TRUE(Trigger("build", &b2).ok());  // build/2: newer than what deploy/1 used
-  Finish(b2.scheduled_jobs[0], "passed");
-  Finish(b2.scheduled_jobs[1], "passed");
+  Finish(b2.scheduled_jobs[0].job_run_id, "passed");
+  Finish(b2.scheduled_jobs[1].job_run_id, "passed");
   // Triggers prod/1 and releases deploy/2, queued behind deploy/1.
-  PlanEffects prod1 = Finish(deploy1.scheduled_jobs[0], "passed");
+  PlanEffects prod1 = Finish(deploy1.scheduled_jobs[0].job_run_id, "passed");
   ASSERT_EQ(prod1.scheduled_jobs.size(), 2u);
 
   config::FetchTask ancestor;

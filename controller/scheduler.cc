@@ -96,14 +96,21 @@ absl::Status Scheduler::Start() {
     std::vector<store::AgentRecord> agents;
     std::vector<store::JobRunRecord> active;
     std::map<int64_t, std::string> locators;
+    std::vector<ScheduledJob> scheduled;
     int64_t revision = 0;
     std::shared_ptr<const config::Config> config;
     absl::Status st = db_->Run("LoadState", [&](store::Tx& tx) -> absl::Status {
       agents = tx.Agents();
       active = tx.ActiveJobRuns();
       locators.clear();
+      scheduled.clear();
       for (const auto& j : active) {
-        if (j.state != "scheduled") locators[j.id] = LocatorOf(tx, j.id);
+        if (j.state != "scheduled") {
+          locators[j.id] = LocatorOf(tx, j.id);
+          continue;
+        }
+        ASSIGN_OR_RETURN(auto job, planner_.LoadScheduledJob(tx, j.id));
+        if (job) scheduled.push_back(std::move(*job));
       }
       revision = tx.CurrentConfigRevision();
       if (revision > 0) {
@@ -121,11 +128,9 @@ absl::Status Scheduler::Start() {
       state.record = std::move(a);
       agents_[state.record.id] = std::move(state);
     }
-    std::vector<int64_t> scheduled;
     for (const auto& j : active) {
-      if (j.state == "scheduled") {
-        scheduled.push_back(j.id);
-      } else if (auto it = agents_.find(j.agent_id); it != agents_.end()) {
+      if (j.state == "scheduled") continue;
+      if (auto it = agents_.find(j.agent_id); it != agents_.end()) {
         // Held by an agent that will say on reconnect whether it still runs it.
         it->second.attempt = j.id;
         it->second.building = locators[j.id];
@@ -538,7 +543,12 @@ void Scheduler::DoHello(const std::shared_ptr<AgentChannel>& channel, const v1::
   auto resources = ToVector(hello.resources());
   auto environments = ToVector(hello.environments());
   std::string id = agent.record.id;
-  absl::Status st = db_->Run("UpdateAgentInfo", [&](store::Tx& tx) {
+  // The usual reconnect changes nothing: no commit, so a fleet reconnecting
+  // after a controller restart is not queued behind thousands of fsyncs.
+  bool changed = agent.record.hostname != hello.hostname() ||
+                 agent.record.resources != resources ||
+                 agent.record.environments != environments;
+  absl::Status st = !changed ? absl::OkStatus() : db_->Run("UpdateAgentInfo", [&](store::Tx& tx) {
     tx.UpdateAgentInfo(id, hello.hostname(), resources, environments);
     return absl::OkStatus();
   });
@@ -586,16 +596,15 @@ void Scheduler::DoHello(const std::shared_ptr<AgentChannel>& channel, const v1::
   if (agent.attempt != 0 && !still_holds_ours) {
     int64_t attempt = agent.attempt;
     PlanEffects effects;
-    bool requeue = false;
     st = db_->Run("ReclaimJob", [&](store::Tx& tx) -> absl::Status {
       effects.Clear();
-      requeue = false;
       auto job = tx.GetJobRun(attempt, true);
       if (!job || job->agent_id != id) return absl::OkStatus();
       if (job->state == "assigned") {
         // Never started: safe to hand to any agent.
         tx.TransitionJob(attempt, {"assigned"}, "scheduled", "", "");
-        requeue = true;
+        ASSIGN_OR_RETURN(auto again, planner_.LoadScheduledJob(tx, attempt));
+        if (again) effects.scheduled_jobs.push_back(std::move(*again));
       } else if (job->state == "running") {
         tx.TransitionJob(attempt, {"running"}, "failed", id,
                          absl::StrCat("agent ", agent.record.name,
@@ -607,7 +616,6 @@ void Scheduler::DoHello(const std::shared_ptr<AgentChannel>& channel, const v1::
     if (st.ok()) {
       agent.attempt = 0;
       agent.building.clear();
-      if (requeue) effects.scheduled_jobs.push_back(attempt);
       ApplyEffects(effects);
     }
   }
@@ -756,36 +764,12 @@ void Scheduler::ApplyEffects(const PlanEffects& effects) {
   Dispatch();
 }
 
-void Scheduler::EnqueueJobs(const std::vector<int64_t>& job_run_ids) {
-  if (job_run_ids.empty()) return;
-  std::vector<PendingJob> jobs;
-  absl::Status st = db_->Run("ReadScheduledJobs", [&](store::Tx& tx) -> absl::Status {
-    jobs.clear();
-    for (int64_t id : job_run_ids) {
-      auto job = tx.GetJobRun(id, false);
-      if (!job) continue;
-      auto stage = tx.GetStageRun(job->stage_run_id);
-      auto run = tx.GetPipelineRun(stage->run_id);
-      ASSIGN_OR_RETURN(auto config, configs_->Get(tx, run->config_revision));
-      const config::Pipeline* pipeline = config->FindPipeline(run->pipeline);
-      PendingJob pending;
-      pending.job_run_id = id;
-      pending.locator = absl::StrCat(run->pipeline, "/", run->counter, "/", stage->name,
-                                     "/", stage->counter, "/", job->name);
-      if (pipeline != nullptr && stage->stage_index < static_cast<int>(pipeline->stages.size())) {
-        for (const auto& j : pipeline->stages[stage->stage_index].jobs) {
-          if (j.name == job->config_job) pending.requirements = planner_.Requirements(*pipeline, j);
-        }
-      }
-      jobs.push_back(std::move(pending));
-    }
-    return absl::OkStatus();
-  });
-  if (!st.ok()) {
-    spdlog::error("cannot read scheduled jobs: {}", st.ToString());
-    return;
+void Scheduler::EnqueueJobs(const std::vector<ScheduledJob>& jobs) {
+  for (const ScheduledJob& job : jobs) {
+    PendingJob& pending = pending_[job.job_run_id];
+    static_cast<ScheduledJob&>(pending) = job;
+    pending.locator = job.Locator();
   }
-  for (auto& j : jobs) pending_[j.job_run_id] = std::move(j);
 }
 
 void Scheduler::Dispatch() {
@@ -826,12 +810,11 @@ void Scheduler::AssignBatch(const std::vector<Pairing>& batch) {
       if (!tx.TransitionJob(job.job_run_id, {"scheduled"}, "assigned", agent->record.id, "")) {
         continue;  // no longer scheduled: drop it from the queue
       }
-      auto assignment = BuildAssignment(tx, job.job_run_id);
+      auto assignment = BuildAssignment(tx, job);
       if (!assignment.ok()) {
         tx.TransitionJob(job.job_run_id, {"assigned"}, "failed", "",
                          std::string(assignment.status().message()));
-        auto rec = tx.GetJobRun(job.job_run_id, false);
-        RETURN_IF_ERROR(planner_.SettleStage(tx, rec->stage_run_id, &effects));
+        RETURN_IF_ERROR(planner_.SettleStage(tx, job.stage.id, &effects));
         continue;
       }
       messages[i].emplace();
@@ -860,11 +843,11 @@ void Scheduler::AssignBatch(const std::vector<Pairing>& batch) {
   }
 }
 
-absl::StatusOr<v1::Assign> Scheduler::BuildAssignment(store::Tx& tx, int64_t job_run_id) {
-  auto job = tx.GetJobRun(job_run_id, false);
-  if (!job) return absl::NotFoundError("job run vanished");
-  auto stage = tx.GetStageRun(job->stage_run_id);
-  auto run = tx.GetPipelineRun(stage->run_id);
+absl::StatusOr<v1::Assign> Scheduler::BuildAssignment(store::Tx& tx, const ScheduledJob& job) {
+  // Records as scheduled: the fields used here never change after insert.
+  const store::PipelineRunRecord* run = &job.run;
+  const store::StageRunRecord* stage = &job.stage;
+  const int64_t job_run_id = job.job_run_id;
   ASSIGN_OR_RETURN(auto config, configs_->Get(tx, run->config_revision));
   const config::Pipeline* pipeline = config->FindPipeline(run->pipeline);
   if (pipeline == nullptr || stage->stage_index >= static_cast<int>(pipeline->stages.size())) {
@@ -873,7 +856,7 @@ absl::StatusOr<v1::Assign> Scheduler::BuildAssignment(store::Tx& tx, int64_t job
   const config::Stage& stage_cfg = pipeline->stages[stage->stage_index];
   const config::Job* job_cfg = nullptr;
   for (const auto& j : stage_cfg.jobs) {
-    if (j.name == job->config_job) job_cfg = &j;
+    if (j.name == job.config_job) job_cfg = &j;
   }
   if (job_cfg == nullptr) return absl::InternalError("the run's config has no such job");
 
@@ -884,7 +867,7 @@ absl::StatusOr<v1::Assign> Scheduler::BuildAssignment(store::Tx& tx, int64_t job
   a.set_pipeline_label(run->label);
   a.set_stage(stage->name);
   a.set_stage_counter(stage->counter);
-  a.set_job(job->name);
+  a.set_job(job.name);
   a.set_working_directory(absl::StrCat("pipelines/", run->pipeline));
   a.set_timeout_seconds(job_cfg->timeout_seconds);
   a.set_max_duration_seconds(job_cfg->max_duration_seconds);
@@ -924,7 +907,7 @@ absl::StatusOr<v1::Assign> Scheduler::BuildAssignment(store::Tx& tx, int64_t job
       {"GANTRY_PIPELINE_LABEL", run->label, false},
       {"GANTRY_STAGE_NAME", stage->name, false},
       {"GANTRY_STAGE_COUNTER", absl::StrCat(stage->counter), false},
-      {"GANTRY_JOB_NAME", job->name, false},
+      {"GANTRY_JOB_NAME", job.name, false},
       {"GANTRY_TRIGGER_USER", run->trigger_user, false},
       {"GANTRY_ENVIRONMENT_NAME", env ? env->name : "", false},
       {"GANTRY_CONTROLLER_URL", options_.controller_url, false},

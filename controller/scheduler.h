@@ -82,10 +82,8 @@ class Scheduler {
     absl::Time last_contact = absl::InfinitePast();
     bool lost = false;  // went silent; cleared by its next hello
   };
-  struct PendingJob {
-    int64_t job_run_id = 0;
-    JobRequirements requirements;
-    std::string locator;  // P/N/S/J, for logs
+  struct PendingJob : ScheduledJob {
+    std::string locator;  // P/N/S/C/J, for logs
     std::string reason;   // why it waits, as last stored
   };
 
@@ -104,8 +102,8 @@ class Scheduler {
 
   // Applies what a committed transaction changed: queue new jobs, log, dispatch.
   void ApplyEffects(const PlanEffects& effects);
-  // Adds scheduled job runs to the pending queue (reads their requirements).
-  void EnqueueJobs(const std::vector<int64_t>& job_run_ids);
+  // Adds scheduled job runs to the pending queue.
+  void EnqueueJobs(const std::vector<ScheduledJob>& jobs);
   // Pushes pending jobs to idle matching connected agents, oldest first.
   void Dispatch();
   // Periodic: marks silent agents lost (and their jobs), and records why
@@ -120,7 +118,7 @@ class Scheduler {
   };
   static constexpr size_t kMaxAssignBatch = 256;
   void AssignBatch(const std::vector<Pairing>& batch);
-  absl::StatusOr<v1::Assign> BuildAssignment(store::Tx& tx, int64_t job_run_id);
+  absl::StatusOr<v1::Assign> BuildAssignment(store::Tx& tx, const ScheduledJob& job);
 
   AgentProfile ProfileOf(const AgentState& agent) const;
   v1::ControllerMessage WelcomeMessage(const AgentState& agent) const;
