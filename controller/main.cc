@@ -149,6 +149,7 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("signal {}: shutting down", sig);
+  scheduler->CloseSessions();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   reads.Stop();
   artifacts.Stop();

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <future>
 
 #include "absl/strings/ascii.h"
@@ -79,6 +80,21 @@ Scheduler::Scheduler(std::unique_ptr<store::Db> db, ConfigCache* configs,
       }) {}
 
 Scheduler::~Scheduler() { Stop(); }
+
+void Scheduler::CloseSessions() {
+  std::promise<void> closed;
+  strand_.Post([&] {
+    closing_ = true;
+    for (auto& [id, agent] : agents_) {
+      if (!agent.channel) continue;
+      agent.channel->Close(absl::UnavailableError("controller shutting down"));
+      agent.channel.reset();
+    }
+    channel_agent_.clear();
+    closed.set_value();
+  });
+  closed.get_future().wait();
+}
 
 void Scheduler::Stop() {
   {
@@ -326,11 +342,16 @@ void Scheduler::DoTrigger(const v1::TriggerPipelineRequest& request,
   AgentNames names;
   for (const auto& [id, a] : agents_) names[id] = a.record.name;
   PlanEffects effects;
+  Assignment assignment;
   v1::PipelineRun view;
   absl::Status st = db_->Run("TriggerPipeline", [&](store::Tx& tx) -> absl::Status {
     effects.Clear();
     view.Clear();
     ASSIGN_OR_RETURN(store::PipelineRunRecord run, planner_.Trigger(tx, spec, &effects));
+    // Assigned in the same commit when an agent is idle: trigger to Assign
+    // costs one transaction, not three.
+    assignment.batch = PairWithIdleAgents(effects.scheduled_jobs);
+    RETURN_IF_ERROR(AssignInTx(tx, &assignment, &effects));
     BuildRunView(tx, run, configs_->current().get(), names, &view);
     return absl::OkStatus();
   });
@@ -338,6 +359,7 @@ void Scheduler::DoTrigger(const v1::TriggerPipelineRequest& request,
     done(st);
     return;
   }
+  AssignedInline(assignment, &effects);
   ApplyEffects(effects);
   done(view);
 }
@@ -349,6 +371,7 @@ void Scheduler::Approve(v1::StageRequest request, std::string user,
     AgentNames names;
     for (const auto& [id, a] : agents_) names[id] = a.record.name;
     PlanEffects effects;
+    Assignment assignment;
     v1::PipelineRun view;
     absl::Status st = db_->Run("ApproveStage", [&](store::Tx& tx) -> absl::Status {
       effects.Clear();
@@ -356,6 +379,8 @@ void Scheduler::Approve(v1::StageRequest request, std::string user,
       ASSIGN_OR_RETURN(store::PipelineRunRecord run,
                        planner_.Approve(tx, request.pipeline(), request.counter(),
                                         request.stage(), user, &effects));
+      assignment.batch = PairWithIdleAgents(effects.scheduled_jobs);
+      RETURN_IF_ERROR(AssignInTx(tx, &assignment, &effects));
       ASSIGN_OR_RETURN(auto config, configs_->Get(tx, run.config_revision));
       BuildRunView(tx, run, config.get(), names, &view);
       return absl::OkStatus();
@@ -364,6 +389,7 @@ void Scheduler::Approve(v1::StageRequest request, std::string user,
       done(st);
       return;
     }
+    AssignedInline(assignment, &effects);
     ApplyEffects(effects);
     done(view);
   });
@@ -526,6 +552,10 @@ void Scheduler::DoHello(const std::shared_ptr<AgentChannel>& channel, const v1::
     return;
   }
   AgentState& agent = it->second;
+  if (closing_) {
+    channel->Close(absl::UnavailableError("controller shutting down"));
+    return;
+  }
   if (!ConstantTimeEquals(Sha256Hex(hello.token()), agent.record.token_hash)) {
     spdlog::warn("agent {} presented a wrong token", agent.record.name);
     channel->Close(absl::UnauthenticatedError("wrong agent token"));
@@ -800,47 +830,99 @@ void Scheduler::Dispatch() {
 }
 
 void Scheduler::AssignBatch(const std::vector<Pairing>& batch) {
-  std::vector<std::optional<v1::ControllerMessage>> messages;
+  Assignment assignment;
+  assignment.batch = batch;
   PlanEffects effects;
   absl::Status st = db_->Run("AssignJobs", [&](store::Tx& tx) -> absl::Status {
-    messages.assign(batch.size(), std::nullopt);
     effects.Clear();
-    for (size_t i = 0; i < batch.size(); ++i) {
-      const auto& [agent, job] = batch[i];
-      if (!tx.TransitionJob(job.job_run_id, {"scheduled"}, "assigned", agent->record.id, "")) {
-        continue;  // no longer scheduled: drop it from the queue
-      }
-      auto assignment = BuildAssignment(tx, job);
-      if (!assignment.ok()) {
-        tx.TransitionJob(job.job_run_id, {"assigned"}, "failed", "",
-                         std::string(assignment.status().message()));
-        RETURN_IF_ERROR(planner_.SettleStage(tx, job.stage.id, &effects));
-        continue;
-      }
-      messages[i].emplace();
-      *messages[i]->mutable_assign() = std::move(*assignment);
-    }
-    return absl::OkStatus();
+    return AssignInTx(tx, &assignment, &effects);
   });
   if (!st.ok()) {
     // The jobs stay queued; the next dispatch tries again.
     spdlog::error("cannot assign {} job(s): {}", batch.size(), st.ToString());
     return;
   }
-  for (size_t i = 0; i < batch.size(); ++i) {
-    const auto& [agent, job] = batch[i];
-    pending_.erase(job.job_run_id);
-    if (!messages[i]) continue;
-    agent->attempt = job.job_run_id;
-    agent->building = job.locator;
-    spdlog::info("assigned {} (attempt {}) to {}", job.locator, job.job_run_id,
-                 agent->record.name);
-    agent->channel->Send(*messages[i]);
-  }
+  SendAssignments(assignment);
   if (!effects.events.empty() || !effects.scheduled_jobs.empty()) {
     // Effects of failed assignments are applied after this dispatch.
     strand_.Post([this, effects] { ApplyEffects(effects); });
   }
+}
+
+absl::Status Scheduler::AssignInTx(store::Tx& tx, Assignment* assignment, PlanEffects* effects) {
+  const auto& batch = assignment->batch;
+  assignment->messages.assign(batch.size(), std::nullopt);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const auto& [agent, job] = batch[i];
+    if (!tx.TransitionJob(job.job_run_id, {"scheduled"}, "assigned", agent->record.id, "")) {
+      continue;  // no longer scheduled: drop it from the queue
+    }
+    auto assign = BuildAssignment(tx, job);
+    if (!assign.ok()) {
+      tx.TransitionJob(job.job_run_id, {"assigned"}, "failed", "",
+                       std::string(assign.status().message()));
+      RETURN_IF_ERROR(planner_.SettleStage(tx, job.stage.id, effects));
+      continue;
+    }
+    assignment->messages[i].emplace();
+    *assignment->messages[i]->mutable_assign() = std::move(*assign);
+  }
+  return absl::OkStatus();
+}
+
+void Scheduler::SendAssignments(const Assignment& assignment) {
+  for (size_t i = 0; i < assignment.batch.size(); ++i) {
+    const auto& [agent, job] = assignment.batch[i];
+    pending_.erase(job.job_run_id);
+    if (!assignment.messages[i]) continue;
+    agent->attempt = job.job_run_id;
+    agent->building = job.locator;
+    spdlog::info("assigned {} (attempt {}) to {}", job.locator, job.job_run_id,
+                 agent->record.name);
+    agent->channel->Send(*assignment.messages[i]);
+  }
+}
+
+std::vector<Scheduler::Pairing> Scheduler::PairWithIdleAgents(
+    const std::vector<ScheduledJob>& jobs) {
+  std::vector<Pairing> batch;
+  std::set<const AgentState*> taken;
+  for (const ScheduledJob& job : jobs) {
+    for (auto& [id, agent] : agents_) {
+      if (!agent.channel || agent.attempt != 0 || agent.record.state != "enabled" ||
+          taken.count(&agent) != 0) {
+        continue;
+      }
+      AgentProfile profile = ProfileOf(agent);
+      if (!Matches(job.requirements, profile)) continue;
+      // Oldest first: a queued job this agent could take goes before.
+      bool older_fits = false;
+      for (const auto& [pending_id, pending] : pending_) {
+        if (Matches(pending.requirements, profile)) {
+          older_fits = true;
+          break;
+        }
+      }
+      if (older_fits) continue;
+      PendingJob pending;
+      static_cast<ScheduledJob&>(pending) = job;
+      pending.locator = job.Locator();
+      batch.push_back({&agent, std::move(pending)});
+      taken.insert(&agent);
+      break;
+    }
+  }
+  return batch;
+}
+
+void Scheduler::AssignedInline(const Assignment& assignment, PlanEffects* effects) {
+  SendAssignments(assignment);
+  std::set<int64_t> assigned;
+  for (const auto& pairing : assignment.batch) assigned.insert(pairing.job.job_run_id);
+  auto& jobs = effects->scheduled_jobs;
+  jobs.erase(std::remove_if(jobs.begin(), jobs.end(),
+                            [&](const ScheduledJob& j) { return assigned.count(j.job_run_id); }),
+             jobs.end());
 }
 
 absl::StatusOr<v1::Assign> Scheduler::BuildAssignment(store::Tx& tx, const ScheduledJob& job) {

@@ -54,6 +54,10 @@ class Scheduler {
   // Loads agents, the current config and unfinished jobs; blocks until done.
   absl::Status Start();
   void Stop();
+  // Ends every agent session (agents reconnect to the next controller) and
+  // refuses new ones, so the gRPC server can shut down without waiting for
+  // streams that never end by themselves.
+  void CloseSessions();
 
   // --- operator calls
   void ApplyConfig(std::vector<v1::ConfigFile> files, std::string author,
@@ -118,6 +122,20 @@ class Scheduler {
   };
   static constexpr size_t kMaxAssignBatch = 256;
   void AssignBatch(const std::vector<Pairing>& batch);
+  // A batch and, once AssignInTx ran, the Assign of each pairing that took.
+  struct Assignment {
+    std::vector<Pairing> batch;
+    std::vector<std::optional<v1::ControllerMessage>> messages;
+  };
+  // Inside the caller's transaction: scheduled -> assigned for each pairing.
+  absl::Status AssignInTx(store::Tx& tx, Assignment* assignment, PlanEffects* effects);
+  // After the commit: the agents hold their jobs and hear of them.
+  void SendAssignments(const Assignment& assignment);
+  // Newly scheduled jobs paired with idle matching agents no older queued
+  // job could use, for assignment in the transaction that scheduled them.
+  std::vector<Pairing> PairWithIdleAgents(const std::vector<ScheduledJob>& jobs);
+  // SendAssignments, and the assigned jobs dropped from effects to queue.
+  void AssignedInline(const Assignment& assignment, PlanEffects* effects);
   absl::StatusOr<v1::Assign> BuildAssignment(store::Tx& tx, const ScheduledJob& job);
 
   AgentProfile ProfileOf(const AgentState& agent) const;
@@ -142,6 +160,7 @@ class Scheduler {
   std::condition_variable ticker_cv_;
   bool stopping_ = false;
   std::thread ticker_;
+  bool closing_ = false;  // strand-only: CloseSessions ran
 };
 
 }  // namespace gantry
