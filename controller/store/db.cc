@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "controller/store/migrations.h"
+#include "controller/store/statements.h"
 #include "controller/store/tx.h"
 
 namespace gantry::store {
@@ -37,12 +38,13 @@ Attempt RunOnce(pqxx::connection& conn, const char* operation,
     work.commit();
     return {absl::OkStatus(), false, false};
   } catch (const pqxx::broken_connection& e) {
-    return {absl::UnavailableError(absl::StrCat(operation, ": lost database connection: ", e.what())),
-            true, true};
+    return {
+        absl::UnavailableError(absl::StrCat(operation, ": lost database connection: ", e.what())),
+        true, true};
   } catch (const pqxx::in_doubt_error& e) {
     // The commit may or may not have happened: retrying could apply it twice.
-    return {absl::InternalError(absl::StrCat(operation, ": commit in doubt: ", e.what())),
-            false, true};
+    return {absl::InternalError(absl::StrCat(operation, ": commit in doubt: ", e.what())), false,
+            true};
   } catch (const pqxx::serialization_failure& e) {
     return {absl::AbortedError(absl::StrCat(operation, ": ", e.what())), true, false};
   } catch (const pqxx::deadlock_detected& e) {
@@ -56,18 +58,20 @@ Attempt RunOnce(pqxx::connection& conn, const char* operation,
     }
     return {absl::InternalError(absl::StrCat(operation, ": ", e.what())), false, false};
   } catch (const std::exception& e) {
-    return {absl::InternalError(absl::StrCat(operation, ": ", e.what())), false,
-            !conn.is_open()};
+    return {absl::InternalError(absl::StrCat(operation, ": ", e.what())), false, !conn.is_open()};
   }
 }
 
-absl::StatusOr<std::unique_ptr<pqxx::connection>> OpenConnection(
-    const std::string& url) {
+// Every connection Db opens, first or after a reconnect, gets the store's
+// statements: a Tx runs nothing but prepared statements, and a new server
+// session (e.g. after PostgreSQL restarted) knows none of them.
+absl::StatusOr<std::unique_ptr<pqxx::connection>> OpenConnection(const std::string& url) {
   try {
-    return std::make_unique<pqxx::connection>(url);
+    auto conn = std::make_unique<pqxx::connection>(url);
+    PrepareStatements(*conn);
+    return conn;
   } catch (const std::exception& e) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot connect to PostgreSQL: ", e.what()));
+    return absl::UnavailableError(absl::StrCat("cannot connect to PostgreSQL: ", e.what()));
   }
 }
 
@@ -93,8 +97,7 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Connect(const std::string& url,
   return std::unique_ptr<Db>(new Db(std::move(impl)));
 }
 
-absl::Status Db::Run(const char* operation,
-                     const std::function<absl::Status(Tx&)>& fn) {
+absl::Status Db::Run(const char* operation, const std::function<absl::Status(Tx&)>& fn) {
   absl::Time deadline = absl::Now() + retry_deadline_;
   auto backoff = std::chrono::milliseconds(50);
   int attempt = 0;
@@ -144,21 +147,19 @@ absl::Status Db::Migrate() {
       int current = newest[0][0].as<int>();
       if (current > known) {
         return absl::FailedPreconditionError(absl::StrCat(
-            "the database schema is at version ", current,
-            " but this controller knows only up to ", known,
-            ": run a newer gantry-controller"));
+            "the database schema is at version ", current, " but this controller knows only up to ",
+            known, ": run a newer gantry-controller"));
       }
       if (m.version > current) {
         work.exec(m.sql);
-        work.exec_params(
-            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-            m.version, m.name);
+        work.exec_params("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.version,
+                         m.name);
         applied_now = true;
       }
       work.commit();
     } catch (const std::exception& e) {
-      return absl::InternalError(absl::StrCat("migration ", m.version, " (",
-                                              m.name, ") failed: ", e.what()));
+      return absl::InternalError(
+          absl::StrCat("migration ", m.version, " (", m.name, ") failed: ", e.what()));
     }
     if (applied_now) spdlog::info("applied migration {} {}", m.version, m.name);
   }

@@ -5,12 +5,10 @@
 
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "controller/store/statements.h"
 
 namespace gantry::store {
 namespace {
-
-// Timestamps travel as Unix milliseconds; NULL becomes 0.
-#define MS(col) "coalesce((extract(epoch from " col ") * 1000)::bigint, 0)"
 
 std::vector<std::string> SplitList(const std::string& s) {
   std::vector<std::string> out;
@@ -20,10 +18,8 @@ std::vector<std::string> SplitList(const std::string& s) {
   return out;
 }
 
-const char kRunColumns[] =
-    "id, pipeline, counter, label, state, config_revision, cause_kind, "
-    "trigger_user, cause_message, " MS("created_at") ", " MS("finished_at");
-
+// The *FromRow readers take the columns in the order of RUN_COLUMNS,
+// STAGE_COLUMNS and JOB_COLUMNS in statements.cc.
 PipelineRunRecord RunFromRow(const pqxx::row& r) {
   PipelineRunRecord run;
   run.id = r[0].as<int64_t>();
@@ -40,10 +36,6 @@ PipelineRunRecord RunFromRow(const pqxx::row& r) {
   return run;
 }
 
-const char kStageColumns[] =
-    "id, run_id, name, stage_index, counter, state, approval, approved_by, " MS(
-        "created_at") ", " MS("finished_at");
-
 StageRunRecord StageFromRow(const pqxx::row& r) {
   StageRunRecord s;
   s.id = r[0].as<int64_t>();
@@ -58,11 +50,6 @@ StageRunRecord StageFromRow(const pqxx::row& r) {
   s.finished_at = r[9].as<int64_t>();
   return s;
 }
-
-const char kJobColumns[] =
-    "id, stage_run_id, name, config_job, state, agent_id, reason, " MS(
-        "scheduled_at") ", " MS("assigned_at") ", " MS("started_at") ", " MS("finished_at") ", "
-                                                                     "console_bytes, last_sequence, cancel_reason";
 
 JobRunRecord JobFromRow(const pqxx::row& r) {
   JobRunRecord j;
@@ -86,45 +73,36 @@ JobRunRecord JobFromRow(const pqxx::row& r) {
 }  // namespace
 
 std::optional<std::string> Tx::GetSetting(const std::string& key) {
-  auto r = work_.exec_params("SELECT value FROM settings WHERE key = $1", key);
+  auto r = work_.exec_prepared(kGetSetting, key);
   if (r.empty()) return std::nullopt;
   return r[0][0].as<std::string>();
 }
 
 void Tx::SetSetting(const std::string& key, const std::string& value) {
-  work_.exec_params(
-      "INSERT INTO settings (key, value) VALUES ($1, $2) "
-      "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-      key, value);
+  work_.exec_prepared(kSetSetting, key, value);
 }
 
 void Tx::InsertApiToken(const std::string& user, const std::string& role,
                         const std::string& token_hash) {
-  work_.exec_params(
-      "INSERT INTO api_tokens (user_name, role, token_hash) VALUES ($1, $2, $3)",
-      user, role, token_hash);
+  work_.exec_prepared(kInsertApiToken, user, role, token_hash);
 }
 
 std::vector<ApiTokenRecord> Tx::ApiTokens() {
   std::vector<ApiTokenRecord> out;
-  for (const auto& r :
-       work_.exec("SELECT id, user_name, role, token_hash FROM api_tokens")) {
-    out.push_back({r[0].as<int64_t>(), r[1].as<std::string>(),
-                   r[2].as<std::string>(), r[3].as<std::string>()});
+  for (const auto& r : work_.exec_prepared(kApiTokens)) {
+    out.push_back({r[0].as<int64_t>(), r[1].as<std::string>(), r[2].as<std::string>(),
+                   r[3].as<std::string>()});
   }
   return out;
 }
 
 int64_t Tx::CurrentConfigRevision() {
-  auto r = work_.exec("SELECT coalesce(max(revision), 0) FROM config_revisions");
+  auto r = work_.exec_prepared(kCurrentConfigRevision);
   return r[0][0].as<int64_t>();
 }
 
 std::optional<ConfigRevisionRecord> Tx::GetConfigRevision(int64_t revision) {
-  auto r = work_.exec_params(
-      "SELECT revision, author, " MS("created_at") ", content_hash, diff "
-      "FROM config_revisions WHERE revision = $1",
-      revision);
+  auto r = work_.exec_prepared(kGetConfigRevision, revision);
   if (r.empty()) return std::nullopt;
   ConfigRevisionRecord rec;
   rec.revision = r[0][0].as<int64_t>();
@@ -132,45 +110,28 @@ std::optional<ConfigRevisionRecord> Tx::GetConfigRevision(int64_t revision) {
   rec.created_at = r[0][2].as<int64_t>();
   rec.content_hash = r[0][3].as<std::string>();
   rec.diff = r[0][4].as<std::string>();
-  for (const auto& f : work_.exec_params(
-           "SELECT path, content FROM config_files WHERE revision = $1 "
-           "ORDER BY position",
-           revision)) {
+  for (const auto& f : work_.exec_prepared(kGetConfigRevisionFiles, revision)) {
     rec.files.push_back({f[0].as<std::string>(), f[1].as<std::string>()});
   }
   return rec;
 }
 
-int64_t Tx::InsertConfigRevision(const std::string& author,
-                                 const std::string& content_hash,
+int64_t Tx::InsertConfigRevision(const std::string& author, const std::string& content_hash,
                                  const std::string& diff,
                                  const std::vector<ConfigFileRecord>& files) {
-  auto r = work_.exec_params(
-      "INSERT INTO config_revisions (author, content_hash, diff) "
-      "VALUES ($1, $2, $3) RETURNING revision",
-      author, content_hash, diff);
+  auto r = work_.exec_prepared(kInsertConfigRevision, author, content_hash, diff);
   int64_t revision = r[0][0].as<int64_t>();
   int position = 0;
   for (const auto& f : files) {
-    work_.exec_params(
-        "INSERT INTO config_files (revision, position, path, content) "
-        "VALUES ($1, $2, $3, $4)",
-        revision, position++, f.path, f.content);
+    work_.exec_prepared(kInsertConfigRevisionFile, revision, position++, f.path, f.content);
   }
   return revision;
 }
 
-void Tx::EnsurePipeline(const std::string& name) {
-  work_.exec_params(
-      "INSERT INTO pipelines (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
-      name);
-}
+void Tx::EnsurePipeline(const std::string& name) { work_.exec_prepared(kEnsurePipeline, name); }
 
 std::optional<PipelineRecord> Tx::GetPipeline(const std::string& name) {
-  auto r = work_.exec_params(
-      "SELECT name, last_counter, paused, pause_reason, paused_by "
-      "FROM pipelines WHERE name = $1",
-      name);
+  auto r = work_.exec_prepared(kGetPipeline, name);
   if (r.empty()) return std::nullopt;
   PipelineRecord p;
   p.name = r[0][0].as<std::string>();
@@ -182,10 +143,7 @@ std::optional<PipelineRecord> Tx::GetPipeline(const std::string& name) {
 }
 
 int64_t Tx::NextCounter(const std::string& pipeline) {
-  auto r = work_.exec_params(
-      "UPDATE pipelines SET last_counter = last_counter + 1 WHERE name = $1 "
-      "RETURNING last_counter",
-      pipeline);
+  auto r = work_.exec_prepared(kNextCounter, pipeline);
   if (r.empty()) {
     EnsurePipeline(pipeline);
     return NextCounter(pipeline);
@@ -194,102 +152,63 @@ int64_t Tx::NextCounter(const std::string& pipeline) {
 }
 
 int64_t Tx::InsertPipelineRun(const PipelineRunRecord& run) {
-  auto r = work_.exec_params(
-      "INSERT INTO pipeline_runs (pipeline, counter, label, state, "
-      "config_revision, cause_kind, trigger_user, cause_message) "
-      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-      run.pipeline, run.counter, run.label, run.state, run.config_revision,
-      run.cause_kind, run.trigger_user, run.cause_message);
+  auto r =
+      work_.exec_prepared(kInsertPipelineRun, run.pipeline, run.counter, run.label, run.state,
+                          run.config_revision, run.cause_kind, run.trigger_user, run.cause_message);
   return r[0][0].as<int64_t>();
 }
 
-void Tx::SetPipelineRunState(int64_t run_id, const std::string& state,
-                             bool finished) {
-  work_.exec_params(
-      "UPDATE pipeline_runs SET state = $2, finished_at = CASE WHEN $3 THEN "
-      "now() ELSE NULL END WHERE id = $1",
-      run_id, state, finished);
+void Tx::SetPipelineRunState(int64_t run_id, const std::string& state, bool finished) {
+  work_.exec_prepared(kSetPipelineRunState, run_id, state, finished);
 }
 
-std::optional<PipelineRunRecord> Tx::FindPipelineRun(const std::string& pipeline,
-                                                     int64_t counter) {
-  pqxx::result r =
-      counter > 0
-          ? work_.exec_params(std::string("SELECT ") + kRunColumns +
-                                  " FROM pipeline_runs WHERE pipeline = $1 AND "
-                                  "counter = $2",
-                              pipeline, counter)
-          : work_.exec_params(std::string("SELECT ") + kRunColumns +
-                                  " FROM pipeline_runs WHERE pipeline = $1 "
-                                  "ORDER BY counter DESC LIMIT 1",
-                              pipeline);
+std::optional<PipelineRunRecord> Tx::FindPipelineRun(const std::string& pipeline, int64_t counter) {
+  pqxx::result r = counter > 0 ? work_.exec_prepared(kFindPipelineRunByCounter, pipeline, counter)
+                               : work_.exec_prepared(kFindPipelineRunNewest, pipeline);
   if (r.empty()) return std::nullopt;
   return RunFromRow(r[0]);
 }
 
 std::optional<PipelineRunRecord> Tx::GetPipelineRun(int64_t run_id) {
-  auto r = work_.exec_params(
-      std::string("SELECT ") + kRunColumns + " FROM pipeline_runs WHERE id = $1",
-      run_id);
+  auto r = work_.exec_prepared(kGetPipelineRun, run_id);
   if (r.empty()) return std::nullopt;
   return RunFromRow(r[0]);
 }
 
-std::vector<PipelineRunRecord> Tx::PipelineHistory(const std::string& pipeline,
-                                                   int limit) {
+std::vector<PipelineRunRecord> Tx::PipelineHistory(const std::string& pipeline, int limit) {
   std::vector<PipelineRunRecord> out;
-  for (const auto& row : work_.exec_params(
-           std::string("SELECT ") + kRunColumns +
-               " FROM pipeline_runs WHERE pipeline = $1 ORDER BY counter DESC "
-               "LIMIT $2",
-           pipeline, limit)) {
+  for (const auto& row : work_.exec_prepared(kPipelineHistory, pipeline, limit)) {
     out.push_back(RunFromRow(row));
   }
   return out;
 }
 
-void Tx::InsertRunVariables(int64_t run_id,
-                            const std::vector<VariableRecord>& vars) {
+void Tx::InsertRunVariables(int64_t run_id, const std::vector<VariableRecord>& vars) {
   int position = 0;
   for (const auto& v : vars) {
-    work_.exec_params(
-        "INSERT INTO run_variables (run_id, position, name, value, secure) "
-        "VALUES ($1, $2, $3, $4, $5)",
-        run_id, position++, v.name, v.value, v.secure);
+    work_.exec_prepared(kInsertRunVariables, run_id, position++, v.name, v.value, v.secure);
   }
 }
 
 std::vector<VariableRecord> Tx::RunVariables(int64_t run_id) {
   std::vector<VariableRecord> out;
-  for (const auto& r : work_.exec_params(
-           "SELECT name, value, secure FROM run_variables WHERE run_id = $1 "
-           "ORDER BY position",
-           run_id)) {
-    out.push_back({r[0].as<std::string>(), r[1].as<std::string>(),
-                   r[2].as<bool>()});
+  for (const auto& r : work_.exec_prepared(kRunVariables, run_id)) {
+    out.push_back({r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<bool>()});
   }
   return out;
 }
 
-void Tx::InsertRunMaterials(int64_t run_id,
-                            const std::vector<MaterialRevisionRecord>& materials) {
+void Tx::InsertRunMaterials(int64_t run_id, const std::vector<MaterialRevisionRecord>& materials) {
   for (const auto& m : materials) {
-    work_.exec_params(
-        "INSERT INTO run_materials (run_id, material, type, revision, "
-        "upstream_pipeline, upstream_counter, upstream_stage, "
-        "upstream_stage_counter) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        run_id, m.material, m.type, m.revision, m.upstream_pipeline,
-        m.upstream_counter, m.upstream_stage, m.upstream_stage_counter);
+    work_.exec_prepared(kInsertRunMaterials, run_id, m.material, m.type, m.revision,
+                        m.upstream_pipeline, m.upstream_counter, m.upstream_stage,
+                        m.upstream_stage_counter);
   }
 }
 
 std::vector<MaterialRevisionRecord> Tx::RunMaterials(int64_t run_id) {
   std::vector<MaterialRevisionRecord> out;
-  for (const auto& r : work_.exec_params(
-           "SELECT material, type, revision, upstream_pipeline, "
-           "upstream_counter, upstream_stage, upstream_stage_counter "
-           "FROM run_materials WHERE run_id = $1 ORDER BY material",
-           run_id)) {
+  for (const auto& r : work_.exec_prepared(kRunMaterials, run_id)) {
     MaterialRevisionRecord m;
     m.material = r[0].as<std::string>();
     m.type = r[1].as<std::string>();
@@ -305,11 +224,7 @@ std::vector<MaterialRevisionRecord> Tx::RunMaterials(int64_t run_id) {
 
 std::optional<std::pair<PipelineRunRecord, StageRunRecord>> Tx::LatestPassedStage(
     const std::string& pipeline, const std::string& stage) {
-  auto r = work_.exec_params(
-      "SELECT s.id FROM stage_runs s JOIN pipeline_runs p ON p.id = s.run_id "
-      "WHERE p.pipeline = $1 AND s.name = $2 AND s.state = 'passed' "
-      "ORDER BY p.counter DESC, s.counter DESC LIMIT 1",
-      pipeline, stage);
+  auto r = work_.exec_prepared(kLatestPassedStage, pipeline, stage);
   if (r.empty()) return std::nullopt;
   auto s = GetStageRun(r[0][0].as<int64_t>());
   auto p = GetPipelineRun(s->run_id);
@@ -317,100 +232,67 @@ std::optional<std::pair<PipelineRunRecord, StageRunRecord>> Tx::LatestPassedStag
 }
 
 int64_t Tx::InsertStageRun(const StageRunRecord& stage) {
-  auto r = work_.exec_params(
-      "INSERT INTO stage_runs (run_id, name, stage_index, counter, state, "
-      "approval, approved_by) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-      stage.run_id, stage.name, stage.stage_index, stage.counter, stage.state,
-      stage.approval, stage.approved_by);
+  auto r = work_.exec_prepared(kInsertStageRun, stage.run_id, stage.name, stage.stage_index,
+                               stage.counter, stage.state, stage.approval, stage.approved_by);
   return r[0][0].as<int64_t>();
 }
 
-void Tx::SetStageRunState(int64_t stage_run_id, const std::string& state,
-                          bool finished) {
-  work_.exec_params(
-      "UPDATE stage_runs SET state = $2, finished_at = CASE WHEN $3 THEN now() "
-      "ELSE NULL END WHERE id = $1",
-      stage_run_id, state, finished);
+void Tx::SetStageRunState(int64_t stage_run_id, const std::string& state, bool finished) {
+  work_.exec_prepared(kSetStageRunState, stage_run_id, state, finished);
 }
 
 void Tx::SetStageApprovedBy(int64_t stage_run_id, const std::string& user) {
-  work_.exec_params("UPDATE stage_runs SET approved_by = $2 WHERE id = $1",
-                    stage_run_id, user);
+  work_.exec_prepared(kSetStageApprovedBy, stage_run_id, user);
 }
 
 std::vector<StageRunRecord> Tx::StageRuns(int64_t run_id) {
   std::vector<StageRunRecord> out;
-  for (const auto& r : work_.exec_params(
-           std::string("SELECT ") + kStageColumns +
-               " FROM stage_runs WHERE run_id = $1 ORDER BY stage_index, counter",
-           run_id)) {
+  for (const auto& r : work_.exec_prepared(kStageRuns, run_id)) {
     out.push_back(StageFromRow(r));
   }
   return out;
 }
 
 std::optional<StageRunRecord> Tx::GetStageRun(int64_t stage_run_id) {
-  auto r = work_.exec_params(std::string("SELECT ") + kStageColumns +
-                                 " FROM stage_runs WHERE id = $1",
-                             stage_run_id);
+  auto r = work_.exec_prepared(kGetStageRun, stage_run_id);
   if (r.empty()) return std::nullopt;
   return StageFromRow(r[0]);
 }
 
 int32_t Tx::LatestStageCounter(int64_t run_id, const std::string& stage) {
-  auto r = work_.exec_params(
-      "SELECT coalesce(max(counter), 0) FROM stage_runs WHERE run_id = $1 AND "
-      "name = $2",
-      run_id, stage);
+  auto r = work_.exec_prepared(kLatestStageCounter, run_id, stage);
   return r[0][0].as<int32_t>();
 }
 
 bool Tx::OtherRunBuildingStage(const std::string& pipeline, const std::string& stage,
                                int64_t run_id) {
-  auto r = work_.exec_params(
-      "SELECT 1 FROM stage_runs s JOIN pipeline_runs p ON p.id = s.run_id "
-      "WHERE p.pipeline = $1 AND s.name = $2 AND s.state = 'building' AND "
-      "s.run_id <> $3 LIMIT 1",
-      pipeline, stage, run_id);
+  auto r = work_.exec_prepared(kOtherRunBuildingStage, pipeline, stage, run_id);
   return !r.empty();
 }
 
 std::optional<StageRunRecord> Tx::OldestQueuedStage(const std::string& pipeline,
                                                     const std::string& stage) {
-  auto r = work_.exec_params(
-      "SELECT s.id FROM stage_runs s JOIN pipeline_runs p ON p.id = s.run_id "
-      "WHERE p.pipeline = $1 AND s.name = $2 AND s.state = 'queued' "
-      "ORDER BY p.counter, s.counter LIMIT 1",
-      pipeline, stage);
+  auto r = work_.exec_prepared(kOldestQueuedStage, pipeline, stage);
   if (r.empty()) return std::nullopt;
   return GetStageRun(r[0][0].as<int64_t>());
 }
 
 int64_t Tx::InsertJobRun(int64_t stage_run_id, const std::string& name,
                          const std::string& config_job) {
-  auto r = work_.exec_params(
-      "INSERT INTO job_runs (stage_run_id, name, config_job, state) "
-      "VALUES ($1, $2, $3, 'scheduled') RETURNING id",
-      stage_run_id, name, config_job);
+  auto r = work_.exec_prepared(kInsertJobRun, stage_run_id, name, config_job);
   return r[0][0].as<int64_t>();
 }
 
 std::vector<JobRunRecord> Tx::JobRunsOfStage(int64_t stage_run_id) {
   std::vector<JobRunRecord> out;
-  for (const auto& r : work_.exec_params(
-           std::string("SELECT ") + kJobColumns +
-               " FROM job_runs WHERE stage_run_id = $1 ORDER BY id",
-           stage_run_id)) {
+  for (const auto& r : work_.exec_prepared(kJobRunsOfStage, stage_run_id)) {
     out.push_back(JobFromRow(r));
   }
   return out;
 }
 
 std::optional<JobRunRecord> Tx::GetJobRun(int64_t job_run_id, bool for_update) {
-  auto r = work_.exec_params(std::string("SELECT ") + kJobColumns +
-                                 " FROM job_runs WHERE id = $1" +
-                                 (for_update ? " FOR UPDATE" : ""),
-                             job_run_id);
+  auto r = work_.exec_prepared(for_update ? kGetJobRunForUpdate : kGetJobRun, job_run_id);
   if (r.empty()) return std::nullopt;
   return JobFromRow(r[0]);
 }
@@ -419,49 +301,38 @@ bool Tx::TransitionJob(int64_t job_run_id, const std::vector<std::string>& from,
                        const std::string& to, const std::string& agent_id,
                        const std::string& reason) {
   // Timestamps follow the state: assigned_at, started_at, finished_at.
-  const char* stamp = "";
+  const char* statement = kTransitionJobToFinished;
   if (to == "assigned") {
-    stamp = ", assigned_at = now(), started_at = NULL";
+    statement = kTransitionJobToAssigned;
   } else if (to == "running") {
-    stamp = ", started_at = now()";
+    statement = kTransitionJobToRunning;
   } else if (to == "scheduled") {
-    stamp = ", assigned_at = NULL, started_at = NULL";
-  } else {
-    stamp = ", finished_at = now()";
+    statement = kTransitionJobToScheduled;
   }
-  auto r = work_.exec_params(
-      std::string("UPDATE job_runs SET state = $2, agent_id = $3, reason = $4") +
-          stamp + " WHERE id = $1 AND state = ANY(string_to_array($5, ','))",
-      job_run_id, to, agent_id, reason, absl::StrJoin(from, ","));
+  auto r =
+      work_.exec_prepared(statement, job_run_id, to, agent_id, reason, absl::StrJoin(from, ","));
   return r.affected_rows() == 1;
 }
 
 std::vector<JobRunRecord> Tx::ActiveJobRuns() {
   std::vector<JobRunRecord> out;
-  for (const auto& r : work_.exec(
-           std::string("SELECT ") + kJobColumns +
-           " FROM job_runs WHERE state IN ('scheduled', 'assigned', 'running') "
-           "ORDER BY id")) {
+  for (const auto& r : work_.exec_prepared(kActiveJobRuns)) {
     out.push_back(JobFromRow(r));
   }
   return out;
 }
 
 void Tx::SetCancelReason(int64_t job_run_id, const std::string& reason) {
-  work_.exec_params("UPDATE job_runs SET cancel_reason = $2 WHERE id = $1", job_run_id,
-                    reason);
+  work_.exec_prepared(kSetCancelReason, job_run_id, reason);
 }
 
 void Tx::SetJobReason(int64_t job_run_id, const std::string& reason) {
-  work_.exec_params("UPDATE job_runs SET reason = $2 WHERE id = $1", job_run_id, reason);
+  work_.exec_prepared(kSetJobReason, job_run_id, reason);
 }
 
-bool Tx::AppendConsoleChunk(int64_t job_run_id, int64_t sequence,
-                            const std::string& data, int64_t max_bytes) {
-  auto r = work_.exec_params(
-      "UPDATE job_runs SET last_sequence = $2 WHERE id = $1 AND last_sequence < $2 "
-      "RETURNING console_bytes, console_truncated",
-      job_run_id, sequence);
+bool Tx::AppendConsoleChunk(int64_t job_run_id, int64_t sequence, const std::string& data,
+                            int64_t max_bytes) {
+  auto r = work_.exec_prepared(kAppendConsoleChunkClaim, job_run_id, sequence);
   if (r.empty()) return false;
   int64_t start = r[0][0].as<int64_t>();
   if (r[0][1].as<bool>()) return true;  // acknowledged, dropped
@@ -473,25 +344,17 @@ bool Tx::AppendConsoleChunk(int64_t job_run_id, int64_t sequence,
     stored += "[gantry] console log truncated at " + std::to_string(max_bytes) +
               " bytes: later output of this job is not kept\n";
   }
-  work_.exec_params(
-      "UPDATE job_runs SET console_bytes = console_bytes + $2, console_truncated = $3 "
-      "WHERE id = $1",
-      job_run_id, static_cast<int64_t>(stored.size()), truncate);
-  work_.exec_params(
-      "INSERT INTO console_chunks (job_run_id, sequence, start_offset, data) "
-      "VALUES ($1, $2, $3, $4)",
-      job_run_id, sequence, start, pqxx::binarystring(stored));
+  work_.exec_prepared(kAppendConsoleChunkCount, job_run_id, static_cast<int64_t>(stored.size()),
+                      truncate);
+  work_.exec_prepared(kAppendConsoleChunkInsert, job_run_id, sequence, start,
+                      pqxx::binarystring(stored));
   return true;
 }
 
-ConsoleSlice Tx::ReadConsole(int64_t job_run_id, int64_t offset,
-                             int64_t max_bytes) {
+ConsoleSlice Tx::ReadConsole(int64_t job_run_id, int64_t offset, int64_t max_bytes) {
   ConsoleSlice slice;
   slice.next_offset = offset;
-  for (const auto& r : work_.exec_params(
-           "SELECT start_offset, data FROM console_chunks WHERE job_run_id = $1 "
-           "AND start_offset + length(data) > $2 ORDER BY sequence",
-           job_run_id, offset)) {
+  for (const auto& r : work_.exec_prepared(kReadConsole, job_run_id, offset)) {
     int64_t start = r[0].as<int64_t>();
     pqxx::binarystring data(r[1]);
     std::string bytes = data.str();
@@ -507,10 +370,7 @@ ConsoleSlice Tx::ReadConsole(int64_t job_run_id, int64_t offset,
 
 std::vector<AgentRecord> Tx::Agents() {
   std::vector<AgentRecord> out;
-  for (const auto& r : work_.exec(
-           "SELECT id, name, hostname, token_hash, state, resources, "
-           "environments, " MS("created_at") ", " MS("last_contact") " FROM agents "
-           "ORDER BY name, id")) {
+  for (const auto& r : work_.exec_prepared(kAgents)) {
     AgentRecord a;
     a.id = r[0].as<std::string>();
     a.name = r[1].as<std::string>();
@@ -527,29 +387,21 @@ std::vector<AgentRecord> Tx::Agents() {
 }
 
 void Tx::InsertAgent(const AgentRecord& a) {
-  work_.exec_params(
-      "INSERT INTO agents (id, name, hostname, token_hash, state, resources, "
-      "environments) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-      a.id, a.name, a.hostname, a.token_hash, a.state,
-      absl::StrJoin(a.resources, ","), absl::StrJoin(a.environments, ","));
+  work_.exec_prepared(kInsertAgent, a.id, a.name, a.hostname, a.token_hash, a.state,
+                      absl::StrJoin(a.resources, ","), absl::StrJoin(a.environments, ","));
 }
 
 void Tx::SetAgentState(const std::string& id, const std::string& state) {
-  work_.exec_params("UPDATE agents SET state = $2 WHERE id = $1", id, state);
+  work_.exec_prepared(kSetAgentState, id, state);
 }
 
 void Tx::UpdateAgentInfo(const std::string& id, const std::string& hostname,
                          const std::vector<std::string>& resources,
                          const std::vector<std::string>& environments) {
-  work_.exec_params(
-      "UPDATE agents SET hostname = $2, resources = $3, environments = $4, "
-      "last_contact = now() WHERE id = $1",
-      id, hostname, absl::StrJoin(resources, ","),
-      absl::StrJoin(environments, ","));
+  work_.exec_prepared(kUpdateAgentInfo, id, hostname, absl::StrJoin(resources, ","),
+                      absl::StrJoin(environments, ","));
 }
 
-void Tx::TouchAgent(const std::string& id) {
-  work_.exec_params("UPDATE agents SET last_contact = now() WHERE id = $1", id);
-}
+void Tx::TouchAgent(const std::string& id) { work_.exec_prepared(kTouchAgent, id); }
 
 }  // namespace gantry::store

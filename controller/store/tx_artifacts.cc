@@ -1,6 +1,7 @@
 // Artifact rows of Tx: which files an attempt uploaded, with their digests.
 #include <pqxx/pqxx>
 
+#include "controller/store/statements.h"
 #include "controller/store/tx.h"
 
 namespace gantry::store {
@@ -8,17 +9,10 @@ namespace gantry::store {
 bool Tx::RecordArtifact(const std::string& agent_id, const ArtifactRecord& a) {
   // Row-locks the attempt so a concurrent completion or loss cannot slip
   // between the check and the insert.
-  auto held = work_.exec_params(
-      "SELECT 1 FROM job_runs WHERE id = $1 AND agent_id = $2 "
-      "AND state IN ('assigned', 'running') FOR UPDATE",
-      a.job_run_id, agent_id);
+  auto held = work_.exec_prepared(kRecordArtifactHeld, a.job_run_id, agent_id);
   if (held.empty()) return false;
-  work_.exec_params(
-      "INSERT INTO artifacts (job_run_id, path, kind, size, sha256, executable) "
-      "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (job_run_id, path) DO UPDATE "
-      "SET kind = EXCLUDED.kind, size = EXCLUDED.size, sha256 = EXCLUDED.sha256, "
-      "executable = EXCLUDED.executable, created_at = now()",
-      a.job_run_id, a.path, a.kind, a.size, a.sha256, a.executable);
+  work_.exec_prepared(kRecordArtifact, a.job_run_id, a.path, a.kind, a.size, a.sha256,
+                      a.executable);
   return true;
 }
 
@@ -26,11 +20,7 @@ std::vector<ArtifactRecord> Tx::Artifacts(int64_t job_run_id, const std::string&
   std::vector<ArtifactRecord> out;
   // A prefix names a file or a whole directory, never a partial name:
   // "out" matches "out" and "out/x", not "output".
-  for (const auto& r : work_.exec_params(
-           "SELECT path, kind, size, sha256, executable FROM artifacts "
-           "WHERE job_run_id = $1 AND ($2 = '' OR path = $2 OR "
-           "left(path, length($2) + 1) = $2 || '/') ORDER BY path",
-           job_run_id, prefix)) {
+  for (const auto& r : work_.exec_prepared(kArtifacts, job_run_id, prefix)) {
     ArtifactRecord a;
     a.job_run_id = job_run_id;
     a.path = r[0].as<std::string>();
@@ -44,8 +34,7 @@ std::vector<ArtifactRecord> Tx::Artifacts(int64_t job_run_id, const std::string&
 }
 
 std::optional<std::string> Tx::EnabledAgentTokenHash(const std::string& agent_id) {
-  auto r = work_.exec_params(
-      "SELECT token_hash FROM agents WHERE id = $1 AND state = 'enabled'", agent_id);
+  auto r = work_.exec_prepared(kEnabledAgentTokenHash, agent_id);
   if (r.empty()) return std::nullopt;
   return r[0][0].as<std::string>();
 }

@@ -1,0 +1,109 @@
+// The SQL the store runs, as named prepared statements. Each constant below
+// is the name a Tx method executes (`work_.exec_prepared(kGetSetting, ...)`);
+// its SQL text is in statements.cc, next to the same name. A method that runs
+// several statements, or one of several fixed variants, has one constant per
+// statement, prefixed with the method's name.
+//
+// PostgreSQL keeps a prepared statement per session, so every connection that
+// a Tx runs on must have had PrepareStatements called on it; Db does that each
+// time it opens one.
+#pragma once
+
+#include "absl/types/span.h"
+
+namespace pqxx {
+class connection_base;
+}
+
+namespace gantry::store {
+
+// --- settings and tokens
+inline constexpr char kGetSetting[] = "GetSetting";
+inline constexpr char kSetSetting[] = "SetSetting";
+inline constexpr char kInsertApiToken[] = "InsertApiToken";
+inline constexpr char kApiTokens[] = "ApiTokens";
+
+// --- config revisions
+inline constexpr char kCurrentConfigRevision[] = "CurrentConfigRevision";
+inline constexpr char kGetConfigRevision[] = "GetConfigRevision";
+inline constexpr char kGetConfigRevisionFiles[] = "GetConfigRevisionFiles";
+inline constexpr char kInsertConfigRevision[] = "InsertConfigRevision";
+inline constexpr char kInsertConfigRevisionFile[] = "InsertConfigRevisionFile";
+
+// --- pipelines
+inline constexpr char kEnsurePipeline[] = "EnsurePipeline";
+inline constexpr char kGetPipeline[] = "GetPipeline";
+inline constexpr char kNextCounter[] = "NextCounter";
+
+// --- pipeline runs
+inline constexpr char kInsertPipelineRun[] = "InsertPipelineRun";
+inline constexpr char kSetPipelineRunState[] = "SetPipelineRunState";
+inline constexpr char kFindPipelineRunByCounter[] = "FindPipelineRunByCounter";
+inline constexpr char kFindPipelineRunNewest[] = "FindPipelineRunNewest";
+inline constexpr char kGetPipelineRun[] = "GetPipelineRun";
+inline constexpr char kPipelineHistory[] = "PipelineHistory";
+inline constexpr char kInsertRunVariables[] = "InsertRunVariables";
+inline constexpr char kRunVariables[] = "RunVariables";
+inline constexpr char kInsertRunMaterials[] = "InsertRunMaterials";
+inline constexpr char kRunMaterials[] = "RunMaterials";
+inline constexpr char kLatestPassedStage[] = "LatestPassedStage";
+
+// --- stage runs
+inline constexpr char kInsertStageRun[] = "InsertStageRun";
+inline constexpr char kSetStageRunState[] = "SetStageRunState";
+inline constexpr char kSetStageApprovedBy[] = "SetStageApprovedBy";
+inline constexpr char kStageRuns[] = "StageRuns";
+inline constexpr char kGetStageRun[] = "GetStageRun";
+inline constexpr char kLatestStageCounter[] = "LatestStageCounter";
+inline constexpr char kOtherRunBuildingStage[] = "OtherRunBuildingStage";
+inline constexpr char kOldestQueuedStage[] = "OldestQueuedStage";
+
+// --- job runs
+inline constexpr char kInsertJobRun[] = "InsertJobRun";
+inline constexpr char kJobRunsOfStage[] = "JobRunsOfStage";
+inline constexpr char kGetJobRun[] = "GetJobRun";
+inline constexpr char kGetJobRunForUpdate[] = "GetJobRunForUpdate";
+// TransitionJob stamps a different timestamp per target state.
+inline constexpr char kTransitionJobToAssigned[] = "TransitionJobToAssigned";
+inline constexpr char kTransitionJobToRunning[] = "TransitionJobToRunning";
+inline constexpr char kTransitionJobToScheduled[] = "TransitionJobToScheduled";
+inline constexpr char kTransitionJobToFinished[] = "TransitionJobToFinished";
+inline constexpr char kActiveJobRuns[] = "ActiveJobRuns";
+inline constexpr char kSetCancelReason[] = "SetCancelReason";
+inline constexpr char kSetJobReason[] = "SetJobReason";
+
+// --- console
+inline constexpr char kAppendConsoleChunkClaim[] = "AppendConsoleChunkClaim";
+inline constexpr char kAppendConsoleChunkCount[] = "AppendConsoleChunkCount";
+inline constexpr char kAppendConsoleChunkInsert[] = "AppendConsoleChunkInsert";
+inline constexpr char kReadConsole[] = "ReadConsole";
+
+// --- artifacts
+inline constexpr char kRecordArtifactHeld[] = "RecordArtifactHeld";
+inline constexpr char kRecordArtifact[] = "RecordArtifact";
+inline constexpr char kArtifacts[] = "Artifacts";
+inline constexpr char kEnabledAgentTokenHash[] = "EnabledAgentTokenHash";
+
+// --- agents
+inline constexpr char kAgents[] = "Agents";
+inline constexpr char kInsertAgent[] = "InsertAgent";
+inline constexpr char kSetAgentState[] = "SetAgentState";
+inline constexpr char kUpdateAgentInfo[] = "UpdateAgentInfo";
+inline constexpr char kTouchAgent[] = "TouchAgent";
+
+// One named statement.
+struct Statement {
+  const char* name;
+  const char* sql;
+};
+
+// Every statement above, each once.
+absl::Span<const Statement> AllStatements();
+
+// Defines every statement on `conn`. libpqxx sends each to the server on its
+// first use on this connection, not here: Db connects before it migrates, and
+// the tables the statements name may not exist yet. Throws nothing the server
+// could cause.
+void PrepareStatements(pqxx::connection_base& conn);
+
+}  // namespace gantry::store

@@ -1,0 +1,121 @@
+// The store's prepared statements against a real PostgreSQL: each one is
+// valid SQL for the migrated schema, defining them costs nothing on a schema
+// that does not exist yet, and a connection Db reopens gets them again.
+#include "controller/store/statements.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <pqxx/pqxx>
+#include <set>
+#include <string>
+
+#include "controller/embedded_pg/embedded_postgres.h"
+#include "controller/store/db.h"
+#include "controller/store/tx.h"
+
+namespace gantry::store {
+namespace {
+
+EmbeddedPostgres* g_pg = nullptr;
+
+class PostgresEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("gantry-statements-test-" + std::to_string(getpid()));
+    EmbeddedPostgresOptions opts;
+    opts.data_dir = dir_.string();
+    opts.durable = false;
+    opts.template_dir = "/tmp/gantry-pg-templates";
+    auto pg = EmbeddedPostgres::Start(opts);
+    ASSERT_TRUE(pg.ok()) << pg.status();
+    pg_ = std::move(*pg);
+    g_pg = pg_.get();
+  }
+  void TearDown() override {
+    pg_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+ private:
+  std::filesystem::path dir_;
+  std::unique_ptr<EmbeddedPostgres> pg_;
+};
+
+const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new PostgresEnvironment);
+
+// A fresh, empty database named after the running test.
+std::string FreshDatabase() {
+  std::string name =
+      std::string("stmt_") + ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  for (char& c : name) c = static_cast<char>(std::tolower(c));
+  EXPECT_TRUE(g_pg->DropDatabase(name).ok());
+  EXPECT_TRUE(g_pg->CreateDatabase(name).ok());
+  return g_pg->ConnectionString(name);
+}
+
+// Names are unique: a duplicate would make libpqxx refuse the second definition.
+TEST(StatementsTest, NamesAreUnique) {
+  std::set<std::string> names;
+  for (const Statement& s : AllStatements()) {
+    EXPECT_TRUE(names.insert(s.name).second) << s.name;
+  }
+}
+
+// Db connects before it migrates, so defining the statements must not reach
+// the server; after migrating, every statement prepares against the schema.
+TEST(StatementsTest, EveryStatementPreparesAgainstTheMigratedSchema) {
+  std::string url = FreshDatabase();
+  auto db = Db::Connect(url, absl::Seconds(10));
+  ASSERT_TRUE(db.ok()) << db.status();
+  ASSERT_TRUE((*db)->Migrate().ok());
+
+  pqxx::connection conn(url);
+  PrepareStatements(conn);
+  for (const Statement& s : AllStatements()) {
+    try {
+      conn.prepare_now(s.name);
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << s.name << ": " << e.what();
+    }
+  }
+}
+
+// A server that drops the session loses its prepared statements: the
+// connection Db reopens must define them again.
+TEST(StatementsTest, ReconnectPreparesAgain) {
+  std::string url = FreshDatabase();
+  auto connected = Db::Connect(url, absl::Seconds(10));
+  ASSERT_TRUE(connected.ok()) << connected.status();
+  Db& db = **connected;
+  db.set_retry_deadline(absl::Seconds(20));
+  ASSERT_TRUE(db.Migrate().ok());
+  ASSERT_TRUE(db.Run("set", [](Tx& tx) {
+                  tx.SetSetting("k", "v1");
+                  return absl::OkStatus();
+                }).ok());
+
+  {
+    pqxx::connection admin(url);
+    pqxx::nontransaction work(admin);
+    auto killed = work.exec(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()");
+    ASSERT_EQ(killed[0][0].as<int>(), 1);
+  }
+
+  std::optional<std::string> value;
+  absl::Status st = db.Run("get", [&](Tx& tx) {
+    tx.SetSetting("k", "v2");
+    value = tx.GetSetting("k");
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(value, "v2");
+}
+
+}  // namespace
+}  // namespace gantry::store
