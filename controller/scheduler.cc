@@ -13,6 +13,7 @@
 #include "common/locator.h"
 #include "common/status_macros.h"
 #include "common/text_diff.h"
+#include "controller/agent_messages.h"
 #include "controller/artifacts/fetch_resolver.h"
 #include "controller/run_view.h"
 #include "controller/store/tx.h"
@@ -20,20 +21,6 @@
 
 namespace gantry {
 namespace {
-
-v1::ControllerMessage CancelMessage(int64_t attempt_id, const std::string& reason) {
-  v1::ControllerMessage m;
-  m.mutable_cancel()->set_attempt_id(attempt_id);
-  m.mutable_cancel()->set_reason(reason);
-  return m;
-}
-
-v1::ControllerMessage AbandonMessage(int64_t attempt_id) {
-  v1::ControllerMessage m;
-  m.mutable_abandon()->set_attempt_id(attempt_id);
-  m.mutable_abandon()->set_reason("the attempt is no longer this agent's");
-  return m;
-}
 
 void ToProtoTask(const config::Task& task, int64_t run_counter,
                  const std::string& pipeline, v1::Task* out) {
@@ -516,21 +503,6 @@ void Scheduler::Register(v1::RegisterRequest request, Reply<v1::RegisterResponse
   });
 }
 
-void Scheduler::AgentConnected(std::shared_ptr<AgentChannel> channel, v1::Hello hello) {
-  strand_.Post([this, channel = std::move(channel), hello = std::move(hello),
-                 received = absl::Now()] {
-    DoHello(channel, hello, received);
-  });
-}
-
-void Scheduler::AgentMessage(std::shared_ptr<AgentChannel> channel,
-                             v1::AgentMessage message) {
-  strand_.Post([this, channel = std::move(channel), message = std::move(message),
-                 received = absl::Now()] {
-    DoAgentMessage(channel, message, received);
-  });
-}
-
 void Scheduler::AgentDisconnected(std::shared_ptr<AgentChannel> channel) {
   strand_.Post([this, channel = std::move(channel)] {
     auto it = channel_agent_.find(channel.get());
@@ -652,132 +624,9 @@ void Scheduler::DoHello(const std::shared_ptr<AgentChannel>& channel, const v1::
   Dispatch();
 }
 
-void Scheduler::DoAgentMessage(const std::shared_ptr<AgentChannel>& channel,
-                               const v1::AgentMessage& message, absl::Time received) {
-  AgentState* agent = AgentOfChannel(channel.get());
-  if (agent == nullptr) return;  // its hello was refused or replaced
-  // Arrival time, not processing time: a slow database delays the strand,
-  // not the agent.
-  agent->last_contact = std::max(agent->last_contact, received);
-  switch (message.kind_case()) {
-    case v1::AgentMessage::kHeartbeat:
-      break;
-    case v1::AgentMessage::kJobStarted:
-      OnJobStarted(*agent, message.job_started().attempt_id());
-      break;
-    case v1::AgentMessage::kConsole:
-      OnConsole(*agent, message.console());
-      break;
-    case v1::AgentMessage::kTaskResult:
-      spdlog::debug("attempt {} task {} {}", message.task_result().attempt_id(),
-                    message.task_result().task_index(), message.task_result().outcome());
-      break;
-    case v1::AgentMessage::kJobCompleted:
-      OnJobCompleted(*agent, message.job_completed());
-      break;
-    case v1::AgentMessage::kHello:
-      channel->Close(absl::InvalidArgumentError("hello sent twice"));
-      break;
-    case v1::AgentMessage::KIND_NOT_SET:
-      break;
-  }
-}
-
-void Scheduler::OnJobStarted(AgentState& agent, int64_t attempt_id) {
-  bool owned = true;
-  absl::Status st = db_->Run("StartJob", [&](store::Tx& tx) {
-    if (tx.TransitionJob(attempt_id, {"assigned"}, "running", agent.record.id, "")) {
-      owned = true;
-      return absl::OkStatus();
-    }
-    // A repeat after a reconnect is fine; an attempt now someone else's is not.
-    auto job = tx.GetJobRun(attempt_id, false);
-    owned = job && job->agent_id == agent.record.id;
-    return absl::OkStatus();
-  });
-  if (st.ok() && !owned) {
-    agent.channel->Send(AbandonMessage(attempt_id));
-  }
-}
-
-void Scheduler::OnConsole(AgentState& agent, const v1::ConsoleChunk& chunk) {
-  bool owned = chunk.attempt_id() == agent.attempt;
-  absl::Status st = db_->Run("AppendConsole", [&](store::Tx& tx) -> absl::Status {
-    if (!owned) {
-      auto job = tx.GetJobRun(chunk.attempt_id(), false);
-      // A lost attempt is fenced: its old agent's late lines are refused.
-      if (!job || job->agent_id != agent.record.id || job->state == "lost") {
-        return absl::OkStatus();
-      }
-      owned = true;
-    }
-    tx.AppendConsoleChunk(chunk.attempt_id(), chunk.sequence(), chunk.data(),
-                         options_.max_console_bytes);
-    return absl::OkStatus();
-  });
-  if (!st.ok()) {
-    spdlog::warn("console chunk {}#{} not stored: {}", chunk.attempt_id(),
-                 chunk.sequence(), st.ToString());
-    return;  // unacked: the agent sends it again
-  }
-  v1::ControllerMessage reply;
-  if (!owned) {
-    reply = AbandonMessage(chunk.attempt_id());
-  } else {
-    reply.mutable_console_ack()->set_attempt_id(chunk.attempt_id());
-    reply.mutable_console_ack()->set_sequence(chunk.sequence());
-  }
-  agent.channel->Send(reply);
-}
-
-void Scheduler::OnJobCompleted(AgentState& agent, const v1::JobCompleted& completed) {
-  std::string result = completed.result();
-  if (result != "passed" && result != "failed" && result != "cancelled") result = "failed";
-  enum class Outcome { kRecorded, kDuplicate, kRefused } outcome = Outcome::kRefused;
-  PlanEffects effects;
-  const int64_t attempt = completed.attempt_id();
-  absl::Status st = db_->Run("CompleteJobAttempt", [&](store::Tx& tx) -> absl::Status {
-    effects.Clear();
-    outcome = Outcome::kRefused;
-    auto job = tx.GetJobRun(attempt, true);
-    if (!job || job->agent_id != agent.record.id) return absl::OkStatus();
-    if (IsFinalJobState(job->state)) {
-      outcome = job->state == result ? Outcome::kDuplicate : Outcome::kRefused;
-      return absl::OkStatus();
-    }
-    tx.TransitionJob(attempt, {"assigned", "running"}, result, agent.record.id,
-                     completed.reason());
-    outcome = Outcome::kRecorded;
-    return planner_.SettleStage(tx, job->stage_run_id, &effects);
-  });
-  if (!st.ok()) {
-    spdlog::warn("completion of attempt {} not recorded: {}", attempt, st.ToString());
-    return;  // unacknowledged: the agent re-sends it after reconnecting
-  }
-  v1::ControllerMessage reply;
-  if (outcome == Outcome::kRefused) {
-    spdlog::warn("refused completion of attempt {} from agent {}: not its attempt",
-                 attempt, agent.record.name);
-    reply = AbandonMessage(attempt);
-  } else {
-    reply.mutable_completion_ack()->set_attempt_id(attempt);
-  }
-  if (outcome == Outcome::kRecorded) {
-    spdlog::info("{} {} on {}", agent.building.empty() ? absl::StrCat(attempt) : agent.building,
-                 result, agent.record.name);
-  }
-  if (agent.attempt == attempt) {
-    agent.attempt = 0;
-    agent.building.clear();
-  }
-  agent.channel->Send(reply);
-  ApplyEffects(effects);
-  Dispatch();
-}
-
 // ---------------------------------------------------------------- dispatch
 
-void Scheduler::ApplyEffects(const PlanEffects& effects) {
+void Scheduler::ApplyEffects(const PlanEffects& effects, bool dispatch) {
   for (const auto& e : effects.events) spdlog::info("{}", e);
   for (int64_t id : effects.ended_jobs) pending_.erase(id);
   for (const auto& cancel : effects.cancels) {
@@ -791,7 +640,7 @@ void Scheduler::ApplyEffects(const PlanEffects& effects) {
     it->second.channel->Send(CancelMessage(cancel.attempt_id, cancel.reason));
   }
   EnqueueJobs(effects.scheduled_jobs);
-  Dispatch();
+  if (dispatch) Dispatch();
 }
 
 void Scheduler::EnqueueJobs(const std::vector<ScheduledJob>& jobs) {

@@ -98,14 +98,36 @@ class Scheduler {
                  const Reply<v1::PipelineRun>& done);
   void DoHello(const std::shared_ptr<AgentChannel>& channel, const v1::Hello& hello,
                absl::Time received);
-  void DoAgentMessage(const std::shared_ptr<AgentChannel>& channel,
-                      const v1::AgentMessage& message, absl::Time received);
-  void OnJobStarted(AgentState& agent, int64_t attempt_id);
-  void OnConsole(AgentState& agent, const v1::ConsoleChunk& chunk);
-  void OnJobCompleted(AgentState& agent, const v1::JobCompleted& completed);
+
+  // Agent input, in arrival order (scheduler_reports.cc).
+  struct Inbound {
+    std::shared_ptr<AgentChannel> channel;
+    std::optional<v1::Hello> hello;  // else `message`
+    v1::AgentMessage message;
+    absl::Time received;
+  };
+  // A job started, console chunk or job completed report, and what its
+  // write found.
+  struct Report {
+    AgentState* agent;
+    const v1::AgentMessage* message;
+    bool owned = false;  // started, console: the attempt is the agent's
+    enum class Outcome { kRecorded, kDuplicate, kRefused } outcome = Outcome::kRefused;
+    std::string result;  // completed: as recorded
+    PlanEffects effects;
+  };
+  static constexpr size_t kMaxReportBatch = 512;
+  void Deliver(Inbound in);
+  void DrainInbox();
+  // Writes the reports in one transaction (one by one if that fails), then
+  // acknowledges each and dispatches once.
+  void WriteReports(std::vector<Report>& reports);
+  absl::Status WriteReport(store::Tx& tx, Report& report);
+  void ApplyReport(Report& report);
+  void ReportNotWritten(const Report& report, const absl::Status& why);
 
   // Applies what a committed transaction changed: queue new jobs, log, dispatch.
-  void ApplyEffects(const PlanEffects& effects);
+  void ApplyEffects(const PlanEffects& effects, bool dispatch = true);
   // Adds scheduled job runs to the pending queue.
   void EnqueueJobs(const std::vector<ScheduledJob>& jobs);
   // Pushes pending jobs to idle matching connected agents, oldest first.
@@ -160,6 +182,9 @@ class Scheduler {
   std::condition_variable ticker_cv_;
   bool stopping_ = false;
   std::thread ticker_;
+
+  std::mutex inbox_mu_;
+  std::vector<Inbound> inbox_;  // guarded by inbox_mu_
   bool closing_ = false;  // strand-only: CloseSessions ran
 };
 
