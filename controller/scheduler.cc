@@ -306,51 +306,6 @@ void Scheduler::DoApplyConfig(const std::vector<v1::ConfigFile>& files,
   done(response);
 }
 
-void Scheduler::Trigger(v1::TriggerPipelineRequest request, std::string user,
-                        Reply<v1::PipelineRun> done) {
-  strand_.Post([this, request = std::move(request), user = std::move(user),
-                done = std::move(done)] { DoTrigger(request, user, done); });
-}
-
-void Scheduler::DoTrigger(const v1::TriggerPipelineRequest& request,
-                          const std::string& user, const Reply<v1::PipelineRun>& done) {
-  TriggerSpec spec;
-  spec.pipeline = request.pipeline();
-  spec.user = user;
-  spec.cause_kind = "manual";
-  for (const auto& [k, v] : request.revisions()) spec.revisions[k] = v;
-  for (const auto& v : request.variables()) {
-    if (v.name().empty()) {
-      done(absl::InvalidArgumentError("a trigger variable has an empty name"));
-      return;
-    }
-    spec.variables.push_back({v.name(), v.value(), v.secure()});
-  }
-  AgentNames names;
-  for (const auto& [id, a] : agents_) names[id] = a.record.name;
-  PlanEffects effects;
-  Assignment assignment;
-  v1::PipelineRun view;
-  absl::Status st = db_->Run("TriggerPipeline", [&](store::Tx& tx) -> absl::Status {
-    effects.Clear();
-    view.Clear();
-    ASSIGN_OR_RETURN(store::PipelineRunRecord run, planner_.Trigger(tx, spec, &effects));
-    // Assigned in the same commit when an agent is idle: trigger to Assign
-    // costs one transaction, not three.
-    assignment.batch = PairWithIdleAgents(effects.scheduled_jobs);
-    RETURN_IF_ERROR(AssignInTx(tx, &assignment, &effects));
-    BuildRunView(tx, run, configs_->current().get(), names, &view);
-    return absl::OkStatus();
-  });
-  if (!st.ok()) {
-    done(st);
-    return;
-  }
-  AssignedInline(assignment, &effects);
-  ApplyEffects(effects);
-  done(view);
-}
-
 void Scheduler::Approve(v1::StageRequest request, std::string user,
                         Reply<v1::PipelineRun> done) {
   strand_.Post([this, request = std::move(request), user = std::move(user),

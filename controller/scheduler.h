@@ -94,8 +94,16 @@ class Scheduler {
   // Runs on the strand.
   void DoApplyConfig(const std::vector<v1::ConfigFile>& files,
                      const std::string& author, const Reply<v1::ApplyConfigResponse>& done);
-  void DoTrigger(const v1::TriggerPipelineRequest& request, const std::string& user,
-                 const Reply<v1::PipelineRun>& done);
+  // Manual triggers, planned in batches (scheduler_triggers.cc).
+  struct TriggerCall {
+    TriggerSpec spec;
+    Reply<v1::PipelineRun> done;
+    v1::PipelineRun view;  // the new run, once planned
+  };
+  static constexpr size_t kMaxTriggerBatch = 128;
+  void DrainTriggers();
+  // Plans calls[begin, end) in one transaction; their views on success.
+  absl::Status TriggerBatch(std::vector<TriggerCall>& calls, size_t begin, size_t end);
   void DoHello(const std::shared_ptr<AgentChannel>& channel, const v1::Hello& hello,
                absl::Time received);
 
@@ -185,6 +193,7 @@ class Scheduler {
 
   std::mutex inbox_mu_;
   std::vector<Inbound> inbox_;  // guarded by inbox_mu_
+  std::vector<TriggerCall> triggers_;  // guarded by inbox_mu_
   bool closing_ = false;  // strand-only: CloseSessions ran
 };
 
