@@ -78,6 +78,7 @@ void Scheduler::CloseSessions() {
       agent.channel.reset();
     }
     channel_agent_.clear();
+    RecordContacts();
     closed.set_value();
   });
   closed.get_future().wait();
@@ -164,7 +165,28 @@ absl::Status Scheduler::Start() {
   return absl::OkStatus();
 }
 
+void Scheduler::RecordContacts() {
+  std::vector<std::pair<std::string, int64_t>> contacts;
+  for (const auto& [id, agent] : agents_) {
+    if (agent.last_contact > agent.recorded_contact) {
+      contacts.emplace_back(id, absl::ToUnixMillis(agent.last_contact));
+    }
+  }
+  contacts_recorded_at_ = absl::Now();
+  if (contacts.empty()) return;
+  absl::Status st = db_->Run("RecordAgentContacts", [&](store::Tx& tx) {
+    tx.RecordAgentContacts(contacts);
+    return absl::OkStatus();
+  });
+  if (!st.ok()) {
+    spdlog::warn("agent contact times not recorded: {}", st.ToString());
+    return;
+  }
+  for (const auto& [id, ms] : contacts) agents_[id].recorded_contact = absl::FromUnixMillis(ms);
+}
+
 void Scheduler::Tick(absl::Time now) {
+  if (now - contacts_recorded_at_ >= kRecordContactsEvery) RecordContacts();
   for (auto& [id, agent] : agents_) {
     if (agent.lost || (!agent.channel && agent.attempt == 0)) continue;
     if (now - agent.last_contact > options_.agent_lost_timeout) {

@@ -84,6 +84,7 @@ class Scheduler {
     int64_t attempt = 0;                    // the job run it holds, 0 if idle
     std::string building;                   // "P/N/S/J" of that job
     absl::Time last_contact = absl::InfinitePast();
+    absl::Time recorded_contact = absl::InfinitePast();  // as last written
     bool lost = false;  // went silent; cleared by its next hello
   };
   struct PendingJob : ScheduledJob {
@@ -144,6 +145,11 @@ class Scheduler {
   // each waiting job waits.
   void Tick(absl::Time now);
   void MarkLost(AgentState& agent, const std::string& why);
+  // Writes agents' last contact times in one statement. Hellos and
+  // heartbeats do not write; this runs every kRecordContactsEvery and at
+  // shutdown, so `agent list` after a restart is at most that stale.
+  static constexpr absl::Duration kRecordContactsEvery = absl::Seconds(30);
+  void RecordContacts();
   void UpdateWaitingReasons();
   // Assigns each job to its agent in one transaction, then sends them.
   struct Pairing {
@@ -185,6 +191,7 @@ class Scheduler {
   std::map<std::string, AgentState> agents_;  // by id
   std::unordered_map<const AgentChannel*, std::string> channel_agent_;
   std::map<int64_t, PendingJob> pending_;  // by job run id: oldest first
+  absl::Time contacts_recorded_at_ = absl::InfinitePast();
 
   std::mutex ticker_mu_;
   std::condition_variable ticker_cv_;

@@ -172,7 +172,12 @@ constexpr Statement kStatements[] = {
     {kUpdateAgentInfo,
      "UPDATE agents SET hostname = $2, resources = $3, environments = $4, "
      "last_contact = now() WHERE id = $1"},
-    {kTouchAgent, "UPDATE agents SET last_contact = now() WHERE id = $1"},
+    // Ids and times as comma-separated lists: one statement for a fleet.
+    {kRecordAgentContacts,
+     "UPDATE agents SET last_contact = to_timestamp(c.ms / 1000.0) "
+     "FROM unnest(string_to_array($1, ','), string_to_array($2, ',')::bigint[]) AS c(id, ms) "
+     "WHERE agents.id = c.id AND (agents.last_contact IS NULL OR "
+     "agents.last_contact < to_timestamp(c.ms / 1000.0))"},
 };
 
 }  // namespace

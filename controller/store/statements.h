@@ -89,7 +89,7 @@ inline constexpr char kAgents[] = "Agents";
 inline constexpr char kInsertAgent[] = "InsertAgent";
 inline constexpr char kSetAgentState[] = "SetAgentState";
 inline constexpr char kUpdateAgentInfo[] = "UpdateAgentInfo";
-inline constexpr char kTouchAgent[] = "TouchAgent";
+inline constexpr char kRecordAgentContacts[] = "RecordAgentContacts";
 
 // One named statement.
 struct Statement {

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <pqxx/pqxx>
+#include <map>
 #include <set>
 #include <string>
 
@@ -115,6 +116,36 @@ TEST(StatementsTest, ReconnectPreparesAgain) {
   });
   ASSERT_TRUE(st.ok()) << st;
   EXPECT_EQ(value, "v2");
+}
+
+// Contact times are written for a fleet at once and never move backwards.
+TEST(StatementsTest, RecordAgentContactsKeepsTheNewest) {
+  std::string url = FreshDatabase();
+  auto connected = Db::Connect(url, absl::Seconds(10));
+  ASSERT_TRUE(connected.ok()) << connected.status();
+  Db& db = **connected;
+  ASSERT_TRUE(db.Migrate().ok());
+  std::vector<AgentRecord> agents;
+  absl::Status st = db.Run("contacts", [&](Tx& tx) {
+    for (const char* id : {"a1", "a2", "a3"}) {
+      AgentRecord a;
+      a.id = id;
+      a.name = id;
+      a.token_hash = "h";
+      a.state = "enabled";
+      tx.InsertAgent(a);
+    }
+    tx.RecordAgentContacts({{"a1", 1700000000123}, {"a2", 1700000005000}});
+    tx.RecordAgentContacts({{"a1", 1600000000000}});  // older: ignored
+    agents = tx.Agents();
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(st.ok()) << st;
+  std::map<std::string, int64_t> by_id;
+  for (const auto& a : agents) by_id[a.id] = a.last_contact;
+  EXPECT_EQ(by_id["a1"], 1700000000123);
+  EXPECT_EQ(by_id["a2"], 1700000005000);
+  EXPECT_EQ(by_id["a3"], 0);
 }
 
 }  // namespace

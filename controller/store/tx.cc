@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <pqxx/pqxx>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "controller/store/statements.h"
@@ -402,6 +403,14 @@ void Tx::UpdateAgentInfo(const std::string& id, const std::string& hostname,
                       absl::StrJoin(environments, ","));
 }
 
-void Tx::TouchAgent(const std::string& id) { work_.exec_prepared(kTouchAgent, id); }
+void Tx::RecordAgentContacts(const std::vector<std::pair<std::string, int64_t>>& contacts) {
+  if (contacts.empty()) return;
+  std::string ids, times;
+  for (const auto& [id, ms] : contacts) {
+    absl::StrAppend(&ids, ids.empty() ? "" : ",", id);
+    absl::StrAppend(&times, times.empty() ? "" : ",", ms);
+  }
+  work_.exec_prepared(kRecordAgentContacts, ids, times);
+}
 
 }  // namespace gantry::store

@@ -116,7 +116,8 @@ class Tx {
   void UpdateAgentInfo(const std::string& id, const std::string& hostname,
                        const std::vector<std::string>& resources,
                        const std::vector<std::string>& environments);
-  void TouchAgent(const std::string& id);
+  // Records when each agent was last heard from (Unix milliseconds).
+  void RecordAgentContacts(const std::vector<std::pair<std::string, int64_t>>& contacts);
 
  private:
   pqxx::transaction_base& work_;
