@@ -95,8 +95,9 @@ constexpr Statement kStatements[] = {
 
     // --- stage runs
     {kInsertStageRun,
-     "INSERT INTO stage_runs (run_id, name, stage_index, counter, state, "
-     "approval, approved_by) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id"},
+     "INSERT INTO stage_runs (run_id, pipeline, name, stage_index, counter, state, "
+     "approval, approved_by) VALUES ($1, (SELECT pipeline FROM pipeline_runs WHERE id = $1), "
+     "$2, $3, $4, $5, $6, $7) RETURNING id"},
     {kSetStageRunState,
      "UPDATE stage_runs SET state = $2, finished_at = CASE WHEN $3 THEN now() "
      "ELSE NULL END WHERE id = $1"},
@@ -107,12 +108,11 @@ constexpr Statement kStatements[] = {
     {kLatestStageCounter,
      "SELECT coalesce(max(counter), 0) FROM stage_runs WHERE run_id = $1 AND name = $2"},
     {kOtherRunBuildingStage,
-     "SELECT 1 FROM stage_runs s JOIN pipeline_runs p ON p.id = s.run_id "
-     "WHERE p.pipeline = $1 AND s.name = $2 AND s.state = 'building' AND "
-     "s.run_id <> $3 LIMIT 1"},
+     "SELECT 1 FROM stage_runs WHERE pipeline = $1 AND name = $2 AND state = 'building' AND "
+     "run_id <> $3 LIMIT 1"},
     {kOldestQueuedStage,
      "SELECT s.id FROM stage_runs s JOIN pipeline_runs p ON p.id = s.run_id "
-     "WHERE p.pipeline = $1 AND s.name = $2 AND s.state = 'queued' "
+     "WHERE s.pipeline = $1 AND s.name = $2 AND s.state = 'queued' "
      "ORDER BY p.counter, s.counter LIMIT 1"},
 
     // --- job runs
