@@ -30,12 +30,25 @@ bool EnvironmentOk(const JobRequirements& job, const AgentProfile& agent) {
 }  // namespace
 
 bool Matches(const JobRequirements& job, const AgentProfile& agent) {
-  return agent.enabled && HasResources(job.resources, agent.resources) &&
-         EnvironmentOk(job, agent);
+  return agent.enabled && (job.agent_id.empty() || job.agent_id == agent.id) &&
+         HasResources(job.resources, agent.resources) && EnvironmentOk(job, agent);
 }
 
 std::string ExplainNoMatch(const JobRequirements& job,
                            const std::vector<AgentProfile>& agents) {
+  if (!job.agent_id.empty()) {
+    for (const auto& a : agents) {
+      if (a.id != job.agent_id) continue;
+      if (!a.enabled) return absl::StrCat("its agent ", a.name, " is disabled or pending");
+      JobRequirements unpinned = job;
+      unpinned.agent_id.clear();
+      if (!Matches(unpinned, a)) {
+        return absl::StrCat("its agent ", a.name, " no longer has what the job needs");
+      }
+      return absl::StrCat("its agent ", a.name, " matches");  // not a reason to wait
+    }
+    return absl::StrCat("its agent ", job.agent_id, " is gone");
+  }
   std::string what = "no enabled agent";
   if (!job.resources.empty()) {
     absl::StrAppend(&what, " has resources [", absl::StrJoin(job.resources, ", "), "]");

@@ -22,6 +22,8 @@ struct JobRequirements {
   std::vector<std::string> resources;
   // The environment the job's pipeline belongs to; "" when in none.
   std::string environment;
+  // A `run_instances: all` instance runs only on this agent (id).
+  std::string agent_id;
 };
 
 // A job may run on an agent iff the agent is enabled, has every resource

@@ -53,5 +53,23 @@ TEST(MatchingTest, ExplainsWhyNothingMatches) {
             "pending)");
 }
 
+// A `run_instances: all` instance is pinned: only its own agent takes it,
+// and the reason names that agent.
+TEST(MatchingTest, PinnedInstanceMatchesOnlyItsAgent) {
+  JobRequirements job = Job({"linux"}, "");
+  job.agent_id = "id";
+  AgentProfile mine = Agent(true, {"linux"}, {});
+  AgentProfile other = mine;
+  other.id = "other";
+  other.name = "b";
+  EXPECT_TRUE(Matches(job, mine));
+  EXPECT_FALSE(Matches(job, other));
+  EXPECT_EQ(ExplainNoMatch(job, {other}), "its agent id is gone");
+  AgentProfile disabled = Agent(false, {"linux"}, {});
+  EXPECT_EQ(ExplainNoMatch(job, {disabled, other}), "its agent a is disabled or pending");
+  AgentProfile stripped = Agent(true, {}, {});
+  EXPECT_EQ(ExplainNoMatch(job, {stripped}), "its agent a no longer has what the job needs");
+}
+
 }  // namespace
 }  // namespace gantry

@@ -65,9 +65,10 @@ std::string ExpandLabel(const std::string& label_template, int64_t counter,
   return out;
 }
 
-RunPlanner::RunPlanner(ConfigCache* configs,
-                       std::function<int(const JobRequirements&)> count_matching_agents)
-    : configs_(configs), count_matching_agents_(std::move(count_matching_agents)) {}
+RunPlanner::RunPlanner(
+    ConfigCache* configs,
+    std::function<std::vector<std::string>(const JobRequirements&)> matching_agents)
+    : configs_(configs), matching_agents_(std::move(matching_agents)) {}
 
 JobRequirements RunPlanner::Requirements(const config::Pipeline& pipeline,
                                          const config::Job& job) const {
@@ -209,9 +210,11 @@ absl::Status RunPlanner::StartStage(store::Tx& tx, const store::PipelineRunRecor
   bool failed_to_schedule = false;
   for (const config::Job& job : stage.jobs) {
     int instances = job.run_instances > 0 ? job.run_instances : 1;
+    std::vector<std::string> pins;  // run_instances: all
     if (job.run_instances < 0) {
       JobRequirements req = Requirements(pipeline, job);
-      instances = count_matching_agents_ ? count_matching_agents_(req) : 0;
+      if (matching_agents_) pins = matching_agents_(req);
+      instances = static_cast<int>(pins.size());
       if (instances == 0) {
         int64_t id = tx.InsertJobRun(rec.id, job.name, job.name);
         tx.TransitionJob(id, {"scheduled"}, "failed", "",
@@ -225,7 +228,8 @@ absl::Status RunPlanner::StartStage(store::Tx& tx, const store::PipelineRunRecor
       std::string name = job.run_instances != 0
                              ? absl::StrCat(job.name, "-runInstance-", i)
                              : job.name;
-      InsertScheduledJob(tx, run, pipeline, rec, job, name, effects);
+      InsertScheduledJob(tx, run, pipeline, rec, job, name, pins.empty() ? "" : pins[i - 1],
+                         effects);
     }
   }
   effects->events.push_back(absl::StrCat("scheduled ", run.pipeline, "/", run.counter,
@@ -237,14 +241,16 @@ absl::Status RunPlanner::StartStage(store::Tx& tx, const store::PipelineRunRecor
 void RunPlanner::InsertScheduledJob(store::Tx& tx, const store::PipelineRunRecord& run,
                                     const config::Pipeline& pipeline,
                                     const store::StageRunRecord& stage, const config::Job& job,
-                                    const std::string& name, PlanEffects* effects) {
+                                    const std::string& name, const std::string& pinned_agent,
+                                    PlanEffects* effects) {
   ScheduledJob s;
-  s.job_run_id = tx.InsertJobRun(stage.id, name, job.name);
+  s.job_run_id = tx.InsertJobRun(stage.id, name, job.name, pinned_agent);
   s.name = name;
   s.config_job = job.name;
   s.stage = stage;
   s.run = run;
   s.requirements = Requirements(pipeline, job);
+  s.requirements.agent_id = pinned_agent;
   effects->scheduled_jobs.push_back(std::move(s));
 }
 
@@ -270,6 +276,7 @@ absl::StatusOr<std::optional<ScheduledJob>> RunPlanner::LoadScheduledJob(store::
       if (j.name == job->config_job) s.requirements = Requirements(*pipeline, j);
     }
   }
+  s.requirements.agent_id = job->pinned_agent;
   return s;
 }
 
@@ -320,7 +327,8 @@ absl::StatusOr<bool> RunPlanner::LoseJob(store::Tx& tx, int64_t job_run_id,
   std::string where = absl::StrCat(run->pipeline, "/", run->counter, "/", stage->name, "/",
                                    stage->counter, "/", job->name);
   if (reschedule) {
-    InsertScheduledJob(tx, *run, *pipeline, *stage, *job_cfg, job->name, effects);
+    InsertScheduledJob(tx, *run, *pipeline, *stage, *job_cfg, job->name, job->pinned_agent,
+                       effects);
     effects->events.push_back(absl::StrCat(where, " lost (", reason,
                                            "): rescheduled as a new attempt"));
     return true;

@@ -60,9 +60,10 @@ struct TriggerSpec {
 
 class RunPlanner {
  public:
-  // `count_matching_agents` serves `run_instances: all`.
+  // `matching_agents` (ids of the enabled agents that match) serves
+  // `run_instances: all`: one instance pinned to each.
   RunPlanner(ConfigCache* configs,
-             std::function<int(const JobRequirements&)> count_matching_agents);
+             std::function<std::vector<std::string>(const JobRequirements&)> matching_agents);
 
   absl::StatusOr<store::PipelineRunRecord> Trigger(store::Tx& tx,
                                                    const TriggerSpec& spec,
@@ -127,12 +128,12 @@ class RunPlanner {
   void InsertScheduledJob(store::Tx& tx, const store::PipelineRunRecord& run,
                           const config::Pipeline& pipeline, const store::StageRunRecord& stage,
                           const config::Job& job, const std::string& name,
-                          PlanEffects* effects);
+                          const std::string& pinned_agent, PlanEffects* effects);
   absl::StatusOr<std::shared_ptr<const config::Config>> ConfigOf(
       store::Tx& tx, const store::PipelineRunRecord& run);
 
   ConfigCache* configs_;
-  std::function<int(const JobRequirements&)> count_matching_agents_;
+  std::function<std::vector<std::string>(const JobRequirements&)> matching_agents_;
 };
 
 // passed, failed, cancelled or lost: the attempt will never change again.

@@ -163,7 +163,8 @@ class RunPlannerDbTest : public ::testing::Test {
   }
 
   ConfigCache configs_;
-  RunPlanner planner_{&configs_, [](const JobRequirements&) { return 0; }};
+  RunPlanner planner_{&configs_,
+                      [](const JobRequirements&) { return std::vector<std::string>{}; }};
   std::unique_ptr<store::Db> db_;
 };
 

@@ -61,9 +61,11 @@ Scheduler::Scheduler(std::unique_ptr<store::Db> db, ConfigCache* configs,
       configs_(configs),
       options_(std::move(options)),
       planner_(configs, [this](const JobRequirements& req) {
-        int n = 0;
-        for (const auto& [id, agent] : agents_) n += Matches(req, ProfileOf(agent));
-        return n;
+        std::vector<std::string> ids;
+        for (const auto& [id, agent] : agents_) {
+          if (Matches(req, ProfileOf(agent))) ids.push_back(id);
+        }
+        return ids;
       }) {}
 
 Scheduler::~Scheduler() { Stop(); }
@@ -239,10 +241,17 @@ void Scheduler::UpdateWaitingReasons() {
       any_match = true;
       any_connected |= states[i]->channel != nullptr;
     }
+    std::string pinned;
+    if (auto a = agents_.find(job.requirements.agent_id); a != agents_.end()) {
+      pinned = a->second.record.name;
+    }
     std::string reason =
-        !any_match       ? "waiting: " + ExplainNoMatch(job.requirements, profiles)
-        : !any_connected ? "waiting: every matching agent is offline"
-                         : "waiting for a free agent";
+        !any_match ? "waiting: " + ExplainNoMatch(job.requirements, profiles)
+        : !any_connected
+            ? (pinned.empty() ? "waiting: every matching agent is offline"
+                              : absl::StrCat("waiting: its agent ", pinned, " is offline"))
+            : (pinned.empty() ? "waiting for a free agent"
+                              : absl::StrCat("waiting for its agent ", pinned, " to be free"));
     if (reason != job.reason) {
       job.reason = reason;
       changed.emplace_back(id, reason);

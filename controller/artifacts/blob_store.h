@@ -29,13 +29,14 @@ class BlobStore {
   class Writer {
    public:
     ~Writer();  // removes the incoming file unless committed
+    // Hashes and writes `data`; starts writing every few MiB back to disk
+    // meanwhile, so Commit's sync is short.
     absl::Status Append(std::string_view data);
     int64_t size() const { return static_cast<int64_t>(hasher_.bytes()); }
     // Checks the content against the sender's claim, makes it durable and
     // moves it into place (or drops it when that content is stored already).
     // Returns the digest. DATA_LOSS on a mismatch.
-    absl::StatusOr<std::string> Commit(const std::string& claimed_sha256,
-                                       int64_t claimed_size);
+    absl::StatusOr<std::string> Commit(const std::string& claimed_sha256, int64_t claimed_size);
 
    private:
     friend class BlobStore;
@@ -45,6 +46,7 @@ class BlobStore {
     std::string path_;
     int fd_;
     Sha256Hasher hasher_;
+    int64_t written_back_ = 0;  // bytes whose writeback was started
     bool committed_ = false;
   };
 

@@ -3,9 +3,12 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <functional>
+#include <mutex>
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
@@ -13,85 +16,275 @@
 namespace gantry::rpc {
 namespace {
 
-constexpr size_t kChunkBytes = 64 * 1024;
+// Received upload data not yet on disk, at most about this much per stream:
+// reading pauses above it, so a sender faster than the disk costs bounded
+// memory, and below it receiving overlaps hashing and writing.
+constexpr size_t kUploadQueueBytes = 8 << 20;
 
+// Download message payload. Large enough that the per-message thread hops
+// are negligible; far below the 4 MiB gRPC clients accept by default (the
+// agent keeps that default).
+constexpr size_t kDownloadChunkBytes = 1 << 20;
+
+// UploadArtifact: the header, data chunks, the trailer. gRPC receives the
+// next message while a single pool task hashes and writes the ones before
+// it, in order. Three things may be outstanding at once, each flagged under
+// mu_: a read, one pool task (authorize, drain or commit) and nothing else;
+// Finish waits for both to end, so no callback outlives the reactor.
 class UploadReactor final : public grpc::ServerReadReactor<v1::UploadArtifactRequest> {
  public:
   UploadReactor(ArtifactService* service, v1::UploadArtifactResponse* response)
       : service_(service), response_(response) {
+    reading_ = true;
     StartRead(&request_);
   }
 
   void OnReadDone(bool ok) override {
-    if (!ok) {
-      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          "upload ended before its trailer"));
-      return;
+    Next next;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      reading_ = false;
+      if (!ok) {
+        SetError(absl::InvalidArgumentError("upload ended before its trailer"));
+      } else if (error_.ok()) {
+        Receive();
+      }
+      next = Decide();
     }
-    switch (request_.kind_case()) {
-      case v1::UploadArtifactRequest::kHeader:
-        if (upload_) return Fail(absl::InvalidArgumentError("second upload header"));
-        service_->pool().WithDb([this](store::Db& db) {
-          auto started = service_->StartUpload(db, request_.header());
-          if (!started.ok()) return Fail(started.status());
-          upload_ = std::move(*started);
-          StartRead(&request_);
-        });
-        return;
-      case v1::UploadArtifactRequest::kData:
-        if (!upload_) return Fail(absl::InvalidArgumentError("data before the upload header"));
-        service_->pool().Post([this] {
-          if (upload_->writer->size() + static_cast<int64_t>(request_.data().size()) >
-              upload_->claimed_size) {
-            return Fail(absl::InvalidArgumentError(
-                absl::StrCat(upload_->record.path, ": more bytes than the header's size ",
-                             upload_->claimed_size)));
-          }
-          if (auto st = upload_->writer->Append(request_.data()); !st.ok()) return Fail(st);
-          StartRead(&request_);
-        });
-        return;
-      case v1::UploadArtifactRequest::kTrailer:
-        if (!upload_) return Fail(absl::InvalidArgumentError("trailer before the upload header"));
-        service_->pool().WithDb([this](store::Db& db) {
-          auto done = service_->FinishUpload(db, *upload_, request_.trailer().sha256());
-          if (!done.ok()) return Fail(done.status());
-          *response_ = std::move(*done);
-          upload_.reset();
-          Finish(grpc::Status::OK);
-        });
-        return;
-      default:
-        return Fail(absl::InvalidArgumentError("empty upload message"));
+    Run(std::move(next));
+  }
+
+  void OnCancel() override {
+    Next next;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      SetError(absl::CancelledError("upload cancelled"));
+      next = Decide();
     }
+    Run(std::move(next));
   }
 
   void OnDone() override { delete this; }
 
  private:
-  void Fail(const absl::Status& status) {
-    upload_.reset();  // removes the partial file
-    Finish(ToGrpcStatus(status));
+  enum class Work { kNone, kAuthorize, kDrain, kCommit };
+
+  // What Decide() started; done by Run() outside the lock.
+  struct Next {
+    Work work = Work::kNone;
+    bool read = false;
+    bool finish = false;
+    grpc::Status status;
+    std::unique_ptr<Upload> drop;  // a failed upload, removed before Finish
+  };
+
+  // Under mu_: files the message just read.
+  void Receive() {
+    switch (request_.kind_case()) {
+      case v1::UploadArtifactRequest::kHeader:
+        if (header_seen_) return SetError(absl::InvalidArgumentError("second upload header"));
+        header_seen_ = true;
+        header_ = std::move(*request_.mutable_header());
+        return;
+      case v1::UploadArtifactRequest::kData: {
+        if (!upload_) {
+          return SetError(absl::InvalidArgumentError("data before the upload header"));
+        }
+        const int64_t n = static_cast<int64_t>(request_.data().size());
+        if (received_ + n > upload_->claimed_size) {
+          return SetError(absl::InvalidArgumentError(
+              absl::StrCat(upload_->record.path, ": more bytes than the header's size ",
+                           upload_->claimed_size)));
+        }
+        received_ += n;
+        queued_bytes_ += static_cast<size_t>(n);
+        // Takes the buffer; the next read parses into a fresh one.
+        queue_.push_back(std::move(*request_.mutable_data()));
+        return;
+      }
+      case v1::UploadArtifactRequest::kTrailer:
+        if (!upload_) {
+          return SetError(absl::InvalidArgumentError("trailer before the upload header"));
+        }
+        trailer_seen_ = true;
+        claimed_sha256_ = request_.trailer().sha256();
+        return;
+      default:
+        return SetError(absl::InvalidArgumentError("empty upload message"));
+    }
   }
 
-  ArtifactService* service_;
-  v1::UploadArtifactResponse* response_;
+  // Under mu_: keeps the first error; queued data is not written any more.
+  void SetError(absl::Status status) {
+    if (error_.ok()) error_ = std::move(status);
+    queue_.clear();
+  }
+
+  // Under mu_: starts whatever may run now and marks it outstanding.
+  Next Decide() {
+    Next next;
+    if (finished_) return next;
+    if (!error_.ok()) {
+      if (!reading_ && !pool_busy_) {
+        finished_ = true;
+        next.finish = true;
+        next.status = ToGrpcStatus(error_);
+        next.drop = std::move(upload_);
+      }
+      return next;
+    }
+    if (!pool_busy_) {
+      if (header_seen_ && !upload_) {
+        next.work = Work::kAuthorize;
+      } else if (!queue_.empty()) {
+        next.work = Work::kDrain;
+      } else if (trailer_seen_ && !committed_) {
+        next.work = Work::kCommit;
+      }
+      pool_busy_ = next.work != Work::kNone;
+    }
+    // Data is read only once the sender is authorized, and not past the
+    // trailer: the stream has nothing after it.
+    if (!reading_ && upload_ && !trailer_seen_ && queued_bytes_ < kUploadQueueBytes) {
+      reading_ = true;
+      next.read = true;
+    }
+    if (committed_ && !pool_busy_ && !reading_) {
+      finished_ = true;
+      next.finish = true;
+      next.status = grpc::Status::OK;
+    }
+    return next;
+  }
+
+  // Outside mu_. Touches the reactor only for what Decide() marked
+  // outstanding, which keeps it alive; after Finish it may be gone.
+  void Run(Next next) {
+    switch (next.work) {
+      case Work::kNone:
+        break;
+      case Work::kAuthorize:
+        service_->pool().WithDb([this](store::Db& db) { Authorize(db); });
+        break;
+      case Work::kDrain:
+        service_->pool().Post([this] { Drain(); });
+        break;
+      case Work::kCommit:
+        service_->pool().WithDb([this](store::Db& db) { Commit(db); });
+        break;
+    }
+    if (next.read) StartRead(&request_);
+    if (next.finish) {
+      next.drop.reset();  // removes the partial file before the sender hears
+      Finish(next.status);
+    }
+  }
+
+  // Pool: checks the agent and opens the incoming file.
+  void Authorize(store::Db& db) {
+    // header_ is written only before this task was started.
+    auto started = service_->StartUpload(db, header_);
+    Next next;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      pool_busy_ = false;
+      if (!started.ok()) {
+        SetError(started.status());
+      } else if (error_.ok()) {
+        upload_ = std::move(*started);
+      }
+      next = Decide();
+    }
+    Run(std::move(next));
+  }
+
+  // Pool: hashes and writes queued chunks in order. Yields the thread after
+  // a queue's worth, so a fast upload does not starve the pool's other work.
+  void Drain() {
+    size_t budget = kUploadQueueBytes;
+    std::string chunk;
+    bool have = false;
+    while (true) {
+      Next next;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (have) queued_bytes_ -= chunk.size();
+        have = error_.ok() && !queue_.empty() && budget > 0;
+        if (have) {
+          chunk = std::move(queue_.front());
+          queue_.pop_front();
+        } else {
+          pool_busy_ = false;
+        }
+        // While this task holds pool_busy_, this can only resume reading.
+        next = Decide();
+      }
+      if (!have) return Run(std::move(next));
+      Run(std::move(next));
+      // Only this task uses the writer, and upload_ stays set while it runs.
+      absl::Status st = upload_->writer->Append(chunk);
+      budget -= std::min(budget, chunk.size());
+      if (!st.ok()) {
+        std::lock_guard<std::mutex> lock(mu_);
+        SetError(std::move(st));
+      }
+    }
+  }
+
+  // Pool: verifies, makes durable and records the file.
+  void Commit(store::Db& db) {
+    auto done = service_->FinishUpload(db, *upload_, claimed_sha256_);
+    Next next;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      pool_busy_ = false;
+      if (!done.ok()) {
+        SetError(done.status());
+      } else {
+        *response_ = std::move(*done);
+        committed_ = true;
+      }
+      next = Decide();
+    }
+    Run(std::move(next));
+  }
+
+  ArtifactService* const service_;
+  v1::UploadArtifactResponse* const response_;
+  // Parsed into by gRPC while reading_, read by Receive() after.
   v1::UploadArtifactRequest request_;
-  std::unique_ptr<Upload> upload_;
+
+  std::mutex mu_;
+  bool reading_ = false;    // a StartRead is outstanding
+  bool pool_busy_ = false;  // a pool task is outstanding; it alone uses upload_'s writer
+  bool finished_ = false;
+  absl::Status error_;
+  bool header_seen_ = false;
+  v1::ArtifactUploadHeader header_;
+  std::unique_ptr<Upload> upload_;  // set once authorized
+  int64_t received_ = 0;
+  std::deque<std::string> queue_;
+  size_t queued_bytes_ = 0;  // in queue_ plus the chunk being written
+  bool trailer_seen_ = false;
+  std::string claimed_sha256_;
+  bool committed_ = false;
 };
 
-// Sends a list of stored files: for each a header, then its bytes.
+// Sends a list of stored files: for each a header, then its bytes. Two
+// message slots: a pool task reads the next message from disk into one while
+// gRPC sends the other. Finish waits for both to be idle.
 class FileStreamReactor final : public grpc::ServerWriteReactor<v1::ArtifactStreamChunk> {
  public:
   using Resolve =
       std::function<absl::StatusOr<std::vector<FetchedFile>>(ArtifactService*, store::Db&)>;
 
   FileStreamReactor(ArtifactService* service, Resolve resolve) : service_(service) {
+    filling_ = true;
     service_->pool().WithDb([this, resolve = std::move(resolve)](store::Db& db) {
       auto files = resolve(service_, db);
-      if (!files.ok()) return Fail(files.status());
+      if (!files.ok()) return Filled(files.status(), false);
       files_ = std::move(*files);
-      Next();
+      Fill();
     });
   }
 
@@ -100,70 +293,152 @@ class FileStreamReactor final : public grpc::ServerWriteReactor<v1::ArtifactStre
   }
 
   void OnWriteDone(bool ok) override {
-    if (!ok) {
-      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "download cancelled"));
-      return;
+    Next next;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      writing_ = false;
+      if (!ok && error_.ok()) {
+        error_ = grpc::Status(grpc::StatusCode::CANCELLED, "download cancelled");
+      }
+      next = Decide();
     }
-    service_->pool().Post([this] { Next(); });
+    Run(next);
   }
 
   void OnDone() override { delete this; }
 
  private:
-  // On a pool thread: the next header or chunk, or the end.
-  void Next() {
-    if (fd_ < 0) {
-      if (index_ >= files_.size()) {
-        Finish(grpc::Status::OK);
-        return;
+  // What Decide() started; done by Run() outside the lock.
+  struct Next {
+    v1::ArtifactStreamChunk* write = nullptr;
+    bool fill = false;
+    bool finish = false;
+    grpc::Status status;
+  };
+
+  // Under mu_: starts whatever may run now and marks it outstanding.
+  Next Decide() {
+    Next next;
+    if (finished_) return next;
+    if (!error_.ok()) {
+      if (!writing_ && !filling_) {
+        finished_ = true;
+        next.finish = true;
+        next.status = error_;
       }
+      return next;
+    }
+    if (!writing_ && ready_ > 0) {
+      writing_ = true;
+      --ready_;
+      next.write = &slots_[send_];
+      send_ ^= 1;
+    }
+    const int free_slots = 2 - ready_ - (writing_ ? 1 : 0);
+    if (!filling_ && !at_end_ && free_slots > 0) {
+      filling_ = true;
+      next.fill = true;
+    }
+    if (at_end_ && ready_ == 0 && !writing_ && !filling_) {
+      finished_ = true;
+      next.finish = true;
+      next.status = grpc::Status::OK;
+    }
+    return next;
+  }
+
+  // Outside mu_; after Finish the reactor may be gone.
+  void Run(const Next& next) {
+    if (next.fill) service_->pool().Post([this] { Fill(); });
+    if (next.write != nullptr) StartWrite(next.write);
+    if (next.finish) Finish(next.status);
+  }
+
+  // Pool: puts the next header or chunk into the free slot, or notes the end.
+  void Fill() {
+    // The slot at fill_ is neither ready nor being sent: this task owns it.
+    absl::StatusOr<bool> produced = Produce(slots_[fill_]);
+    Filled(produced.status(), produced.ok() && !*produced);
+  }
+
+  // Pool: the next message into `chunk`; false at the end of the last file.
+  absl::StatusOr<bool> Produce(v1::ArtifactStreamChunk& chunk) {
+    if (fd_ >= 0 && remaining_ == 0) {
+      ::close(fd_);
+      fd_ = -1;
+      ++index_;
+    }
+    if (fd_ < 0) {
+      if (index_ >= files_.size()) return false;
       const FetchedFile& f = files_[index_];
       std::string path = service_->blobs().PathOf(f.artifact.sha256);
       fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
       if (fd_ < 0) {
-        return Fail(absl::DataLossError(absl::StrCat(
-            "artifact ", f.artifact.path, " is missing from the controller's store")));
+        return absl::DataLossError(
+            absl::StrCat("artifact ", f.artifact.path, " is missing from the controller's store"));
       }
       remaining_ = f.artifact.size;
-      chunk_.Clear();
-      auto* header = chunk_.mutable_file();
+      chunk.Clear();
+      auto* header = chunk.mutable_file();
       header->set_path(f.name);
       header->set_size(f.artifact.size);
       header->set_sha256(f.artifact.sha256);
       header->set_executable(f.artifact.executable);
-      StartWrite(&chunk_);
-      return;
+      return true;
     }
-    if (remaining_ == 0) {
-      ::close(fd_);
-      fd_ = -1;
-      ++index_;
-      return Next();
+    std::string* data = chunk.mutable_data();
+    data->resize(static_cast<size_t>(std::min<int64_t>(remaining_, kDownloadChunkBytes)));
+    size_t got = 0;
+    while (got < data->size()) {
+      ssize_t n = ::read(fd_, data->data() + got, data->size() - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        return absl::DataLossError(
+            absl::StrCat("artifact ", files_[index_].artifact.path,
+                         " is shorter in the controller's store than recorded"));
+      }
+      got += static_cast<size_t>(n);
     }
-    std::string* data = chunk_.mutable_data();
-    data->resize(static_cast<size_t>(std::min<int64_t>(remaining_, kChunkBytes)));
-    ssize_t n;
-    do {
-      n = ::read(fd_, data->data(), data->size());
-    } while (n < 0 && errno == EINTR);
-    if (n <= 0) {
-      return Fail(absl::DataLossError(
-          absl::StrCat("artifact ", files_[index_].artifact.path,
-                       " is shorter in the controller's store than recorded")));
-    }
-    data->resize(static_cast<size_t>(n));
-    remaining_ -= n;
-    StartWrite(&chunk_);
+    remaining_ -= static_cast<int64_t>(got);
+    return true;
   }
 
-  void Fail(const absl::Status& status) { Finish(ToGrpcStatus(status)); }
+  // Pool: hands the filled slot (or the end, or an error) to the sender.
+  void Filled(const absl::Status& st, bool at_end) {
+    Next next;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      filling_ = false;
+      if (!st.ok()) {
+        if (error_.ok()) error_ = ToGrpcStatus(st);
+      } else if (at_end) {
+        at_end_ = true;
+      } else {
+        ++ready_;
+        fill_ ^= 1;
+      }
+      next = Decide();
+    }
+    Run(next);
+  }
 
-  ArtifactService* service_;
+  ArtifactService* const service_;
+  // Used only by the one outstanding fill task.
   std::vector<FetchedFile> files_;
   size_t index_ = 0;
   int fd_ = -1;
   int64_t remaining_ = 0;
-  v1::ArtifactStreamChunk chunk_;
+  int fill_ = 0;  // the slot the fill task writes next
+
+  std::mutex mu_;
+  v1::ArtifactStreamChunk slots_[2];
+  int send_ = 0;   // the slot sent next
+  int ready_ = 0;  // filled slots not yet sent
+  bool writing_ = false;
+  bool filling_ = false;
+  bool at_end_ = false;
+  bool finished_ = false;
+  grpc::Status error_;
 };
 
 }  // namespace

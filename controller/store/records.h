@@ -96,6 +96,8 @@ struct JobRunRecord {
   int64_t last_sequence = 0;
   // Set by a stage cancel while the attempt still runs on its agent.
   std::string cancel_reason;
+  // A `run_instances: all` instance: the agent it must run on.
+  std::string pinned_agent;
 };
 
 struct AgentRecord {

@@ -21,7 +21,7 @@ namespace {
 #define JOB_COLUMNS \
   "id, stage_run_id, name, config_job, state, agent_id, reason, " MS("scheduled_at") \
   ", " MS("assigned_at") ", " MS("started_at") ", " MS("finished_at")                \
-  ", console_bytes, last_sequence, cancel_reason"
+  ", console_bytes, last_sequence, cancel_reason, pinned_agent"
 
 // TransitionJob's variants differ only in the timestamps they stamp.
 #define TRANSITION_JOB(stamp)                                        \
@@ -117,8 +117,8 @@ constexpr Statement kStatements[] = {
 
     // --- job runs
     {kInsertJobRun,
-     "INSERT INTO job_runs (stage_run_id, name, config_job, state) "
-     "VALUES ($1, $2, $3, 'scheduled') RETURNING id"},
+     "INSERT INTO job_runs (stage_run_id, name, config_job, state, pinned_agent) "
+     "VALUES ($1, $2, $3, 'scheduled', $4) RETURNING id"},
     {kJobRunsOfStage, "SELECT " JOB_COLUMNS " FROM job_runs WHERE stage_run_id = $1 ORDER BY id"},
     {kGetJobRun, "SELECT " JOB_COLUMNS " FROM job_runs WHERE id = $1"},
     {kGetJobRunForUpdate, "SELECT " JOB_COLUMNS " FROM job_runs WHERE id = $1 FOR UPDATE"},

@@ -68,6 +68,7 @@ JobRunRecord JobFromRow(const pqxx::row& r) {
   j.console_bytes = r[11].as<int64_t>();
   j.last_sequence = r[12].as<int64_t>();
   j.cancel_reason = r[13].as<std::string>();
+  j.pinned_agent = r[14].as<std::string>();
   return j;
 }
 
@@ -279,8 +280,8 @@ std::optional<StageRunRecord> Tx::OldestQueuedStage(const std::string& pipeline,
 }
 
 int64_t Tx::InsertJobRun(int64_t stage_run_id, const std::string& name,
-                         const std::string& config_job) {
-  auto r = work_.exec_prepared(kInsertJobRun, stage_run_id, name, config_job);
+                         const std::string& config_job, const std::string& pinned_agent) {
+  auto r = work_.exec_prepared(kInsertJobRun, stage_run_id, name, config_job, pinned_agent);
   return r[0][0].as<int64_t>();
 }
 

@@ -76,8 +76,9 @@ class Tx {
                                                   const std::string& stage);
 
   // --- job runs (a job run is one attempt; its id is the attempt id)
+  // `pinned_agent`: only that agent may run it ("" = any matching agent).
   int64_t InsertJobRun(int64_t stage_run_id, const std::string& name,
-                       const std::string& config_job);
+                       const std::string& config_job, const std::string& pinned_agent = "");
   std::vector<JobRunRecord> JobRunsOfStage(int64_t stage_run_id);
   std::optional<JobRunRecord> GetJobRun(int64_t job_run_id, bool for_update);
   // Moves the job from one of `from` to `to`; returns false if it was in

@@ -9,3 +9,7 @@ UPDATE stage_runs s SET pipeline = p.pipeline FROM pipeline_runs p WHERE p.id = 
 ALTER TABLE stage_runs ALTER COLUMN pipeline SET NOT NULL;
 CREATE INDEX stage_runs_active ON stage_runs (pipeline, name)
   WHERE state IN ('queued', 'building');
+
+-- A `run_instances: all` instance belongs to one agent: the pin survives a
+-- controller restart and a reschedule after the agent is lost.
+ALTER TABLE job_runs ADD COLUMN pinned_agent TEXT NOT NULL DEFAULT '';

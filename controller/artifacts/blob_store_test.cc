@@ -1,0 +1,108 @@
+#include "controller/artifacts/blob_store.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+#include "common/crypto.h"
+#include "common/files.h"
+
+namespace gantry {
+namespace {
+
+class ArtifactBlobStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/blob_store_test.XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    store_ = std::make_unique<BlobStore>(root_);
+    ASSERT_TRUE(store_->Init().ok());
+  }
+  void TearDown() override { std::filesystem::remove_all(root_); }
+
+  bool IncomingEmpty() const {
+    return std::filesystem::is_empty(std::filesystem::path(root_) / "incoming");
+  }
+
+  // Appends `content` in pieces of `piece` bytes and commits it.
+  absl::StatusOr<std::string> Store(const std::string& content, size_t piece,
+                                    const std::string& claimed_sha256, int64_t claimed_size) {
+    auto writer = store_->Create();
+    if (!writer.ok()) return writer.status();
+    for (size_t off = 0; off < content.size(); off += piece) {
+      if (auto st = (*writer)->Append(std::string_view(content).substr(off, piece)); !st.ok()) {
+        return st;
+      }
+    }
+    return (*writer)->Commit(claimed_sha256, claimed_size);
+  }
+
+  std::string root_;
+  std::unique_ptr<BlobStore> store_;
+};
+
+// A file larger than the writeback interval, appended in uneven pieces,
+// lands whole under its digest and leaves nothing in incoming/.
+TEST_F(ArtifactBlobStoreTest, LargeFileStoredUnderItsDigest) {
+  std::string content(21 * 1024 * 1024 + 123, '\0');
+  for (size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>(i * 131 + i / 7);
+  const std::string sha = Sha256Hex(content);
+  auto digest = Store(content, 1000003, sha, static_cast<int64_t>(content.size()));
+  ASSERT_TRUE(digest.ok()) << digest.status();
+  EXPECT_EQ(*digest, sha);
+  auto stored = ReadFile(store_->PathOf(sha));
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_TRUE(*stored == content);
+  EXPECT_TRUE(IncomingEmpty());
+}
+
+// A digest that differs from the sender's is DATA_LOSS, and the received
+// bytes are dropped rather than stored.
+TEST_F(ArtifactBlobStoreTest, ChecksumMismatchIsDataLossAndStoresNothing) {
+  const std::string content = "hello artifact";
+  const std::string wrong = Sha256Hex("something else");
+  auto digest = Store(content, 4, wrong, static_cast<int64_t>(content.size()));
+  EXPECT_EQ(digest.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_FALSE(FileExists(store_->PathOf(Sha256Hex(content))));
+  EXPECT_FALSE(FileExists(store_->PathOf(wrong)));
+  EXPECT_TRUE(IncomingEmpty());
+}
+
+// Fewer bytes than the header claimed is DATA_LOSS too.
+TEST_F(ArtifactBlobStoreTest, SizeMismatchIsDataLoss) {
+  const std::string content = "short";
+  auto digest = Store(content, 2, Sha256Hex(content), 6);
+  EXPECT_EQ(digest.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_TRUE(IncomingEmpty());
+}
+
+// A writer dropped before Commit (a cancelled upload) removes its file.
+TEST_F(ArtifactBlobStoreTest, AbandonedWriterRemovesIncomingFile) {
+  {
+    auto writer = store_->Create();
+    ASSERT_TRUE(writer.ok());
+    ASSERT_TRUE((*writer)->Append(std::string(9 << 20, 'x')).ok());
+    EXPECT_FALSE(IncomingEmpty());
+  }
+  EXPECT_TRUE(IncomingEmpty());
+}
+
+// A verified upload replaces a stored blob that was damaged on disk.
+TEST_F(ArtifactBlobStoreTest, VerifiedUploadReplacesDamagedBlob) {
+  const std::string content = "the good bytes";
+  const std::string sha = Sha256Hex(content);
+  ASSERT_TRUE(Store(content, 5, sha, static_cast<int64_t>(content.size())).ok());
+  std::filesystem::permissions(store_->PathOf(sha), std::filesystem::perms::owner_write,
+                               std::filesystem::perm_options::add);
+  ASSERT_TRUE(WriteFileAtomic(store_->PathOf(sha), "the bad bytes!").ok());
+  ASSERT_TRUE(Store(content, 5, sha, static_cast<int64_t>(content.size())).ok());
+  auto stored = ReadFile(store_->PathOf(sha));
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(*stored, content);
+}
+
+}  // namespace
+}  // namespace gantry
