@@ -47,9 +47,14 @@ int main(int argc, char** argv) {
                  "environments this agent belongs to, comma-separated")
       ->delimiter(',');
   app.add_option("--name", options.name, "agent name (default: hostname)");
+  double kill_grace_seconds = absl::ToDoubleSeconds(options.runner.kill_grace);
+  app.add_option("--kill-grace", kill_grace_seconds,
+                 "seconds a cancelled or timed-out task gets after SIGTERM before SIGKILL")
+      ->check(CLI::Range(0.0, 3600.0));
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   CLI11_PARSE(app, argc, argv);
+  options.runner.kill_grace = absl::Seconds(kill_grace_seconds);
 
   gantry::SetupLogging("agent", log_level);
   options.hostname = Hostname();
