@@ -104,7 +104,9 @@ class Scheduler {
   static constexpr size_t kMaxTriggerBatch = 128;
   void DrainTriggers();
   // Plans calls[begin, end) in one transaction; their views on success.
-  absl::Status TriggerBatch(std::vector<TriggerCall>& calls, size_t begin, size_t end);
+  // `refused`: the planner refused one of them (not a database failure).
+  absl::Status TriggerBatch(std::vector<TriggerCall>& calls, size_t begin, size_t end,
+                            bool* refused);
   void DoHello(const std::shared_ptr<AgentChannel>& channel, const v1::Hello& hello,
                absl::Time received);
 

@@ -91,14 +91,25 @@ void Scheduler::DrainInbox() {
 
 void Scheduler::WriteReports(std::vector<Report>& reports) {
   if (reports.empty()) return;
+  bool refused = false;  // a report was refused, not the database lost
   absl::Status st = db_->Run("AgentReports", [&](store::Tx& tx) -> absl::Status {
-    for (Report& r : reports) RETURN_IF_ERROR(WriteReport(tx, r));
+    refused = false;
+    for (Report& r : reports) {
+      absl::Status one = WriteReport(tx, r);
+      if (!one.ok()) {
+        refused = true;
+        return one;
+      }
+    }
     return absl::OkStatus();
   });
   if (st.ok()) {
     for (Report& r : reports) ApplyReport(r);
-  } else if (reports.size() == 1) {
-    ReportNotWritten(reports[0], st);
+  } else if (reports.size() == 1 || !refused) {
+    // The database failed (Db::Run already retried, or the commit is in
+    // doubt): one by one would wait out the same outage once per report, or
+    // write twice what did commit. Unacknowledged, the agents send them again.
+    for (Report& r : reports) ReportNotWritten(r, st);
   } else {
     // One bad report must not hold back the rest: each on its own.
     spdlog::warn("a batch of {} agent reports failed ({}); writing them one by one",

@@ -44,8 +44,12 @@ void Scheduler::DrainTriggers() {
   }
   for (size_t begin = 0; begin < calls.size(); begin += kMaxTriggerBatch) {
     size_t end = std::min(calls.size(), begin + kMaxTriggerBatch);
-    absl::Status st = TriggerBatch(calls, begin, end);
-    if (st.ok() || end - begin == 1) {
+    bool refused = false;
+    absl::Status st = TriggerBatch(calls, begin, end, &refused);
+    // Only a refused trigger is worth retrying alone. If the database failed
+    // (Db::Run already retried, or the commit is in doubt), one by one would
+    // wait out the same outage once per call, or start a run twice.
+    if (st.ok() || end - begin == 1 || !refused) {
       for (size_t i = begin; i < end; ++i) {
         if (st.ok()) {
           calls[i].done(std::move(calls[i].view));
@@ -58,7 +62,7 @@ void Scheduler::DrainTriggers() {
     // One refused trigger (an unknown or paused pipeline, say) must not fail
     // the others: each on its own.
     for (size_t i = begin; i < end; ++i) {
-      absl::Status one = TriggerBatch(calls, i, i + 1);
+      absl::Status one = TriggerBatch(calls, i, i + 1, &refused);
       if (one.ok()) {
         calls[i].done(std::move(calls[i].view));
       } else {
@@ -68,18 +72,23 @@ void Scheduler::DrainTriggers() {
   }
 }
 
-absl::Status Scheduler::TriggerBatch(std::vector<TriggerCall>& calls, size_t begin, size_t end) {
+absl::Status Scheduler::TriggerBatch(std::vector<TriggerCall>& calls, size_t begin, size_t end,
+                                     bool* refused) {
   AgentNames names;
   for (const auto& [id, a] : agents_) names[id] = a.record.name;
   PlanEffects effects;  // of all the calls, plus failed assignments
   Assignment assignment;
   absl::Status st = db_->Run("TriggerPipeline", [&](store::Tx& tx) -> absl::Status {
     effects.Clear();
+    *refused = false;
     std::vector<store::PipelineRunRecord> runs;
     for (size_t i = begin; i < end; ++i) {
-      ASSIGN_OR_RETURN(store::PipelineRunRecord run,
-                       planner_.Trigger(tx, calls[i].spec, &effects));
-      runs.push_back(std::move(run));
+      absl::StatusOr<store::PipelineRunRecord> run = planner_.Trigger(tx, calls[i].spec, &effects);
+      if (!run.ok()) {
+        *refused = true;
+        return run.status();
+      }
+      runs.push_back(std::move(*run));
     }
     // Assigned in the same commit when an agent is idle: trigger to Assign
     // costs one transaction, not three.

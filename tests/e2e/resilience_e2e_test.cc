@@ -38,9 +38,10 @@ constexpr absl::Duration kRunDeadline = absl::Seconds(60);
 const std::vector<std::string> kFastLoss = {"--agent-lost-timeout", "2",
                                             "--heartbeat-interval", "0.5"};
 constexpr absl::Duration kLostTimeout = absl::Seconds(2);
-// For tests where agents must outlast a controller or database outage: long
-// enough for an agent's reconnect backoff, still seconds.
-const std::vector<std::string> kSlowLoss = {"--agent-lost-timeout", "10",
+// For tests where agents must outlast a controller or database outage: longer
+// than an agent's reconnect backoff (full jitter up to 10 s) plus a connect,
+// so a slow draw cannot make a live agent lost; nothing waits for it to pass.
+const std::vector<std::string> kSlowLoss = {"--agent-lost-timeout", "20",
                                             "--heartbeat-interval", "0.5"};
 
 // One pipeline `name` with one stage `stage` of `jobs`; each job is
