@@ -70,8 +70,12 @@ class StreamReactor final
   }
 
   void OnDone(const grpc::Status& status) override {
-    fleet_->OnStreamDone(*agent_, this, got_message_);
+    // The reactor (its ClientContext holds the call) must be gone before the
+    // fleet counts the stream ended: Shutdown then frees the channels.
+    Fleet* fleet = fleet_;
+    bool was_welcomed = fleet->DetachStream(*agent_, this, got_message_);
     delete this;
+    fleet->StreamEnded(was_welcomed);
   }
 
  private:
@@ -361,7 +365,7 @@ void Fleet::OnMessage(SimAgent& agent, const v1::ControllerMessage& message) {
   }
 }
 
-void Fleet::OnStreamDone(SimAgent& agent, StreamReactor* stream, bool got_message) {
+bool Fleet::DetachStream(SimAgent& agent, StreamReactor* stream, bool got_message) {
   bool was_welcomed = false;
   bool stopping;
   {
@@ -379,6 +383,10 @@ void Fleet::OnStreamDone(SimAgent& agent, StreamReactor* stream, bool got_messag
           stopping ? absl::InfiniteFuture() : absl::Now() + NextBackoff(agent);
     }
   }
+  return was_welcomed;
+}
+
+void Fleet::StreamEnded(bool was_welcomed) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     --live_streams_;

@@ -118,7 +118,11 @@ class Fleet {
   void TimerLoop();
   void OpenStream(SimAgent& agent);
   void OnMessage(SimAgent& agent, const v1::ControllerMessage& message);
-  void OnStreamDone(SimAgent& agent, StreamReactor* stream, bool got_message);
+  // A stream ended: DetachStream first (no one reaches it any more; returns
+  // whether the agent had been welcomed), then the reactor is deleted, then
+  // StreamEnded, after which Shutdown may destroy the channels it used.
+  bool DetachStream(SimAgent& agent, StreamReactor* stream, bool got_message);
+  void StreamEnded(bool was_welcomed);
   absl::Duration NextBackoff(SimAgent& agent);
 
   FleetOptions options_;
