@@ -141,7 +141,12 @@ class ResilienceE2eTest : public ::testing::Test {
     return absl::StrCat(
         "M=", marks_, "\n",
         "echo $$ > \"", cluster_.task_pid_dir(), "/$$\"\n",
-        "AGENT=$(basename \"$(dirname \"$(dirname \"$(pwd -P)\")\")\")\n");
+        "AGENT=$(basename \"$(dirname \"$(dirname \"$(pwd -P)\")\")\")\n",
+        // The task's side of a gate: waits until the test creates mark $1,
+        // polling it, and fails the task after a minute.
+        "wait_for() { i=0; while [ ! -f \"$M/$1\" ]; do\n"
+        "  i=$((i+1)); [ $i -gt 1200 ] && { echo \"no $1\"; exit 1; }\n"
+        "  sleep 0.05; done; }\n");
   }
 
   // A task that marks `started-AGENT` (and `pid-AGENT`), then holds until
@@ -154,11 +159,7 @@ class ResilienceE2eTest : public ::testing::Test {
                      "echo \"started on $AGENT\"\n"
                      "echo $$ > \"$M/pid-$AGENT\"\n"
                      "touch \"$M/started-$AGENT\"\n"
-                     "i=0\n"
-                     "while [ ! -f \"$M/release-$AGENT\" ]; do\n"
-                     "  i=$((i+1)); [ $i -gt 1200 ] && { echo never released; exit 1; }\n"
-                     "  sleep 0.05\n"
-                     "done\n"
+                     "wait_for \"release-$AGENT\"\n"
                      "echo \"finishing on $AGENT\"\n"
                      "touch \"$M/finished-$AGENT\"\n"));
   }
@@ -479,14 +480,10 @@ TEST_F(ResilienceE2eTest, ControllerKilledMidJobLosesNothing) {
       "scripts/count.sh",
       absl::StrCat(Prologue(),
                    "J=$GANTRY_JOB_NAME\n"
-                   "wait_for() { i=0; while [ ! -f \"$M/$1\" ]; do\n"
-                   "  i=$((i+1)); [ $i -gt 1200 ] && { echo \"no $1\"; exit 1; }\n"
-                   "  sleep 0.05; done; }\n"
                    "n=1\n"
                    "while [ $n -le 20 ]; do echo \"line $n of $J\"; n=$((n+1)); done\n"
                    "wait_for go\n"
-                   "while [ $n -le 40 ]; do echo \"line $n of $J\"; n=$((n+1)); "
-                   "sleep 0.01; done\n"
+                   "while [ $n -le 40 ]; do echo \"line $n of $J\"; n=$((n+1)); done\n"
                    "touch \"$M/phase2-$J\"\n"
                    "wait_for \"go2-$J\"\n"
                    "while [ $n -le ",
@@ -577,10 +574,10 @@ class ResilienceE2ePostgresTest : public ResilienceE2eTest {
         absl::StrCat(Prologue(),
                      "n=1\n"
                      "while [ $n -le 20 ]; do echo \"line $n\"; n=$((n+1)); done\n"
-                     "i=0; while [ ! -f \"$M/go\" ]; do\n"
-                     "  i=$((i+1)); [ $i -gt 1200 ] && { echo no go; exit 1; }\n"
-                     "  sleep 0.05; done\n"
+                     "wait_for go\n"
                      "while [ $n -le 25 ]; do echo \"line $n\"; n=$((n+1)); done\n"
+                     // The outage's length is what is under test: longer
+                     // than kFastLoss's 2 s timeout, heartbeats only.
                      "sleep 3\n"
                      "while [ $n -le 50 ]; do echo \"line $n\"; n=$((n+1)); done\n"
                      "touch \"$M/done\"\n"));
