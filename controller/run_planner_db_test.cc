@@ -10,7 +10,7 @@
 #include "common/config/parser.h"
 #include "controller/artifacts/fetch_resolver.h"
 #include "controller/config_cache.h"
-#include "controller/embedded_pg/embedded_postgres.h"
+#include "controller/embedded_pg/test_postgres.h"
 #include "controller/run_planner.h"
 #include "controller/store/db.h"
 #include "controller/store/tx.h"
@@ -18,34 +18,8 @@
 namespace gantry {
 namespace {
 
-EmbeddedPostgres* g_pg = nullptr;
-
-class PostgresEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("gantry-planner-test-" + std::to_string(getpid()));
-    EmbeddedPostgresOptions opts;
-    opts.data_dir = dir_.string();
-    opts.durable = false;
-    opts.template_dir = "/tmp/gantry-pg-templates";
-    auto pg = EmbeddedPostgres::Start(opts);
-    ASSERT_TRUE(pg.ok()) << pg.status();
-    pg_ = std::move(*pg);
-    g_pg = pg_.get();
-  }
-  void TearDown() override {
-    pg_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-
- private:
-  std::filesystem::path dir_;
-  std::unique_ptr<EmbeddedPostgres> pg_;
-};
-
-const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new PostgresEnvironment);
+const auto* const kEnv =
+    ::testing::AddGlobalTestEnvironment(new TestPostgres("gantry-planner-test"));
 
 constexpr char kConfig[] = R"(format_version: 10
 pipelines:
@@ -78,12 +52,7 @@ pipelines:
 class RunPlannerDbTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string name = std::string("planner_") +
-                       ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    for (char& c : name) c = static_cast<char>(std::tolower(c));
-    ASSERT_TRUE(g_pg->DropDatabase(name).ok());
-    ASSERT_TRUE(g_pg->CreateDatabase(name).ok());
-    auto db = store::Db::Connect(g_pg->ConnectionString(name));
+    auto db = store::Db::Connect(TestPostgres::FreshDatabase("planner_"));
     ASSERT_TRUE(db.ok()) << db.status();
     db_ = std::move(*db);
     ASSERT_TRUE(db_->Migrate().ok());

@@ -12,51 +12,17 @@
 #include <set>
 #include <string>
 
-#include "controller/embedded_pg/embedded_postgres.h"
+#include "controller/embedded_pg/test_postgres.h"
 #include "controller/store/db.h"
 #include "controller/store/tx.h"
 
 namespace gantry::store {
 namespace {
 
-EmbeddedPostgres* g_pg = nullptr;
+const auto* const kEnv =
+    ::testing::AddGlobalTestEnvironment(new TestPostgres("gantry-statements-test"));
 
-class PostgresEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("gantry-statements-test-" + std::to_string(getpid()));
-    EmbeddedPostgresOptions opts;
-    opts.data_dir = dir_.string();
-    opts.durable = false;
-    opts.template_dir = "/tmp/gantry-pg-templates";
-    auto pg = EmbeddedPostgres::Start(opts);
-    ASSERT_TRUE(pg.ok()) << pg.status();
-    pg_ = std::move(*pg);
-    g_pg = pg_.get();
-  }
-  void TearDown() override {
-    pg_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-
- private:
-  std::filesystem::path dir_;
-  std::unique_ptr<EmbeddedPostgres> pg_;
-};
-
-const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new PostgresEnvironment);
-
-// A fresh, empty database named after the running test.
-std::string FreshDatabase() {
-  std::string name =
-      std::string("stmt_") + ::testing::UnitTest::GetInstance()->current_test_info()->name();
-  for (char& c : name) c = static_cast<char>(std::tolower(c));
-  EXPECT_TRUE(g_pg->DropDatabase(name).ok());
-  EXPECT_TRUE(g_pg->CreateDatabase(name).ok());
-  return g_pg->ConnectionString(name);
-}
+std::string FreshDatabase() { return TestPostgres::FreshDatabase("stmt_"); }
 
 // Names are unique: a duplicate would make libpqxx refuse the second definition.
 TEST(StatementsTest, NamesAreUnique) {
