@@ -170,9 +170,9 @@ absl::Status Scheduler::Start() {
 void Scheduler::RecordContacts() {
   std::vector<std::pair<std::string, int64_t>> contacts;
   for (const auto& [id, agent] : agents_) {
-    if (agent.last_contact > agent.recorded_contact) {
-      contacts.emplace_back(id, absl::ToUnixMillis(agent.last_contact));
-    }
+    if (agent.last_contact == absl::InfinitePast()) continue;
+    int64_t ms = absl::ToUnixMillis(agent.last_contact);
+    if (ms > agent.recorded_contact_ms) contacts.emplace_back(id, ms);
   }
   contacts_recorded_at_ = absl::Now();
   if (contacts.empty()) return;
@@ -184,10 +184,12 @@ void Scheduler::RecordContacts() {
     spdlog::warn("agent contact times not recorded: {}", st.ToString());
     return;
   }
-  for (const auto& [id, ms] : contacts) agents_[id].recorded_contact = absl::FromUnixMillis(ms);
+  for (const auto& [id, ms] : contacts) agents_[id].recorded_contact_ms = ms;
 }
 
 void Scheduler::Tick(absl::Time now) {
+  // Shutting down: agents can no longer reach us, so silence means nothing.
+  if (closing_) return;
   if (now - contacts_recorded_at_ >= kRecordContactsEvery) RecordContacts();
   for (auto& [id, agent] : agents_) {
     if (agent.lost || (!agent.channel && agent.attempt == 0)) continue;

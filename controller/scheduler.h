@@ -84,7 +84,7 @@ class Scheduler {
     int64_t attempt = 0;                    // the job run it holds, 0 if idle
     std::string building;                   // "P/N/S/J" of that job
     absl::Time last_contact = absl::InfinitePast();
-    absl::Time recorded_contact = absl::InfinitePast();  // as last written
+    int64_t recorded_contact_ms = 0;  // last_contact as last written (Unix ms)
     bool lost = false;  // went silent; cleared by its next hello
   };
   struct PendingJob : ScheduledJob {
@@ -104,7 +104,7 @@ class Scheduler {
   static constexpr size_t kMaxTriggerBatch = 128;
   void DrainTriggers();
   // Plans calls[begin, end) in one transaction; their views on success.
-  // `refused`: the planner refused one of them (not a database failure).
+  // `refused`: planning returned an error (not a database failure).
   absl::Status TriggerBatch(std::vector<TriggerCall>& calls, size_t begin, size_t end,
                             bool* refused);
   void DoHello(const std::shared_ptr<AgentChannel>& channel, const v1::Hello& hello,

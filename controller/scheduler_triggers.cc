@@ -78,17 +78,13 @@ absl::Status Scheduler::TriggerBatch(std::vector<TriggerCall>& calls, size_t beg
   for (const auto& [id, a] : agents_) names[id] = a.record.name;
   PlanEffects effects;  // of all the calls, plus failed assignments
   Assignment assignment;
-  absl::Status st = db_->Run("TriggerPipeline", [&](store::Tx& tx) -> absl::Status {
+  auto plan = [&](store::Tx& tx) -> absl::Status {
     effects.Clear();
-    *refused = false;
     std::vector<store::PipelineRunRecord> runs;
     for (size_t i = begin; i < end; ++i) {
-      absl::StatusOr<store::PipelineRunRecord> run = planner_.Trigger(tx, calls[i].spec, &effects);
-      if (!run.ok()) {
-        *refused = true;
-        return run.status();
-      }
-      runs.push_back(std::move(*run));
+      ASSIGN_OR_RETURN(store::PipelineRunRecord run,
+                       planner_.Trigger(tx, calls[i].spec, &effects));
+      runs.push_back(std::move(run));
     }
     // Assigned in the same commit when an agent is idle: trigger to Assign
     // costs one transaction, not three.
@@ -99,6 +95,13 @@ absl::Status Scheduler::TriggerBatch(std::vector<TriggerCall>& calls, size_t beg
       BuildRunView(tx, runs[i - begin], configs_->current().get(), names, &calls[i].view);
     }
     return absl::OkStatus();
+  };
+  // A status the planning returns is a refusal; a database failure arrives
+  // as Db::Run's own status with `refused` false.
+  absl::Status st = db_->Run("TriggerPipeline", [&](store::Tx& tx) {
+    absl::Status planned = plan(tx);
+    *refused = !planned.ok();
+    return planned;
   });
   if (!st.ok()) return st;
   AssignedInline(assignment, &effects);
