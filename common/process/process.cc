@@ -111,6 +111,9 @@ struct ExecPlan {
   std::vector<std::string> env_storage;
   std::vector<char*> argv;
   std::vector<char*> envp;
+  // shell_fallback: {"/bin/sh", path, argv[1]...}; empty otherwise.
+  std::vector<std::string> sh_argv_storage;
+  std::vector<char*> sh_argv;
   bool change_user = false;
   uid_t uid = 0;
   gid_t gid = 0;
@@ -164,15 +167,24 @@ absl::StatusOr<ExecPlan> MakePlan(const std::vector<std::string>& argv,
   }
   for (const auto& [key, value] : options.env) env[key] = value;
 
-  auto path_it = env.find("PATH");
-  ASSIGN_OR_RETURN(plan.path,
-                   FindOnPath(argv[0], path_it != env.end()
-                                           ? path_it->second
-                                           : "/usr/local/bin:/usr/bin:/bin"));
+  if (!options.executable.empty()) {
+    plan.path = options.executable;
+  } else {
+    auto path_it = env.find("PATH");
+    ASSIGN_OR_RETURN(plan.path,
+                     FindOnPath(argv[0], path_it != env.end() ? path_it->second
+                                                              : "/usr/local/bin:/usr/bin:/bin"));
+  }
 
   plan.argv_storage = argv;
   for (auto& a : plan.argv_storage) plan.argv.push_back(a.data());
   plan.argv.push_back(nullptr);
+  if (options.shell_fallback) {
+    plan.sh_argv_storage = {"/bin/sh", plan.path};
+    plan.sh_argv_storage.insert(plan.sh_argv_storage.end(), argv.begin() + 1, argv.end());
+    for (auto& a : plan.sh_argv_storage) plan.sh_argv.push_back(a.data());
+    plan.sh_argv.push_back(nullptr);
+  }
   for (const auto& [key, value] : env) {
     plan.env_storage.push_back(absl::StrCat(key, "=", value));
   }
@@ -264,15 +276,39 @@ void CloseFrom(unsigned int first, unsigned int last) {
   CloseFrom(3, static_cast<unsigned>(report_fd) - 1);
   CloseFrom(static_cast<unsigned>(report_fd) + 1, ~0U);
   ::execve(plan.path.c_str(), plan.argv.data(), plan.envp.data());
+  if (errno == ENOEXEC && !plan.sh_argv.empty()) {
+    ::execve("/bin/sh", plan.sh_argv.data(), plan.envp.data());
+  }
   fail(kStageExec);
   ::_exit(127);  // not reached
 }
 
+StartFailure::Step StepOf(int stage) {
+  switch (stage) {
+    case kStageSetpgid:
+      return StartFailure::Step::kSetpgid;
+    case kStageStdio:
+      return StartFailure::Step::kStdio;
+    case kStageSetgroups:
+      return StartFailure::Step::kSetgroups;
+    case kStageSetgid:
+      return StartFailure::Step::kSetgid;
+    case kStageSetuid:
+      return StartFailure::Step::kSetuid;
+    case kStageChdir:
+      return StartFailure::Step::kChdir;
+    case kStageExec:
+      return StartFailure::Step::kExec;
+  }
+  return StartFailure::Step::kNone;
+}
+
 // Forks and execs; the child's stdio are the given descriptors. Returns once
-// exec has succeeded, or an error saying which step failed.
+// exec has succeeded, or an error saying which step failed (also in
+// `failure`, if given).
 absl::StatusOr<pid_t> StartChild(const std::vector<std::string>& argv,
-                                 const ProcessOptions& options, int in_fd,
-                                 int out_fd, int err_fd) {
+                                 const ProcessOptions& options, int in_fd, int out_fd, int err_fd,
+                                 StartFailure* failure = nullptr) {
   ASSIGN_OR_RETURN(ExecPlan plan, MakePlan(argv, options));
   UniqueFd report_read, report_write;
   RETURN_IF_ERROR(MakePipe(report_read, report_write));
@@ -298,6 +334,7 @@ absl::StatusOr<pid_t> StartChild(const std::vector<std::string>& argv,
   int status;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
+  if (failure != nullptr) *failure = {StepOf(msg[0]), msg[1]};
   std::string what = absl::StrCat("cannot run ", CommandLineString(argv), ": ",
                                   StageName(msg[0]));
   if (msg[0] == kStageChdir) absl::StrAppend(&what, " ", plan.working_dir);
@@ -531,10 +568,13 @@ absl::StatusOr<RunResult> RunCommand(const std::vector<std::string>& argv,
 // ChildProcess
 
 absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(
-    const std::vector<std::string>& argv, const SpawnOptions& options) {
+    const std::vector<std::string>& argv, const SpawnOptions& options, StartFailure* failure) {
+  if (failure != nullptr) *failure = {};
   ASSIGN_OR_RETURN(UniqueFd in, OpenFile("/dev/null", O_RDONLY));
-  UniqueFd out;
-  if (options.log_path.empty()) {
+  UniqueFd out, out_read;
+  if (options.capture_output) {
+    RETURN_IF_ERROR(MakePipe(out_read, out));
+  } else if (options.log_path.empty()) {
     ASSIGN_OR_RETURN(out, OpenFile("/dev/null", O_WRONLY));
   } else {
     ASSIGN_OR_RETURN(out,
@@ -543,15 +583,21 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(
                                   (options.truncate_log ? O_TRUNC : O_APPEND),
                               0644));
   }
-  ASSIGN_OR_RETURN(pid_t pid,
-                   StartChild(argv, options, in.get(), out.get(), out.get()));
+  ASSIGN_OR_RETURN(pid_t pid, StartChild(argv, options, in.get(), out.get(), out.get(), failure));
+  // Our copy of the write end must go, or reading would never see EOF.
+  out.reset();
+  if (out_read.valid()) SetNonBlocking(out_read.get());
   return std::unique_ptr<ChildProcess>(
-      new ChildProcess(pid, PidfdOpen(pid), options.new_process_group, argv));
+      new ChildProcess(pid, PidfdOpen(pid), out_read.release(), options.new_process_group, argv));
 }
 
-ChildProcess::ChildProcess(pid_t pid, int pidfd, bool own_group,
+ChildProcess::ChildProcess(pid_t pid, int pidfd, int output_fd, bool own_group,
                            std::vector<std::string> argv)
-    : pid_(pid), pidfd_(pidfd), own_group_(own_group), argv_(std::move(argv)) {}
+    : pid_(pid),
+      pidfd_(pidfd),
+      output_fd_(output_fd),
+      own_group_(own_group),
+      argv_(std::move(argv)) {}
 
 ChildProcess::~ChildProcess() {
   if (!TryReap()) {
@@ -562,6 +608,26 @@ ChildProcess::~ChildProcess() {
     }
   }
   if (pidfd_ >= 0) ::close(pidfd_);
+  CloseOutput();
+}
+
+void ChildProcess::CloseOutput() {
+  if (output_fd_ >= 0) ::close(output_fd_);
+  output_fd_ = -1;
+}
+
+bool ChildProcess::HasExited() {
+  if (exited_) return true;
+  siginfo_t info;
+  memset(&info, 0, sizeof(info));
+  int r;
+  while ((r = ::waitid(P_PID, pid_, &info, WEXITED | WNOHANG | WNOWAIT)) < 0 && errno == EINTR) {
+  }
+  // ECHILD: someone else reaped it (a wait on any child); it is gone too.
+  if ((r == 0 && info.si_pid == pid_) || (r < 0 && errno == ECHILD)) {
+    exited_ = true;
+  }
+  return exited_;
 }
 
 absl::Status ChildProcess::Signal(int sig) {
@@ -588,6 +654,7 @@ bool ChildProcess::TryReap() {
   }
   if (r == 0) return false;
   reaped_ = true;
+  exited_ = true;
   if (r == pid_) status_ = DecodeWaitStatus(status);  // else ECHILD: unknown
   return true;
 }

@@ -56,6 +56,31 @@ struct ProcessOptions {
   // Linux only: the child gets SIGKILL when the thread that spawned it exits
   // (used by tests so a crashed test binary leaves no processes behind).
   bool kill_on_parent_death = false;
+  // The file to execve. "" = argv[0], searched on the child's PATH unless it
+  // contains a '/'. argv[0] reaches the child as given either way, so a
+  // caller with its own lookup rules can keep the command as configured.
+  std::string executable;
+  // execvp's rule: a file the kernel will not execute (ENOEXEC: no #! line,
+  // not a binary) is run by /bin/sh as a script instead.
+  bool shell_fallback = false;
+};
+
+// Why a child never got as far as its program: the step that failed in the
+// child between fork and exec, and its errno. For callers that word their
+// own messages (the agent's task console).
+struct StartFailure {
+  enum class Step {
+    kNone,  // nothing failed in the child (or the failure was the parent's)
+    kSetpgid,
+    kStdio,
+    kSetgroups,
+    kSetgid,
+    kSetuid,
+    kChdir,
+    kExec,
+  };
+  Step step = Step::kNone;
+  int error = 0;  // errno of the failed step
 };
 
 struct RunOptions : ProcessOptions {
@@ -109,17 +134,23 @@ struct SpawnOptions : ProcessOptions {
   std::string log_path;
   // Truncate the log file instead of appending.
   bool truncate_log = false;
+  // stdout and stderr go, merged in the order written, into one pipe whose
+  // read end is output_fd(); log_path is then unused.
+  bool capture_output = false;
 };
 
 // A long-running child. stdin is /dev/null. Not thread-safe: use one
 // ChildProcess from one thread at a time.
 class ChildProcess {
  public:
-  static absl::StatusOr<std::unique_ptr<ChildProcess>> Spawn(
-      const std::vector<std::string>& argv, const SpawnOptions& options = {});
+  // `failure`, when given, says which step failed if the child could not
+  // start its program (the returned status says it in words).
+  static absl::StatusOr<std::unique_ptr<ChildProcess>> Spawn(const std::vector<std::string>& argv,
+                                                             const SpawnOptions& options = {},
+                                                             StartFailure* failure = nullptr);
 
   // Kills the child's process group (or the child, without its own group)
-  // with SIGKILL and reaps it, if it is still running.
+  // with SIGKILL and reaps it, if it is still running; closes output_fd().
   ~ChildProcess();
 
   ChildProcess(const ChildProcess&) = delete;
@@ -148,17 +179,31 @@ class ChildProcess {
   // True until the child has exited (reaps it when it has).
   bool IsRunning();
 
+  // True once the child has exited, without reaping it: until Wait() or
+  // IsRunning() reaps it, its pid (and so its process group's id) cannot be
+  // reused, so Signal() cannot reach an unrelated group meanwhile.
+  bool HasExited();
+
+  // With capture_output: the non-blocking read end of the output pipe; -1
+  // without it or once CloseOutput() ran.
+  int output_fd() const { return output_fd_; }
+  void CloseOutput();
+  // Readable once the child has exited (a pidfd), for poll loops; -1 where
+  // pidfd_open is unavailable (poll HasExited() on a timer instead).
+  int exit_fd() const { return pidfd_; }
+
  private:
-  ChildProcess(pid_t pid, int pidfd, bool own_group,
-               std::vector<std::string> argv);
+  ChildProcess(pid_t pid, int pidfd, int output_fd, bool own_group, std::vector<std::string> argv);
 
   // Non-blocking waitpid; records the status. True once reaped.
   bool TryReap();
 
   pid_t pid_;
   int pidfd_;  // -1 if pidfd_open is unavailable
+  int output_fd_;
   bool own_group_;
   std::vector<std::string> argv_;
+  bool exited_ = false;
   bool reaped_ = false;
   ExitStatus status_;
 };

@@ -2,8 +2,10 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -373,6 +375,147 @@ TEST(ChildProcessTest, KillOnParentDeath) {
   auto status = child->Wait(absl::Seconds(30));
   ASSERT_TRUE(status.ok()) << status.status();
   EXPECT_EQ(status->term_signal, SIGKILL);
+}
+
+// Reads `fd` (non-blocking) until EOF or `deadline`, polling for input.
+std::string ReadUntilEof(int fd, absl::Duration deadline) {
+  std::string out;
+  absl::Time end = absl::Now() + deadline;
+  char buf[4096];
+  while (absl::Now() < end) {
+    struct pollfd p = {fd, POLLIN, 0};
+    ::poll(&p, 1, 100);
+    ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n > 0) {
+      out.append(buf, static_cast<size_t>(n));
+    } else if (n == 0) {
+      return out;
+    } else if (errno != EAGAIN && errno != EINTR) {
+      break;
+    }
+  }
+  ADD_FAILURE() << "no EOF on the output pipe; read so far: " << out;
+  return out;
+}
+
+// capture_output: stdout and stderr arrive merged, in the order written, on
+// one non-blocking pipe that reaches EOF when the child is done with it.
+TEST(ChildProcessTest, CapturesMergedOutput) {
+  SpawnOptions opts;
+  opts.capture_output = true;
+  opts.log_path = "/nonexistent/unused.log";  // ignored with capture_output
+  auto child =
+      ChildProcess::Spawn({"sh", "-c", "echo one; echo two >&2; echo three; exit 3"}, opts);
+  ASSERT_TRUE(child.ok()) << child.status();
+  int fd = (*child)->output_fd();
+  ASSERT_GE(fd, 0);
+  EXPECT_NE(::fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+  EXPECT_EQ(ReadUntilEof(fd, absl::Seconds(30)), "one\ntwo\nthree\n");
+  auto status = (*child)->Wait(absl::Seconds(30));
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(status->exit_code, 3);
+  (*child)->CloseOutput();
+  EXPECT_EQ((*child)->output_fd(), -1);
+
+  auto quiet = ChildProcess::Spawn({"true"});
+  ASSERT_TRUE(quiet.ok()) << quiet.status();
+  EXPECT_EQ((*quiet)->output_fd(), -1);
+}
+
+// HasExited sees the exit without reaping: the child stays a zombie (its
+// pid, and its group's id, still taken) until Wait collects the status.
+// exit_fd() becomes readable at the exit.
+TEST(ChildProcessTest, HasExitedDoesNotReap) {
+  TempDir dir;
+  const std::string go = dir.path() + "/go";
+  auto child = ChildProcess::Spawn(
+      {"sh", "-c", absl::StrCat("while [ ! -f ", go, " ]; do sleep 0.01; done; exit 4")});
+  ASSERT_TRUE(child.ok()) << child.status();
+  ChildProcess& c = **child;
+  EXPECT_FALSE(c.HasExited());
+  if (c.exit_fd() >= 0) {
+    struct pollfd p = {c.exit_fd(), POLLIN, 0};
+    EXPECT_EQ(::poll(&p, 1, 0), 0);
+  }
+  ASSERT_TRUE(WriteFileAtomic(go, "").ok());
+  ASSERT_TRUE(PollUntil([&] { return c.HasExited(); }, absl::Seconds(30)));
+  if (c.exit_fd() >= 0) {
+    struct pollfd p = {c.exit_fd(), POLLIN, 0};
+    EXPECT_EQ(::poll(&p, 1, 0), 1);
+  }
+  absl::StatusOr<std::string> stat = ReadFile(absl::StrCat("/proc/", c.pid(), "/stat"));
+  ASSERT_TRUE(stat.ok()) << "reaped too early: " << stat.status();
+  EXPECT_NE(stat->find(") Z "), std::string::npos) << *stat;
+  // Signalling the group of an exited, unreaped child is harmless.
+  EXPECT_TRUE(c.Signal(SIGTERM).ok());
+  auto status = c.Wait(absl::Seconds(30));
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(status->exit_code, 4);
+  EXPECT_TRUE(c.HasExited());
+}
+
+// `executable` is what runs; argv[0] reaches the child as given.
+TEST(ChildProcessTest, ExecutableOverridesTheLookupNotArgv0) {
+  SpawnOptions opts;
+  opts.capture_output = true;
+  opts.executable = "/bin/sh";
+  auto child = ChildProcess::Spawn({"configured-name", "-c", "echo \"$0\""}, opts);
+  ASSERT_TRUE(child.ok()) << child.status();
+  EXPECT_EQ(ReadUntilEof((*child)->output_fd(), absl::Seconds(30)), "configured-name\n");
+  auto status = (*child)->Wait(absl::Seconds(30));
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_TRUE(status->success()) << status->ToString();
+}
+
+// shell_fallback: an executable file without a #! line runs under /bin/sh
+// with its arguments; without it, exec fails with ENOEXEC.
+TEST(ChildProcessTest, ShellFallbackRunsScriptsWithoutShebang) {
+  TempDir dir;
+  std::string script = dir.path() + "/plain.sh";
+  ASSERT_TRUE(WriteFileAtomic(script, "echo \"args: $*\"\n").ok());
+  ASSERT_EQ(::chmod(script.c_str(), 0755), 0);
+
+  SpawnOptions opts;
+  opts.capture_output = true;
+  opts.shell_fallback = true;
+  auto child = ChildProcess::Spawn({script, "a", "b c"}, opts);
+  ASSERT_TRUE(child.ok()) << child.status();
+  EXPECT_EQ(ReadUntilEof((*child)->output_fd(), absl::Seconds(30)), "args: a b c\n");
+  ASSERT_TRUE((*child)->Wait(absl::Seconds(30)).ok());
+
+  opts.shell_fallback = false;
+  StartFailure failure;
+  auto refused = ChildProcess::Spawn({script}, opts, &failure);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(failure.step, StartFailure::Step::kExec);
+  EXPECT_EQ(failure.error, ENOEXEC);
+}
+
+// StartFailure names the step that failed in the child and its errno, for
+// callers that word their own messages.
+TEST(ChildProcessTest, StartFailureSaysWhichStep) {
+  TempDir dir;
+  StartFailure failure;
+  SpawnOptions opts;
+  opts.working_dir = dir.path() + "/missing";
+  auto no_dir = ChildProcess::Spawn({"true"}, opts, &failure);
+  ASSERT_FALSE(no_dir.ok());
+  EXPECT_EQ(failure.step, StartFailure::Step::kChdir);
+  EXPECT_EQ(failure.error, ENOENT);
+
+  std::string file = dir.path() + "/not-executable";
+  ASSERT_TRUE(WriteFileAtomic(file, "echo hi\n").ok());
+  ASSERT_EQ(::chmod(file.c_str(), 0644), 0);
+  SpawnOptions plain;
+  plain.executable = file;
+  auto denied = ChildProcess::Spawn({"./not-executable"}, plain, &failure);
+  ASSERT_FALSE(denied.ok());
+  EXPECT_EQ(failure.step, StartFailure::Step::kExec);
+  EXPECT_EQ(failure.error, EACCES);
+
+  auto ok = ChildProcess::Spawn({"true"}, {}, &failure);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(failure.step, StartFailure::Step::kNone);
 }
 
 TEST(FindOnPathTest, FindsExecutables) {
