@@ -8,14 +8,6 @@ extern char** environ;
 
 namespace gantry::agent {
 
-std::vector<std::string> JobEnvironment::Entries() const {
-  std::vector<std::string> out;
-  out.reserve(vars.size());
-  for (const auto& [name, value] : vars)
-    out.push_back(absl::StrCat(name, "=", value));
-  return out;
-}
-
 std::string JobEnvironment::Get(const std::string& name) const {
   auto it = vars.find(name);
   return it == vars.end() ? "" : it->second;

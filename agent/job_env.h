@@ -22,8 +22,6 @@ struct JobEnvironment {
   // Values of secure variables, for SecretMasker.
   std::vector<std::string> secrets;
 
-  // "NAME=value" strings for execve.
-  std::vector<std::string> Entries() const;
   // The value of `name`, or "" if unset.
   std::string Get(const std::string& name) const;
 };

@@ -377,7 +377,7 @@ JobRunner::TaskRun JobRunner::RunExec(int index,
   spec.argv.push_back(exec.command());
   spec.argv.insert(spec.argv.end(), exec.arguments().begin(),
                    exec.arguments().end());
-  spec.env = env_.Entries();
+  spec.env.assign(env_.vars.begin(), env_.vars.end());
   spec.cwd = *cwd;
   auto process = TaskProcess::Start(spec);
   if (!process.ok()) {
@@ -386,8 +386,8 @@ JobRunner::TaskRun JobRunner::RunExec(int index,
     return {TaskOutcome::kFailed, 127, absl::StrCat("failed: ", msg)};
   }
   ProcessEnd end = Pump(**process, index, on_cancel);
-  int code = ExitCodeOf(end.wait_status);
-  std::string how = DescribeWaitStatus(end.wait_status);
+  int code = ExitCodeOf(end.exit);
+  std::string how = DescribeExit(end.exit);
   if (end.stopped) {
     Say(absl::StrCat(label, " cancelled (", StopReason(), "): ", how));
     return {TaskOutcome::kCancelled, code, how};
@@ -509,7 +509,7 @@ JobRunner::ProcessEnd JobRunner::Pump(TaskProcess& p, int index,
 
   ProcessEnd end;
   end.stopped = stopped;
-  end.wait_status = p.Reap();
+  end.exit = p.Reap();
   KillLeftovers(p.pgid(), index, /*quiet=*/stopped);
   read_output();  // what the leftovers wrote before they died
   p.CloseOutput();

@@ -47,6 +47,7 @@
 #include "agent/console.h"
 #include "agent/job_env.h"
 #include "agent/job_sink.h"
+#include "common/process/process.h"
 #include "gantry/v1/agent.pb.h"
 
 namespace gantry::agent {
@@ -110,7 +111,7 @@ class JobRunner {
     std::string failure;
   };
   struct ProcessEnd {
-    int wait_status = 0;
+    ExitStatus exit;
     bool stopped = false;  // cancelled or aborted while running
   };
 

@@ -339,6 +339,34 @@ TEST_F(JobRunnerTest, CommandNotFoundFailsClearly) {
   EXPECT_EQ(tasks[3].outcome, TaskOutcome::kPassed);
 }
 
+// How a task ended reaches the console and its exit code: an exit status as
+// is, death by signal N as 128+N. An executable file without a #! line runs
+// under /bin/sh with its arguments (execvp's rule).
+TEST_F(JobRunnerTest, ExitStatusesAndScriptsWithoutShebang) {
+  *assign_.add_tasks() = Sh("printf 'echo plain got $*\\n' > plain.sh && chmod +x plain.sh");
+  gantry::v1::Task plain;
+  plain.mutable_exec()->set_command("./plain.sh");
+  plain.mutable_exec()->add_arguments("a");
+  plain.mutable_exec()->add_arguments("b c");
+  *assign_.add_tasks() = plain;
+  *assign_.add_tasks() = Sh("exit 3");
+  *assign_.add_tasks() = Sh("kill -TERM $$", "any");
+  JobReport r = Run();
+  EXPECT_EQ(r.result, JobResult::kFailed);
+  EXPECT_EQ(r.reason, "task 3 (sh -c 'exit 3') exited 3");
+  std::string c = sink_.console();
+  EXPECT_THAT(c, HasSubstr("plain got a b c\n[gantry] task 2 exited 0\n"));
+  EXPECT_THAT(c, HasSubstr("[gantry] task 3 exited 3\n"));
+  EXPECT_THAT(c, HasSubstr("[gantry] task 4 killed by signal 15 (Terminated)\n"));
+  auto tasks = sink_.tasks();
+  ASSERT_EQ(tasks.size(), 4u);
+  EXPECT_EQ(tasks[1].exit_code, 0);
+  EXPECT_EQ(tasks[2].exit_code, 3);
+  EXPECT_EQ(tasks[3].exit_code, 128 + SIGTERM);
+  EXPECT_EQ(Outcomes(tasks),
+            (std::vector<std::string>{"0:passed", "1:passed", "2:failed", "3:failed"}));
+}
+
 // Secure values never reach the console, even when written in pieces;
 // insecure and short values are left alone.
 TEST_F(JobRunnerTest, SecureValuesAreMasked) {

@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
 
   // SIGTERM/SIGINT are handled by one thread with sigwait; block them before
   // any other thread exists so they all inherit the mask. Children get the
-  // default mask back (task_process.cc).
+  // default mask back (common/process).
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);

@@ -1,23 +1,28 @@
-// One task's child process: fork + execve in its own process group, stdin
-// from /dev/null, stdout and stderr merged into one pipe that the caller
-// reads. Everything that allocates (PATH search, argv and envp) happens
-// before fork, so this is safe in the multi-threaded agent.
+// One task's child process, on common/process's ChildProcess: its own
+// process group, stdin from /dev/null, stdout and stderr merged into one
+// pipe that the caller reads. ChildProcess prepares everything that
+// allocates (argv, envp) before fork, so this is safe in the multi-threaded
+// agent. The agent keeps its own lookup rules (FindExecutable) and console
+// wording; this file adapts the two.
 #pragma once
 
 #include <sys/types.h>
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/process/process.h"
 
 namespace gantry::agent {
 
 struct ProcessSpec {
   std::string executable;         // path to execve (see FindExecutable)
   std::vector<std::string> argv;  // argv[0] is the command as configured
-  std::vector<std::string> env;   // "NAME=value"
+  // The whole environment: the agent's own is not inherited.
+  std::vector<std::pair<std::string, std::string>> env;
   std::string cwd;
 };
 
@@ -25,7 +30,8 @@ class TaskProcess {
  public:
   // Starts the child. An error (FailedPrecondition) means nothing ran: the
   // working directory or the executable was unusable; the message says which
-  // and why, e.g. "cannot execute ./build.sh: Permission denied".
+  // and why, e.g. "cannot execute ./build.sh: Permission denied". A file
+  // without a #! line is run by /bin/sh (execvp's rule).
   static absl::StatusOr<std::unique_ptr<TaskProcess>> Start(
       const ProcessSpec& spec);
 
@@ -35,34 +41,29 @@ class TaskProcess {
   TaskProcess(const TaskProcess&) = delete;
   TaskProcess& operator=(const TaskProcess&) = delete;
 
-  pid_t pid() const { return pid_; }
+  pid_t pid() const { return child_->pid(); }
   // The process group; the child leads it, so it equals pid().
-  pid_t pgid() const { return pid_; }
+  pid_t pgid() const { return child_->pid(); }
   // Non-blocking read end of the output pipe; -1 once CloseOutput() ran.
-  int output_fd() const { return output_fd_; }
-  void CloseOutput();
+  int output_fd() const { return child_->output_fd(); }
+  void CloseOutput() { child_->CloseOutput(); }
   // Readable when the child has exited; -1 where pidfd_open is unavailable
   // (poll HasExited() on a timer instead).
-  int exit_fd() const { return pidfd_; }
+  int exit_fd() const { return child_->exit_fd(); }
 
   // True once the child has exited. Does not reap it, so its pid (and with
   // it the process group id) cannot be reused while the group is signalled.
-  bool HasExited();
+  bool HasExited() { return child_->HasExited(); }
   // Sends `sig` to the whole process group (errors ignored: it may be gone).
   void SignalGroup(int sig);
-  // Waits for the child and returns its wait status (see waitpid).
-  int Reap();
+  // Waits for the child and returns how it ended.
+  ExitStatus Reap();
 
  private:
-  TaskProcess(pid_t pid, int output_fd, int pidfd)
-      : pid_(pid), output_fd_(output_fd), pidfd_(pidfd) {}
+  explicit TaskProcess(std::unique_ptr<ChildProcess> child) : child_(std::move(child)) {}
 
-  pid_t pid_;
-  int output_fd_;
-  int pidfd_;
-  bool exited_ = false;
+  std::unique_ptr<ChildProcess> child_;
   bool reaped_ = false;
-  int wait_status_ = 0;
 };
 
 // Makes this process the reaper of orphaned descendants (Linux
@@ -90,10 +91,10 @@ absl::StatusOr<std::string> FindExecutable(const std::string& command,
 // sh -c 'echo hi'.
 std::string CommandLine(const std::vector<std::string>& argv);
 
-// The exit code a task reports for a waitpid status: the exit status, or
-// 128+N when killed by signal N.
-int ExitCodeOf(int wait_status);
+// The exit code a task reports: the exit status, or 128+N when killed by
+// signal N (-1 if unknown).
+int ExitCodeOf(const ExitStatus& status);
 // "exited 0", "killed by signal 15 (Terminated)".
-std::string DescribeWaitStatus(int wait_status);
+std::string DescribeExit(const ExitStatus& status);
 
 }  // namespace gantry::agent
