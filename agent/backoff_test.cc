@@ -53,6 +53,54 @@ TEST(BackoffTest, ResetReturnsToInitialWindow) {
   EXPECT_EQ(backoff.Next(), absl::Milliseconds(400));
 }
 
+// After a welcomed session ends, the window stops at restart_max while the
+// restart window lasts (a restarted controller finds its agents back within
+// restart_max), then grows on from there to the full cap.
+TEST(BackoffTest, AfterASessionTheCapIsRestartMaxForAWhile) {
+  absl::Time now = absl::FromUnixSeconds(1000);
+  BackoffOptions o = Options();
+  o.restart_max = absl::Milliseconds(800);
+  o.restart_window = absl::Seconds(60);
+  Backoff backoff(
+      o, [] { return 1.0; }, [&] { return now; });
+  backoff.ResetAfterSession();
+  EXPECT_EQ(backoff.Next(), absl::Milliseconds(200));
+  EXPECT_EQ(backoff.Next(), absl::Milliseconds(400));
+  EXPECT_EQ(backoff.Next(), absl::Milliseconds(800));
+  for (int i = 0; i < 20; ++i) {
+    now += absl::Seconds(2);
+    EXPECT_EQ(backoff.Next(), absl::Milliseconds(800)) << i;
+  }
+  now += absl::Seconds(20);  // 60 s after the session ended
+  EXPECT_EQ(backoff.Next(), absl::Milliseconds(1600));
+  EXPECT_EQ(backoff.Next(), absl::Milliseconds(3200));
+  EXPECT_EQ(backoff.Next(), absl::Milliseconds(6400));
+  EXPECT_EQ(backoff.Next(), absl::Seconds(10));
+
+  // Jitter still spreads the fleet over the whole capped window.
+  double r = 0.25;
+  Backoff jittered(
+      o, [&] { return r; }, [&] { return now; });
+  jittered.ResetAfterSession();
+  for (int i = 0; i < 5; ++i) jittered.Next();
+  EXPECT_EQ(jittered.Next(), absl::Milliseconds(200));
+}
+
+// Reset() (no welcomed session) lifts the restart cap.
+TEST(BackoffTest, ResetLiftsTheRestartCap) {
+  absl::Time now = absl::FromUnixSeconds(1000);
+  Backoff backoff(
+      Options(), [] { return 1.0; }, [&] { return now; });
+  backoff.ResetAfterSession();
+  for (int i = 0; i < 5; ++i) EXPECT_LE(backoff.Next(), absl::Milliseconds(800));
+  backoff.Reset();
+  EXPECT_EQ(backoff.attempts(), 0);
+  EXPECT_EQ(backoff.Next(), absl::Milliseconds(200));
+  EXPECT_EQ(backoff.Next(), absl::Milliseconds(400));
+  EXPECT_EQ(backoff.Next(), absl::Milliseconds(800));
+  EXPECT_EQ(backoff.Next(), absl::Milliseconds(1600));
+}
+
 // The default random source stays within [0, window] over many draws.
 TEST(BackoffTest, DefaultRandomStaysInBounds) {
   Backoff backoff(Options());

@@ -28,6 +28,8 @@ std::string Seconds(absl::Duration d) {
   return absl::FormatDuration(absl::Trunc(d, absl::Milliseconds(1)));
 }
 
+constexpr absl::Duration kUnreachableWarningInterval = absl::Seconds(30);
+
 bool Retryable(absl::StatusCode code) {
   return code == absl::StatusCode::kUnavailable ||
          code == absl::StatusCode::kDeadlineExceeded ||
@@ -116,43 +118,54 @@ bool Session::WaitForStop(absl::Duration delay) {
 
 bool Session::JobActive() const { return job_ && !job_->completed; }
 
-absl::Status Session::Run() {
-  if (absl::Status s = MakeDirs(options_.work_dir); !s.ok()) return s;
-
+std::shared_ptr<grpc::Channel> Session::Dial() const {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS,
               absl::ToInt64Milliseconds(options_.keepalive_time));
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
               absl::ToInt64Milliseconds(options_.keepalive_timeout));
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 0);
-  // gRPC's own reconnect backoff (up to 120 s by default) would make our
-  // retries fail fast for minutes after a controller restart; keep it within
-  // ours.
+  // Channels to the same address with the same arguments would otherwise
+  // share one subchannel from gRPC's global pool, and with it the dead
+  // connection's reconnect backoff that a new channel is meant to escape.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  // Only a channel that outlives its session reconnects by itself: the one
+  // a running job's artifact transfers were given. Keep gRPC's backoff
+  // there (120 s at most by default) within a controller restart's.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
               std::max<int64_t>(
                   1, absl::ToInt64Milliseconds(options_.backoff.initial)));
-  // Also gRPC's minimum connect timeout, but left at 20 s (its default) a
-  // refused connection keeps the channel failing fast for 20 s, far past a
-  // controller restart: measured by the controller-restart e2e test.
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
-              std::max<int64_t>(
-                  1, absl::ToInt64Milliseconds(options_.backoff.initial)));
-  args.SetInt(
-      GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
-      std::max<int64_t>(1, absl::ToInt64Milliseconds(options_.backoff.max)));
-  auto channel = grpc::CreateCustomChannel(
-      options_.controller_address, grpc::InsecureChannelCredentials(), args);
-  auto stub = gantry::v1::AgentService::NewStub(channel);
-  {
-    absl::MutexLock lock(&mu_);
-    channel_ = channel;
-  }
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+              std::max<int64_t>(1, absl::ToInt64Milliseconds(options_.backoff.restart_max)));
+  // GRPC_ARG_MIN_RECONNECT_BACKOFF_MS stays at gRPC's 20 s: it is the
+  // subchannel's minimum connect timeout, and set to a few hundred ms it
+  // abandoned handshakes a busy, just-restarted controller had not finished
+  // ("tcp handshaker shutdown"), each abandoned socket piling up on the
+  // controller (docs/performance.md). rpc_timeout bounds a hung connect.
+  return grpc::CreateCustomChannel(options_.controller_address, grpc::InsecureChannelCredentials(),
+                                   args);
+}
+
+absl::Status Session::Run() {
+  if (absl::Status s = MakeDirs(options_.work_dir); !s.ok()) return s;
+
   Backoff backoff(options_.backoff, options_.random);
+  absl::Time last_unreachable_warning = absl::InfinitePast();
 
   while (true) {
     {
       absl::MutexLock lock(&mu_);
       if (stopping_) break;
+    }
+    // A new channel per attempt, so that each attempt dials: a channel whose
+    // connection failed sits in gRPC's own reconnect backoff, failing our
+    // calls at once until its timer fires, however often we retry. The
+    // timing of attempts is ours alone (Backoff).
+    std::shared_ptr<grpc::Channel> channel = Dial();
+    auto stub = gantry::v1::AgentService::NewStub(channel);
+    {
+      absl::MutexLock lock(&mu_);
+      channel_ = channel;
     }
     absl::Duration retry_after;
     absl::Status identity = EnsureIdentity(*stub, backoff, &retry_after);
@@ -163,7 +176,11 @@ absl::Status Session::Run() {
     }
 
     StreamEnd end = RunStream(*stub);
-    if (end.got_message) backoff.Reset();
+    if (end.welcomed) {
+      backoff.ResetAfterSession();
+    } else if (end.got_message) {
+      backoff.Reset();
+    }
     absl::Duration delay = backoff.Next();
     std::string why = Describe(end.status);
     {
@@ -189,13 +206,17 @@ absl::Status Session::Run() {
               id, why, IdentityPath(options_.work_dir), Seconds(delay));
           break;
         default:
-          // Quiet while the retry is young (a controller restart).
+          // Quiet while the retry is young (a controller restart), then a
+          // warning every half minute rather than one per attempt.
           if (backoff.attempts() <= 3) {
             spdlog::info("session ended: {}; reconnecting in {}", why,
                          Seconds(delay));
+          } else if (absl::Now() - last_unreachable_warning >= kUnreachableWarningInterval) {
+            last_unreachable_warning = absl::Now();
+            spdlog::warn("controller unreachable: {}; reconnecting in {} (attempt {})", why,
+                         Seconds(delay), backoff.attempts());
           } else {
-            spdlog::warn("controller unreachable: {}; reconnecting in {}", why,
-                         Seconds(delay));
+            spdlog::debug("controller unreachable: {}; reconnecting in {}", why, Seconds(delay));
           }
       }
     }
@@ -324,6 +345,7 @@ Session::StreamEnd Session::RunStream(
   end.status = stream->Finish();
   absl::MutexLock lock(&mu_);
   end.got_message = got_message_;
+  end.welcomed = welcomed_;
   context_ = nullptr;
   welcomed_ = false;
   queue_.clear();

@@ -6,10 +6,13 @@
 // a writer (the only caller of Write: one write in flight, drains an
 // outgoing queue, sends heartbeats) and the caller of Run(), which
 // supervises: it waits for the stream to end or for Stop(), then reconnects
-// through a capped jittered backoff (reset once a stream delivered a
-// message). A job runs on its JobRunner's own thread and survives
-// reconnects; what it reports is kept in an AttemptOutbox until acked and
-// re-sent, right after the next Welcome, before anything newer.
+// through a capped jittered backoff (backoff.h: capped at restart_max for a
+// while after a welcomed session, so a controller restart costs the agent
+// under a second). Every attempt dials a new channel, so retries are never
+// held back by gRPC's own reconnect backoff. A job runs on its JobRunner's
+// own thread and survives reconnects; what it reports is kept in an
+// AttemptOutbox until acked and re-sent, right after the next Welcome,
+// before anything newer.
 //
 // Connection outcomes:
 //   UNAVAILABLE and other failures  reconnect with backoff
@@ -114,7 +117,11 @@ class Session {
   struct StreamEnd {
     grpc::Status status;
     bool got_message = false;
+    bool welcomed = false;
   };
+
+  // A new channel to the controller, with no connection history.
+  std::shared_ptr<grpc::Channel> Dial() const;
 
   // Loads or obtains the identity. Errors: fatal ones as returned status;
   // retryable ones set *retry_after.
@@ -158,7 +165,8 @@ class Session {
   AttemptOutbox outbox_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<Job> job_ ABSL_GUARDED_BY(mu_);
 
-  // Set by Run(); artifact transfers share the session's connection.
+  // The channel of the current attempt (Run()); a job's artifact transfers
+  // use the one its Assign came on.
   std::shared_ptr<grpc::Channel> channel_ ABSL_GUARDED_BY(mu_);
   // The current stream.
   grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;

@@ -2,10 +2,15 @@
 // 127.0.0.1:0 whose reactions each test scripts.
 #include "agent/session.h"
 
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <functional>
@@ -285,6 +290,8 @@ class SessionTest : public ::testing::Test {
   std::string work_dir_;
   int port_ = 0;
   FakeController fake_;
+  // The controller after a restart, when a test needs one.
+  FakeController restarted_;
   std::unique_ptr<grpc::Server> server_;
   SessionOptions options_;
   std::unique_ptr<Session> session_;
@@ -469,6 +476,82 @@ TEST_F(SessionTest, UnknownAgentRegistersAgain) {
   auto identity = LoadIdentity(IdentityPath(work_dir_));
   ASSERT_TRUE(identity.ok());
   EXPECT_EQ(identity->agent_id, "agent-1");
+}
+
+// Accepts connections on 127.0.0.1:`port` and hangs up at once, counting
+// them: what a client sees of a host whose controller is not serving yet.
+class HangUpListener {
+ public:
+  explicit HangUpListener(int port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ok_ = ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+          ::listen(fd_, 16) == 0;
+  }
+  ~HangUpListener() { ::close(fd_); }
+  bool ok() const { return ok_; }
+
+  // Accepts and closes until `n` connections came; false at `timeout`.
+  bool AcceptAndHangUp(int n, absl::Duration timeout) {
+    absl::Time deadline = absl::Now() + timeout;
+    int accepted = 0;
+    while (accepted < n) {
+      absl::Duration left = deadline - absl::Now();
+      if (left <= absl::ZeroDuration()) return false;
+      pollfd p = {fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1) <= 0) {
+        continue;
+      }
+      int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c >= 0) {
+        ::close(c);
+        ++accepted;
+      }
+    }
+    return true;
+  }
+
+ private:
+  int fd_ = -1;
+  bool ok_ = false;
+};
+
+// A controller goes away and comes back on the same port. Retries keep
+// dialing (a host that accepts and hangs up sees them), and once the
+// controller serves again the agent is back on a later attempt.
+TEST_F(SessionTest, EveryRetryDialsUntilTheControllerIsBack) {
+  auto welcome = [](int, const AgentMessage& m) -> Reaction {
+    if (m.has_hello()) return Send({Welcome()});
+    return {};
+  };
+  fake_.set_script(welcome);
+  restarted_.set_script(welcome);
+  StartAgent();
+  ASSERT_TRUE(fake_.WaitFor(
+      [](const std::vector<Received>& all) { return Has(all, 1, AgentMessage::kHeartbeat); }));
+  server_->Shutdown(absl::ToChronoTime(absl::Now()));
+  server_.reset();
+  {
+    HangUpListener host(port_);
+    ASSERT_TRUE(host.ok()) << "cannot listen on port " << port_;
+    EXPECT_TRUE(host.AcceptAndHangUp(5, absl::Seconds(20))) << "the agent stopped dialing";
+  }
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(absl::StrCat("127.0.0.1:", port_), grpc::InsecureServerCredentials());
+  builder.RegisterService(&restarted_);
+  server_ = builder.BuildAndStart();
+  ASSERT_NE(server_, nullptr);
+  EXPECT_TRUE(restarted_.WaitFor([](const std::vector<Received>& all) {
+    return Has(all, 1, AgentMessage::kHeartbeat);
+  })) << "the agent did not come back";
+  EXPECT_EQ(fake_.registrations().size(), 1u);
+  EXPECT_TRUE(restarted_.registrations().empty());
 }
 
 // A rejected token is not a reason to exit or to register again: the agent
