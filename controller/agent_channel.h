@@ -14,6 +14,8 @@ class AgentChannel {
   virtual void Send(const v1::ControllerMessage& message) = 0;
   // Ends the stream with `status` after queued messages are written.
   virtual void Close(const absl::Status& status) = 0;
+  // Reading stopped because the scheduler's inbox was full; read again.
+  virtual void ResumeReads() {}
 };
 
 }  // namespace gantry

@@ -4,8 +4,10 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -13,11 +15,12 @@
 #include "common/logging.h"
 #include "common/process_setup.h"
 #include "controller/bootstrap.h"
+#include "controller/clock.h"
 #include "controller/embedded_pg/embedded_postgres.h"
 #include "controller/read_service.h"
 #include "controller/rpc/agent_service.h"
 #include "controller/rpc/operator_service.h"
-#include "controller/scheduler.h"
+#include "controller/scheduling/scheduler.h"
 #include "controller/store/db.h"
 
 namespace {
@@ -111,8 +114,17 @@ int main(int argc, char** argv) {
   if (agent_lost_timeout <= heartbeat_interval) {
     return Fail("--agent-lost-timeout must be longer than --heartbeat-interval");
   }
+  gantry::RealClock clock;
   auto scheduler =
-      std::make_unique<gantry::Scheduler>(std::move(*db), &configs, options);
+      std::make_unique<gantry::Scheduler>(std::move(*db), &configs, options, &clock);
+  // Memory that cannot be rebuilt from the database after a failed commit:
+  // stop cleanly, so a supervisor restarts the controller from the database.
+  static std::atomic<bool> fatal{false};
+  scheduler->set_fatal_handler([](const absl::Status& st) {
+    spdlog::error("cannot go on without the database ({}): exiting", st.ToString());
+    fatal = true;
+    ::kill(::getpid(), SIGTERM);
+  });
   if (auto st = scheduler->Start(); !st.ok()) return Fail(st.ToString());
   gantry::ReadService reads(std::move(read_dbs), &configs);
   gantry::ArtifactService artifacts(std::move(artifact_dbs), &configs, &blobs);
@@ -143,6 +155,7 @@ int main(int argc, char** argv) {
       !st.ok()) {
     return Fail(st.ToString());
   }
+  scheduler->Serving();
   spdlog::info("gantry-controller serving on {} (data dir {})", address, data_dir);
 
   int sig = 0;
@@ -160,5 +173,5 @@ int main(int argc, char** argv) {
   }
   std::filesystem::remove(data_dir + "/controller.addr", ec);
   spdlog::info("stopped");
-  return 0;
+  return fatal ? 75 : 0;  // EX_TEMPFAIL: try again
 }

@@ -3,7 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "controller/job_lookup.h"
-#include "controller/run_planner.h"
+#include "controller/model/states.h"
 #include "controller/run_view.h"
 #include "controller/store/tx.h"
 
@@ -50,7 +50,7 @@ void ReadService::ListPipelines(Reply<v1::ListPipelinesResponse> done) {
         if (auto run = tx.FindPipelineRun(p.name, 0)) {
           s->set_latest_counter(run->counter);
           s->set_latest_label(run->label);
-          s->set_latest_state(run->state);
+          s->set_latest_state(std::string(Name(run->state)));
         }
         if (auto rec = tx.GetPipeline(p.name)) s->set_paused(rec->paused);
       }
@@ -119,8 +119,8 @@ void ReadService::GetJobLog(v1::GetJobLogRequest request, Reply<v1::GetJobLogRes
       store::ConsoleSlice slice = tx.ReadConsole(job->id, offset, kMaxLogSlice);
       response.set_data(slice.data);
       response.set_next_offset(slice.next_offset);
-      response.set_state(job->state);
-      response.set_complete(IsFinalJobState(job->state) &&
+      response.set_state(std::string(Name(job->state)));
+      response.set_complete(IsFinal(job->state) &&
                             slice.next_offset >= job->console_bytes);
       return absl::OkStatus();
     });

@@ -9,7 +9,7 @@
 
 #include "controller/config_cache.h"
 #include "controller/db_pool.h"
-#include "controller/scheduler.h"
+#include "controller/scheduling/scheduler.h"
 #include "controller/store/db.h"
 #include "gantry/v1/operator.pb.h"
 

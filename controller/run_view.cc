@@ -7,7 +7,7 @@ void FillJob(const store::JobRunRecord& j, const AgentNames& agents,
              v1::JobRun* out) {
   out->set_name(j.name);
   out->set_attempt_id(j.id);
-  out->set_state(j.state);
+  out->set_state(std::string(Name(j.state)));
   out->set_agent_id(j.agent_id);
   auto it = agents.find(j.agent_id);
   if (it != agents.end()) out->set_agent_name(it->second);
@@ -27,17 +27,31 @@ void SetTimestamp(int64_t unix_ms, google::protobuf::Timestamp* ts) {
 void BuildRunView(store::Tx& tx, const store::PipelineRunRecord& run,
                   const config::Config* config, const AgentNames& agents,
                   v1::PipelineRun* out) {
+  store::RunRows rows;
+  rows.run = run;
+  rows.materials = tx.RunMaterials(run.id);
+  rows.variables = tx.RunVariables(run.id);
+  rows.stages = tx.StageRuns(run.id);
+  for (const auto& s : rows.stages) {
+    for (auto& j : tx.JobRunsOfStage(s.id)) rows.jobs.push_back(std::move(j));
+  }
+  BuildRunView(rows, config, agents, out);
+}
+
+void BuildRunView(const store::RunRows& rows, const config::Config* config,
+                  const AgentNames& agents, v1::PipelineRun* out) {
+  const store::PipelineRunRecord& run = rows.run;
   out->set_pipeline(run.pipeline);
   out->set_counter(run.counter);
   out->set_label(run.label);
-  out->set_state(run.state);
+  out->set_state(std::string(Name(run.state)));
   out->set_config_revision(run.config_revision);
   SetTimestamp(run.created_at, out->mutable_created_at());
   auto* cause = out->mutable_cause();
   cause->set_kind(run.cause_kind);
   cause->set_user(run.trigger_user);
   cause->set_message(run.cause_message);
-  for (const auto& m : tx.RunMaterials(run.id)) {
+  for (const auto& m : rows.materials) {
     auto* mr = cause->add_materials();
     mr->set_material(m.material);
     mr->set_type(m.type);
@@ -47,7 +61,7 @@ void BuildRunView(store::Tx& tx, const store::PipelineRunRecord& run,
     mr->set_upstream_stage(m.upstream_stage);
     mr->set_upstream_stage_counter(m.upstream_stage_counter);
   }
-  for (const auto& v : tx.RunVariables(run.id)) {
+  for (const auto& v : rows.variables) {
     auto* var = out->add_variables();
     var->set_name(v.name);
     var->set_value(v.secure ? "********" : v.value);
@@ -56,7 +70,10 @@ void BuildRunView(store::Tx& tx, const store::PipelineRunRecord& run,
 
   // Newest attempt of each stage.
   std::map<std::string, store::StageRunRecord> latest;
-  for (const auto& s : tx.StageRuns(run.id)) latest[s.name] = s;
+  for (const auto& s : rows.stages) {
+    auto it = latest.find(s.name);
+    if (it == latest.end() || it->second.counter < s.counter) latest[s.name] = s;
+  }
 
   const config::Pipeline* pipeline =
       config != nullptr ? config->FindPipeline(run.pipeline) : nullptr;
@@ -64,12 +81,14 @@ void BuildRunView(store::Tx& tx, const store::PipelineRunRecord& run,
     auto* st = out->add_stages();
     st->set_name(s.name);
     st->set_counter(s.counter);
-    st->set_state(s.state);
+    st->set_state(std::string(Name(s.state)));
     st->set_approval(s.approval);
     st->set_approved_by(s.approved_by);
     SetTimestamp(s.created_at, st->mutable_created_at());
     if (s.finished_at) SetTimestamp(s.finished_at, st->mutable_finished_at());
-    for (const auto& j : tx.JobRunsOfStage(s.id)) FillJob(j, agents, st->add_jobs());
+    for (const auto& j : rows.jobs) {
+      if (j.stage_run_id == s.id) FillJob(j, agents, st->add_jobs());
+    }
   };
   if (pipeline == nullptr) {
     for (const auto& [name, s] : latest) add_stage_run(s);
@@ -87,7 +106,7 @@ void BuildRunView(store::Tx& tx, const store::PipelineRunRecord& run,
     bool manual = stage.approval.type == config::Approval::Type::kManual;
     st->set_approval(manual ? "manual" : "success");
     // The first stage not run of a run waiting at a gate is the gate.
-    if (!gate_marked && run.state == "awaiting_approval") {
+    if (!gate_marked && run.state == RunState::kAwaitingApproval) {
       st->set_state("awaiting_approval");
       gate_marked = true;
     } else {

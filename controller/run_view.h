@@ -9,6 +9,7 @@
 #include "common/config/model.h"
 #include "controller/store/records.h"
 #include "controller/store/tx.h"
+#include "controller/store/write_batch.h"
 #include "gantry/v1/operator.pb.h"
 
 namespace gantry {
@@ -21,6 +22,9 @@ using AgentNames = std::map<std::string, std::string>;
 void BuildRunView(store::Tx& tx, const store::PipelineRunRecord& run,
                   const config::Config* config, const AgentNames& agents,
                   v1::PipelineRun* out);
+// The same from rows already in memory.
+void BuildRunView(const store::RunRows& rows, const config::Config* config,
+                  const AgentNames& agents, v1::PipelineRun* out);
 
 void SetTimestamp(int64_t unix_ms, google::protobuf::Timestamp* ts);
 

@@ -21,7 +21,7 @@ absl::StatusOr<store::JobRunRecord> ArtifactService::HeldAttempt(store::Tx& tx,
   }
   auto job = tx.GetJobRun(auth.attempt_id(), false);
   if (!job || job->agent_id != auth.agent_id() ||
-      (job->state != "assigned" && job->state != "running")) {
+      !IsHeld(job->state)) {
     return absl::FailedPreconditionError(
         absl::StrCat("attempt ", auth.attempt_id(), " is not running on this agent"));
   }

@@ -71,7 +71,7 @@ absl::StatusOr<std::vector<FetchedFile>> FilesToFetch(store::Tx& tx, const JobLo
   if (out.empty()) {
     return absl::NotFoundError(absl::StrCat(
         "no artifact ", is_file ? "file" : "directory", " '", source.empty() ? "." : source,
-        "' in ", from.Locator(), " (job ", from.job.state, ")"));
+        "' in ", from.Locator(), " (job ", Name(from.job.state), ")"));
   }
   return out;
 }

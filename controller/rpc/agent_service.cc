@@ -20,6 +20,7 @@ class SessionChannel final : public AgentChannel {
   explicit SessionChannel(SessionReactor* reactor) : reactor_(reactor) {}
   void Send(const v1::ControllerMessage& message) override;
   void Close(const absl::Status& status) override;
+  void ResumeReads() override;
   void Detach() {
     std::lock_guard<std::mutex> lock(mu_);
     reactor_ = nullptr;
@@ -56,6 +57,7 @@ class SessionReactor final
   }
 
   void OnReadDone(bool ok) override {
+    bool keep_reading = true;
     if (!ok) {
       // The agent went away or half-closed: end our side too.
       RequestFinish(grpc::Status::OK);
@@ -68,11 +70,20 @@ class SessionReactor final
         return;
       }
       hello_seen_ = true;
-      scheduler_->AgentConnected(channel_, incoming_.hello());
+      keep_reading = scheduler_->AgentConnected(channel_, incoming_.hello());
     } else {
-      scheduler_->AgentMessage(channel_, incoming_);
+      keep_reading = scheduler_->AgentMessage(channel_, incoming_);
     }
-    StartRead(&incoming_);
+    // A full inbox: the next read waits for ResumeReads, and gRPC's flow
+    // control holds the agent back meanwhile.
+    if (keep_reading) StartRead(&incoming_);
+  }
+
+  void Resume() { StartRead(&incoming_); }
+
+  void OnCancel() override {
+    // The agent went away while no read was pending (reading paused).
+    RequestFinish(grpc::Status::OK);
   }
 
   void OnWriteDone(bool ok) override {
@@ -128,6 +139,11 @@ class SessionReactor final
 void SessionChannel::Send(const v1::ControllerMessage& message) {
   std::lock_guard<std::mutex> lock(mu_);
   if (reactor_ != nullptr) reactor_->Enqueue(message);
+}
+
+void SessionChannel::ResumeReads() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (reactor_ != nullptr) reactor_->Resume();
 }
 
 void SessionChannel::Close(const absl::Status& status) {

@@ -6,7 +6,7 @@
 #pragma once
 
 #include "controller/artifacts/artifact_service.h"
-#include "controller/scheduler.h"
+#include "controller/scheduling/scheduler.h"
 #include "gantry/v1/agent.grpc.pb.h"
 
 namespace gantry::rpc {

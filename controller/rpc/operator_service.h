@@ -6,7 +6,7 @@
 #include "controller/artifacts/artifact_service.h"
 #include "controller/auth.h"
 #include "controller/read_service.h"
-#include "controller/scheduler.h"
+#include "controller/scheduling/scheduler.h"
 #include "gantry/v1/operator.grpc.pb.h"
 
 namespace gantry::rpc {

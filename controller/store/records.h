@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "controller/model/states.h"
+
 namespace gantry::store {
 
 struct ConfigFileRecord {
@@ -42,7 +44,7 @@ struct PipelineRunRecord {
   std::string pipeline;
   int64_t counter = 0;
   std::string label;
-  std::string state;
+  RunState state = RunState::kBuilding;
   int64_t config_revision = 0;
   std::string cause_kind;  // manual | upstream
   std::string trigger_user;
@@ -70,11 +72,12 @@ struct MaterialRevisionRecord {
 struct StageRunRecord {
   int64_t id = 0;
   int64_t run_id = 0;
+  std::string pipeline;
   std::string name;
   int32_t stage_index = 0;
   int32_t counter = 0;
-  std::string state;
-  std::string approval;
+  StageState state = StageState::kBuilding;
+  std::string approval;  // success | manual
   std::string approved_by;
   int64_t created_at = 0;
   int64_t finished_at = 0;
@@ -85,7 +88,7 @@ struct JobRunRecord {
   int64_t stage_run_id = 0;
   std::string name;
   std::string config_job;
-  std::string state;
+  JobState state = JobState::kScheduled;
   std::string agent_id;
   std::string reason;
   int64_t scheduled_at = 0;
@@ -94,6 +97,7 @@ struct JobRunRecord {
   int64_t finished_at = 0;
   int64_t console_bytes = 0;
   int64_t last_sequence = 0;
+  bool console_truncated = false;
   // Set by a stage cancel while the attempt still runs on its agent.
   std::string cancel_reason;
   // A `run_instances: all` instance: the agent it must run on.
@@ -105,7 +109,7 @@ struct AgentRecord {
   std::string name;
   std::string hostname;
   std::string token_hash;
-  std::string state;  // pending | enabled | disabled
+  AgentConfigState state = AgentConfigState::kPending;
   std::vector<std::string> resources;
   std::vector<std::string> environments;
   int64_t created_at = 0;

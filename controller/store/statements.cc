@@ -16,19 +16,101 @@ namespace {
 
 #define STAGE_COLUMNS                                                          \
   "id, run_id, name, stage_index, counter, state, approval, approved_by, " MS( \
-      "created_at") ", " MS("finished_at")
+      "created_at") ", " MS("finished_at") ", pipeline"
 
 #define JOB_COLUMNS \
   "id, stage_run_id, name, config_job, state, agent_id, reason, " MS("scheduled_at") \
   ", " MS("assigned_at") ", " MS("started_at") ", " MS("finished_at")                \
-  ", console_bytes, last_sequence, cancel_reason, pinned_agent"
+  ", console_bytes, last_sequence, cancel_reason, pinned_agent, console_truncated"
 
-// TransitionJob's variants differ only in the timestamps they stamp.
-#define TRANSITION_JOB(stamp)                                        \
-  "UPDATE job_runs SET state = $2, agent_id = $3, reason = $4" stamp \
-  " WHERE id = $1 AND state = ANY(string_to_array($5, ','))"
+// Unix milliseconds (0: NULL) to a timestamp, for batched writes.
+#define TS(col) "CASE WHEN " col " = 0 THEN NULL ELSE to_timestamp(" col " / 1000.0) END"
 
 constexpr Statement kStatements[] = {
+    // --- batched writes: every array holds one element per row
+    {kReserveIds, "SELECT nextval($1::regclass) FROM generate_series(1, $2)"},
+    {kBatchCounters,
+     "INSERT INTO pipelines (name, last_counter) SELECT * FROM unnest($1::text[], $2::bigint[]) "
+     "ON CONFLICT (name) DO UPDATE SET last_counter = "
+     "greatest(pipelines.last_counter, EXCLUDED.last_counter)"},
+    {kBatchInsertRuns,
+     "INSERT INTO pipeline_runs (id, pipeline, counter, label, state, config_revision, "
+     "cause_kind, trigger_user, cause_message, created_at, finished_at) "
+     "SELECT u.id, u.pipeline, u.counter, u.label, u.state, u.rev, u.kind, u.usr, u.msg, "
+     "to_timestamp(u.created / 1000.0), " TS("u.fin") " FROM unnest($1::bigint[], $2::text[], "
+     "$3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::text[], "
+     "$10::bigint[], $11::bigint[]) AS u(id, pipeline, counter, label, state, rev, kind, usr, "
+     "msg, created, fin)"},
+    {kBatchUpdateRuns,
+     "UPDATE pipeline_runs r SET state = u.state, finished_at = " TS("u.fin")
+     " FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS u(id, state, fin) "
+     "WHERE r.id = u.id"},
+    {kBatchInsertMaterials,
+     "INSERT INTO run_materials (run_id, material, type, revision, upstream_pipeline, "
+     "upstream_counter, upstream_stage, upstream_stage_counter) SELECT * FROM "
+     "unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], "
+     "$7::text[], $8::int[])"},
+    {kBatchInsertVariables,
+     "INSERT INTO run_variables (run_id, position, name, value, secure) SELECT * FROM "
+     "unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::boolean[])"},
+    {kBatchInsertStages,
+     "INSERT INTO stage_runs (id, run_id, pipeline, name, stage_index, counter, state, "
+     "approval, approved_by, created_at, finished_at) SELECT u.id, u.run, u.pipeline, u.name, "
+     "u.idx, u.counter, u.state, u.approval, u.approver, to_timestamp(u.created / 1000.0), "
+     TS("u.fin") " FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::int[], "
+     "$6::int[], $7::text[], $8::text[], $9::text[], $10::bigint[], $11::bigint[]) AS u(id, "
+     "run, pipeline, name, idx, counter, state, approval, approver, created, fin)"},
+    {kBatchUpdateStages,
+     "UPDATE stage_runs s SET state = u.state, approved_by = u.approver, finished_at = "
+     TS("u.fin") " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[]) "
+     "AS u(id, state, approver, fin) WHERE s.id = u.id"},
+    {kBatchInsertJobs,
+     "INSERT INTO job_runs (id, stage_run_id, name, config_job, state, agent_id, reason, "
+     "scheduled_at, assigned_at, started_at, finished_at, cancel_reason, pinned_agent) "
+     "SELECT u.id, u.stage, u.name, u.cfg, u.state, u.agent, u.reason, "
+     "to_timestamp(u.sched / 1000.0), " TS("u.asg") ", " TS("u.st") ", " TS("u.fin")
+     ", u.cancel, u.pin FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], "
+     "$5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], "
+     "$11::bigint[], $12::text[], $13::text[]) AS u(id, stage, name, cfg, state, agent, reason, "
+     "sched, asg, st, fin, cancel, pin)"},
+    {kBatchUpdateJobs,
+     "UPDATE job_runs j SET state = u.state, agent_id = u.agent, reason = u.reason, "
+     "assigned_at = " TS("u.asg") ", started_at = " TS("u.st") ", finished_at = " TS("u.fin")
+     ", cancel_reason = u.cancel, console_bytes = u.bytes, last_sequence = u.seq, "
+     "console_truncated = u.trunc FROM unnest($1::bigint[], $2::text[], $3::text[], "
+     "$4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::bigint[], "
+     "$10::bigint[], $11::boolean[]) AS u(id, state, agent, reason, asg, st, fin, cancel, "
+     "bytes, seq, trunc) WHERE j.id = u.id"},
+    {kBatchInsertConsole,
+     "INSERT INTO console_chunks (job_run_id, sequence, start_offset, data) "
+     "SELECT u.job, u.seq, u.start, decode(u.hex, 'hex') FROM unnest($1::bigint[], "
+     "$2::bigint[], $3::bigint[], $4::text[]) AS u(job, seq, start, hex) "
+     "ON CONFLICT DO NOTHING"},
+
+    // --- loads of unfinished runs (tx_batch.cc)
+    {kPipelineCounters, "SELECT name, last_counter FROM pipelines"},
+    {kUnfinishedRunIds,
+     "SELECT id FROM pipeline_runs WHERE state IN ('building', 'awaiting_approval') "
+     "UNION SELECT run_id FROM stage_runs WHERE state IN ('queued', 'building') "
+     "UNION SELECT s.run_id FROM job_runs j JOIN stage_runs s ON s.id = j.stage_run_id "
+     "WHERE j.state IN ('scheduled', 'assigned', 'running')"},
+    {kRunsByIds, "SELECT " RUN_COLUMNS " FROM pipeline_runs WHERE id = ANY($1::bigint[]) "
+                 "ORDER BY id"},
+    {kStagesOfRuns, "SELECT " STAGE_COLUMNS " FROM stage_runs WHERE run_id = ANY($1::bigint[]) "
+                    "ORDER BY id"},
+    {kJobsOfRuns, "SELECT " JOB_COLUMNS " FROM job_runs WHERE stage_run_id IN "
+                  "(SELECT id FROM stage_runs WHERE run_id = ANY($1::bigint[])) ORDER BY id"},
+    {kMaterialsOfRuns,
+     "SELECT run_id, material, type, revision, upstream_pipeline, upstream_counter, "
+     "upstream_stage, upstream_stage_counter FROM run_materials "
+     "WHERE run_id = ANY($1::bigint[]) ORDER BY run_id, material"},
+    {kVariablesOfRuns,
+     "SELECT run_id, name, value, secure FROM run_variables WHERE run_id = ANY($1::bigint[]) "
+     "ORDER BY run_id, position"},
+    {kRunOfJob,
+     "SELECT s.run_id FROM job_runs j JOIN stage_runs s ON s.id = j.stage_run_id "
+     "WHERE j.id = $1"},
+
     // --- settings and tokens
     {kGetSetting, "SELECT value FROM settings WHERE key = $1"},
     {kSetSetting,
@@ -55,18 +137,8 @@ constexpr Statement kStatements[] = {
     {kGetPipeline,
      "SELECT name, last_counter, paused, pause_reason, paused_by "
      "FROM pipelines WHERE name = $1"},
-    {kNextCounter,
-     "UPDATE pipelines SET last_counter = last_counter + 1 WHERE name = $1 "
-     "RETURNING last_counter"},
 
     // --- pipeline runs
-    {kInsertPipelineRun,
-     "INSERT INTO pipeline_runs (pipeline, counter, label, state, "
-     "config_revision, cause_kind, trigger_user, cause_message) "
-     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id"},
-    {kSetPipelineRunState,
-     "UPDATE pipeline_runs SET state = $2, finished_at = CASE WHEN $3 THEN "
-     "now() ELSE NULL END WHERE id = $1"},
     {kFindPipelineRunByCounter,
      "SELECT " RUN_COLUMNS " FROM pipeline_runs WHERE pipeline = $1 AND counter = $2"},
     {kFindPipelineRunNewest, "SELECT " RUN_COLUMNS " FROM pipeline_runs WHERE pipeline = $1 "
@@ -75,15 +147,8 @@ constexpr Statement kStatements[] = {
     {kPipelineHistory,
      "SELECT " RUN_COLUMNS " FROM pipeline_runs WHERE pipeline = $1 ORDER BY counter DESC "
      "LIMIT $2"},
-    {kInsertRunVariables,
-     "INSERT INTO run_variables (run_id, position, name, value, secure) "
-     "VALUES ($1, $2, $3, $4, $5)"},
     {kRunVariables,
      "SELECT name, value, secure FROM run_variables WHERE run_id = $1 ORDER BY position"},
-    {kInsertRunMaterials,
-     "INSERT INTO run_materials (run_id, material, type, revision, "
-     "upstream_pipeline, upstream_counter, upstream_stage, "
-     "upstream_stage_counter) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"},
     {kRunMaterials,
      "SELECT material, type, revision, upstream_pipeline, "
      "upstream_counter, upstream_stage, upstream_stage_counter "
@@ -94,54 +159,16 @@ constexpr Statement kStatements[] = {
      "ORDER BY p.counter DESC, s.counter DESC LIMIT 1"},
 
     // --- stage runs
-    {kInsertStageRun,
-     "INSERT INTO stage_runs (run_id, pipeline, name, stage_index, counter, state, "
-     "approval, approved_by) VALUES ($1, (SELECT pipeline FROM pipeline_runs WHERE id = $1), "
-     "$2, $3, $4, $5, $6, $7) RETURNING id"},
-    {kSetStageRunState,
-     "UPDATE stage_runs SET state = $2, finished_at = CASE WHEN $3 THEN now() "
-     "ELSE NULL END WHERE id = $1"},
-    {kSetStageApprovedBy, "UPDATE stage_runs SET approved_by = $2 WHERE id = $1"},
     {kStageRuns,
      "SELECT " STAGE_COLUMNS " FROM stage_runs WHERE run_id = $1 ORDER BY stage_index, counter"},
     {kGetStageRun, "SELECT " STAGE_COLUMNS " FROM stage_runs WHERE id = $1"},
-    {kLatestStageCounter,
-     "SELECT coalesce(max(counter), 0) FROM stage_runs WHERE run_id = $1 AND name = $2"},
-    {kOtherRunBuildingStage,
-     "SELECT 1 FROM stage_runs WHERE pipeline = $1 AND name = $2 AND state = 'building' AND "
-     "run_id <> $3 LIMIT 1"},
-    {kOldestQueuedStage,
-     "SELECT s.id FROM stage_runs s JOIN pipeline_runs p ON p.id = s.run_id "
-     "WHERE s.pipeline = $1 AND s.name = $2 AND s.state = 'queued' "
-     "ORDER BY p.counter, s.counter LIMIT 1"},
 
     // --- job runs
-    {kInsertJobRun,
-     "INSERT INTO job_runs (stage_run_id, name, config_job, state, pinned_agent) "
-     "VALUES ($1, $2, $3, 'scheduled', $4) RETURNING id"},
     {kJobRunsOfStage, "SELECT " JOB_COLUMNS " FROM job_runs WHERE stage_run_id = $1 ORDER BY id"},
     {kGetJobRun, "SELECT " JOB_COLUMNS " FROM job_runs WHERE id = $1"},
     {kGetJobRunForUpdate, "SELECT " JOB_COLUMNS " FROM job_runs WHERE id = $1 FOR UPDATE"},
-    {kTransitionJobToAssigned, TRANSITION_JOB(", assigned_at = now(), started_at = NULL")},
-    {kTransitionJobToRunning, TRANSITION_JOB(", started_at = now()")},
-    {kTransitionJobToScheduled, TRANSITION_JOB(", assigned_at = NULL, started_at = NULL")},
-    {kTransitionJobToFinished, TRANSITION_JOB(", finished_at = now()")},
-    {kActiveJobRuns,
-     "SELECT " JOB_COLUMNS
-     " FROM job_runs WHERE state IN ('scheduled', 'assigned', 'running') ORDER BY id"},
-    {kSetCancelReason, "UPDATE job_runs SET cancel_reason = $2 WHERE id = $1"},
-    {kSetJobReason, "UPDATE job_runs SET reason = $2 WHERE id = $1"},
 
     // --- console
-    {kAppendConsoleChunkClaim,
-     "UPDATE job_runs SET last_sequence = $2 WHERE id = $1 AND last_sequence < $2 "
-     "RETURNING console_bytes, console_truncated"},
-    {kAppendConsoleChunkCount,
-     "UPDATE job_runs SET console_bytes = console_bytes + $2, console_truncated = $3 "
-     "WHERE id = $1"},
-    {kAppendConsoleChunkInsert,
-     "INSERT INTO console_chunks (job_run_id, sequence, start_offset, data) "
-     "VALUES ($1, $2, $3, $4)"},
     {kReadConsole,
      "SELECT start_offset, data FROM console_chunks WHERE job_run_id = $1 "
      "AND start_offset + length(data) > $2 ORDER BY sequence"},

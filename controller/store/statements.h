@@ -33,49 +33,26 @@ inline constexpr char kInsertConfigRevisionFile[] = "InsertConfigRevisionFile";
 // --- pipelines
 inline constexpr char kEnsurePipeline[] = "EnsurePipeline";
 inline constexpr char kGetPipeline[] = "GetPipeline";
-inline constexpr char kNextCounter[] = "NextCounter";
 
 // --- pipeline runs
-inline constexpr char kInsertPipelineRun[] = "InsertPipelineRun";
-inline constexpr char kSetPipelineRunState[] = "SetPipelineRunState";
 inline constexpr char kFindPipelineRunByCounter[] = "FindPipelineRunByCounter";
 inline constexpr char kFindPipelineRunNewest[] = "FindPipelineRunNewest";
 inline constexpr char kGetPipelineRun[] = "GetPipelineRun";
 inline constexpr char kPipelineHistory[] = "PipelineHistory";
-inline constexpr char kInsertRunVariables[] = "InsertRunVariables";
 inline constexpr char kRunVariables[] = "RunVariables";
-inline constexpr char kInsertRunMaterials[] = "InsertRunMaterials";
 inline constexpr char kRunMaterials[] = "RunMaterials";
 inline constexpr char kLatestPassedStage[] = "LatestPassedStage";
 
 // --- stage runs
-inline constexpr char kInsertStageRun[] = "InsertStageRun";
-inline constexpr char kSetStageRunState[] = "SetStageRunState";
-inline constexpr char kSetStageApprovedBy[] = "SetStageApprovedBy";
 inline constexpr char kStageRuns[] = "StageRuns";
 inline constexpr char kGetStageRun[] = "GetStageRun";
-inline constexpr char kLatestStageCounter[] = "LatestStageCounter";
-inline constexpr char kOtherRunBuildingStage[] = "OtherRunBuildingStage";
-inline constexpr char kOldestQueuedStage[] = "OldestQueuedStage";
 
 // --- job runs
-inline constexpr char kInsertJobRun[] = "InsertJobRun";
 inline constexpr char kJobRunsOfStage[] = "JobRunsOfStage";
 inline constexpr char kGetJobRun[] = "GetJobRun";
 inline constexpr char kGetJobRunForUpdate[] = "GetJobRunForUpdate";
-// TransitionJob stamps a different timestamp per target state.
-inline constexpr char kTransitionJobToAssigned[] = "TransitionJobToAssigned";
-inline constexpr char kTransitionJobToRunning[] = "TransitionJobToRunning";
-inline constexpr char kTransitionJobToScheduled[] = "TransitionJobToScheduled";
-inline constexpr char kTransitionJobToFinished[] = "TransitionJobToFinished";
-inline constexpr char kActiveJobRuns[] = "ActiveJobRuns";
-inline constexpr char kSetCancelReason[] = "SetCancelReason";
-inline constexpr char kSetJobReason[] = "SetJobReason";
 
 // --- console
-inline constexpr char kAppendConsoleChunkClaim[] = "AppendConsoleChunkClaim";
-inline constexpr char kAppendConsoleChunkCount[] = "AppendConsoleChunkCount";
-inline constexpr char kAppendConsoleChunkInsert[] = "AppendConsoleChunkInsert";
 inline constexpr char kReadConsole[] = "ReadConsole";
 
 // --- artifacts
@@ -90,6 +67,27 @@ inline constexpr char kInsertAgent[] = "InsertAgent";
 inline constexpr char kSetAgentState[] = "SetAgentState";
 inline constexpr char kUpdateAgentInfo[] = "UpdateAgentInfo";
 inline constexpr char kRecordAgentContacts[] = "RecordAgentContacts";
+
+// --- batched writes and loads (tx_batch.cc): arrays in, one statement per table
+inline constexpr char kReserveIds[] = "ReserveIds";
+inline constexpr char kBatchCounters[] = "BatchCounters";
+inline constexpr char kBatchInsertRuns[] = "BatchInsertRuns";
+inline constexpr char kBatchUpdateRuns[] = "BatchUpdateRuns";
+inline constexpr char kBatchInsertMaterials[] = "BatchInsertMaterials";
+inline constexpr char kBatchInsertVariables[] = "BatchInsertVariables";
+inline constexpr char kBatchInsertStages[] = "BatchInsertStages";
+inline constexpr char kBatchUpdateStages[] = "BatchUpdateStages";
+inline constexpr char kBatchInsertJobs[] = "BatchInsertJobs";
+inline constexpr char kBatchUpdateJobs[] = "BatchUpdateJobs";
+inline constexpr char kBatchInsertConsole[] = "BatchInsertConsole";
+inline constexpr char kPipelineCounters[] = "PipelineCounters";
+inline constexpr char kUnfinishedRunIds[] = "UnfinishedRunIds";
+inline constexpr char kRunsByIds[] = "RunsByIds";
+inline constexpr char kStagesOfRuns[] = "StagesOfRuns";
+inline constexpr char kJobsOfRuns[] = "JobsOfRuns";
+inline constexpr char kMaterialsOfRuns[] = "MaterialsOfRuns";
+inline constexpr char kVariablesOfRuns[] = "VariablesOfRuns";
+inline constexpr char kRunOfJob[] = "RunOfJob";
 
 // One named statement.
 struct Statement {

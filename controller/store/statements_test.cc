@@ -98,7 +98,7 @@ TEST(StatementsTest, RecordAgentContactsKeepsTheNewest) {
       a.id = id;
       a.name = id;
       a.token_hash = "h";
-      a.state = "enabled";
+      a.state = AgentConfigState::kEnabled;
       tx.InsertAgent(a);
     }
     tx.RecordAgentContacts({{"a1", 1700000000123}, {"a2", 1700000005000}});

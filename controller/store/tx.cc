@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "controller/store/statements.h"
+#include "controller/store/tx_rows.h"
 
 namespace gantry::store {
 namespace {
@@ -17,59 +18,6 @@ std::vector<std::string> SplitList(const std::string& s) {
     out.emplace_back(part);
   }
   return out;
-}
-
-// The *FromRow readers take the columns in the order of RUN_COLUMNS,
-// STAGE_COLUMNS and JOB_COLUMNS in statements.cc.
-PipelineRunRecord RunFromRow(const pqxx::row& r) {
-  PipelineRunRecord run;
-  run.id = r[0].as<int64_t>();
-  run.pipeline = r[1].as<std::string>();
-  run.counter = r[2].as<int64_t>();
-  run.label = r[3].as<std::string>();
-  run.state = r[4].as<std::string>();
-  run.config_revision = r[5].as<int64_t>();
-  run.cause_kind = r[6].as<std::string>();
-  run.trigger_user = r[7].as<std::string>();
-  run.cause_message = r[8].as<std::string>();
-  run.created_at = r[9].as<int64_t>();
-  run.finished_at = r[10].as<int64_t>();
-  return run;
-}
-
-StageRunRecord StageFromRow(const pqxx::row& r) {
-  StageRunRecord s;
-  s.id = r[0].as<int64_t>();
-  s.run_id = r[1].as<int64_t>();
-  s.name = r[2].as<std::string>();
-  s.stage_index = r[3].as<int32_t>();
-  s.counter = r[4].as<int32_t>();
-  s.state = r[5].as<std::string>();
-  s.approval = r[6].as<std::string>();
-  s.approved_by = r[7].as<std::string>();
-  s.created_at = r[8].as<int64_t>();
-  s.finished_at = r[9].as<int64_t>();
-  return s;
-}
-
-JobRunRecord JobFromRow(const pqxx::row& r) {
-  JobRunRecord j;
-  j.id = r[0].as<int64_t>();
-  j.stage_run_id = r[1].as<int64_t>();
-  j.name = r[2].as<std::string>();
-  j.config_job = r[3].as<std::string>();
-  j.state = r[4].as<std::string>();
-  j.agent_id = r[5].as<std::string>();
-  j.reason = r[6].as<std::string>();
-  j.scheduled_at = r[7].as<int64_t>();
-  j.assigned_at = r[8].as<int64_t>();
-  j.started_at = r[9].as<int64_t>();
-  j.finished_at = r[10].as<int64_t>();
-  j.console_bytes = r[11].as<int64_t>();
-  j.last_sequence = r[12].as<int64_t>();
-  j.cancel_reason = r[13].as<std::string>();
-  j.pinned_agent = r[14].as<std::string>();
-  return j;
 }
 
 }  // namespace
@@ -144,26 +92,6 @@ std::optional<PipelineRecord> Tx::GetPipeline(const std::string& name) {
   return p;
 }
 
-int64_t Tx::NextCounter(const std::string& pipeline) {
-  auto r = work_.exec_prepared(kNextCounter, pipeline);
-  if (r.empty()) {
-    EnsurePipeline(pipeline);
-    return NextCounter(pipeline);
-  }
-  return r[0][0].as<int64_t>();
-}
-
-int64_t Tx::InsertPipelineRun(const PipelineRunRecord& run) {
-  auto r =
-      work_.exec_prepared(kInsertPipelineRun, run.pipeline, run.counter, run.label, run.state,
-                          run.config_revision, run.cause_kind, run.trigger_user, run.cause_message);
-  return r[0][0].as<int64_t>();
-}
-
-void Tx::SetPipelineRunState(int64_t run_id, const std::string& state, bool finished) {
-  work_.exec_prepared(kSetPipelineRunState, run_id, state, finished);
-}
-
 std::optional<PipelineRunRecord> Tx::FindPipelineRun(const std::string& pipeline, int64_t counter) {
   pqxx::result r = counter > 0 ? work_.exec_prepared(kFindPipelineRunByCounter, pipeline, counter)
                                : work_.exec_prepared(kFindPipelineRunNewest, pipeline);
@@ -185,27 +113,12 @@ std::vector<PipelineRunRecord> Tx::PipelineHistory(const std::string& pipeline, 
   return out;
 }
 
-void Tx::InsertRunVariables(int64_t run_id, const std::vector<VariableRecord>& vars) {
-  int position = 0;
-  for (const auto& v : vars) {
-    work_.exec_prepared(kInsertRunVariables, run_id, position++, v.name, v.value, v.secure);
-  }
-}
-
 std::vector<VariableRecord> Tx::RunVariables(int64_t run_id) {
   std::vector<VariableRecord> out;
   for (const auto& r : work_.exec_prepared(kRunVariables, run_id)) {
     out.push_back({r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<bool>()});
   }
   return out;
-}
-
-void Tx::InsertRunMaterials(int64_t run_id, const std::vector<MaterialRevisionRecord>& materials) {
-  for (const auto& m : materials) {
-    work_.exec_prepared(kInsertRunMaterials, run_id, m.material, m.type, m.revision,
-                        m.upstream_pipeline, m.upstream_counter, m.upstream_stage,
-                        m.upstream_stage_counter);
-  }
 }
 
 std::vector<MaterialRevisionRecord> Tx::RunMaterials(int64_t run_id) {
@@ -233,20 +146,6 @@ std::optional<std::pair<PipelineRunRecord, StageRunRecord>> Tx::LatestPassedStag
   return std::make_pair(*p, *s);
 }
 
-int64_t Tx::InsertStageRun(const StageRunRecord& stage) {
-  auto r = work_.exec_prepared(kInsertStageRun, stage.run_id, stage.name, stage.stage_index,
-                               stage.counter, stage.state, stage.approval, stage.approved_by);
-  return r[0][0].as<int64_t>();
-}
-
-void Tx::SetStageRunState(int64_t stage_run_id, const std::string& state, bool finished) {
-  work_.exec_prepared(kSetStageRunState, stage_run_id, state, finished);
-}
-
-void Tx::SetStageApprovedBy(int64_t stage_run_id, const std::string& user) {
-  work_.exec_prepared(kSetStageApprovedBy, stage_run_id, user);
-}
-
 std::vector<StageRunRecord> Tx::StageRuns(int64_t run_id) {
   std::vector<StageRunRecord> out;
   for (const auto& r : work_.exec_prepared(kStageRuns, run_id)) {
@@ -261,30 +160,6 @@ std::optional<StageRunRecord> Tx::GetStageRun(int64_t stage_run_id) {
   return StageFromRow(r[0]);
 }
 
-int32_t Tx::LatestStageCounter(int64_t run_id, const std::string& stage) {
-  auto r = work_.exec_prepared(kLatestStageCounter, run_id, stage);
-  return r[0][0].as<int32_t>();
-}
-
-bool Tx::OtherRunBuildingStage(const std::string& pipeline, const std::string& stage,
-                               int64_t run_id) {
-  auto r = work_.exec_prepared(kOtherRunBuildingStage, pipeline, stage, run_id);
-  return !r.empty();
-}
-
-std::optional<StageRunRecord> Tx::OldestQueuedStage(const std::string& pipeline,
-                                                    const std::string& stage) {
-  auto r = work_.exec_prepared(kOldestQueuedStage, pipeline, stage);
-  if (r.empty()) return std::nullopt;
-  return GetStageRun(r[0][0].as<int64_t>());
-}
-
-int64_t Tx::InsertJobRun(int64_t stage_run_id, const std::string& name,
-                         const std::string& config_job, const std::string& pinned_agent) {
-  auto r = work_.exec_prepared(kInsertJobRun, stage_run_id, name, config_job, pinned_agent);
-  return r[0][0].as<int64_t>();
-}
-
 std::vector<JobRunRecord> Tx::JobRunsOfStage(int64_t stage_run_id) {
   std::vector<JobRunRecord> out;
   for (const auto& r : work_.exec_prepared(kJobRunsOfStage, stage_run_id)) {
@@ -297,60 +172,6 @@ std::optional<JobRunRecord> Tx::GetJobRun(int64_t job_run_id, bool for_update) {
   auto r = work_.exec_prepared(for_update ? kGetJobRunForUpdate : kGetJobRun, job_run_id);
   if (r.empty()) return std::nullopt;
   return JobFromRow(r[0]);
-}
-
-bool Tx::TransitionJob(int64_t job_run_id, const std::vector<std::string>& from,
-                       const std::string& to, const std::string& agent_id,
-                       const std::string& reason) {
-  // Timestamps follow the state: assigned_at, started_at, finished_at.
-  const char* statement = kTransitionJobToFinished;
-  if (to == "assigned") {
-    statement = kTransitionJobToAssigned;
-  } else if (to == "running") {
-    statement = kTransitionJobToRunning;
-  } else if (to == "scheduled") {
-    statement = kTransitionJobToScheduled;
-  }
-  auto r =
-      work_.exec_prepared(statement, job_run_id, to, agent_id, reason, absl::StrJoin(from, ","));
-  return r.affected_rows() == 1;
-}
-
-std::vector<JobRunRecord> Tx::ActiveJobRuns() {
-  std::vector<JobRunRecord> out;
-  for (const auto& r : work_.exec_prepared(kActiveJobRuns)) {
-    out.push_back(JobFromRow(r));
-  }
-  return out;
-}
-
-void Tx::SetCancelReason(int64_t job_run_id, const std::string& reason) {
-  work_.exec_prepared(kSetCancelReason, job_run_id, reason);
-}
-
-void Tx::SetJobReason(int64_t job_run_id, const std::string& reason) {
-  work_.exec_prepared(kSetJobReason, job_run_id, reason);
-}
-
-bool Tx::AppendConsoleChunk(int64_t job_run_id, int64_t sequence, const std::string& data,
-                            int64_t max_bytes) {
-  auto r = work_.exec_prepared(kAppendConsoleChunkClaim, job_run_id, sequence);
-  if (r.empty()) return false;
-  int64_t start = r[0][0].as<int64_t>();
-  if (r[0][1].as<bool>()) return true;  // acknowledged, dropped
-  std::string stored = data;
-  bool truncate = max_bytes > 0 && start + static_cast<int64_t>(data.size()) > max_bytes;
-  if (truncate) {
-    stored.resize(static_cast<size_t>(std::max<int64_t>(0, max_bytes - start)));
-    if (!stored.empty() && stored.back() != '\n') stored.push_back('\n');
-    stored += "[gantry] console log truncated at " + std::to_string(max_bytes) +
-              " bytes: later output of this job is not kept\n";
-  }
-  work_.exec_prepared(kAppendConsoleChunkCount, job_run_id, static_cast<int64_t>(stored.size()),
-                      truncate);
-  work_.exec_prepared(kAppendConsoleChunkInsert, job_run_id, sequence, start,
-                      pqxx::binarystring(stored));
-  return true;
 }
 
 ConsoleSlice Tx::ReadConsole(int64_t job_run_id, int64_t offset, int64_t max_bytes) {
@@ -378,7 +199,7 @@ std::vector<AgentRecord> Tx::Agents() {
     a.name = r[1].as<std::string>();
     a.hostname = r[2].as<std::string>();
     a.token_hash = r[3].as<std::string>();
-    a.state = r[4].as<std::string>();
+    a.state = AgentStateFromField(r[4]);
     a.resources = SplitList(r[5].as<std::string>());
     a.environments = SplitList(r[6].as<std::string>());
     a.created_at = r[7].as<int64_t>();
@@ -389,12 +210,12 @@ std::vector<AgentRecord> Tx::Agents() {
 }
 
 void Tx::InsertAgent(const AgentRecord& a) {
-  work_.exec_prepared(kInsertAgent, a.id, a.name, a.hostname, a.token_hash, a.state,
+  work_.exec_prepared(kInsertAgent, a.id, a.name, a.hostname, a.token_hash, std::string(Name(a.state)),
                       absl::StrJoin(a.resources, ","), absl::StrJoin(a.environments, ","));
 }
 
-void Tx::SetAgentState(const std::string& id, const std::string& state) {
-  work_.exec_prepared(kSetAgentState, id, state);
+void Tx::SetAgentState(const std::string& id, AgentConfigState state) {
+  work_.exec_prepared(kSetAgentState, id, std::string(Name(state)));
 }
 
 void Tx::UpdateAgentInfo(const std::string& id, const std::string& hostname,

@@ -1,0 +1,151 @@
+// The run state machine. Every change to a run, stage or job is one named
+// operation here, decided in memory on the RunModel (no SQL), with what
+// must happen outside the database returned as Effects. The caller commits
+// the model's writes after a batch of operations and acts on the effects
+// only then; if the commit fails it reloads the model.
+//
+// An operation either refuses (an error status, nothing changed) or
+// succeeds. A refusal is checked before anything changes; an error after a
+// change (a cold read failing half-way) leaves the model to be reloaded,
+// which the caller does for any non-refusal error.
+//
+// Chains (a stage passes → downstream pipelines trigger → their first stage
+// starts → ...) run from a work list, not by recursion.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/config/model.h"
+#include "controller/config_cache.h"
+#include "controller/matching.h"
+#include "controller/planner/cold_store.h"
+#include "controller/planner/effects.h"
+#include "controller/planner/run_model.h"
+
+namespace gantry {
+
+struct TriggerSpec {
+  std::string pipeline;
+  std::string user;
+  std::string cause_kind = "manual";  // manual | upstream
+  std::string message;
+  std::map<std::string, std::string> revisions;  // material -> revision
+  std::vector<store::VariableRecord> variables;  // trigger-time overrides
+  // Set for an upstream trigger: the upstream stage run that passed.
+  std::optional<store::MaterialRevisionRecord> upstream;
+};
+
+// How an agent's report about an attempt was taken.
+enum class ReportOutcome {
+  kRecorded,   // changed the attempt
+  kDuplicate,  // already recorded (a re-send after a reconnect): acknowledge
+  kRefused,    // not this agent's attempt (fenced): tell it to abandon
+};
+
+class Planner {
+ public:
+  Planner(RunModel* model, ConfigCache* configs, ColdStore* cold, IdSource* ids);
+
+  // Set by the caller before each batch.
+  void set_now_ms(int64_t now) { now_ = now; }
+  // Enabled agents as dispatch sees them, for `run_instances: all`.
+  void set_agents(std::vector<AgentProfile> agents) { agents_ = std::move(agents); }
+
+  // --- operator operations; each returns the run it acted on (its id).
+  absl::StatusOr<int64_t> Trigger(const TriggerSpec& spec, Effects* effects);
+  absl::StatusOr<int64_t> Approve(const std::string& pipeline, int64_t counter,
+                                  const std::string& stage, const std::string& user,
+                                  Effects* effects);
+  absl::StatusOr<int64_t> Cancel(const std::string& pipeline, int64_t counter,
+                                 const std::string& stage, const std::string& user,
+                                 Effects* effects);
+
+  // --- job operations
+  // scheduled -> assigned to `agent_id`; false if the attempt is no longer
+  // scheduled (cancelled meanwhile).
+  bool Assign(int64_t attempt, const std::string& agent_id);
+  // The agent started it: assigned -> running.
+  absl::StatusOr<ReportOutcome> Start(int64_t attempt, const std::string& agent_id);
+  // A console chunk, stored unless its sequence was; past `max_bytes` the
+  // log ends with one truncation marker.
+  absl::StatusOr<ReportOutcome> Console(int64_t attempt, const std::string& agent_id,
+                                        int64_t sequence, const std::string& data,
+                                        int64_t max_bytes);
+  // The agent finished it with `result` (passed | failed | cancelled).
+  absl::StatusOr<ReportOutcome> Complete(int64_t attempt, const std::string& agent_id,
+                                         JobState result, const std::string& reason,
+                                         Effects* effects);
+  // Its agent went silent: the attempt ends lost, then on_agent_lost applies
+  // (fail, or a new attempt). False if it was not that agent's.
+  absl::StatusOr<bool> Lose(int64_t attempt, const std::string& agent_id,
+                            const std::string& reason, Effects* effects);
+  // Its agent came back without it: back to the queue if it never started,
+  // failed if it was running.
+  absl::Status Reclaim(int64_t attempt, const std::string& agent_id,
+                       const std::string& agent_name, Effects* effects);
+  // A scheduled attempt that can never run (its pinned agent is gone, its
+  // job left the run's config) fails with `reason`.
+  absl::Status FailUnrunnable(int64_t attempt, const std::string& reason, Effects* effects);
+  // Why a scheduled attempt waits (shown by `pipeline show`).
+  void SetWaitingReason(int64_t attempt, const std::string& reason);
+
+  // The attempt, from memory or (for a finished run) the database; null if
+  // there is no such attempt.
+  absl::StatusOr<const store::JobRunRecord*> FindAttempt(int64_t attempt);
+
+  // Requirements of `job` of `pipeline` under the current environments.
+  JobRequirements Requirements(const config::Pipeline& pipeline, const config::Job& job) const;
+  // The attempt's requirements and locator, for the dispatch queue.
+  std::optional<QueuedJob> QueueEntry(int64_t attempt) const;
+
+ private:
+  struct Step {
+    enum class Kind { kSettle, kTrigger } kind;
+    int64_t stage_id = 0;
+    TriggerSpec spec;
+  };
+  absl::Status Drain(Effects* effects);
+  absl::StatusOr<int64_t> DoTrigger(const TriggerSpec& spec, Effects* effects);
+  absl::StatusOr<std::vector<store::MaterialRevisionRecord>> ResolveMaterials(
+      const config::Pipeline& pipeline, const TriggerSpec& spec);
+  absl::Status ScheduleStage(RunEntry& run, const config::Pipeline& pipeline, int stage_index,
+                             const std::string& approved_by, Effects* effects);
+  void StartStage(RunEntry& run, const config::Pipeline& pipeline, int64_t stage_id,
+                  Effects* effects);
+  absl::Status InsertJob(RunEntry& run, const config::Pipeline& pipeline,
+                         const store::StageRunRecord& stage, const config::Job& job,
+                         const std::string& name, const std::string& pinned_agent,
+                         Effects* effects);
+  absl::Status SettleStage(int64_t stage_id, Effects* effects);
+  void SettleRun(RunEntry& run, const config::Pipeline& pipeline,
+                 const store::StageRunRecord& stage, Effects* effects);
+  void StartQueued(const std::string& pipeline, const std::string& stage, Effects* effects);
+  void SetRunState(RunEntry& run, RunState state);
+  void FinishJob(int64_t attempt, JobState state, const std::string& reason);
+  // The run (loaded from the database if it is not in memory).
+  absl::StatusOr<RunEntry*> LoadRun(const std::string& pipeline, int64_t counter);
+  absl::StatusOr<RunEntry*> LoadRunOfJob(int64_t attempt);
+  absl::StatusOr<RunEntry*> AddLoaded(std::optional<store::RunRows> rows);
+  const config::Pipeline* PipelineOf(const RunEntry& run) const;
+  const config::Job* JobConfig(const RunEntry& run, const store::StageRunRecord& stage,
+                               const std::string& config_job) const;
+
+  RunModel* model_;
+  ConfigCache* configs_;
+  ColdStore* cold_;
+  IdSource* ids_;
+  int64_t now_ = 0;
+  std::vector<AgentProfile> agents_;
+  std::deque<Step> work_;
+};
+
+std::string JobLocator(const RunEntry& run, const store::StageRunRecord& stage,
+                       const store::JobRunRecord& job);
+
+}  // namespace gantry

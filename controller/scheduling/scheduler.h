@@ -1,0 +1,172 @@
+// The scheduler: the single writer of pipeline state. Every change runs on
+// one strand (one thread, one database connection) as part of a batch:
+// whatever is waiting (agent reports, triggers, hellos) is taken at once,
+// each item becomes planner operations on the in-memory RunModel, queued
+// jobs are paired with idle agents, and the batch's writes commit in one
+// transaction. Only then are agents and operators told; if the commit
+// fails, memory is reloaded from the database and nothing is acknowledged.
+//
+//   edge (controller/rpc) -> Scheduler (this: strand, inbox, batches)
+//     -> AgentRegistry, Dispatcher, Planner (decisions, in memory)
+//     -> store::Tx::ApplyWrites (the batch's SQL)
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "controller/agent_channel.h"
+#include "controller/clock.h"
+#include "controller/config_cache.h"
+#include "controller/executor.h"
+#include "controller/planner/planner.h"
+#include "controller/planner/run_model.h"
+#include "controller/scheduling/agent_registry.h"
+#include "controller/scheduling/assignment_builder.h"
+#include "controller/scheduling/db_cold_store.h"
+#include "controller/scheduling/dispatcher.h"
+#include "controller/store/db.h"
+#include "gantry/v1/agent.pb.h"
+#include "gantry/v1/operator.pb.h"
+
+namespace gantry {
+
+struct SchedulerOptions {
+  std::string controller_url;  // sent to agents as GANTRY_CONTROLLER_URL
+  std::string register_key_hash;
+  absl::Duration heartbeat_interval = absl::Seconds(5);
+  // An agent silent this long is lost, and so is the job it was running. A
+  // `run_instances: all` copy whose agent stays away this long fails.
+  absl::Duration agent_lost_timeout = absl::Seconds(30);
+  // Per job attempt; later output is dropped after a truncation marker.
+  int64_t max_console_bytes = 100 << 20;
+  // Agent input waiting for the strand, in bytes: past it, sessions stop
+  // reading (gRPC flow control then holds the agents back) until it drains.
+  size_t max_inbox_bytes = 64 << 20;
+};
+
+template <typename T>
+using Reply = std::function<void(absl::StatusOr<T>)>;
+
+class Scheduler {
+ public:
+  Scheduler(std::unique_ptr<store::Db> db, ConfigCache* configs, SchedulerOptions options,
+            Clock* clock);
+  ~Scheduler();
+
+  // Loads agents, the current config and unfinished runs; blocks until done.
+  absl::Status Start();
+  // The gRPC server serves now: lost-agent clocks of agents holding jobs
+  // start here, not at Start, so a slow start-up costs no agent its job.
+  void Serving();
+  void Stop();
+  // Ends every agent session (agents reconnect to the next controller) and
+  // refuses new ones, so the gRPC server can shut down without waiting for
+  // streams that never end by themselves.
+  void CloseSessions();
+  // Called when memory cannot be rebuilt from the database after a failed
+  // commit: the process should exit and be restarted from the database.
+  void set_fatal_handler(std::function<void(const absl::Status&)> fn) {
+    fatal_ = std::move(fn);
+  }
+  // Returns once everything posted before it has run (tests).
+  void Sync();
+
+  // --- operator calls
+  void ApplyConfig(std::vector<v1::ConfigFile> files, std::string author,
+                   Reply<v1::ApplyConfigResponse> done);
+  void Trigger(v1::TriggerPipelineRequest request, std::string user,
+               Reply<v1::PipelineRun> done);
+  void Approve(v1::StageRequest request, std::string user, Reply<v1::PipelineRun> done);
+  void CancelStage(v1::StageRequest request, std::string user, Reply<v1::PipelineRun> done);
+  void ListAgents(Reply<v1::ListAgentsResponse> done);
+  void UpdateAgent(v1::UpdateAgentRequest request, Reply<v1::Agent> done);
+
+  // --- agent calls
+  void Register(v1::RegisterRequest request, Reply<v1::RegisterResponse> done);
+  // Both return false when the inbox is full: the session must stop reading
+  // until the scheduler calls its channel's ResumeReads.
+  bool AgentConnected(std::shared_ptr<AgentChannel> channel, v1::Hello hello);
+  bool AgentMessage(std::shared_ptr<AgentChannel> channel, v1::AgentMessage message);
+  void AgentDisconnected(std::shared_ptr<AgentChannel> channel);
+
+ private:
+  // One unit of work on the strand: planner operations, then pairing, one
+  // commit, and what to do once it is known whether the commit held.
+  struct Assignment {
+    AgentSession* agent;
+    AssignmentInput input;
+    std::shared_ptr<v1::ControllerMessage> message;
+  };
+  struct Batch {
+    Effects effects;
+    std::vector<Assignment> assignments;
+    std::vector<std::function<void()>> after_commit;
+    std::vector<std::function<void(const absl::Status&)>> on_failure;
+    absl::Status failed;  // a planner operation failed after changing memory
+  };
+  // What agents and operators sent, in arrival order.
+  struct Inbound {
+    std::shared_ptr<AgentChannel> channel;
+    std::optional<v1::Hello> hello;
+    std::optional<v1::AgentMessage> message;
+    std::optional<TriggerSpec> trigger;
+    Reply<v1::PipelineRun> trigger_done;
+    absl::Time received;
+    size_t bytes = 0;
+  };
+
+  // scheduler.cc: batches, commits, reloads.
+  void Prepare(Batch& batch);
+  void Commit(Batch& batch);
+  void AssignInBatch(Batch& batch);
+  void ApplyEffects(const Effects& effects);
+  absl::Status Resync();
+  absl::Status LoadRuns();
+  void AfterOperation(Batch& batch, const absl::Status& st);
+  v1::PipelineRun RunView(int64_t run_id);
+
+  // scheduler_agents.cc: the inbox, hellos, reports, liveness.
+  bool Deliver(Inbound in);
+  void DrainInbox();
+  void Hello(Batch& batch, const std::shared_ptr<AgentChannel>& channel, const v1::Hello& hello,
+             absl::Time received);
+  void Fence(Batch& batch, AgentSession& agent, const v1::Hello& hello);
+  void Report(Batch& batch, AgentSession& agent, const v1::AgentMessage& message);
+  void TriggerItem(Batch& batch, Inbound& in);
+  void Tick(absl::Time now);
+  void RecordContacts(absl::Time now);
+
+  std::unique_ptr<store::Db> db_;
+  ConfigCache* configs_;
+  SchedulerOptions options_;
+  Clock* clock_;
+  DbColdStore cold_;
+  RunModel model_;
+  Planner planner_;
+  AgentRegistry agents_;
+  Dispatcher dispatcher_;
+  std::function<void(const absl::Status&)> fatal_;
+  Strand strand_;
+
+  // Strand-only.
+  bool closing_ = false;
+  bool profiles_changed_ = true;  // agents or environments changed since Prepare
+  absl::Time contacts_recorded_at_ = absl::InfinitePast();
+  static constexpr absl::Duration kRecordContactsEvery = absl::Seconds(30);
+  static constexpr size_t kMaxAssignBatch = 256;
+  static constexpr size_t kMaxItemsPerBatch = 512;
+
+  std::mutex inbox_mu_;
+  std::vector<Inbound> inbox_;                           // guarded by inbox_mu_
+  size_t inbox_bytes_ = 0;                               // guarded by inbox_mu_
+  std::vector<std::shared_ptr<AgentChannel>> paused_;  // guarded by inbox_mu_
+};
+
+}  // namespace gantry

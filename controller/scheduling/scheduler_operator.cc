@@ -1,0 +1,217 @@
+// Operator calls: config apply, trigger (batched with agent input), approve,
+// cancel, and agent administration.
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/crypto.h"
+#include "common/locator.h"
+#include "controller/scheduling/config_apply.h"
+#include "controller/scheduling/scheduler.h"
+#include "controller/store/tx.h"
+
+namespace gantry {
+namespace {
+
+std::vector<std::string> ToVector(const google::protobuf::RepeatedPtrField<std::string>& r) {
+  return {r.begin(), r.end()};
+}
+
+}  // namespace
+
+void Scheduler::ApplyConfig(std::vector<v1::ConfigFile> files, std::string author,
+                            Reply<v1::ApplyConfigResponse> done) {
+  strand_.Post([this, files = std::move(files), author = std::move(author),
+                done = std::move(done)] {
+    auto applied = ApplyConfigFiles(*db_, files, author);
+    if (!applied.ok()) {
+      done(applied.status());
+      return;
+    }
+    if (applied->config) {
+      configs_->SetCurrent(applied->response.revision(), applied->config);
+      spdlog::info("config revision {} applied by {}", applied->response.revision(), author);
+      // Environments may have changed what agents match.
+      profiles_changed_ = true;
+      Batch batch;
+      Prepare(batch);
+      Commit(batch);
+    }
+    done(std::move(applied->response));
+  });
+}
+
+void Scheduler::Trigger(v1::TriggerPipelineRequest request, std::string user,
+                        Reply<v1::PipelineRun> done) {
+  Inbound in;
+  TriggerSpec spec;
+  spec.pipeline = request.pipeline();
+  spec.user = std::move(user);
+  spec.cause_kind = "manual";
+  for (const auto& [k, v] : request.revisions()) spec.revisions[k] = v;
+  for (const auto& v : request.variables()) {
+    if (v.name().empty()) {
+      done(absl::InvalidArgumentError("a trigger variable has an empty name"));
+      return;
+    }
+    spec.variables.push_back({v.name(), v.value(), v.secure()});
+  }
+  in.trigger = std::move(spec);
+  in.trigger_done = std::move(done);
+  // Triggers share the agents' inbox: a burst of them is planned and
+  // committed together, in arrival order with what agents report.
+  Deliver(std::move(in));
+}
+
+void Scheduler::TriggerItem(Batch& batch, Inbound& in) {
+  auto done = std::make_shared<Reply<v1::PipelineRun>>(std::move(in.trigger_done));
+  auto run = planner_.Trigger(*in.trigger, &batch.effects);
+  if (!run.ok()) {
+    AfterOperation(batch, run.status());
+    if (batch.failed.ok()) {
+      (*done)(run.status());  // refused: nothing changed
+    } else {
+      batch.on_failure.push_back([done](const absl::Status& st) { (*done)(st); });
+    }
+    return;
+  }
+  batch.after_commit.push_back([this, done, id = *run] { (*done)(RunView(id)); });
+  batch.on_failure.push_back([done](const absl::Status& st) { (*done)(st); });
+}
+
+void Scheduler::Approve(v1::StageRequest request, std::string user, Reply<v1::PipelineRun> done) {
+  strand_.Post([this, request = std::move(request), user = std::move(user),
+                done = std::move(done)] {
+    Batch batch;
+    Prepare(batch);
+    auto run = planner_.Approve(request.pipeline(), request.counter(), request.stage(), user,
+                                &batch.effects);
+    AfterOperation(batch, run.status());
+    if (!run.ok() && batch.failed.ok()) {
+      done(run.status());
+      return;
+    }
+    std::optional<absl::Status> result;
+    batch.on_failure.push_back([&result](const absl::Status& st) { result = st; });
+    Commit(batch);
+    done(result ? absl::StatusOr<v1::PipelineRun>(*result) : RunView(*run));
+  });
+}
+
+void Scheduler::CancelStage(v1::StageRequest request, std::string user,
+                            Reply<v1::PipelineRun> done) {
+  strand_.Post([this, request = std::move(request), user = std::move(user),
+                done = std::move(done)] {
+    Batch batch;
+    Prepare(batch);
+    auto run = planner_.Cancel(request.pipeline(), request.counter(), request.stage(), user,
+                               &batch.effects);
+    AfterOperation(batch, run.status());
+    if (!run.ok() && batch.failed.ok()) {
+      done(run.status());
+      return;
+    }
+    std::optional<absl::Status> result;
+    batch.on_failure.push_back([&result](const absl::Status& st) { result = st; });
+    Commit(batch);
+    done(result ? absl::StatusOr<v1::PipelineRun>(*result) : RunView(*run));
+  });
+}
+
+void Scheduler::ListAgents(Reply<v1::ListAgentsResponse> done) {
+  strand_.Post([this, done = std::move(done)] {
+    v1::ListAgentsResponse response;
+    absl::Time now = clock_->Now();
+    for (const auto& [id, agent] : agents_.all()) {
+      *response.add_agents() = agents_.View(agent, now, options_.agent_lost_timeout);
+    }
+    done(response);
+  });
+}
+
+void Scheduler::UpdateAgent(v1::UpdateAgentRequest request, Reply<v1::Agent> done) {
+  strand_.Post([this, request = std::move(request), done = std::move(done)] {
+    auto found = agents_.Find(request.agent());
+    if (!found.ok()) {
+      done(found.status());
+      return;
+    }
+    AgentSession& agent = **found;
+    const std::string& action = request.action();
+    AgentConfigState state;
+    if (action == "approve") {
+      if (agent.record.state == AgentConfigState::kDisabled) {
+        done(absl::FailedPreconditionError(absl::StrCat(
+            "agent ", agent.record.name, " is disabled, not pending: use 'agent enable'")));
+        return;
+      }
+      state = AgentConfigState::kEnabled;
+    } else if (action == "enable") {
+      state = AgentConfigState::kEnabled;
+    } else if (action == "disable") {
+      state = AgentConfigState::kDisabled;
+    } else {
+      done(absl::InvalidArgumentError(absl::StrCat(
+          "unknown agent action '", action, "' (expected approve, enable or disable)")));
+      return;
+    }
+    std::string id = agent.record.id;
+    absl::Status st = db_->Run("SetAgentState", [&](store::Tx& tx) {
+      tx.SetAgentState(id, state);
+      return absl::OkStatus();
+    });
+    if (!st.ok()) {
+      done(st);
+      return;
+    }
+    agent.record.state = state;
+    profiles_changed_ = true;
+    spdlog::info("agent {} ({}) is now {}", agent.record.name, id, Name(state));
+    if (agent.channel) agent.channel->Send(agents_.Welcome(agent, options_.heartbeat_interval));
+    done(agents_.View(agent, clock_->Now(), options_.agent_lost_timeout));
+    Batch batch;
+    Prepare(batch);
+    Commit(batch);
+  });
+}
+
+void Scheduler::Register(v1::RegisterRequest request, Reply<v1::RegisterResponse> done) {
+  strand_.Post([this, request = std::move(request), done = std::move(done)] {
+    std::string name = request.name().empty() ? request.hostname() : request.name();
+    if (!IsValidName(name)) {
+      done(absl::InvalidArgumentError(
+          absl::StrCat("invalid agent name '", name,
+                       "': use letters, digits, '-', '_' and '.' (at most 255)")));
+      return;
+    }
+    bool key_ok = !request.register_key().empty() &&
+                  ConstantTimeEquals(Sha256Hex(request.register_key()),
+                                     options_.register_key_hash);
+    store::AgentRecord rec;
+    rec.id = RandomHex(16);
+    rec.name = name;
+    rec.hostname = request.hostname();
+    std::string token = RandomHex(32);
+    rec.token_hash = Sha256Hex(token);
+    rec.state = key_ok ? AgentConfigState::kEnabled : AgentConfigState::kPending;
+    rec.resources = ToVector(request.resources());
+    rec.environments = ToVector(request.environments());
+    absl::Status st = db_->Run("RegisterAgent", [&](store::Tx& tx) {
+      tx.InsertAgent(rec);
+      return absl::OkStatus();
+    });
+    if (!st.ok()) {
+      done(st);
+      return;
+    }
+    spdlog::info("agent {} registered as {} ({})", name, rec.id, Name(rec.state));
+    v1::RegisterResponse response;
+    response.set_agent_id(rec.id);
+    response.set_token(token);
+    response.set_state(std::string(Name(rec.state)));
+    agents_.Add(std::move(rec)).offline_since = clock_->Now();
+    profiles_changed_ = true;
+    done(response);
+  });
+}
+
+}  // namespace gantry

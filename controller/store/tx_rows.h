@@ -1,0 +1,16 @@
+// Rows to records, shared by the store's readers. The column order is the
+// one RUN_COLUMNS, STAGE_COLUMNS and JOB_COLUMNS in statements.cc select.
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include "controller/store/records.h"
+
+namespace gantry::store {
+
+PipelineRunRecord RunFromRow(const pqxx::row& r);
+StageRunRecord StageFromRow(const pqxx::row& r);
+JobRunRecord JobFromRow(const pqxx::row& r);
+AgentConfigState AgentStateFromField(const pqxx::field& f);
+
+}  // namespace gantry::store

@@ -1,0 +1,62 @@
+// Everything one batch of planner decisions writes, as row images: new rows
+// to insert and the current image of rows that changed. Tx::ApplyWrites
+// turns it into a handful of multi-row statements, however many runs,
+// stages and jobs the batch touched.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "controller/store/records.h"
+
+namespace gantry::store {
+
+struct RunVariableRow {
+  int64_t run_id = 0;
+  int32_t position = 0;
+  VariableRecord variable;
+};
+
+struct RunMaterialRow {
+  int64_t run_id = 0;
+  MaterialRevisionRecord material;
+};
+
+struct ConsoleChunkRow {
+  int64_t job_run_id = 0;
+  int64_t sequence = 0;
+  int64_t start_offset = 0;
+  std::string data;
+};
+
+struct WriteBatch {
+  std::vector<std::pair<std::string, int64_t>> counters;  // pipeline -> last counter
+  std::vector<PipelineRunRecord> new_runs;
+  std::vector<PipelineRunRecord> changed_runs;
+  std::vector<RunMaterialRow> materials;
+  std::vector<RunVariableRow> variables;
+  std::vector<StageRunRecord> new_stages;
+  std::vector<StageRunRecord> changed_stages;
+  std::vector<JobRunRecord> new_jobs;
+  std::vector<JobRunRecord> changed_jobs;
+  std::vector<ConsoleChunkRow> console;
+
+  bool empty() const {
+    return counters.empty() && new_runs.empty() && changed_runs.empty() && new_stages.empty() &&
+           changed_stages.empty() && new_jobs.empty() && changed_jobs.empty() && console.empty();
+  }
+};
+
+// Every unfinished run with all of its rows, as loaded at start-up, after a
+// failed commit, or for one old run an operator acts on.
+struct RunRows {
+  PipelineRunRecord run;
+  std::vector<MaterialRevisionRecord> materials;
+  std::vector<VariableRecord> variables;
+  std::vector<StageRunRecord> stages;  // every attempt, oldest first
+  std::vector<JobRunRecord> jobs;      // every attempt, oldest first
+};
+
+}  // namespace gantry::store
