@@ -3,7 +3,10 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,8 +17,8 @@
 #include "absl/strings/str_split.h"
 #include "cli/command.h"
 #include "cli/format.h"
+#include "common/config/limits.h"
 #include "common/config/parser.h"
-#include "common/files.h"
 #include "common/status_macros.h"
 #include "gantry/v1/operator.grpc.pb.h"
 
@@ -27,6 +30,28 @@ namespace v1 = gantry::v1;
 
 bool IsYamlName(const std::string& name) {
   return absl::EndsWith(name, ".yaml") || absl::EndsWith(name, ".yml");
+}
+
+// The file's first `max_bytes` bytes: past the size limit the rest does not
+// matter, and a huge file (or /dev/zero) must not be read into memory.
+absl::StatusOr<std::string> ReadAtMost(const std::string& path, size_t max_bytes) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::string message = absl::StrCat(path, ": ", std::strerror(errno));
+    if (errno == ENOENT) return absl::NotFoundError(message);
+    return absl::FailedPreconditionError(message);
+  }
+  std::string content;
+  char buffer[64 << 10];
+  while (content.size() < max_bytes && in) {
+    in.read(buffer,
+            static_cast<std::streamsize>(std::min(sizeof buffer, max_bytes - content.size())));
+    content.append(buffer, static_cast<size_t>(in.gcount()));
+  }
+  if (in.bad()) {
+    return absl::FailedPreconditionError(absl::StrCat(path, ": ", std::strerror(errno)));
+  }
+  return content;
 }
 
 // Expands each argument: a file stands for itself, a directory for the
@@ -60,12 +85,22 @@ absl::StatusOr<std::vector<config::ConfigFile>> ReadConfigFiles(
     }
   }
   std::vector<config::ConfigFile> files;
+  const size_t limit = config::Limits().max_total_bytes;
+  size_t total = 0;
   for (const std::string& path : paths) {
     if (std::any_of(files.begin(), files.end(),
                     [&](const auto& f) { return f.path == path; })) {
       continue;  // named twice
     }
-    ASSIGN_OR_RETURN(std::string content, ReadFile(path));
+    ASSIGN_OR_RETURN(std::string content, ReadAtMost(path, limit - total + 1));
+    total += content.size();
+    if (total > limit) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ":1:1: the config files come to more than ", limit,
+                       " bytes with this one; the limit on a configuration (all files together) "
+                       "is ",
+                       limit >> 20, " MiB"));
+    }
     files.push_back({path, std::move(content)});
   }
   return files;
@@ -97,10 +132,11 @@ absl::StatusOr<int> Check(CommandContext& ctx,
         static_cast<double>(result.config.pipelines.size()));
     fields["environments"].set_number_value(
         static_cast<double>(result.config.environments.size()));
+    fields["more_errors"].set_number_value(static_cast<double>(result.more_errors));
     auto* errors = fields["errors"].mutable_list_value();
     for (const config::ConfigError& error : result.errors) {
       auto& e = *errors->add_values()->mutable_struct_value()->mutable_fields();
-      e["file"].set_string_value(error.location.file);
+      e["file"].set_string_value(error.location.file.str());
       e["line"].set_number_value(error.location.line);
       e["column"].set_number_value(error.location.column);
       e["message"].set_string_value(error.message);
@@ -223,8 +259,7 @@ void AddConfigCommands(CLI::App& app, Action* action) {
   auto revision = std::make_shared<int64_t>(0);
   CLI::App* show = config->add_subcommand(
       "show", "Print a config revision's files (default: the current one)");
-  show->add_option("--revision", *revision, "Revision number")
-      ->check(CLI::PositiveNumber);
+  show->add_option("--revision", *revision, "Revision number")->check(CLI::PositiveNumber);
   show->callback([action, revision] {
     *action = [revision](CommandContext& ctx) { return Show(ctx, *revision); };
   });

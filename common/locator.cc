@@ -32,7 +32,7 @@ bool ParsePositive(absl::string_view s, int64_t* out) {
 }  // namespace
 
 bool IsValidName(std::string_view name) {
-  if (name.empty() || name.size() > 255) return false;
+  if (name.empty() || name.size() > kMaxNameLength) return false;
   if (name[0] == '.' || name[0] == '-') return false;
   for (char c : name) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||

@@ -32,6 +32,7 @@ absl::StatusOr<Locator> ParseLocator(std::string_view text, LocatorKind kind);
 
 // Names of pipelines, stages and jobs: letters, digits, '-', '_' and '.',
 // starting with a letter, digit or '_', at most 255 characters (as GoCD).
+inline constexpr size_t kMaxNameLength = 255;
 bool IsValidName(std::string_view name);
 
 }  // namespace gantry

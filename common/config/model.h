@@ -4,15 +4,39 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
 namespace gantry::config {
 
+// A config file's path, shared by every location in that file: a model of
+// a hundred thousand nodes holds one copy of it, not one per node.
+class FileName {
+ public:
+  FileName() = default;
+  FileName(std::string path) : path_(std::make_shared<const std::string>(std::move(path))) {}
+  FileName(const char* path) : FileName(std::string(path)) {}
+
+  const std::string& str() const {
+    static const std::string kEmpty;
+    return path_ ? *path_ : kEmpty;
+  }
+  operator const std::string&() const { return str(); }
+
+  friend bool operator==(const FileName& a, const FileName& b) { return a.str() == b.str(); }
+  friend bool operator<(const FileName& a, const FileName& b) { return a.str() < b.str(); }
+  friend std::ostream& operator<<(std::ostream& out, const FileName& f) { return out << f.str(); }
+
+ private:
+  std::shared_ptr<const std::string> path_;
+};
+
 // Where something was written, for `file:line:col` messages (1-based).
 struct SourceLocation {
-  std::string file;
+  FileName file;
   int line = 0;
   int column = 0;
 };

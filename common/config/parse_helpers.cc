@@ -13,6 +13,11 @@ namespace gantry::config::internal {
 bool CheckName(YamlReader& reader, const SourceLocation& at,
                absl::string_view kind, const std::string& name) {
   if (IsValidName(name)) return true;
+  if (name.size() > kMaxNameLength) {
+    reader.Error(at, absl::StrCat(kind, " name '", name.substr(0, 40), "...' is ", name.size(),
+                                  " characters long; the limit on names is ", kMaxNameLength));
+    return false;
+  }
   reader.Error(at, absl::StrCat("invalid ", kind, " name '", name,
                                 "': use letters, digits, '-', '_' and '.', "
                                 "not starting with '-' or '.', at most 255 "
@@ -71,8 +76,8 @@ std::optional<Field> ReadOneKeyMap(YamlReader& reader, const Field& element,
     return std::nullopt;
   }
   std::vector<std::string> keys;
-  YAML::Node key_node;
-  YAML::Node value_node;
+  YamlNode key_node;
+  YamlNode value_node;
   for (auto it = element.value.begin(); it != element.value.end(); ++it) {
     keys.push_back(it->first.IsScalar()
                        ? absl::StrCat("'", it->first.Scalar(), "'")

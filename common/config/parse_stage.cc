@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/config/duration.h"
 #include "common/config/parse_internal.h"
 
 namespace gantry::config::internal {
@@ -72,20 +73,14 @@ std::optional<int64_t> ReadJobDuration(YamlReader& reader, const Field& f) {
   constexpr int64_t kMaxSeconds = 1000000 * 60;
   const std::string what = absl::StrCat("'", f.key, "'");
   std::string text = f.value.IsScalar() ? f.value.Scalar() : std::string();
-  int64_t minutes = 0;
-  absl::Duration d;
   int64_t seconds = -1;
-  if (absl::SimpleAtoi(text, &minutes)) {
-    if (minutes >= 0 && minutes <= kMaxSeconds / 60) seconds = minutes * 60;
-  } else if (!text.empty() && absl::ParseDuration(text, &d) &&
-             d >= absl::ZeroDuration() && d <= absl::Seconds(kMaxSeconds) &&
-             d == absl::Seconds(absl::ToInt64Seconds(d))) {
-    seconds = absl::ToInt64Seconds(d);
-  } else {
+  std::optional<absl::Duration> d = ParseDuration(text, absl::Minutes(1));
+  if (!d || *d != absl::Seconds(absl::ToInt64Seconds(*d))) {
     reader.TypeError(f, "minutes or a duration such as 90s, 5m or 1h30m",
                      what);
     return std::nullopt;
   }
+  if (*d <= absl::Seconds(kMaxSeconds)) seconds = absl::ToInt64Seconds(*d);
   if (seconds < 0) {
     reader.Error(f.value_location,
                  absl::StrCat(f.key, " must be from 0 (never) to 1000000 "

@@ -145,7 +145,10 @@ std::optional<Task> ParseTask(YamlReader& reader, const Field& element,
 
 std::vector<Task> ParseTasks(YamlReader& reader, const Field& field) {
   std::vector<Task> out;
-  for (const Field& element : reader.List(field, "'tasks'")) {
+  std::vector<Field> elements = reader.List(field, "'tasks'");
+  // A Task is large; growing by doubling would hold three times the tasks.
+  out.reserve(elements.size());
+  for (const Field& element : elements) {
     if (std::optional<Task> task = ParseTask(reader, element, false)) {
       out.push_back(std::move(*task));
     }

@@ -2,6 +2,7 @@
 // and environments) and `environments:` entries.
 #include <map>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/config/parse_internal.h"
@@ -26,14 +27,18 @@ bool IsVariableName(const std::string& name) {
 
 std::vector<Variable> ParseVariables(YamlReader& reader, const Fields& fields) {
   std::vector<Variable> out;
-  std::map<std::string, SourceLocation> seen;
-  for (absl::string_view key : {"environment_variables", "secure_variables"}) {
+  // Both maps' entries stay alive so `seen` can point into them.
+  std::vector<Field> entries[2];
+  absl::flat_hash_map<absl::string_view, const Field*> seen;
+  for (int k = 0; k < 2; ++k) {
+    absl::string_view key = k == 0 ? "environment_variables" : "secure_variables";
     const Field* field = fields.Get(key);
     if (!field) continue;
-    bool secure = key == "secure_variables";
-    for (const Field& entry :
-         reader.Entries(*field, absl::StrCat("'", key, "'"), "variable",
-                        /*ignore_case=*/false)) {
+    bool secure = k == 1;
+    entries[k] = reader.Entries(*field, absl::StrCat("'", key, "'"), "variable",
+                                /*ignore_case=*/false);
+    out.reserve(out.size() + entries[k].size());
+    for (const Field& entry : entries[k]) {
       if (!IsVariableName(entry.key)) {
         reader.Error(entry.key_location,
                      absl::StrCat("invalid variable name '", entry.key,
@@ -48,12 +53,11 @@ std::vector<Variable> ParseVariables(YamlReader& reader, const Fields& fields) {
                                   "reserved for Gantry's own"));
         continue;
       }
-      auto [it, fresh] = seen.emplace(entry.key, entry.key_location);
+      auto [it, fresh] = seen.emplace(entry.key, &entry);
       if (!fresh) {
-        reader.Error(
-            entry.key_location,
-            absl::StrCat("duplicate variable '", entry.key, "' (first at ",
-                         LocationText(it->second), ")"));
+        reader.Error(entry.key_location,
+                     absl::StrCat("duplicate variable '", entry.key, "' (first at ",
+                                  LocationText(it->second->key_location), ")"));
         continue;
       }
       Variable v;

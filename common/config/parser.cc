@@ -12,8 +12,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/config/parse_internal.h"
+#include "common/config/utf8.h"
 #include "common/config/validator.h"
 #include "common/config/yaml_reader.h"
+#include "common/config/yaml_tree.h"
 
 namespace gantry::config {
 namespace {
@@ -36,18 +38,21 @@ struct FileContent {
   std::vector<Environment> environments;
 };
 
-FileContent ReadOneFile(const ConfigFile& file, Diagnostics* diagnostics) {
+FileContent ReadOneFile(const ConfigFile& file, const Limits& limits, internal::YamlBudget* budget,
+                        Diagnostics* diagnostics) {
   FileContent content;
   YamlReader reader(file.path, diagnostics);
-  std::vector<YAML::Node> documents;
-  try {
-    documents = YAML::LoadAll(file.content);
-  } catch (const YAML::Exception& e) {
-    SourceLocation at{file.path, 1, 1};
-    if (!e.mark.is_null()) at = {file.path, e.mark.line + 1, e.mark.column + 1};
-    reader.Error(at, absl::StrCat("YAML syntax error: ", e.msg));
+  if (std::optional<Utf8Error> bad = FindInvalidUtf8(file.content)) {
+    reader.Error({file.path, bad->line, bad->column},
+                 absl::StrCat(bad->message, "; config files must be UTF-8"));
     return content;
   }
+  internal::YamlTree tree;
+  if (std::optional<ConfigError> e = tree.Build(file, limits, budget)) {
+    reader.Error(e->location, std::move(e->message));
+    return content;
+  }
+  const std::vector<internal::YamlNode>& documents = tree.documents();
   if (documents.empty()) return content;
   if (documents.size() > 1) {
     reader.Error(reader.Location(documents[1]),
@@ -120,26 +125,31 @@ void MergeEnvironment(Environment& into, Environment env,
 }  // namespace
 
 std::string ConfigError::ToString() const {
-  return absl::StrCat(location.file, ":", location.line, ":", location.column,
-                      ": ", message);
+  return absl::StrCat(location.file.str(), ":", location.line, ":", location.column, ": ", message);
+}
+
+std::string MoreErrorsText(size_t more_errors) {
+  return absl::StrCat("and ", more_errors, " more error", more_errors == 1 ? "" : "s");
 }
 
 std::string ParseResult::ErrorText() const {
   std::vector<std::string> lines;
   for (const ConfigError& e : errors) lines.push_back(e.ToString());
+  if (more_errors > 0) lines.push_back(MoreErrorsText(more_errors));
   return absl::StrJoin(lines, "\n");
 }
 
-ParseResult ParseConfig(const std::vector<ConfigFile>& files) {
+ParseResult ParseConfig(const std::vector<ConfigFile>& files, const Limits& limits) {
   ParseResult result;
-  Diagnostics diagnostics;
+  Diagnostics diagnostics(limits.max_errors);
+  internal::YamlBudget budget;
   // Lower-cased name -> (name, where) of the pipeline first defined.
   std::map<std::string, std::pair<std::string, SourceLocation>> pipelines_seen;
   std::map<std::string, size_t> environments_seen;  // lower-cased -> index
   std::vector<FileContent> contents;
   contents.reserve(files.size());
   for (const ConfigFile& file : files) {
-    contents.push_back(ReadOneFile(file, &diagnostics));
+    contents.push_back(ReadOneFile(file, limits, &budget, &diagnostics));
   }
   Config& config = result.config;
   config.format_version = files.empty() ? 0 : 1;
@@ -187,12 +197,7 @@ ParseResult ParseConfig(const std::vector<ConfigFile>& files) {
   internal::ValidateReferences(config, &diagnostics);
 
   result.errors = diagnostics.Take();
-  std::stable_sort(
-      result.errors.begin(), result.errors.end(),
-      [](const ConfigError& a, const ConfigError& b) {
-        return std::tie(a.location.file, a.location.line, a.location.column) <
-               std::tie(b.location.file, b.location.line, b.location.column);
-      });
+  result.more_errors = diagnostics.dropped();
   return result;
 }
 

@@ -1,6 +1,7 @@
 #include "common/config/validator.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <map>
 #include <set>
 #include <tuple>
@@ -55,17 +56,24 @@ class Validator {
     return it == by_name_.end() ? nullptr : it->second;
   }
 
-  // "; did you mean 'x'?" for a close enough candidate, else "".
-  static std::string Suggest(const std::string& word,
-                             const std::vector<absl::string_view>& candidates) {
+  // "; did you mean 'x'?" for a close enough candidate, else "". Each
+  // suggestion compares against every candidate, so a config of thousands of
+  // wrong references to thousands of pipelines would take quadratic time:
+  // past a budget of comparisons, no more suggestions.
+  std::string Suggest(const std::string& word, const std::vector<absl::string_view>& candidates) {
+    if (candidates.size() > suggestion_budget_) return "";
+    suggestion_budget_ -= candidates.size();
     std::string close = ClosestMatch(word, candidates);
     return close.empty() ? "" : absl::StrCat("; did you mean '", close, "'?");
   }
 
-  static std::vector<absl::string_view> StageNames(const Pipeline& p) {
-    std::vector<absl::string_view> out;
-    for (const Stage& s : p.stages) out.push_back(s.name);
-    return out;
+  // Suggest among the pipeline's stages; checks the budget before listing
+  // them, which alone costs as much as comparing.
+  std::string SuggestStage(const std::string& word, const Pipeline& p) {
+    if (p.stages.size() > suggestion_budget_) return "";
+    std::vector<absl::string_view> names;
+    for (const Stage& s : p.stages) names.push_back(s.name);
+    return Suggest(word, names);
   }
 
   void CheckMaterials() {
@@ -84,43 +92,57 @@ class Validator {
                                          Suggest(m.pipeline, pipeline_names_)));
         } else if (!m.stage.empty() && up->StageIndex(m.stage) < 0) {
           Error(m.location,
-                absl::StrCat("material '", m.name, "': pipeline '", m.pipeline,
-                             "' has no stage '", m.stage, "'",
-                             Suggest(m.stage, StageNames(*up))));
+                absl::StrCat("material '", m.name, "': pipeline '", m.pipeline, "' has no stage '",
+                             m.stage, "'", SuggestStage(m.stage, *up)));
         }
       }
     }
   }
 
   // Depth-first along "depends on" edges; a grey upstream closes a cycle.
+  // With an explicit stack: a chain of thousands of pipelines must not
+  // overflow the thread's.
   void CheckCycles() {
-    for (const Pipeline& p : config_.pipelines) {
-      if (color_[&p] == 0) Visit(&p);
-    }
-  }
-
-  void Visit(const Pipeline* p) {
-    color_[p] = 1;
-    stack_.push_back(p);
-    for (const Material& m : p->materials) {
-      if (m.type != Material::Type::kPipeline || m.pipeline == p->name)
-        continue;
-      const Pipeline* up = Find(m.pipeline);
-      if (up == nullptr) continue;
-      if (color_[up] == 1) {
-        ReportCycle(up);
-      } else if (color_[up] == 0) {
-        Visit(up);
+    struct Step {
+      const Pipeline* pipeline;
+      size_t next_material = 0;
+    };
+    for (const Pipeline& start : config_.pipelines) {
+      if (color_[&start] != 0) continue;
+      std::vector<Step> steps = {{&start}};
+      color_[&start] = 1;
+      stack_.push_back(&start);
+      while (!steps.empty()) {
+        Step& step = steps.back();
+        const Pipeline* p = step.pipeline;
+        if (step.next_material == p->materials.size()) {
+          stack_.pop_back();
+          color_[p] = 2;
+          steps.pop_back();
+          continue;
+        }
+        const Material& m = p->materials[step.next_material++];
+        if (m.type != Material::Type::kPipeline || m.pipeline == p->name) continue;
+        const Pipeline* up = Find(m.pipeline);
+        if (up == nullptr) continue;
+        if (color_[up] == 1) {
+          ReportCycle(up);
+        } else if (color_[up] == 0) {
+          color_[up] = 1;
+          stack_.push_back(up);
+          steps.push_back({up});  // `step` is not used after this
+        }
       }
     }
-    stack_.pop_back();
-    color_[p] = 2;
   }
 
   // The stack from `up` to its top depends on each other in turn, and the
   // top depends on `up`. Named in trigger order, starting at the smallest
   // name, so one cycle is reported once, at a material of that pipeline.
+  // A long cycle is named by its first pipelines only: n back edges over a
+  // chain of n pipelines would otherwise build n² of text.
   void ReportCycle(const Pipeline* up) {
+    constexpr size_t kMaxNamed = 10;
     auto start = std::find(stack_.begin(), stack_.end(), up);
     std::vector<const Pipeline*> flow(start, stack_.end());
     std::reverse(flow.begin() + 1, flow.end());  // up, top, …, next of up
@@ -128,11 +150,20 @@ class Validator {
         flow.begin(), flow.end(),
         [](const Pipeline* a, const Pipeline* b) { return a->name < b->name; });
     std::rotate(flow.begin(), smallest, flow.end());
+    // Remembered by length and hash, not by the list: n cycles of up to n
+    // pipelines each would take n² memory.
+    uint64_t hash = 14695981039346656037u;  // FNV-1a over the pipelines
+    for (const Pipeline* p : flow) {
+      hash = (hash ^ reinterpret_cast<uintptr_t>(p)) * 1099511628211u;
+    }
+    if (!reported_cycles_.emplace(flow.size(), hash).second) return;
     std::vector<std::string> names;
-    for (const Pipeline* p : flow) names.push_back(p->name);
+    for (size_t i = 0; i < flow.size() && i < kMaxNamed; ++i) names.push_back(flow[i]->name);
+    if (flow.size() > kMaxNamed) {
+      names.push_back(absl::StrCat("… (", flow.size() - kMaxNamed, " more)"));
+    }
     names.push_back(flow.front()->name);
     std::string text = absl::StrJoin(names, " -> ");
-    if (!reported_cycles_.insert(text).second) return;
     const Material* m = flow.front()->FindDependency(flow.back()->name);
     Error(m ? m->location : flow.front()->location,
           absl::StrCat("dependency cycle: ", text,
@@ -149,8 +180,8 @@ class Validator {
     if (f.pipeline.empty() || f.pipeline == p.name) {
       index = p.StageIndex(f.stage);
       if (index < 0) {
-        Error(at, absl::StrCat("fetch: pipeline '", p.name, "' has no stage '",
-                               f.stage, "'", Suggest(f.stage, StageNames(p))));
+        Error(at, absl::StrCat("fetch: pipeline '", p.name, "' has no stage '", f.stage, "'",
+                               SuggestStage(f.stage, p)));
         return;
       }
       if (index >= stage_index) {
@@ -192,9 +223,8 @@ class Validator {
       source = current;
       index = source->StageIndex(f.stage);
       if (index < 0) {
-        Error(at, absl::StrCat("fetch: pipeline '", source->name,
-                               "' has no stage '", f.stage, "'",
-                               Suggest(f.stage, StageNames(*source))));
+        Error(at, absl::StrCat("fetch: pipeline '", source->name, "' has no stage '", f.stage, "'",
+                               SuggestStage(f.stage, *source)));
         return;
       }
       int trigger = source->StageIndex(hop->stage);
@@ -262,7 +292,8 @@ class Validator {
   std::vector<absl::string_view> pipeline_names_;
   std::map<const Pipeline*, int> color_;  // 0 new, 1 on the stack, 2 done
   std::vector<const Pipeline*> stack_;
-  std::set<std::string> reported_cycles_;
+  std::set<std::pair<size_t, uint64_t>> reported_cycles_;
+  size_t suggestion_budget_ = 10'000'000;
 };
 
 }  // namespace

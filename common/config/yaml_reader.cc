@@ -4,10 +4,13 @@
 #include <cctype>
 #include <map>
 #include <set>
+#include <tuple>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/config/utf8.h"
 
 namespace gantry::config::internal {
 namespace {
@@ -45,11 +48,39 @@ std::string Quote(const std::string& text) {
 }  // namespace
 
 void Diagnostics::Add(const SourceLocation& at, std::string message) {
-  errors_.push_back(ConfigError{at, std::move(message)});
+  // Messages quote what was written, which may be long or hold line breaks;
+  // an error is one line of readable length.
+  constexpr size_t kMaxMessageBytes = 1000;
+  if (message.size() > kMaxMessageBytes) {
+    // A sequence cut in two becomes '?' below.
+    message.resize(kMaxMessageBytes);
+    message += "...";
+  }
+  std::replace(message.begin(), message.end(), '\n', ' ');
+  std::replace(message.begin(), message.end(), '\r', ' ');
+  errors_.push_back(ConfigError{at, ToValidUtf8(message)});
+  // Trimming at twice the cap keeps adding amortized O(log n).
+  if (errors_.size() >= 2 * max_kept_ + 1) Trim();
+}
+
+void Diagnostics::Trim() {
+  std::stable_sort(errors_.begin(), errors_.end(), [](const ConfigError& a, const ConfigError& b) {
+    return std::tie(a.location.file, a.location.line, a.location.column) <
+           std::tie(b.location.file, b.location.line, b.location.column);
+  });
+  if (errors_.size() > max_kept_) {
+    dropped_ += errors_.size() - max_kept_;
+    errors_.resize(max_kept_);
+  }
+}
+
+std::vector<ConfigError> Diagnostics::Take() {
+  Trim();
+  return std::move(errors_);
 }
 
 std::string LocationText(const SourceLocation& at) {
-  return absl::StrCat(at.file, ":", at.line, ":", at.column);
+  return absl::StrCat(at.file.str(), ":", at.line, ":", at.column);
 }
 
 const Field* Fields::Get(absl::string_view key) const {
@@ -65,6 +96,10 @@ std::string ClosestMatch(absl::string_view word,
   std::string best;
   int best_distance = 3;
   for (absl::string_view c : candidates) {
+    // Lengths that differ by more than the distance wanted cannot match;
+    // skipping them keeps a long word from costing length² per candidate.
+    size_t a = lower.size(), b = c.size();
+    if ((a > b ? a - b : b - a) >= static_cast<size_t>(best_distance)) continue;
     int d = EditDistance(lower, absl::AsciiStrToLower(std::string(c)));
     if (d < best_distance && d < static_cast<int>(lower.size())) {
       best_distance = d;
@@ -74,32 +109,29 @@ std::string ClosestMatch(absl::string_view word,
   return best;
 }
 
-std::string Describe(const YAML::Node& node) {
+std::string Describe(const YamlNode& node) {
   switch (node.Type()) {
-    case YAML::NodeType::Map:
+    case NodeType::kMap:
       return "a map";
-    case YAML::NodeType::Sequence:
+    case NodeType::kSequence:
       return "a list";
-    case YAML::NodeType::Scalar:
+    case NodeType::kScalar:
       return Quote(node.Scalar());
     default:
       return "nothing";
   }
 }
 
-SourceLocation YamlReader::Location(const YAML::Node& node) const {
-  YAML::Mark mark = node.Mark();
-  if (mark.is_null()) return SourceLocation{file_, 1, 1};
-  return SourceLocation{file_, mark.line + 1, mark.column + 1};
+SourceLocation YamlReader::Location(const YamlNode& node) const {
+  if (!node.IsDefined()) return SourceLocation{file_, 1, 1};
+  return SourceLocation{file_, node.line(), node.column()};
 }
 
-Field YamlReader::Element(const YAML::Node& node,
-                          const SourceLocation& fallback) const {
+Field YamlReader::Element(const YamlNode& node, const SourceLocation& fallback) const {
   Field f;
   f.value = node;
   f.key_location = fallback;
-  f.value_location =
-      node.IsNull() || node.Mark().is_null() ? fallback : Location(node);
+  f.value_location = node.IsNull() || !node.IsDefined() ? fallback : Location(node);
   return f;
 }
 
@@ -109,33 +141,41 @@ void YamlReader::TypeError(const Field& field, absl::string_view expected,
                                            ", got ", Describe(field.value)));
 }
 
-std::vector<YamlReader::Pair> YamlReader::Pairs(const YAML::Node& map) {
-  auto is_merge = [](const YAML::Node& key) {
-    return key.IsScalar() && key.Scalar() == "<<" && key.Tag() != "!";
+std::vector<YamlReader::Pair> YamlReader::Pairs(const YamlNode& map) {
+  auto is_merge = [](const YamlNode& key) {
+    return key.IsScalar() && !key.IsQuoted() && key.Scalar() == "<<";
   };
+  std::vector<Pair> out;
+  out.reserve(map.size());
+  bool has_merge = false;
+  for (auto it = map.begin(); it != map.end(); ++it) has_merge = has_merge || is_merge(it->first);
+  if (!has_merge) {
+    // The common case, kept cheap: a large map costs only its pairs here.
+    for (auto it = map.begin(); it != map.end(); ++it) out.emplace_back(it->first, it->second);
+    return out;
+  }
   std::set<std::string> written;
   for (auto it = map.begin(); it != map.end(); ++it) {
     if (it->first.IsScalar() && !is_merge(it->first)) {
       written.insert(it->first.Scalar());
     }
   }
-  std::vector<Pair> out;
   std::set<std::string> merged;
   for (auto it = map.begin(); it != map.end(); ++it) {
     // Copies: `it->` is a proxy that dies with the full expression.
-    YAML::Node key = it->first;
-    YAML::Node value = it->second;
+    YamlNode key = it->first;
+    YamlNode value = it->second;
     if (!is_merge(key)) {
       out.emplace_back(key, value);
       continue;
     }
-    std::vector<YAML::Node> sources;
+    std::vector<YamlNode> sources;
     if (value.IsMap()) {
       sources.push_back(value);
     } else if (value.IsSequence()) {
-      for (const YAML::Node& n : value) sources.push_back(n);
+      for (const YamlNode& n : value) sources.push_back(n);
     }
-    for (const YAML::Node& source : sources) {
+    for (const YamlNode& source : sources) {
       if (!source.IsMap()) {
         sources.clear();
         break;
@@ -146,7 +186,7 @@ std::vector<YamlReader::Pair> YamlReader::Pairs(const YAML::Node& map) {
       TypeError(f, "a map or a list of maps", "merge key '<<'");
       continue;
     }
-    for (const YAML::Node& source : sources) {
+    for (const YamlNode& source : sources) {
       for (Pair& pair : Pairs(source)) {
         if (pair.first.IsScalar()) {
           const std::string& name = pair.first.Scalar();
@@ -168,7 +208,9 @@ std::optional<Fields> YamlReader::Object(const Field& field,
     TypeError(field, "a map", what);
     return std::nullopt;
   }
-  std::map<std::string, SourceLocation> seen;
+  // Key -> where it was first written. A hash map of nodes: a hostile map
+  // may have hundreds of thousands of keys.
+  absl::flat_hash_map<std::string, YamlNode> seen;
   for (const auto& [key_node, value_node] : Pairs(field.value)) {
     SourceLocation key_location = Location(key_node);
     if (!key_node.IsScalar()) {
@@ -177,10 +219,10 @@ std::optional<Fields> YamlReader::Object(const Field& field,
       continue;
     }
     const std::string key = key_node.Scalar();
-    auto [prev, inserted] = seen.emplace(key, key_location);
+    auto [prev, inserted] = seen.emplace(key, key_node);
     if (!inserted) {
       Error(key_location, absl::StrCat("duplicate key '", key, "' (first at ",
-                                       LocationText(prev->second), ")"));
+                                       LocationText(Location(prev->second)), ")"));
       continue;
     }
     if (Contains(keys.unsupported, key)) {
@@ -224,9 +266,11 @@ std::vector<Field> YamlReader::Entries(const Field& field,
     TypeError(field, "a map", what);
     return out;
   }
-  // Compared name -> (name as written, where).
-  std::map<std::string, std::pair<std::string, SourceLocation>> seen;
-  for (const auto& [key_node, value_node] : Pairs(field.value)) {
+  // Compared name -> its first key (name as written, where).
+  absl::flat_hash_map<std::string, YamlNode> seen;
+  std::vector<Pair> pairs = Pairs(field.value);
+  out.reserve(pairs.size());
+  for (const auto& [key_node, value_node] : pairs) {
     SourceLocation key_location = Location(key_node);
     if (!key_node.IsScalar()) {
       Error(key_location, absl::StrCat("expected a ", kind, " name in ", what,
@@ -235,10 +279,10 @@ std::vector<Field> YamlReader::Entries(const Field& field,
     }
     const std::string name = key_node.Scalar();
     std::string compared = ignore_case ? absl::AsciiStrToLower(name) : name;
-    auto [prev, inserted] =
-        seen.emplace(compared, std::make_pair(name, key_location));
+    auto [prev, inserted] = seen.emplace(std::move(compared), key_node);
     if (!inserted) {
-      const auto& [first_name, first_at] = prev->second;
+      const std::string first_name = prev->second.Scalar();
+      const SourceLocation first_at = Location(prev->second);
       if (first_name == name) {
         Error(key_location,
               absl::StrCat("duplicate ", kind, " '", name, "' (first at ",
@@ -261,22 +305,38 @@ std::vector<Field> YamlReader::Entries(const Field& field,
 std::vector<Field> YamlReader::List(const Field& field,
                                     absl::string_view what) {
   std::vector<Field> out;
-  if (!field.value.IsDefined() || field.value.IsNull()) return out;
+  out.reserve(FlatSize(field.value));
+  AppendList(field, what, &out);
+  return out;
+}
+
+// The elements of `node` with nested lists spliced in: what List returns, so
+// it can reserve its vector instead of holding up to twice the Fields while
+// it grows.
+size_t YamlReader::FlatSize(const YamlNode& node) {
+  if (!node.IsSequence()) return 0;
+  size_t n = 0;
+  for (const YamlNode& element : node) n += element.IsSequence() ? FlatSize(element) : 1;
+  return n;
+}
+
+// Appends in place: nested lists copied level by level would cost their
+// depth times their length.
+void YamlReader::AppendList(const Field& field, absl::string_view what, std::vector<Field>* out) {
+  if (!field.value.IsDefined() || field.value.IsNull()) return;
   if (!field.value.IsSequence()) {
     TypeError(field, "a list", what);
-    return out;
+    return;
   }
-  for (const YAML::Node& element : field.value) {
+  for (const YamlNode& element : field.value) {
     Field f = Element(element, field.value_location);
     f.key = field.key;
     if (element.IsSequence()) {
-      std::vector<Field> inner = List(f, what);
-      out.insert(out.end(), inner.begin(), inner.end());
+      AppendList(f, what, out);
     } else {
-      out.push_back(std::move(f));
+      out->push_back(std::move(f));
     }
   }
-  return out;
 }
 
 std::optional<std::string> YamlReader::String(const Field& field) {
@@ -301,9 +361,9 @@ std::optional<int64_t> YamlReader::Integer(const Field& field) {
 
 std::optional<bool> YamlReader::Bool(const Field& field) {
   if (!field.value.IsDefined() || field.value.IsNull()) return std::nullopt;
-  bool value = false;
-  if (!field.value.IsScalar() ||
-      !YAML::convert<bool>::decode(field.value, value)) {
+  std::optional<bool> value;
+  if (field.value.IsScalar()) value = ParseYamlBool(field.value.Scalar());
+  if (!value) {
     TypeError(field, "true or false", absl::StrCat("'", field.key, "'"));
     return std::nullopt;
   }

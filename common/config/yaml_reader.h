@@ -12,18 +12,29 @@
 #include "absl/strings/string_view.h"
 #include "common/config/model.h"
 #include "common/config/parser.h"
-#include "yaml-cpp/yaml.h"
+#include "common/config/yaml_tree.h"
 
 namespace gantry::config::internal {
 
-// Collects the errors of one ParseConfig call.
+// Collects the errors of one ParseConfig call. Only the first `max_kept` by
+// file, line and column are kept (the rest are counted), so a file of a
+// million mistakes costs no more memory than one of a thousand.
 class Diagnostics {
  public:
+  explicit Diagnostics(size_t max_kept = 1000) : max_kept_(max_kept) {}
+
   void Add(const SourceLocation& at, std::string message);
-  const std::vector<ConfigError>& errors() const { return errors_; }
-  std::vector<ConfigError> Take() { return std::move(errors_); }
+  // Sorted by file, line and column (in the order added where equal).
+  std::vector<ConfigError> Take();
+  // How many were added but not kept.
+  size_t dropped() const { return dropped_; }
 
  private:
+  // Sorts and drops all but the first max_kept_.
+  void Trim();
+
+  size_t max_kept_;
+  size_t dropped_ = 0;
   std::vector<ConfigError> errors_;
 };
 
@@ -40,7 +51,7 @@ struct KeySet {
 // One key: value pair of a YAML map.
 struct Field {
   std::string key;
-  YAML::Node value;
+  YamlNode value;
   SourceLocation key_location;
   // The value's own location, or the key's when the value is empty (yaml-cpp
   // marks an empty value at the next token, which misleads).
@@ -65,21 +76,21 @@ std::string ClosestMatch(absl::string_view word,
 
 // Describes a node for "got …" in type errors: "a map", "a list",
 // "nothing", or the scalar quoted.
-std::string Describe(const YAML::Node& node);
+std::string Describe(const YamlNode& node);
 
 class YamlReader {
  public:
   YamlReader(std::string file, Diagnostics* diagnostics)
       : file_(std::move(file)), diagnostics_(diagnostics) {}
 
-  const std::string& file() const { return file_; }
-  SourceLocation Location(const YAML::Node& node) const;
+  const std::string& file() const { return file_.str(); }
+  SourceLocation Location(const YamlNode& node) const;
   void Error(const SourceLocation& at, std::string message) {
     diagnostics_->Add(at, std::move(message));
   }
 
   // A field for a whole document or list element (no key of its own).
-  Field Element(const YAML::Node& node, const SourceLocation& fallback) const;
+  Field Element(const YamlNode& node, const SourceLocation& fallback) const;
 
   // Reads an object (a map with fixed keys). An empty value is an empty
   // object. Reports a non-map ("expected a map for <what>, got …"), non-scalar
@@ -112,14 +123,16 @@ class YamlReader {
                  absl::string_view what);
 
  private:
-  using Pair = std::pair<YAML::Node, YAML::Node>;
+  using Pair = std::pair<YamlNode, YamlNode>;
   // The key/value pairs of a map, with YAML merge keys (`<<: *anchor` or
   // `<<: [*a, *b]`, which yaml-cpp leaves as plain keys) expanded where they
   // stand: keys written in the map win over merged ones, earlier merged maps
   // over later ones.
-  std::vector<Pair> Pairs(const YAML::Node& map);
+  std::vector<Pair> Pairs(const YamlNode& map);
+  void AppendList(const Field& field, absl::string_view what, std::vector<Field>* out);
+  static size_t FlatSize(const YamlNode& node);
 
-  std::string file_;
+  FileName file_;
   Diagnostics* diagnostics_;
 };
 
