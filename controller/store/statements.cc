@@ -23,69 +23,62 @@ namespace {
   ", " MS("assigned_at") ", " MS("started_at") ", " MS("finished_at")                \
   ", console_bytes, last_sequence, cancel_reason, pinned_agent, console_truncated"
 
-// Unix milliseconds (0: NULL) to a timestamp, for batched writes.
-#define TS(col) "CASE WHEN " col " = 0 THEN NULL ELSE to_timestamp(" col " / 1000.0) END"
-
 constexpr Statement kStatements[] = {
-    // --- batched writes: every array holds one element per row
-    {kReserveIds, "SELECT nextval($1::regclass) FROM generate_series(1, $2)"},
-    {kBatchCounters,
-     "INSERT INTO pipelines (name, last_counter) SELECT * FROM unnest($1::text[], $2::bigint[]) "
-     "ON CONFLICT (name) DO UPDATE SET last_counter = "
-     "greatest(pipelines.last_counter, EXCLUDED.last_counter)"},
-    {kBatchInsertRuns,
-     "INSERT INTO pipeline_runs (id, pipeline, counter, label, state, config_revision, "
-     "cause_kind, trigger_user, cause_message, created_at, finished_at) "
-     "SELECT u.id, u.pipeline, u.counter, u.label, u.state, u.rev, u.kind, u.usr, u.msg, "
-     "to_timestamp(u.created / 1000.0), " TS("u.fin") " FROM unnest($1::bigint[], $2::text[], "
-     "$3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::text[], "
-     "$10::bigint[], $11::bigint[]) AS u(id, pipeline, counter, label, state, rev, kind, usr, "
-     "msg, created, fin)"},
-    {kBatchUpdateRuns,
-     "UPDATE pipeline_runs r SET state = u.state, finished_at = " TS("u.fin")
-     " FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS u(id, state, fin) "
-     "WHERE r.id = u.id"},
-    {kBatchInsertMaterials,
-     "INSERT INTO run_materials (run_id, material, type, revision, upstream_pipeline, "
-     "upstream_counter, upstream_stage, upstream_stage_counter) SELECT * FROM "
-     "unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], "
-     "$7::text[], $8::int[])"},
-    {kBatchInsertVariables,
-     "INSERT INTO run_variables (run_id, position, name, value, secure) SELECT * FROM "
-     "unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::boolean[])"},
-    {kBatchInsertStages,
-     "INSERT INTO stage_runs (id, run_id, pipeline, name, stage_index, counter, state, "
+    // --- batched writes: one statement applies a whole WriteBatch, each
+    // table's rows a data-modifying CTE over the arrays (one element per row;
+    // an empty array writes nothing). Foreign keys are checked at the end of
+    // the statement, so parents and children go in together.
+    {kApplyWrites,
+     "WITH c AS (INSERT INTO pipelines (name, last_counter) SELECT * FROM unnest($1::text[], "
+     "$2::bigint[]) ON CONFLICT (name) DO UPDATE SET last_counter = "
+     "greatest(pipelines.last_counter, EXCLUDED.last_counter)), r AS (INSERT INTO "
+     "pipeline_runs (id, pipeline, counter, label, state, config_revision, cause_kind, "
+     "trigger_user, cause_message, created_at, finished_at) SELECT u.id, u.pipeline, "
+     "u.counter, u.label, u.state, u.rev, u.kind, u.usr, u.msg, to_timestamp(u.created / "
+     "1000.0), CASE WHEN u.fin = 0 THEN NULL ELSE to_timestamp(u.fin / 1000.0) END FROM "
+     "unnest($3::bigint[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::bigint[], "
+     "$9::text[], $10::text[], $11::text[], $12::bigint[], $13::bigint[]) AS u(id, pipeline, "
+     "counter, label, state, rev, kind, usr, msg, created, fin)), m AS (INSERT INTO "
+     "run_materials (run_id, material, type, revision, upstream_pipeline, upstream_counter, "
+     "upstream_stage, upstream_stage_counter) SELECT * FROM unnest($14::bigint[], $15::text[],"
+     " $16::text[], $17::text[], $18::text[], $19::bigint[], $20::text[], $21::int[])), v AS "
+     "(INSERT INTO run_variables (run_id, position, name, value, secure) SELECT * FROM "
+     "unnest($22::bigint[], $23::int[], $24::text[], $25::text[], $26::boolean[])), s AS "
+     "(INSERT INTO stage_runs (id, run_id, pipeline, name, stage_index, counter, state, "
      "approval, approved_by, created_at, finished_at) SELECT u.id, u.run, u.pipeline, u.name, "
      "u.idx, u.counter, u.state, u.approval, u.approver, to_timestamp(u.created / 1000.0), "
-     TS("u.fin") " FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::int[], "
-     "$6::int[], $7::text[], $8::text[], $9::text[], $10::bigint[], $11::bigint[]) AS u(id, "
-     "run, pipeline, name, idx, counter, state, approval, approver, created, fin)"},
-    {kBatchUpdateStages,
-     "UPDATE stage_runs s SET state = u.state, approved_by = u.approver, finished_at = "
-     TS("u.fin") " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[]) "
-     "AS u(id, state, approver, fin) WHERE s.id = u.id"},
-    {kBatchInsertJobs,
-     "INSERT INTO job_runs (id, stage_run_id, name, config_job, state, agent_id, reason, "
-     "scheduled_at, assigned_at, started_at, finished_at, cancel_reason, pinned_agent) "
-     "SELECT u.id, u.stage, u.name, u.cfg, u.state, u.agent, u.reason, "
-     "to_timestamp(u.sched / 1000.0), " TS("u.asg") ", " TS("u.st") ", " TS("u.fin")
-     ", u.cancel, u.pin FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], "
-     "$5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], "
-     "$11::bigint[], $12::text[], $13::text[]) AS u(id, stage, name, cfg, state, agent, reason, "
-     "sched, asg, st, fin, cancel, pin)"},
-    {kBatchUpdateJobs,
-     "UPDATE job_runs j SET state = u.state, agent_id = u.agent, reason = u.reason, "
-     "assigned_at = " TS("u.asg") ", started_at = " TS("u.st") ", finished_at = " TS("u.fin")
-     ", cancel_reason = u.cancel, console_bytes = u.bytes, last_sequence = u.seq, "
-     "console_truncated = u.trunc FROM unnest($1::bigint[], $2::text[], $3::text[], "
-     "$4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::bigint[], "
-     "$10::bigint[], $11::boolean[]) AS u(id, state, agent, reason, asg, st, fin, cancel, "
-     "bytes, seq, trunc) WHERE j.id = u.id"},
-    {kBatchInsertConsole,
-     "INSERT INTO console_chunks (job_run_id, sequence, start_offset, data) "
-     "SELECT u.job, u.seq, u.start, decode(u.hex, 'hex') FROM unnest($1::bigint[], "
-     "$2::bigint[], $3::bigint[], $4::text[]) AS u(job, seq, start, hex) "
-     "ON CONFLICT DO NOTHING"},
+     "CASE WHEN u.fin = 0 THEN NULL ELSE to_timestamp(u.fin / 1000.0) END FROM "
+     "unnest($27::bigint[], $28::bigint[], $29::text[], $30::text[], $31::int[], $32::int[], "
+     "$33::text[], $34::text[], $35::text[], $36::bigint[], $37::bigint[]) AS u(id, run, "
+     "pipeline, name, idx, counter, state, approval, approver, created, fin)), j AS (INSERT "
+     "INTO job_runs (id, stage_run_id, name, config_job, state, agent_id, reason, "
+     "scheduled_at, assigned_at, started_at, finished_at, cancel_reason, pinned_agent) SELECT "
+     "u.id, u.stage, u.name, u.cfg, u.state, u.agent, u.reason, to_timestamp(u.sched / "
+     "1000.0), CASE WHEN u.asg = 0 THEN NULL ELSE to_timestamp(u.asg / 1000.0) END, CASE WHEN "
+     "u.st = 0 THEN NULL ELSE to_timestamp(u.st / 1000.0) END, CASE WHEN u.fin = 0 THEN NULL "
+     "ELSE to_timestamp(u.fin / 1000.0) END, u.cancel, u.pin FROM unnest($38::bigint[], "
+     "$39::bigint[], $40::text[], $41::text[], $42::text[], $43::text[], $44::text[], "
+     "$45::bigint[], $46::bigint[], $47::bigint[], $48::bigint[], $49::text[], $50::text[]) AS"
+     " u(id, stage, name, cfg, state, agent, reason, sched, asg, st, fin, cancel, pin)), ur AS"
+     " (UPDATE pipeline_runs r SET state = u.state, finished_at = CASE WHEN u.fin = 0 THEN "
+     "NULL ELSE to_timestamp(u.fin / 1000.0) END FROM unnest($51::bigint[], $52::text[], "
+     "$53::bigint[]) AS u(id, state, fin) WHERE r.id = u.id), us AS (UPDATE stage_runs s SET "
+     "state = u.state, approved_by = u.approver, finished_at = CASE WHEN u.fin = 0 THEN NULL "
+     "ELSE to_timestamp(u.fin / 1000.0) END FROM unnest($54::bigint[], $55::text[], "
+     "$56::text[], $57::bigint[]) AS u(id, state, approver, fin) WHERE s.id = u.id), uj AS "
+     "(UPDATE job_runs j SET state = u.state, agent_id = u.agent, reason = u.reason, "
+     "assigned_at = CASE WHEN u.asg = 0 THEN NULL ELSE to_timestamp(u.asg / 1000.0) END, "
+     "started_at = CASE WHEN u.st = 0 THEN NULL ELSE to_timestamp(u.st / 1000.0) END, "
+     "finished_at = CASE WHEN u.fin = 0 THEN NULL ELSE to_timestamp(u.fin / 1000.0) END, "
+     "cancel_reason = u.cancel, console_bytes = u.bytes, last_sequence = u.seq, "
+     "console_truncated = u.trunc FROM unnest($58::bigint[], $59::text[], $60::text[], "
+     "$61::text[], $62::bigint[], $63::bigint[], $64::bigint[], $65::text[], $66::bigint[], "
+     "$67::bigint[], $68::boolean[]) AS u(id, state, agent, reason, asg, st, fin, cancel, "
+     "bytes, seq, trunc) WHERE j.id = u.id), k AS (INSERT INTO console_chunks (job_run_id, "
+     "sequence, start_offset, data) SELECT u.job, u.seq, u.start, decode(u.hex, 'hex') FROM "
+     "unnest($69::bigint[], $70::bigint[], $71::bigint[], $72::text[]) AS u(job, seq, start, "
+     "hex) ON CONFLICT DO NOTHING) SELECT 1"},
+    {kReserveIds, "SELECT nextval($1::regclass) FROM generate_series(1, $2)"},
 
     // --- loads of unfinished runs (tx_batch.cc)
     {kPipelineCounters, "SELECT name, last_counter FROM pipelines"},

@@ -70,16 +70,7 @@ inline constexpr char kRecordAgentContacts[] = "RecordAgentContacts";
 
 // --- batched writes and loads (tx_batch.cc): arrays in, one statement per table
 inline constexpr char kReserveIds[] = "ReserveIds";
-inline constexpr char kBatchCounters[] = "BatchCounters";
-inline constexpr char kBatchInsertRuns[] = "BatchInsertRuns";
-inline constexpr char kBatchUpdateRuns[] = "BatchUpdateRuns";
-inline constexpr char kBatchInsertMaterials[] = "BatchInsertMaterials";
-inline constexpr char kBatchInsertVariables[] = "BatchInsertVariables";
-inline constexpr char kBatchInsertStages[] = "BatchInsertStages";
-inline constexpr char kBatchUpdateStages[] = "BatchUpdateStages";
-inline constexpr char kBatchInsertJobs[] = "BatchInsertJobs";
-inline constexpr char kBatchUpdateJobs[] = "BatchUpdateJobs";
-inline constexpr char kBatchInsertConsole[] = "BatchInsertConsole";
+inline constexpr char kApplyWrites[] = "ApplyWrites";
 inline constexpr char kPipelineCounters[] = "PipelineCounters";
 inline constexpr char kUnfinishedRunIds[] = "UnfinishedRunIds";
 inline constexpr char kRunsByIds[] = "RunsByIds";

@@ -1,6 +1,6 @@
-// Batched writes and the loads that rebuild the scheduler's memory: each
-// statement takes one array per column, so a batch of any size costs one
-// round trip per table it touches.
+// Batched writes and the loads that rebuild the scheduler's memory. A
+// WriteBatch of any size is one statement (kApplyWrites): one array
+// parameter per column, in the order the statement numbers them.
 #include <pqxx/pqxx>
 
 #include "absl/strings/escaping.h"
@@ -14,8 +14,7 @@ namespace {
 
 std::string Str(std::string_view v) { return std::string(v); }
 
-void InsertRuns(pqxx::transaction_base& w, const std::vector<PipelineRunRecord>& runs) {
-  if (runs.empty()) return;
+void InsertRuns(std::vector<std::string>* p, const std::vector<PipelineRunRecord>& runs) {
   PgArray id, pipeline, counter, label, state, rev, kind, user, msg, created, fin;
   for (const auto& r : runs) {
     id.Add(r.id);
@@ -30,24 +29,22 @@ void InsertRuns(pqxx::transaction_base& w, const std::vector<PipelineRunRecord>&
     created.Add(r.created_at);
     fin.Add(r.finished_at);
   }
-  w.exec_prepared(kBatchInsertRuns, id.str(), pipeline.str(), counter.str(), label.str(),
-                  state.str(), rev.str(), kind.str(), user.str(), msg.str(), created.str(),
-                  fin.str());
+  for (const auto* a :
+       {&id, &pipeline, &counter, &label, &state, &rev, &kind, &user, &msg, &created, &fin})
+    p->push_back(a->str());
 }
 
-void UpdateRuns(pqxx::transaction_base& w, const std::vector<PipelineRunRecord>& runs) {
-  if (runs.empty()) return;
+void UpdateRuns(std::vector<std::string>* p, const std::vector<PipelineRunRecord>& runs) {
   PgArray id, state, fin;
   for (const auto& r : runs) {
     id.Add(r.id);
     state.Add(Str(Name(r.state)));
     fin.Add(r.finished_at);
   }
-  w.exec_prepared(kBatchUpdateRuns, id.str(), state.str(), fin.str());
+  for (const auto* a : {&id, &state, &fin}) p->push_back(a->str());
 }
 
-void InsertMaterials(pqxx::transaction_base& w, const std::vector<RunMaterialRow>& rows) {
-  if (rows.empty()) return;
+void InsertMaterials(std::vector<std::string>* p, const std::vector<RunMaterialRow>& rows) {
   PgArray run, name, type, rev, up_p, up_c, up_s, up_sc;
   for (const auto& row : rows) {
     const auto& m = row.material;
@@ -60,12 +57,11 @@ void InsertMaterials(pqxx::transaction_base& w, const std::vector<RunMaterialRow
     up_s.Add(m.upstream_stage);
     up_sc.Add(static_cast<int64_t>(m.upstream_stage_counter));
   }
-  w.exec_prepared(kBatchInsertMaterials, run.str(), name.str(), type.str(), rev.str(),
-                  up_p.str(), up_c.str(), up_s.str(), up_sc.str());
+  for (const auto* a : {&run, &name, &type, &rev, &up_p, &up_c, &up_s, &up_sc})
+    p->push_back(a->str());
 }
 
-void InsertVariables(pqxx::transaction_base& w, const std::vector<RunVariableRow>& rows) {
-  if (rows.empty()) return;
+void InsertVariables(std::vector<std::string>* p, const std::vector<RunVariableRow>& rows) {
   PgArray run, position, name, value, secure;
   for (const auto& row : rows) {
     run.Add(row.run_id);
@@ -74,12 +70,10 @@ void InsertVariables(pqxx::transaction_base& w, const std::vector<RunVariableRow
     value.Add(row.variable.value);
     secure.Add(row.variable.secure);
   }
-  w.exec_prepared(kBatchInsertVariables, run.str(), position.str(), name.str(), value.str(),
-                  secure.str());
+  for (const auto* a : {&run, &position, &name, &value, &secure}) p->push_back(a->str());
 }
 
-void InsertStages(pqxx::transaction_base& w, const std::vector<StageRunRecord>& stages) {
-  if (stages.empty()) return;
+void InsertStages(std::vector<std::string>* p, const std::vector<StageRunRecord>& stages) {
   PgArray id, run, pipeline, name, idx, counter, state, approval, approver, created, fin;
   for (const auto& s : stages) {
     id.Add(s.id);
@@ -94,13 +88,12 @@ void InsertStages(pqxx::transaction_base& w, const std::vector<StageRunRecord>& 
     created.Add(s.created_at);
     fin.Add(s.finished_at);
   }
-  w.exec_prepared(kBatchInsertStages, id.str(), run.str(), pipeline.str(), name.str(), idx.str(),
-                  counter.str(), state.str(), approval.str(), approver.str(), created.str(),
-                  fin.str());
+  for (const auto* a :
+       {&id, &run, &pipeline, &name, &idx, &counter, &state, &approval, &approver, &created, &fin})
+    p->push_back(a->str());
 }
 
-void UpdateStages(pqxx::transaction_base& w, const std::vector<StageRunRecord>& stages) {
-  if (stages.empty()) return;
+void UpdateStages(std::vector<std::string>* p, const std::vector<StageRunRecord>& stages) {
   PgArray id, state, approver, fin;
   for (const auto& s : stages) {
     id.Add(s.id);
@@ -108,11 +101,10 @@ void UpdateStages(pqxx::transaction_base& w, const std::vector<StageRunRecord>& 
     approver.Add(s.approved_by);
     fin.Add(s.finished_at);
   }
-  w.exec_prepared(kBatchUpdateStages, id.str(), state.str(), approver.str(), fin.str());
+  for (const auto* a : {&id, &state, &approver, &fin}) p->push_back(a->str());
 }
 
-void InsertJobs(pqxx::transaction_base& w, const std::vector<JobRunRecord>& jobs) {
-  if (jobs.empty()) return;
+void InsertJobs(std::vector<std::string>* p, const std::vector<JobRunRecord>& jobs) {
   PgArray id, stage, name, cfg, state, agent, reason, sched, asg, st, fin, cancel, pin;
   for (const auto& j : jobs) {
     id.Add(j.id);
@@ -129,13 +121,12 @@ void InsertJobs(pqxx::transaction_base& w, const std::vector<JobRunRecord>& jobs
     cancel.Add(j.cancel_reason);
     pin.Add(j.pinned_agent);
   }
-  w.exec_prepared(kBatchInsertJobs, id.str(), stage.str(), name.str(), cfg.str(), state.str(),
-                  agent.str(), reason.str(), sched.str(), asg.str(), st.str(), fin.str(),
-                  cancel.str(), pin.str());
+  for (const auto* a :
+       {&id, &stage, &name, &cfg, &state, &agent, &reason, &sched, &asg, &st, &fin, &cancel, &pin})
+    p->push_back(a->str());
 }
 
-void UpdateJobs(pqxx::transaction_base& w, const std::vector<JobRunRecord>& jobs) {
-  if (jobs.empty()) return;
+void UpdateJobs(std::vector<std::string>* p, const std::vector<JobRunRecord>& jobs) {
   PgArray id, state, agent, reason, asg, st, fin, cancel, bytes, seq, trunc;
   for (const auto& j : jobs) {
     id.Add(j.id);
@@ -150,12 +141,12 @@ void UpdateJobs(pqxx::transaction_base& w, const std::vector<JobRunRecord>& jobs
     seq.Add(j.last_sequence);
     trunc.Add(j.console_truncated);
   }
-  w.exec_prepared(kBatchUpdateJobs, id.str(), state.str(), agent.str(), reason.str(), asg.str(),
-                  st.str(), fin.str(), cancel.str(), bytes.str(), seq.str(), trunc.str());
+  for (const auto* a :
+       {&id, &state, &agent, &reason, &asg, &st, &fin, &cancel, &bytes, &seq, &trunc})
+    p->push_back(a->str());
 }
 
-void InsertConsole(pqxx::transaction_base& w, const std::vector<ConsoleChunkRow>& chunks) {
-  if (chunks.empty()) return;
+void InsertConsole(std::vector<std::string>* p, const std::vector<ConsoleChunkRow>& chunks) {
   PgArray job, seq, start, hex;
   for (const auto& c : chunks) {
     job.Add(c.job_run_id);
@@ -163,7 +154,7 @@ void InsertConsole(pqxx::transaction_base& w, const std::vector<ConsoleChunkRow>
     start.Add(c.start_offset);
     hex.Add(absl::BytesToHexString(c.data));
   }
-  w.exec_prepared(kBatchInsertConsole, job.str(), seq.str(), start.str(), hex.str());
+  for (const auto* a : {&job, &seq, &start, &hex}) p->push_back(a->str());
 }
 
 std::string IdArray(const std::vector<int64_t>& ids) {
@@ -183,24 +174,25 @@ std::vector<int64_t> Tx::ReserveIds(const std::string& sequence, int count) {
 }
 
 void Tx::ApplyWrites(const WriteBatch& b) {
-  // Parents before children, for the foreign keys.
-  if (!b.counters.empty()) {
-    PgArray name, counter;
-    for (const auto& [p, c] : b.counters) {
-      name.Add(p);
-      counter.Add(c);
-    }
-    work_.exec_prepared(kBatchCounters, name.str(), counter.str());
+  if (b.empty()) return;
+  std::vector<std::string> p;
+  PgArray name, counter;
+  for (const auto& [pipeline, last] : b.counters) {
+    name.Add(pipeline);
+    counter.Add(last);
   }
-  InsertRuns(work_, b.new_runs);
-  InsertMaterials(work_, b.materials);
-  InsertVariables(work_, b.variables);
-  InsertStages(work_, b.new_stages);
-  InsertJobs(work_, b.new_jobs);
-  UpdateRuns(work_, b.changed_runs);
-  UpdateStages(work_, b.changed_stages);
-  UpdateJobs(work_, b.changed_jobs);
-  InsertConsole(work_, b.console);
+  p.push_back(name.str());
+  p.push_back(counter.str());
+  InsertRuns(&p, b.new_runs);
+  InsertMaterials(&p, b.materials);
+  InsertVariables(&p, b.variables);
+  InsertStages(&p, b.new_stages);
+  InsertJobs(&p, b.new_jobs);
+  UpdateRuns(&p, b.changed_runs);
+  UpdateStages(&p, b.changed_stages);
+  UpdateJobs(&p, b.changed_jobs);
+  InsertConsole(&p, b.console);
+  work_.exec_prepared(kApplyWrites, pqxx::prepare::make_dynamic_params(p));
 }
 
 std::map<std::string, int64_t> Tx::PipelineCounters() {
