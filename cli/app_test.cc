@@ -204,6 +204,53 @@ TEST(AppTest, ConfigCheckBadPrintsEveryError) {
   EXPECT_TRUE(saw_b) << r.err;
 }
 
+// A thousand errors are printed, then how many more there are.
+TEST(AppTest, ConfigCheckCutsErrorsAtAThousand) {
+  std::string dir = MakeTempDir();
+  std::string yaml = "pipelines:\n";
+  for (int i = 0; i < 1200; ++i) yaml += "  -bad" + std::to_string(i) + ": {}\n";
+  std::string path = WriteTemp(dir, "many.yaml", yaml);
+  CliResult r = RunGantry({"config", "check", "-f", path});
+  EXPECT_EQ(r.exit_code, 1);
+  std::vector<std::string> lines = r.ErrLines();
+  ASSERT_EQ(lines.size(), 1001u);
+  EXPECT_EQ(lines.back(), "and 1400 more errors");
+}
+
+// The bombs of issue 14 are refused quickly at the alias that passes the
+// limit (the test's memory is the bound's check: without limits these stand
+// for a billion tasks).
+TEST(AppTest, ConfigCheckRefusesAliasBombs) {
+  for (const char* name : {"alias-bomb.gocd.yaml", "splice-bomb.gocd.yaml"}) {
+    std::string path = std::string(GANTRY_HOSTILE_CONFIGS) + "/" + name;
+    CliResult r = RunGantry({"config", "check", "-f", path});
+    EXPECT_EQ(r.exit_code, 1);
+    ASSERT_EQ(r.ErrLines().size(), 1u) << r.err;
+    EXPECT_THAT(r.err, HasSubstr("that is the limit on alias expansion"));
+  }
+}
+
+// Bytes that are not UTF-8 are named with their position, in a config file
+// and in values the CLI would send.
+TEST(AppTest, InvalidUtf8IsReportedWithItsPosition) {
+  std::string dir = MakeTempDir();
+  std::string path = WriteTemp(dir, "latin1.yaml", "common:\n  x: caf\xe9\n");
+  CliResult check = RunGantry({"config", "check", "-f", path});
+  EXPECT_EQ(check.exit_code, 1);
+  EXPECT_EQ(check.err, path + ":2:9: invalid UTF-8: byte 0xe9; config files must be UTF-8\n");
+  // apply refuses it before dialing (nothing listens on port 1).
+  CliResult apply = RunGantry({"--controller", "127.0.0.1:1", "config", "apply", "-f", path});
+  EXPECT_EQ(apply.exit_code, 1);
+  EXPECT_EQ(apply.err, check.err);
+
+  CliResult var = RunGantry({"pipeline", "trigger", "p", "--var", "K=caf\xe9"});
+  EXPECT_EQ(var.exit_code, 1);
+  EXPECT_EQ(var.err, "gantry: bad --var 'K=caf?': invalid UTF-8: byte 0xe9 at byte 6\n");
+  CliResult artifact = RunGantry({"artifact", "get", "p/1/s/j", "d\xffr"});
+  EXPECT_EQ(artifact.exit_code, 1);
+  EXPECT_EQ(artifact.err, "gantry: artifact path 'd?r': invalid UTF-8: byte 0xff at byte 2\n");
+}
+
 // A missing file is one line naming it.
 TEST(AppTest, ConfigCheckMissingFile) {
   CliResult r = RunGantry({"config", "check", "-f", "/nonexistent/x.yaml"});

@@ -1,14 +1,23 @@
 #include "cli/command.h"
 
 #include <algorithm>
+#include <optional>
 #include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "cli/format.h"
+#include "common/config/utf8.h"
 #include "common/status_macros.h"
 
 namespace gantry::cli {
+
+absl::Status RequireUtf8(const std::string& text, const std::string& what) {
+  std::optional<config::Utf8Error> bad = config::FindInvalidUtf8(text);
+  if (!bad) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      what, " '", config::ToValidUtf8(text), "': ", bad->message, " at byte ", bad->offset + 1));
+}
 
 CommandContext::CommandContext(std::ostream& out, std::ostream& err,
                                OutputFormat format, ConnectionFlags flags,

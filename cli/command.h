@@ -77,6 +77,11 @@ class CommandContext {
   std::unique_ptr<Connection> connection_;
 };
 
+// OK if `text` is UTF-8, as every string the CLI sends must be (protobuf
+// refuses the request otherwise, with an error that names nothing). Else
+// "<what> '<text>': invalid UTF-8: byte 0xff at byte 5".
+absl::Status RequireUtf8(const std::string& text, const std::string& what);
+
 // A parsed command, ready to run. Returns the exit status, or an error
 // printed as `gantry: <message>` with exit status 1.
 using Action = std::function<absl::StatusOr<int>(CommandContext&)>;

@@ -39,6 +39,7 @@ absl::StatusOr<v1::ArtifactRequest> RequestFor(const ArtifactFlags& flags) {
   request.set_stage(loc.stage);
   request.set_stage_counter(loc.stage_counter);
   request.set_job(loc.job);
+  RETURN_IF_ERROR(RequireUtf8(flags.path, "artifact path"));
   request.set_path(flags.path);
   return request;
 }

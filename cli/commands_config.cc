@@ -19,6 +19,7 @@
 #include "cli/format.h"
 #include "common/config/limits.h"
 #include "common/config/parser.h"
+#include "common/config/utf8.h"
 #include "common/status_macros.h"
 #include "gantry/v1/operator.grpc.pb.h"
 
@@ -153,29 +154,70 @@ absl::StatusOr<int> Check(CommandContext& ctx,
   return result.ok() ? kExitOk : kExitFailure;
 }
 
+// What cannot be sent: protobuf strings must be UTF-8. Reported here, in the
+// checker's format, since the controller would never see the files.
+std::vector<std::string> UnsendableErrors(const std::vector<config::ConfigFile>& files) {
+  std::vector<std::string> errors;
+  for (const config::ConfigFile& file : files) {
+    if (config::FindInvalidUtf8(file.path)) {
+      errors.push_back(absl::StrCat(config::ToValidUtf8(file.path),
+                                    ": the file name is not UTF-8; rename the file"));
+    } else if (auto bad = config::FindInvalidUtf8(file.content)) {
+      errors.push_back(absl::StrCat(file.path, ":", bad->line, ":", bad->column, ": ", bad->message,
+                                    "; config files must be UTF-8"));
+    }
+  }
+  return errors;
+}
+
+// After the controller refused the config: its errors, from a check_only
+// call (an error status carries no response body). An older controller
+// sends them in the status message instead.
+int PrintRefusal(CommandContext& ctx, Connection* conn, v1::ApplyConfigRequest& request,
+                 const absl::Status& refusal) {
+  request.set_check_only(true);
+  v1::ApplyConfigResponse check;
+  auto context = conn->NewContext();
+  absl::Status status = conn->Check(conn->stub().ApplyConfig(context.get(), request, &check));
+  if (status.ok() && check.errors_size() > 0) {
+    for (const v1::ConfigError& e : check.errors()) {
+      ctx.err() << e.file() << ":" << e.line() << ":" << e.column() << ": " << e.message() << "\n";
+    }
+    if (check.more_errors() > 0) {
+      ctx.err() << config::MoreErrorsText(static_cast<size_t>(check.more_errors())) << "\n";
+    }
+  } else {
+    for (absl::string_view line : absl::StrSplit(refusal.message(), '\n', absl::SkipWhitespace())) {
+      ctx.err() << absl::StripTrailingAsciiWhitespace(line) << "\n";
+    }
+  }
+  ctx.err().flush();
+  return kExitFailure;
+}
+
 absl::StatusOr<int> Apply(CommandContext& ctx,
                           const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(std::vector<config::ConfigFile> files,
                    ReadConfigFiles(args));
+  if (std::vector<std::string> errors = UnsendableErrors(files); !errors.empty()) {
+    for (const std::string& e : errors) ctx.err() << e << "\n";
+    ctx.err().flush();
+    return kExitFailure;
+  }
   ASSIGN_OR_RETURN(Connection * conn, ctx.connection());
   v1::ApplyConfigRequest request;
-  for (const config::ConfigFile& file : files) {
+  for (config::ConfigFile& file : files) {
     v1::ConfigFile* f = request.add_files();
-    f->set_path(file.path);
-    f->set_content(file.content);
+    f->set_path(std::move(file.path));
+    f->set_content(std::move(file.content));
   }
+  files.clear();
   v1::ApplyConfigResponse response;
   auto context = conn->NewContext();
   absl::Status status =
       conn->Check(conn->stub().ApplyConfig(context.get(), request, &response));
   if (status.code() == absl::StatusCode::kInvalidArgument) {
-    // The controller refused the config: one `file:line:col: message` per line.
-    for (absl::string_view line :
-         absl::StrSplit(status.message(), '\n', absl::SkipWhitespace())) {
-      ctx.err() << absl::StripTrailingAsciiWhitespace(line) << "\n";
-    }
-    ctx.err().flush();
-    return kExitFailure;
+    return PrintRefusal(ctx, conn, request, status);
   }
   RETURN_IF_ERROR(status);
   if (ctx.json()) {

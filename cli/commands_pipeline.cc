@@ -49,6 +49,7 @@ absl::StatusOr<Locator> ParseRunOrPipeline(const std::string& text) {
 absl::StatusOr<std::pair<std::string, std::string>> SplitAssignment(
     const std::string& text, const std::string& what,
     const std::string& shape) {
+  RETURN_IF_ERROR(RequireUtf8(text, absl::StrCat("bad ", what)));
   std::vector<std::string> parts =
       absl::StrSplit(text, absl::MaxSplits('=', 1));
   if (parts.size() != 2 || parts[0].empty()) {

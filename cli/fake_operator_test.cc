@@ -123,10 +123,27 @@ class FakeOperator final : public v1::OperatorService::Service {
                            v1::ApplyConfigResponse* response) override {
     if (auto s = Auth(ctx); !s.ok()) return s;
     for (const auto& f : request->files()) {
-      if (f.content().find("bad") != std::string::npos) {
+      if (f.content().find("old bad") != std::string::npos) {
+        // A controller from before errors came in the response.
         return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                             f.path() + ":1:1: first problem\n" + f.path() +
                                 ":3:5: second problem\n");
+      }
+      if (f.content().find("bad") != std::string::npos) {
+        if (!request->check_only()) {
+          return grpc::Status(
+              grpc::StatusCode::INVALID_ARGUMENT,
+              "config has 1002 errors; the first: " + f.path() + ":1:1: first problem");
+        }
+        for (int line : {1, 3}) {
+          v1::ConfigError* e = response->add_errors();
+          e->set_file(f.path());
+          e->set_line(line);
+          e->set_column(line == 1 ? 1 : 5);
+          e->set_message(line == 1 ? "first problem" : "second problem");
+        }
+        response->set_more_errors(1000);
+        return grpc::Status::OK;
       }
     }
     response->set_revision(5);
@@ -385,7 +402,8 @@ TEST_F(FakeOperatorTest, JobLogFollow) {
   EXPECT_TRUE(log.complete());
 }
 
-// A refused config shows every error line from the controller, exit 1.
+// A refused config shows the controller's errors, from its check_only answer
+// (or, from an older controller, its status message), exit 1.
 TEST_F(FakeOperatorTest, ConfigApplyErrorsAreShownPerLine) {
   std::string dir = testing::MakeTempDir();
   std::string path = dir + "/x.yaml";
@@ -393,7 +411,12 @@ TEST_F(FakeOperatorTest, ConfigApplyErrorsAreShownPerLine) {
   CliResult r = Run({"config", "apply", "-f", path});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.err,
-            path + ":1:1: first problem\n" + path + ":3:5: second problem\n");
+            path + ":1:1: first problem\n" + path + ":3:5: second problem\nand 1000 more errors\n");
+
+  ASSERT_TRUE(WriteFileAtomic(path, "old bad: config\n").ok());
+  CliResult old = Run({"config", "apply", "-f", path});
+  EXPECT_EQ(old.exit_code, 1);
+  EXPECT_EQ(old.err, path + ":1:1: first problem\n" + path + ":3:5: second problem\n");
 
   ASSERT_TRUE(WriteFileAtomic(path, "good: config\n").ok());
   CliResult ok = Run({"config", "apply", "-f", path});

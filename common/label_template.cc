@@ -17,8 +17,7 @@ absl::StatusOr<std::vector<LabelPart>> ParseLabelTemplate(absl::string_view tmpl
     if (start > i) parts.push_back({std::string(tmpl.substr(i, start - i)), "", 0});
     size_t end = tmpl.find('}', start);
     if (end == absl::string_view::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("'", tmpl, "' has an unclosed '${'"));
+      return absl::InvalidArgumentError(absl::StrCat("'", tmpl, "' has an unclosed '${'"));
     }
     absl::string_view ref = tmpl.substr(start + 2, end - start - 2);
     LabelPart part;
@@ -30,8 +29,8 @@ absl::StatusOr<std::vector<LabelPart>> ParseLabelTemplate(absl::string_view tmpl
       int n = 0;
       if (rest.size() < 4 || rest.substr(0, 2) != "[:" || rest.back() != ']' ||
           !absl::SimpleAtoi(rest.substr(2, rest.size() - 3), &n) || n <= 0) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "bad reference '${", ref, "}': write ${MATERIAL[:N]} with N > 0"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("bad reference '${", ref, "}': write ${MATERIAL[:N]} with N > 0"));
       }
       part.ref = std::string(ref.substr(0, bracket));
       part.truncate = n;

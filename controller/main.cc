@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "common/config/limits.h"
 #include "common/files.h"
 #include "common/logging.h"
 #include "common/process_setup.h"
@@ -136,6 +137,8 @@ int main(int argc, char** argv) {
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&operator_service);
   builder.RegisterService(&agent_service);
+  // gRPC's default 4 MiB would refuse configs the parser accepts.
+  builder.SetMaxReceiveMessageSize(static_cast<int>(gantry::config::kMaxConfigMessageBytes));
   // Agents ping to keep NAT mappings alive and to notice a dead controller.
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);

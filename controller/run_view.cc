@@ -3,8 +3,7 @@
 namespace gantry {
 namespace {
 
-void FillJob(const store::JobRunRecord& j, const AgentNames& agents,
-             v1::JobRun* out) {
+void FillJob(const store::JobRunRecord& j, const AgentNames& agents, v1::JobRun* out) {
   out->set_name(j.name);
   out->set_attempt_id(j.id);
   out->set_state(std::string(Name(j.state)));
@@ -24,9 +23,8 @@ void SetTimestamp(int64_t unix_ms, google::protobuf::Timestamp* ts) {
   ts->set_nanos(static_cast<int32_t>((unix_ms % 1000) * 1000000));
 }
 
-void BuildRunView(store::Tx& tx, const store::PipelineRunRecord& run,
-                  const config::Config* config, const AgentNames& agents,
-                  v1::PipelineRun* out) {
+void BuildRunView(store::Tx& tx, const store::PipelineRunRecord& run, const config::Config* config,
+                  const AgentNames& agents, v1::PipelineRun* out) {
   store::RunRows rows;
   rows.run = run;
   rows.materials = tx.RunMaterials(run.id);
@@ -38,15 +36,10 @@ void BuildRunView(store::Tx& tx, const store::PipelineRunRecord& run,
   BuildRunView(rows, config, agents, out);
 }
 
-void BuildRunView(const store::RunRows& rows, const config::Config* config,
-                  const AgentNames& agents, v1::PipelineRun* out) {
+namespace {
+
+void FillCause(const store::RunRows& rows, v1::PipelineRun* out) {
   const store::PipelineRunRecord& run = rows.run;
-  out->set_pipeline(run.pipeline);
-  out->set_counter(run.counter);
-  out->set_label(run.label);
-  out->set_state(std::string(Name(run.state)));
-  out->set_config_revision(run.config_revision);
-  SetTimestamp(run.created_at, out->mutable_created_at());
   auto* cause = out->mutable_cause();
   cause->set_kind(run.cause_kind);
   cause->set_user(run.trigger_user);
@@ -67,6 +60,49 @@ void BuildRunView(const store::RunRows& rows, const config::Config* config,
     var->set_value(v.secure ? "********" : v.value);
     var->set_secure(v.secure);
   }
+}
+
+void AddStageRun(const store::RunRows& rows, const store::StageRunRecord& s,
+                 const AgentNames& agents, v1::PipelineRun* out) {
+  auto* st = out->add_stages();
+  st->set_name(s.name);
+  st->set_counter(s.counter);
+  st->set_state(Name(s.state));
+  st->set_approval(s.approval);
+  st->set_approved_by(s.approved_by);
+  SetTimestamp(s.created_at, st->mutable_created_at());
+  if (s.finished_at) SetTimestamp(s.finished_at, st->mutable_finished_at());
+  for (const auto& j : rows.jobs) {
+    if (j.stage_run_id == s.id) FillJob(j, agents, st->add_jobs());
+  }
+}
+
+// A configured stage that has not run: not_run, or the gate the run waits at.
+void AddStageNotRun(const config::Stage& stage, bool is_gate, v1::PipelineRun* out) {
+  auto* st = out->add_stages();
+  st->set_name(stage.name);
+  bool manual = stage.approval.type == config::Approval::Type::kManual;
+  st->set_approval(manual ? "manual" : "success");
+  st->set_state(is_gate ? "awaiting_approval" : "not_run");
+  for (const auto& job : stage.jobs) {
+    auto* j = st->add_jobs();
+    j->set_name(job.name);
+    j->set_state("not_run");
+  }
+}
+
+}  // namespace
+
+void BuildRunView(const store::RunRows& rows, const config::Config* config,
+                  const AgentNames& agents, v1::PipelineRun* out) {
+  const store::PipelineRunRecord& run = rows.run;
+  out->set_pipeline(run.pipeline);
+  out->set_counter(run.counter);
+  out->set_label(run.label);
+  out->set_state(Name(run.state));
+  out->set_config_revision(run.config_revision);
+  SetTimestamp(run.created_at, out->mutable_created_at());
+  FillCause(rows, out);
 
   // Newest attempt of each stage.
   std::map<std::string, store::StageRunRecord> latest;
@@ -74,49 +110,23 @@ void BuildRunView(const store::RunRows& rows, const config::Config* config,
     auto it = latest.find(s.name);
     if (it == latest.end() || it->second.counter < s.counter) latest[s.name] = s;
   }
-
   const config::Pipeline* pipeline =
       config != nullptr ? config->FindPipeline(run.pipeline) : nullptr;
-  auto add_stage_run = [&](const store::StageRunRecord& s) {
-    auto* st = out->add_stages();
-    st->set_name(s.name);
-    st->set_counter(s.counter);
-    st->set_state(std::string(Name(s.state)));
-    st->set_approval(s.approval);
-    st->set_approved_by(s.approved_by);
-    SetTimestamp(s.created_at, st->mutable_created_at());
-    if (s.finished_at) SetTimestamp(s.finished_at, st->mutable_finished_at());
-    for (const auto& j : rows.jobs) {
-      if (j.stage_run_id == s.id) FillJob(j, agents, st->add_jobs());
-    }
-  };
   if (pipeline == nullptr) {
-    for (const auto& [name, s] : latest) add_stage_run(s);
+    for (const auto& [name, s] : latest) AddStageRun(rows, s, agents, out);
     return;
   }
   bool gate_marked = false;
   for (const auto& stage : pipeline->stages) {
     auto it = latest.find(stage.name);
     if (it != latest.end()) {
-      add_stage_run(it->second);
+      AddStageRun(rows, it->second, agents, out);
       continue;
     }
-    auto* st = out->add_stages();
-    st->set_name(stage.name);
-    bool manual = stage.approval.type == config::Approval::Type::kManual;
-    st->set_approval(manual ? "manual" : "success");
     // The first stage not run of a run waiting at a gate is the gate.
-    if (!gate_marked && run.state == RunState::kAwaitingApproval) {
-      st->set_state("awaiting_approval");
-      gate_marked = true;
-    } else {
-      st->set_state("not_run");
-    }
-    for (const auto& job : stage.jobs) {
-      auto* j = st->add_jobs();
-      j->set_name(job.name);
-      j->set_state("not_run");
-    }
+    bool is_gate = !gate_marked && run.state == RunState::kAwaitingApproval;
+    gate_marked |= is_gate;
+    AddStageNotRun(stage, is_gate, out);
   }
 }
 

@@ -205,11 +205,13 @@ Job ParseJobBody(YamlReader& reader, const std::string& name,
   job.name = name;
   job.location = at;
   if (const Field* f = fields.Get("resources")) {
-    for (const std::string& r : reader.StringList(*f)) {
+    std::vector<std::string> resources = reader.StringList(*f);
+    job.resources.reserve(resources.size());
+    for (std::string& r : resources) {
       if (r.empty()) {
         reader.Error(f->value_location, "a resource name is empty");
       } else {
-        job.resources.push_back(r);
+        job.resources.push_back(std::move(r));
       }
     }
   }

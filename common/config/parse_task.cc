@@ -145,14 +145,13 @@ std::optional<Task> ParseTask(YamlReader& reader, const Field& element,
 
 std::vector<Task> ParseTasks(YamlReader& reader, const Field& field) {
   std::vector<Task> out;
-  std::vector<Field> elements = reader.List(field, "'tasks'");
   // A Task is large; growing by doubling would hold three times the tasks.
-  out.reserve(elements.size());
-  for (const Field& element : elements) {
+  out.reserve(YamlReader::FlatSize(field.value));
+  reader.ForEachElement(field, "'tasks'", [&](const Field& element) {
     if (std::optional<Task> task = ParseTask(reader, element, false)) {
       out.push_back(std::move(*task));
     }
-  }
+  });
   return out;
 }
 

@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <cctype>
+#include <functional>
 #include <map>
 #include <set>
 #include <tuple>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/hash/hash.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/config/utf8.h"
@@ -44,6 +47,26 @@ std::string Quote(const std::string& text) {
   std::replace(shown.begin(), shown.end(), '\n', ' ');
   return absl::StrCat("'", shown, "'");
 }
+
+// Names seen in a map, compared as written or ignoring ASCII case.
+struct NameHash {
+  bool ignore_case;
+  size_t operator()(absl::string_view name) const {
+    if (!ignore_case) return absl::Hash<absl::string_view>()(name);
+    return absl::Hash<std::string>()(absl::AsciiStrToLower(name));
+  }
+};
+struct NameEq {
+  bool ignore_case;
+  bool operator()(absl::string_view a, absl::string_view b) const {
+    return ignore_case ? absl::EqualsIgnoreCase(a, b) : a == b;
+  }
+};
+class NameMap : public absl::flat_hash_map<absl::string_view, YamlNode, NameHash, NameEq> {
+ public:
+  NameMap(bool ignore_case, size_t expected)
+      : flat_hash_map(expected, NameHash{ignore_case}, NameEq{ignore_case}) {}
+};
 
 }  // namespace
 
@@ -208,10 +231,11 @@ std::optional<Fields> YamlReader::Object(const Field& field,
     TypeError(field, "a map", what);
     return std::nullopt;
   }
-  // Key -> where it was first written. A hash map of nodes: a hostile map
-  // may have hundreds of thousands of keys.
-  absl::flat_hash_map<std::string, YamlNode> seen;
-  for (const auto& [key_node, value_node] : Pairs(field.value)) {
+  // Key -> where it was first written. Views into the tree, in a hash map:
+  // a hostile map may have hundreds of thousands of keys.
+  std::vector<Pair> pairs = Pairs(field.value);
+  NameMap seen(/*ignore_case=*/false, pairs.size());
+  for (const auto& [key_node, value_node] : pairs) {
     SourceLocation key_location = Location(key_node);
     if (!key_node.IsScalar()) {
       Error(key_location, absl::StrCat("expected a plain key in ", what,
@@ -219,7 +243,7 @@ std::optional<Fields> YamlReader::Object(const Field& field,
       continue;
     }
     const std::string key = key_node.Scalar();
-    auto [prev, inserted] = seen.emplace(key, key_node);
+    auto [prev, inserted] = seen.emplace(key_node.ScalarView(), key_node);
     if (!inserted) {
       Error(key_location, absl::StrCat("duplicate key '", key, "' (first at ",
                                        LocationText(Location(prev->second)), ")"));
@@ -266,9 +290,9 @@ std::vector<Field> YamlReader::Entries(const Field& field,
     TypeError(field, "a map", what);
     return out;
   }
-  // Compared name -> its first key (name as written, where).
-  absl::flat_hash_map<std::string, YamlNode> seen;
+  // Name -> its first key (name as written, where).
   std::vector<Pair> pairs = Pairs(field.value);
+  NameMap seen(ignore_case, pairs.size());
   out.reserve(pairs.size());
   for (const auto& [key_node, value_node] : pairs) {
     SourceLocation key_location = Location(key_node);
@@ -278,8 +302,7 @@ std::vector<Field> YamlReader::Entries(const Field& field,
       continue;
     }
     const std::string name = key_node.Scalar();
-    std::string compared = ignore_case ? absl::AsciiStrToLower(name) : name;
-    auto [prev, inserted] = seen.emplace(std::move(compared), key_node);
+    auto [prev, inserted] = seen.emplace(key_node.ScalarView(), key_node);
     if (!inserted) {
       const std::string first_name = prev->second.Scalar();
       const SourceLocation first_at = Location(prev->second);
@@ -302,27 +325,15 @@ std::vector<Field> YamlReader::Entries(const Field& field,
   return out;
 }
 
-std::vector<Field> YamlReader::List(const Field& field,
-                                    absl::string_view what) {
+std::vector<Field> YamlReader::List(const Field& field, absl::string_view what) {
   std::vector<Field> out;
   out.reserve(FlatSize(field.value));
-  AppendList(field, what, &out);
+  ForEachElement(field, what, [&out](const Field& f) { out.push_back(f); });
   return out;
 }
 
-// The elements of `node` with nested lists spliced in: what List returns, so
-// it can reserve its vector instead of holding up to twice the Fields while
-// it grows.
-size_t YamlReader::FlatSize(const YamlNode& node) {
-  if (!node.IsSequence()) return 0;
-  size_t n = 0;
-  for (const YamlNode& element : node) n += element.IsSequence() ? FlatSize(element) : 1;
-  return n;
-}
-
-// Appends in place: nested lists copied level by level would cost their
-// depth times their length.
-void YamlReader::AppendList(const Field& field, absl::string_view what, std::vector<Field>* out) {
+void YamlReader::ForEachElement(const Field& field, absl::string_view what,
+                                const std::function<void(const Field&)>& fn) {
   if (!field.value.IsDefined() || field.value.IsNull()) return;
   if (!field.value.IsSequence()) {
     TypeError(field, "a list", what);
@@ -332,11 +343,20 @@ void YamlReader::AppendList(const Field& field, absl::string_view what, std::vec
     Field f = Element(element, field.value_location);
     f.key = field.key;
     if (element.IsSequence()) {
-      AppendList(f, what, out);
+      ForEachElement(f, what, fn);  // spliced in, depth bounded by the nesting limit
     } else {
-      out->push_back(std::move(f));
+      fn(f);
     }
   }
+}
+
+// Counted first so lists are reserved, instead of holding up to twice their
+// elements while they grow.
+size_t YamlReader::FlatSize(const YamlNode& node) {
+  if (!node.IsSequence()) return 0;
+  size_t n = 0;
+  for (const YamlNode& element : node) n += element.IsSequence() ? FlatSize(element) : 1;
+  return n;
 }
 
 std::optional<std::string> YamlReader::String(const Field& field) {
@@ -372,14 +392,15 @@ std::optional<bool> YamlReader::Bool(const Field& field) {
 
 std::vector<std::string> YamlReader::StringList(const Field& field) {
   std::vector<std::string> out;
+  out.reserve(FlatSize(field.value));
   std::string what = absl::StrCat("'", field.key, "'");
-  for (const Field& element : List(field, what)) {
+  ForEachElement(field, what, [&](const Field& element) {
     if (!element.value.IsScalar()) {
       TypeError(element, "a string", absl::StrCat("an entry of ", what));
-      continue;
+      return;
     }
     out.push_back(element.value.Scalar());
-  }
+  });
   return out;
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -109,6 +110,12 @@ class YamlReader {
   // Reads a list; elements that are themselves lists are flattened into it
   // (GoCD allows nested lists, which YAML aliases produce). Empty: none.
   std::vector<Field> List(const Field& field, absl::string_view what);
+  // As List, one element at a time, without holding them all: for lists
+  // that may be long (tasks, strings).
+  void ForEachElement(const Field& field, absl::string_view what,
+                      const std::function<void(const Field&)>& fn);
+  // How many elements List would return.
+  static size_t FlatSize(const YamlNode& node);
 
   // Scalars. An empty value reads as nullopt without an error; anything else
   // that is not the right kind is reported, naming `field.key`.
@@ -129,8 +136,6 @@ class YamlReader {
   // stand: keys written in the map win over merged ones, earlier merged maps
   // over later ones.
   std::vector<Pair> Pairs(const YamlNode& map);
-  void AppendList(const Field& field, absl::string_view what, std::vector<Field>* out);
-  static size_t FlatSize(const YamlNode& node);
 
   FileName file_;
   Diagnostics* diagnostics_;

@@ -1,7 +1,8 @@
 #include "common/config/yaml_tree.h"
 
 #include <algorithm>
-#include <sstream>
+#include <istream>
+#include <streambuf>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -28,6 +29,16 @@ std::string Size(size_t bytes) {
   if (bytes >= (1 << 10) && bytes % (1 << 10) == 0) return absl::StrCat(bytes >> 10, " KiB");
   return absl::StrCat(bytes, " bytes");
 }
+
+// The parser reads from an istream; this one reads the file's content where
+// it is, instead of a copy of up to 8 MiB in an istringstream.
+class ReadOnlyBuffer : public std::streambuf {
+ public:
+  explicit ReadOnlyBuffer(const std::string& text) {
+    char* begin = const_cast<char*>(text.data());  // only ever read
+    setg(begin, begin, begin + text.size());
+  }
+};
 
 ConfigError At(const ConfigFile& file, const YAML::Mark& mark, std::string message) {
   SourceLocation at{file.path, 1, 1};
@@ -251,10 +262,12 @@ NodeType YamlNode::Type() const {
   return tree_ == nullptr ? NodeType::kUndefined : tree_->nodes_[index_].type;
 }
 
-std::string YamlNode::Scalar() const {
-  if (!IsScalar()) return std::string();
+std::string YamlNode::Scalar() const { return std::string(ScalarView()); }
+
+absl::string_view YamlNode::ScalarView() const {
+  if (!IsScalar()) return absl::string_view();
   const YamlTree::Node& node = tree_->nodes_[index_];
-  return tree_->text_.substr(node.first, node.count);
+  return absl::string_view(tree_->text_).substr(node.first, node.count);
 }
 
 bool YamlNode::IsQuoted() const { return tree_ != nullptr && tree_->nodes_[index_].quoted; }
@@ -300,9 +313,16 @@ std::optional<ConfigError> YamlTree::Build(const ConfigFile& file, const Limits&
                      "is ",
                      Size(limits.max_total_bytes))};
   }
-  // Scalars are rarely longer than their source.
+  // Reserved rather than grown by doubling, which would hold up to three
+  // times the nodes while copying. A node takes at least two bytes of source
+  // ("1,"), and scalars are rarely longer than theirs. Pages reserved but not
+  // used are never touched, so they cost no memory.
+  size_t most_nodes = std::min(file.content.size() / 2 + 1, limits.max_nodes + 1);
+  nodes_.reserve(most_nodes);
+  children_.reserve(most_nodes);
   text_.reserve(file.content.size());
-  std::istringstream in(file.content);
+  ReadOnlyBuffer buffer(file.content);
+  std::istream in(&buffer);
   YAML::Parser parser(in);
   TreeBuilder builder(this, limits, budget);
   try {

@@ -53,6 +53,8 @@ class YamlNode {
 
   // The text of a scalar; "" for any other node.
   std::string Scalar() const;
+  // The same, as a view into the tree (valid while it lives).
+  absl::string_view ScalarView() const;
   // Written in quotes (YAML's "!" tag): such a "<<" is a plain key, not a merge.
   bool IsQuoted() const;
   // 1-based; 0 for an undefined node.

@@ -8,11 +8,11 @@ namespace {
 
 // One table per enum, in declaration order, so Name and Parse cannot disagree.
 constexpr std::array<const char*, 5> kRunNames = {"building", "awaiting_approval", "passed",
-                                                       "failed", "cancelled"};
+                                                  "failed", "cancelled"};
 constexpr std::array<const char*, 5> kStageNames = {"queued", "building", "passed", "failed",
-                                                         "cancelled"};
-constexpr std::array<const char*, 7> kJobNames = {
-    "scheduled", "assigned", "running", "passed", "failed", "cancelled", "lost"};
+                                                    "cancelled"};
+constexpr std::array<const char*, 7> kJobNames = {"scheduled", "assigned",  "running", "passed",
+                                                  "failed",    "cancelled", "lost"};
 constexpr std::array<const char*, 3> kAgentNames = {"pending", "enabled", "disabled"};
 
 template <typename E, size_t N>

@@ -37,9 +37,7 @@ inline bool IsFinal(JobState s) {
   return s == JobState::kPassed || s == JobState::kFailed || s == JobState::kCancelled ||
          s == JobState::kLost;
 }
-inline bool IsFinal(StageState s) {
-  return s != StageState::kQueued && s != StageState::kBuilding;
-}
+inline bool IsFinal(StageState s) { return s != StageState::kQueued && s != StageState::kBuilding; }
 // Held by an agent: it was assigned and may be running.
 inline bool IsHeld(JobState s) { return s == JobState::kAssigned || s == JobState::kRunning; }
 

@@ -25,8 +25,7 @@ class ColdStore {
                                                                 int64_t counter) = 0;
   virtual absl::StatusOr<std::optional<store::RunRows>> LoadRunOfJob(int64_t job_run_id) = 0;
   // The newest run of pipeline whose stage passed, and that stage run.
-  virtual absl::StatusOr<
-      std::optional<std::pair<store::PipelineRunRecord, store::StageRunRecord>>>
+  virtual absl::StatusOr<std::optional<std::pair<store::PipelineRunRecord, store::StageRunRecord>>>
   LatestPassedStage(const std::string& pipeline, const std::string& stage) = 0;
 };
 

@@ -22,9 +22,8 @@ std::string ExpandLabel(const std::string& label_template, int64_t counter,
     } else {
       for (const auto& m : materials) {
         if (m.material != part.ref) continue;
-        value = m.type == "pipeline"
-                    ? absl::StrCat(m.upstream_pipeline, "-", m.upstream_counter)
-                    : m.revision;
+        value = m.type == "pipeline" ? absl::StrCat(m.upstream_pipeline, "-", m.upstream_counter)
+                                     : m.revision;
       }
     }
     out += part.truncate > 0 ? value.substr(0, part.truncate) : value;

@@ -10,8 +10,8 @@ namespace gantry {
 
 std::string JobLocator(const RunEntry& run, const store::StageRunRecord& stage,
                        const store::JobRunRecord& job) {
-  return absl::StrCat(run.run.pipeline, "/", run.run.counter, "/", stage.name, "/",
-                      stage.counter, "/", job.name);
+  return absl::StrCat(run.run.pipeline, "/", run.run.counter, "/", stage.name, "/", stage.counter,
+                      "/", job.name);
 }
 
 Planner::Planner(RunModel* model, ConfigCache* configs, ColdStore* cold, IdSource* ids)
@@ -55,8 +55,8 @@ absl::StatusOr<std::vector<store::MaterialRevisionRecord>> Planner::ResolveMater
     bool known = false;
     for (const auto& m : pipeline.materials) known |= m.name == material;
     if (!known) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "pipeline '", spec.pipeline, "' has no material named '", material, "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("pipeline '", spec.pipeline, "' has no material named '", material, "'"));
     }
   }
   std::vector<store::MaterialRevisionRecord> materials;
@@ -83,8 +83,8 @@ absl::StatusOr<std::vector<store::MaterialRevisionRecord>> Planner::ResolveMater
       ASSIGN_OR_RETURN(auto latest, cold_->LatestPassedStage(m.pipeline, m.stage));
       if (!latest) {
         return absl::FailedPreconditionError(absl::StrCat("cannot trigger '", spec.pipeline,
-                                                          "': upstream ", m.pipeline, "/",
-                                                          m.stage, " has never passed"));
+                                                          "': upstream ", m.pipeline, "/", m.stage,
+                                                          " has never passed"));
       }
       rec.upstream_counter = latest->first.counter;
       rec.upstream_stage_counter = latest->second.counter;
@@ -101,8 +101,8 @@ absl::StatusOr<int64_t> Planner::DoTrigger(const TriggerSpec& spec, Effects* eff
   auto config = configs_->current();
   const config::Pipeline* pipeline = config->FindPipeline(spec.pipeline);
   if (pipeline == nullptr) {
-    return absl::NotFoundError(absl::StrCat("no pipeline named '", spec.pipeline,
-                                            "' in config revision ", revision));
+    return absl::NotFoundError(
+        absl::StrCat("no pipeline named '", spec.pipeline, "' in config revision ", revision));
   }
   ASSIGN_OR_RETURN(auto materials, ResolveMaterials(*pipeline, spec));
   ASSIGN_OR_RETURN(int64_t run_id, ids_->Next(IdKind::kRun));
@@ -123,9 +123,8 @@ absl::StatusOr<int64_t> Planner::DoTrigger(const TriggerSpec& spec, Effects* eff
   entry.materials = std::move(materials);
   entry.variables = spec.variables;
   RunEntry& added = model_->AddRun(std::move(entry));
-  effects->events.push_back(absl::StrCat("triggered ", added.run.pipeline, "/",
-                                         added.run.counter, " (", spec.cause_kind, " by ",
-                                         spec.user, ")"));
+  effects->events.push_back(absl::StrCat("triggered ", added.run.pipeline, "/", added.run.counter,
+                                         " (", spec.cause_kind, " by ", spec.user, ")"));
   // An upstream trigger stops at a manual first stage; a person triggering
   // the pipeline is the approval.
   const config::Stage& first = pipeline->stages.front();
@@ -164,8 +163,8 @@ absl::Status Planner::ScheduleStage(RunEntry& run, const config::Pipeline& pipel
   model_->AddStage(rec);
   SetRunState(run, RunState::kBuilding);
   if (queued) {
-    effects->events.push_back(absl::StrCat("queued ", run.run.pipeline, "/", run.run.counter,
-                                           "/", stage.name, " behind an earlier run"));
+    effects->events.push_back(absl::StrCat("queued ", run.run.pipeline, "/", run.run.counter, "/",
+                                           stage.name, " behind an earlier run"));
     return absl::OkStatus();
   }
   StartStage(run, pipeline, stage_id, effects);
@@ -209,8 +208,8 @@ void Planner::StartStage(RunEntry& run, const config::Pipeline& pipeline, int64_
       }
     }
   }
-  effects->events.push_back(absl::StrCat("scheduled ", run.run.pipeline, "/", run.run.counter,
-                                         "/", stage.name, "/", stage.counter));
+  effects->events.push_back(absl::StrCat("scheduled ", run.run.pipeline, "/", run.run.counter, "/",
+                                         stage.name, "/", stage.counter));
   if (failed_to_schedule) work_.push_back({Step::Kind::kSettle, stage_id, {}});
 }
 
@@ -303,9 +302,8 @@ absl::StatusOr<int64_t> Planner::Approve(const std::string& pipeline_name, int64
   if (pipeline == nullptr) return absl::InternalError("run's pipeline not in its config");
   int index = pipeline->StageIndex(stage_name);
   if (index < 0) {
-    return absl::NotFoundError(absl::StrCat("pipeline ", pipeline_name, " run ",
-                                            run->run.counter, " has no stage '", stage_name,
-                                            "'"));
+    return absl::NotFoundError(absl::StrCat("pipeline ", pipeline_name, " run ", run->run.counter,
+                                            " has no stage '", stage_name, "'"));
   }
   const config::Stage& stage = pipeline->stages[index];
   if (!stage.approval.users.empty()) {
@@ -329,14 +327,12 @@ absl::StatusOr<int64_t> Planner::Approve(const std::string& pipeline_name, int64
     }
   }
   if (index > 0) {
-    bool ok = prev_state == "passed" ||
-              (!stage.approval.allow_only_on_success &&
-               (prev_state == "failed" || prev_state == "cancelled"));
+    bool ok = prev_state == "passed" || (!stage.approval.allow_only_on_success &&
+                                         (prev_state == "failed" || prev_state == "cancelled"));
     if (!ok) {
-      return absl::FailedPreconditionError(absl::StrCat("cannot approve ", where,
-                                                        ": previous stage ",
-                                                        pipeline->stages[index - 1].name,
-                                                        " is ", prev_state));
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot approve ", where, ": previous stage ",
+                       pipeline->stages[index - 1].name, " is ", prev_state));
     }
   }
   effects->events.push_back(absl::StrCat("approved ", where, " by ", user));

@@ -83,12 +83,12 @@ class Planner {
                                          Effects* effects);
   // Its agent went silent: the attempt ends lost, then on_agent_lost applies
   // (fail, or a new attempt). False if it was not that agent's.
-  absl::StatusOr<bool> Lose(int64_t attempt, const std::string& agent_id,
-                            const std::string& reason, Effects* effects);
+  absl::StatusOr<bool> Lose(int64_t attempt, const std::string& agent_id, const std::string& reason,
+                            Effects* effects);
   // Its agent came back without it: back to the queue if it never started,
   // failed if it was running.
-  absl::Status Reclaim(int64_t attempt, const std::string& agent_id,
-                       const std::string& agent_name, Effects* effects);
+  absl::Status Reclaim(int64_t attempt, const std::string& agent_id, const std::string& agent_name,
+                       Effects* effects);
   // A scheduled attempt that can never run (its pinned agent is gone, its
   // job left the run's config) fails with `reason`.
   absl::Status FailUnrunnable(int64_t attempt, const std::string& reason, Effects* effects);

@@ -130,7 +130,14 @@ absl::Status Planner::Reclaim(int64_t attempt, const std::string& agent_id,
   const store::JobRunRecord& job = run->jobs.at(attempt);
   if (job.agent_id != agent_id) return absl::OkStatus();
   effects->released.push_back(attempt);
-  if (job.state == JobState::kAssigned) {
+  if (IsHeld(job.state) && !job.cancel_reason.empty()) {
+    // Its stage was cancelled and the agent no longer runs it: the cancel is
+    // done. Requeued, the job would run again in a cancelled stage.
+    int64_t stage_id = job.stage_run_id;
+    std::string reason = job.cancel_reason;
+    FinishJob(attempt, JobState::kCancelled, reason);
+    work_.push_back({Step::Kind::kSettle, stage_id, {}});
+  } else if (job.state == JobState::kAssigned) {
     // Never started: safe to hand to any agent.
     store::JobRunRecord& j = model_->ChangeJob(attempt);
     j.state = JobState::kScheduled;
@@ -146,8 +153,7 @@ absl::Status Planner::Reclaim(int64_t attempt, const std::string& agent_id,
   return Drain(effects);
 }
 
-absl::Status Planner::FailUnrunnable(int64_t attempt, const std::string& reason,
-                                     Effects* effects) {
+absl::Status Planner::FailUnrunnable(int64_t attempt, const std::string& reason, Effects* effects) {
   store::JobRunRecord* job = model_->FindJob(attempt);
   if (job == nullptr || job->state != JobState::kScheduled) return absl::OkStatus();
   int64_t stage_id = job->stage_run_id;

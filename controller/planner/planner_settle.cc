@@ -19,8 +19,8 @@ absl::Status Planner::Drain(Effects* effects) {
     auto triggered = DoTrigger(step.spec, effects);
     if (!triggered.ok()) {
       effects->events.push_back(absl::StrCat("could not trigger ", step.spec.pipeline, " (",
-                                             step.spec.message, "): ",
-                                             triggered.status().message()));
+                                             step.spec.message,
+                                             "): ", triggered.status().message()));
     }
   }
   return absl::OkStatus();
@@ -47,8 +47,8 @@ absl::Status Planner::SettleStage(int64_t stage_id, Effects* effects) {
                       : any_cancelled ? StageState::kCancelled
                                       : StageState::kPassed;
   model_->SetStageState(stage_id, result, now_);
-  std::string where = absl::StrCat(run->run.pipeline, "/", run->run.counter, "/", stage.name,
-                                   "/", stage.counter);
+  std::string where =
+      absl::StrCat(run->run.pipeline, "/", run->run.counter, "/", stage.name, "/", stage.counter);
   effects->events.push_back(absl::StrCat("stage ", where, " ", Name(result)));
   // The next run queued behind this stage may go now.
   StartQueued(run->run.pipeline, stage.name, effects);
@@ -60,8 +60,8 @@ absl::Status Planner::SettleStage(int64_t stage_id, Effects* effects) {
   if (pipeline == nullptr) return absl::InternalError("run's pipeline not in its config");
   // Downstream pipelines come from today's config: what depends on this
   // stage now is what should run now.
-  for (const config::Pipeline* down : configs_->current()->Downstreams(run->run.pipeline,
-                                                                      stage.name)) {
+  for (const config::Pipeline* down :
+       configs_->current()->Downstreams(run->run.pipeline, stage.name)) {
     Step step{Step::Kind::kTrigger, 0, {}};
     step.spec.pipeline = down->name;
     step.spec.user = run->run.trigger_user;

@@ -183,8 +183,8 @@ store::WriteBatch RunModel::TakeWrites() {
 void RunModel::EvictFinished() {
   for (auto it = runs_.begin(); it != runs_.end();) {
     const RunEntry& e = it->second;
-    bool finished = e.run.state != RunState::kBuilding &&
-                    e.run.state != RunState::kAwaitingApproval;
+    bool finished =
+        e.run.state != RunState::kBuilding && e.run.state != RunState::kAwaitingApproval;
     for (const auto& [id, s] : e.stages) finished &= IsFinal(s.state);
     for (const auto& [id, j] : e.jobs) finished &= IsFinal(j.state);
     if (!finished || new_runs_.count(it->first) || changed_runs_.count(it->first)) {

@@ -5,6 +5,7 @@
 
 #include "controller/artifacts/artifact_service.h"
 #include "controller/auth.h"
+#include "controller/executor.h"
 #include "controller/read_service.h"
 #include "controller/scheduling/scheduler.h"
 #include "gantry/v1/operator.grpc.pb.h"
@@ -70,6 +71,10 @@ class OperatorService final : public v1::OperatorService::CallbackService {
   ReadService* reads_;
   ArtifactService* artifacts_;
   const TokenRegistry* tokens_;
+  // Parses configs before apply, one at a time: concurrent applies of large
+  // configs never hold more than one parse's memory (docs/config.md, Limits).
+  // The server's shutdown waits for calls in flight, so no task outlives it.
+  WorkerPool config_checks_{1};
 };
 
 }  // namespace gantry::rpc

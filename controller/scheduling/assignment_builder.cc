@@ -30,11 +30,45 @@ void ToProtoTask(const config::Task& task, int64_t run_counter, const std::strin
     fetch->set_destination(task.fetch.destination);
     fetch->set_is_file(task.fetch.is_file);
     // Until the caller resolves the exact attempt: what the config names.
-    fetch->set_locator(absl::StrCat(fetch->pipeline(), "/", task.fetch.stage, "/",
-                                    task.fetch.job));
+    fetch->set_locator(absl::StrCat(fetch->pipeline(), "/", task.fetch.stage, "/", task.fetch.job));
   }
   if (!task.on_cancel.empty()) {
     ToProtoTask(task.on_cancel.front(), run_counter, pipeline, out->mutable_on_cancel());
+  }
+}
+
+// Built-ins, then environment, pipeline, stage and job variables, then the
+// trigger's overrides: each layer replaces the one before.
+void AddVariables(const RunEntry& entry, const store::StageRunRecord& stage,
+                  const store::JobRunRecord& job, const config::Pipeline& pipeline,
+                  const config::Job& job_cfg, const AssignmentInput& in, v1::Assign* a) {
+  const store::PipelineRunRecord& run = entry.run;
+  const config::Stage& stage_cfg = pipeline.stages[stage.stage_index];
+  const config::Environment* env = in.current->EnvironmentOfPipeline(run.pipeline);
+  std::vector<config::Variable> builtins = {
+      {"GANTRY_PIPELINE_NAME", run.pipeline, false},
+      {"GANTRY_PIPELINE_COUNTER", absl::StrCat(run.counter), false},
+      {"GANTRY_PIPELINE_LABEL", run.label, false},
+      {"GANTRY_STAGE_NAME", stage.name, false},
+      {"GANTRY_STAGE_COUNTER", absl::StrCat(stage.counter), false},
+      {"GANTRY_JOB_NAME", job.name, false},
+      {"GANTRY_TRIGGER_USER", run.trigger_user, false},
+      {"GANTRY_ENVIRONMENT_NAME", env ? env->name : "", false},
+      {"GANTRY_CONTROLLER_URL", in.controller_url, false},
+  };
+  for (const auto& m : entry.materials) {
+    builtins.push_back({config::RevisionVariableName(m.material), m.revision, false});
+  }
+  std::vector<config::Variable> overrides;
+  for (const auto& v : entry.variables) overrides.push_back({v.name, v.value, v.secure});
+  std::vector<config::Variable> merged =
+      MergeVariables({&builtins, env ? &env->variables : nullptr, &pipeline.variables,
+                      &stage_cfg.variables, &job_cfg.variables, &overrides});
+  for (const auto& v : merged) {
+    auto* var = a->add_variables();
+    var->set_name(v.name);
+    var->set_value(v.value);
+    var->set_secure(v.secure);
   }
 }
 
@@ -86,32 +120,7 @@ absl::StatusOr<v1::Assign> BuildAssignment(const AssignmentInput& in) {
     spec->set_run_if(RunIfName(art.run_if));
   }
 
-  const config::Environment* env = in.current->EnvironmentOfPipeline(run.pipeline);
-  std::vector<config::Variable> builtins = {
-      {"GANTRY_PIPELINE_NAME", run.pipeline, false},
-      {"GANTRY_PIPELINE_COUNTER", absl::StrCat(run.counter), false},
-      {"GANTRY_PIPELINE_LABEL", run.label, false},
-      {"GANTRY_STAGE_NAME", stage.name, false},
-      {"GANTRY_STAGE_COUNTER", absl::StrCat(stage.counter), false},
-      {"GANTRY_JOB_NAME", job.name, false},
-      {"GANTRY_TRIGGER_USER", run.trigger_user, false},
-      {"GANTRY_ENVIRONMENT_NAME", env ? env->name : "", false},
-      {"GANTRY_CONTROLLER_URL", in.controller_url, false},
-  };
-  for (const auto& m : entry.materials) {
-    builtins.push_back({config::RevisionVariableName(m.material), m.revision, false});
-  }
-  std::vector<config::Variable> overrides;
-  for (const auto& v : entry.variables) overrides.push_back({v.name, v.value, v.secure});
-  std::vector<config::Variable> merged =
-      MergeVariables({&builtins, env ? &env->variables : nullptr, &pipeline->variables,
-                      &stage_cfg.variables, &job_cfg->variables, &overrides});
-  for (const auto& v : merged) {
-    auto* var = a.add_variables();
-    var->set_name(v.name);
-    var->set_value(v.value);
-    var->set_secure(v.secure);
-  }
+  AddVariables(entry, stage, job, *pipeline, *job_cfg, in, &a);
   return a;
 }
 

@@ -21,8 +21,8 @@ constexpr size_t kIdReserve = 256;
 
 }  // namespace
 
-Scheduler::Scheduler(std::unique_ptr<store::Db> db, ConfigCache* configs,
-                     SchedulerOptions options, Clock* clock)
+Scheduler::Scheduler(std::unique_ptr<store::Db> db, ConfigCache* configs, SchedulerOptions options,
+                     Clock* clock)
     : db_(std::move(db)),
       configs_(configs),
       options_(std::move(options)),
@@ -71,8 +71,8 @@ absl::Status Scheduler::Start() {
   });
   absl::Status st = promise.get_future().get();
   if (!st.ok()) return st;
-  absl::Duration period = std::min(
-      absl::Seconds(1), std::max(absl::Milliseconds(20), options_.agent_lost_timeout / 4));
+  absl::Duration period =
+      std::min(absl::Seconds(1), std::max(absl::Milliseconds(20), options_.agent_lost_timeout / 4));
   clock_->Every(period, [this] {
     // Stamped when posted: a tick queued behind a database stall must not
     // count the stall against agents whose heartbeats queued with it.
@@ -207,9 +207,9 @@ void Scheduler::AssignInBatch(Batch& batch) {
     AssignmentInput in{run, job.job_run_id, current.get(), options_.controller_url};
     auto assign = BuildAssignment(in);
     if (!assign.ok()) {
-      AfterOperation(batch, planner_.FailUnrunnable(job.job_run_id,
-                                                    std::string(assign.status().message()),
-                                                    &batch.effects));
+      AfterOperation(batch,
+                     planner_.FailUnrunnable(job.job_run_id, std::string(assign.status().message()),
+                                             &batch.effects));
       continue;
     }
     if (!planner_.Assign(job.job_run_id, agent->record.id)) continue;

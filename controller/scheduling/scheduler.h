@@ -72,17 +72,14 @@ class Scheduler {
   void CloseSessions();
   // Called when memory cannot be rebuilt from the database after a failed
   // commit: the process should exit and be restarted from the database.
-  void set_fatal_handler(std::function<void(const absl::Status&)> fn) {
-    fatal_ = std::move(fn);
-  }
+  void set_fatal_handler(std::function<void(const absl::Status&)> fn) { fatal_ = std::move(fn); }
   // Returns once everything posted before it has run (tests).
   void Sync();
 
   // --- operator calls
   void ApplyConfig(std::vector<v1::ConfigFile> files, std::string author,
                    Reply<v1::ApplyConfigResponse> done);
-  void Trigger(v1::TriggerPipelineRequest request, std::string user,
-               Reply<v1::PipelineRun> done);
+  void Trigger(v1::TriggerPipelineRequest request, std::string user, Reply<v1::PipelineRun> done);
   void Approve(v1::StageRequest request, std::string user, Reply<v1::PipelineRun> done);
   void CancelStage(v1::StageRequest request, std::string user, Reply<v1::PipelineRun> done);
   void ListAgents(Reply<v1::ListAgentsResponse> done);
@@ -139,6 +136,8 @@ class Scheduler {
              absl::Time received);
   void Fence(Batch& batch, AgentSession& agent, const v1::Hello& hello);
   void Report(Batch& batch, AgentSession& agent, const v1::AgentMessage& message);
+  void ReportConsole(Batch& batch, AgentSession& agent, const v1::ConsoleChunk& chunk);
+  void ReportCompleted(Batch& batch, AgentSession& agent, const v1::JobCompleted& done);
   void TriggerItem(Batch& batch, Inbound& in);
   void Tick(absl::Time now);
   void RecordContacts(absl::Time now);
@@ -164,8 +163,8 @@ class Scheduler {
   static constexpr size_t kMaxItemsPerBatch = 512;
 
   std::mutex inbox_mu_;
-  std::vector<Inbound> inbox_;                           // guarded by inbox_mu_
-  size_t inbox_bytes_ = 0;                               // guarded by inbox_mu_
+  std::vector<Inbound> inbox_;                         // guarded by inbox_mu_
+  size_t inbox_bytes_ = 0;                             // guarded by inbox_mu_
   std::vector<std::shared_ptr<AgentChannel>> paused_;  // guarded by inbox_mu_
 };
 

@@ -182,76 +182,80 @@ void Scheduler::Fence(Batch& batch, AgentSession& agent, const v1::Hello& hello)
     if (!finished_duplicate) agent.channel->Send(AbandonMessage(held.attempt_id()));
   }
   if (agent.attempt != 0 && !still_holds_ours) {
-    AfterOperation(batch, planner_.Reclaim(agent.attempt, agent.record.id, agent.record.name,
-                                           &batch.effects));
+    AfterOperation(
+        batch, planner_.Reclaim(agent.attempt, agent.record.id, agent.record.name, &batch.effects));
   }
 }
 
-void Scheduler::Report(Batch& batch, AgentSession& agent, const v1::AgentMessage& m) {
-  auto channel = agent.channel;
-  const std::string& id = agent.record.id;
-  // Unacknowledged, the agent sends it again after reconnecting.
-  auto reconnect = [channel](const absl::Status& why) {
+// Unacknowledged, a report is sent again by the agent after reconnecting.
+static std::function<void(const absl::Status&)> ResendOnFailure(
+    std::shared_ptr<AgentChannel> channel) {
+  return [channel](const absl::Status& why) {
     channel->Close(absl::UnavailableError(absl::StrCat("report not stored: ", why.message())));
   };
+}
+
+void Scheduler::Report(Batch& batch, AgentSession& agent, const v1::AgentMessage& m) {
   switch (m.kind_case()) {
     case v1::AgentMessage::kJobStarted: {
       int64_t attempt = m.job_started().attempt_id();
-      auto outcome = planner_.Start(attempt, id);
+      auto outcome = planner_.Start(attempt, agent.record.id);
       if (!outcome.ok()) return AfterOperation(batch, outcome.status());
-      if (*outcome == ReportOutcome::kRefused) channel->Send(AbandonMessage(attempt));
-      batch.on_failure.push_back(reconnect);
+      if (*outcome == ReportOutcome::kRefused) agent.channel->Send(AbandonMessage(attempt));
+      batch.on_failure.push_back(ResendOnFailure(agent.channel));
       return;
     }
-    case v1::AgentMessage::kConsole: {
-      const v1::ConsoleChunk& c = m.console();
-      auto outcome = planner_.Console(c.attempt_id(), id, c.sequence(), c.data(),
-                                      options_.max_console_bytes);
-      if (!outcome.ok()) return AfterOperation(batch, outcome.status());
-      v1::ControllerMessage reply = *outcome == ReportOutcome::kRefused
-                                        ? AbandonMessage(c.attempt_id())
-                                        : ConsoleAck(c.attempt_id(), c.sequence());
-      batch.after_commit.push_back([channel, reply] { channel->Send(reply); });
-      batch.on_failure.push_back(reconnect);
-      return;
-    }
-    case v1::AgentMessage::kJobCompleted: {
-      const v1::JobCompleted& done = m.job_completed();
-      int64_t attempt = done.attempt_id();
-      std::optional<JobState> result = ParseJobState(done.result());
-      if (!result || !IsFinal(*result) || *result == JobState::kLost) result = JobState::kFailed;
-      std::string where = agent.building;
-      auto outcome = planner_.Complete(attempt, id, *result, done.reason(), &batch.effects);
-      if (!outcome.ok()) return AfterOperation(batch, outcome.status());
-      if (agent.attempt == attempt) {
-        agent.attempt = 0;
-        agent.building.clear();
-      }
-      v1::ControllerMessage reply = CompletionAck(attempt);
-      if (*outcome == ReportOutcome::kRefused) {
-        spdlog::warn("refused completion of attempt {} from agent {}: not its attempt", attempt,
-                     agent.record.name);
-        reply = AbandonMessage(attempt);
-      } else if (*outcome == ReportOutcome::kRecorded) {
-        spdlog::info("{} {} on {}", where.empty() ? absl::StrCat(attempt) : where,
-                     Name(*result), agent.record.name);
-      }
-      batch.after_commit.push_back([channel, reply] { channel->Send(reply); });
-      batch.on_failure.push_back(reconnect);
-      return;
-    }
+    case v1::AgentMessage::kConsole:
+      return ReportConsole(batch, agent, m.console());
+    case v1::AgentMessage::kJobCompleted:
+      return ReportCompleted(batch, agent, m.job_completed());
     case v1::AgentMessage::kTaskResult:
       spdlog::debug("attempt {} task {} {}", m.task_result().attempt_id(),
                     m.task_result().task_index(), m.task_result().outcome());
       return;
     case v1::AgentMessage::kHello:
-      agents_.CloseSession(agent, absl::InvalidArgumentError("hello sent twice"),
-                           clock_->Now());
+      agents_.CloseSession(agent, absl::InvalidArgumentError("hello sent twice"), clock_->Now());
       return;
     case v1::AgentMessage::kHeartbeat:
     case v1::AgentMessage::KIND_NOT_SET:
       return;
   }
+}
+
+void Scheduler::ReportConsole(Batch& batch, AgentSession& agent, const v1::ConsoleChunk& c) {
+  auto outcome = planner_.Console(c.attempt_id(), agent.record.id, c.sequence(), c.data(),
+                                  options_.max_console_bytes);
+  if (!outcome.ok()) return AfterOperation(batch, outcome.status());
+  v1::ControllerMessage reply = *outcome == ReportOutcome::kRefused
+                                    ? AbandonMessage(c.attempt_id())
+                                    : ConsoleAck(c.attempt_id(), c.sequence());
+  batch.after_commit.push_back([channel = agent.channel, reply] { channel->Send(reply); });
+  batch.on_failure.push_back(ResendOnFailure(agent.channel));
+}
+
+void Scheduler::ReportCompleted(Batch& batch, AgentSession& agent, const v1::JobCompleted& done) {
+  int64_t attempt = done.attempt_id();
+  std::optional<JobState> result = ParseJobState(done.result());
+  if (!result || !IsFinal(*result) || *result == JobState::kLost) result = JobState::kFailed;
+  std::string where = agent.building;
+  auto outcome =
+      planner_.Complete(attempt, agent.record.id, *result, done.reason(), &batch.effects);
+  if (!outcome.ok()) return AfterOperation(batch, outcome.status());
+  if (agent.attempt == attempt) {
+    agent.attempt = 0;
+    agent.building.clear();
+  }
+  v1::ControllerMessage reply = CompletionAck(attempt);
+  if (*outcome == ReportOutcome::kRefused) {
+    spdlog::warn("refused completion of attempt {} from agent {}: not its attempt", attempt,
+                 agent.record.name);
+    reply = AbandonMessage(attempt);
+  } else if (*outcome == ReportOutcome::kRecorded) {
+    spdlog::info("{} {} on {}", where.empty() ? absl::StrCat(attempt) : where, Name(*result),
+                 agent.record.name);
+  }
+  batch.after_commit.push_back([channel = agent.channel, reply] { channel->Send(reply); });
+  batch.on_failure.push_back(ResendOnFailure(agent.channel));
 }
 
 void Scheduler::Tick(absl::Time now) {
@@ -266,8 +270,8 @@ void Scheduler::Tick(absl::Time now) {
         absl::FormatDuration(absl::Trunc(now - agent->last_contact, absl::Milliseconds(100))));
     spdlog::warn("{}: marking it lost", why);
     agent->lost = true;
-    agents_.CloseSession(*agent, absl::UnavailableError("no heartbeat within the agent-lost timeout"),
-                         now);
+    agents_.CloseSession(*agent,
+                         absl::UnavailableError("no heartbeat within the agent-lost timeout"), now);
     if (agent->attempt != 0) {
       AfterOperation(batch,
                      planner_.Lose(agent->attempt, agent->record.id, why, &batch.effects).status());

@@ -20,24 +20,24 @@ std::vector<std::string> ToVector(const google::protobuf::RepeatedPtrField<std::
 
 void Scheduler::ApplyConfig(std::vector<v1::ConfigFile> files, std::string author,
                             Reply<v1::ApplyConfigResponse> done) {
-  strand_.Post([this, files = std::move(files), author = std::move(author),
-                done = std::move(done)] {
-    auto applied = ApplyConfigFiles(*db_, files, author);
-    if (!applied.ok()) {
-      done(applied.status());
-      return;
-    }
-    if (applied->config) {
-      configs_->SetCurrent(applied->response.revision(), applied->config);
-      spdlog::info("config revision {} applied by {}", applied->response.revision(), author);
-      // Environments may have changed what agents match.
-      profiles_changed_ = true;
-      Batch batch;
-      Prepare(batch);
-      Commit(batch);
-    }
-    done(std::move(applied->response));
-  });
+  strand_.Post(
+      [this, files = std::move(files), author = std::move(author), done = std::move(done)] {
+        auto applied = ApplyConfigFiles(*db_, files, author);
+        if (!applied.ok()) {
+          done(applied.status());
+          return;
+        }
+        if (applied->config) {
+          configs_->SetCurrent(applied->response.revision(), applied->config);
+          spdlog::info("config revision {} applied by {}", applied->response.revision(), author);
+          // Environments may have changed what agents match.
+          profiles_changed_ = true;
+          Batch batch;
+          Prepare(batch);
+          Commit(batch);
+        }
+        done(std::move(applied->response));
+      });
 }
 
 void Scheduler::Trigger(v1::TriggerPipelineRequest request, std::string user,
@@ -79,42 +79,42 @@ void Scheduler::TriggerItem(Batch& batch, Inbound& in) {
 }
 
 void Scheduler::Approve(v1::StageRequest request, std::string user, Reply<v1::PipelineRun> done) {
-  strand_.Post([this, request = std::move(request), user = std::move(user),
-                done = std::move(done)] {
-    Batch batch;
-    Prepare(batch);
-    auto run = planner_.Approve(request.pipeline(), request.counter(), request.stage(), user,
-                                &batch.effects);
-    AfterOperation(batch, run.status());
-    if (!run.ok() && batch.failed.ok()) {
-      done(run.status());
-      return;
-    }
-    std::optional<absl::Status> result;
-    batch.on_failure.push_back([&result](const absl::Status& st) { result = st; });
-    Commit(batch);
-    done(result ? absl::StatusOr<v1::PipelineRun>(*result) : RunView(*run));
-  });
+  strand_.Post(
+      [this, request = std::move(request), user = std::move(user), done = std::move(done)] {
+        Batch batch;
+        Prepare(batch);
+        auto run = planner_.Approve(request.pipeline(), request.counter(), request.stage(), user,
+                                    &batch.effects);
+        AfterOperation(batch, run.status());
+        if (!run.ok() && batch.failed.ok()) {
+          done(run.status());
+          return;
+        }
+        std::optional<absl::Status> result;
+        batch.on_failure.push_back([&result](const absl::Status& st) { result = st; });
+        Commit(batch);
+        done(result ? absl::StatusOr<v1::PipelineRun>(*result) : RunView(*run));
+      });
 }
 
 void Scheduler::CancelStage(v1::StageRequest request, std::string user,
                             Reply<v1::PipelineRun> done) {
-  strand_.Post([this, request = std::move(request), user = std::move(user),
-                done = std::move(done)] {
-    Batch batch;
-    Prepare(batch);
-    auto run = planner_.Cancel(request.pipeline(), request.counter(), request.stage(), user,
-                               &batch.effects);
-    AfterOperation(batch, run.status());
-    if (!run.ok() && batch.failed.ok()) {
-      done(run.status());
-      return;
-    }
-    std::optional<absl::Status> result;
-    batch.on_failure.push_back([&result](const absl::Status& st) { result = st; });
-    Commit(batch);
-    done(result ? absl::StatusOr<v1::PipelineRun>(*result) : RunView(*run));
-  });
+  strand_.Post(
+      [this, request = std::move(request), user = std::move(user), done = std::move(done)] {
+        Batch batch;
+        Prepare(batch);
+        auto run = planner_.Cancel(request.pipeline(), request.counter(), request.stage(), user,
+                                   &batch.effects);
+        AfterOperation(batch, run.status());
+        if (!run.ok() && batch.failed.ok()) {
+          done(run.status());
+          return;
+        }
+        std::optional<absl::Status> result;
+        batch.on_failure.push_back([&result](const absl::Status& st) { result = st; });
+        Commit(batch);
+        done(result ? absl::StatusOr<v1::PipelineRun>(*result) : RunView(*run));
+      });
 }
 
 void Scheduler::ListAgents(Reply<v1::ListAgentsResponse> done) {
@@ -150,8 +150,8 @@ void Scheduler::UpdateAgent(v1::UpdateAgentRequest request, Reply<v1::Agent> don
     } else if (action == "disable") {
       state = AgentConfigState::kDisabled;
     } else {
-      done(absl::InvalidArgumentError(absl::StrCat(
-          "unknown agent action '", action, "' (expected approve, enable or disable)")));
+      done(absl::InvalidArgumentError(absl::StrCat("unknown agent action '", action,
+                                                   "' (expected approve, enable or disable)")));
       return;
     }
     std::string id = agent.record.id;
@@ -178,14 +178,12 @@ void Scheduler::Register(v1::RegisterRequest request, Reply<v1::RegisterResponse
   strand_.Post([this, request = std::move(request), done = std::move(done)] {
     std::string name = request.name().empty() ? request.hostname() : request.name();
     if (!IsValidName(name)) {
-      done(absl::InvalidArgumentError(
-          absl::StrCat("invalid agent name '", name,
-                       "': use letters, digits, '-', '_' and '.' (at most 255)")));
+      done(absl::InvalidArgumentError(absl::StrCat(
+          "invalid agent name '", name, "': use letters, digits, '-', '_' and '.' (at most 255)")));
       return;
     }
     bool key_ok = !request.register_key().empty() &&
-                  ConstantTimeEquals(Sha256Hex(request.register_key()),
-                                     options_.register_key_hash);
+                  ConstantTimeEquals(Sha256Hex(request.register_key()), options_.register_key_hash);
     store::AgentRecord rec;
     rec.id = RandomHex(16);
     rec.name = name;

@@ -70,7 +70,6 @@ JobRunRecord JobFromRow(const pqxx::row& r) {
   return j;
 }
 
-
 AgentConfigState AgentStateFromField(const pqxx::field& f) {
   return StateOrThrow(ParseAgentConfigState(f.as<std::string>()), f);
 }
