@@ -5,6 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/label_template.h"
 #include "common/config/parse_internal.h"
 
 namespace gantry::config::internal {
@@ -17,42 +18,23 @@ const KeySet kPipelineKeys = {
      "display_order"}};
 
 // Checks ${…} references of a label template: ${COUNT}, ${material} and
-// ${material[:N]} (GoCD's forms without parameters and env).
-void CheckLabelTemplate(YamlReader& reader, const Field& field,
-                        const std::string& label,
+// ${material[:N]} (GoCD's forms without parameters and env), with the same
+// tokenizer the controller expands labels with.
+void CheckLabelTemplate(YamlReader& reader, const Field& field, const std::string& label,
                         const std::vector<Material>& materials) {
-  size_t pos = 0;
-  while ((pos = label.find("${", pos)) != std::string::npos) {
-    size_t end = label.find('}', pos);
-    if (end == std::string::npos) {
-      reader.Error(
-          field.value_location,
-          absl::StrCat("label_template '", label, "' has an unclosed '${'"));
-      return;
-    }
-    std::string ref = label.substr(pos + 2, end - pos - 2);
-    pos = end + 1;
-    if (ref == "COUNT") continue;
-    std::string material = ref;
-    size_t bracket = ref.find('[');
-    if (bracket != std::string::npos) {
-      material = ref.substr(0, bracket);
-      std::string rest = ref.substr(bracket);
-      int n = 0;
-      if (rest.size() < 4 || rest.compare(0, 2, "[:") != 0 ||
-          rest.back() != ']' ||
-          !absl::SimpleAtoi(absl::string_view(rest.substr(2, rest.size() - 3)),
-                            &n) ||
-          n <= 0) {
-        reader.Error(field.value_location,
-                     absl::StrCat("label_template: bad reference '${", ref,
-                                  "}': write ${MATERIAL[:N]} with N > 0"));
-        continue;
-      }
-    }
+  auto parts = ParseLabelTemplate(label);
+  if (!parts.ok()) {
+    reader.Error(field.value_location,
+                 absl::StrCat("label_template: ", parts.status().message()));
+    return;
+  }
+  for (const LabelPart& part : *parts) {
+    if (part.ref.empty() || part.ref == "COUNT") continue;
     bool known = false;
-    for (const Material& m : materials) known = known || m.name == material;
+    for (const Material& m : materials) known = known || m.name == part.ref;
     if (!known) {
+      std::string ref = part.truncate > 0 ? absl::StrCat(part.ref, "[:", part.truncate, "]")
+                                          : part.ref;
       reader.Error(field.value_location,
                    absl::StrCat("label_template: unknown reference '${", ref,
                                 "}': use ${COUNT} or a material name, as "
