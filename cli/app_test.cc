@@ -251,6 +251,14 @@ TEST(AppTest, InvalidUtf8IsReportedWithItsPosition) {
   EXPECT_EQ(artifact.err, "gantry: artifact path 'd?r': invalid UTF-8: byte 0xff at byte 2\n");
 }
 
+// --limit 0 says what is allowed.
+TEST(AppTest, LimitZeroSaysWhatIsAllowed) {
+  CliResult r = RunGantry({"pipeline", "history", "p", "--limit", "0"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err,
+            "gantry: --limit: must be a whole number of 1 or more, got '0' (see gantry --help)\n");
+}
+
 // A missing file is one line naming it.
 TEST(AppTest, ConfigCheckMissingFile) {
   CliResult r = RunGantry({"config", "check", "-f", "/nonexistent/x.yaml"});

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "cli/command.h"
+#include "cli/flag_checks.h"
 #include "cli/format.h"
 #include "common/config/limits.h"
 #include "common/config/parser.h"
@@ -301,7 +302,7 @@ void AddConfigCommands(CLI::App& app, Action* action) {
   auto revision = std::make_shared<int64_t>(0);
   CLI::App* show = config->add_subcommand(
       "show", "Print a config revision's files (default: the current one)");
-  show->add_option("--revision", *revision, "Revision number")->check(CLI::PositiveNumber);
+  show->add_option("--revision", *revision, "Revision number")->check(AtLeastOne());
   show->callback([action, revision] {
     *action = [revision](CommandContext& ctx) { return Show(ctx, *revision); };
   });

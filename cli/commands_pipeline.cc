@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "cli/command.h"
+#include "cli/flag_checks.h"
 #include "cli/format.h"
 #include "cli/run_format.h"
 #include "common/locator.h"
@@ -278,7 +279,7 @@ void AddPipelineCommands(CLI::App& app, Action* action) {
   history
       ->add_option("--limit", history_flags->limit,
                    "At most this many runs (default: the controller's)")
-      ->check(CLI::PositiveNumber);
+      ->check(AtLeastOne());
   history->callback([action, history_flags] {
     *action = [history_flags](CommandContext& ctx) {
       return History(ctx, history_flags->pipeline, history_flags->limit);

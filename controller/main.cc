@@ -9,8 +9,11 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <filesystem>
+#include <iostream>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "common/config/duration.h"
 #include "common/config/limits.h"
 #include "common/files.h"
 #include "common/logging.h"
@@ -40,24 +43,50 @@ int main(int argc, char** argv) {
   std::string database_url;
   std::string log_level = "info";
   std::string pg_user = "postgres";
-  double agent_lost_timeout = 30;
-  double heartbeat_interval = 5;
+  std::string agent_lost_timeout_flag = "30s";
+  std::string heartbeat_interval_flag = "5s";
   int64_t max_console_mib = 100;
   app.add_option("--data-dir", data_dir, "state directory (tokens, embedded PostgreSQL)")
       ->required();
   app.add_option("--listen", listen, "address to serve agents and operators on (port 0: any)");
   app.add_option("--database-url", database_url,
                  "PostgreSQL connection URL; without it an embedded cluster runs under DIR/pg");
-  app.add_option("--log-level", log_level, "trace, debug, info, warn or error");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   app.add_option("--pg-user", pg_user, "user the embedded PostgreSQL runs as when root");
-  app.add_option("--agent-lost-timeout", agent_lost_timeout,
-                 "seconds of agent silence before its job is lost");
-  app.add_option("--heartbeat-interval", heartbeat_interval, "seconds between agent heartbeats");
+  app.add_option("--agent-lost-timeout", agent_lost_timeout_flag,
+                 "agent silence before its job is lost: seconds or a duration (30s, 2m)");
+  app.add_option("--heartbeat-interval", heartbeat_interval_flag,
+                 "between agent heartbeats: seconds or a duration (5s, 500ms)");
   app.add_option("--max-console-mib", max_console_mib,
                  "console log kept per job attempt, in MiB; later output is dropped after a "
                  "truncation marker (0: no limit)")
       ->check(CLI::NonNegativeNumber);
   CLI11_PARSE(app, argc, argv);
+  // Every flag is checked before anything is written.
+  auto duration_flag = [](const std::string& name,
+                          const std::string& text) -> absl::StatusOr<absl::Duration> {
+    std::optional<absl::Duration> d = gantry::config::ParseDuration(text, absl::Seconds(1));
+    if (!d || *d == absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(absl::StrCat(name, " '", text, "': expected seconds or ",
+                                                     gantry::config::kDurationSyntax,
+                                                     ", above zero"));
+    }
+    return *d;
+  };
+  auto agent_lost_timeout = duration_flag("--agent-lost-timeout", agent_lost_timeout_flag);
+  auto heartbeat_interval = duration_flag("--heartbeat-interval", heartbeat_interval_flag);
+  for (const auto* d : {&agent_lost_timeout, &heartbeat_interval}) {
+    if (!d->ok()) {
+      std::cerr << "gantry-controller: " << d->status().message() << "\n";
+      return 2;
+    }
+  }
+  if (*agent_lost_timeout <= *heartbeat_interval) {
+    std::cerr << "gantry-controller: --agent-lost-timeout (" << agent_lost_timeout_flag
+              << ") must be longer than --heartbeat-interval (" << heartbeat_interval_flag << ")\n";
+    return 2;
+  }
 
   gantry::SetupLogging("controller", log_level);
   gantry::PrepareServerProcess();
@@ -109,12 +138,9 @@ int main(int argc, char** argv) {
   gantry::ConfigCache configs;
   gantry::SchedulerOptions options;
   options.register_key_hash = boot->register_key_hash;
-  options.heartbeat_interval = absl::Seconds(heartbeat_interval);
-  options.agent_lost_timeout = absl::Seconds(agent_lost_timeout);
+  options.heartbeat_interval = *heartbeat_interval;
+  options.agent_lost_timeout = *agent_lost_timeout;
   options.max_console_bytes = max_console_mib << 20;
-  if (agent_lost_timeout <= heartbeat_interval) {
-    return Fail("--agent-lost-timeout must be longer than --heartbeat-interval");
-  }
   gantry::RealClock clock;
   auto scheduler =
       std::make_unique<gantry::Scheduler>(std::move(*db), &configs, options, &clock);
