@@ -130,18 +130,19 @@ std::shared_ptr<grpc::Channel> Session::Dial() const {
   // connection's reconnect backoff that a new channel is meant to escape.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   // Only a channel that outlives its session reconnects by itself: the one
-  // a running job's artifact transfers were given. Keep gRPC's backoff
-  // there (120 s at most by default) within a controller restart's.
+  // a running job's artifact transfers were given. Keep gRPC's backoff there
+  // (up to 120 s by default) as short as ours after a restart.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
               std::max<int64_t>(
                   1, absl::ToInt64Milliseconds(options_.backoff.initial)));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
               std::max<int64_t>(1, absl::ToInt64Milliseconds(options_.backoff.restart_max)));
   // GRPC_ARG_MIN_RECONNECT_BACKOFF_MS stays at gRPC's 20 s: it is the
-  // subchannel's minimum connect timeout, and set to a few hundred ms it
-  // abandoned handshakes a busy, just-restarted controller had not finished
-  // ("tcp handshaker shutdown"), each abandoned socket piling up on the
-  // controller (docs/performance.md). rpc_timeout bounds a hung connect.
+  // subchannel's minimum connect timeout (each attempt's deadline), not a
+  // backoff, and a few hundred ms would only abandon handshakes that a busy,
+  // just-restarted controller has not finished yet, each abandoned socket
+  // left on the controller (docs/performance.md). rpc_timeout bounds a hung
+  // connect.
   return grpc::CreateCustomChannel(options_.controller_address, grpc::InsecureChannelCredentials(),
                                    args);
 }
