@@ -4,6 +4,7 @@
 #include "common/artifact_path.h"
 #include "common/crypto.h"
 #include "common/status_macros.h"
+#include "controller/artifacts/artifact_limits.h"
 
 namespace gantry {
 
@@ -32,6 +33,7 @@ absl::StatusOr<std::unique_ptr<Upload>> ArtifactService::StartUpload(
     store::Db& db, const v1::ArtifactUploadHeader& header) {
   auto path = CleanArtifactPath(header.path());
   if (!path.ok()) return path.status();
+  RETURN_IF_ERROR(CheckStoredPathLength(*path));
   if (header.size() < 0) return absl::InvalidArgumentError("negative artifact size");
   if (!header.kind().empty() && header.kind() != "build" && header.kind() != "test") {
     return absl::InvalidArgumentError(

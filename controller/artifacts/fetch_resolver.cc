@@ -60,18 +60,32 @@ absl::StatusOr<std::vector<FetchedFile>> FilesToFetch(store::Tx& tx, const JobLo
   // Names start at the source's own name: "out/app" delivers "app/…".
   size_t cut = clean.rfind('/');
   size_t keep_from = cut == std::string::npos ? 0 : cut + 1;
+  // What the other kind of fetch would have found: the hint for a fetch
+  // that names a file without is_file, or a directory with it.
+  bool other_kind = false;
   for (auto& a : tx.Artifacts(from.job.id, clean)) {
     bool exact = a.path == clean;
-    if (is_file != exact) continue;
+    if (is_file != exact) {
+      other_kind = true;
+      continue;
+    }
     FetchedFile f;
     f.name = a.path.substr(keep_from);
     f.artifact = std::move(a);
     out.push_back(std::move(f));
   }
   if (out.empty()) {
-    return absl::NotFoundError(absl::StrCat(
-        "no artifact ", is_file ? "file" : "directory", " '", source.empty() ? "." : source,
-        "' in ", from.Locator(), " (job ", Name(from.job.state), ")"));
+    std::string shown = source.empty() ? "." : source;
+    std::string hint;
+    if (other_kind && !is_file) {
+      hint = absl::StrCat("; '", clean,
+                          "' is a file: fetch it with is_file: true (or file: ", clean, ")");
+    } else if (other_kind) {
+      hint = absl::StrCat("; '", clean, "' is a directory: fetch it without is_file");
+    }
+    return absl::NotFoundError(absl::StrCat("no artifact ", is_file ? "file" : "directory", " '",
+                                            shown, "' in ", from.Locator(), " (job ",
+                                            Name(from.job.state), ")", hint));
   }
   return out;
 }
