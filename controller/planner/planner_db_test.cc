@@ -1,0 +1,655 @@
+// The run state machine against a real PostgreSQL: the Planner decides in
+// memory on a RunModel, each step's writes commit as one batch (as the
+// scheduler commits a batch), and the checks read the rows back from the
+// database, so what is checked is what a restarted controller would load.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "common/config/parser.h"
+#include "controller/config_cache.h"
+#include "controller/embedded_pg/test_postgres.h"
+#include "controller/planner/planner.h"
+#include "controller/planner/run_model.h"
+#include "controller/scheduling/db_cold_store.h"
+#include "controller/store/db.h"
+#include "controller/store/tx.h"
+
+namespace gantry {
+
+// State names, not bytes, in failure messages (found by argument lookup).
+void PrintTo(RunState s, std::ostream* os) { *os << Name(s); }
+void PrintTo(StageState s, std::ostream* os) { *os << Name(s); }
+void PrintTo(JobState s, std::ostream* os) { *os << Name(s); }
+
+namespace {
+
+const auto* const kEnv =
+    ::testing::AddGlobalTestEnvironment(new TestPostgres("gantry-planner-test"));
+
+constexpr char kConfig[] = R"(format_version: 10
+pipelines:
+  build:
+    stages:
+      - compile:
+          jobs:
+            a: {tasks: [{exec: {command: "true"}}]}
+            b: {tasks: [{exec: {command: "true"}}]}
+      - approve-me:
+          approval: manual
+          jobs:
+            c: {tasks: [{exec: {command: "true"}}]}
+  deploy:
+    materials:
+      up: {pipeline: build, stage: compile}
+    stages:
+      - go:
+          jobs:
+            d: {tasks: [{exec: {command: "true"}}]}
+  lossy:
+    stages:
+      - s:
+          jobs:
+            strict: {tasks: [{exec: {command: "true"}}]}
+            retry: {on_agent_lost: reschedule, tasks: [{exec: {command: "true"}}]}
+)";
+
+constexpr int64_t kNow = 1'800'000'000'000;
+
+class PlannerDbTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto db = store::Db::Connect(TestPostgres::FreshDatabase("planner_"));
+    ASSERT_TRUE(db.ok()) << db.status();
+    db_ = std::move(*db);
+    ASSERT_TRUE(db_->Migrate().ok());
+    auto parsed = config::ParseConfigOrError({{"p.yaml", kConfig}});
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    auto config = std::make_shared<const config::Config>(std::move(*parsed));
+    int64_t revision = 0;
+    ASSERT_TRUE(db_->Run("apply",
+                         [&](store::Tx& tx) {
+                           revision = tx.InsertConfigRevision("t", "h", "", {{"p.yaml", kConfig}});
+                           for (const auto& p : config->pipelines) tx.EnsurePipeline(p.name);
+                           return absl::OkStatus();
+                         })
+                    .ok());
+    configs_.Put(revision, config);
+    configs_.SetCurrent(revision, config);
+    model_.Reset({});
+    cold_ = std::make_unique<DbColdStore>(db_.get(), &configs_);
+    planner_ = std::make_unique<Planner>(&model_, &configs_, cold_.get(), cold_.get());
+    planner_->set_now_ms(kNow);
+  }
+
+  // What the planner decided since the last commit goes to the database in
+  // one transaction, as at the end of a scheduler batch.
+  void Commit() {
+    store::WriteBatch writes = model_.TakeWrites();
+    absl::Status st = db_->Run("commit", [&](store::Tx& tx) {
+      tx.ApplyWrites(writes);
+      return absl::OkStatus();
+    });
+    ASSERT_TRUE(st.ok()) << st;
+  }
+
+  absl::StatusOr<int64_t> Trigger(const std::string& pipeline, Effects* effects) {
+    TriggerSpec spec;
+    spec.pipeline = pipeline;
+    spec.user = "alice";
+    return planner_->Trigger(spec, effects);
+  }
+
+  // Triggers `pipeline` and commits; the run's counter.
+  int64_t TriggerCommitted(const std::string& pipeline) {
+    Effects effects;
+    auto run = Trigger(pipeline, &effects);
+    EXPECT_TRUE(run.ok()) << run.status();
+    Commit();
+    return run.ok() ? model_.FindRun(*run)->run.counter : 0;
+  }
+
+  // --- reading back rows
+  template <typename T>
+  T Read(const std::function<T(store::Tx&)>& fn) {
+    T out{};
+    absl::Status st = db_->Run("read", [&](store::Tx& tx) {
+      out = fn(tx);
+      return absl::OkStatus();
+    });
+    EXPECT_TRUE(st.ok()) << st;
+    return out;
+  }
+  std::optional<store::PipelineRunRecord> RunRow(const std::string& pipeline, int64_t counter) {
+    return Read<std::optional<store::PipelineRunRecord>>(
+        [&](store::Tx& tx) { return tx.FindPipelineRun(pipeline, counter); });
+  }
+  // The newest attempt of the stage; nullopt if it has not run.
+  std::optional<store::StageRunRecord> StageRow(const std::string& pipeline, int64_t counter,
+                                                const std::string& stage) {
+    return Read<std::optional<store::StageRunRecord>>(
+        [&](store::Tx& tx) -> std::optional<store::StageRunRecord> {
+          auto run = tx.FindPipelineRun(pipeline, counter);
+          if (!run) return std::nullopt;
+          std::optional<store::StageRunRecord> found;
+          for (auto& s : tx.StageRuns(run->id)) {
+            if (s.name == stage && (!found || s.counter > found->counter)) found = s;
+          }
+          return found;
+        });
+  }
+  // Every attempt of the stage's jobs, oldest first.
+  std::vector<store::JobRunRecord> JobRows(const std::string& pipeline, int64_t counter,
+                                           const std::string& stage) {
+    auto s = StageRow(pipeline, counter, stage);
+    if (!s) return {};
+    return Read<std::vector<store::JobRunRecord>>(
+        [&](store::Tx& tx) { return tx.JobRunsOfStage(s->id); });
+  }
+  store::JobRunRecord JobRow(int64_t attempt) {
+    auto job = Read<std::optional<store::JobRunRecord>>(
+        [&](store::Tx& tx) { return tx.GetJobRun(attempt, false); });
+    EXPECT_TRUE(job.has_value()) << attempt;
+    return job.value_or(store::JobRunRecord{});
+  }
+  // The newest attempt of `job`, from the database.
+  int64_t Attempt(const std::string& pipeline, int64_t counter, const std::string& stage,
+                  const std::string& job) {
+    int64_t id = 0;
+    for (const auto& j : JobRows(pipeline, counter, stage)) {
+      if (j.name == job) id = std::max(id, j.id);
+    }
+    EXPECT_NE(id, 0) << pipeline << "/" << counter << "/" << stage << "/" << job;
+    return id;
+  }
+
+  // --- an agent's side of an attempt
+  void AssignAndStart(int64_t attempt, const std::string& agent) {
+    ASSERT_TRUE(planner_->Assign(attempt, agent));
+    auto started = planner_->Start(attempt, agent);
+    ASSERT_TRUE(started.ok()) << started.status();
+    ASSERT_EQ(*started, ReportOutcome::kRecorded);
+  }
+  Effects Complete(int64_t attempt, const std::string& agent, JobState result) {
+    Effects effects;
+    auto done = planner_->Complete(attempt, agent, result, "", &effects);
+    EXPECT_TRUE(done.ok()) << done.status();
+    if (done.ok()) EXPECT_EQ(*done, ReportOutcome::kRecorded);
+    return effects;
+  }
+  // Runs build/N's compile to its end: job a ends `a_result`, b passes.
+  void FinishCompile(int64_t counter, JobState a_result) {
+    int64_t a = Attempt("build", counter, "compile", "a");
+    int64_t b = Attempt("build", counter, "compile", "b");
+    AssignAndStart(a, "agent-x");
+    AssignAndStart(b, "agent-y");
+    Complete(a, "agent-x", a_result);
+    Complete(b, "agent-y", JobState::kPassed);
+    Commit();
+  }
+
+  std::unique_ptr<store::Db> db_;
+  ConfigCache configs_;
+  RunModel model_;
+  std::unique_ptr<DbColdStore> cold_;
+  std::unique_ptr<Planner> planner_;
+};
+
+TEST_F(PlannerDbTest, TriggerWritesRunFirstStageAndScheduledJobs) {
+  Effects effects;
+  auto run = Trigger("build", &effects);
+  ASSERT_TRUE(run.ok()) << run.status();
+  ASSERT_EQ(effects.queued.size(), 2u);
+  EXPECT_EQ(effects.queued[0].locator, "build/1/compile/1/a");
+  Commit();
+
+  auto row = RunRow("build", 1);
+  ASSERT_TRUE(row.has_value());
+  EXPECT_EQ(row->id, *run);
+  EXPECT_EQ(row->state, RunState::kBuilding);
+  EXPECT_EQ(row->label, "1");
+  EXPECT_EQ(row->cause_kind, "manual");
+  EXPECT_EQ(row->trigger_user, "alice");
+  auto stage = StageRow("build", 1, "compile");
+  ASSERT_TRUE(stage.has_value());
+  EXPECT_EQ(stage->state, StageState::kBuilding);
+  EXPECT_EQ(stage->approved_by, "alice");  // a person triggering is the approval
+  auto jobs = JobRows("build", 1, "compile");
+  ASSERT_EQ(jobs.size(), 2u);
+  for (const auto& j : jobs) EXPECT_EQ(j.state, JobState::kScheduled) << j.name;
+  EXPECT_FALSE(StageRow("build", 1, "approve-me").has_value());
+  // The counter is stored, so a reloaded model numbers the next run 2.
+  auto pipeline = Read<std::optional<store::PipelineRecord>>(
+      [](store::Tx& tx) { return tx.GetPipeline("build"); });
+  ASSERT_TRUE(pipeline.has_value());
+  EXPECT_EQ(pipeline->last_counter, 1);
+}
+
+// Refusals change nothing: the model has nothing to write afterwards.
+TEST_F(PlannerDbTest, RefusedOperationsWriteNothing) {
+  Effects effects;
+  EXPECT_EQ(Trigger("nope", &effects).status().code(), absl::StatusCode::kNotFound);
+  // deploy's upstream stage never passed.
+  auto deploy = Trigger("deploy", &effects);
+  EXPECT_EQ(deploy.status().code(), absl::StatusCode::kFailedPrecondition) << deploy.status();
+  EXPECT_FALSE(model_.dirty());
+
+  TriggerCommitted("build");
+  auto early = planner_->Approve("build", 1, "approve-me", "bob", &effects);
+  EXPECT_EQ(early.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(early.status().message().find("previous stage compile is building"), std::string::npos)
+      << early.status();
+  EXPECT_EQ(planner_->Approve("build", 1, "nostage", "bob", &effects).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(planner_->Cancel("build", 9, "compile", "bob", &effects).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_FALSE(model_.dirty());
+}
+
+TEST_F(PlannerDbTest, StageSettlesOnlyWhenEveryJobHasEnded) {
+  TriggerCommitted("build");
+  int64_t a = Attempt("build", 1, "compile", "a");
+  int64_t b = Attempt("build", 1, "compile", "b");
+  AssignAndStart(a, "agent-x");
+  AssignAndStart(b, "agent-y");
+  Complete(a, "agent-x", JobState::kFailed);
+  Commit();
+  // b still runs: a failed job does not end its stage early.
+  EXPECT_EQ(StageRow("build", 1, "compile")->state, StageState::kBuilding);
+  EXPECT_EQ(RunRow("build", 1)->state, RunState::kBuilding);
+  EXPECT_EQ(JobRow(a).state, JobState::kFailed);
+
+  Complete(b, "agent-y", JobState::kPassed);
+  Commit();
+  auto stage = StageRow("build", 1, "compile");
+  EXPECT_EQ(stage->state, StageState::kFailed);
+  EXPECT_EQ(stage->finished_at, kNow);
+  auto run = RunRow("build", 1);
+  EXPECT_EQ(run->state, RunState::kFailed);
+  EXPECT_EQ(run->finished_at, kNow);
+  // A failed stage triggers nothing downstream.
+  EXPECT_FALSE(RunRow("deploy", 0).has_value());
+}
+
+TEST_F(PlannerDbTest, ManualGateStopsRunUntilApproved) {
+  TriggerCommitted("build");
+  FinishCompile(1, JobState::kPassed);
+  EXPECT_EQ(StageRow("build", 1, "compile")->state, StageState::kPassed);
+  EXPECT_EQ(RunRow("build", 1)->state, RunState::kAwaitingApproval);
+  EXPECT_FALSE(StageRow("build", 1, "approve-me").has_value());
+
+  Effects approved;
+  auto run = planner_->Approve("build", 1, "approve-me", "bob", &approved);
+  ASSERT_TRUE(run.ok()) << run.status();
+  ASSERT_EQ(approved.queued.size(), 1u);
+  EXPECT_EQ(approved.queued[0].locator, "build/1/approve-me/1/c");
+  Commit();
+  auto gate = StageRow("build", 1, "approve-me");
+  ASSERT_TRUE(gate.has_value());
+  EXPECT_EQ(gate->state, StageState::kBuilding);
+  EXPECT_EQ(gate->approval, "manual");
+  EXPECT_EQ(gate->approved_by, "bob");
+  EXPECT_EQ(RunRow("build", 1)->state, RunState::kBuilding);
+  // Approving twice is refused.
+  Effects again;
+  EXPECT_EQ(planner_->Approve("build", 1, "approve-me", "bob", &again).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  int64_t c = Attempt("build", 1, "approve-me", "c");
+  AssignAndStart(c, "agent-x");
+  Complete(c, "agent-x", JobState::kPassed);
+  Commit();
+  EXPECT_EQ(RunRow("build", 1)->state, RunState::kPassed);
+}
+
+TEST_F(PlannerDbTest, PassedStageTriggersDownstreamWithUpstreamAsMaterial) {
+  TriggerCommitted("build");
+  TriggerCommitted("build");  // build/2: newer, but not the one that passes first
+  FinishCompile(1, JobState::kPassed);
+
+  auto deploy = RunRow("deploy", 1);
+  ASSERT_TRUE(deploy.has_value());
+  EXPECT_EQ(deploy->cause_kind, "upstream");
+  EXPECT_EQ(deploy->trigger_user, "alice");
+  EXPECT_EQ(deploy->cause_message, "triggered by build/1/compile/1");
+  auto materials = Read<std::vector<store::MaterialRevisionRecord>>(
+      [&](store::Tx& tx) { return tx.RunMaterials(deploy->id); });
+  ASSERT_EQ(materials.size(), 1u);
+  EXPECT_EQ(materials[0].material, "up");
+  EXPECT_EQ(materials[0].type, "pipeline");
+  EXPECT_EQ(materials[0].upstream_pipeline, "build");
+  EXPECT_EQ(materials[0].upstream_counter, 1);
+  EXPECT_EQ(materials[0].upstream_stage, "compile");
+  EXPECT_EQ(materials[0].upstream_stage_counter, 1);
+  EXPECT_EQ(materials[0].revision, "build/1/compile/1");
+  auto jobs = JobRows("deploy", 1, "go");
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].state, JobState::kScheduled);
+
+  // A manual trigger takes the newest committed run whose stage passed.
+  TriggerCommitted("deploy");
+  auto manual = RunRow("deploy", 2);
+  ASSERT_TRUE(manual.has_value());
+  auto manual_materials = Read<std::vector<store::MaterialRevisionRecord>>(
+      [&](store::Tx& tx) { return tx.RunMaterials(manual->id); });
+  ASSERT_EQ(manual_materials.size(), 1u);
+  EXPECT_EQ(manual_materials[0].revision, "build/1/compile/1");
+}
+
+// One active run per stage: a newer run waits behind the one building and
+// starts when that stage ends.
+TEST_F(PlannerDbTest, NewerRunQueuesBehindTheStageOfAnEarlierOne) {
+  TriggerCommitted("build");
+  Effects second;
+  ASSERT_TRUE(Trigger("build", &second).ok());
+  EXPECT_TRUE(second.queued.empty());
+  Commit();
+  EXPECT_EQ(StageRow("build", 2, "compile")->state, StageState::kQueued);
+  EXPECT_TRUE(JobRows("build", 2, "compile").empty());
+  EXPECT_EQ(RunRow("build", 2)->state, RunState::kBuilding);
+
+  int64_t a = Attempt("build", 1, "compile", "a");
+  int64_t b = Attempt("build", 1, "compile", "b");
+  AssignAndStart(a, "agent-x");
+  AssignAndStart(b, "agent-y");
+  Complete(a, "agent-x", JobState::kPassed);
+  Commit();
+  EXPECT_EQ(StageRow("build", 2, "compile")->state, StageState::kQueued);  // b still runs
+
+  Effects released = Complete(b, "agent-y", JobState::kPassed);
+  Commit();
+  // build/2's two compile jobs, plus deploy/1's job.
+  EXPECT_EQ(released.queued.size(), 3u);
+  EXPECT_EQ(StageRow("build", 2, "compile")->state, StageState::kBuilding);
+  auto jobs = JobRows("build", 2, "compile");
+  ASSERT_EQ(jobs.size(), 2u);
+  for (const auto& j : jobs) EXPECT_EQ(j.state, JobState::kScheduled);
+}
+
+// A scheduled job ends at once; a held one gets a cancel request and ends
+// when its agent reports; the stage and run end cancelled only then.
+TEST_F(PlannerDbTest, CancelEndsScheduledJobsAndAsksAgentsToStopHeldOnes) {
+  TriggerCommitted("build");
+  int64_t a = Attempt("build", 1, "compile", "a");
+  int64_t b = Attempt("build", 1, "compile", "b");
+  AssignAndStart(a, "agent-x");
+  Commit();
+
+  Effects cancelled;
+  ASSERT_TRUE(planner_->Cancel("build", 1, "compile", "carol", &cancelled).ok());
+  EXPECT_EQ(cancelled.unqueued, std::vector<int64_t>{b});
+  ASSERT_EQ(cancelled.cancels.size(), 1u);
+  EXPECT_EQ(cancelled.cancels[0].attempt_id, a);
+  EXPECT_EQ(cancelled.cancels[0].agent_id, "agent-x");
+  EXPECT_EQ(cancelled.cancels[0].reason, "cancelled by carol");
+  Commit();
+  EXPECT_EQ(JobRow(b).state, JobState::kCancelled);
+  EXPECT_EQ(JobRow(b).reason, "cancelled by carol");
+  EXPECT_EQ(JobRow(a).state, JobState::kRunning);
+  EXPECT_EQ(JobRow(a).cancel_reason, "cancelled by carol");  // survives a restart
+  EXPECT_EQ(StageRow("build", 1, "compile")->state, StageState::kBuilding);
+
+  Complete(a, "agent-x", JobState::kCancelled);
+  Commit();
+  EXPECT_EQ(StageRow("build", 1, "compile")->state, StageState::kCancelled);
+  EXPECT_EQ(RunRow("build", 1)->state, RunState::kCancelled);
+  EXPECT_FALSE(RunRow("deploy", 0).has_value());
+  Effects again;
+  auto twice = planner_->Cancel("build", 1, "compile", "carol", &again);
+  EXPECT_EQ(twice.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(twice.status().message().find("is already cancelled"), std::string::npos)
+      << twice.status();
+}
+
+// A run queued behind another has no jobs yet: its cancel ends it at once,
+// and the run ahead of it is untouched.
+TEST_F(PlannerDbTest, CancelOfAQueuedStageEndsItsRunAtOnce) {
+  TriggerCommitted("build");
+  TriggerCommitted("build");
+  Effects effects;
+  ASSERT_TRUE(planner_->Cancel("build", 2, "compile", "carol", &effects).ok());
+  EXPECT_TRUE(effects.cancels.empty());
+  Commit();
+  EXPECT_EQ(StageRow("build", 2, "compile")->state, StageState::kCancelled);
+  EXPECT_EQ(RunRow("build", 2)->state, RunState::kCancelled);
+  EXPECT_EQ(StageRow("build", 1, "compile")->state, StageState::kBuilding);
+}
+
+// An agent's report counts only for the attempt it holds; a re-sent one is
+// a duplicate to acknowledge, and nothing else changes the attempt.
+TEST_F(PlannerDbTest, ReportsAreFencedToTheAttemptsAgent) {
+  TriggerCommitted("build");
+  int64_t a = Attempt("build", 1, "compile", "a");
+  ASSERT_TRUE(planner_->Assign(a, "agent-x"));
+  EXPECT_FALSE(planner_->Assign(a, "agent-y"));  // no longer scheduled
+  Commit();
+
+  Effects effects;
+  EXPECT_EQ(*planner_->Start(a, "agent-y"), ReportOutcome::kRefused);
+  EXPECT_EQ(*planner_->Console(a, "agent-y", 1, "x\n", 0), ReportOutcome::kRefused);
+  EXPECT_EQ(*planner_->Complete(a, "agent-y", JobState::kPassed, "", &effects),
+            ReportOutcome::kRefused);
+  EXPECT_FALSE(model_.dirty());
+
+  EXPECT_EQ(*planner_->Start(a, "agent-x"), ReportOutcome::kRecorded);
+  EXPECT_EQ(*planner_->Start(a, "agent-x"), ReportOutcome::kDuplicate);
+  EXPECT_EQ(*planner_->Complete(a, "agent-x", JobState::kPassed, "", &effects),
+            ReportOutcome::kRecorded);
+  Commit();
+  EXPECT_EQ(*planner_->Complete(a, "agent-x", JobState::kPassed, "", &effects),
+            ReportOutcome::kDuplicate);
+  // The same attempt reported with another result is not a re-send.
+  EXPECT_EQ(*planner_->Complete(a, "agent-x", JobState::kFailed, "", &effects),
+            ReportOutcome::kRefused);
+  EXPECT_FALSE(model_.dirty());
+  auto row = JobRow(a);
+  EXPECT_EQ(row.state, JobState::kPassed);
+  EXPECT_EQ(row.agent_id, "agent-x");
+  EXPECT_EQ(row.started_at, kNow);
+  // An attempt that does not exist is nobody's.
+  EXPECT_EQ(*planner_->Start(a + 1000, "agent-x"), ReportOutcome::kRefused);
+}
+
+// Chunks re-sent after a reconnect are stored once; past the limit the log
+// ends with the marker on a line of its own, and later output is dropped.
+TEST_F(PlannerDbTest, ConsoleDropsRepeatedChunksAndTruncatesOnALineOfItsOwn) {
+  TriggerCommitted("build");
+  int64_t a = Attempt("build", 1, "compile", "a");
+  AssignAndStart(a, "agent-x");
+  constexpr int64_t kMax = 10;
+  EXPECT_EQ(*planner_->Console(a, "agent-x", 1, "hello\n", kMax), ReportOutcome::kRecorded);
+  Commit();
+  EXPECT_EQ(*planner_->Console(a, "agent-x", 1, "hello\n", kMax), ReportOutcome::kDuplicate);
+  EXPECT_EQ(*planner_->Console(a, "agent-x", 2, "world and more\n", kMax),
+            ReportOutcome::kRecorded);
+  // Acknowledged, so the agent does not re-send it, but not kept.
+  EXPECT_EQ(*planner_->Console(a, "agent-x", 3, "dropped\n", kMax), ReportOutcome::kRecorded);
+  Commit();
+
+  auto log = Read<std::string>([&](store::Tx& tx) { return tx.ReadConsole(a, 0, 1 << 20).data; });
+  EXPECT_EQ(log,
+            "hello\nworl\n[gantry] console log truncated at 10 bytes: later output of this job "
+            "is not kept\n");
+  auto row = JobRow(a);
+  EXPECT_TRUE(row.console_truncated);
+  EXPECT_EQ(row.last_sequence, 3);
+  EXPECT_EQ(row.console_bytes, static_cast<int64_t>(log.size()));
+}
+
+// on_agent_lost: fail (the default) ends the attempt lost and fails the
+// stage; reschedule adds a new attempt, which decides the job's result.
+TEST_F(PlannerDbTest, LostAttemptFailsOrIsRescheduledPerOnAgentLost) {
+  TriggerCommitted("lossy");
+  int64_t strict = Attempt("lossy", 1, "s", "strict");
+  int64_t retry = Attempt("lossy", 1, "s", "retry");
+  AssignAndStart(strict, "agent-x");
+  AssignAndStart(retry, "agent-y");
+  Commit();
+
+  Effects effects;
+  EXPECT_FALSE(*planner_->Lose(strict, "agent-y", "silent", &effects));  // not its attempt
+  EXPECT_FALSE(model_.dirty());
+  EXPECT_TRUE(*planner_->Lose(strict, "agent-x", "agent x silent", &effects));
+  EXPECT_TRUE(effects.queued.empty());
+  EXPECT_EQ(effects.released, std::vector<int64_t>{strict});
+  Commit();
+  EXPECT_EQ(JobRow(strict).state, JobState::kLost);
+  EXPECT_EQ(JobRow(strict).reason, "agent x silent");
+  EXPECT_EQ(StageRow("lossy", 1, "s")->state, StageState::kBuilding);  // retry still runs
+
+  Effects rescheduled;
+  EXPECT_TRUE(*planner_->Lose(retry, "agent-y", "agent y silent", &rescheduled));
+  ASSERT_EQ(rescheduled.queued.size(), 1u);
+  int64_t second = rescheduled.queued[0].job_run_id;
+  EXPECT_NE(second, retry);
+  Commit();
+  EXPECT_EQ(JobRow(retry).state, JobState::kLost);
+  auto again = JobRow(second);
+  EXPECT_EQ(again.name, "retry");
+  EXPECT_EQ(again.state, JobState::kScheduled);
+  EXPECT_EQ(StageRow("lossy", 1, "s")->state, StageState::kBuilding);
+  // The lost attempt stays fenced: its agent's late reports are refused.
+  EXPECT_EQ(*planner_->Complete(retry, "agent-y", JobState::kPassed, "", &effects),
+            ReportOutcome::kRefused);
+  EXPECT_EQ(*planner_->Console(retry, "agent-y", 1, "late\n", 0), ReportOutcome::kRefused);
+  EXPECT_FALSE(*planner_->Lose(retry, "agent-y", "again", &effects));
+
+  AssignAndStart(second, "agent-z");
+  Complete(second, "agent-z", JobState::kPassed);
+  Commit();
+  // strict was lost and never retried: the stage fails.
+  EXPECT_EQ(StageRow("lossy", 1, "s")->state, StageState::kFailed);
+  EXPECT_EQ(RunRow("lossy", 1)->state, RunState::kFailed);
+}
+
+// A cancel stands when the agent of the attempt being cancelled goes silent:
+// nothing is rescheduled and the stage ends cancelled.
+TEST_F(PlannerDbTest, LostWhileBeingCancelledEndsCancelled) {
+  TriggerCommitted("lossy");
+  int64_t strict = Attempt("lossy", 1, "s", "strict");
+  int64_t retry = Attempt("lossy", 1, "s", "retry");
+  AssignAndStart(strict, "agent-x");
+  AssignAndStart(retry, "agent-y");
+  Effects effects;
+  ASSERT_TRUE(planner_->Cancel("lossy", 1, "s", "carol", &effects).ok());
+  Commit();
+  Effects lost;
+  EXPECT_TRUE(*planner_->Lose(strict, "agent-x", "silent", &lost));
+  EXPECT_TRUE(*planner_->Lose(retry, "agent-y", "silent", &lost));
+  EXPECT_TRUE(lost.queued.empty());
+  Commit();
+  EXPECT_EQ(JobRow(retry).state, JobState::kCancelled);
+  EXPECT_EQ(JobRow(retry).reason, "cancelled by carol (agent lost: silent)");
+  EXPECT_EQ(StageRow("lossy", 1, "s")->state, StageState::kCancelled);
+  EXPECT_EQ(RunRow("lossy", 1)->state, RunState::kCancelled);
+}
+
+// An agent that comes back without its attempt: one it never started goes
+// back to the queue; one it was running fails, naming the agent.
+TEST_F(PlannerDbTest, ReclaimRequeuesAssignedAndFailsRunningAttempts) {
+  TriggerCommitted("build");
+  int64_t a = Attempt("build", 1, "compile", "a");
+  int64_t b = Attempt("build", 1, "compile", "b");
+  ASSERT_TRUE(planner_->Assign(a, "agent-x"));
+  AssignAndStart(b, "agent-y");
+  Commit();
+
+  Effects effects;
+  ASSERT_TRUE(planner_->Reclaim(a, "agent-y", "y", &effects).ok());  // not y's: no change
+  EXPECT_FALSE(model_.dirty());
+  ASSERT_TRUE(planner_->Reclaim(a, "agent-x", "x", &effects).ok());
+  ASSERT_EQ(effects.queued.size(), 1u);
+  EXPECT_EQ(effects.queued[0].job_run_id, a);
+  ASSERT_TRUE(planner_->Reclaim(b, "agent-y", "y", &effects).ok());
+  Commit();
+  auto requeued = JobRow(a);
+  EXPECT_EQ(requeued.state, JobState::kScheduled);
+  EXPECT_EQ(requeued.agent_id, "");
+  EXPECT_EQ(requeued.assigned_at, 0);
+  auto failed = JobRow(b);
+  EXPECT_EQ(failed.state, JobState::kFailed);
+  EXPECT_EQ(failed.reason, "agent y restarted and lost the job");
+  EXPECT_EQ(StageRow("build", 1, "compile")->state, StageState::kBuilding);  // a runs again
+
+  AssignAndStart(a, "agent-z");
+  Complete(a, "agent-z", JobState::kPassed);
+  Commit();
+  EXPECT_EQ(StageRow("build", 1, "compile")->state, StageState::kFailed);
+}
+
+// A cancel asked of an agent that then comes back without the attempt has
+// been done: the attempt ends cancelled instead of running again elsewhere
+// (assigned) or failing (running).
+TEST_F(PlannerDbTest, ReclaimOfAnAttemptBeingCancelledEndsItCancelled) {
+  TriggerCommitted("build");
+  int64_t a = Attempt("build", 1, "compile", "a");
+  int64_t b = Attempt("build", 1, "compile", "b");
+  ASSERT_TRUE(planner_->Assign(a, "agent-x"));
+  AssignAndStart(b, "agent-y");
+  Effects effects;
+  ASSERT_TRUE(planner_->Cancel("build", 1, "compile", "carol", &effects).ok());
+  EXPECT_EQ(effects.cancels.size(), 2u);
+  Commit();
+
+  Effects reclaimed;
+  ASSERT_TRUE(planner_->Reclaim(a, "agent-x", "x", &reclaimed).ok());
+  ASSERT_TRUE(planner_->Reclaim(b, "agent-y", "y", &reclaimed).ok());
+  EXPECT_TRUE(reclaimed.queued.empty());
+  Commit();
+  EXPECT_EQ(JobRow(a).state, JobState::kCancelled);
+  EXPECT_EQ(JobRow(a).reason, "cancelled by carol");
+  EXPECT_EQ(JobRow(b).state, JobState::kCancelled);
+  EXPECT_EQ(StageRow("build", 1, "compile")->state, StageState::kCancelled);
+  EXPECT_EQ(RunRow("build", 1)->state, RunState::kCancelled);
+}
+
+// Memory holds only unfinished runs: a finished one is evicted after its
+// commit and loaded again from the database when an operator approves a
+// later manual stage of it (allowed after a failure unless the stage says
+// allow_only_on_success).
+TEST_F(PlannerDbTest, FinishedRunIsEvictedAndLoadedAgainForAnApproval) {
+  TriggerCommitted("build");
+  FinishCompile(1, JobState::kFailed);
+  ASSERT_EQ(RunRow("build", 1)->state, RunState::kFailed);
+  int64_t a = Attempt("build", 1, "compile", "a");
+  model_.EvictFinished();
+  EXPECT_TRUE(model_.runs().empty());
+  EXPECT_EQ(model_.FindJob(a), nullptr);
+
+  Effects approved;
+  ASSERT_TRUE(planner_->Approve("build", 1, "approve-me", "bob", &approved).ok());
+  ASSERT_EQ(approved.queued.size(), 1u);
+  Commit();
+  EXPECT_EQ(RunRow("build", 1)->state, RunState::kBuilding);
+  EXPECT_EQ(RunRow("build", 1)->finished_at, 0);
+  auto gate = StageRow("build", 1, "approve-me");
+  ASSERT_TRUE(gate.has_value());
+  EXPECT_EQ(gate->state, StageState::kBuilding);
+  EXPECT_EQ(gate->approved_by, "bob");
+  // The loaded run keeps its history: compile's attempts are all there.
+  EXPECT_EQ(JobRows("build", 1, "compile").size(), 2u);
+  // A re-sent completion of one of those attempts is still a duplicate.
+  Effects late;
+  EXPECT_EQ(*planner_->Complete(a, "agent-x", JobState::kFailed, "", &late),
+            ReportOutcome::kDuplicate);
+
+  // Still unfinished: not evicted.
+  model_.EvictFinished();
+  EXPECT_NE(model_.FindRun("build", 1), nullptr);
+  int64_t c = Attempt("build", 1, "approve-me", "c");
+  AssignAndStart(c, "agent-x");
+  Complete(c, "agent-x", JobState::kPassed);
+  Commit();
+  // The run ends again once its last stage does.
+  EXPECT_EQ(StageRow("build", 1, "approve-me")->state, StageState::kPassed);
+  EXPECT_NE(RunRow("build", 1)->state, RunState::kBuilding);
+  EXPECT_EQ(RunRow("build", 1)->finished_at, kNow);
+}
+
+}  // namespace
+}  // namespace gantry
