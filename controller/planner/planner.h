@@ -54,6 +54,8 @@ class Planner {
 
   // Set by the caller before each batch.
   void set_now_ms(int64_t now) { now_ = now; }
+  // Forgets pending steps (after a failed batch, when memory is reloaded).
+  void Reset() { work_.clear(); }
   // Enabled agents as dispatch sees them, for `run_instances: all`.
   void set_agents(std::vector<AgentProfile> agents) { agents_ = std::move(agents); }
 

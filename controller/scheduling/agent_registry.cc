@@ -26,13 +26,6 @@ AgentSession* AgentRegistry::ByChannel(const AgentChannel* channel) {
   return it == by_channel_.end() ? nullptr : ById(it->second);
 }
 
-AgentSession* AgentRegistry::ByName(const std::string& name) {
-  for (auto& [id, a] : agents_) {
-    if (a.record.name == name) return &a;
-  }
-  return nullptr;
-}
-
 absl::StatusOr<AgentSession*> AgentRegistry::Find(const std::string& id_or_name) {
   if (AgentSession* a = ById(id_or_name)) return a;
   AgentSession* found = nullptr;
@@ -60,7 +53,7 @@ void AgentRegistry::Attach(AgentSession& agent, std::shared_ptr<AgentChannel> ch
   by_channel_[channel.get()] = agent.record.id;
   agent.channel = std::move(channel);
   agent.last_contact = std::max(agent.last_contact, now);
-  agent.offline_since = absl::InfinitePast();
+  if (agent.enabled()) agent.offline_since = absl::InfinitePast();
   agent.lost = false;
 }
 
@@ -71,7 +64,7 @@ AgentSession* AgentRegistry::Detach(const AgentChannel* channel, absl::Time now)
   by_channel_.erase(it);
   if (agent == nullptr || agent->channel.get() != channel) return nullptr;
   agent->channel.reset();
-  agent->offline_since = now;
+  if (agent->offline_since == absl::InfinitePast()) agent->offline_since = now;
   return agent;
 }
 
@@ -80,11 +73,21 @@ void AgentRegistry::CloseSession(AgentSession& agent, const absl::Status& why, a
   by_channel_.erase(agent.channel.get());
   agent.channel->Close(why);
   agent.channel.reset();
-  agent.offline_since = now;
+  if (agent.offline_since == absl::InfinitePast()) agent.offline_since = now;
 }
 
 void AgentRegistry::Touch(const AgentChannel* channel, absl::Time received) {
   if (AgentSession* a = ByChannel(channel)) a->last_contact = std::max(a->last_contact, received);
+}
+
+void AgentRegistry::SetState(AgentSession& agent, AgentConfigState state, absl::Time now) {
+  agent.record.state = state;
+  bool available = agent.enabled() && agent.channel;
+  if (available) {
+    agent.offline_since = absl::InfinitePast();
+  } else if (agent.offline_since == absl::InfinitePast()) {
+    agent.offline_since = now;
+  }
 }
 
 void AgentRegistry::RestartClocks(absl::Time now) {

@@ -27,7 +27,8 @@ struct AgentSession {
   int64_t attempt = 0;                    // the job run it holds, 0 if idle
   std::string building;                   // "P/N/S/C/J" of that job
   absl::Time last_contact = absl::InfinitePast();
-  // Since when it has had no session (for pinned jobs waiting on it).
+  // Since when it has been unable to take work (no session, or disabled),
+  // for pinned jobs waiting on it; InfinitePast while it can.
   absl::Time offline_since = absl::InfinitePast();
   int64_t recorded_contact_ms = 0;  // last_contact as last written (Unix ms)
   bool lost = false;                // went silent; cleared by its next hello
@@ -47,8 +48,6 @@ class AgentRegistry {
   AgentSession* ByChannel(const AgentChannel* channel);
   // By id, or by a name only one agent has.
   absl::StatusOr<AgentSession*> Find(const std::string& id_or_name);
-  // An agent with this name, if any (registration refuses duplicates).
-  AgentSession* ByName(const std::string& name);
   std::map<std::string, AgentSession>& all() { return agents_; }
   const std::map<std::string, AgentSession>& all() const { return agents_; }
 
@@ -59,6 +58,8 @@ class AgentRegistry {
   // Ends every session (shutdown, or the agent lost).
   void CloseSession(AgentSession& agent, const absl::Status& why, absl::Time now);
   void Touch(const AgentChannel* channel, absl::Time received);
+  // An operator enabled or disabled it.
+  void SetState(AgentSession& agent, AgentConfigState state, absl::Time now);
   // Agents holding an attempt get a full timeout from `now` before being
   // lost: after a restart, counted from when the controller serves again.
   void RestartClocks(absl::Time now);

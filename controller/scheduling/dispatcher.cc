@@ -76,11 +76,12 @@ std::vector<std::pair<int64_t, std::string>> Dispatcher::Stranded(AgentRegistry&
     AgentSession* agent = agents.ById(pin);
     if (agent == nullptr) {
       out.emplace_back(attempt, "run_instances: all, but its agent no longer exists");
-    } else if (!agent->channel && agent->offline_since != absl::InfinitePast() &&
-               now - agent->offline_since > grace) {
-      out.emplace_back(attempt,
-                       absl::StrCat("run_instances: all, but its agent ", agent->record.name,
-                                    " did not come back within ", absl::FormatDuration(grace)));
+    } else if (agent->offline_since != absl::InfinitePast() && now - agent->offline_since > grace) {
+      out.emplace_back(
+          attempt,
+          absl::StrCat("run_instances: all, but its agent ", agent->record.name,
+                       agent->enabled() ? " did not come back within " : " stayed disabled for ",
+                       absl::FormatDuration(grace)));
     }
   }
   return out;

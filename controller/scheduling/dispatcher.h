@@ -36,8 +36,9 @@ class Dispatcher {
   // Why each queued job waits, for the jobs whose reason changed.
   std::vector<std::pair<int64_t, std::string>> WaitingReasons(const AgentRegistry& agents);
 
-  // Queued `run_instances: all` copies whose agent is gone or has been
-  // offline for longer than `grace` at `now`, with the reason each fails.
+  // Queued `run_instances: all` copies whose agent is gone, or has been
+  // offline or disabled for longer than `grace` at `now`, with the reason
+  // each fails.
   std::vector<std::pair<int64_t, std::string>> Stranded(AgentRegistry& agents, absl::Time now,
                                                         absl::Duration grace) const;
 

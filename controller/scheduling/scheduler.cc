@@ -114,6 +114,7 @@ absl::Status Scheduler::LoadRuns() {
   });
   if (!st.ok()) return st;
   model_.Reset(std::move(counters));
+  planner_.Reset();
   for (auto& r : rows) {
     auto config = cold_.Config(r.run.config_revision);
     if (!config.ok()) return config.status();

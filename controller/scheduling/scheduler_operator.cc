@@ -163,7 +163,7 @@ void Scheduler::UpdateAgent(v1::UpdateAgentRequest request, Reply<v1::Agent> don
       done(st);
       return;
     }
-    agent.record.state = state;
+    agents_.SetState(agent, state, clock_->Now());
     profiles_changed_ = true;
     spdlog::info("agent {} ({}) is now {}", agent.record.name, id, Name(state));
     if (agent.channel) agent.channel->Send(agents_.Welcome(agent, options_.heartbeat_interval));

@@ -790,6 +790,43 @@ TEST_F(SchedulerTest, PinnedCopyOfAnAgentThatNeverComesFailsAndTheStageSettles) 
   EXPECT_TRUE(channel->closes().empty());
 }
 
+// A copy pinned to an agent that stays connected but is disabled cannot run
+// either: it fails the same way, after the same grace.
+TEST_F(SchedulerTest, PinnedCopyOfADisabledAgentFailsAfterTheGrace) {
+  StartScheduler();
+  TestAgent here = Register("a1");
+  TestAgent other = Register("a2");
+  auto channel = Connect(here);
+  auto other_channel = Connect(other);
+  ASSERT_TRUE(Trigger("fanout").ok());
+  int64_t mine = Assigned(*channel);
+  int64_t theirs = Assigned(*other_channel);
+  ASSERT_NE(mine, 0);
+  ASSERT_NE(theirs, 0);
+  Report(channel, Started(mine));
+  Report(channel, Completed(mine, "passed"));
+  // a2 gives its copy back (it restarted without it), then is disabled.
+  v1::UpdateAgentRequest disable;
+  disable.set_agent(other.id);
+  disable.set_action("disable");
+  std::promise<absl::StatusOr<v1::Agent>> updated;
+  scheduler_->UpdateAgent(disable, [&](absl::StatusOr<v1::Agent> a) { updated.set_value(a); });
+  ASSERT_TRUE(updated.get_future().get().ok());
+  auto again = Connect(other);
+  EXPECT_EQ(JobRow(theirs).state, JobState::kScheduled);
+
+  clock_.Advance(kLostTimeout);
+  Report(channel, Heartbeat());
+  Report(again, Heartbeat());
+  EXPECT_EQ(JobRow(theirs).state, JobState::kScheduled);
+  clock_.Advance(kTick);
+  scheduler_->Sync();
+  store::JobRunRecord failed = JobRow(theirs);
+  EXPECT_EQ(failed.state, JobState::kFailed);
+  EXPECT_EQ(failed.reason, "run_instances: all, but its agent a2 stayed disabled for 4s");
+  EXPECT_EQ(StageRow("fanout", 1)->state, StageState::kFailed);
+}
+
 // Past max_inbox_bytes a session is told to stop reading; what it sent is
 // still handled, and it reads again once the strand has drained the inbox.
 TEST_F(SchedulerTest, FullInboxPausesTheSessionUntilTheStrandDrainsIt) {
