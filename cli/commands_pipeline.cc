@@ -14,6 +14,7 @@
 #include "cli/format.h"
 #include "cli/run_format.h"
 #include "common/locator.h"
+#include "common/names.h"
 #include "common/status_macros.h"
 #include "gantry/v1/operator.grpc.pb.h"
 
@@ -58,16 +59,6 @@ absl::StatusOr<std::pair<std::string, std::string>> SplitAssignment(
         absl::StrCat("bad ", what, " '", text, "': expected ", shape));
   }
   return std::make_pair(parts[0], parts[1]);
-}
-
-bool IsVariableName(const std::string& name) {
-  if (name.empty() || (name[0] >= '0' && name[0] <= '9')) return false;
-  for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '_';
-    if (!ok) return false;
-  }
-  return true;
 }
 
 absl::StatusOr<int> List(CommandContext& ctx) {
@@ -219,11 +210,8 @@ absl::StatusOr<int> Trigger(CommandContext& ctx, const TriggerFlags& flags) {
   std::map<std::string, bool> seen_vars;
   for (const std::string& text : flags.variables) {
     ASSIGN_OR_RETURN(auto kv, SplitAssignment(text, "--var", "NAME=VALUE"));
-    if (!IsVariableName(kv.first)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "bad --var '", text,
-          "': the name must be letters, digits and '_', not starting with a "
-          "digit"));
+    if (absl::Status bad = CheckTriggerVariable(kv.first); !bad.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("bad --var: ", bad.message()));
     }
     if (seen_vars[kv.first]) {
       return absl::InvalidArgumentError(

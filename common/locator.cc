@@ -31,17 +31,6 @@ bool ParsePositive(absl::string_view s, int64_t* out) {
 
 }  // namespace
 
-bool IsValidName(std::string_view name) {
-  if (name.empty() || name.size() > kMaxNameLength) return false;
-  if (name[0] == '.' || name[0] == '-') return false;
-  for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 std::string Locator::ToString() const {
   std::string out = pipeline;
   if (counter > 0) absl::StrAppend(&out, "/", counter);

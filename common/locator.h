@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "common/names.h"
 
 namespace gantry {
 
@@ -30,9 +31,5 @@ enum class LocatorKind {
 // was expected, e.g. "bad locator 'a/b': expected PIPELINE/COUNTER/STAGE".
 absl::StatusOr<Locator> ParseLocator(std::string_view text, LocatorKind kind);
 
-// Names of pipelines, stages and jobs: letters, digits, '-', '_' and '.',
-// starting with a letter, digit or '_', at most 255 characters (as GoCD).
-inline constexpr size_t kMaxNameLength = 255;
-bool IsValidName(std::string_view name);
 
 }  // namespace gantry

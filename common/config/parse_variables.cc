@@ -6,22 +6,13 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/config/parse_internal.h"
+#include "common/names.h"
 
 namespace gantry::config::internal {
 namespace {
 
 const KeySet kEnvironmentKeys = {
     {"environment_variables", "secure_variables", "agents", "pipelines"}, {}};
-
-bool IsVariableName(const std::string& name) {
-  if (name.empty() || (name[0] >= '0' && name[0] <= '9')) return false;
-  for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '_';
-    if (!ok) return false;
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -39,14 +30,14 @@ std::vector<Variable> ParseVariables(YamlReader& reader, const Fields& fields) {
                                 /*ignore_case=*/false);
     out.reserve(out.size() + entries[k].size());
     for (const Field& entry : entries[k]) {
-      if (!IsVariableName(entry.key)) {
+      if (!IsValidVariableName(entry.key)) {
         reader.Error(entry.key_location,
                      absl::StrCat("invalid variable name '", entry.key,
                                   "': use letters, digits and '_', not "
                                   "starting with a digit"));
         continue;
       }
-      if (absl::StartsWith(entry.key, "GANTRY_")) {
+      if (IsReservedVariableName(entry.key)) {
         reader.Error(entry.key_location,
                      absl::StrCat("variable '", entry.key,
                                   "': names starting with GANTRY_ are "

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/crypto.h"
 #include "common/locator.h"
+#include "common/names.h"
 #include "controller/scheduling/config_apply.h"
 #include "controller/scheduling/scheduler.h"
 #include "controller/store/tx.h"
@@ -49,8 +50,8 @@ void Scheduler::Trigger(v1::TriggerPipelineRequest request, std::string user,
   spec.cause_kind = "manual";
   for (const auto& [k, v] : request.revisions()) spec.revisions[k] = v;
   for (const auto& v : request.variables()) {
-    if (v.name().empty()) {
-      done(absl::InvalidArgumentError("a trigger variable has an empty name"));
+    if (absl::Status bad = CheckTriggerVariable(v.name()); !bad.ok()) {
+      done(bad);
       return;
     }
     spec.variables.push_back({v.name(), v.value(), v.secure()});
