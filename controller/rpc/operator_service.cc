@@ -10,19 +10,6 @@
 namespace gantry::rpc {
 namespace {
 
-// A Reply that copies the result into the response and finishes the call.
-template <typename T>
-Reply<T> Finisher(grpc::ServerUnaryReactor* reactor, T* response) {
-  return [reactor, response](absl::StatusOr<T> result) {
-    if (!result.ok()) {
-      reactor->Finish(ToGrpcStatus(result.status()));
-      return;
-    }
-    *response = std::move(*result);
-    reactor->Finish(grpc::Status::OK);
-  };
-}
-
 // A parse of a large config frees tens of MB in the thread's malloc arena,
 // which glibc would otherwise keep: the controller would hold the peak of
 // every thread that ever parsed one.
@@ -119,76 +106,60 @@ grpc::ServerUnaryReactor* OperatorService::ApplyConfig(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* OperatorService::ShowConfig(grpc::CallbackServerContext* ctx,
                                                       const v1::ShowConfigRequest* req,
                                                       v1::ShowConfigResponse* resp) {
-  auto* reactor = ctx->DefaultReactor();
-  if (!Authenticate(ctx, reactor)) return reactor;
-  reads_->ShowConfig(*req, Finisher(reactor, resp));
-  return reactor;
+  return Unary(ctx, resp,
+               [&](const Principal&, auto done) { reads_->ShowConfig(*req, std::move(done)); });
 }
 
 grpc::ServerUnaryReactor* OperatorService::ListPipelines(grpc::CallbackServerContext* ctx,
                                                          const v1::ListPipelinesRequest*,
                                                          v1::ListPipelinesResponse* resp) {
-  auto* reactor = ctx->DefaultReactor();
-  if (!Authenticate(ctx, reactor)) return reactor;
-  reads_->ListPipelines(Finisher(reactor, resp));
-  return reactor;
+  return Unary(ctx, resp,
+               [&](const Principal&, auto done) { reads_->ListPipelines(std::move(done)); });
 }
 
-grpc::ServerUnaryReactor* OperatorService::TriggerPipeline(
-    grpc::CallbackServerContext* ctx, const v1::TriggerPipelineRequest* req,
-    v1::PipelineRun* resp) {
-  auto* reactor = ctx->DefaultReactor();
-  auto who = Authenticate(ctx, reactor);
-  if (!who) return reactor;
-  scheduler_->Trigger(*req, who->user, Finisher(reactor, resp));
-  return reactor;
+grpc::ServerUnaryReactor* OperatorService::TriggerPipeline(grpc::CallbackServerContext* ctx,
+                                                           const v1::TriggerPipelineRequest* req,
+                                                           v1::PipelineRun* resp) {
+  return Unary(ctx, resp, [&](const Principal& who, auto done) {
+    scheduler_->Trigger(*req, who.user, std::move(done));
+  });
 }
 
-grpc::ServerUnaryReactor* OperatorService::PipelineHistory(
-    grpc::CallbackServerContext* ctx, const v1::PipelineHistoryRequest* req,
-    v1::PipelineHistoryResponse* resp) {
-  auto* reactor = ctx->DefaultReactor();
-  if (!Authenticate(ctx, reactor)) return reactor;
-  reads_->History(*req, Finisher(reactor, resp));
-  return reactor;
+grpc::ServerUnaryReactor* OperatorService::PipelineHistory(grpc::CallbackServerContext* ctx,
+                                                           const v1::PipelineHistoryRequest* req,
+                                                           v1::PipelineHistoryResponse* resp) {
+  return Unary(ctx, resp,
+               [&](const Principal&, auto done) { reads_->History(*req, std::move(done)); });
 }
 
 grpc::ServerUnaryReactor* OperatorService::GetPipelineRun(grpc::CallbackServerContext* ctx,
                                                           const v1::GetPipelineRunRequest* req,
                                                           v1::PipelineRun* resp) {
-  auto* reactor = ctx->DefaultReactor();
-  if (!Authenticate(ctx, reactor)) return reactor;
-  reads_->GetPipelineRun(*req, Finisher(reactor, resp));
-  return reactor;
+  return Unary(ctx, resp,
+               [&](const Principal&, auto done) { reads_->GetPipelineRun(*req, std::move(done)); });
 }
 
 grpc::ServerUnaryReactor* OperatorService::ApproveStage(grpc::CallbackServerContext* ctx,
                                                         const v1::StageRequest* req,
                                                         v1::PipelineRun* resp) {
-  auto* reactor = ctx->DefaultReactor();
-  auto who = Authenticate(ctx, reactor);
-  if (!who) return reactor;
-  scheduler_->Approve(*req, who->user, Finisher(reactor, resp));
-  return reactor;
+  return Unary(ctx, resp, [&](const Principal& who, auto done) {
+    scheduler_->Approve(*req, who.user, std::move(done));
+  });
 }
 
 grpc::ServerUnaryReactor* OperatorService::CancelStage(grpc::CallbackServerContext* ctx,
                                                        const v1::StageRequest* req,
                                                        v1::PipelineRun* resp) {
-  auto* reactor = ctx->DefaultReactor();
-  auto who = Authenticate(ctx, reactor);
-  if (!who) return reactor;
-  scheduler_->CancelStage(*req, who->user, Finisher(reactor, resp));
-  return reactor;
+  return Unary(ctx, resp, [&](const Principal& who, auto done) {
+    scheduler_->CancelStage(*req, who.user, std::move(done));
+  });
 }
 
 grpc::ServerUnaryReactor* OperatorService::GetJobLog(grpc::CallbackServerContext* ctx,
                                                      const v1::GetJobLogRequest* req,
                                                      v1::GetJobLogResponse* resp) {
-  auto* reactor = ctx->DefaultReactor();
-  if (!Authenticate(ctx, reactor)) return reactor;
-  reads_->GetJobLog(*req, Finisher(reactor, resp));
-  return reactor;
+  return Unary(ctx, resp,
+               [&](const Principal&, auto done) { reads_->GetJobLog(*req, std::move(done)); });
 }
 
 grpc::ServerUnaryReactor* OperatorService::ListArtifacts(grpc::CallbackServerContext* ctx,
@@ -228,19 +199,16 @@ grpc::ServerWriteReactor<v1::ArtifactStreamChunk>* OperatorService::GetArtifact(
 grpc::ServerUnaryReactor* OperatorService::ListAgents(grpc::CallbackServerContext* ctx,
                                                       const v1::ListAgentsRequest*,
                                                       v1::ListAgentsResponse* resp) {
-  auto* reactor = ctx->DefaultReactor();
-  if (!Authenticate(ctx, reactor)) return reactor;
-  scheduler_->ListAgents(Finisher(reactor, resp));
-  return reactor;
+  return Unary(ctx, resp,
+               [&](const Principal&, auto done) { scheduler_->ListAgents(std::move(done)); });
 }
 
 grpc::ServerUnaryReactor* OperatorService::UpdateAgent(grpc::CallbackServerContext* ctx,
                                                        const v1::UpdateAgentRequest* req,
                                                        v1::Agent* resp) {
-  auto* reactor = ctx->DefaultReactor();
-  if (!Authenticate(ctx, reactor)) return reactor;
-  scheduler_->UpdateAgent(*req, Finisher(reactor, resp));
-  return reactor;
+  return Unary(ctx, resp, [&](const Principal&, auto done) {
+    scheduler_->UpdateAgent(*req, std::move(done));
+  });
 }
 
 }  // namespace gantry::rpc

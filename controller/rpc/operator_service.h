@@ -3,6 +3,7 @@
 // finishes the call from their callback. No SQL on gRPC threads.
 #pragma once
 
+#include "common/grpc_status.h"
 #include "controller/artifacts/artifact_service.h"
 #include "controller/auth.h"
 #include "controller/executor.h"
@@ -18,8 +19,7 @@ class OperatorService final : public v1::OperatorService::CallbackService {
                   const TokenRegistry* tokens)
       : scheduler_(scheduler), reads_(reads), artifacts_(artifacts), tokens_(tokens) {}
 
-  grpc::ServerUnaryReactor* WhoAmI(grpc::CallbackServerContext* ctx,
-                                   const v1::WhoAmIRequest* req,
+  grpc::ServerUnaryReactor* WhoAmI(grpc::CallbackServerContext* ctx, const v1::WhoAmIRequest* req,
                                    v1::WhoAmIResponse* resp) override;
   grpc::ServerUnaryReactor* ApplyConfig(grpc::CallbackServerContext* ctx,
                                         const v1::ApplyConfigRequest* req,
@@ -61,6 +61,28 @@ class OperatorService final : public v1::OperatorService::CallbackService {
                                         v1::Agent* resp) override;
 
  private:
+  // Every unary call has one shape: authenticate, then hand the request to a
+  // handler (scheduler, read service) with a Reply that fills `response` and
+  // finishes the call. `handle(principal, reply)` does the handing over.
+  template <typename Response, typename Handle>
+  grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, Response* response,
+                                  Handle&& handle) {
+    auto* reactor = ctx->DefaultReactor();
+    if (auto who = Authenticate(ctx, reactor)) handle(*who, Finisher(reactor, response));
+    return reactor;
+  }
+  // A Reply that copies the result into the response and finishes the call.
+  template <typename T>
+  static Reply<T> Finisher(grpc::ServerUnaryReactor* reactor, T* response) {
+    return [reactor, response](absl::StatusOr<T> result) {
+      if (!result.ok()) {
+        reactor->Finish(ToGrpcStatus(result.status()));
+        return;
+      }
+      *response = std::move(*result);
+      reactor->Finish(grpc::Status::OK);
+    };
+  }
   // The caller, or nullopt after finishing the call with UNAUTHENTICATED.
   std::optional<Principal> Authenticate(grpc::CallbackServerContext* ctx,
                                         grpc::ServerUnaryReactor* reactor);
