@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <future>
+#include <unordered_set>
 
 #include "controller/agent_messages.h"
 #include "controller/run_view.h"
@@ -192,9 +193,11 @@ void Scheduler::AssignInBatch(Batch& batch) {
   for (auto& q : batch.effects.queued) dispatcher_.Enqueue(q);
   batch.effects.queued.clear();
   for (int64_t id : batch.effects.unqueued) dispatcher_.Remove(id);
-  for (int64_t attempt : batch.effects.released) {
+  if (!batch.effects.released.empty()) {
+    std::unordered_set<int64_t> released(batch.effects.released.begin(),
+                                         batch.effects.released.end());
     for (auto& [id, agent] : agents_.all()) {
-      if (agent.attempt == attempt) {
+      if (agent.attempt != 0 && released.count(agent.attempt) != 0) {
         agent.attempt = 0;
         agent.building.clear();
       }
