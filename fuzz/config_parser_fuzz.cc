@@ -33,6 +33,7 @@ gantry::config::Limits FuzzLimits() {
   limits.max_expanded_bytes = 256 << 10;
   limits.max_depth = 32;
   limits.max_scalar_bytes = 4096;
+  limits.max_read_ahead_bytes = 8192;
   limits.max_errors = 50;
   return limits;
 }

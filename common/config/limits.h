@@ -26,6 +26,10 @@ struct Limits {
   int max_depth = 64;
   // One scalar (key or value), in bytes.
   size_t max_scalar_bytes = 64 << 10;
+  // How far the YAML parser may read past the last node it reported. It
+  // reads a flow collection that might be a key to its end before reporting
+  // anything, holding about 140 bytes per byte read.
+  size_t max_read_ahead_bytes = 128 << 10;
   // Errors kept: the first ones by file, line and column; the rest are
   // counted ("and N more").
   size_t max_errors = 1000;

@@ -116,6 +116,27 @@ TEST(LimitsTest, TotalBytesCountAllFiles) {
                                        "(all files together) is 8 MiB")));
 }
 
+// yaml-cpp reads a flow collection that may be a key to its end before it
+// reports anything, holding every token: such a collection is cut at 128 KiB.
+// Reading far ahead through comments, or a long flow list where a value
+// stands, is not limited.
+TEST(LimitsTest, ReadAhead) {
+  std::vector<std::string> items(100000, "x");
+  std::string list = absl::StrCat("[", absl::StrJoin(items, ","), "]");
+  EXPECT_THAT(Errors(list + "\n"),
+              ElementsAre("c.yaml:1:1: a flow collection ('[…') longer than 128 KiB where a key "
+                          "may stand (at the start of a line, after '- ' or inside another flow "
+                          "collection); that is the limit on read-ahead: write it in block style"));
+  std::vector<std::string> errors = Errors(absl::StrCat("common:\n  - a\n  - [", list, "]\n"));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_THAT(errors[0], HasSubstr("c.yaml:3:5: a flow collection ('[…') longer than 128 KiB"));
+
+  EXPECT_THAT(Errors(absl::StrCat("common: ", list, "\n")), ElementsAre());
+  std::string comments;
+  for (int i = 0; i < 5000; ++i) comments += "# a comment [with brackets] {and braces}\n";
+  EXPECT_THAT(Errors(absl::StrCat("common: 1\n", comments, "pipelines:\n")), ElementsAre());
+}
+
 TEST(LimitsTest, NameLength) {
   std::string name(300, 'n');
   std::string yaml = absl::StrCat("pipelines:\n  ", name,

@@ -1,6 +1,7 @@
 #include "common/config/yaml_tree.h"
 
 #include <algorithm>
+#include <deque>
 #include <istream>
 #include <streambuf>
 
@@ -30,15 +31,97 @@ std::string Size(size_t bytes) {
   return absl::StrCat(bytes, " bytes");
 }
 
-// The parser reads from an istream; this one reads the file's content where
-// it is, instead of a copy of up to 8 MiB in an istringstream.
+// The parser reads from an istream; this one serves the file's content where
+// it is (no copy of up to 8 MiB in an istringstream), a chunk at a time, and
+// ends the input early when the parser holds a flow collection it has read
+// too far into without reporting a node. yaml-cpp keeps every token of a
+// flow collection that might be a key (at the start of a line, after "- ",
+// inside another flow collection) until the collection ends: 8 MiB of
+// "[x,x,…" took 1.1 GB before a single node came out. Reading far ahead
+// through comments, blank lines or a long scalar costs nothing of the kind,
+// so a cut needs a flow collection's start in what was read ahead.
 class ReadOnlyBuffer : public std::streambuf {
  public:
-  explicit ReadOnlyBuffer(const std::string& text) {
-    char* begin = const_cast<char*>(text.data());  // only ever read
-    setg(begin, begin, begin + text.size());
+  // `reported` is just past the offset of the last node the parser reported
+  // (0: none yet); the input ends when it is `max_ahead` bytes behind and a
+  // flow collection started at or after it.
+  ReadOnlyBuffer(const std::string& text, const size_t* reported, size_t max_ahead)
+      : text_(text), reported_(reported), max_ahead_(max_ahead) {}
+
+  // Where the input was cut short, or nullopt.
+  std::optional<size_t> cut() const { return cut_; }
+
+ protected:
+  int_type underflow() override {
+    if (served_ >= text_.size() || cut_) return traits_type::eof();
+    if (served_ > *reported_ + max_ahead_) {
+      while (!flow_starts_.empty() && flow_starts_.front() < *reported_) flow_starts_.pop_front();
+      if (!flow_starts_.empty()) {
+        cut_ = flow_starts_.front();
+        return traits_type::eof();
+      }
+    }
+    constexpr size_t kChunk = 4096;
+    size_t n = std::min(kChunk, text_.size() - served_);
+    Scan(served_, served_ + n);
+    char* begin = const_cast<char*>(text_.data()) + served_;  // only ever read
+    setg(begin, begin, begin + n);
+    served_ += n;
+    return traits_type::to_int_type(*begin);
   }
+
+ private:
+  // Notes where a '[' or '{' could start a flow collection: at the start of
+  // a token, outside comments. (Quotes are not followed: a bracket inside a
+  // quoted scalar only matters if that scalar is far too long anyway.)
+  void Scan(size_t from, size_t to) {
+    for (size_t i = from; i < to; ++i) {
+      char c = text_[i];
+      if (c == '\n') {
+        in_comment_ = false;
+      } else if (!in_comment_) {
+        bool token_start = prev_ == ' ' || prev_ == '\n' || prev_ == '\t' || prev_ == '[' ||
+                           prev_ == '{' || prev_ == ',';
+        if (c == '#' && (prev_ == ' ' || prev_ == '\n' || prev_ == '\t')) {
+          in_comment_ = true;
+        } else if ((c == '[' || c == '{') && token_start) {
+          flow_starts_.push_back(i);
+        }
+      }
+      prev_ = c;
+    }
+  }
+
+  const std::string& text_;
+  const size_t* reported_;
+  size_t max_ahead_;
+  size_t served_ = 0;
+  char prev_ = '\n';
+  bool in_comment_ = false;
+  std::deque<size_t> flow_starts_;  // after *reported_, once popped
+  std::optional<size_t> cut_;
 };
+
+// 1-based line and column (in bytes) of `offset` in `text`.
+SourceLocation LocationOf(const ConfigFile& file, size_t offset) {
+  offset = std::min(offset, file.content.size());
+  absl::string_view before = absl::string_view(file.content).substr(0, offset);
+  size_t line_start = before.rfind('\n');
+  line_start = line_start == absl::string_view::npos ? 0 : line_start + 1;
+  return SourceLocation{file.path,
+                        static_cast<int>(std::count(before.begin(), before.end(), '\n')) + 1,
+                        static_cast<int>(offset - line_start) + 1};
+}
+
+// The flow collection at `at` was read too far without a node coming out.
+ConfigError ReadAheadError(const ConfigFile& file, size_t at, const Limits& limits) {
+  return ConfigError{LocationOf(file, at),
+                     absl::StrCat("a flow collection ('", std::string(1, file.content[at]),
+                                  "…') longer than ", Size(limits.max_read_ahead_bytes),
+                                  " where a key may stand (at the start of a line, after '- ' "
+                                  "or inside another flow collection); that is the limit on "
+                                  "read-ahead: write it in block style")};
+}
 
 ConfigError At(const ConfigFile& file, const YAML::Mark& mark, std::string message) {
   SourceLocation at{file.path, 1, 1};
@@ -55,6 +138,9 @@ class TreeBuilder : public YAML::EventHandler {
  public:
   TreeBuilder(YamlTree* tree, const Limits& limits, YamlBudget* budget)
       : tree_(tree), limits_(limits), budget_(budget) {}
+
+  // Just past the byte offset of the last node reported (0: none yet).
+  const size_t* reported() const { return &reported_; }
 
   void OnDocumentStart(const YAML::Mark&) override {
     // Anchors are per document.
@@ -78,6 +164,7 @@ class TreeBuilder : public YAML::EventHandler {
     Leaf(mark, anchor, NodeType::kScalar, tag == "!", value);
   }
   void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    if (!mark.is_null()) reported_ = static_cast<size_t>(mark.pos) + 1;
     // yaml-cpp has checked that the anchor was defined before.
     if (anchor >= anchors_.size()) return;
     const Anchor& a = anchors_[anchor];
@@ -169,6 +256,7 @@ class TreeBuilder : public YAML::EventHandler {
   }
 
   uint32_t NewNode(const YAML::Mark& mark, NodeType type, bool quoted) {
+    if (!mark.is_null()) reported_ = static_cast<size_t>(mark.pos) + 1;
     YamlTree::Node node;
     node.type = type;
     node.quoted = quoted;
@@ -256,6 +344,7 @@ class TreeBuilder : public YAML::EventHandler {
   std::vector<Frame> stack_;
   std::vector<uint32_t> pending_;  // children of the open collections
   std::string pending_name_;
+  size_t reported_ = 0;
 };
 
 NodeType YamlNode::Type() const {
@@ -321,19 +410,22 @@ std::optional<ConfigError> YamlTree::Build(const ConfigFile& file, const Limits&
   nodes_.reserve(most_nodes);
   children_.reserve(most_nodes);
   text_.reserve(file.content.size());
-  ReadOnlyBuffer buffer(file.content);
-  std::istream in(&buffer);
-  YAML::Parser parser(in);
   TreeBuilder builder(this, limits, budget);
+  ReadOnlyBuffer buffer(file.content, builder.reported(), limits.max_read_ahead_bytes);
+  std::istream in(&buffer);
+  std::optional<ConfigError> error;
   try {
+    YAML::Parser parser(in);
     while (parser.HandleNextDocument(builder)) {
     }
   } catch (const LimitExceeded& e) {
-    return At(file, e.mark, e.message);
+    error = At(file, e.mark, e.message);
   } catch (const std::exception& e) {
-    return YamlSyntaxError(file, e);
+    error = YamlSyntaxError(file, e);
   }
-  return std::nullopt;
+  // A cut input makes the parser's own complaint (or silence) meaningless.
+  if (buffer.cut()) return ReadAheadError(file, *buffer.cut(), limits);
+  return error;
 }
 
 ConfigError YamlSyntaxError(const ConfigFile& file, const std::exception& error) {
