@@ -127,6 +127,9 @@ class Scheduler {
   absl::Status Resync();
   absl::Status LoadRuns();
   void AfterOperation(Batch& batch, const absl::Status& st);
+  // One operator operation on a run as its own batch; answers with the run.
+  void RunOperation(const std::function<absl::StatusOr<int64_t>(Effects*)>& operation,
+                    const Reply<v1::PipelineRun>& done);
   v1::PipelineRun RunView(int64_t run_id);
 
   // scheduler_agents.cc: the inbox, hellos, reports, liveness.

@@ -79,22 +79,31 @@ void Scheduler::TriggerItem(Batch& batch, Inbound& in) {
   batch.on_failure.push_back([done](const absl::Status& st) { (*done)(st); });
 }
 
+void Scheduler::RunOperation(const std::function<absl::StatusOr<int64_t>(Effects*)>& operation,
+                             const Reply<v1::PipelineRun>& done) {
+  Batch batch;
+  Prepare(batch);
+  auto run = operation(&batch.effects);
+  AfterOperation(batch, run.status());
+  if (!run.ok() && batch.failed.ok()) {
+    done(run.status());  // refused: nothing changed
+    return;
+  }
+  std::optional<absl::Status> result;
+  batch.on_failure.push_back([&result](const absl::Status& st) { result = st; });
+  Commit(batch);
+  done(result ? absl::StatusOr<v1::PipelineRun>(*result) : RunView(*run));
+}
+
 void Scheduler::Approve(v1::StageRequest request, std::string user, Reply<v1::PipelineRun> done) {
   strand_.Post(
       [this, request = std::move(request), user = std::move(user), done = std::move(done)] {
-        Batch batch;
-        Prepare(batch);
-        auto run = planner_.Approve(request.pipeline(), request.counter(), request.stage(), user,
-                                    &batch.effects);
-        AfterOperation(batch, run.status());
-        if (!run.ok() && batch.failed.ok()) {
-          done(run.status());
-          return;
-        }
-        std::optional<absl::Status> result;
-        batch.on_failure.push_back([&result](const absl::Status& st) { result = st; });
-        Commit(batch);
-        done(result ? absl::StatusOr<v1::PipelineRun>(*result) : RunView(*run));
+        RunOperation(
+            [&](Effects* effects) {
+              return planner_.Approve(request.pipeline(), request.counter(), request.stage(), user,
+                                      effects);
+            },
+            done);
       });
 }
 
@@ -102,19 +111,12 @@ void Scheduler::CancelStage(v1::StageRequest request, std::string user,
                             Reply<v1::PipelineRun> done) {
   strand_.Post(
       [this, request = std::move(request), user = std::move(user), done = std::move(done)] {
-        Batch batch;
-        Prepare(batch);
-        auto run = planner_.Cancel(request.pipeline(), request.counter(), request.stage(), user,
-                                   &batch.effects);
-        AfterOperation(batch, run.status());
-        if (!run.ok() && batch.failed.ok()) {
-          done(run.status());
-          return;
-        }
-        std::optional<absl::Status> result;
-        batch.on_failure.push_back([&result](const absl::Status& st) { result = st; });
-        Commit(batch);
-        done(result ? absl::StatusOr<v1::PipelineRun>(*result) : RunView(*run));
+        RunOperation(
+            [&](Effects* effects) {
+              return planner_.Cancel(request.pipeline(), request.counter(), request.stage(), user,
+                                     effects);
+            },
+            done);
       });
 }
 

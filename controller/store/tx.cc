@@ -124,15 +124,7 @@ std::vector<VariableRecord> Tx::RunVariables(int64_t run_id) {
 std::vector<MaterialRevisionRecord> Tx::RunMaterials(int64_t run_id) {
   std::vector<MaterialRevisionRecord> out;
   for (const auto& r : work_.exec_prepared(kRunMaterials, run_id)) {
-    MaterialRevisionRecord m;
-    m.material = r[0].as<std::string>();
-    m.type = r[1].as<std::string>();
-    m.revision = r[2].as<std::string>();
-    m.upstream_pipeline = r[3].as<std::string>();
-    m.upstream_counter = r[4].as<int64_t>();
-    m.upstream_stage = r[5].as<std::string>();
-    m.upstream_stage_counter = r[6].as<int32_t>();
-    out.push_back(std::move(m));
+    out.push_back(MaterialFromRow(r, 0));
   }
   return out;
 }
@@ -210,8 +202,9 @@ std::vector<AgentRecord> Tx::Agents() {
 }
 
 void Tx::InsertAgent(const AgentRecord& a) {
-  work_.exec_prepared(kInsertAgent, a.id, a.name, a.hostname, a.token_hash, std::string(Name(a.state)),
-                      absl::StrJoin(a.resources, ","), absl::StrJoin(a.environments, ","));
+  work_.exec_prepared(kInsertAgent, a.id, a.name, a.hostname, a.token_hash,
+                      std::string(Name(a.state)), absl::StrJoin(a.resources, ","),
+                      absl::StrJoin(a.environments, ","));
 }
 
 void Tx::SetAgentState(const std::string& id, AgentConfigState state) {

@@ -236,15 +236,7 @@ std::vector<RunRows> Tx::LoadRuns(const std::vector<int64_t>& run_ids) {
     out[stage_run.at(j.stage_run_id)].jobs.push_back(std::move(j));
   }
   for (const auto& r : work_.exec_prepared(kMaterialsOfRuns, ids)) {
-    MaterialRevisionRecord m;
-    m.material = r[1].as<std::string>();
-    m.type = r[2].as<std::string>();
-    m.revision = r[3].as<std::string>();
-    m.upstream_pipeline = r[4].as<std::string>();
-    m.upstream_counter = r[5].as<int64_t>();
-    m.upstream_stage = r[6].as<std::string>();
-    m.upstream_stage_counter = r[7].as<int32_t>();
-    out[index.at(r[0].as<int64_t>())].materials.push_back(std::move(m));
+    out[index.at(r[0].as<int64_t>())].materials.push_back(MaterialFromRow(r, 1));
   }
   for (const auto& r : work_.exec_prepared(kVariablesOfRuns, ids)) {
     out[index.at(r[0].as<int64_t>())].variables.push_back(

@@ -70,6 +70,18 @@ JobRunRecord JobFromRow(const pqxx::row& r) {
   return j;
 }
 
+MaterialRevisionRecord MaterialFromRow(const pqxx::row& r, int first) {
+  MaterialRevisionRecord m;
+  m.material = r[first].as<std::string>();
+  m.type = r[first + 1].as<std::string>();
+  m.revision = r[first + 2].as<std::string>();
+  m.upstream_pipeline = r[first + 3].as<std::string>();
+  m.upstream_counter = r[first + 4].as<int64_t>();
+  m.upstream_stage = r[first + 5].as<std::string>();
+  m.upstream_stage_counter = r[first + 6].as<int32_t>();
+  return m;
+}
+
 AgentConfigState AgentStateFromField(const pqxx::field& f) {
   return StateOrThrow(ParseAgentConfigState(f.as<std::string>()), f);
 }

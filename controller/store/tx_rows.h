@@ -11,6 +11,8 @@ namespace gantry::store {
 PipelineRunRecord RunFromRow(const pqxx::row& r);
 StageRunRecord StageFromRow(const pqxx::row& r);
 JobRunRecord JobFromRow(const pqxx::row& r);
+// A run_materials row's material columns, starting at column `first`.
+MaterialRevisionRecord MaterialFromRow(const pqxx::row& r, int first);
 AgentConfigState AgentStateFromField(const pqxx::field& f);
 
 }  // namespace gantry::store
