@@ -25,6 +25,7 @@
 #include "agent/job_runner.h"
 #include "common/crypto.h"
 #include "common/files.h"
+#include "common/testing/wait_for.h"
 
 namespace gantry::agent {
 namespace {
@@ -170,10 +171,7 @@ class FakeArtifactService final : public gantry::v1::AgentService::Service {
         if (!writer->Write(chunk)) return grpc::Status::CANCELLED;
         if (script.hang_after_first_chunk) {
           // Holds the stream open until the agent gives up on it.
-          absl::Time deadline = absl::Now() + absl::Seconds(30);
-          while (!context->IsCancelled() && absl::Now() < deadline) {
-            absl::SleepFor(absl::Milliseconds(5));
-          }
+          WaitFor([&] { return context->IsCancelled(); }, absl::Seconds(30));
           return grpc::Status::CANCELLED;
         }
       }

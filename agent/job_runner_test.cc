@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/files.h"
+#include "common/testing/wait_for.h"
 
 namespace gantry::agent {
 namespace {
@@ -120,16 +121,8 @@ std::vector<std::string> Outcomes(const std::vector<TaskReport>& reports) {
   return out;
 }
 
-// Polls `pred` until it holds or `timeout` passes.
-bool Eventually(const std::function<bool()>& pred,
-                absl::Duration timeout = absl::Seconds(10)) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (pred()) return true;
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return pred();
-}
+// How long a task's process group may take to appear or to go.
+constexpr absl::Duration kWaitDeadline = absl::Seconds(10);
 
 bool GroupGone(pid_t pgid) { return ::kill(-pgid, 0) == -1 && errno == ESRCH; }
 
@@ -397,15 +390,15 @@ TEST_F(JobRunnerTest, CancelKillsTheProcessTreeAndRunsOnCancel) {
   *assign_.add_tasks() = Sh("echo next-task", "any");
   JobRunner& runner = Start();
   pid_t pgid = 0;
-  ASSERT_TRUE(Eventually(
-      [&] { return (pgid = NumberAfter(sink_.console(), "pgid=")) != 0; }));
+  ASSERT_TRUE(
+      WaitFor([&] { return (pgid = NumberAfter(sink_.console(), "pgid=")) != 0; }, kWaitDeadline));
   ASSERT_GT(pgid, 1);
   ASSERT_FALSE(GroupGone(pgid));
   runner.Cancel("stopped by alice");
   JobReport r = sink_.WaitDone();
   EXPECT_EQ(r.result, JobResult::kCancelled);
   EXPECT_EQ(r.reason, "stopped by alice");
-  EXPECT_TRUE(Eventually([&] { return GroupGone(pgid); }))
+  EXPECT_TRUE(WaitFor([&] { return GroupGone(pgid); }, kWaitDeadline))
       << "process group " << pgid << " survived the cancel";
   std::string c = sink_.console();
   EXPECT_THAT(c, HasSubstr("[gantry] task 1 cancelled (stopped by alice)"));
@@ -423,8 +416,8 @@ TEST_F(JobRunnerTest, CancelEscalatesToSigkill) {
   *assign_.add_tasks() = Sh("trap '' TERM; echo pgid=$$; sleep 1000");
   JobRunner& runner = Start();
   pid_t pgid = 0;
-  ASSERT_TRUE(Eventually(
-      [&] { return (pgid = NumberAfter(sink_.console(), "pgid=")) != 0; }));
+  ASSERT_TRUE(
+      WaitFor([&] { return (pgid = NumberAfter(sink_.console(), "pgid=")) != 0; }, kWaitDeadline));
   ASSERT_GT(pgid, 1);
   runner.Cancel("too slow");
   JobReport r = sink_.WaitDone();
@@ -432,7 +425,7 @@ TEST_F(JobRunnerTest, CancelEscalatesToSigkill) {
   EXPECT_THAT(sink_.console(), HasSubstr("after SIGTERM; sending SIGKILL"));
   EXPECT_THAT(sink_.console(), HasSubstr("killed by signal 9"));
   EXPECT_EQ(sink_.tasks()[0].exit_code, 128 + SIGKILL);
-  EXPECT_TRUE(Eventually([&] { return GroupGone(pgid); }));
+  EXPECT_TRUE(WaitFor([&] { return GroupGone(pgid); }, kWaitDeadline));
 }
 
 // Abort (the controller took the job away) kills at once and skips
@@ -459,7 +452,7 @@ TEST_F(JobRunnerTest, LeftoverProcessesAreKilled) {
   pid_t pgid = NumberAfter(sink_.console(), "pgid=");
   ASSERT_GT(pgid, 1);
   EXPECT_THAT(sink_.console(), HasSubstr("left processes running"));
-  EXPECT_TRUE(Eventually([&] { return GroupGone(pgid); }));
+  EXPECT_TRUE(WaitFor([&] { return GroupGone(pgid); }, kWaitDeadline));
 }
 
 // Assign.timeout_seconds without console output cancels the job.

@@ -25,6 +25,7 @@
 #include "agent/identity.h"
 #include "agent/paths.h"
 #include "common/files.h"
+#include "common/testing/wait_for.h"
 
 namespace gantry::agent {
 namespace {
@@ -67,7 +68,6 @@ class FakeController final : public gantry::v1::AgentService::Service {
     response->set_agent_id(absl::StrCat("agent-", n));
     response->set_token(absl::StrCat("token-", n));
     response->set_state("enabled");
-    cv_.SignalAll();
     return grpc::Status::OK;
   }
 
@@ -87,7 +87,6 @@ class FakeController final : public gantry::v1::AgentService::Service {
         absl::MutexLock lock(&mu_);
         received_.push_back({connection, message});
         if (script_) reaction = script_(connection, message);
-        cv_.SignalAll();
       }
       for (const auto& m : reaction.send) stream->Write(m);
       if (reaction.end) return reaction.status;
@@ -98,12 +97,12 @@ class FakeController final : public gantry::v1::AgentService::Service {
   // Waits until `pred` holds over what was received; false on timeout.
   bool WaitFor(const std::function<bool(const std::vector<Received>&)>& pred,
                absl::Duration timeout = absl::Seconds(20)) {
-    absl::MutexLock lock(&mu_);
-    absl::Time deadline = absl::Now() + timeout;
-    while (!pred(received_)) {
-      if (cv_.WaitWithDeadline(&mu_, deadline)) return pred(received_);
-    }
-    return true;
+    return gantry::WaitFor(
+        [&] {
+          absl::MutexLock lock(&mu_);
+          return pred(received_);
+        },
+        timeout);
   }
   std::vector<Received> received() {
     absl::MutexLock lock(&mu_);
@@ -116,7 +115,6 @@ class FakeController final : public gantry::v1::AgentService::Service {
 
  private:
   absl::Mutex mu_;
-  absl::CondVar cv_;
   Script script_;
   int connections_ = 0;
   std::vector<Received> received_;

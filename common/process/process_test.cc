@@ -20,19 +20,10 @@
 #include "absl/time/clock.h"
 #include "common/files.h"
 #include "common/process/user.h"
+#include "common/testing/wait_for.h"
 
 namespace gantry {
 namespace {
-
-bool PollUntil(const std::function<bool()>& condition,
-               absl::Duration deadline) {
-  absl::Time end = absl::Now() + deadline;
-  while (absl::Now() < end) {
-    if (condition()) return true;
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return condition();
-}
 
 // True when `pid` no longer runs (gone, or a zombie nobody reaped yet).
 bool ProcessGone(pid_t pid) {
@@ -126,8 +117,7 @@ TEST(RunCommandTest, TimeoutKillsProcessGroup) {
   auto pid_text = ReadFile(pidfile);
   ASSERT_TRUE(pid_text.ok()) << pid_text.status();
   pid_t grandchild = ParsePid(*pid_text);
-  EXPECT_TRUE(
-      PollUntil([&] { return ProcessGone(grandchild); }, absl::Seconds(10)));
+  EXPECT_TRUE(WaitFor([&] { return ProcessGone(grandchild); }, absl::Seconds(10)));
 }
 
 // A background process that keeps stdout open does not keep us waiting.
@@ -275,7 +265,7 @@ TEST(ChildProcessTest, LogsAndStopsOnSignal) {
       {"sh", "-c", "echo hello; echo oops >&2; exec sleep 100"}, opts);
   ASSERT_TRUE(child.ok()) << child.status();
   EXPECT_GT((*child)->pid(), 0);
-  EXPECT_TRUE(PollUntil(
+  EXPECT_TRUE(WaitFor(
       [&] {
         auto log = ReadFile(opts.log_path);
         return log.ok() && *log == "hello\noops\n";
@@ -323,7 +313,7 @@ TEST(ChildProcessTest, TerminateEscalates) {
       {"sh", "-c", "trap '' TERM; echo ready; while :; do sleep 1; done"},
       opts);
   ASSERT_TRUE(child.ok()) << child.status();
-  ASSERT_TRUE(PollUntil(
+  ASSERT_TRUE(WaitFor(
       [&] {
         auto log = ReadFile(opts.log_path);
         return log.ok() && *log == "ready\n";
@@ -342,14 +332,12 @@ TEST(ChildProcessTest, DestructorKillsGroup) {
        absl::StrCat("sleep 100 & echo $! > ", pidfile, ".tmp; mv ", pidfile,
                     ".tmp ", pidfile, "; wait")});
   ASSERT_TRUE(child.ok()) << child.status();
-  ASSERT_TRUE(
-      PollUntil([&] { return FileExists(pidfile); }, absl::Seconds(10)));
+  ASSERT_TRUE(WaitFor([&] { return FileExists(pidfile); }, absl::Seconds(10)));
   pid_t grandchild = ParsePid(*ReadFile(pidfile));
   pid_t pid = (*child)->pid();
   child->reset();
   EXPECT_TRUE(ProcessGone(pid));
-  EXPECT_TRUE(
-      PollUntil([&] { return ProcessGone(grandchild); }, absl::Seconds(10)));
+  EXPECT_TRUE(WaitFor([&] { return ProcessGone(grandchild); }, absl::Seconds(10)));
 }
 
 // A missing binary fails Spawn with NotFound.
@@ -438,7 +426,7 @@ TEST(ChildProcessTest, HasExitedDoesNotReap) {
     EXPECT_EQ(::poll(&p, 1, 0), 0);
   }
   ASSERT_TRUE(WriteFileAtomic(go, "").ok());
-  ASSERT_TRUE(PollUntil([&] { return c.HasExited(); }, absl::Seconds(30)));
+  ASSERT_TRUE(WaitFor([&] { return c.HasExited(); }, absl::Seconds(30)));
   if (c.exit_fd() >= 0) {
     struct pollfd p = {c.exit_fd(), POLLIN, 0};
     EXPECT_EQ(::poll(&p, 1, 0), 1);

@@ -174,8 +174,7 @@ class ArtifactsE2eTest : public ::testing::Test {
       absl::StatusOr<int> agent = cluster_.StartAgent();
       ASSERT_TRUE(agent.ok()) << agent.status();
     }
-    ASSERT_TRUE(WaitFor([&] { return IdleAgents() >= agents; },
-                        absl::Seconds(30)))
+    ASSERT_TRUE(WaitFor([&] { return IdleAgents() >= agents; }, absl::Seconds(30), kCliPoll))
         << "the agents never became idle\n"
         << cluster_.LogTails();
   }
@@ -219,7 +218,7 @@ class ArtifactsE2eTest : public ::testing::Test {
           return last == state || last == "passed" || last == "failed" ||
                  last == "cancelled";
         },
-        deadline);
+        deadline, kCliPoll);
     if (last == state) return ::testing::AssertionSuccess();
     absl::StatusOr<v1::PipelineRun> run = Show(locator);
     return ::testing::AssertionFailure()

@@ -241,18 +241,6 @@ bool ParseJson(const std::string& json, google::protobuf::Message* message) {
       .ok();
 }
 
-bool WaitFor(const std::function<bool()>& condition, absl::Duration deadline) {
-  const absl::Time end = absl::Now() + deadline;
-  absl::Duration pause = absl::Milliseconds(2);
-  while (true) {
-    if (condition()) return true;
-    absl::Time now = absl::Now();
-    if (now >= end) return false;
-    absl::SleepFor(std::min(pause, end - now));
-    pause = std::min(pause * 2, absl::Milliseconds(50));
-  }
-}
-
 std::string CliResult::ToString() const {
   return absl::StrCat("exit ", exit_code, "; stdout: ", out, "; stderr: ", err);
 }
@@ -643,7 +631,7 @@ bool Cluster::WaitForIdleAgents(absl::Duration deadline) {
         }
         return idle == agent_count();
       },
-      deadline);
+      deadline, kCliPoll);
 }
 
 bool Cluster::WaitForRunState(const std::string& locator,
@@ -659,7 +647,7 @@ bool Cluster::WaitForRunState(const std::string& locator,
         ended_otherwise = s == "passed" || s == "failed" || s == "cancelled";
         return ended_otherwise;
       },
-      deadline);
+      deadline, kCliPoll);
   return reached && !ended_otherwise;
 }
 

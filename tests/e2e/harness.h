@@ -32,6 +32,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/process/process.h"
+#include "common/testing/wait_for.h"
 #include "controller/embedded_pg/embedded_postgres.h"
 #include "gantry/v1/operator.pb.h"
 
@@ -67,9 +68,9 @@ absl::Status StartSharedPostgres();
 // Parses protobuf JSON (the CLI's `-o json`), ignoring unknown fields.
 bool ParseJson(const std::string& json, google::protobuf::Message* message);
 
-// Calls `condition` every few milliseconds until it returns true or
-// `deadline` has passed; returns its last result.
-bool WaitFor(const std::function<bool()>& condition, absl::Duration deadline);
+// Suites wait with WaitFor (common/testing/wait_for.h). A condition that
+// runs the CLI starts a process per check: poll it every kCliPoll.
+inline constexpr absl::Duration kCliPoll = absl::Milliseconds(50);
 
 struct CliResult {
   int exit_code = -1;  // -1: did not run, timed out or was killed

@@ -144,7 +144,7 @@ class PlacementE2eTest : public ::testing::Test {
           for (const v1::JobRun* j : JobsNamed(*run, job)) last = j->reason();
           return absl::StrContains(last, expected);
         },
-        absl::Seconds(15));
+        absl::Seconds(15), kCliPoll);
     return last;
   }
 
@@ -269,7 +269,7 @@ TEST_F(PlacementE2eTest, WaitingJobsSayWhy) {
         absl::StatusOr<v1::Agent> a = cluster_.FindAgent(kPlainLinux);
         return a.ok() && !a->connected();
       },
-      absl::Seconds(15)));
+      absl::Seconds(15), kCliPoll));
   ASSERT_EQ(cluster_.Cli({"pipeline", "trigger", "server"}).exit_code, 0);
   reason = WaitForReason("server/1", "linux-job", "offline");
   EXPECT_EQ(reason, "waiting: every matching agent is offline");

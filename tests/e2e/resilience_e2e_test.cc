@@ -216,7 +216,7 @@ class ResilienceE2eTest : public ::testing::Test {
           last = Attempts(*run, stage, job);
           return pred(last);
         },
-        deadline);
+        deadline, kCliPoll);
     return last;
   }
 
@@ -403,7 +403,7 @@ TEST_F(ResilienceE2eFencingTest, LateCompletionOfAFencedAgentIsRefused) {
         absl::StatusOr<v1::Agent> a = cluster_.FindAgent(old_name);
         return a.ok() && a->connected() && a->status() == "idle";
       },
-      absl::Seconds(20)));
+      absl::Seconds(20), kCliPoll));
   absl::StatusOr<v1::PipelineRun> run = Show("deploy/1");
   ASSERT_TRUE(run.ok()) << run.status();
   std::vector<v1::JobRun> attempts = Attempts(*run, "ship", "rollout");
@@ -506,7 +506,7 @@ TEST_F(ResilienceE2eTest, ControllerKilledMidJobLosesNothing) {
           return r.exit_code == 0 &&
                  CountLines(r.out, absl::StrCat("line 20 of ", job)) == 1;
         },
-        absl::Seconds(30)))
+        absl::Seconds(30), kCliPoll))
         << job;
   }
   std::map<std::string, std::string> agent_of;
@@ -592,7 +592,7 @@ class ResilienceE2ePostgresTest : public ResilienceE2eTest {
           CliResult r = cluster_.Cli({"job", "log", "db/1/survive/job"});
           return r.exit_code == 0 && CountLines(r.out, "line 20") == 1;
         },
-        absl::Seconds(30)));
+        absl::Seconds(30), kCliPoll));
 
     absl::Status stopped = StopSharedPostgres();
     ASSERT_TRUE(stopped.ok()) << stopped;

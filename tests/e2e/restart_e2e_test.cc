@@ -114,7 +114,7 @@ TEST(RestartE2eTest, ControllerKilledDuringAJobComesBackBeforeTheAgentIsLost) {
         absl::StatusOr<v1::Agent> a = cluster.FindAgent("a0");
         return a.ok() && a->connected() && (a->status() == "building" || a->status() == "idle");
       },
-      kReconnectDeadline))
+      kReconnectDeadline, kCliPoll))
       << "agent a0 did not reconnect: " << AgentState(cluster, "a0") << "\n"
       << cluster.LogTails();
 
