@@ -1,6 +1,5 @@
 // End-to-end: the foundation's pipeline behaviour, through the real
 // controller, agent and CLI on a real PostgreSQL.
-#include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -27,6 +26,20 @@ std::string ShellJob(const std::string& job, const std::string& script) {
                       script, "\"\n");
 }
 
+const v1::StageRun* FindStage(const v1::PipelineRun& run, const std::string& name) {
+  for (const v1::StageRun& s : run.stages()) {
+    if (s.name() == name) return &s;
+  }
+  return nullptr;
+}
+
+const v1::JobRun* FindJob(const v1::StageRun& stage, const std::string& name) {
+  for (const v1::JobRun& j : stage.jobs()) {
+    if (j.name() == name) return &j;
+  }
+  return nullptr;
+}
+
 class PipelineE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -34,78 +47,20 @@ class PipelineE2eTest : public ::testing::Test {
     ASSERT_TRUE(started.ok()) << started;
     absl::StatusOr<int> agent = cluster_.StartAgent();
     ASSERT_TRUE(agent.ok()) << agent.status();
-    ASSERT_TRUE(WaitFor([&] { return IdleAgents() >= 1; }, absl::Seconds(30)))
-        << "the agent never became idle";
+    ASSERT_TRUE(cluster_.WaitForIdleAgents()) << "the agent never became idle";
   }
 
-  int IdleAgents() {
-    CliResult r = cluster_.Cli({"-o", "json", "agent", "list"});
-    if (r.exit_code != 0) return 0;
-    v1::ListAgentsResponse agents;
-    if (!Parse(r.out, &agents)) return 0;
-    int idle = 0;
-    for (const v1::Agent& a : agents.agents()) {
-      if (a.connected() && a.status() == "idle") ++idle;
-    }
-    return idle;
-  }
-
-  template <typename Message>
-  static bool Parse(const std::string& json, Message* message) {
-    google::protobuf::util::JsonParseOptions options;
-    options.ignore_unknown_fields = true;
-    return google::protobuf::util::JsonStringToMessage(json, message, options)
-        .ok();
-  }
-
-  // `gantry pipeline show LOCATOR -o json`.
-  absl::StatusOr<v1::PipelineRun> Show(const std::string& locator) {
-    CliResult r = cluster_.Cli({"-o", "json", "pipeline", "show", locator});
-    if (r.exit_code != 0) return absl::NotFoundError(r.ToString());
-    v1::PipelineRun run;
-    if (!Parse(r.out, &run)) {
-      return absl::InternalError(absl::StrCat("not a PipelineRun: ", r.out));
-    }
-    return run;
-  }
-
-  // Polls the run until it is in `state`.
-  bool WaitForRunState(const std::string& locator, const std::string& state) {
-    return WaitFor(
-        [&] {
-          absl::StatusOr<v1::PipelineRun> run = Show(locator);
-          return run.ok() && run->state() == state;
-        },
-        kRunDeadline);
-  }
-
-  static const v1::StageRun* FindStage(const v1::PipelineRun& run,
-                                       const std::string& name) {
-    for (const v1::StageRun& s : run.stages()) {
-      if (s.name() == name) return &s;
-    }
-    return nullptr;
-  }
-
-  static const v1::JobRun* FindJob(const v1::StageRun& stage,
-                                   const std::string& name) {
-    for (const v1::JobRun& j : stage.jobs()) {
-      if (j.name() == name) return &j;
-    }
-    return nullptr;
-  }
-
-  // Writes and applies a config; fails the test if the controller refuses it.
+  // Applies a config; fails the test if the controller refuses it.
   void Apply(const std::string& yaml) {
-    std::string path = cluster_.WriteFile("config/pipelines.gocd.yaml", yaml);
-    CliResult r = cluster_.Cli({"config", "apply", "-f", path});
-    ASSERT_EQ(r.exit_code, 0) << r.ToString();
+    absl::Status applied = cluster_.ApplyConfig(yaml);
+    ASSERT_TRUE(applied.ok()) << applied;
   }
 
+  // The job's whole log; failing to read it fails the test.
   std::string JobLog(const std::string& locator) {
-    CliResult r = cluster_.Cli({"job", "log", locator, "--follow"});
-    EXPECT_EQ(r.exit_code, 0) << r.ToString();
-    return r.out;
+    absl::StatusOr<std::string> log = cluster_.JobLog(locator);
+    EXPECT_TRUE(log.ok()) << log.status();
+    return log.value_or("");
   }
 
   Cluster cluster_;
@@ -121,17 +76,15 @@ TEST_F(PipelineE2eTest, TwoStagePipelinePasses) {
       "    stages:\n"
       "      - build:\n"
       "          jobs:\n",
-      ShellJob("compile",
-               "echo building $GANTRY_PIPELINE_NAME/$GANTRY_PIPELINE_COUNTER"),
+      ShellJob("compile", "echo building $GANTRY_PIPELINE_NAME/$GANTRY_PIPELINE_COUNTER"),
       "      - test:\n"
       "          jobs:\n",
       ShellJob("unit", "echo testing in $GANTRY_STAGE_NAME"))));
 
-  CliResult trigger =
-      cluster_.Cli({"pipeline", "trigger", "two", "--wait"}, kRunDeadline);
+  CliResult trigger = cluster_.Cli({"pipeline", "trigger", "two", "--wait"}, kRunDeadline);
   ASSERT_EQ(trigger.exit_code, 0) << trigger.ToString();
 
-  absl::StatusOr<v1::PipelineRun> run = Show("two/1");
+  absl::StatusOr<v1::PipelineRun> run = cluster_.ShowRun("two/1");
   ASSERT_TRUE(run.ok()) << run.status();
   EXPECT_EQ(run->state(), "passed");
   ASSERT_EQ(run->stages_size(), 2);
@@ -143,44 +96,42 @@ TEST_F(PipelineE2eTest, TwoStagePipelinePasses) {
     EXPECT_EQ(stage.jobs(0).state(), "passed") << stage.name();
     EXPECT_EQ(stage.jobs(0).agent_name(), cluster_.agent_name(0));
   }
-  EXPECT_TRUE(
-      absl::StrContains(JobLog("two/1/build/compile"), "building two/1"));
+  EXPECT_TRUE(absl::StrContains(JobLog("two/1/build/compile"), "building two/1"));
   EXPECT_TRUE(absl::StrContains(JobLog("two/1/test/unit"), "testing in test"));
 }
 
 // A failing task fails its job and stage; the stage's other job still
 // finishes, later tasks of the failed job and later stages do not run.
 TEST_F(PipelineE2eTest, FailingTaskFailsStageAndEndsRun) {
-  ASSERT_NO_FATAL_FAILURE(Apply(
-      absl::StrCat("format_version: 10\n"
-                   "pipelines:\n"
-                   "  failing:\n"
-                   "    group: e2e\n"
-                   "    stages:\n"
-                   "      - build:\n"
-                   "          jobs:\n"
-                   "            bad:\n"
-                   "              tasks:\n"
-                   "                - exec:\n"
-                   "                    command: /bin/sh\n"
-                   "                    arguments:\n"
-                   "                      - -c\n"
-                   "                      - \"echo before failure; exit 3\"\n"
-                   "                - exec:\n"
-                   "                    command: /bin/sh\n"
-                   "                    arguments:\n"
-                   "                      - -c\n"
-                   "                      - \"echo after failure\"\n",
-                   ShellJob("good", "echo the good job"),
-                   "      - deploy:\n"
-                   "          jobs:\n",
-                   ShellJob("ship", "echo shipping"))));
+  ASSERT_NO_FATAL_FAILURE(
+      Apply(absl::StrCat("format_version: 10\n"
+                         "pipelines:\n"
+                         "  failing:\n"
+                         "    group: e2e\n"
+                         "    stages:\n"
+                         "      - build:\n"
+                         "          jobs:\n"
+                         "            bad:\n"
+                         "              tasks:\n"
+                         "                - exec:\n"
+                         "                    command: /bin/sh\n"
+                         "                    arguments:\n"
+                         "                      - -c\n"
+                         "                      - \"echo before failure; exit 3\"\n"
+                         "                - exec:\n"
+                         "                    command: /bin/sh\n"
+                         "                    arguments:\n"
+                         "                      - -c\n"
+                         "                      - \"echo after failure\"\n",
+                         ShellJob("good", "echo the good job"),
+                         "      - deploy:\n"
+                         "          jobs:\n",
+                         ShellJob("ship", "echo shipping"))));
 
-  CliResult trigger =
-      cluster_.Cli({"pipeline", "trigger", "failing", "--wait"}, kRunDeadline);
+  CliResult trigger = cluster_.Cli({"pipeline", "trigger", "failing", "--wait"}, kRunDeadline);
   EXPECT_EQ(trigger.exit_code, 1) << trigger.ToString();
 
-  absl::StatusOr<v1::PipelineRun> run = Show("failing/1");
+  absl::StatusOr<v1::PipelineRun> run = cluster_.ShowRun("failing/1");
   ASSERT_TRUE(run.ok()) << run.status();
   EXPECT_EQ(run->state(), "failed");
   const v1::StageRun* build = FindStage(*run, "build");
@@ -204,8 +155,7 @@ TEST_F(PipelineE2eTest, FailingTaskFailsStageAndEndsRun) {
   std::string log = JobLog("failing/1/build/bad");
   EXPECT_TRUE(absl::StrContains(log, "\nbefore failure\n")) << log;
   EXPECT_FALSE(absl::StrContains(log, "\nafter failure\n")) << log;
-  EXPECT_TRUE(
-      absl::StrContains(JobLog("failing/1/build/good"), "the good job"));
+  EXPECT_TRUE(absl::StrContains(JobLog("failing/1/build/good"), "the good job"));
 }
 
 // A manual gate stops the run until the stage is approved; then it goes on.
@@ -224,11 +174,10 @@ TEST_F(PipelineE2eTest, ManualGateWaitsForApproval) {
                          "          jobs:\n",
                          ShellJob("ship", "echo shipped after approval"))));
 
-  CliResult trigger =
-      cluster_.Cli({"pipeline", "trigger", "gated", "--wait"}, kRunDeadline);
+  CliResult trigger = cluster_.Cli({"pipeline", "trigger", "gated", "--wait"}, kRunDeadline);
   ASSERT_EQ(trigger.exit_code, 3) << trigger.ToString();
 
-  absl::StatusOr<v1::PipelineRun> waiting = Show("gated/1");
+  absl::StatusOr<v1::PipelineRun> waiting = cluster_.ShowRun("gated/1");
   ASSERT_TRUE(waiting.ok()) << waiting.status();
   EXPECT_EQ(waiting->state(), "awaiting_approval");
   const v1::StageRun* build = FindStage(*waiting, "build");
@@ -239,24 +188,23 @@ TEST_F(PipelineE2eTest, ManualGateWaitsForApproval) {
   EXPECT_EQ(gate->state(), "awaiting_approval");
   EXPECT_EQ(gate->approval(), "manual");
   for (const v1::JobRun& job : gate->jobs()) {
-    EXPECT_TRUE(job.state() != "assigned" && job.state() != "running" &&
-                job.state() != "passed" && job.state() != "failed")
-        << "deploy job " << job.name()
-        << " ran before approval: " << job.state();
+    EXPECT_TRUE(job.state() != "assigned" && job.state() != "running" && job.state() != "passed" &&
+                job.state() != "failed")
+        << "deploy job " << job.name() << " ran before approval: " << job.state();
   }
 
   CliResult approve = cluster_.Cli({"stage", "approve", "gated/1/deploy"});
   ASSERT_EQ(approve.exit_code, 0) << approve.ToString();
-  ASSERT_TRUE(WaitForRunState("gated/1", "passed")) << Show("gated/1").status();
+  ASSERT_TRUE(cluster_.WaitForRunState("gated/1", "passed", kRunDeadline))
+      << cluster_.ShowRun("gated/1").status();
 
-  absl::StatusOr<v1::PipelineRun> done = Show("gated/1");
+  absl::StatusOr<v1::PipelineRun> done = cluster_.ShowRun("gated/1");
   ASSERT_TRUE(done.ok()) << done.status();
   const v1::StageRun* deploy = FindStage(*done, "deploy");
   ASSERT_NE(deploy, nullptr);
   EXPECT_EQ(deploy->state(), "passed");
   EXPECT_FALSE(deploy->approved_by().empty());
-  EXPECT_TRUE(absl::StrContains(JobLog("gated/1/deploy/ship"),
-                                "shipped after approval"));
+  EXPECT_TRUE(absl::StrContains(JobLog("gated/1/deploy/ship"), "shipped after approval"));
 }
 
 // A pipeline with a pipeline material starts when that upstream stage passes.
@@ -284,19 +232,18 @@ TEST_F(PipelineE2eTest, DownstreamStartsWhenUpstreamStagePasses) {
                          "          jobs:\n",
                          ShellJob("release", "echo releasing app"))));
 
-  EXPECT_FALSE(Show("app").ok()) << "app ran before lib";
-  CliResult trigger =
-      cluster_.Cli({"pipeline", "trigger", "lib", "--wait"}, kRunDeadline);
+  EXPECT_FALSE(cluster_.ShowRun("app").ok()) << "app ran before lib";
+  CliResult trigger = cluster_.Cli({"pipeline", "trigger", "lib", "--wait"}, kRunDeadline);
   ASSERT_EQ(trigger.exit_code, 0) << trigger.ToString();
 
-  ASSERT_TRUE(WaitForRunState("app/1", "passed")) << Show("app/1").status();
-  absl::StatusOr<v1::PipelineRun> app = Show("app/1");
+  ASSERT_TRUE(cluster_.WaitForRunState("app/1", "passed", kRunDeadline))
+      << cluster_.ShowRun("app/1").status();
+  absl::StatusOr<v1::PipelineRun> app = cluster_.ShowRun("app/1");
   ASSERT_TRUE(app.ok()) << app.status();
   EXPECT_EQ(app->cause().kind(), "upstream");
   // Exactly one downstream run for one upstream pass.
-  EXPECT_FALSE(Show("app/2").ok());
-  EXPECT_TRUE(
-      absl::StrContains(JobLog("app/1/deploy/release"), "releasing app"));
+  EXPECT_FALSE(cluster_.ShowRun("app/2").ok());
+  EXPECT_TRUE(absl::StrContains(JobLog("app/1/deploy/release"), "releasing app"));
 }
 
 // An invalid config is refused with its line number, and the config in force
@@ -313,29 +260,28 @@ TEST_F(PipelineE2eTest, InvalidConfigIsRefusedAndOldOneStays) {
       ShellJob("compile", "echo still here"));
   ASSERT_NO_FATAL_FAILURE(Apply(good));
 
-  std::string bad_path = cluster_.WriteFile(
-      "config/bad.gocd.yaml",
-      "format_version: 10\n"                     // 1
-      "pipelines:\n"                             // 2
-      "  keep:\n"                                // 3
-      "    group: e2e\n"                         // 4
-      "    stages:\n"                            // 5
-      "      - build:\n"                         // 6
-      "          jobs:\n"                        // 7
-      "            compile:\n"                   // 8
-      "              tasks:\n"                   // 9
-      "                - exec:\n"                // 10
-      "                    comand: /bin/true\n"  // 11: the typo
-      "  added:\n"
-      "    group: e2e\n"
-      "    stages:\n"
-      "      - build:\n"
-      "          jobs:\n" +
-          ShellJob("compile", "echo new"));
+  std::string bad_path =
+      cluster_.WriteFile("config/bad.gocd.yaml",
+                         "format_version: 10\n"                     // 1
+                         "pipelines:\n"                             // 2
+                         "  keep:\n"                                // 3
+                         "    group: e2e\n"                         // 4
+                         "    stages:\n"                            // 5
+                         "      - build:\n"                         // 6
+                         "          jobs:\n"                        // 7
+                         "            compile:\n"                   // 8
+                         "              tasks:\n"                   // 9
+                         "                - exec:\n"                // 10
+                         "                    comand: /bin/true\n"  // 11: the typo
+                         "  added:\n"
+                         "    group: e2e\n"
+                         "    stages:\n"
+                         "      - build:\n"
+                         "          jobs:\n" +
+                             ShellJob("compile", "echo new"));
   CliResult refused = cluster_.Cli({"config", "apply", "-f", bad_path});
   EXPECT_NE(refused.exit_code, 0) << refused.ToString();
-  EXPECT_TRUE(absl::StrContains(refused.err, "bad.gocd.yaml:11:"))
-      << refused.ToString();
+  EXPECT_TRUE(absl::StrContains(refused.err, "bad.gocd.yaml:11:")) << refused.ToString();
   EXPECT_TRUE(absl::StrContains(refused.err, "comand")) << refused.ToString();
 
   CliResult shown = cluster_.Cli({"config", "show"});
@@ -347,8 +293,7 @@ TEST_F(PipelineE2eTest, InvalidConfigIsRefusedAndOldOneStays) {
   EXPECT_TRUE(absl::StrContains(list.out, "keep"));
   EXPECT_FALSE(absl::StrContains(list.out, "added"));
 
-  CliResult trigger =
-      cluster_.Cli({"pipeline", "trigger", "keep", "--wait"}, kRunDeadline);
+  CliResult trigger = cluster_.Cli({"pipeline", "trigger", "keep", "--wait"}, kRunDeadline);
   EXPECT_EQ(trigger.exit_code, 0) << trigger.ToString();
   EXPECT_TRUE(absl::StrContains(JobLog("keep/1/build/compile"), "still here"));
 }
