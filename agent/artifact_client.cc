@@ -41,9 +41,7 @@ bool Interrupted(const TransferContext& context) {
 }
 
 // "NOT_FOUND: no artifact out/app.tar" from a failed call.
-std::string Describe(const grpc::Status& status) {
-  return FromGrpcStatus(status).ToString();
-}
+std::string Describe(const grpc::Status& status) { return FromGrpcStatus(status).ToString(); }
 
 // Closes a file descriptor when the scope ends.
 struct FdCloser {
@@ -53,33 +51,106 @@ struct FdCloser {
   }
 };
 
+// What streaming one file did: whether the stream still works, a local
+// failure (reading, or the file changing size), and what was sent.
+struct SentFile {
+  bool stream_ok = false;
+  std::string local_error;
+  int64_t bytes = 0;
+  std::string digest;  // hex SHA-256 of the bytes sent
+};
+
+// Writes `header`, the data of `fd` in chunks and, unless something failed,
+// the trailer with the data's digest, then half-closes.
+SentFile SendFile(grpc::ClientWriterInterface<gantry::v1::UploadArtifactRequest>& writer,
+                  gantry::v1::UploadArtifactRequest header, int fd, int64_t size) {
+  SentFile sent;
+  Sha256Hasher hasher;
+  gantry::v1::UploadArtifactRequest& message = header;
+  sent.stream_ok = writer.Write(message);
+  std::vector<char> buf(kArtifactChunkBytes);
+  while (sent.stream_ok) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      sent.local_error = absl::StrCat("reading: ", std::strerror(errno));
+      break;
+    }
+    if (n == 0) break;
+    std::string_view chunk(buf.data(), static_cast<size_t>(n));
+    hasher.Update(chunk);
+    message.Clear();
+    message.set_data(chunk.data(), chunk.size());
+    sent.stream_ok = writer.Write(message);
+  }
+  sent.bytes = static_cast<int64_t>(hasher.bytes());
+  sent.digest = hasher.FinishHex();
+  if (sent.stream_ok && sent.local_error.empty() && sent.bytes != size) {
+    // The controller would refuse it too (size differs from the header);
+    // say why here.
+    sent.local_error = absl::StrCat("the file changed while it was uploaded (", size,
+                                    " bytes, then ", sent.bytes, ")");
+  }
+  if (sent.stream_ok && sent.local_error.empty()) {
+    message.Clear();
+    message.mutable_trailer()->set_sha256(sent.digest);
+    sent.stream_ok = writer.Write(message) && writer.WritesDone();
+  }
+  return sent;
+}
+
+// Reads the files of a DownloadArtifact call into `writer`; the first
+// failure cancels the call. *status is how the call ended.
+absl::Status ReceiveFiles(gantry::v1::AgentService::StubInterface& stub,
+                          const gantry::v1::DownloadArtifactRequest& request,
+                          TransferInterrupter* interrupter, const std::string& locator,
+                          FetchWriter& writer, grpc::Status* status) {
+  grpc::ClientContext call;
+  absl::Status failed;
+  ArmedCall armed(interrupter, &call);
+  auto reader = stub.DownloadArtifact(&call, request);
+  gantry::v1::ArtifactStreamChunk chunk;
+  while (reader->Read(&chunk)) {
+    if (!failed.ok()) continue;  // draining after TryCancel
+    switch (chunk.kind_case()) {
+      case gantry::v1::ArtifactStreamChunk::kFile:
+        failed = writer.BeginFile(chunk.file());
+        break;
+      case gantry::v1::ArtifactStreamChunk::kData:
+        failed = writer.Append(chunk.data());
+        break;
+      default:
+        failed = absl::DataLossError(absl::StrCat("empty message in the stream from ", locator));
+    }
+    if (!failed.ok()) call.TryCancel();
+  }
+  *status = reader->Finish();
+  return failed;
+}
+
 }  // namespace
 
 std::string ResolvedLocator(const gantry::v1::FetchTask& task) {
-  return absl::StrCat(task.pipeline(), "/", task.pipeline_counter(), "/",
-                      task.stage(), "/", task.stage_counter(), "/", task.job());
+  return absl::StrCat(task.pipeline(), "/", task.pipeline_counter(), "/", task.stage(), "/",
+                      task.stage_counter(), "/", task.job());
 }
 
-ArtifactClient::ArtifactClient(
-    std::shared_ptr<gantry::v1::AgentService::StubInterface> stub,
-    std::string agent_id, std::string token)
-    : stub_(std::move(stub)),
-      agent_id_(std::move(agent_id)),
-      token_(std::move(token)) {}
+ArtifactClient::ArtifactClient(std::shared_ptr<gantry::v1::AgentService::StubInterface> stub,
+                               std::string agent_id, std::string token)
+    : stub_(std::move(stub)), agent_id_(std::move(agent_id)), token_(std::move(token)) {}
 
-void ArtifactClient::FillAuth(gantry::v1::AgentAuth* auth,
-                              int64_t attempt_id) const {
+void ArtifactClient::FillAuth(gantry::v1::AgentAuth* auth, int64_t attempt_id) const {
   auth->set_agent_id(agent_id_);
   auth->set_token(token_);
   auth->set_attempt_id(attempt_id);
 }
 
-absl::StatusOr<UploadedArtifact> ArtifactClient::Upload(
-    const ArtifactItem& item, const TransferContext& context) {
+absl::StatusOr<UploadedArtifact> ArtifactClient::Upload(const ArtifactItem& item,
+                                                        const TransferContext& context) {
   const std::string& path = item.artifact_path;
   auto failed = [&](absl::StatusCode code, const std::string& why) {
-    return absl::Status(code, absl::StrCat("uploading ", item.local_path,
-                                           " as ", path, " failed: ", why));
+    return absl::Status(
+        code, absl::StrCat("uploading ", item.local_path, " as ", path, " failed: ", why));
   };
   FdCloser file{::open(item.local_path.c_str(), O_RDONLY | O_CLOEXEC)};
   struct stat st;
@@ -93,9 +164,8 @@ absl::StatusOr<UploadedArtifact> ArtifactClient::Upload(
   grpc::ClientContext call;
   gantry::v1::UploadArtifactResponse response;
   ArmedCall armed(context.interrupter, &call);
-  std::unique_ptr<
-      grpc::ClientWriterInterface<gantry::v1::UploadArtifactRequest>>
-      writer = stub_->UploadArtifact(&call, &response);
+  std::unique_ptr<grpc::ClientWriterInterface<gantry::v1::UploadArtifactRequest>> writer =
+      stub_->UploadArtifact(&call, &response);
 
   gantry::v1::UploadArtifactRequest message;
   auto* header = message.mutable_header();
@@ -105,128 +175,72 @@ absl::StatusOr<UploadedArtifact> ArtifactClient::Upload(
   header->set_kind(item.kind);
   header->set_executable((st.st_mode & S_IXUSR) != 0);
 
-  Sha256Hasher hasher;
-  std::string local_error;
-  bool stream_ok = writer->Write(message);
-  std::vector<char> buf(kArtifactChunkBytes);
-  while (stream_ok) {
-    ssize_t n = ::read(file.fd, buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      local_error = absl::StrCat("reading: ", std::strerror(errno));
-      break;
-    }
-    if (n == 0) break;
-    std::string_view chunk(buf.data(), static_cast<size_t>(n));
-    hasher.Update(chunk);
-    message.Clear();
-    message.set_data(chunk.data(), chunk.size());
-    stream_ok = writer->Write(message);
-  }
-  const int64_t sent = static_cast<int64_t>(hasher.bytes());
-  const std::string digest = hasher.FinishHex();
-  if (stream_ok && local_error.empty() && sent != st.st_size) {
-    // The controller would refuse it too (size differs from the header);
-    // say why here.
-    local_error = absl::StrCat("the file changed while it was uploaded (",
-                               st.st_size, " bytes, then ", sent, ")");
-  }
-  if (stream_ok && local_error.empty()) {
-    message.Clear();
-    message.mutable_trailer()->set_sha256(digest);
-    stream_ok = writer->Write(message) && writer->WritesDone();
-  }
-  if (!local_error.empty()) call.TryCancel();
+  SentFile sent = SendFile(*writer, std::move(message), file.fd, st.st_size);
+  if (!sent.local_error.empty()) call.TryCancel();
   grpc::Status status = writer->Finish();
-  if (!local_error.empty()) {
-    return failed(absl::StatusCode::kFailedPrecondition, local_error);
+  if (!sent.local_error.empty()) {
+    return failed(absl::StatusCode::kFailedPrecondition, sent.local_error);
   }
   if (Interrupted(context)) {
     return failed(absl::StatusCode::kCancelled, "interrupted");
   }
   if (!status.ok()) {
-    return failed(FromGrpcStatus(status).code(),
-                  absl::StrCat("controller: ", Describe(status)));
+    return failed(FromGrpcStatus(status).code(), absl::StrCat("controller: ", Describe(status)));
   }
-  if (response.sha256() != digest || response.size() != sent) {
-    return failed(absl::StatusCode::kDataLoss,
-                  absl::StrCat("the controller stored ", response.size(),
-                               " bytes with sha256 ", response.sha256(),
-                               "; sent ", sent, " bytes with sha256 ", digest));
+  if (response.sha256() != sent.digest || response.size() != sent.bytes) {
+    return failed(
+        absl::StatusCode::kDataLoss,
+        absl::StrCat("the controller stored ", response.size(), " bytes with sha256 ",
+                     response.sha256(), "; sent ", sent.bytes, " bytes with sha256 ", sent.digest));
   }
   return UploadedArtifact{response.path(), response.size(), response.sha256()};
 }
 
-absl::Status ArtifactClient::Fetch(const gantry::v1::FetchTask& task,
-                                   int task_index,
+absl::Status ArtifactClient::Fetch(const gantry::v1::FetchTask& task, int task_index,
                                    const TransferContext& context) {
   const std::string resolved = ResolvedLocator(task);
-  const std::string locator =
-      task.locator().empty() || task.locator() == resolved
-          ? resolved
-          : absl::StrCat(task.locator(), " (", resolved, ")");
+  const std::string locator = task.locator().empty() || task.locator() == resolved
+                                  ? resolved
+                                  : absl::StrCat(task.locator(), " (", resolved, ")");
   auto dest = CleanArtifactDir(task.destination());
   if (!dest.ok()) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("fetch destination '", task.destination(),
-                     "' is refused: ", dest.status().message()));
+    return absl::PermissionDeniedError(absl::StrCat("fetch destination '", task.destination(),
+                                                    "' is refused: ", dest.status().message()));
   }
   auto root = RealPath(context.job_dir);
   if (!root.ok()) return root.status();
   // Before anything is downloaded: the destination must stay inside.
   if (auto made = MakeDirsInside(*root, *dest); !made.ok()) {
-    return absl::Status(made.status().code(),
-                        absl::StrCat("fetch destination '", task.destination(),
-                                     "': ", made.status().message()));
+    return absl::Status(
+        made.status().code(),
+        absl::StrCat("fetch destination '", task.destination(), "': ", made.status().message()));
   }
 
-  grpc::ClientContext call;
   gantry::v1::DownloadArtifactRequest request;
   FillAuth(request.mutable_auth(), context.attempt_id);
   request.set_task_index(task_index);
   FetchWriter writer(*root, *dest, locator);
-  absl::Status failed;
   grpc::Status status;
-  {
-    ArmedCall armed(context.interrupter, &call);
-    auto reader = stub_->DownloadArtifact(&call, request);
-    gantry::v1::ArtifactStreamChunk chunk;
-    while (reader->Read(&chunk)) {
-      if (!failed.ok()) continue;  // draining after TryCancel
-      switch (chunk.kind_case()) {
-        case gantry::v1::ArtifactStreamChunk::kFile:
-          failed = writer.BeginFile(chunk.file());
-          break;
-        case gantry::v1::ArtifactStreamChunk::kData:
-          failed = writer.Append(chunk.data());
-          break;
-        default:
-          failed = absl::DataLossError(
-              absl::StrCat("empty message in the stream from ", locator));
-      }
-      if (!failed.ok()) call.TryCancel();
-    }
-    status = reader->Finish();
-  }
+  absl::Status failed =
+      ReceiveFiles(*stub_, request, context.interrupter, locator, writer, &status);
   if (!failed.ok()) return failed;
   if (Interrupted(context)) {
-    return absl::CancelledError(absl::StrCat(
-        "fetching '", task.source(), "' from ", locator, " was interrupted"));
+    return absl::CancelledError(
+        absl::StrCat("fetching '", task.source(), "' from ", locator, " was interrupted"));
   }
   if (!status.ok()) {
     return absl::Status(FromGrpcStatus(status).code(),
-                        absl::StrCat("fetching '", task.source(), "' from ",
-                                     locator, " failed: ", Describe(status)));
+                        absl::StrCat("fetching '", task.source(), "' from ", locator,
+                                     " failed: ", Describe(status)));
   }
   if (absl::Status s = writer.Finish(); !s.ok()) return s;
   if (writer.files() == 0 && task.is_file()) {
-    return absl::DataLossError(absl::StrCat(
-        "fetching '", task.source(), "' from ", locator, " returned no file"));
+    return absl::DataLossError(
+        absl::StrCat("fetching '", task.source(), "' from ", locator, " returned no file"));
   }
   if (context.console) {
-    context.console(absl::StrCat("[gantry] fetched '", task.source(), "' from ",
-                                 locator, " into ", dest->empty() ? "." : *dest,
-                                 ": ", writer.files(), " file(s), ",
+    context.console(absl::StrCat("[gantry] fetched '", task.source(), "' from ", locator, " into ",
+                                 dest->empty() ? "." : *dest, ": ", writer.files(), " file(s), ",
                                  writer.bytes(), " bytes\n"));
   }
   return absl::OkStatus();

@@ -1,41 +1,21 @@
+// A job on its own thread: the task sequence (run_if, cancel, on_cancel),
+// fetches, artifact uploads and the console. Exec tasks' processes are
+// job_runner_exec.cc.
 #include "agent/job_runner.h"
 
-#include <poll.h>
-#include <signal.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <cerrno>
 #include <chrono>
-#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "agent/artifact_upload.h"
 #include "agent/paths.h"
 #include "agent/task_process.h"
 #include "common/files.h"
-#include "spdlog/spdlog.h"
 
 namespace gantry::agent {
 namespace {
-
-using Clock = ConsoleBatcher::Clock;
-
-// "90" -> "1m30s", as the config's durations read.
-std::string HumanSeconds(int64_t seconds) {
-  return absl::FormatDuration(absl::Seconds(seconds));
-}
-
-Clock::duration ToClock(absl::Duration d) {
-  return std::chrono::duration_cast<Clock::duration>(
-      absl::ToChronoNanoseconds(d));
-}
-
-// How long to wait for a killed process group to disappear.
-constexpr auto kGroupGoneTimeout = std::chrono::seconds(2);
-// Without a pidfd, how often to check whether the child exited.
-constexpr auto kExitPollTick = std::chrono::milliseconds(20);
 
 std::string RunIfOf(const gantry::v1::Task& task) {
   return task.run_if().empty() ? "passed" : task.run_if();
@@ -44,8 +24,7 @@ std::string RunIfOf(const gantry::v1::Task& task) {
 std::string DescribeTask(const gantry::v1::Task& task) {
   if (task.has_exec()) {
     std::vector<std::string> argv = {task.exec().command()};
-    argv.insert(argv.end(), task.exec().arguments().begin(),
-                task.exec().arguments().end());
+    argv.insert(argv.end(), task.exec().arguments().begin(), task.exec().arguments().end());
     std::string out = CommandLine(argv);
     if (!task.exec().working_directory().empty()) {
       absl::StrAppend(&out, " (in ", task.exec().working_directory(), ")");
@@ -54,19 +33,16 @@ std::string DescribeTask(const gantry::v1::Task& task) {
   }
   if (task.has_fetch()) {
     const auto& f = task.fetch();
-    return absl::StrCat("fetch ", f.pipeline(), "/", f.stage(), "/", f.job(),
-                        " ", f.source(), " -> ",
-                        f.destination().empty() ? "." : f.destination());
+    return absl::StrCat("fetch ", f.pipeline(), "/", f.stage(), "/", f.job(), " ", f.source(),
+                        " -> ", f.destination().empty() ? "." : f.destination());
   }
   return "(empty task)";
 }
 
 class UnsupportedFetchHandler : public FetchHandler {
  public:
-  absl::Status Fetch(const gantry::v1::FetchTask&, int,
-                     const TransferContext&) override {
-    return absl::UnimplementedError(
-        "fetch tasks are not supported by this agent");
+  absl::Status Fetch(const gantry::v1::FetchTask&, int, const TransferContext&) override {
+    return absl::UnimplementedError("fetch tasks are not supported by this agent");
   }
 };
 
@@ -74,16 +50,18 @@ class UnsupportedUploader : public ArtifactUploader {
  public:
   absl::StatusOr<UploadedArtifact> Upload(const ArtifactItem& item,
                                           const TransferContext&) override {
-    return absl::UnimplementedError(
-        absl::StrCat("cannot upload ", item.artifact_path,
-                     ": artifact upload is not supported by this agent"));
+    return absl::UnimplementedError(absl::StrCat(
+        "cannot upload ", item.artifact_path, ": artifact upload is not supported by this agent"));
   }
 };
 
 }  // namespace
 
-JobRunner::JobRunner(JobRunnerOptions options, gantry::v1::Assign assign,
-                     JobSink* sink)
+JobRunner::Clock::duration JobRunner::ToClock(absl::Duration d) {
+  return std::chrono::duration_cast<Clock::duration>(absl::ToChronoNanoseconds(d));
+}
+
+JobRunner::JobRunner(JobRunnerOptions options, gantry::v1::Assign assign, JobSink* sink)
     : options_(std::move(options)), assign_(std::move(assign)), sink_(sink) {
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 }
@@ -102,13 +80,9 @@ void JobRunner::Join() {
   if (thread_.joinable()) thread_.join();
 }
 
-void JobRunner::Cancel(const std::string& reason) {
-  RequestStop(Stop::kCancel, reason);
-}
+void JobRunner::Cancel(const std::string& reason) { RequestStop(Stop::kCancel, reason); }
 
-void JobRunner::Abort(const std::string& reason) {
-  RequestStop(Stop::kAbort, reason);
-}
+void JobRunner::Abort(const std::string& reason) { RequestStop(Stop::kAbort, reason); }
 
 void JobRunner::RequestStop(Stop stop, const std::string& reason) {
   {
@@ -116,8 +90,7 @@ void JobRunner::RequestStop(Stop stop, const std::string& reason) {
     if (static_cast<int>(stop) <= static_cast<int>(stop_)) return;
     if (stop_ == Stop::kNone) stop_reason_ = reason;
     stop_ = stop;
-    if (transfer_ != nullptr &&
-        (stop == Stop::kAbort || !transfer_on_cancel_)) {
+    if (transfer_ != nullptr && (stop == Stop::kAbort || !transfer_on_cancel_)) {
       transfer_->Interrupt();
     }
   }
@@ -157,10 +130,9 @@ void JobRunner::FlushConsole() {
 
 void JobRunner::Run() {
   BecomeChildSubreaper();
-  env_ = BuildJobEnvironment(options_.base_environment
-                                 ? *options_.base_environment
-                                 : CurrentProcessEnvironment(),
-                             assign_, options_.controller_url);
+  env_ = BuildJobEnvironment(
+      options_.base_environment ? *options_.base_environment : CurrentProcessEnvironment(), assign_,
+      options_.controller_url);
   masker_ = std::make_unique<SecretMasker>(env_.secrets);
   batcher_ = std::make_unique<ConsoleBatcher>(
       options_.max_chunk_bytes, ToClock(options_.flush_interval),
@@ -172,8 +144,7 @@ void JobRunner::Run() {
   if (report.result == JobResult::kPassed) {
     Say("job passed");
   } else {
-    Say(absl::StrCat("job ", std::string(JobResultName(report.result)), ": ",
-                     report.reason));
+    Say(absl::StrCat("job ", std::string(JobResultName(report.result)), ": ", report.reason));
   }
   FlushConsole();
   sink_->OnJobCompleted(report);
@@ -181,83 +152,35 @@ void JobRunner::Run() {
 }
 
 JobReport JobRunner::RunTasks() {
-  const auto& a = assign_;
-  auto dir = JobDir(options_.work_dir, a);
-  std::string where = dir.ok() ? *dir : options_.work_dir;
-  Say(absl::StrCat("job ", a.pipeline(), "/", a.pipeline_counter(), "/",
-                   a.stage(), "/", a.stage_counter(), "/", a.job(),
-                   " (attempt ", a.attempt_id(), ") in ", where));
-  if (!dir.ok()) {
-    Say(std::string(dir.status().message()));
-    return {JobResult::kFailed, std::string(dir.status().message())};
-  }
-  if (absl::Status made = MakeDirs(*dir); !made.ok()) {
-    Say(std::string(made.message()));
-    return {JobResult::kFailed, std::string(made.message())};
-  }
-  job_dir_ = *dir;
-
-  const int n = a.tasks_size();
+  if (std::optional<JobReport> failed = PrepareJobDir()) return *failed;
+  const int n = assign_.tasks_size();
   bool any_failed = false;
   std::string first_failure;
   for (int i = 0; i < n; ++i) {
-    const gantry::v1::Task& task = a.tasks(i);
+    const gantry::v1::Task& task = assign_.tasks(i);
     if (CurrentStop() != Stop::kNone) {
       // Cancelled between tasks: the rest never run.
-      for (int j = i; j < n; ++j) {
-        FlushConsole();
-        sink_->OnTaskResult({j, TaskOutcome::kSkipped, -1});
-      }
+      SkipTasksFrom(i);
       return {JobResult::kCancelled, StopReason()};
     }
-    std::string run_if = RunIfOf(task);
-    bool run;
-    if (run_if == "passed") {
-      run = !any_failed;
-    } else if (run_if == "failed") {
-      run = any_failed;
-    } else if (run_if == "any") {
-      run = true;
-    } else {
-      Say(absl::StrCat("task ", i + 1, ": unknown run_if '", run_if,
-                       "', treated as 'passed'"));
-      run_if = "passed";
-      run = !any_failed;
-    }
-    if (!run) {
+    std::string run_if;
+    if (!ShouldRun(i, task, any_failed, &run_if)) {
       Say(absl::StrCat("task ", i + 1, "/", n, " skipped (run_if ", run_if,
                        "): ", DescribeTask(task)));
       FlushConsole();
       sink_->OnTaskResult({i, TaskOutcome::kSkipped, -1});
       continue;
     }
-    Say(absl::StrCat("task ", i + 1, "/", n, ": ", DescribeTask(task),
-                     " (run_if ", run_if, ")"));
+    Say(absl::StrCat("task ", i + 1, "/", n, ": ", DescribeTask(task), " (run_if ", run_if, ")"));
     TaskRun result = RunTask(i, task, /*on_cancel=*/false);
     FlushConsole();
     sink_->OnTaskResult({i, result.outcome, result.exit_code});
 
-    if (result.outcome == TaskOutcome::kCancelled) {
-      std::string reason = StopReason();
-      if (task.has_on_cancel() && CurrentStop() == Stop::kCancel) {
-        Say(absl::StrCat("task ", i + 1,
-                         " on_cancel: ", DescribeTask(task.on_cancel())));
-        TaskRun cleanup = RunTask(i, task.on_cancel(), /*on_cancel=*/true);
-        Say(absl::StrCat("task ", i + 1, " on_cancel ",
-                         cleanup.outcome == TaskOutcome::kPassed
-                             ? "finished"
-                             : cleanup.failure));
-      }
-      for (int j = i + 1; j < n; ++j) {
-        FlushConsole();
-        sink_->OnTaskResult({j, TaskOutcome::kSkipped, -1});
-      }
-      return {JobResult::kCancelled, reason};
-    }
+    if (result.outcome == TaskOutcome::kCancelled) return CancelledAt(i, task);
     if (result.outcome == TaskOutcome::kFailed) {
       if (!any_failed) {
-        first_failure = absl::StrCat("task ", i + 1, " (", DescribeTask(task),
-                                     ") ", result.failure);
+        first_failure =
+            absl::StrCat("task ", i + 1, " (", DescribeTask(task), ") ", result.failure);
       }
       any_failed = true;
     }
@@ -266,8 +189,55 @@ JobReport JobRunner::RunTasks() {
   return {JobResult::kPassed, ""};
 }
 
-JobRunner::TaskRun JobRunner::RunTask(int index, const gantry::v1::Task& task,
-                                      bool on_cancel) {
+std::optional<JobReport> JobRunner::PrepareJobDir() {
+  const auto& a = assign_;
+  auto dir = JobDir(options_.work_dir, a);
+  std::string where = dir.ok() ? *dir : options_.work_dir;
+  Say(absl::StrCat("job ", a.pipeline(), "/", a.pipeline_counter(), "/", a.stage(), "/",
+                   a.stage_counter(), "/", a.job(), " (attempt ", a.attempt_id(), ") in ", where));
+  if (!dir.ok()) {
+    Say(std::string(dir.status().message()));
+    return JobReport{JobResult::kFailed, std::string(dir.status().message())};
+  }
+  if (absl::Status made = MakeDirs(*dir); !made.ok()) {
+    Say(std::string(made.message()));
+    return JobReport{JobResult::kFailed, std::string(made.message())};
+  }
+  job_dir_ = *dir;
+  return std::nullopt;
+}
+
+bool JobRunner::ShouldRun(int index, const gantry::v1::Task& task, bool any_failed,
+                          std::string* run_if) {
+  *run_if = RunIfOf(task);
+  if (*run_if == "passed") return !any_failed;
+  if (*run_if == "failed") return any_failed;
+  if (*run_if == "any") return true;
+  Say(absl::StrCat("task ", index + 1, ": unknown run_if '", *run_if, "', treated as 'passed'"));
+  *run_if = "passed";
+  return !any_failed;
+}
+
+JobReport JobRunner::CancelledAt(int index, const gantry::v1::Task& task) {
+  std::string reason = StopReason();
+  if (task.has_on_cancel() && CurrentStop() == Stop::kCancel) {
+    Say(absl::StrCat("task ", index + 1, " on_cancel: ", DescribeTask(task.on_cancel())));
+    TaskRun cleanup = RunTask(index, task.on_cancel(), /*on_cancel=*/true);
+    Say(absl::StrCat("task ", index + 1, " on_cancel ",
+                     cleanup.outcome == TaskOutcome::kPassed ? "finished" : cleanup.failure));
+  }
+  SkipTasksFrom(index + 1);
+  return {JobResult::kCancelled, reason};
+}
+
+void JobRunner::SkipTasksFrom(int first) {
+  for (int j = first; j < assign_.tasks_size(); ++j) {
+    FlushConsole();
+    sink_->OnTaskResult({j, TaskOutcome::kSkipped, -1});
+  }
+}
+
+JobRunner::TaskRun JobRunner::RunTask(int index, const gantry::v1::Task& task, bool on_cancel) {
   if (task.has_exec()) return RunExec(index, task.exec(), on_cancel);
   if (task.has_fetch()) return RunFetch(index, task.fetch(), on_cancel);
   Say(absl::StrCat("task ", index + 1, " has neither exec nor fetch"));
@@ -278,14 +248,12 @@ void JobRunner::SetTransfer(TransferInterrupter* transfer, bool on_cancel) {
   absl::MutexLock lock(&mu_);
   transfer_ = transfer;
   transfer_on_cancel_ = on_cancel;
-  if (transfer_ != nullptr &&
-      (stop_ == Stop::kAbort || (stop_ == Stop::kCancel && !on_cancel))) {
+  if (transfer_ != nullptr && (stop_ == Stop::kAbort || (stop_ == Stop::kCancel && !on_cancel))) {
     transfer_->Interrupt();
   }
 }
 
-TransferContext JobRunner::MakeTransferContext(
-    TransferInterrupter* interrupter) {
+TransferContext JobRunner::MakeTransferContext(TransferInterrupter* interrupter) {
   TransferContext context;
   context.attempt_id = assign_.attempt_id();
   context.job_dir = job_dir_;
@@ -294,16 +262,13 @@ TransferContext JobRunner::MakeTransferContext(
   return context;
 }
 
-JobRunner::TaskRun JobRunner::RunFetch(int index,
-                                       const gantry::v1::FetchTask& fetch,
+JobRunner::TaskRun JobRunner::RunFetch(int index, const gantry::v1::FetchTask& fetch,
                                        bool on_cancel) {
   UnsupportedFetchHandler unsupported;
-  FetchHandler* handler =
-      options_.fetch_handler ? options_.fetch_handler.get() : &unsupported;
+  FetchHandler* handler = options_.fetch_handler ? options_.fetch_handler.get() : &unsupported;
   TransferInterrupter interrupter;
   SetTransfer(&interrupter, on_cancel);
-  absl::Status status =
-      handler->Fetch(fetch, index, MakeTransferContext(&interrupter));
+  absl::Status status = handler->Fetch(fetch, index, MakeTransferContext(&interrupter));
   SetTransfer(nullptr, false);
   const std::string label = absl::StrCat("task ", index + 1);
   if (interrupter.interrupted()) {
@@ -313,28 +278,24 @@ JobRunner::TaskRun JobRunner::RunFetch(int index,
   }
   if (!status.ok()) {
     Say(std::string(status.message()));
-    return {TaskOutcome::kFailed, -1,
-            absl::StrCat("failed: ", std::string(status.message()))};
+    return {TaskOutcome::kFailed, -1, absl::StrCat("failed: ", std::string(status.message()))};
   }
   Say(absl::StrCat(label, " fetched"));
   return {TaskOutcome::kPassed, 0, ""};
 }
 
 JobReport JobRunner::UploadArtifacts(JobReport report) {
-  if (assign_.artifacts_size() == 0 || job_dir_.empty() ||
-      report.result == JobResult::kCancelled) {
+  if (assign_.artifacts_size() == 0 || job_dir_.empty() || report.result == JobResult::kCancelled) {
     return report;
   }
   UnsupportedUploader unsupported;
-  ArtifactUploader* uploader = options_.artifact_uploader
-                                   ? options_.artifact_uploader.get()
-                                   : &unsupported;
+  ArtifactUploader* uploader =
+      options_.artifact_uploader ? options_.artifact_uploader.get() : &unsupported;
   TransferInterrupter interrupter;
   SetTransfer(&interrupter, /*on_cancel=*/false);
-  absl::Status status = UploadJobArtifacts(
-      assign_.artifacts(), report.result == JobResult::kPassed, *uploader,
-      MakeTransferContext(&interrupter),
-      [this](const std::string& line) { Say(line); });
+  absl::Status status = UploadJobArtifacts(assign_.artifacts(), report.result == JobResult::kPassed,
+                                           *uploader, MakeTransferContext(&interrupter),
+                                           [this](const std::string& line) { Say(line); });
   SetTransfer(nullptr, false);
   if (interrupter.interrupted()) {
     Say(absl::StrCat("artifact upload cancelled (", StopReason(), ")"));
@@ -344,198 +305,9 @@ JobReport JobRunner::UploadArtifacts(JobReport report) {
   std::string message(status.message());
   Say(message);
   if (report.result == JobResult::kPassed) {
-    return {JobResult::kFailed,
-            absl::StrCat("artifact upload failed: ", message)};
+    return {JobResult::kFailed, absl::StrCat("artifact upload failed: ", message)};
   }
   return report;
-}
-
-JobRunner::TaskRun JobRunner::RunExec(int index,
-                                      const gantry::v1::ExecTask& exec,
-                                      bool on_cancel) {
-  const std::string label = absl::StrCat("task ", index + 1);
-  auto cwd = JoinInside(job_dir_, exec.working_directory());
-  if (!cwd.ok()) {
-    std::string msg(cwd.status().message());
-    Say(absl::StrCat(label, ": ", msg));
-    return {TaskOutcome::kFailed, -1, absl::StrCat("failed: ", msg)};
-  }
-  if (!FileExists(*cwd)) {
-    std::string msg = absl::StrCat("working directory ",
-                                   exec.working_directory(), " does not exist");
-    Say(absl::StrCat(label, ": ", msg));
-    return {TaskOutcome::kFailed, -1, absl::StrCat("failed: ", msg)};
-  }
-  auto executable = FindExecutable(exec.command(), env_.Get("PATH"), *cwd);
-  if (!executable.ok()) {
-    std::string msg(executable.status().message());
-    Say(absl::StrCat(label, ": ", msg, " (exit code 127)"));
-    return {TaskOutcome::kFailed, 127, absl::StrCat("failed: ", msg)};
-  }
-  ProcessSpec spec;
-  spec.executable = *executable;
-  spec.argv.push_back(exec.command());
-  spec.argv.insert(spec.argv.end(), exec.arguments().begin(),
-                   exec.arguments().end());
-  spec.env.assign(env_.vars.begin(), env_.vars.end());
-  spec.cwd = *cwd;
-  auto process = TaskProcess::Start(spec);
-  if (!process.ok()) {
-    std::string msg(process.status().message());
-    Say(absl::StrCat(label, ": ", msg, " (exit code 127)"));
-    return {TaskOutcome::kFailed, 127, absl::StrCat("failed: ", msg)};
-  }
-  ProcessEnd end = Pump(**process, index, on_cancel);
-  int code = ExitCodeOf(end.exit);
-  std::string how = DescribeExit(end.exit);
-  if (end.stopped) {
-    Say(absl::StrCat(label, " cancelled (", StopReason(), "): ", how));
-    return {TaskOutcome::kCancelled, code, how};
-  }
-  Say(absl::StrCat(label, " ", how));
-  if (code == 0) return {TaskOutcome::kPassed, 0, ""};
-  return {TaskOutcome::kFailed, code, how};
-}
-
-JobRunner::ProcessEnd JobRunner::Pump(TaskProcess& p, int index,
-                                      bool on_cancel) {
-  const auto grace = ToClock(options_.kill_grace);
-  const auto linger = ToClock(options_.output_linger);
-  const auto inactivity = std::chrono::seconds(assign_.timeout_seconds());
-  const bool has_timeout = assign_.timeout_seconds() > 0 && !on_cancel;
-  const auto max_end =
-      job_started_ + std::chrono::seconds(assign_.max_duration_seconds());
-  const bool has_max = assign_.max_duration_seconds() > 0 && !on_cancel;
-
-  bool exited = false;
-  bool stopped = false;
-  bool term_sent = false;
-  bool kill_sent = false;
-  Clock::time_point kill_at{};
-  Clock::time_point linger_until{};
-  char buf[64 * 1024];
-
-  auto read_output = [&] {
-    // Bounded, so a flood of output cannot starve the stop checks.
-    for (int round = 0; round < 16 && p.output_fd() >= 0; ++round) {
-      ssize_t n = ::read(p.output_fd(), buf, sizeof(buf));
-      if (n > 0) {
-        Print(std::string_view(buf, static_cast<size_t>(n)));
-      } else if (n == 0) {
-        p.CloseOutput();
-      } else if (errno == EINTR) {
-        continue;
-      } else {
-        if (errno != EAGAIN && errno != EWOULDBLOCK) p.CloseOutput();
-        return;
-      }
-    }
-  };
-
-  while (true) {
-    auto now = Clock::now();
-    Stop stop = CurrentStop();
-    if (has_timeout && stop == Stop::kNone &&
-        now - last_output_ >= inactivity) {
-      RequestStop(Stop::kCancel,
-                  absl::StrCat("no console output for ",
-                               HumanSeconds(assign_.timeout_seconds())));
-      stop = CurrentStop();
-    }
-    if (has_max && stop == Stop::kNone && now >= max_end) {
-      RequestStop(Stop::kCancel,
-                  absl::StrCat("ran longer than max_duration ",
-                               HumanSeconds(assign_.max_duration_seconds())));
-      stop = CurrentStop();
-    }
-    // An on_cancel task is itself only stopped by Abort.
-    bool stop_this = on_cancel ? stop == Stop::kAbort : stop != Stop::kNone;
-    if (stop_this) {
-      if (!exited) stopped = true;
-      if (stop == Stop::kAbort && !kill_sent) {
-        p.SignalGroup(SIGKILL);
-        term_sent = kill_sent = true;
-      } else if (!term_sent) {
-        p.SignalGroup(SIGTERM);
-        term_sent = true;
-        kill_at = now + grace;
-      }
-    }
-    if (term_sent && !kill_sent && now >= kill_at) {
-      Say(absl::StrCat("task ", index + 1, " still running ",
-                       absl::FormatDuration(options_.kill_grace),
-                       " after SIGTERM; sending SIGKILL"));
-      p.SignalGroup(SIGKILL);
-      kill_sent = true;
-    }
-    batcher_->FlushIfDue(now);
-    if (exited && (p.output_fd() < 0 || now >= linger_until)) break;
-
-    std::optional<Clock::time_point> wake_at = batcher_->deadline();
-    auto consider = [&](Clock::time_point t) {
-      if (!wake_at || t < *wake_at) wake_at = t;
-    };
-    if (term_sent && !kill_sent) consider(kill_at);
-    if (exited) consider(linger_until);
-    if (has_timeout && !stop_this) consider(last_output_ + inactivity);
-    if (has_max && !stop_this) consider(max_end);
-    if (!exited && p.exit_fd() < 0) consider(now + kExitPollTick);
-
-    pollfd fds[3];
-    int nfds = 0;
-    fds[nfds++] = {wake_fd_, POLLIN, 0};
-    if (p.output_fd() >= 0) fds[nfds++] = {p.output_fd(), POLLIN, 0};
-    if (!exited && p.exit_fd() >= 0) fds[nfds++] = {p.exit_fd(), POLLIN, 0};
-    int timeout_ms = -1;
-    if (wake_at) {
-      auto ms = std::chrono::ceil<std::chrono::milliseconds>(*wake_at - now);
-      timeout_ms = static_cast<int>(std::max<int64_t>(0, ms.count()));
-    }
-    int r = ::poll(fds, nfds, timeout_ms);
-    if (r < 0 && errno != EINTR) {
-      spdlog::error("poll: {}", std::strerror(errno));
-    }
-    if (fds[0].revents & POLLIN) {
-      uint64_t ignored;
-      while (::read(wake_fd_, &ignored, sizeof(ignored)) > 0) {
-      }
-    }
-    read_output();
-    if (!exited && p.HasExited()) {
-      exited = true;
-      linger_until = Clock::now() + linger;
-    }
-  }
-
-  ProcessEnd end;
-  end.stopped = stopped;
-  end.exit = p.Reap();
-  KillLeftovers(p.pgid(), index, /*quiet=*/stopped);
-  read_output();  // what the leftovers wrote before they died
-  p.CloseOutput();
-  return end;
-}
-
-void JobRunner::KillLeftovers(pid_t pgid, int index, bool quiet) {
-  // Orphans of the task are our children (subreaper): reap the dead ones so
-  // only live processes count as left behind.
-  ReapExitedChildren();
-  if (!ProcessGroupExists(pgid)) return;
-  if (!quiet) {
-    Say(absl::StrCat("task ", index + 1,
-                     " left processes running in its process group; "
-                     "killing them"));
-  }
-  ::kill(-pgid, SIGKILL);
-  auto deadline = Clock::now() + kGroupGoneTimeout;
-  while (ProcessGroupExists(pgid) && Clock::now() < deadline) {
-    ReapExitedChildren();
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  if (ProcessGroupExists(pgid)) {
-    spdlog::warn("attempt {}: process group {} still exists after SIGKILL",
-                 assign_.attempt_id(), pgid);
-  }
 }
 
 }  // namespace gantry::agent

@@ -115,21 +115,50 @@ class JobRunner {
     bool stopped = false;  // cancelled or aborted while running
   };
 
+  using Clock = ConsoleBatcher::Clock;
+  struct PumpState;  // job_runner_exec.cc
+
+  static Clock::duration ToClock(absl::Duration d);
+
   void Run();
   JobReport RunTasks();
+  // Says where the job runs and makes its directory (job_dir_); a report
+  // if that fails, which ends the job.
+  std::optional<JobReport> PrepareJobDir();
+  // Whether task `index` runs after the tasks before it (`any_failed`);
+  // sets *run_if to the rule applied.
+  bool ShouldRun(int index, const gantry::v1::Task& task, bool any_failed, std::string* run_if);
+  // Task `index` was cancelled: runs its on_cancel (on Cancel, not Abort)
+  // and skips the rest.
+  JobReport CancelledAt(int index, const gantry::v1::Task& task);
+  // Reports tasks `first`.. as skipped.
+  void SkipTasksFrom(int first);
   // Runs one task (exec or fetch); `index` is 0-based; `on_cancel` marks
   // a task run because its parent task was cancelled (only Abort stops it).
   TaskRun RunTask(int index, const gantry::v1::Task& task, bool on_cancel);
   TaskRun RunExec(int index, const gantry::v1::ExecTask& exec, bool on_cancel);
-  TaskRun RunFetch(int index, const gantry::v1::FetchTask& fetch,
-                   bool on_cancel);
+  TaskRun RunFetch(int index, const gantry::v1::FetchTask& fetch, bool on_cancel);
   // Uploads Assign.artifacts and folds the outcome into `report`.
   JobReport UploadArtifacts(JobReport report);
   // Registers the transfer that Cancel/Abort must interrupt (null: none);
   // interrupts it at once if a stop that applies already came.
   void SetTransfer(TransferInterrupter* transfer, bool on_cancel);
   TransferContext MakeTransferContext(TransferInterrupter* interrupter);
+  // Runs an exec task's process to its end: output into the console,
+  // timeouts and stops turned into signals.
   ProcessEnd Pump(TaskProcess& process, int index, bool on_cancel);
+  // Cancels the job once the task has been silent for timeout_seconds or
+  // the job has run past max_duration; returns the stop in force.
+  Stop EnforceLimits(const PumpState& state, Clock::time_point now);
+  // SIGTERM, then SIGKILL after kill_grace (at once on Abort).
+  void SignalTask(TaskProcess& process, int index, Stop stop, bool stop_this, PumpState& state,
+                  Clock::time_point now);
+  // Blocks in poll(2) until output, the exit, a Cancel/Abort or the next
+  // deadline (console flush, SIGKILL, linger, timeouts).
+  void WaitForActivity(TaskProcess& process, const PumpState& state, bool stop_this,
+                       Clock::time_point now);
+  // Reads what is there (a bounded amount) into the console.
+  void ReadOutput(TaskProcess& process);
   void KillLeftovers(pid_t pgid, int index, bool quiet);
 
   Stop CurrentStop();
@@ -158,8 +187,8 @@ class JobRunner {
   JobEnvironment env_;
   std::unique_ptr<SecretMasker> masker_;
   std::unique_ptr<ConsoleBatcher> batcher_;
-  ConsoleBatcher::Clock::time_point last_output_;
-  ConsoleBatcher::Clock::time_point job_started_;
+  Clock::time_point last_output_;
+  Clock::time_point job_started_;
 
   std::thread thread_;
   std::atomic<bool> done_{false};

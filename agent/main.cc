@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <climits>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,25 +24,25 @@ std::string Hostname() {
   return buf;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+struct AgentFlags {
   gantry::agent::SessionOptions options;
   std::string key_file;
   std::string log_level = "info";
+};
 
+// Parses the command line into `flags`; an exit code when the agent should
+// not run (--help, a bad flag).
+std::optional<int> ParseFlags(int argc, char** argv, AgentFlags& flags) {
+  gantry::agent::SessionOptions& options = flags.options;
   CLI::App app{"gantry-agent: runs Gantry jobs for a controller"};
-  app.add_option("--controller", options.controller_address,
-                 "controller gRPC address, host:port")
+  app.add_option("--controller", options.controller_address, "controller gRPC address, host:port")
       ->required();
-  app.add_option("--work-dir", options.work_dir,
-                 "where the agent keeps its identity and runs jobs")
+  app.add_option("--work-dir", options.work_dir, "where the agent keeps its identity and runs jobs")
       ->required();
-  app.add_option("--register-key-file", key_file,
+  app.add_option("--register-key-file", flags.key_file,
                  "file holding the controller's auto-register key (needed "
                  "until the agent has registered)");
-  app.add_option("--resources", options.resources,
-                 "resources this agent offers, comma-separated")
+  app.add_option("--resources", options.resources, "resources this agent offers, comma-separated")
       ->delimiter(',');
   app.add_option("--environments", options.environments,
                  "environments this agent belongs to, comma-separated")
@@ -51,35 +52,43 @@ int main(int argc, char** argv) {
   app.add_option("--kill-grace", kill_grace_seconds,
                  "seconds a cancelled or timed-out task gets after SIGTERM before SIGKILL")
       ->check(CLI::Range(0.0, 3600.0));
-  app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
+  app.add_option("--log-level", flags.log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   CLI11_PARSE(app, argc, argv);
   options.runner.kill_grace = absl::Seconds(kill_grace_seconds);
+  return std::nullopt;
+}
 
-  gantry::SetupLogging("agent", log_level);
+// Fills in the hostname, the default name and the register key.
+bool CompleteOptions(AgentFlags& flags) {
+  gantry::agent::SessionOptions& options = flags.options;
   options.hostname = Hostname();
   if (options.name.empty()) options.name = options.hostname;
-  if (!key_file.empty()) {
-    auto key = gantry::ReadFile(key_file);
-    if (!key.ok()) {
-      spdlog::error("cannot read the register key: {}",
-                    key.status().ToString());
-      return 1;
-    }
-    options.register_key = std::string(absl::StripAsciiWhitespace(*key));
+  if (flags.key_file.empty()) return true;
+  auto key = gantry::ReadFile(flags.key_file);
+  if (!key.ok()) {
+    spdlog::error("cannot read the register key: {}", key.status().ToString());
+    return false;
   }
+  options.register_key = std::string(absl::StripAsciiWhitespace(*key));
+  return true;
+}
 
-  // SIGTERM/SIGINT are handled by one thread with sigwait; block them before
-  // any other thread exists so they all inherit the mask. Children get the
-  // default mask back (common/process).
+// SIGTERM/SIGINT are handled by one thread with sigwait; block them before
+// any other thread exists so they all inherit the mask. Children get the
+// default mask back (common/process).
+sigset_t BlockStopSignals() {
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
+  return stop_signals;
+}
 
-  gantry::agent::Session session(options);
+// Stops `session` on every SIGTERM/SIGINT (a second one aborts the job).
+void StopOnSignals(gantry::agent::Session& session, sigset_t stop_signals) {
   std::thread([&session, stop_signals] {
     while (true) {
       int sig = 0;
@@ -88,9 +97,22 @@ int main(int argc, char** argv) {
       session.Stop();
     }
   }).detach();
+}
 
-  spdlog::info("gantry-agent {} starting: controller {}, work dir {}",
-               options.name, options.controller_address, options.work_dir);
+}  // namespace
+
+int main(int argc, char** argv) {
+  AgentFlags flags;
+  if (std::optional<int> exit_code = ParseFlags(argc, argv, flags)) return *exit_code;
+  gantry::SetupLogging("agent", flags.log_level);
+  if (!CompleteOptions(flags)) return 1;
+  sigset_t stop_signals = BlockStopSignals();
+
+  const gantry::agent::SessionOptions& options = flags.options;
+  gantry::agent::Session session(options);
+  StopOnSignals(session, stop_signals);
+  spdlog::info("gantry-agent {} starting: controller {}, work dir {}", options.name,
+               options.controller_address, options.work_dir);
   absl::Status status = session.Run();
   if (!status.ok()) {
     spdlog::error("{}", status.ToString());

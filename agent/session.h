@@ -106,14 +106,14 @@ class Session {
  private:
   class AttemptSink;
   struct Job {
+    ~Job();  // in session_messages.cc, where AttemptSink is complete
     std::unique_ptr<AttemptSink> sink;
     std::unique_ptr<JobRunner> runner;
     bool completed = false;  // OnJobCompleted ran
     bool aborted = false;    // abandoned: killed, reports dropped
   };
   using Stream =
-      grpc::ClientReaderWriterInterface<gantry::v1::AgentMessage,
-                                        gantry::v1::ControllerMessage>;
+      grpc::ClientReaderWriterInterface<gantry::v1::AgentMessage, gantry::v1::ControllerMessage>;
   struct StreamEnd {
     grpc::Status status;
     bool got_message = false;
@@ -125,9 +125,17 @@ class Session {
 
   // Loads or obtains the identity. Errors: fatal ones as returned status;
   // retryable ones set *retry_after.
-  absl::Status EnsureIdentity(gantry::v1::AgentService::StubInterface& stub,
-                              Backoff& backoff, absl::Duration* retry_after);
+  absl::Status EnsureIdentity(gantry::v1::AgentService::StubInterface& stub, Backoff& backoff,
+                              absl::Duration* retry_after);
+  // Registers and saves the identity to `identity_path`; errors as above.
+  absl::Status Register(gantry::v1::AgentService::StubInterface& stub, Backoff& backoff,
+                        const std::string& identity_path, absl::Duration* retry_after);
   StreamEnd RunStream(gantry::v1::AgentService::StubInterface& stub);
+  // What the end of a stream means for the next attempt: how long to wait
+  // before it (acting on NOT_FOUND, logging the rest), or nullopt once
+  // stopping.
+  std::optional<absl::Duration> ReconnectDelay(const StreamEnd& end, Backoff& backoff,
+                                               absl::Time* last_unreachable_warning);
   // Waits for the stream to end or for Stop(); on Stop, finishes the job
   // and drains before cancelling the stream.
   void Supervise(absl::Time welcome_deadline);
@@ -146,13 +154,11 @@ class Session {
 
   gantry::v1::AgentMessage MakeHello() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Queues `message` if a welcomed stream is up (else the outbox has it).
-  void Deliver(std::optional<gantry::v1::AgentMessage> message)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Deliver(std::optional<gantry::v1::AgentMessage> message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void JobFinished(int64_t attempt_id, const JobReport& report);
   bool JobActive() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Kills the running job without reporting it and forgets every attempt.
-  void AbandonEverything(const std::string& reason)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void AbandonEverything(const std::string& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   SessionOptions options_;
 
