@@ -32,8 +32,11 @@
 // cleared or left to pg_ctl, never waited on.
 #pragma once
 
+#include <sys/types.h>
+
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -43,6 +46,8 @@
 #include "common/process/process.h"
 
 namespace gantry {
+
+struct UserInfo;
 
 struct EmbeddedPostgresOptions {
   std::string data_dir;                  // the cluster lives in data_dir/pg
@@ -72,8 +77,7 @@ class EmbeddedPostgres {
   // Initializes the cluster on first use, then starts it, or adopts a server
   // already running on it; creates options.database. Errors name the command
   // that failed and carry the tail of its output and of the server log.
-  static absl::StatusOr<std::unique_ptr<EmbeddedPostgres>> Start(
-      EmbeddedPostgresOptions options);
+  static absl::StatusOr<std::unique_ptr<EmbeddedPostgres>> Start(EmbeddedPostgresOptions options);
 
   // Stops the server unless Detach() was called.
   ~EmbeddedPostgres();
@@ -113,9 +117,21 @@ class EmbeddedPostgres {
   EmbeddedPostgres() = default;
 
   absl::Status Init();
+  // as_root_, and the uid/gid the cluster belongs to.
+  absl::Status ChooseClusterOwner();
   absl::Status ChooseClusterRoot();
+  // The root recorded in DIR/pg.location by an earlier relocation.
+  absl::Status UseRecordedClusterRoot(const std::string& location_file);
+  // Places the cluster under options_.relocation_root because `user`
+  // cannot reach data_dir_ (`unreachable` says why), and records it.
+  absl::Status RelocateClusterRoot(const UserInfo& user, const absl::Status& unreachable,
+                                   const std::string& location_file);
   absl::Status PrepareDirectories();
   absl::Status InitCluster();
+  // Fills the empty `scratch` with a new cluster (initdb or the template).
+  absl::Status PopulateCluster(const std::string& scratch);
+  // Appends our settings to scratch/postgresql.conf.
+  absl::Status AppendServerConfig(const std::string& scratch);
   // initdb into the empty directory `dir`.
   absl::Status RunInitdb(const std::string& dir);
   // options_.template_dir/<hash of bin_dir_>: holds pg/, the template.
@@ -124,15 +140,16 @@ class EmbeddedPostgres {
   absl::Status EnsureTemplate();
   // Adopts a running server (true), clears a stale postmaster.pid (false).
   absl::StatusOr<bool> AdoptIfRunning();
+  // Waits for a postmaster that was stopping to be gone.
+  absl::Status WaitForStoppingPostmaster(pid_t pid, const std::string& real_dir);
+  absl::Status StartOrAdopt();
   absl::Status StartServer() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status StopLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status WaitUntilAccepting(absl::Duration timeout);
   // Runs one of initdb/pg_ctl as the cluster's user.
-  absl::StatusOr<RunResult> RunTool(const std::string& tool,
-                                    const std::vector<std::string>& args,
+  absl::StatusOr<RunResult> RunTool(const std::string& tool, const std::vector<std::string>& args,
                                     absl::Duration timeout);
-  std::string ToolError(const std::vector<std::string>& argv,
-                        const RunResult& result) const;
+  std::string ToolError(const std::vector<std::string>& argv, const RunResult& result) const;
   std::string LogTail() const;
 
   EmbeddedPostgresOptions options_;
