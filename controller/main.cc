@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <iostream>
 #include <optional>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/config/duration.h"
@@ -29,15 +30,15 @@
 
 namespace {
 
+// Set when the scheduler cannot go on: main then exits with EX_TEMPFAIL.
+std::atomic<bool> fatal{false};
+
 int Fail(const std::string& message) {
   spdlog::error("{}", message);
   return 1;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  CLI::App app{"gantry-controller: the Gantry continuous-delivery controller"};
+struct ControllerFlags {
   std::string data_dir;
   std::string listen = "127.0.0.1:8150";
   std::string database_url;
@@ -46,36 +47,45 @@ int main(int argc, char** argv) {
   std::string agent_lost_timeout_flag = "30s";
   std::string heartbeat_interval_flag = "5s";
   int64_t max_console_mib = 100;
-  app.add_option("--data-dir", data_dir, "state directory (tokens, embedded PostgreSQL)")
+  // Parsed from the flags above.
+  absl::Duration agent_lost_timeout;
+  absl::Duration heartbeat_interval;
+};
+
+absl::StatusOr<absl::Duration> DurationFlag(const std::string& name, const std::string& text) {
+  std::optional<absl::Duration> d = gantry::config::ParseDuration(text, absl::Seconds(1));
+  if (!d || *d == absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(name, " '", text, "': expected seconds or ",
+                                                   gantry::config::kDurationSyntax,
+                                                   ", above zero"));
+  }
+  return *d;
+}
+
+// Every flag is checked before anything is written. Returns an exit code
+// when the controller should not run (--help, a bad flag).
+std::optional<int> ParseFlags(int argc, char** argv, ControllerFlags& flags) {
+  CLI::App app{"gantry-controller: the Gantry continuous-delivery controller"};
+  app.add_option("--data-dir", flags.data_dir, "state directory (tokens, embedded PostgreSQL)")
       ->required();
-  app.add_option("--listen", listen, "address to serve agents and operators on (port 0: any)");
-  app.add_option("--database-url", database_url,
+  app.add_option("--listen", flags.listen,
+                 "address to serve agents and operators on (port 0: any)");
+  app.add_option("--database-url", flags.database_url,
                  "PostgreSQL connection URL; without it an embedded cluster runs under DIR/pg");
-  app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
+  app.add_option("--log-level", flags.log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
-  app.add_option("--pg-user", pg_user, "user the embedded PostgreSQL runs as when root");
-  app.add_option("--agent-lost-timeout", agent_lost_timeout_flag,
+  app.add_option("--pg-user", flags.pg_user, "user the embedded PostgreSQL runs as when root");
+  app.add_option("--agent-lost-timeout", flags.agent_lost_timeout_flag,
                  "agent silence before its job is lost: seconds or a duration (30s, 2m)");
-  app.add_option("--heartbeat-interval", heartbeat_interval_flag,
+  app.add_option("--heartbeat-interval", flags.heartbeat_interval_flag,
                  "between agent heartbeats: seconds or a duration (5s, 500ms)");
-  app.add_option("--max-console-mib", max_console_mib,
+  app.add_option("--max-console-mib", flags.max_console_mib,
                  "console log kept per job attempt, in MiB; later output is dropped after a "
                  "truncation marker (0: no limit)")
       ->check(CLI::NonNegativeNumber);
   CLI11_PARSE(app, argc, argv);
-  // Every flag is checked before anything is written.
-  auto duration_flag = [](const std::string& name,
-                          const std::string& text) -> absl::StatusOr<absl::Duration> {
-    std::optional<absl::Duration> d = gantry::config::ParseDuration(text, absl::Seconds(1));
-    if (!d || *d == absl::ZeroDuration()) {
-      return absl::InvalidArgumentError(absl::StrCat(name, " '", text, "': expected seconds or ",
-                                                     gantry::config::kDurationSyntax,
-                                                     ", above zero"));
-    }
-    return *d;
-  };
-  auto agent_lost_timeout = duration_flag("--agent-lost-timeout", agent_lost_timeout_flag);
-  auto heartbeat_interval = duration_flag("--heartbeat-interval", heartbeat_interval_flag);
+  auto agent_lost_timeout = DurationFlag("--agent-lost-timeout", flags.agent_lost_timeout_flag);
+  auto heartbeat_interval = DurationFlag("--heartbeat-interval", flags.heartbeat_interval_flag);
   for (const auto* d : {&agent_lost_timeout, &heartbeat_interval}) {
     if (!d->ok()) {
       std::cerr << "gantry-controller: " << d->status().message() << "\n";
@@ -83,86 +93,99 @@ int main(int argc, char** argv) {
     }
   }
   if (*agent_lost_timeout <= *heartbeat_interval) {
-    std::cerr << "gantry-controller: --agent-lost-timeout (" << agent_lost_timeout_flag
-              << ") must be longer than --heartbeat-interval (" << heartbeat_interval_flag << ")\n";
+    std::cerr << "gantry-controller: --agent-lost-timeout (" << flags.agent_lost_timeout_flag
+              << ") must be longer than --heartbeat-interval (" << flags.heartbeat_interval_flag
+              << ")\n";
     return 2;
   }
+  flags.agent_lost_timeout = *agent_lost_timeout;
+  flags.heartbeat_interval = *heartbeat_interval;
+  return std::nullopt;
+}
 
-  gantry::SetupLogging("controller", log_level);
-  gantry::PrepareServerProcess();
-
-  // Signals are taken synchronously by main; every other thread has them blocked.
+// Signals are taken synchronously by main; every other thread has them blocked.
+sigset_t BlockStopSignals() {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  return signals;
+}
 
+// Makes `data_dir` absolute and creates it.
+absl::Status PrepareDataDir(std::string& data_dir) {
   std::error_code ec;
   data_dir = std::filesystem::absolute(data_dir, ec).lexically_normal().string();
   if (!data_dir.empty() && data_dir.back() == '/') data_dir.pop_back();
-  if (auto st = gantry::MakeDirs(data_dir); !st.ok()) return Fail(st.ToString());
+  if (auto st = gantry::MakeDirs(data_dir); !st.ok()) return st;
   ::chmod(data_dir.c_str(), 0755);
+  return absl::OkStatus();
+}
 
-  std::unique_ptr<gantry::EmbeddedPostgres> embedded;
-  if (database_url.empty()) {
+// The scheduler's connection, migrated: to --database-url, or to an
+// embedded cluster started under the data dir (then `embedded` holds it and
+// flags.database_url is set to it). Errors are the messages to log.
+absl::StatusOr<std::unique_ptr<gantry::store::Db>> OpenDatabase(
+    ControllerFlags& flags, std::unique_ptr<gantry::EmbeddedPostgres>& embedded) {
+  if (flags.database_url.empty()) {
     gantry::EmbeddedPostgresOptions opts;
-    opts.data_dir = data_dir;
-    opts.run_as_user = pg_user;
+    opts.data_dir = flags.data_dir;
+    opts.run_as_user = flags.pg_user;
     auto pg = gantry::EmbeddedPostgres::Start(opts);
-    if (!pg.ok()) return Fail(absl::StrCat("embedded PostgreSQL: ", pg.status().message()));
-    embedded = std::move(*pg);
-    database_url = embedded->ConnectionString();
-  }
-
-  auto db = gantry::store::Db::Connect(database_url);
-  if (!db.ok()) return Fail(std::string(db.status().message()));
-  if (auto st = (*db)->Migrate(); !st.ok()) return Fail(std::string(st.message()));
-
-  gantry::TokenRegistry tokens;
-  auto boot = gantry::Bootstrap(**db, data_dir, &tokens);
-  if (!boot.ok()) return Fail(std::string(boot.status().message()));
-
-  std::vector<std::unique_ptr<gantry::store::Db>> read_dbs, artifact_dbs;
-  for (auto* pool : {&read_dbs, &artifact_dbs}) {
-    for (int i = 0; i < 2; ++i) {
-      auto conn = gantry::store::Db::Connect(database_url);
-      if (!conn.ok()) return Fail(std::string(conn.status().message()));
-      pool->push_back(std::move(*conn));
+    if (!pg.ok()) {
+      return absl::Status(pg.status().code(),
+                          absl::StrCat("embedded PostgreSQL: ", pg.status().message()));
     }
+    embedded = std::move(*pg);
+    flags.database_url = embedded->ConnectionString();
   }
-  gantry::BlobStore blobs(data_dir + "/artifacts");
-  if (auto st = blobs.Init(); !st.ok()) return Fail(st.ToString());
+  auto db = gantry::store::Db::Connect(flags.database_url);
+  if (!db.ok()) return db.status();
+  if (auto st = (*db)->Migrate(); !st.ok()) return st;
+  return db;
+}
 
-  gantry::ConfigCache configs;
+// `size` more connections, for a pool of their own.
+absl::StatusOr<std::vector<std::unique_ptr<gantry::store::Db>>> ConnectPool(
+    const std::string& database_url, int size) {
+  std::vector<std::unique_ptr<gantry::store::Db>> pool;
+  for (int i = 0; i < size; ++i) {
+    auto conn = gantry::store::Db::Connect(database_url);
+    if (!conn.ok()) return conn.status();
+    pool.push_back(std::move(*conn));
+  }
+  return pool;
+}
+
+std::unique_ptr<gantry::Scheduler> MakeScheduler(std::unique_ptr<gantry::store::Db> db,
+                                                 const ControllerFlags& flags,
+                                                 const std::string& register_key_hash,
+                                                 gantry::ConfigCache* configs,
+                                                 gantry::Clock* clock) {
   gantry::SchedulerOptions options;
-  options.register_key_hash = boot->register_key_hash;
-  options.heartbeat_interval = *heartbeat_interval;
-  options.agent_lost_timeout = *agent_lost_timeout;
-  options.max_console_bytes = max_console_mib << 20;
-  gantry::RealClock clock;
-  auto scheduler =
-      std::make_unique<gantry::Scheduler>(std::move(*db), &configs, options, &clock);
+  options.register_key_hash = register_key_hash;
+  options.heartbeat_interval = flags.heartbeat_interval;
+  options.agent_lost_timeout = flags.agent_lost_timeout;
+  options.max_console_bytes = flags.max_console_mib << 20;
+  auto scheduler = std::make_unique<gantry::Scheduler>(std::move(db), configs, options, clock);
   // Memory that cannot be rebuilt from the database after a failed commit:
   // stop cleanly, so a supervisor restarts the controller from the database.
-  static std::atomic<bool> fatal{false};
   scheduler->set_fatal_handler([](const absl::Status& st) {
     spdlog::error("cannot go on without the database ({}): exiting", st.ToString());
     fatal = true;
     ::kill(::getpid(), SIGTERM);
   });
-  if (auto st = scheduler->Start(); !st.ok()) return Fail(st.ToString());
-  gantry::ReadService reads(std::move(read_dbs), &configs);
-  gantry::ArtifactService artifacts(std::move(artifact_dbs), &configs, &blobs);
+  return scheduler;
+}
 
-  gantry::rpc::OperatorService operator_service(scheduler.get(), &reads, &artifacts, &tokens);
-  gantry::rpc::AgentService agent_service(scheduler.get(), &artifacts);
+// Serves `services` on `listen`; *port is the port bound (0 on failure).
+std::unique_ptr<grpc::Server> BuildServer(const std::string& listen,
+                                          const std::vector<grpc::Service*>& services, int* port) {
   grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&operator_service);
-  builder.RegisterService(&agent_service);
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), port);
+  for (grpc::Service* service : services) builder.RegisterService(service);
   // gRPC's default 4 MiB would refuse configs the parser accepts.
   builder.SetMaxReceiveMessageSize(static_cast<int>(gantry::config::kMaxConfigMessageBytes));
   // Agents ping to keep NAT mappings alive and to notice a dead controller.
@@ -174,32 +197,84 @@ int main(int argc, char** argv) {
   // GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS stays at gRPC's 120 s: at 10 s, a
   // fleet of 10,000 reconnecting at once after a restart timed out most of
   // its own handshakes and retried in a storm (docs/performance.md).
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server || port == 0) return Fail(absl::StrCat("cannot listen on ", listen));
+  return builder.BuildAndStart();
+}
 
+// Writes DATA_DIR/controller.addr (for tests and scripts); returns the
+// address, with a wildcard host replaced by 127.0.0.1.
+absl::StatusOr<std::string> WriteAddressFile(const std::string& data_dir, const std::string& listen,
+                                             int port) {
   std::string host = listen.substr(0, listen.rfind(':'));
   if (host == "0.0.0.0" || host == "[::]" || host.empty()) host = "127.0.0.1";
   std::string address = absl::StrCat(host, ":", port);
   if (auto st = gantry::WriteFileAtomic(data_dir + "/controller.addr", address + "\n", 0644);
       !st.ok()) {
-    return Fail(st.ToString());
+    return st;
   }
+  return address;
+}
+
+void StopServing(gantry::Scheduler& scheduler, grpc::Server& server, gantry::ReadService& reads,
+                 gantry::ArtifactService& artifacts) {
+  scheduler.CloseSessions();
+  server.Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  reads.Stop();
+  artifacts.Stop();
+  scheduler.Stop();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ControllerFlags flags;
+  if (std::optional<int> exit_code = ParseFlags(argc, argv, flags)) return *exit_code;
+  gantry::SetupLogging("controller", flags.log_level);
+  gantry::PrepareServerProcess();
+  sigset_t signals = BlockStopSignals();
+  if (auto st = PrepareDataDir(flags.data_dir); !st.ok()) return Fail(st.ToString());
+  const std::string& data_dir = flags.data_dir;
+
+  std::unique_ptr<gantry::EmbeddedPostgres> embedded;
+  auto db = OpenDatabase(flags, embedded);
+  if (!db.ok()) return Fail(std::string(db.status().message()));
+  gantry::TokenRegistry tokens;
+  auto boot = gantry::Bootstrap(**db, data_dir, &tokens);
+  if (!boot.ok()) return Fail(std::string(boot.status().message()));
+  auto read_dbs = ConnectPool(flags.database_url, 2);
+  if (!read_dbs.ok()) return Fail(std::string(read_dbs.status().message()));
+  auto artifact_dbs = ConnectPool(flags.database_url, 2);
+  if (!artifact_dbs.ok()) return Fail(std::string(artifact_dbs.status().message()));
+  gantry::BlobStore blobs(data_dir + "/artifacts");
+  if (auto st = blobs.Init(); !st.ok()) return Fail(st.ToString());
+
+  gantry::ConfigCache configs;
+  gantry::RealClock clock;
+  std::unique_ptr<gantry::Scheduler> scheduler =
+      MakeScheduler(std::move(*db), flags, boot->register_key_hash, &configs, &clock);
+  if (auto st = scheduler->Start(); !st.ok()) return Fail(st.ToString());
+  gantry::ReadService reads(std::move(*read_dbs), &configs);
+  gantry::ArtifactService artifacts(std::move(*artifact_dbs), &configs, &blobs);
+  gantry::rpc::OperatorService operator_service(scheduler.get(), &reads, &artifacts, &tokens);
+  gantry::rpc::AgentService agent_service(scheduler.get(), &artifacts);
+  int port = 0;
+  std::unique_ptr<grpc::Server> server =
+      BuildServer(flags.listen, {&operator_service, &agent_service}, &port);
+  if (!server || port == 0) return Fail(absl::StrCat("cannot listen on ", flags.listen));
+  auto address = WriteAddressFile(data_dir, flags.listen, port);
+  if (!address.ok()) return Fail(address.status().ToString());
   scheduler->Serving();
-  spdlog::info("gantry-controller serving on {} (data dir {})", address, data_dir);
+  spdlog::info("gantry-controller serving on {} (data dir {})", *address, data_dir);
 
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("signal {}: shutting down", sig);
-  scheduler->CloseSessions();
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
-  reads.Stop();
-  artifacts.Stop();
-  scheduler->Stop();
+  StopServing(*scheduler, *server, reads, artifacts);
   server.reset();
   scheduler.reset();
   if (embedded) {
     if (auto st = embedded->Stop(); !st.ok()) spdlog::warn("{}", st.ToString());
   }
+  std::error_code ec;
   std::filesystem::remove(data_dir + "/controller.addr", ec);
   spdlog::info("stopped");
   return fatal ? 75 : 0;  // EX_TEMPFAIL: try again
