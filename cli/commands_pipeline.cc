@@ -25,10 +25,10 @@ namespace v1 = gantry::v1;
 
 absl::Status CheckPipelineName(const std::string& name) {
   if (IsValidName(name)) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(
-      "bad pipeline name '", name,
-      "': use letters, digits, '-', '_' and '.', starting with a letter, "
-      "digit or '_'"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("bad pipeline name '", name,
+                   "': use letters, digits, '-', '_' and '.', starting with a letter, "
+                   "digit or '_'"));
 }
 
 // PIPELINE/COUNTER, or a bare PIPELINE for its newest run (counter 0).
@@ -48,12 +48,11 @@ absl::StatusOr<Locator> ParseRunOrPipeline(const std::string& text) {
 }
 
 // Splits NAME=VALUE; `what` names the flag in errors.
-absl::StatusOr<std::pair<std::string, std::string>> SplitAssignment(
-    const std::string& text, const std::string& what,
-    const std::string& shape) {
+absl::StatusOr<std::pair<std::string, std::string>> SplitAssignment(const std::string& text,
+                                                                    const std::string& what,
+                                                                    const std::string& shape) {
   RETURN_IF_ERROR(RequireUtf8(text, absl::StrCat("bad ", what)));
-  std::vector<std::string> parts =
-      absl::StrSplit(text, absl::MaxSplits('=', 1));
+  std::vector<std::string> parts = absl::StrSplit(text, absl::MaxSplits('=', 1));
   if (parts.size() != 2 || parts[0].empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("bad ", what, " '", text, "': expected ", shape));
@@ -65,8 +64,8 @@ absl::StatusOr<int> List(CommandContext& ctx) {
   ASSIGN_OR_RETURN(Connection * conn, ctx.connection());
   v1::ListPipelinesResponse response;
   auto context = conn->NewContext();
-  RETURN_IF_ERROR(conn->Check(conn->stub().ListPipelines(
-      context.get(), v1::ListPipelinesRequest(), &response)));
+  RETURN_IF_ERROR(conn->Check(
+      conn->stub().ListPipelines(context.get(), v1::ListPipelinesRequest(), &response)));
   if (ctx.json()) {
     RETURN_IF_ERROR(ctx.PrintJson(response));
     return kExitOk;
@@ -81,15 +80,13 @@ absl::StatusOr<int> List(CommandContext& ctx) {
       }
     }
     table.AddRow({p.name(), p.group().empty() ? "-" : p.group(), latest,
-                  p.latest_state().empty() ? "-" : p.latest_state(),
-                  p.paused() ? "yes" : "no"});
+                  p.latest_state().empty() ? "-" : p.latest_state(), p.paused() ? "yes" : "no"});
   }
   table.Print(ctx.out());
   return kExitOk;
 }
 
-absl::StatusOr<int> History(CommandContext& ctx, const std::string& pipeline,
-                            int limit) {
+absl::StatusOr<int> History(CommandContext& ctx, const std::string& pipeline, int limit) {
   RETURN_IF_ERROR(CheckPipelineName(pipeline));
   ASSIGN_OR_RETURN(Connection * conn, ctx.connection());
   v1::PipelineHistoryRequest request;
@@ -97,16 +94,14 @@ absl::StatusOr<int> History(CommandContext& ctx, const std::string& pipeline,
   request.set_limit(limit);
   v1::PipelineHistoryResponse response;
   auto context = conn->NewContext();
-  RETURN_IF_ERROR(conn->Check(
-      conn->stub().PipelineHistory(context.get(), request, &response)));
+  RETURN_IF_ERROR(conn->Check(conn->stub().PipelineHistory(context.get(), request, &response)));
   if (ctx.json()) {
     RETURN_IF_ERROR(ctx.PrintJson(response));
     return kExitOk;
   }
   Table table({"COUNTER", "LABEL", "STATE", "TRIGGERED-BY", "CREATED"});
   for (const v1::PipelineRun& run : response.runs()) {
-    table.AddRow({absl::StrCat(run.counter()), run.label(), run.state(),
-                  TriggeredBy(run.cause()),
+    table.AddRow({absl::StrCat(run.counter()), run.label(), run.state(), TriggeredBy(run.cause()),
                   FormatTimestamp(run.created_at(), ctx.time_zone())});
   }
   table.Print(ctx.out());
@@ -114,23 +109,20 @@ absl::StatusOr<int> History(CommandContext& ctx, const std::string& pipeline,
 }
 
 absl::StatusOr<v1::PipelineRun> GetRun(CommandContext& ctx, Connection& conn,
-                                       const std::string& pipeline,
-                                       int64_t counter) {
+                                       const std::string& pipeline, int64_t counter) {
   v1::GetPipelineRunRequest request;
   request.set_pipeline(pipeline);
   request.set_counter(counter);
   v1::PipelineRun run;
   auto context = conn.NewContext();
-  RETURN_IF_ERROR(
-      conn.Check(conn.stub().GetPipelineRun(context.get(), request, &run)));
+  RETURN_IF_ERROR(conn.Check(conn.stub().GetPipelineRun(context.get(), request, &run)));
   return run;
 }
 
 absl::StatusOr<int> Show(CommandContext& ctx, const std::string& text) {
   ASSIGN_OR_RETURN(Locator loc, ParseRunOrPipeline(text));
   ASSIGN_OR_RETURN(Connection * conn, ctx.connection());
-  ASSIGN_OR_RETURN(v1::PipelineRun run,
-                   GetRun(ctx, *conn, loc.pipeline, loc.counter));
+  ASSIGN_OR_RETURN(v1::PipelineRun run, GetRun(ctx, *conn, loc.pipeline, loc.counter));
   if (ctx.json()) {
     RETURN_IF_ERROR(ctx.PrintJson(run));
     return kExitOk;
@@ -148,8 +140,7 @@ struct TriggerFlags {
 
 // Polls the run until it ends or stops at a manual gate, printing each stage
 // and job state change. Returns the exit status for the final state.
-absl::StatusOr<int> WaitForRun(CommandContext& ctx, Connection& conn,
-                               v1::PipelineRun run) {
+absl::StatusOr<int> WaitForRun(CommandContext& ctx, Connection& conn, v1::PipelineRun run) {
   RunProgress progress;
   while (true) {
     if (!ctx.json()) {
@@ -168,8 +159,8 @@ absl::StatusOr<int> WaitForRun(CommandContext& ctx, Connection& conn,
         std::string gate = WaitingStage(run);
         ctx.out() << where << " is waiting for approval";
         if (!gate.empty()) {
-          ctx.out() << " of stage " << gate << " (gantry stage approve "
-                    << where << "/" << gate << ")";
+          ctx.out() << " of stage " << gate << " (gantry stage approve " << where << "/" << gate
+                    << ")";
         }
         ctx.out() << "\n";
       } else {
@@ -179,8 +170,7 @@ absl::StatusOr<int> WaitForRun(CommandContext& ctx, Connection& conn,
       if (state == "awaiting_approval") return kExitAwaitingApproval;
       return kExitFailure;
     }
-    std::this_thread::sleep_for(
-        absl::ToChronoNanoseconds(ctx.options().poll_interval));
+    std::this_thread::sleep_for(absl::ToChronoNanoseconds(ctx.options().poll_interval));
     v1::PipelineRun next;
     RETURN_IF_ERROR(ctx.CallWithRetry([&]() -> absl::Status {
       ASSIGN_OR_RETURN(next, GetRun(ctx, conn, run.pipeline(), run.counter()));
@@ -195,11 +185,10 @@ absl::StatusOr<int> Trigger(CommandContext& ctx, const TriggerFlags& flags) {
   v1::TriggerPipelineRequest request;
   request.set_pipeline(flags.pipeline);
   for (const std::string& text : flags.revisions) {
-    ASSIGN_OR_RETURN(auto kv,
-                     SplitAssignment(text, "--revision", "MATERIAL=REVISION"));
+    ASSIGN_OR_RETURN(auto kv, SplitAssignment(text, "--revision", "MATERIAL=REVISION"));
     if (kv.second.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "bad --revision '", text, "': expected MATERIAL=REVISION"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad --revision '", text, "': expected MATERIAL=REVISION"));
     }
     if (request.revisions().count(kv.first) > 0) {
       return absl::InvalidArgumentError(
@@ -214,8 +203,7 @@ absl::StatusOr<int> Trigger(CommandContext& ctx, const TriggerFlags& flags) {
       return absl::InvalidArgumentError(absl::StrCat("bad --var: ", bad.message()));
     }
     if (seen_vars[kv.first]) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--var given twice for '", kv.first, "'"));
+      return absl::InvalidArgumentError(absl::StrCat("--var given twice for '", kv.first, "'"));
     }
     seen_vars[kv.first] = true;
     v1::EnvironmentVariable* var = request.add_variables();
@@ -226,14 +214,12 @@ absl::StatusOr<int> Trigger(CommandContext& ctx, const TriggerFlags& flags) {
   ASSIGN_OR_RETURN(Connection * conn, ctx.connection());
   v1::PipelineRun run;
   auto context = conn->NewContext();
-  RETURN_IF_ERROR(
-      conn->Check(conn->stub().TriggerPipeline(context.get(), request, &run)));
+  RETURN_IF_ERROR(conn->Check(conn->stub().TriggerPipeline(context.get(), request, &run)));
   if (!flags.wait) {
     if (ctx.json()) {
       RETURN_IF_ERROR(ctx.PrintJson(run));
     } else {
-      ctx.out() << "triggered " << run.pipeline() << "/" << run.counter()
-                << "\n";
+      ctx.out() << "triggered " << run.pipeline() << "/" << run.counter() << "\n";
     }
     return kExitOk;
   }
@@ -244,26 +230,19 @@ absl::StatusOr<int> Trigger(CommandContext& ctx, const TriggerFlags& flags) {
   return WaitForRun(ctx, *conn, std::move(run));
 }
 
-}  // namespace
+void AddListCommand(CLI::App& pipeline, Action* action) {
+  CLI::App* list = pipeline.add_subcommand("list", "List pipelines");
+  list->callback([action] { *action = [](CommandContext& ctx) { return List(ctx); }; });
+}
 
-void AddPipelineCommands(CLI::App& app, Action* action) {
-  CLI::App* pipeline =
-      app.add_subcommand("pipeline", "List, inspect and trigger pipelines");
-  pipeline->require_subcommand(1);
-
-  CLI::App* list = pipeline->add_subcommand("list", "List pipelines");
-  list->callback(
-      [action] { *action = [](CommandContext& ctx) { return List(ctx); }; });
-
+void AddHistoryCommand(CLI::App& pipeline, Action* action) {
   struct HistoryFlags {
     std::string pipeline;
     int limit = 0;
   };
   auto history_flags = std::make_shared<HistoryFlags>();
-  CLI::App* history = pipeline->add_subcommand(
-      "history", "Show a pipeline's runs, newest first");
-  history->add_option("PIPELINE", history_flags->pipeline, "Pipeline name")
-      ->required();
+  CLI::App* history = pipeline.add_subcommand("history", "Show a pipeline's runs, newest first");
+  history->add_option("PIPELINE", history_flags->pipeline, "Pipeline name")->required();
   history
       ->add_option("--limit", history_flags->limit,
                    "At most this many runs (default: the controller's)")
@@ -273,40 +252,45 @@ void AddPipelineCommands(CLI::App& app, Action* action) {
       return History(ctx, history_flags->pipeline, history_flags->limit);
     };
   });
+}
 
+void AddShowCommand(CLI::App& pipeline, Action* action) {
   auto show_locator = std::make_shared<std::string>();
-  CLI::App* show = pipeline->add_subcommand(
-      "show", "Show a pipeline run with its stages and jobs");
-  show->add_option("RUN", *show_locator,
-                   "PIPELINE/COUNTER, or PIPELINE for the newest run")
+  CLI::App* show = pipeline.add_subcommand("show", "Show a pipeline run with its stages and jobs");
+  show->add_option("RUN", *show_locator, "PIPELINE/COUNTER, or PIPELINE for the newest run")
       ->required();
   show->callback([action, show_locator] {
-    *action = [show_locator](CommandContext& ctx) {
-      return Show(ctx, *show_locator);
-    };
+    *action = [show_locator](CommandContext& ctx) { return Show(ctx, *show_locator); };
   });
+}
 
+void AddTriggerCommand(CLI::App& pipeline, Action* action) {
   auto trigger_flags = std::make_shared<TriggerFlags>();
-  CLI::App* trigger =
-      pipeline->add_subcommand("trigger", "Start a pipeline run");
-  trigger->add_option("PIPELINE", trigger_flags->pipeline, "Pipeline name")
-      ->required();
+  CLI::App* trigger = pipeline.add_subcommand("trigger", "Start a pipeline run");
+  trigger->add_option("PIPELINE", trigger_flags->pipeline, "Pipeline name")->required();
   trigger
       ->add_option("--revision", trigger_flags->revisions,
                    "MATERIAL=REVISION to build instead of the latest")
       ->allow_extra_args(false);
-  trigger
-      ->add_option("--var", trigger_flags->variables,
-                   "NAME=VALUE variable override")
+  trigger->add_option("--var", trigger_flags->variables, "NAME=VALUE variable override")
       ->allow_extra_args(false);
   trigger->add_flag("--wait", trigger_flags->wait,
                     "Wait until the run ends or stops at a manual gate "
                     "(exit 0 passed, 1 failed/cancelled, 3 awaiting approval)");
   trigger->callback([action, trigger_flags] {
-    *action = [trigger_flags](CommandContext& ctx) {
-      return Trigger(ctx, *trigger_flags);
-    };
+    *action = [trigger_flags](CommandContext& ctx) { return Trigger(ctx, *trigger_flags); };
   });
+}
+
+}  // namespace
+
+void AddPipelineCommands(CLI::App& app, Action* action) {
+  CLI::App* pipeline = app.add_subcommand("pipeline", "List, inspect and trigger pipelines");
+  pipeline->require_subcommand(1);
+  AddListCommand(*pipeline, action);
+  AddHistoryCommand(*pipeline, action);
+  AddShowCommand(*pipeline, action);
+  AddTriggerCommand(*pipeline, action);
 }
 
 }  // namespace gantry::cli
