@@ -1,11 +1,10 @@
+// Cluster: one test's controller, agents and CLI as real processes, its temp
+// directory and logs. The shared PostgreSQL is shared_postgres.cc; the
+// operator API for assertions, cluster_api.cc.
 #include "tests/e2e/harness.h"
 
-#include <fcntl.h>
-#include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
-#include <spdlog/spdlog.h>
 #include <stdlib.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,10 +19,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/files.h"
 #include "common/status_macros.h"
+#include "tests/e2e/harness_files.h"
 
 namespace gantry::e2e {
 namespace {
@@ -33,176 +32,29 @@ namespace fs = std::filesystem;
 constexpr absl::Duration kStartDeadline = absl::Seconds(30);
 constexpr absl::Duration kStopDeadline = absl::Seconds(30);
 
-// A mkdtemp directory under /tmp, mode 0755 so that the PostgreSQL user can
-// reach what is below it when we run as root.
-absl::StatusOr<std::string> MakeTempDir(const std::string& prefix) {
-  std::string tmpl = absl::StrCat("/tmp/", prefix, "-XXXXXX");
-  if (::mkdtemp(tmpl.data()) == nullptr) {
-    return absl::InternalError(
-        absl::StrCat("mkdtemp ", tmpl, ": ", strerror(errno)));
-  }
-  ::chmod(tmpl.c_str(), 0755);
-  return tmpl;
-}
-
-void RemoveTree(const std::string& path) {
-  std::error_code ec;
-  fs::remove_all(path, ec);
-  if (ec)
-    std::cerr << "e2e: cannot remove " << path << ": " << ec.message() << "\n";
-}
-
 // Letters, digits, '-' and '_' only; at most `max` characters.
 std::string Sanitize(const std::string& s, size_t max) {
   std::string out;
   for (char c : s) {
     if (out.size() >= max) break;
-    out += std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'
-               ? c
-               : '_';
+    out += std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' ? c : '_';
   }
   return out.empty() ? "test" : out;
 }
 
 std::string CurrentTestName() {
-  const ::testing::TestInfo* info =
-      ::testing::UnitTest::GetInstance()->current_test_info();
+  const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
   if (info == nullptr) return "e2e";
   return absl::StrCat(info->test_suite_name(), ".", info->name());
-}
-
-std::string TailLines(const std::string& text, size_t lines) {
-  std::string t(absl::StripTrailingAsciiWhitespace(text));
-  size_t pos = t.size();
-  for (size_t i = 0; i < lines && pos != std::string::npos && pos > 0; ++i) {
-    pos = t.rfind('\n', pos - 1);
-  }
-  if (pos != std::string::npos && pos < t.size()) return t.substr(pos + 1);
-  return t;
-}
-
-std::string ReadOrEmpty(const std::string& path) {
-  absl::StatusOr<std::string> s = ReadFile(path);
-  return s.ok() ? *s : "";
 }
 
 bool WaitsForExit(int sig) {
   return sig == SIGKILL || sig == SIGTERM || sig == SIGINT || sig == SIGQUIT;
 }
 
-// The process-wide PostgreSQL and the directory it lives in.
-class SharedPg {
- public:
-  ~SharedPg() {
-    if (pg_ != nullptr) {
-      absl::Status s = pg_->Stop();
-      if (!s.ok()) std::cerr << "e2e: stopping PostgreSQL: " << s << "\n";
-      pg_.reset();
-    }
-    if (!dir_.empty()) {
-      if (::testing::UnitTest::GetInstance()->failed_test_count() > 0) {
-        std::cerr << "e2e: kept the PostgreSQL cluster of the failed run in "
-                  << dir_ << "\n";
-      } else {
-        RemoveTree(dir_);
-      }
-    }
-    if (owner_lock_ >= 0) ::close(owner_lock_);
-  }
-
-  absl::StatusOr<EmbeddedPostgres*> Get() {
-    absl::MutexLock lock(&mu_);
-    if (pg_ != nullptr) return pg_.get();
-    if (!status_.ok()) return status_;
-    status_ = StartLocked();
-    if (!status_.ok()) return status_;
-    return pg_.get();
-  }
-
- private:
-  absl::Status StartLocked() {
-    StopOrphanedPostgres("/tmp");
-    ASSIGN_OR_RETURN(dir_, MakeTempDir("gantry-e2e-pg"));
-    // Held until this process ends: while it is locked, no janitor touches
-    // the directory.
-    const std::string owner = dir_ + "/owner.pid";
-    owner_lock_ = ::open(owner.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (owner_lock_ < 0 || ::flock(owner_lock_, LOCK_EX) != 0) {
-      return absl::InternalError(
-          absl::StrCat("e2e: cannot lock ", owner, ": ", strerror(errno)));
-    }
-    std::string pid = absl::StrCat(::getpid(), "\n");
-    if (::write(owner_lock_, pid.data(), pid.size()) < 0) {
-      return absl::InternalError(
-          absl::StrCat("e2e: cannot write ", owner, ": ", strerror(errno)));
-    }
-    absl::StatusOr<std::unique_ptr<EmbeddedPostgres>> pg =
-        EmbeddedPostgres::Start(SharedPostgresOptions(dir_));
-    if (!pg.ok()) {
-      return absl::Status(pg.status().code(),
-                          absl::StrCat("e2e: starting the shared PostgreSQL: ",
-                                       pg.status().message()));
-    }
-    pg_ = std::move(*pg);
-    return absl::OkStatus();
-  }
-
-  absl::Mutex mu_;
-  std::string dir_;
-  int owner_lock_ = -1;  // flock'ed dir_/owner.pid
-  std::unique_ptr<EmbeddedPostgres> pg_;
-  absl::Status status_;
-};
-
 std::atomic<int> cluster_counter{0};
 
 }  // namespace
-
-EmbeddedPostgresOptions SharedPostgresOptions(const std::string& dir) {
-  EmbeddedPostgresOptions options;
-  options.data_dir = dir;
-  options.durable = false;
-  options.database = "postgres";
-  // A cache shared by every e2e process of this user: initdb once, then
-  // copy (seconds → well under one).
-  options.template_dir =
-      absl::StrCat("/tmp/gantry-e2e-pg-template-", ::geteuid());
-  return options;
-}
-
-void StopOrphanedPostgres(const std::string& parent) {
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(parent, ec)) {
-    std::string name = entry.path().filename().string();
-    if (!absl::StartsWith(name, "gantry-e2e-pg-") ||
-        absl::StartsWith(name, "gantry-e2e-pg-template")) {
-      continue;
-    }
-    const std::string dir = entry.path().string();
-    const std::string owner = dir + "/owner.pid";
-    // The owner holds this lock while it lives, and so does a janitor while
-    // it cleans: getting it means nobody else cares for the directory.
-    int lock = ::open(owner.c_str(), O_RDWR | O_CLOEXEC);
-    if (lock < 0) continue;
-    if (::flock(lock, LOCK_EX | LOCK_NB) == 0 &&
-        FileExists(dir + "/pg/postmaster.pid")) {
-      std::cerr << "e2e: stopping the PostgreSQL left by dead test process "
-                << absl::StripAsciiWhitespace(ReadOrEmpty(owner)) << " in "
-                << dir << "\n";
-      absl::StatusOr<std::unique_ptr<EmbeddedPostgres>> orphan =
-          EmbeddedPostgres::Start(SharedPostgresOptions(dir));
-      if (orphan.ok() && (*orphan)->Stop().ok()) {
-        RemoveTree(dir);
-      } else {
-        std::cerr << "e2e: could not stop it: "
-                  << (orphan.ok() ? "pg_ctl stop failed"
-                                  : orphan.status().ToString())
-                  << "\n";
-      }
-    }
-    ::close(lock);  // a kept directory of a failed run stays as it is
-  }
-}
 
 std::string BinDir() {
   const char* env = ::getenv("GANTRY_BIN_DIR");
@@ -210,39 +62,6 @@ std::string BinDir() {
   std::error_code ec;
   fs::path self = fs::read_symlink("/proc/self/exe", ec);
   return ec ? "." : self.parent_path().string();
-}
-
-absl::StatusOr<EmbeddedPostgres*> SharedPostgres() {
-  // Destroyed at exit, after the last test (and before gtest's UnitTest).
-  static SharedPg* shared = [] {
-    // Constructed first so that they are destroyed after `instance`.
-    ::testing::UnitTest::GetInstance();
-    spdlog::default_logger();
-    static SharedPg instance;
-    return &instance;
-  }();
-  return shared->Get();
-}
-
-absl::Status StopSharedPostgres() {
-  ASSIGN_OR_RETURN(EmbeddedPostgres * pg, SharedPostgres());
-  return pg->Stop();
-}
-
-absl::Status StartSharedPostgres() {
-  ASSIGN_OR_RETURN(EmbeddedPostgres * pg, SharedPostgres());
-  return pg->Restart();
-}
-
-bool ParseJson(const std::string& json, google::protobuf::Message* message) {
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = true;
-  return google::protobuf::util::JsonStringToMessage(json, message, options)
-      .ok();
-}
-
-std::string CliResult::ToString() const {
-  return absl::StrCat("exit ", exit_code, "; stdout: ", out, "; stderr: ", err);
 }
 
 // ---------------------------------------------------------------------------
@@ -298,8 +117,8 @@ Cluster::~Cluster() {
     keep_dir_ = true;
   }
   if (failed || keep_dir_) {
-    std::cerr << "\n=== e2e " << test_name_ << (failed ? " FAILED" : "")
-              << ": kept " << dir_ << " (database " << database_ << ")\n";
+    std::cerr << "\n=== e2e " << test_name_ << (failed ? " FAILED" : "") << ": kept " << dir_
+              << " (database " << database_ << ")\n";
     if (failed) std::cerr << LogTails(60) << "\n";
     return;
   }
@@ -313,17 +132,14 @@ void Cluster::KillRecordedTasks() {
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(task_pid_dir(), ec)) {
     int pid = 0;
-    if (!absl::SimpleAtoi(
-            absl::StripAsciiWhitespace(ReadOrEmpty(entry.path().string())),
-            &pid) ||
+    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadOrEmpty(entry.path().string())), &pid) ||
         pid <= 1) {
       continue;
     }
     // Each task leads a process group of its own; the group outlives its
     // leader while any member (a background grandchild) lives.
     if (::kill(-pid, SIGKILL) == 0) {
-      std::cerr << "e2e: killed the leftover task process group " << pid
-                << "\n";
+      std::cerr << "e2e: killed the leftover task process group " << pid << "\n";
     }
   }
 }
@@ -332,14 +148,12 @@ std::string Cluster::LogPath(const std::string& name) const {
   return absl::StrCat(dir_, "/logs/", name, ".log");
 }
 
-void Cluster::AppendToLog(const std::string& name,
-                          const std::string& text) const {
+void Cluster::AppendToLog(const std::string& name, const std::string& text) const {
   std::ofstream out(LogPath(name), std::ios::app);
   out << text;
 }
 
-ExitStatus Cluster::KillProcess(std::unique_ptr<ChildProcess>& process,
-                                int sig) {
+ExitStatus Cluster::KillProcess(std::unique_ptr<ChildProcess>& process, int sig) {
   if (process == nullptr) return ExitStatus{};
   if (!WaitsForExit(sig)) {
     process->Signal(sig).IgnoreError();
@@ -359,7 +173,11 @@ absl::Status Cluster::StartController(std::vector<std::string> extra_args) {
   controller_args_ = std::move(extra_args);
   const std::string addr_file = data_dir() + "/controller.addr";
   ::unlink(addr_file.c_str());
+  RETURN_IF_ERROR(SpawnController());
+  return AwaitControllerAddress(addr_file);
+}
 
+absl::Status Cluster::SpawnController() {
   std::vector<std::string> argv = {BinDir() + "/gantry-controller",
                                    "--data-dir",
                                    data_dir(),
@@ -370,19 +188,19 @@ absl::Status Cluster::StartController(std::vector<std::string> extra_args) {
                                    "--log-level",
                                    "debug"};
   argv.insert(argv.end(), controller_args_.begin(), controller_args_.end());
-  AppendToLog("controller",
-              absl::StrCat("=== e2e: ", CommandLineString(argv), "\n"));
+  AppendToLog("controller", absl::StrCat("=== e2e: ", CommandLineString(argv), "\n"));
   SpawnOptions options;
   options.log_path = LogPath("controller");
   options.kill_on_parent_death = true;
-  absl::StatusOr<std::unique_ptr<ChildProcess>> child =
-      ChildProcess::Spawn(argv, options);
+  absl::StatusOr<std::unique_ptr<ChildProcess>> child = ChildProcess::Spawn(argv, options);
   if (!child.ok()) {
-    return absl::Status(child.status().code(),
-                        absl::StrCat("e2e: ", child.status().message()));
+    return absl::Status(child.status().code(), absl::StrCat("e2e: ", child.status().message()));
   }
   controller_ = std::move(*child);
+  return absl::OkStatus();
+}
 
+absl::Status Cluster::AwaitControllerAddress(const std::string& addr_file) {
   std::string addr;
   bool ready = WaitFor(
       [&] {
@@ -397,56 +215,47 @@ absl::Status Cluster::StartController(std::vector<std::string> extra_args) {
   if (!controller_->IsRunning() && addr.empty()) {
     absl::StatusOr<ExitStatus> status = controller_->Wait(absl::ZeroDuration());
     controller_.reset();
-    return absl::UnavailableError(absl::StrCat(
-        "e2e: gantry-controller ", status.ok() ? status->ToString() : "exited",
-        " before serving; log:\n", TailLines(ControllerLog(), 30)));
+    return absl::UnavailableError(
+        absl::StrCat("e2e: gantry-controller ", status.ok() ? status->ToString() : "exited",
+                     " before serving; log:\n", TailLines(ControllerLog(), 30)));
   }
   if (!ready || addr.empty()) {
     KillProcess(controller_, SIGKILL);
-    return absl::DeadlineExceededError(
-        absl::StrCat("e2e: gantry-controller did not write ", addr_file,
-                     " within ", absl::FormatDuration(kStartDeadline),
-                     "; log:\n", TailLines(ControllerLog(), 30)));
+    return absl::DeadlineExceededError(absl::StrCat(
+        "e2e: gantry-controller did not write ", addr_file, " within ",
+        absl::FormatDuration(kStartDeadline), "; log:\n", TailLines(ControllerLog(), 30)));
   }
   int port = 0;
   size_t colon = addr.rfind(':');
-  if (colon == std::string::npos ||
-      !absl::SimpleAtoi(addr.substr(colon + 1), &port) || port <= 0) {
-    return absl::InternalError(absl::StrCat("e2e: bad controller address '",
-                                            addr, "' in ", addr_file));
+  if (colon == std::string::npos || !absl::SimpleAtoi(addr.substr(colon + 1), &port) || port <= 0) {
+    return absl::InternalError(
+        absl::StrCat("e2e: bad controller address '", addr, "' in ", addr_file));
   }
   controller_addr_ = addr;
   controller_port_ = port;
   return absl::OkStatus();
 }
 
-ExitStatus Cluster::KillController(int sig) {
-  return KillProcess(controller_, sig);
-}
+ExitStatus Cluster::KillController(int sig) { return KillProcess(controller_, sig); }
 
 absl::Status Cluster::RestartController() {
   KillProcess(controller_, SIGTERM);
   return StartController(controller_args_);
 }
 
-bool Cluster::ControllerRunning() {
-  return controller_ != nullptr && controller_->IsRunning();
-}
+bool Cluster::ControllerRunning() { return controller_ != nullptr && controller_->IsRunning(); }
 
 absl::StatusOr<int> Cluster::StartAgent(const AgentOptions& options) {
   RETURN_IF_ERROR(init_status_);
   if (controller_addr_.empty()) {
-    return absl::FailedPreconditionError(
-        "e2e: start the controller before agents");
+    return absl::FailedPreconditionError("e2e: start the controller before agents");
   }
   Agent agent;
   agent.options = options;
-  agent.name = options.name.empty() ? absl::StrCat("agent-", agents_.size())
-                                    : options.name;
+  agent.name = options.name.empty() ? absl::StrCat("agent-", agents_.size()) : options.name;
   for (const Agent& other : agents_) {
     if (other.name == agent.name) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("e2e: two agents named ", agent.name));
+      return absl::InvalidArgumentError(absl::StrCat("e2e: two agents named ", agent.name));
     }
   }
   RETURN_IF_ERROR(SpawnAgent(agent));
@@ -476,18 +285,15 @@ absl::Status Cluster::SpawnAgent(Agent& agent) {
     argv.push_back("--environments");
     argv.push_back(absl::StrJoin(agent.options.environments, ","));
   }
-  argv.insert(argv.end(), agent.options.extra_args.begin(),
-              agent.options.extra_args.end());
+  argv.insert(argv.end(), agent.options.extra_args.begin(), agent.options.extra_args.end());
   const std::string log = "agent-" + agent.name;
   AppendToLog(log, absl::StrCat("=== e2e: ", CommandLineString(argv), "\n"));
   SpawnOptions options;
   options.log_path = LogPath(log);
   options.kill_on_parent_death = true;
-  absl::StatusOr<std::unique_ptr<ChildProcess>> child =
-      ChildProcess::Spawn(argv, options);
+  absl::StatusOr<std::unique_ptr<ChildProcess>> child = ChildProcess::Spawn(argv, options);
   if (!child.ok()) {
-    return absl::Status(child.status().code(),
-                        absl::StrCat("e2e: ", child.status().message()));
+    return absl::Status(child.status().code(), absl::StrCat("e2e: ", child.status().message()));
   }
   agent.process = std::move(*child);
   return absl::OkStatus();
@@ -510,8 +316,7 @@ absl::Status Cluster::RestartAgent(int index) {
 }
 
 bool Cluster::AgentRunning(int index) {
-  return index >= 0 && index < agent_count() &&
-         agents_[index].process != nullptr &&
+  return index >= 0 && index < agent_count() && agents_[index].process != nullptr &&
          agents_[index].process->IsRunning();
 }
 
@@ -543,122 +348,28 @@ CliResult Cluster::Cli(std::vector<std::string> args, absl::Duration timeout) {
     result.exit_code = 127;
     result.err = absl::StrCat("e2e: ", run.status().message());
   } else {
-    result.exit_code =
-        run->term_signal == 0 && !run->timed_out ? run->exit_code : -1;
+    result.exit_code = run->term_signal == 0 && !run->timed_out ? run->exit_code : -1;
     result.out = std::move(run->out);
     result.err = std::move(run->err);
     if (run->timed_out) {
-      absl::StrAppend(&result.err, "\ne2e: gantry timed out after ",
-                      absl::FormatDuration(timeout), " and was killed");
+      absl::StrAppend(&result.err, "\ne2e: gantry timed out after ", absl::FormatDuration(timeout),
+                      " and was killed");
     } else if (run->term_signal != 0) {
       absl::StrAppend(&result.err, "\ne2e: gantry ", run->Describe());
     }
   }
-  AppendToLog("cli",
-              absl::StrCat("$ ", CommandLineString(argv), "\n", result.out,
-                           result.err.empty() ? "" : "[stderr] ", result.err,
-                           "[exit ", result.exit_code, "]\n"));
+  AppendToLog("cli", absl::StrCat("$ ", CommandLineString(argv), "\n", result.out,
+                                  result.err.empty() ? "" : "[stderr] ", result.err, "[exit ",
+                                  result.exit_code, "]\n"));
   return result;
 }
 
-std::string Cluster::WriteFile(const std::string& relative_path,
-                               const std::string& content) {
+std::string Cluster::WriteFile(const std::string& relative_path, const std::string& content) {
   std::string path = absl::StrCat(dir_, "/", relative_path);
   absl::Status s = MakeDirs(fs::path(path).parent_path().string());
   if (s.ok()) s = WriteFileAtomic(path, content);
   if (!s.ok()) ADD_FAILURE() << "e2e WriteFile: " << s;
   return path;
-}
-
-absl::Status Cluster::ApplyConfig(const std::string& yaml,
-                                  const std::string& relative_path) {
-  std::string path = WriteFile(relative_path, yaml);
-  CliResult r = Cli({"config", "apply", "-f", path});
-  if (r.exit_code != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("gantry config apply: ", r.ToString()));
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<v1::PipelineRun> Cluster::ShowRun(const std::string& locator) {
-  CliResult r = Cli({"-o", "json", "pipeline", "show", locator});
-  if (r.exit_code != 0) {
-    return absl::NotFoundError(
-        absl::StrCat("gantry pipeline show ", locator, ": ", r.ToString()));
-  }
-  v1::PipelineRun run;
-  if (!ParseJson(r.out, &run)) {
-    return absl::InternalError(absl::StrCat("not a PipelineRun: ", r.out));
-  }
-  return run;
-}
-
-absl::StatusOr<std::vector<v1::Agent>> Cluster::ListAgents() {
-  CliResult r = Cli({"-o", "json", "agent", "list"});
-  if (r.exit_code != 0) {
-    return absl::UnavailableError(
-        absl::StrCat("gantry agent list: ", r.ToString()));
-  }
-  v1::ListAgentsResponse response;
-  if (!ParseJson(r.out, &response)) {
-    return absl::InternalError(
-        absl::StrCat("not a ListAgentsResponse: ", r.out));
-  }
-  return std::vector<v1::Agent>(response.agents().begin(),
-                                response.agents().end());
-}
-
-absl::StatusOr<v1::Agent> Cluster::FindAgent(const std::string& name) {
-  ASSIGN_OR_RETURN(std::vector<v1::Agent> agents, ListAgents());
-  for (v1::Agent& a : agents) {
-    if (a.name() == name) return std::move(a);
-  }
-  return absl::NotFoundError(absl::StrCat("no agent named ", name));
-}
-
-bool Cluster::WaitForIdleAgents(absl::Duration deadline) {
-  return WaitFor(
-      [&] {
-        absl::StatusOr<std::vector<v1::Agent>> agents = ListAgents();
-        if (!agents.ok()) return false;
-        int idle = 0;
-        for (const Agent& mine : agents_) {
-          for (const v1::Agent& a : *agents) {
-            if (a.name() == mine.name && a.connected() && a.status() == "idle")
-              ++idle;
-          }
-        }
-        return idle == agent_count();
-      },
-      deadline, kCliPoll);
-}
-
-bool Cluster::WaitForRunState(const std::string& locator,
-                              const std::string& state,
-                              absl::Duration deadline) {
-  bool ended_otherwise = false;
-  bool reached = WaitFor(
-      [&] {
-        absl::StatusOr<v1::PipelineRun> run = ShowRun(locator);
-        if (!run.ok()) return false;
-        if (run->state() == state) return true;
-        const std::string& s = run->state();
-        ended_otherwise = s == "passed" || s == "failed" || s == "cancelled";
-        return ended_otherwise;
-      },
-      deadline, kCliPoll);
-  return reached && !ended_otherwise;
-}
-
-absl::StatusOr<std::string> Cluster::JobLog(const std::string& locator,
-                                            absl::Duration timeout) {
-  CliResult r = Cli({"job", "log", locator, "--follow"}, timeout);
-  if (r.exit_code != 0) {
-    return absl::UnavailableError(
-        absl::StrCat("gantry job log ", locator, ": ", r.ToString()));
-  }
-  return r.out;
 }
 
 int Cluster::AgentIndex(const std::string& name) const {
@@ -668,9 +379,7 @@ int Cluster::AgentIndex(const std::string& name) const {
   return -1;
 }
 
-std::string Cluster::ControllerLog() const {
-  return ReadOrEmpty(LogPath("controller"));
-}
+std::string Cluster::ControllerLog() const { return ReadOrEmpty(LogPath("controller")); }
 
 std::string Cluster::AgentLog(int index) const {
   return ReadOrEmpty(LogPath("agent-" + agent_name(index)));
@@ -679,15 +388,13 @@ std::string Cluster::AgentLog(int index) const {
 std::string Cluster::CliLog() const { return ReadOrEmpty(LogPath("cli")); }
 
 std::string Cluster::LogTails(size_t lines) const {
-  std::string out =
-      absl::StrCat("--- controller log (", LogPath("controller"), "), last ",
-                   lines, " lines:\n", TailLines(ControllerLog(), lines), "\n");
+  std::string out = absl::StrCat("--- controller log (", LogPath("controller"), "), last ", lines,
+                                 " lines:\n", TailLines(ControllerLog(), lines), "\n");
   for (int i = 0; i < agent_count(); ++i) {
-    absl::StrAppend(&out, "--- agent ", agents_[i].name, " log, last ", lines,
-                    " lines:\n", TailLines(AgentLog(i), lines), "\n");
+    absl::StrAppend(&out, "--- agent ", agents_[i].name, " log, last ", lines, " lines:\n",
+                    TailLines(AgentLog(i), lines), "\n");
   }
-  absl::StrAppend(&out, "--- cli log, last ", lines, " lines:\n",
-                  TailLines(CliLog(), lines), "\n");
+  absl::StrAppend(&out, "--- cli log, last ", lines, " lines:\n", TailLines(CliLog(), lines), "\n");
   return out;
 }
 

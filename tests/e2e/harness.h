@@ -113,13 +113,11 @@ class Cluster {
 
   std::string controller_addr() const { return controller_addr_; }
   std::string data_dir() const { return dir_ + "/controller"; }  // controller's
-  const std::string& dir() const { return dir_; }  // the test's temp dir
+  const std::string& dir() const { return dir_; }                // the test's temp dir
   const std::string& database() const { return database_; }
   std::string database_url() const;
   std::string admin_token_file() const { return data_dir() + "/admin.token"; }
-  std::string register_key_file() const {
-    return data_dir() + "/agent-register.key";
-  }
+  std::string register_key_file() const { return data_dir() + "/agent-register.key"; }
 
   // Starts a gantry-agent against the running controller; returns its index.
   absl::StatusOr<int> StartAgent(const AgentOptions& options = {});
@@ -136,13 +134,11 @@ class Cluster {
   // Runs `$BIN/gantry --controller ADDR --token-file DIR/admin.token args...`
   // and waits for it (up to `timeout`). A missing binary gives exit_code 127
   // and the reason on err. Every call is logged to logs/cli.log.
-  CliResult Cli(std::vector<std::string> args,
-                absl::Duration timeout = absl::Seconds(120));
+  CliResult Cli(std::vector<std::string> args, absl::Duration timeout = absl::Seconds(120));
 
   // Writes `content` to dir()/relative_path (making directories); returns
   // the absolute path. A failure is reported as a test failure.
-  std::string WriteFile(const std::string& relative_path,
-                        const std::string& content);
+  std::string WriteFile(const std::string& relative_path, const std::string& content);
 
   std::string ControllerLog() const;
   std::string AgentLog(int index) const;
@@ -153,9 +149,8 @@ class Cluster {
   // --- Operator API through the CLI (`-o json`), for assertions.
 
   // Writes `yaml` to dir()/`relative_path` and runs `gantry config apply`.
-  absl::Status ApplyConfig(
-      const std::string& yaml,
-      const std::string& relative_path = "config/pipelines.gocd.yaml");
+  absl::Status ApplyConfig(const std::string& yaml,
+                           const std::string& relative_path = "config/pipelines.gocd.yaml");
   // `gantry -o json pipeline show LOCATOR`.
   absl::StatusOr<v1::PipelineRun> ShowRun(const std::string& locator);
   // `gantry -o json agent list`.
@@ -170,8 +165,8 @@ class Cluster {
                        absl::Duration deadline = absl::Seconds(60));
   // `gantry job log LOCATOR --follow`: the newest attempt's whole log, once
   // it is complete.
-  absl::StatusOr<std::string> JobLog(
-      const std::string& locator, absl::Duration timeout = absl::Seconds(60));
+  absl::StatusOr<std::string> JobLog(const std::string& locator,
+                                     absl::Duration timeout = absl::Seconds(60));
   // Index of the agent called `name`, or -1.
   int AgentIndex(const std::string& name) const;
 
@@ -190,6 +185,10 @@ class Cluster {
     std::unique_ptr<ChildProcess> process;
   };
 
+  // Starts gantry-controller with controller_args_ on controller_port_.
+  absl::Status SpawnController();
+  // Waits for the controller to write `addr_file` and records the address.
+  absl::Status AwaitControllerAddress(const std::string& addr_file);
   absl::Status SpawnAgent(Agent& agent);
   ExitStatus KillProcess(std::unique_ptr<ChildProcess>& process, int sig);
   std::string LogPath(const std::string& name) const;
