@@ -1,23 +1,35 @@
 #include "controller/auth.h"
 
+#include <algorithm>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "common/crypto.h"
 
 namespace gantry {
 
-void TokenRegistry::Add(const std::string& token_hash, Principal principal) {
-  absl::MutexLock lock(&mu_);
-  by_hash_[token_hash] = std::move(principal);
+bool Principal::HasRole(std::string_view role) const {
+  return std::find(roles.begin(), roles.end(), role) != roles.end();
 }
 
-std::optional<Principal> TokenRegistry::Authenticate(const std::string& token) const {
+void TokenRegistry::Add(const std::string& token_hash, TokenInfo info) {
+  absl::MutexLock lock(&mu_);
+  by_hash_[token_hash] = std::move(info);
+}
+
+void TokenRegistry::Remove(int64_t token_id) {
+  absl::MutexLock lock(&mu_);
+  absl::erase_if(by_hash_, [&](const auto& entry) { return entry.second.id == token_id; });
+}
+
+std::optional<TokenInfo> TokenRegistry::Authenticate(const std::string& token,
+                                                     absl::Time now) const {
   if (token.empty()) return std::nullopt;
   // Hashing first makes the lookup independent of how much of a guess matched.
   std::string hash = Sha256Hex(token);
   absl::MutexLock lock(&mu_);
   auto it = by_hash_.find(hash);
-  if (it == by_hash_.end()) return std::nullopt;
+  if (it == by_hash_.end() || it->second.expires_at <= now) return std::nullopt;
   return it->second;
 }
 

@@ -38,8 +38,13 @@ absl::StatusOr<BootstrapResult> Bootstrap(store::Db& db, const std::string& data
     new_token = !known;
     if (new_token) {
       admin_token = RandomHex(32);
-      tx.InsertApiToken("admin", "admin", Sha256Hex(admin_token));
-      all.push_back({0, "admin", "admin", Sha256Hex(admin_token)});
+      store::ApiTokenRecord t;
+      t.user_name = kBootstrapAdmin;
+      t.name = "bootstrap";
+      t.token_hash = Sha256Hex(admin_token);
+      t.created_by = kBootstrapAdmin;
+      t.id = tx.InsertApiToken(t);
+      all.push_back(t);
     }
     // The key file is authoritative: editing it rotates the key.
     tx.SetSetting("agent_register_key_sha256", Sha256Hex(register_key));
@@ -53,7 +58,11 @@ absl::StatusOr<BootstrapResult> Bootstrap(store::Db& db, const std::string& data
     RETURN_IF_ERROR(WriteFileAtomic(key_path, register_key + "\n", 0600));
     spdlog::info("wrote the agent register key to {}", key_path);
   }
-  for (const auto& t : all) tokens->Add(t.token_hash, {t.user_name, t.role});
+  for (const auto& t : all) {
+    TokenInfo info{t.id, t.user_name, t.name, absl::InfiniteFuture()};
+    if (t.expires_at != 0) info.expires_at = absl::FromUnixMillis(t.expires_at);
+    tokens->Add(t.token_hash, std::move(info));
+  }
   return BootstrapResult{Sha256Hex(register_key)};
 }
 

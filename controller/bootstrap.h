@@ -11,6 +11,10 @@
 
 namespace gantry {
 
+// The user of the bootstrap token: an admin whatever the config says, so a
+// config that names no admins (or the wrong ones) never locks everyone out.
+inline constexpr char kBootstrapAdmin[] = "admin";
+
 struct BootstrapResult {
   std::string register_key_hash;
 };

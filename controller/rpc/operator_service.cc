@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/config/parser.h"
 #include "common/grpc_status.h"
+#include "controller/bootstrap.h"
 #include "controller/rpc/artifact_streams.h"
 
 namespace gantry::rpc {
@@ -21,10 +22,16 @@ absl::StatusOr<Principal> OperatorService::Caller(grpc::CallbackServerContext* c
   const auto& md = ctx->client_metadata();
   auto it = md.find("authorization");
   if (it == md.end()) return absl::UnauthenticatedError("no token given");
-  if (auto token = BearerToken(std::string(it->second.data(), it->second.size()))) {
-    if (auto who = tokens_->Authenticate(*token)) return *who;
-  }
-  return absl::UnauthenticatedError("invalid token");
+  auto token = BearerToken(std::string(it->second.data(), it->second.size()));
+  if (!token) return absl::UnauthenticatedError("invalid token");
+  auto info = tokens_->Authenticate(*token, absl::Now());
+  if (!info) return absl::UnauthenticatedError("invalid or expired token");
+  Principal who;
+  who.user = info->user;
+  who.admin = info->user == kBootstrapAdmin;
+  who.source = ctx->peer();
+  who.token_id = info->id;
+  return who;
 }
 
 std::optional<Principal> OperatorService::Authenticate(grpc::CallbackServerContext* ctx,
@@ -44,7 +51,7 @@ grpc::ServerUnaryReactor* OperatorService::WhoAmI(grpc::CallbackServerContext* c
   auto who = Authenticate(ctx, reactor);
   if (!who) return reactor;
   resp->set_user(who->user);
-  resp->set_role(who->role);
+  resp->set_role(who->admin ? "admin" : "user");
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }
@@ -121,7 +128,7 @@ grpc::ServerUnaryReactor* OperatorService::TriggerPipeline(grpc::CallbackServerC
                                                            const v1::TriggerPipelineRequest* req,
                                                            v1::PipelineRun* resp) {
   return Unary(ctx, resp, [&](const Principal& who, auto done) {
-    scheduler_->Trigger(*req, who.user, std::move(done));
+    scheduler_->Trigger(*req, who, std::move(done));
   });
 }
 
@@ -143,7 +150,7 @@ grpc::ServerUnaryReactor* OperatorService::ApproveStage(grpc::CallbackServerCont
                                                         const v1::StageRequest* req,
                                                         v1::PipelineRun* resp) {
   return Unary(ctx, resp, [&](const Principal& who, auto done) {
-    scheduler_->Approve(*req, who.user, std::move(done));
+    scheduler_->Approve(*req, who, std::move(done));
   });
 }
 
@@ -151,7 +158,7 @@ grpc::ServerUnaryReactor* OperatorService::CancelStage(grpc::CallbackServerConte
                                                        const v1::StageRequest* req,
                                                        v1::PipelineRun* resp) {
   return Unary(ctx, resp, [&](const Principal& who, auto done) {
-    scheduler_->CancelStage(*req, who.user, std::move(done));
+    scheduler_->CancelStage(*req, who, std::move(done));
   });
 }
 

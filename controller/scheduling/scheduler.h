@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "controller/agent_channel.h"
+#include "controller/auth.h"
 #include "controller/clock.h"
 #include "controller/config_cache.h"
 #include "controller/executor.h"
@@ -79,9 +80,11 @@ class Scheduler {
   // --- operator calls
   void ApplyConfig(std::vector<v1::ConfigFile> files, std::string author,
                    Reply<v1::ApplyConfigResponse> done);
-  void Trigger(v1::TriggerPipelineRequest request, std::string user, Reply<v1::PipelineRun> done);
-  void Approve(v1::StageRequest request, std::string user, Reply<v1::PipelineRun> done);
-  void CancelStage(v1::StageRequest request, std::string user, Reply<v1::PipelineRun> done);
+  // The edge has checked `who` may operate the pipeline; gates (who may
+  // approve a stage) are the planner's to check.
+  void Trigger(v1::TriggerPipelineRequest request, Principal who, Reply<v1::PipelineRun> done);
+  void Approve(v1::StageRequest request, Principal who, Reply<v1::PipelineRun> done);
+  void CancelStage(v1::StageRequest request, Principal who, Reply<v1::PipelineRun> done);
   void ListAgents(Reply<v1::ListAgentsResponse> done);
   void UpdateAgent(v1::UpdateAgentRequest request, Reply<v1::Agent> done);
 

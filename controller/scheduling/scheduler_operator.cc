@@ -41,12 +41,12 @@ void Scheduler::ApplyConfig(std::vector<v1::ConfigFile> files, std::string autho
       });
 }
 
-void Scheduler::Trigger(v1::TriggerPipelineRequest request, std::string user,
+void Scheduler::Trigger(v1::TriggerPipelineRequest request, Principal who,
                         Reply<v1::PipelineRun> done) {
   Inbound in;
   TriggerSpec spec;
   spec.pipeline = request.pipeline();
-  spec.user = std::move(user);
+  spec.user = std::move(who.user);
   spec.cause_kind = "manual";
   for (const auto& [k, v] : request.revisions()) spec.revisions[k] = v;
   for (const auto& v : request.variables()) {
@@ -95,9 +95,9 @@ void Scheduler::RunOperation(const std::function<absl::StatusOr<int64_t>(Effects
   done(result ? absl::StatusOr<v1::PipelineRun>(*result) : RunView(*run));
 }
 
-void Scheduler::Approve(v1::StageRequest request, std::string user, Reply<v1::PipelineRun> done) {
+void Scheduler::Approve(v1::StageRequest request, Principal who, Reply<v1::PipelineRun> done) {
   strand_.Post(
-      [this, request = std::move(request), user = std::move(user), done = std::move(done)] {
+      [this, request = std::move(request), user = std::move(who.user), done = std::move(done)] {
         RunOperation(
             [&](Effects* effects) {
               return planner_.Approve(request.pipeline(), request.counter(), request.stage(), user,
@@ -107,10 +107,10 @@ void Scheduler::Approve(v1::StageRequest request, std::string user, Reply<v1::Pi
       });
 }
 
-void Scheduler::CancelStage(v1::StageRequest request, std::string user,
+void Scheduler::CancelStage(v1::StageRequest request, Principal who,
                             Reply<v1::PipelineRun> done) {
   strand_.Post(
-      [this, request = std::move(request), user = std::move(user), done = std::move(done)] {
+      [this, request = std::move(request), user = std::move(who.user), done = std::move(done)] {
         RunOperation(
             [&](Effects* effects) {
               return planner_.Cancel(request.pipeline(), request.counter(), request.stage(), user,

@@ -235,7 +235,7 @@ class SchedulerTest : public ::testing::Test {
     v1::TriggerPipelineRequest request;
     request.set_pipeline(pipeline);
     auto [done, reply] = Replied<v1::PipelineRun>();
-    scheduler_->Trigger(request, "alice", done);
+    scheduler_->Trigger(request, Principal{.user = "alice"}, done);
     return std::move(reply);
   }
   absl::StatusOr<v1::PipelineRun> Trigger(const std::string& pipeline) {
@@ -253,7 +253,7 @@ class SchedulerTest : public ::testing::Test {
     request.set_counter(counter);
     request.set_stage(stage);
     auto [done, reply] = Replied<v1::PipelineRun>();
-    scheduler_->CancelStage(request, "carol", done);
+    scheduler_->CancelStage(request, Principal{.user = "carol"}, done);
     return std::move(reply);
   }
   v1::Agent AgentView(const TestAgent& agent) {

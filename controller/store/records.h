@@ -27,8 +27,31 @@ struct ConfigRevisionRecord {
 struct ApiTokenRecord {
   int64_t id = 0;
   std::string user_name;
-  std::string role;
+  std::string name;
   std::string token_hash;
+  std::string created_by;
+  int64_t created_at = 0;
+  int64_t expires_at = 0;  // 0 = never
+};
+
+// One audit_log row (docs/security.md).
+struct AuditRecord {
+  std::string actor;
+  std::string source;
+  std::string action;
+  std::string target;
+  std::string outcome;  // ok | denied | failed
+  std::string reason;
+  int64_t at = 0;
+  int64_t id = 0;  // set when read back
+};
+
+// Which audit rows to read, newest last. Empty fields do not filter.
+struct AuditQuery {
+  int64_t since = 0;  // Unix ms
+  std::string actor;
+  std::string pipeline;  // the pipeline and anything under it ("p/3/deploy")
+  int limit = 1000;
 };
 
 struct PipelineRecord {

@@ -109,8 +109,29 @@ constexpr Statement kStatements[] = {
     {kSetSetting,
      "INSERT INTO settings (key, value) VALUES ($1, $2) "
      "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"},
-    {kInsertApiToken, "INSERT INTO api_tokens (user_name, role, token_hash) VALUES ($1, $2, $3)"},
-    {kApiTokens, "SELECT id, user_name, role, token_hash FROM api_tokens"},
+
+    // --- identity: tokens and the audit log
+    {kInsertApiToken,
+     "INSERT INTO api_tokens (user_name, name, token_hash, created_by, expires_at) VALUES ($1, "
+     "$2, $3, $4, CASE WHEN $5::bigint = 0 THEN NULL ELSE to_timestamp($5 / 1000.0) END) "
+     "RETURNING id, " MS("created_at")},
+    {kApiTokens,
+     "SELECT id, user_name, name, token_hash, created_by, " MS("created_at") ", " MS(
+         "expires_at") " FROM api_tokens WHERE revoked_at IS NULL ORDER BY id"},
+    {kRevokeApiToken,
+     "UPDATE api_tokens SET revoked_at = now(), revoked_by = $2 WHERE id = $1 AND revoked_at IS "
+     "NULL RETURNING id, user_name, name, token_hash, created_by, " MS("created_at") ", " MS(
+         "expires_at")},
+    {kAppendAudit,
+     "INSERT INTO audit_log (at, actor, source, action, target, outcome, reason) SELECT "
+     "to_timestamp(u.at / 1000.0), u.actor, u.source, u.action, u.target, u.outcome, u.reason "
+     "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
+     "$7::text[]) AS u(at, actor, source, action, target, outcome, reason)"},
+    {kReadAudit,
+     "SELECT * FROM (SELECT id, " MS("at") ", actor, source, action, target, outcome, reason "
+     "FROM audit_log WHERE at >= to_timestamp($1 / 1000.0) AND ($2 = '' OR actor = $2) AND "
+     "($3 = '' OR target = $3 OR left(target, length($3) + 1) = $3 || '/') "
+     "ORDER BY id DESC LIMIT $4) newest ORDER BY id"},
 
     // --- config revisions
     {kCurrentConfigRevision, "SELECT coalesce(max(revision), 0) FROM config_revisions"},

@@ -20,8 +20,13 @@ namespace gantry::store {
 // --- settings and tokens
 inline constexpr char kGetSetting[] = "GetSetting";
 inline constexpr char kSetSetting[] = "SetSetting";
+
+// --- identity: tokens and the audit log
 inline constexpr char kInsertApiToken[] = "InsertApiToken";
 inline constexpr char kApiTokens[] = "ApiTokens";
+inline constexpr char kRevokeApiToken[] = "RevokeApiToken";
+inline constexpr char kAppendAudit[] = "AppendAudit";
+inline constexpr char kReadAudit[] = "ReadAudit";
 
 // --- config revisions
 inline constexpr char kCurrentConfigRevision[] = "CurrentConfigRevision";

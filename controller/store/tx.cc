@@ -32,20 +32,6 @@ void Tx::SetSetting(const std::string& key, const std::string& value) {
   work_.exec_prepared(kSetSetting, key, value);
 }
 
-void Tx::InsertApiToken(const std::string& user, const std::string& role,
-                        const std::string& token_hash) {
-  work_.exec_prepared(kInsertApiToken, user, role, token_hash);
-}
-
-std::vector<ApiTokenRecord> Tx::ApiTokens() {
-  std::vector<ApiTokenRecord> out;
-  for (const auto& r : work_.exec_prepared(kApiTokens)) {
-    out.push_back({r[0].as<int64_t>(), r[1].as<std::string>(), r[2].as<std::string>(),
-                   r[3].as<std::string>()});
-  }
-  return out;
-}
-
 int64_t Tx::CurrentConfigRevision() {
   auto r = work_.exec_prepared(kCurrentConfigRevision);
   return r[0][0].as<int64_t>();

@@ -26,9 +26,17 @@ class Tx {
   // --- settings and tokens
   std::optional<std::string> GetSetting(const std::string& key);
   void SetSetting(const std::string& key, const std::string& value);
-  void InsertApiToken(const std::string& user, const std::string& role,
-                      const std::string& token_hash);
+
+  // --- identity (tx_identity.cc): tokens and the audit log
+  // Returns the new token's id.
+  int64_t InsertApiToken(const ApiTokenRecord& token);
+  // Tokens not revoked (expired ones included: the registry checks expiry).
   std::vector<ApiTokenRecord> ApiTokens();
+  // The token, if it was live until now.
+  std::optional<ApiTokenRecord> RevokeApiToken(int64_t id, const std::string& by);
+  void AppendAudit(const std::vector<AuditRecord>& rows);
+  // The newest `limit` rows that match, oldest first.
+  std::vector<AuditRecord> ReadAudit(const AuditQuery& query);
 
   // --- config revisions
   int64_t CurrentConfigRevision();  // 0 when none
