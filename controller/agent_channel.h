@@ -2,6 +2,8 @@
 // the gRPC adapter; both calls are thread-safe and never block.
 #pragma once
 
+#include <string>
+
 #include "absl/status/status.h"
 #include "gantry/v1/agent.pb.h"
 
@@ -16,6 +18,9 @@ class AgentChannel {
   virtual void Close(const absl::Status& status) = 0;
   // Reading stopped because the scheduler's inbox was full; read again.
   virtual void ResumeReads() {}
+  // The agent's address as gRPC gives it ("ipv4:10.0.0.5:43122"), for
+  // messages and the audit log.
+  virtual std::string peer() const { return ""; }
 };
 
 }  // namespace gantry

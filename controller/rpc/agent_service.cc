@@ -17,10 +17,12 @@ class SessionReactor;
 // the stream is done.
 class SessionChannel final : public AgentChannel {
  public:
-  explicit SessionChannel(SessionReactor* reactor) : reactor_(reactor) {}
+  SessionChannel(SessionReactor* reactor, std::string peer)
+      : reactor_(reactor), peer_(std::move(peer)) {}
   void Send(const v1::ControllerMessage& message) override;
   void Close(const absl::Status& status) override;
   void ResumeReads() override;
+  std::string peer() const override { return peer_; }
   void Detach() {
     std::lock_guard<std::mutex> lock(mu_);
     reactor_ = nullptr;
@@ -29,15 +31,14 @@ class SessionChannel final : public AgentChannel {
  private:
   std::mutex mu_;
   SessionReactor* reactor_;
+  const std::string peer_;
 };
 
 class SessionReactor final
     : public grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage> {
  public:
   SessionReactor(Scheduler* scheduler, std::string peer)
-      : scheduler_(scheduler),
-        peer_(std::move(peer)),
-        channel_(std::make_shared<SessionChannel>(this)) {
+      : scheduler_(scheduler), channel_(std::make_shared<SessionChannel>(this, std::move(peer))) {
     StartRead(&incoming_);
   }
 
@@ -123,7 +124,6 @@ class SessionReactor final
   }
 
   Scheduler* scheduler_;
-  std::string peer_;
   std::shared_ptr<SessionChannel> channel_;
   v1::AgentMessage incoming_;
   bool hello_seen_ = false;
@@ -157,7 +157,7 @@ grpc::ServerUnaryReactor* AgentService::Register(grpc::CallbackServerContext* ct
                                                  const v1::RegisterRequest* req,
                                                  v1::RegisterResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  scheduler_->Register(*req, [reactor, resp](absl::StatusOr<v1::RegisterResponse> r) {
+  scheduler_->Register(*req, ctx->peer(), [reactor, resp](absl::StatusOr<v1::RegisterResponse> r) {
     if (!r.ok()) {
       reactor->Finish(ToGrpcStatus(r.status()));
       return;

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "controller/run_view.h"
+#include "controller/scheduling/admission.h"
 
 namespace gantry {
 
@@ -26,22 +27,32 @@ AgentSession* AgentRegistry::ByChannel(const AgentChannel* channel) {
   return it == by_channel_.end() ? nullptr : ById(it->second);
 }
 
+AgentSession* AgentRegistry::ByName(const std::string& name) {
+  // Names are unique (migration 0006); a linear scan is fine for the
+  // operator calls and registrations that ask.
+  for (auto& [id, agent] : agents_) {
+    if (agent.record.name == name) return &agent;
+  }
+  return nullptr;
+}
+
 absl::StatusOr<AgentSession*> AgentRegistry::Find(const std::string& id_or_name) {
   if (AgentSession* a = ById(id_or_name)) return a;
-  AgentSession* found = nullptr;
-  int count = 0;
-  for (auto& [id, agent] : agents_) {
-    if (agent.record.name == id_or_name) {
-      found = &agent;
-      ++count;
-    }
-  }
-  if (count == 1) return found;
-  if (count == 0) {
-    return absl::NotFoundError(absl::StrCat("no agent with id or name '", id_or_name, "'"));
-  }
-  return absl::FailedPreconditionError(
-      absl::StrCat(count, " agents are named '", id_or_name, "': use the id"));
+  if (AgentSession* a = ByName(id_or_name)) return a;
+  return absl::NotFoundError(absl::StrCat("no agent with id or name '", id_or_name, "'"));
+}
+
+void AgentRegistry::Remove(const std::string& id) {
+  auto it = agents_.find(id);
+  if (it == agents_.end()) return;
+  if (it->second.channel) by_channel_.erase(it->second.channel.get());
+  agents_.erase(it);
+}
+
+int AgentRegistry::PendingCount() const {
+  int n = 0;
+  for (const auto& [id, a] : agents_) n += a.record.state == AgentConfigState::kPending;
+  return n;
 }
 
 void AgentRegistry::Attach(AgentSession& agent, std::shared_ptr<AgentChannel> channel,
@@ -181,6 +192,14 @@ v1::Agent AgentRegistry::View(const AgentSession& agent, absl::Time now,
                      ? agent.record.last_contact
                      : absl::ToUnixMillis(agent.last_contact);
   if (last > 0) SetTimestamp(last, out.mutable_last_contact());
+  AgentScope scope = ScopeOf(agent.record);
+  for (const auto& r : agent.record.requested_resources) out.add_requested_resources(r);
+  for (const auto& e : agent.record.requested_environments) out.add_requested_environments(e);
+  for (const auto& r : scope.resources.refused) out.add_refused_resources(r);
+  for (const auto& e : scope.environments.refused) out.add_refused_environments(e);
+  out.set_register_key(agent.record.register_key);
+  out.set_resources_assigned(agent.record.assigned_resources.has_value());
+  out.set_environments_assigned(agent.record.assigned_environments.has_value());
   return out;
 }
 
@@ -191,6 +210,12 @@ v1::ControllerMessage AgentRegistry::Welcome(const AgentSession& agent,
   m.mutable_welcome()->set_state(std::string(Name(agent.record.state)));
   m.mutable_welcome()->set_heartbeat_interval_ms(
       static_cast<int32_t>(absl::ToInt64Milliseconds(heartbeat)));
+  AgentScope scope = ScopeOf(agent.record);
+  v1::Welcome* w = m.mutable_welcome();
+  for (const auto& r : scope.resources.granted) w->add_resources(r);
+  for (const auto& e : scope.environments.granted) w->add_environments(e);
+  for (const auto& r : scope.resources.refused) w->add_refused_resources(r);
+  for (const auto& e : scope.environments.refused) w->add_refused_environments(e);
   return m;
 }
 

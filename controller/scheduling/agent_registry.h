@@ -32,6 +32,11 @@ struct AgentSession {
   absl::Time offline_since = absl::InfinitePast();
   int64_t recorded_contact_ms = 0;  // last_contact as last written (Unix ms)
   bool lost = false;                // went silent; cleared by its next hello
+  // The Hello.session_nonce of the process its session belongs to: that
+  // process may replace its session, another may not while it is open.
+  std::string session_nonce;
+  // When a clone's refusal was last written to the audit log (once a minute).
+  absl::Time clone_audited_at = absl::InfinitePast();
 
   bool enabled() const { return record.state == AgentConfigState::kEnabled; }
   bool idle() const { return channel && attempt == 0 && enabled(); }
@@ -46,8 +51,12 @@ class AgentRegistry {
 
   AgentSession* ById(const std::string& id);
   AgentSession* ByChannel(const AgentChannel* channel);
-  // By id, or by a name only one agent has.
+  AgentSession* ByName(const std::string& name);
+  // By id, or by name.
   absl::StatusOr<AgentSession*> Find(const std::string& id_or_name);
+  // Forgets an agent that holds no attempt; its session must be closed.
+  void Remove(const std::string& id);
+  int PendingCount() const;
   std::map<std::string, AgentSession>& all() { return agents_; }
   const std::map<std::string, AgentSession>& all() const { return agents_; }
 

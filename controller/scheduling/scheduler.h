@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -22,12 +23,14 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "controller/agent_channel.h"
+#include "controller/audit/audit_log.h"
 #include "controller/auth.h"
 #include "controller/clock.h"
 #include "controller/config_cache.h"
 #include "controller/executor.h"
 #include "controller/planner/planner.h"
 #include "controller/planner/run_model.h"
+#include "controller/scheduling/admission.h"
 #include "controller/scheduling/agent_registry.h"
 #include "controller/scheduling/assignment_builder.h"
 #include "controller/scheduling/db_cold_store.h"
@@ -50,6 +53,13 @@ struct SchedulerOptions {
   // Agent input waiting for the strand, in bytes: past it, sessions stop
   // reading (gRPC flow control then holds the agents back) until it drains.
   size_t max_inbox_bytes = 64 << 20;
+  // Agent admission (scheduler_admission.cc): agents waiting for approval
+  // at most (past it, a registration without a valid key is refused and
+  // nothing is written), and the rate of registrations without a valid key.
+  int max_pending_agents = 100;
+  RegisterLimits register_limits;
+  // Registrations and refused agent sessions are recorded here; may be null.
+  AuditLog* audit = nullptr;
 };
 
 template <typename T>
@@ -88,8 +98,20 @@ class Scheduler {
   void ListAgents(Reply<v1::ListAgentsResponse> done);
   void UpdateAgent(v1::UpdateAgentRequest request, Reply<v1::Agent> done);
 
+  // --- agent admission (scheduler_admission.cc). The edge has checked that
+  // the caller of an operator call is an admin; `who` is who it was.
+  // `source` is the caller's address (rate limits, audit log).
+  void Register(v1::RegisterRequest request, std::string source,
+                Reply<v1::RegisterResponse> done);
+  void SetAgent(v1::SetAgentRequest request, Reply<v1::Agent> done);
+  void DeleteAgent(v1::DeleteAgentRequest request, Principal who, Reply<v1::Agent> done);
+  void CreateAgentKey(v1::CreateAgentKeyRequest request, Principal who,
+                      Reply<v1::CreateAgentKeyResponse> done);
+  void ListAgentKeys(v1::ListAgentKeysRequest request, Reply<v1::ListAgentKeysResponse> done);
+  void RevokeAgentKey(v1::RevokeAgentKeyRequest request, Principal who,
+                      Reply<v1::AgentKey> done);
+
   // --- agent calls
-  void Register(v1::RegisterRequest request, Reply<v1::RegisterResponse> done);
   // Both return false when the inbox is full: the session must stop reading
   // until the scheduler calls its channel's ResumeReads.
   bool AgentConnected(std::shared_ptr<AgentChannel> channel, v1::Hello hello);
@@ -145,6 +167,20 @@ class Scheduler {
   void ReportConsole(Batch& batch, AgentSession& agent, const v1::ConsoleChunk& chunk);
   void ReportCompleted(Batch& batch, AgentSession& agent, const v1::JobCompleted& done);
   void TriggerItem(Batch& batch, Inbound& in);
+  // A hello from another process than the one connected as that agent:
+  // refused, the session in place untouched.
+  bool RefuseClone(AgentSession& agent, const std::shared_ptr<AgentChannel>& channel,
+                   const v1::Hello& hello, absl::Time received);
+
+  // scheduler_admission.cc
+  // The register key's scope (bootstrap, a live scoped key), or nullopt.
+  std::optional<store::AgentKeyRecord> RegisterKeyScope(const std::string& key);
+  absl::StatusOr<v1::RegisterResponse> Admit(const v1::RegisterRequest& request,
+                                             const std::string& source, AuditEntry& audit);
+  absl::Status LoadAgentKeys();
+  // Commits an agent change and lets the next batch pair with it.
+  void AgentsChanged();
+  void Audit(AuditEntry entry);
   void Tick(absl::Time now);
   void RecordContacts(absl::Time now);
 
@@ -172,6 +208,13 @@ class Scheduler {
   std::vector<Inbound> inbox_;                         // guarded by inbox_mu_
   size_t inbox_bytes_ = 0;                             // guarded by inbox_mu_
   std::vector<std::shared_ptr<AgentChannel>> paused_;  // guarded by inbox_mu_
+
+  // Admission, strand-only: live scoped register keys by hash (loaded on
+  // first use), and the limiter of registrations without a valid key.
+  std::optional<std::map<std::string, store::AgentKeyRecord>> agent_keys_;
+  RegisterLimiter register_limiter_{options_.register_limits};
+  absl::Time limited_warning_at_ = absl::InfinitePast();
+  int64_t limited_since_warning_ = 0;
 };
 
 }  // namespace gantry

@@ -129,16 +129,25 @@ void Scheduler::Hello(Batch& batch, const std::shared_ptr<AgentChannel>& channel
     channel->Close(absl::UnauthenticatedError("wrong agent token"));
     return;
   }
+  if (RefuseClone(agent, channel, hello, received)) return;
   agents_.Attach(agent, channel, received);
-  auto resources = ToVector(hello.resources());
-  auto environments = ToVector(hello.environments());
+  agent.session_nonce = hello.session_nonce();
+  // What the agent asks for takes effect within its key's scope, or as an
+  // admin assigned it (admission.h).
+  store::AgentRecord updated = agent.record;
+  updated.hostname = hello.hostname();
+  updated.requested_resources = ValidNames(ToVector(hello.resources()));
+  updated.requested_environments = ValidNames(ToVector(hello.environments()));
+  ApplyScope(updated);
   // The usual reconnect changes nothing: no commit, so a fleet reconnecting
   // after a controller restart is not queued behind thousands of fsyncs.
-  if (agent.record.hostname != hello.hostname() || agent.record.resources != resources ||
-      agent.record.environments != environments) {
-    std::string id = agent.record.id;
+  if (agent.record.hostname != updated.hostname ||
+      agent.record.requested_resources != updated.requested_resources ||
+      agent.record.requested_environments != updated.requested_environments ||
+      agent.record.resources != updated.resources ||
+      agent.record.environments != updated.environments) {
     absl::Status st = db_->Run("UpdateAgentInfo", [&](store::Tx& tx) {
-      tx.UpdateAgentInfo(id, hello.hostname(), resources, environments);
+      tx.UpdateAgentInfo(updated);
       return absl::OkStatus();
     });
     if (!st.ok()) {
@@ -146,11 +155,11 @@ void Scheduler::Hello(Batch& batch, const std::shared_ptr<AgentChannel>& channel
                            received);
       return;
     }
-    agent.record.hostname = hello.hostname();
-    agent.record.resources = resources;
-    agent.record.environments = environments;
+    agent.record = std::move(updated);
     profiles_changed_ = true;
   }
+  const auto& resources = agent.record.resources;
+  const auto& environments = agent.record.environments;
   spdlog::info("agent {} connected ({}, resources [{}], environments [{}])", agent.record.name,
                Name(agent.record.state), absl::StrJoin(resources, ","),
                absl::StrJoin(environments, ","));
@@ -185,6 +194,28 @@ void Scheduler::Fence(Batch& batch, AgentSession& agent, const v1::Hello& hello)
     AfterOperation(
         batch, planner_.Reclaim(agent.attempt, agent.record.id, agent.record.name, &batch.effects));
   }
+}
+
+bool Scheduler::RefuseClone(AgentSession& agent, const std::shared_ptr<AgentChannel>& channel,
+                            const v1::Hello& hello, absl::Time received) {
+  if (!agent.channel || agent.channel == channel) return false;
+  // The same process reconnecting (a network blip): its old session is
+  // stale, and the new one replaces it.
+  if (!hello.session_nonce().empty() && hello.session_nonce() == agent.session_nonce) return false;
+  std::string why = absl::StrCat(
+      "agent ", agent.record.name, " (", agent.record.id, ") is already connected from ",
+      agent.channel->peer().empty() ? "another process" : agent.channel->peer(),
+      ": another process with the same identity (a copied agent.json?) is refused while that "
+      "session is open");
+  // A clone retries slowly, but one that does not must not fill the logs.
+  if (received - agent.clone_audited_at >= absl::Minutes(1)) {
+    agent.clone_audited_at = received;
+    spdlog::warn("refused a session from {}: {}", channel->peer(), why);
+    Audit({absl::StrCat("agent:", agent.record.name), channel->peer(), "agent.connect",
+           absl::StrCat("agent:", agent.record.name), AuditOutcome::kDenied, why});
+  }
+  channel->Close(absl::AlreadyExistsError(why));
+  return true;
 }
 
 // Unacknowledged, a report is sent again by the agent after reconnecting.

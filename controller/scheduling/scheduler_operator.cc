@@ -1,5 +1,6 @@
 // Operator calls: config apply, trigger (batched with agent input), approve,
-// cancel, and agent administration.
+// cancel, and agents' states (registration and the rest of admission:
+// scheduler_admission.cc).
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
@@ -11,13 +12,6 @@
 #include "controller/store/tx.h"
 
 namespace gantry {
-namespace {
-
-std::vector<std::string> ToVector(const google::protobuf::RepeatedPtrField<std::string>& r) {
-  return {r.begin(), r.end()};
-}
-
-}  // namespace
 
 void Scheduler::ApplyConfig(std::vector<v1::ConfigFile> files, std::string author,
                             Reply<v1::ApplyConfigResponse> done) {
@@ -174,44 +168,6 @@ void Scheduler::UpdateAgent(v1::UpdateAgentRequest request, Reply<v1::Agent> don
     Batch batch;
     Prepare(batch);
     Commit(batch);
-  });
-}
-
-void Scheduler::Register(v1::RegisterRequest request, Reply<v1::RegisterResponse> done) {
-  strand_.Post([this, request = std::move(request), done = std::move(done)] {
-    std::string name = request.name().empty() ? request.hostname() : request.name();
-    if (!IsValidName(name)) {
-      done(absl::InvalidArgumentError(absl::StrCat(
-          "invalid agent name '", name, "': use letters, digits, '-', '_' and '.' (at most 255)")));
-      return;
-    }
-    bool key_ok = !request.register_key().empty() &&
-                  ConstantTimeEquals(Sha256Hex(request.register_key()), options_.register_key_hash);
-    store::AgentRecord rec;
-    rec.id = RandomHex(16);
-    rec.name = name;
-    rec.hostname = request.hostname();
-    std::string token = RandomHex(32);
-    rec.token_hash = Sha256Hex(token);
-    rec.state = key_ok ? AgentConfigState::kEnabled : AgentConfigState::kPending;
-    rec.resources = ToVector(request.resources());
-    rec.environments = ToVector(request.environments());
-    absl::Status st = db_->Run("RegisterAgent", [&](store::Tx& tx) {
-      tx.InsertAgent(rec);
-      return absl::OkStatus();
-    });
-    if (!st.ok()) {
-      done(st);
-      return;
-    }
-    spdlog::info("agent {} registered as {} ({})", name, rec.id, Name(rec.state));
-    v1::RegisterResponse response;
-    response.set_agent_id(rec.id);
-    response.set_token(token);
-    response.set_state(std::string(Name(rec.state)));
-    agents_.Add(std::move(rec)).offline_since = clock_->Now();
-    profiles_changed_ = true;
-    done(response);
   });
 }
 

@@ -203,7 +203,7 @@ class SchedulerTest : public ::testing::Test {
     request.set_hostname(name);
     request.set_register_key(kRegisterKey);
     auto [done, reply] = Replied<v1::RegisterResponse>();
-    scheduler_->Register(request, done);
+    scheduler_->Register(request, "ipv4:127.0.0.1:40000", done);
     auto registered = Get(reply);
     EXPECT_TRUE(registered.ok()) << registered.status();
     if (!registered.ok()) return {};
@@ -212,13 +212,16 @@ class SchedulerTest : public ::testing::Test {
   }
 
   // A new session for `agent`, its hello listing `held`, handled.
+  // `process` stands for the agent process (Hello.session_nonce).
   std::shared_ptr<FakeChannel> Connect(const TestAgent& agent,
-                                       const std::vector<v1::HeldAttempt>& held = {}) {
+                                       const std::vector<v1::HeldAttempt>& held = {},
+                                       const std::string& process = "first") {
     auto channel = std::make_shared<FakeChannel>();
     v1::Hello hello;
     hello.set_agent_id(agent.id);
     hello.set_token(agent.token);
     hello.set_hostname(agent.name);
+    hello.set_session_nonce(agent.name + "-" + process);
     for (const auto& h : held) *hello.add_held() = h;
     EXPECT_TRUE(scheduler_->AgentConnected(channel, hello));
     scheduler_->Sync();

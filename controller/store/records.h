@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -133,10 +134,34 @@ struct AgentRecord {
   std::string hostname;
   std::string token_hash;
   AgentConfigState state = AgentConfigState::kPending;
+  // In effect: what matching reads (see the admission fields below).
   std::vector<std::string> resources;
   std::vector<std::string> environments;
   int64_t created_at = 0;
   int64_t last_contact = 0;
+  // Admission (migration 0006): what the agent asks for, what its register
+  // key allows ("*" = anything), and what an admin assigned (in effect
+  // instead of the request when set).
+  std::vector<std::string> requested_resources;
+  std::vector<std::string> requested_environments;
+  std::vector<std::string> allowed_resources;
+  std::vector<std::string> allowed_environments;
+  std::optional<std::vector<std::string>> assigned_resources;
+  std::optional<std::vector<std::string>> assigned_environments;
+  std::string register_key;  // "bootstrap", a key's name, "" = none
+};
+
+// A scoped register key (agent_keys); never the key itself.
+struct AgentKeyRecord {
+  int64_t id = 0;
+  std::string name;
+  std::string key_hash;
+  std::vector<std::string> resources;  // "*" = anything
+  std::vector<std::string> environments;
+  std::string created_by;
+  int64_t created_at = 0;
+  int64_t revoked_at = 0;  // 0 = live
+  std::string revoked_by;
 };
 
 struct ArtifactRecord {

@@ -205,20 +205,42 @@ constexpr Statement kStatements[] = {
     // --- agents
     {kAgents,
      "SELECT id, name, hostname, token_hash, state, resources, "
-     "environments, " MS("created_at") ", " MS("last_contact") " FROM agents ORDER BY name, id"},
+     "environments, " MS("created_at") ", " MS("last_contact") ", requested_resources, "
+     "requested_environments, allowed_resources, allowed_environments, assigned_resources, "
+     "assigned_environments, register_key FROM agents ORDER BY name, id"},
     {kInsertAgent,
      "INSERT INTO agents (id, name, hostname, token_hash, state, resources, "
-     "environments) VALUES ($1, $2, $3, $4, $5, $6, $7)"},
+     "environments, requested_resources, requested_environments, allowed_resources, "
+     "allowed_environments, register_key) "
+     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"},
     {kSetAgentState, "UPDATE agents SET state = $2 WHERE id = $1"},
     {kUpdateAgentInfo,
-     "UPDATE agents SET hostname = $2, resources = $3, environments = $4, "
-     "last_contact = now() WHERE id = $1"},
+     "UPDATE agents SET hostname = $2, requested_resources = $3, requested_environments = $4, "
+     "resources = $5, environments = $6, last_contact = now() WHERE id = $1"},
     // Ids and times as comma-separated lists: one statement for a fleet.
     {kRecordAgentContacts,
      "UPDATE agents SET last_contact = to_timestamp(c.ms / 1000.0) "
      "FROM unnest(string_to_array($1, ','), string_to_array($2, ',')::bigint[]) AS c(id, ms) "
      "WHERE agents.id = c.id AND (agents.last_contact IS NULL OR "
      "agents.last_contact < to_timestamp(c.ms / 1000.0))"},
+
+    // --- agent admission (tx_agents.cc)
+    {kSetAgentAssignment,
+     "UPDATE agents SET assigned_resources = $2, assigned_environments = $3, resources = $4, "
+     "environments = $5 WHERE id = $1"},
+    {kDeleteAgent, "DELETE FROM agents WHERE id = $1"},
+    {kInsertAgentKey,
+     "WITH n AS (SELECT nextval('agent_keys_id_seq') AS id) "
+     "INSERT INTO agent_keys (id, name, key_hash, resources, environments, created_by) "
+     "SELECT n.id, CASE WHEN $1::text = '' THEN 'key-' || n.id ELSE $1::text END, $2, $3, $4, "
+     "$5 FROM n RETURNING id, name, " MS("created_at")},
+    {kAgentKeys,
+     "SELECT id, name, key_hash, resources, environments, created_by, " MS("created_at") ", "
+     MS("revoked_at") ", revoked_by "
+     "FROM agent_keys WHERE $1::boolean OR revoked_at IS NULL ORDER BY id"},
+    {kRevokeAgentKey,
+     "UPDATE agent_keys SET revoked_at = now(), revoked_by = $2 "
+     "WHERE id = $1 AND revoked_at IS NULL RETURNING id"},
 };
 
 }  // namespace

@@ -72,6 +72,12 @@ inline constexpr char kInsertAgent[] = "InsertAgent";
 inline constexpr char kSetAgentState[] = "SetAgentState";
 inline constexpr char kUpdateAgentInfo[] = "UpdateAgentInfo";
 inline constexpr char kRecordAgentContacts[] = "RecordAgentContacts";
+// --- agent admission (tx_agents.cc): assignments, deletion, register keys
+inline constexpr char kSetAgentAssignment[] = "SetAgentAssignment";
+inline constexpr char kDeleteAgent[] = "DeleteAgent";
+inline constexpr char kInsertAgentKey[] = "InsertAgentKey";
+inline constexpr char kAgentKeys[] = "AgentKeys";
+inline constexpr char kRevokeAgentKey[] = "RevokeAgentKey";
 
 // --- batched writes and loads (tx_batch.cc): arrays in, one statement per table
 inline constexpr char kReserveIds[] = "ReserveIds";

@@ -4,23 +4,10 @@
 #include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "controller/store/statements.h"
 #include "controller/store/tx_rows.h"
 
 namespace gantry::store {
-namespace {
-
-std::vector<std::string> SplitList(const std::string& s) {
-  std::vector<std::string> out;
-  for (absl::string_view part : absl::StrSplit(s, ',', absl::SkipEmpty())) {
-    out.emplace_back(part);
-  }
-  return out;
-}
-
-}  // namespace
 
 std::optional<std::string> Tx::GetSetting(const std::string& key) {
   auto r = work_.exec_prepared(kGetSetting, key);
@@ -167,51 +154,6 @@ ConsoleSlice Tx::ReadConsole(int64_t job_run_id, int64_t offset, int64_t max_byt
     if (static_cast<int64_t>(slice.data.size()) >= max_bytes) break;
   }
   return slice;
-}
-
-std::vector<AgentRecord> Tx::Agents() {
-  std::vector<AgentRecord> out;
-  for (const auto& r : work_.exec_prepared(kAgents)) {
-    AgentRecord a;
-    a.id = r[0].as<std::string>();
-    a.name = r[1].as<std::string>();
-    a.hostname = r[2].as<std::string>();
-    a.token_hash = r[3].as<std::string>();
-    a.state = AgentStateFromField(r[4]);
-    a.resources = SplitList(r[5].as<std::string>());
-    a.environments = SplitList(r[6].as<std::string>());
-    a.created_at = r[7].as<int64_t>();
-    a.last_contact = r[8].as<int64_t>();
-    out.push_back(std::move(a));
-  }
-  return out;
-}
-
-void Tx::InsertAgent(const AgentRecord& a) {
-  work_.exec_prepared(kInsertAgent, a.id, a.name, a.hostname, a.token_hash,
-                      std::string(Name(a.state)), absl::StrJoin(a.resources, ","),
-                      absl::StrJoin(a.environments, ","));
-}
-
-void Tx::SetAgentState(const std::string& id, AgentConfigState state) {
-  work_.exec_prepared(kSetAgentState, id, std::string(Name(state)));
-}
-
-void Tx::UpdateAgentInfo(const std::string& id, const std::string& hostname,
-                         const std::vector<std::string>& resources,
-                         const std::vector<std::string>& environments) {
-  work_.exec_prepared(kUpdateAgentInfo, id, hostname, absl::StrJoin(resources, ","),
-                      absl::StrJoin(environments, ","));
-}
-
-void Tx::RecordAgentContacts(const std::vector<std::pair<std::string, int64_t>>& contacts) {
-  if (contacts.empty()) return;
-  std::string ids, times;
-  for (const auto& [id, ms] : contacts) {
-    absl::StrAppend(&ids, ids.empty() ? "" : ",", id);
-    absl::StrAppend(&times, times.empty() ? "" : ",", ms);
-  }
-  work_.exec_prepared(kRecordAgentContacts, ids, times);
 }
 
 }  // namespace gantry::store

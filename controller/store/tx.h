@@ -97,15 +97,24 @@ class Tx {
   std::vector<RunRows> LoadRuns(const std::vector<int64_t>& run_ids);
   std::optional<int64_t> RunOfJob(int64_t job_run_id);
 
-  // --- agents
+  // --- agents and their admission (tx_agents.cc)
   std::vector<AgentRecord> Agents();
+  // Throws pqxx::unique_violation when the name is taken.
   void InsertAgent(const AgentRecord& agent);
   void SetAgentState(const std::string& id, AgentConfigState state);
-  void UpdateAgentInfo(const std::string& id, const std::string& hostname,
-                       const std::vector<std::string>& resources,
-                       const std::vector<std::string>& environments);
+  // What the agent's hello says, and what is in effect because of it.
+  void UpdateAgentInfo(const AgentRecord& agent);
   // Records when each agent was last heard from (Unix milliseconds).
   void RecordAgentContacts(const std::vector<std::pair<std::string, int64_t>>& contacts);
+  // An admin's assignment (assigned_*) and what is in effect because of it.
+  void SetAgentAssignment(const AgentRecord& agent);
+  void DeleteAgent(const std::string& id);
+  // Fills in id, name (when empty) and created_at.
+  void InsertAgentKey(AgentKeyRecord* key);
+  // Live keys; revoked ones too when `all`.
+  std::vector<AgentKeyRecord> AgentKeys(bool all);
+  // False when the key does not exist or was revoked already.
+  bool RevokeAgentKey(int64_t id, const std::string& by);
 
  private:
   pqxx::transaction_base& work_;
