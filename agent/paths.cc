@@ -10,6 +10,10 @@ std::string IdentityPath(const std::string& work_dir) {
   return absl::StrCat(work_dir, "/agent.json");
 }
 
+std::string LockPath(const std::string& work_dir) {
+  return absl::StrCat(work_dir, "/agent.lock");
+}
+
 std::string PipelinesDir(const std::string& work_dir) {
   return absl::StrCat(work_dir, "/pipelines");
 }

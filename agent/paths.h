@@ -5,6 +5,8 @@
 //   |-- agent.json                     identity from Register: agent id,
 //   |                                  token, name (mode 0600; the token is
 //   |                                  the agent's only credential)
+//   |-- agent.lock                     flock held by the running agent
+//   |                                  (identity_lock.h); holds its pid
 //   |-- pipelines/
 //       |-- <pipeline>/                where the pipeline's jobs run (kept
 //           |                          between runs, as GoCD's
@@ -29,6 +31,9 @@ namespace gantry::agent {
 
 // DIR/agent.json.
 std::string IdentityPath(const std::string& work_dir);
+
+// DIR/agent.lock.
+std::string LockPath(const std::string& work_dir);
 
 // DIR/pipelines.
 std::string PipelinesDir(const std::string& work_dir);

@@ -34,6 +34,8 @@ absl::StatusOr<Registration> RegisterAgent(
   out.identity.token = resp.token();
   out.identity.name = request.name;
   out.state = resp.state();
+  out.refused_resources = resp.refused_resources();
+  out.refused_environments = resp.refused_environments();
   return out;
 }
 

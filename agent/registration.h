@@ -25,6 +25,10 @@ struct Registration {
   AgentIdentity identity;
   // "enabled" or "pending" (an admin must approve the agent).
   std::string state;
+  // What the controller dropped of the requested resources and
+  // environments (beyond the register key's scope).
+  google::protobuf::RepeatedPtrField<std::string> refused_resources;
+  google::protobuf::RepeatedPtrField<std::string> refused_environments;
 };
 
 // Calls Register with `timeout` as the deadline. The gRPC status comes back

@@ -6,8 +6,10 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "agent/identity_lock.h"
 #include "agent/paths.h"
 #include "agent/registration.h"
+#include "common/crypto.h"
 #include "common/files.h"
 #include "common/grpc_status.h"
 #include "spdlog/spdlog.h"
@@ -49,7 +51,8 @@ void LogUnreachable(const std::string& why, absl::Duration delay, int attempts,
 
 }  // namespace
 
-Session::Session(SessionOptions options) : options_(std::move(options)) {
+Session::Session(SessionOptions options)
+    : options_(std::move(options)), session_nonce_(RandomHex(16)) {
   options_.runner.work_dir = options_.work_dir;
   if (options_.runner.controller_url.empty()) {
     options_.runner.controller_url = options_.controller_address;
@@ -125,6 +128,9 @@ std::shared_ptr<grpc::Channel> Session::Dial() const {
 
 absl::Status Session::Run() {
   if (absl::Status s = MakeDirs(options_.work_dir); !s.ok()) return s;
+  // Before agent.json is read: a second process on this work dir stops here.
+  absl::StatusOr<IdentityLock> lock = IdentityLock::Acquire(options_.work_dir);
+  if (!lock.ok()) return lock.status();
 
   Backoff backoff(options_.backoff, options_.random);
   absl::Time last_unreachable_warning = absl::InfinitePast();
@@ -187,6 +193,13 @@ std::optional<absl::Duration> Session::ReconnectDelay(const StreamEnd& end, Back
       identity_.reset();
       register_again_ = true;
       break;
+    case grpc::StatusCode::ALREADY_EXISTS:
+      delay = std::max(delay, options_.clone_retry_delay);
+      spdlog::error(
+          "controller refused this session: {}; another process uses this agent's identity "
+          "({}). This one takes over only once that one is gone; retrying in {}",
+          why, IdentityPath(options_.work_dir), Seconds(delay));
+      break;
     case grpc::StatusCode::PERMISSION_DENIED:
     case grpc::StatusCode::UNAUTHENTICATED:
       delay = std::max(delay, options_.rejected_retry_delay);
@@ -243,7 +256,13 @@ absl::Status Session::Register(gantry::v1::AgentService::StubInterface& stub, Ba
     if (absl::IsFailedPrecondition(s) && options_.register_key.empty()) {
       return s;
     }
-    if (Retryable(s.code())) {
+    if (absl::IsResourceExhausted(s)) {
+      // Too many registrations without a key, or too many pending agents:
+      // an admin has to act, and retrying fast only adds to the flood.
+      *retry_after = std::max(backoff.Next(), options_.rejected_retry_delay);
+      spdlog::error("controller cannot register this agent now: {}; retrying in {}", s.ToString(),
+                    Seconds(*retry_after));
+    } else if (Retryable(s.code())) {
       *retry_after = backoff.Next();
       spdlog::info("cannot register with {} yet: {}; retrying in {}", options_.controller_address,
                    s.ToString(), Seconds(*retry_after));
@@ -262,6 +281,7 @@ absl::Status Session::Register(gantry::v1::AgentService::StubInterface& stub, Ba
   spdlog::info("registered as agent {} (name {}, state {})", registered->identity.agent_id,
                registered->identity.name, registered->state);
   absl::MutexLock lock(&mu_);
+  NoteRefused(registered->refused_resources, registered->refused_environments);
   identity_ = registered->identity;
   register_again_ = false;
   return absl::OkStatus();

@@ -20,6 +20,13 @@
 //   PERMISSION_DENIED/UNAUTHENTICATED  logged as a credentials problem;
 //                                   retried every rejected_retry_delay (an
 //                                   admin may fix it on the controller)
+//   ALREADY_EXISTS (another process  logged; retried every clone_retry_delay,
+//     is connected as this agent)   so this one takes over only once the
+//                                   other is gone
+//
+// Run() holds DIR/agent.lock (identity_lock.h) so that a second agent on the
+// same work dir refuses to start, and every Hello carries a nonce of this
+// process, so the controller refuses a copy of agent.json elsewhere.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -59,6 +66,8 @@ struct SessionOptions {
   Backoff::RandomSource random;
   // Wait between retries when the controller rejects the token or key.
   absl::Duration rejected_retry_delay = absl::Seconds(60);
+  // Wait between retries while another process is connected as this agent.
+  absl::Duration clone_retry_delay = absl::Seconds(15);
   // Deadline of Register, and of the Welcome after a Hello.
   absl::Duration rpc_timeout = absl::Seconds(10);
   // gRPC keepalive pings. The default stays above gRPC servers' default
@@ -148,6 +157,10 @@ class Session {
 
   void Handle(const gantry::v1::ControllerMessage& message);
   void OnWelcome(const gantry::v1::Welcome& welcome);
+  // Logs what the controller refused of our request, when that changed.
+  void NoteRefused(const google::protobuf::RepeatedPtrField<std::string>& resources,
+                   const google::protobuf::RepeatedPtrField<std::string>& environments)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnAssign(const gantry::v1::Assign& assign);
   void OnCancel(const gantry::v1::Cancel& cancel);
   void OnAbandon(const gantry::v1::Abandon& abandon);
@@ -161,6 +174,8 @@ class Session {
   void AbandonEverything(const std::string& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   SessionOptions options_;
+  // Random, per process: told apart from a copy of agent.json elsewhere.
+  const std::string session_nonce_;
 
   mutable absl::Mutex mu_;
   absl::CondVar cv_;
@@ -183,6 +198,9 @@ class Session {
   bool closing_ ABSL_GUARDED_BY(mu_) = false;  // writer: WritesDone when idle
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   std::deque<gantry::v1::AgentMessage> queue_ ABSL_GUARDED_BY(mu_);
+  // What the controller last said it refused of our resources and
+  // environments (logged when it changes).
+  std::string refused_ ABSL_GUARDED_BY(mu_);
   absl::Duration heartbeat_interval_ ABSL_GUARDED_BY(mu_);
   absl::Time next_heartbeat_ ABSL_GUARDED_BY(mu_);
 };

@@ -1,6 +1,7 @@
 // What the controller tells a Session (Welcome, Assign, Cancel, Abandon,
 // acks) and what its job reports back through the AttemptOutbox.
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "agent/artifact_client.h"
 #include "agent/session.h"
 #include "spdlog/spdlog.h"
@@ -86,6 +87,7 @@ void Session::OnWelcome(const gantry::v1::Welcome& welcome) {
                             : options_.default_heartbeat;
   next_heartbeat_ = absl::Now() + heartbeat_interval_;
   welcomed_ = true;
+  NoteRefused(welcome.refused_resources(), welcome.refused_environments());
   std::vector<AgentMessage> backlog = outbox_.Backlog();
   for (auto& m : backlog) queue_.push_back(std::move(m));
   cv_.SignalAll();
@@ -94,6 +96,28 @@ void Session::OnWelcome(const gantry::v1::Welcome& welcome) {
                backlog.empty()
                    ? ""
                    : absl::StrCat("; re-sending ", backlog.size(), " unacknowledged message(s)"));
+}
+
+void Session::NoteRefused(const google::protobuf::RepeatedPtrField<std::string>& resources,
+                          const google::protobuf::RepeatedPtrField<std::string>& environments) {
+  std::vector<std::string> parts;
+  if (!resources.empty()) parts.push_back(absl::StrCat("resources ", absl::StrJoin(resources, ",")));
+  if (!environments.empty()) {
+    parts.push_back(absl::StrCat("environments ", absl::StrJoin(environments, ",")));
+  }
+  std::string refused = absl::StrJoin(parts, " and ");
+  if (refused == refused_) return;
+  refused_ = refused;
+  if (refused.empty()) {
+    spdlog::info("the controller grants every resource and environment this agent asks for");
+    return;
+  }
+  // Not an error: the agent works with the rest. An admin can assign them
+  // (gantry agent set), or the agent can register with a key that allows them.
+  spdlog::warn(
+      "the controller refused {} for this agent: its register key does not allow them (or an "
+      "admin assigned others); it runs without them",
+      refused);
 }
 
 void Session::OnAssign(const gantry::v1::Assign& assign) {

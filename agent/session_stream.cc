@@ -18,6 +18,7 @@ AgentMessage Session::MakeHello() {
   for (const auto& r : options_.resources) hello->add_resources(r);
   for (const auto& e : options_.environments) hello->add_environments(e);
   hello->set_hostname(options_.hostname);
+  hello->set_session_nonce(session_nonce_);
   return m;
 }
 
