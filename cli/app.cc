@@ -51,6 +51,7 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out,
   AddJobCommands(app, &action);
   AddArtifactCommands(app, &action);
   AddAgentCommands(app, &action);
+  AddIdentityCommands(app, &action);
 
   std::vector<const char*> argv;
   argv.push_back("gantry");

@@ -94,5 +94,6 @@ void AddStageCommands(CLI::App& app, Action* action);
 void AddJobCommands(CLI::App& app, Action* action);
 void AddAgentCommands(CLI::App& app, Action* action);
 void AddArtifactCommands(CLI::App& app, Action* action);
+void AddIdentityCommands(CLI::App& app, Action* action);
 
 }  // namespace gantry::cli

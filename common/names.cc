@@ -16,6 +16,17 @@ bool IsValidName(std::string_view name) {
   return true;
 }
 
+bool IsValidUserName(std::string_view name) {
+  if (name.empty() || name.size() > kMaxNameLength) return false;
+  if (name[0] == '.' || name[0] == '-' || name[0] == '@') return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.' || c == '@';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 bool IsValidVariableName(std::string_view name) {
   if (name.empty() || name.size() > kMaxNameLength || (name[0] >= '0' && name[0] <= '9')) {
     return false;

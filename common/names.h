@@ -17,6 +17,10 @@ namespace gantry {
 inline constexpr size_t kMaxNameLength = 255;
 bool IsValidName(std::string_view name);
 
+// User and role names: as IsValidName, and '@' too, so an e-mail address
+// can be a user name.
+bool IsValidUserName(std::string_view name);
+
 // Environment variable names: letters, digits and '_', not starting with a
 // digit.
 bool IsValidVariableName(std::string_view name);

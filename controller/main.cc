@@ -47,6 +47,10 @@ struct ControllerFlags {
   std::string agent_lost_timeout_flag = "30s";
   std::string heartbeat_interval_flag = "5s";
   int64_t max_console_mib = 100;
+  // Agent admission (docs/security.md).
+  int max_pending_agents = 100;
+  int register_rate_per_source = 10;
+  int register_rate_total = 60;
   // Parsed from the flags above.
   absl::Duration agent_lost_timeout;
   absl::Duration heartbeat_interval;
@@ -83,6 +87,16 @@ std::optional<int> ParseFlags(int argc, char** argv, ControllerFlags& flags) {
                  "console log kept per job attempt, in MiB; later output is dropped after a "
                  "truncation marker (0: no limit)")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--max-pending-agents", flags.max_pending_agents,
+                 "agents waiting for approval at most; past it a registration without a valid "
+                 "register key is refused (0: none is accepted)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--register-rate-per-source", flags.register_rate_per_source,
+                 "registrations without a valid register key a minute from one address")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--register-rate-total", flags.register_rate_total,
+                 "registrations without a valid register key a minute from all addresses")
+      ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
   auto agent_lost_timeout = DurationFlag("--agent-lost-timeout", flags.agent_lost_timeout_flag);
   auto heartbeat_interval = DurationFlag("--heartbeat-interval", flags.heartbeat_interval_flag);
@@ -163,8 +177,12 @@ std::unique_ptr<gantry::Scheduler> MakeScheduler(std::unique_ptr<gantry::store::
                                                  const ControllerFlags& flags,
                                                  const std::string& register_key_hash,
                                                  gantry::ConfigCache* configs,
-                                                 gantry::Clock* clock) {
+                                                 gantry::Clock* clock, gantry::AuditLog* audit) {
   gantry::SchedulerOptions options;
+  options.max_pending_agents = flags.max_pending_agents;
+  options.register_limits.per_source_per_minute = flags.register_rate_per_source;
+  options.register_limits.total_per_minute = flags.register_rate_total;
+  options.audit = audit;
   options.register_key_hash = register_key_hash;
   options.heartbeat_interval = flags.heartbeat_interval;
   options.agent_lost_timeout = flags.agent_lost_timeout;
@@ -244,17 +262,25 @@ int main(int argc, char** argv) {
   if (!read_dbs.ok()) return Fail(std::string(read_dbs.status().message()));
   auto artifact_dbs = ConnectPool(flags.database_url, 2);
   if (!artifact_dbs.ok()) return Fail(std::string(artifact_dbs.status().message()));
+  // Tokens and the audit log each have a connection of their own: audit
+  // rows never wait behind reads, and token changes never behind uploads.
+  auto identity_dbs = ConnectPool(flags.database_url, 2);
+  if (!identity_dbs.ok()) return Fail(std::string(identity_dbs.status().message()));
+  gantry::AuditLog audit(std::move((*identity_dbs)[0]));
   gantry::BlobStore blobs(data_dir + "/artifacts");
   if (auto st = blobs.Init(); !st.ok()) return Fail(st.ToString());
 
   gantry::ConfigCache configs;
   gantry::RealClock clock;
   std::unique_ptr<gantry::Scheduler> scheduler =
-      MakeScheduler(std::move(*db), flags, boot->register_key_hash, &configs, &clock);
+      MakeScheduler(std::move(*db), flags, boot->register_key_hash, &configs, &clock, &audit);
   if (auto st = scheduler->Start(); !st.ok()) return Fail(st.ToString());
   gantry::ReadService reads(std::move(*read_dbs), &configs);
   gantry::ArtifactService artifacts(std::move(*artifact_dbs), &configs, &blobs);
-  gantry::rpc::OperatorService operator_service(scheduler.get(), &reads, &artifacts, &tokens);
+  gantry::IdentityService identity(std::move((*identity_dbs)[1]), &tokens);
+  gantry::Authorizer authz(&configs);
+  gantry::rpc::OperatorService operator_service(
+      {scheduler.get(), &reads, &artifacts, &identity, &tokens, &authz, &audit});
   gantry::rpc::AgentService agent_service(scheduler.get(), &artifacts);
   int port = 0;
   std::unique_ptr<grpc::Server> server =
@@ -270,6 +296,8 @@ int main(int argc, char** argv) {
   spdlog::info("signal {}: shutting down", sig);
   StopServing(*scheduler, *server, reads, artifacts);
   server.reset();
+  identity.Stop();
+  audit.Flush();
   scheduler.reset();
   if (embedded) {
     if (auto st = embedded->Stop(); !st.ok()) spdlog::warn("{}", st.ToString());

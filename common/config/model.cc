@@ -148,3 +148,37 @@ std::vector<const Pipeline*> Config::Downstreams(
 }
 
 }  // namespace gantry::config
+
+namespace gantry::config {
+
+bool Grant::Includes(const std::string& user, const std::vector<std::string>& user_roles) const {
+  if (std::find(users.begin(), users.end(), user) != users.end()) return true;
+  for (const std::string& role : roles) {
+    if (std::find(user_roles.begin(), user_roles.end(), role) != user_roles.end()) return true;
+  }
+  return false;
+}
+
+const Role* Security::FindRole(const std::string& name) const {
+  for (const Role& r : roles) {
+    if (r.name == name) return &r;
+  }
+  return nullptr;
+}
+
+const GroupAuthorization* Security::FindGroup(const std::string& group) const {
+  for (const GroupAuthorization& g : groups) {
+    if (g.group == group) return &g;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> Security::RolesOf(const std::string& user) const {
+  std::vector<std::string> out;
+  for (const Role& r : roles) {
+    if (std::find(r.users.begin(), r.users.end(), user) != r.users.end()) out.push_back(r.name);
+  }
+  return out;
+}
+
+}  // namespace gantry::config

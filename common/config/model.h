@@ -122,6 +122,50 @@ struct Approval {
   bool allow_only_on_success = false;
   std::vector<std::string> users;
   std::vector<std::string> roles;
+  SourceLocation location;  // of `approval:`, for reference errors
+};
+
+// Who a permission goes to: users by name, and members of roles.
+struct Grant {
+  std::vector<std::string> users;
+  std::vector<std::string> roles;
+  SourceLocation location;
+
+  bool empty() const { return users.empty() && roles.empty(); }
+  // Whether `user`, a member of `user_roles`, is granted.
+  bool Includes(const std::string& user, const std::vector<std::string>& user_roles) const;
+};
+
+// `security.roles.<name>`: a named set of users.
+struct Role {
+  std::string name;
+  std::vector<std::string> users;
+  SourceLocation location;
+};
+
+// `security.groups.<group>`: who may see, operate and administer the
+// pipelines of one group. admin implies operate, operate implies view.
+struct GroupAuthorization {
+  std::string group;
+  Grant view;
+  Grant operate;
+  Grant admin;
+  SourceLocation location;
+};
+
+// The top-level `security` section (at most one, in any one file): who the
+// admins are, the roles, and the groups' permissions (docs/security.md).
+struct Security {
+  bool defined = false;
+  Grant admins;
+  std::vector<Role> roles;                 // sorted by name
+  std::vector<GroupAuthorization> groups;  // sorted by group
+  SourceLocation location;
+
+  const Role* FindRole(const std::string& name) const;
+  const GroupAuthorization* FindGroup(const std::string& group) const;
+  // The roles that list `user`, sorted.
+  std::vector<std::string> RolesOf(const std::string& user) const;
 };
 
 struct Stage {
@@ -186,6 +230,9 @@ struct Environment {
   std::vector<std::string> pipelines;
   std::vector<std::string> agents;  // agent names (or ids) listed in config
   std::vector<Variable> variables;
+  // `deployers`: when not empty, only these may trigger, approve, cancel or
+  // re-run the environment's pipelines (besides the group's permissions).
+  Grant deployers;
   SourceLocation location;
   // Where each entry of `pipelines` was written (same order and size).
   std::vector<SourceLocation> pipeline_locations;
@@ -204,6 +251,7 @@ struct Config {
   int format_version = 0;
   std::vector<Pipeline> pipelines;        // sorted by name
   std::vector<Environment> environments;  // sorted by name
+  Security security;
 
   const Pipeline* FindPipeline(const std::string& name) const;
   // The environment that contains `pipeline`, or nullptr.

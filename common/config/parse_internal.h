@@ -42,6 +42,15 @@ std::vector<Variable> ParseVariables(YamlReader& reader, const Fields& fields);
 // One entry of `environments:` (key = name).
 Environment ParseEnvironment(YamlReader& reader, const Field& entry);
 
+// The top-level `security` section (parse_security.cc).
+Security ParseSecurity(YamlReader& reader, const Field& field);
+// `{users: [...], roles: [...]}`: who a permission goes to.
+Grant ParseGrant(YamlReader& reader, const Field& field, absl::string_view what);
+
+// Checks what `security`, environments' `deployers` and stages' approvals
+// refer to (roles exist, groups have pipelines) once every file is read.
+void ValidateSecurity(const Config& config, Diagnostics* diagnostics);
+
 // Reports "invalid <kind> name '<name>': …" unless gantry::IsValidName.
 bool CheckName(YamlReader& reader, const SourceLocation& at,
                absl::string_view kind, const std::string& name);

@@ -41,6 +41,7 @@ const KeySet kApprovalKeys = {
 
 Approval ParseApproval(YamlReader& reader, const Field& field) {
   Approval approval;
+  approval.location = field.key_location;
   static const std::vector<absl::string_view> kTypes = {"success", "manual"};
   if (field.value.IsScalar()) {
     int choice = ReadChoice(reader, field, kTypes);

@@ -12,7 +12,7 @@ namespace gantry::config::internal {
 namespace {
 
 const KeySet kEnvironmentKeys = {
-    {"environment_variables", "secure_variables", "agents", "pipelines"}, {}};
+    {"environment_variables", "secure_variables", "agents", "pipelines", "deployers"}, {}};
 
 }  // namespace
 
@@ -78,6 +78,9 @@ Environment ParseEnvironment(YamlReader& reader, const Field& entry) {
   env.variables = ParseVariables(reader, *fields);
   if (const Field* f = fields->Get("agents")) {
     env.agents = reader.StringList(*f);
+  }
+  if (const Field* f = fields->Get("deployers")) {
+    env.deployers = ParseGrant(reader, *f, "'deployers'");
   }
   if (const Field* f = fields->Get("pipelines")) {
     for (const Field& element : reader.List(*f, "'pipelines'")) {

@@ -29,13 +29,14 @@ using internal::YamlReader;
 constexpr int kMaxFormatVersion = 10;
 
 const KeySet kTopKeys = {
-    {"format_version", "pipelines", "environments", "common"}, {"templates"}};
+    {"format_version", "pipelines", "environments", "common", "security"}, {"templates"}};
 
 // What one file contributes before merging.
 struct FileContent {
   int format_version = 1;
   std::vector<Pipeline> pipelines;
   std::vector<Environment> environments;
+  std::optional<Security> security;
 };
 
 FileContent ReadOneFile(const ConfigFile& file, const Limits& limits, internal::YamlBudget* budget,
@@ -88,6 +89,9 @@ FileContent ReadOneFile(const ConfigFile& file, const Limits& limits, internal::
       content.environments.push_back(internal::ParseEnvironment(reader, entry));
     }
   }
+  if (const Field* f = fields->Get("security")) {
+    content.security = internal::ParseSecurity(reader, *f);
+  }
   return content;
 }
 
@@ -105,6 +109,9 @@ void MergeEnvironment(Environment& into, Environment env,
       into.agents.push_back(std::move(agent));
     }
   }
+  for (std::string& user : env.deployers.users) into.deployers.users.push_back(std::move(user));
+  for (std::string& role : env.deployers.roles) into.deployers.roles.push_back(std::move(role));
+  if (into.deployers.location.line == 0) into.deployers.location = env.deployers.location;
   for (Variable& v : env.variables) {
     bool clash =
         std::any_of(into.variables.begin(), into.variables.end(),
@@ -175,6 +182,16 @@ ParseResult ParseConfig(const std::vector<ConfigFile>& files, const Limits& limi
       }
       config.pipelines.push_back(std::move(p));
     }
+    if (content.security) {
+      if (config.security.defined) {
+        diagnostics.Add(content.security->location,
+                        absl::StrCat("a second 'security' section (the first is at ",
+                                     internal::LocationText(config.security.location),
+                                     "); write it in one file"));
+      } else {
+        config.security = std::move(*content.security);
+      }
+    }
     for (Environment& env : content.environments) {
       std::string key = absl::AsciiStrToLower(env.name);
       auto it = environments_seen.find(key);
@@ -195,6 +212,7 @@ ParseResult ParseConfig(const std::vector<ConfigFile>& files, const Limits& limi
               return a.name < b.name;
             });
   internal::ValidateReferences(config, &diagnostics);
+  internal::ValidateSecurity(config, &diagnostics);
 
   result.errors = diagnostics.Take();
   result.more_errors = diagnostics.dropped();

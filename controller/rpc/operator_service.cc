@@ -5,7 +5,6 @@
 #include "absl/strings/str_cat.h"
 #include "common/config/parser.h"
 #include "common/grpc_status.h"
-#include "controller/bootstrap.h"
 #include "controller/rpc/artifact_streams.h"
 
 namespace gantry::rpc {
@@ -16,7 +15,13 @@ namespace {
 // every thread that ever parsed one.
 void ReleaseFreedMemory() { malloc_trim(0); }
 
+std::string StageTarget(const v1::StageRequest& r) {
+  return absl::StrCat(r.pipeline(), "/", r.counter(), "/", r.stage());
+}
+
 }  // namespace
+
+// --- admission and the audit log
 
 absl::StatusOr<Principal> OperatorService::Caller(grpc::CallbackServerContext* ctx) const {
   const auto& md = ctx->client_metadata();
@@ -26,48 +31,97 @@ absl::StatusOr<Principal> OperatorService::Caller(grpc::CallbackServerContext* c
   if (!token) return absl::UnauthenticatedError("invalid token");
   auto info = tokens_->Authenticate(*token, absl::Now());
   if (!info) return absl::UnauthenticatedError("invalid or expired token");
-  Principal who;
-  who.user = info->user;
-  who.admin = info->user == kBootstrapAdmin;
-  who.source = ctx->peer();
-  who.token_id = info->id;
+  return authz_->Resolve(*info, ctx->peer());
+}
+
+absl::StatusOr<Principal> OperatorService::Admit(grpc::CallbackServerContext* ctx,
+                                                 const Action& action) {
+  auto who = Caller(ctx);
+  if (!who.ok()) {
+    // Refused reads by strangers are not worth a row each; refused actions are.
+    if (!action.verb.empty()) Audit(nullptr, ctx->peer(), action, who.status());
+    return who.status();
+  }
+  if (absl::Status allowed = action.check(*who); !allowed.ok()) {
+    Audit(&*who, who->source, action, allowed);
+    return allowed;
+  }
   return who;
 }
 
-std::optional<Principal> OperatorService::Authenticate(grpc::CallbackServerContext* ctx,
-                                                       grpc::ServerUnaryReactor* reactor) {
-  auto who = Caller(ctx);
-  if (!who.ok()) {
-    reactor->Finish(ToGrpcStatus(who.status()));
-    return std::nullopt;
-  }
-  return *who;
+void OperatorService::Audit(const Principal* who, const std::string& source, const Action& action,
+                            const absl::Status& outcome) {
+  if (audit_ == nullptr) return;
+  AuditEntry entry;
+  entry.actor = who != nullptr ? who->user : "";
+  entry.source = source;
+  entry.action = action.verb.empty() ? "read" : action.verb;
+  entry.target = action.target;
+  bool refused = absl::IsPermissionDenied(outcome) || absl::IsUnauthenticated(outcome);
+  entry.outcome = outcome.ok() ? AuditOutcome::kOk
+                  : refused    ? AuditOutcome::kDenied
+                               : AuditOutcome::kFailed;
+  entry.reason = std::string(outcome.message());
+  audit_->Record(std::move(entry));
 }
 
-grpc::ServerUnaryReactor* OperatorService::WhoAmI(grpc::CallbackServerContext* ctx,
-                                                  const v1::WhoAmIRequest*,
-                                                  v1::WhoAmIResponse* resp) {
-  auto* reactor = ctx->DefaultReactor();
-  auto who = Authenticate(ctx, reactor);
-  if (!who) return reactor;
-  resp->set_user(who->user);
-  resp->set_role(who->admin ? "admin" : "user");
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+OperatorService::Record OperatorService::Recorder(const Principal& who, Action action) {
+  if (action.verb.empty()) {
+    // A read: only a refusal (a gate, say) is worth a row.
+    return [this, who, action = std::move(action)](const absl::Status& st) {
+      if (absl::IsPermissionDenied(st)) Audit(&who, who.source, action, st);
+    };
+  }
+  return [this, who, action = std::move(action)](const absl::Status& st) {
+    Audit(&who, who.source, action, st);
+  };
 }
+
+std::function<absl::Status(const Principal&)> OperatorService::Anyone() const {
+  return [](const Principal&) { return absl::OkStatus(); };
+}
+
+std::function<absl::Status(const Principal&)> OperatorService::Admins(std::string what) const {
+  return [this, what = std::move(what)](const Principal& who) {
+    return authz_->CheckAdmin(who, what);
+  };
+}
+
+std::function<absl::Status(const Principal&)> OperatorService::Viewers(
+    std::string pipeline) const {
+  return [this, pipeline = std::move(pipeline)](const Principal& who) {
+    return authz_->CheckView(who, pipeline);
+  };
+}
+
+std::function<absl::Status(const Principal&)> OperatorService::Operators(
+    std::string pipeline) const {
+  return [this, pipeline = std::move(pipeline)](const Principal& who) {
+    return authz_->CheckOperate(who, pipeline);
+  };
+}
+
+// --- config
 
 grpc::ServerUnaryReactor* OperatorService::ApplyConfig(grpc::CallbackServerContext* ctx,
                                                        const v1::ApplyConfigRequest* req,
                                                        v1::ApplyConfigResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  auto who = Authenticate(ctx, reactor);
-  if (!who) return reactor;
+  // Checking a config stores nothing: anyone may.
+  Action action{req->check_only() ? "" : "config.apply", "config",
+                req->check_only() ? Anyone() : Admins("apply a config")};
+  auto who = Admit(ctx, action);
+  if (!who.ok()) {
+    reactor->Finish(ToGrpcStatus(who.status()));
+    return reactor;
+  }
   // Parsed here first, off the strand (and off gRPC's threads), so a config
   // that is refused never queues behind the scheduler's work, and only a
   // valid one reaches it.
-  config_checks_.Post([this, req, resp, reactor, user = who->user] {
+  config_checks_.Post([this, req, resp, reactor, user = who->user,
+                       finish = Finisher(reactor, resp, Recorder(*who, action))] {
     if (req->files().empty()) {
-      reactor->Finish(ToGrpcStatus(absl::InvalidArgumentError("no config files given")));
+      finish(absl::InvalidArgumentError("no config files given"));
       return;
     }
     std::vector<config::ConfigFile> files;
@@ -94,18 +148,17 @@ grpc::ServerUnaryReactor* OperatorService::ApplyConfig(grpc::CallbackServerConte
                                          "; the first: ", parsed.errors.front().ToString());
       parsed = config::ParseResult();
       ReleaseFreedMemory();
-      reactor->Finish(ToGrpcStatus(absl::InvalidArgumentError(message)));
+      finish(absl::InvalidArgumentError(message));
       return;
     }
     parsed = config::ParseResult();
     ReleaseFreedMemory();
     std::vector<v1::ConfigFile> valid(req->files().begin(), req->files().end());
-    scheduler_->ApplyConfig(std::move(valid), user,
-                            [finish = Finisher(reactor, resp)](auto result) {
-                              finish(std::move(result));
-                              // The strand parsed the config again.
-                              ReleaseFreedMemory();
-                            });
+    scheduler_->ApplyConfig(std::move(valid), user, [finish](auto result) {
+      finish(std::move(result));
+      // The strand parsed the config again.
+      ReleaseFreedMemory();
+    });
   });
   return reactor;
 }
@@ -113,29 +166,45 @@ grpc::ServerUnaryReactor* OperatorService::ApplyConfig(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* OperatorService::ShowConfig(grpc::CallbackServerContext* ctx,
                                                       const v1::ShowConfigRequest* req,
                                                       v1::ShowConfigResponse* resp) {
-  return Unary(ctx, resp,
+  return Unary(ctx, resp, {"", "config", Admins("show the config")},
                [&](const Principal&, auto done) { reads_->ShowConfig(*req, std::move(done)); });
 }
+
+// --- pipelines, runs and stages
 
 grpc::ServerUnaryReactor* OperatorService::ListPipelines(grpc::CallbackServerContext* ctx,
                                                          const v1::ListPipelinesRequest*,
                                                          v1::ListPipelinesResponse* resp) {
-  return Unary(ctx, resp,
-               [&](const Principal&, auto done) { reads_->ListPipelines(std::move(done)); });
+  return Unary(ctx, resp, {"", "pipelines", Anyone()},
+               [&](const Principal& who, auto done) {
+                 // Only what the caller may view.
+                 reads_->ListPipelines([this, who, done = std::move(done)](auto all) {
+                   if (!all.ok()) return done(std::move(all));
+                   auto config = authz_->current();
+                   v1::ListPipelinesResponse visible;
+                   for (auto& p : *all->mutable_pipelines()) {
+                     if (Authorizer::MayView(*config, who, p.name())) {
+                       *visible.add_pipelines() = std::move(p);
+                     }
+                   }
+                   done(std::move(visible));
+                 });
+               });
 }
 
 grpc::ServerUnaryReactor* OperatorService::TriggerPipeline(grpc::CallbackServerContext* ctx,
                                                            const v1::TriggerPipelineRequest* req,
                                                            v1::PipelineRun* resp) {
-  return Unary(ctx, resp, [&](const Principal& who, auto done) {
-    scheduler_->Trigger(*req, who, std::move(done));
-  });
+  return Unary(ctx, resp, {"pipeline.trigger", req->pipeline(), Operators(req->pipeline())},
+               [&](const Principal& who, auto done) {
+                 scheduler_->Trigger(*req, who, std::move(done));
+               });
 }
 
 grpc::ServerUnaryReactor* OperatorService::PipelineHistory(grpc::CallbackServerContext* ctx,
                                                            const v1::PipelineHistoryRequest* req,
                                                            v1::PipelineHistoryResponse* resp) {
-  return Unary(ctx, resp,
+  return Unary(ctx, resp, {"", req->pipeline(), Viewers(req->pipeline())},
                [&](const Principal&, auto done) { reads_->History(*req, std::move(done)); });
 }
 
@@ -143,37 +212,49 @@ grpc::ServerUnaryReactor* OperatorService::GetPipelineRun(grpc::CallbackServerCo
                                                           const v1::GetPipelineRunRequest* req,
                                                           v1::PipelineRun* resp) {
   return Unary(ctx, resp,
+               {"", absl::StrCat(req->pipeline(), "/", req->counter()),
+                Viewers(req->pipeline())},
                [&](const Principal&, auto done) { reads_->GetPipelineRun(*req, std::move(done)); });
 }
 
 grpc::ServerUnaryReactor* OperatorService::ApproveStage(grpc::CallbackServerContext* ctx,
                                                         const v1::StageRequest* req,
                                                         v1::PipelineRun* resp) {
-  return Unary(ctx, resp, [&](const Principal& who, auto done) {
-    scheduler_->Approve(*req, who, std::move(done));
-  });
+  return Unary(ctx, resp, {"stage.approve", StageTarget(*req), Operators(req->pipeline())},
+               [&](const Principal& who, auto done) {
+                 scheduler_->Approve(*req, who, std::move(done));
+               });
 }
 
 grpc::ServerUnaryReactor* OperatorService::CancelStage(grpc::CallbackServerContext* ctx,
                                                        const v1::StageRequest* req,
                                                        v1::PipelineRun* resp) {
-  return Unary(ctx, resp, [&](const Principal& who, auto done) {
-    scheduler_->CancelStage(*req, who, std::move(done));
-  });
+  return Unary(ctx, resp, {"stage.cancel", StageTarget(*req), Operators(req->pipeline())},
+               [&](const Principal& who, auto done) {
+                 scheduler_->CancelStage(*req, who, std::move(done));
+               });
 }
 
 grpc::ServerUnaryReactor* OperatorService::GetJobLog(grpc::CallbackServerContext* ctx,
                                                      const v1::GetJobLogRequest* req,
                                                      v1::GetJobLogResponse* resp) {
   return Unary(ctx, resp,
+               {"", absl::StrCat(req->pipeline(), "/", req->counter(), "/", req->stage(),
+                                      "/", req->job()),
+                Viewers(req->pipeline())},
                [&](const Principal&, auto done) { reads_->GetJobLog(*req, std::move(done)); });
 }
+
+// --- artifacts
 
 grpc::ServerUnaryReactor* OperatorService::ListArtifacts(grpc::CallbackServerContext* ctx,
                                                          const v1::ArtifactRequest* req,
                                                          v1::ListArtifactsResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  if (!Authenticate(ctx, reactor)) return reactor;
+  if (auto who = Admit(ctx, {"", req->pipeline(), Viewers(req->pipeline())}); !who.ok()) {
+    reactor->Finish(ToGrpcStatus(who.status()));
+    return reactor;
+  }
   artifacts_->pool().WithDb([this, request = *req, reactor, resp](store::Db& db) {
     auto files = artifacts_->FilesForOperator(db, request);
     if (!files.ok()) return reactor->Finish(ToGrpcStatus(files.status()));
@@ -191,7 +272,7 @@ grpc::ServerUnaryReactor* OperatorService::ListArtifacts(grpc::CallbackServerCon
 
 grpc::ServerWriteReactor<v1::ArtifactStreamChunk>* OperatorService::GetArtifact(
     grpc::CallbackServerContext* ctx, const v1::ArtifactRequest* req) {
-  if (auto who = Caller(ctx); !who.ok()) {
+  if (auto who = Admit(ctx, {"", req->pipeline(), Viewers(req->pipeline())}); !who.ok()) {
     // A reactor that only reports the refusal.
     class Refused final : public grpc::ServerWriteReactor<v1::ArtifactStreamChunk> {
      public:
@@ -203,19 +284,24 @@ grpc::ServerWriteReactor<v1::ArtifactStreamChunk>* OperatorService::GetArtifact(
   return NewGetArtifactReactor(artifacts_, *req);
 }
 
+// --- agents
+
 grpc::ServerUnaryReactor* OperatorService::ListAgents(grpc::CallbackServerContext* ctx,
                                                       const v1::ListAgentsRequest*,
                                                       v1::ListAgentsResponse* resp) {
-  return Unary(ctx, resp,
+  return Unary(ctx, resp, {"", "agents", Anyone()},
                [&](const Principal&, auto done) { scheduler_->ListAgents(std::move(done)); });
 }
 
 grpc::ServerUnaryReactor* OperatorService::UpdateAgent(grpc::CallbackServerContext* ctx,
                                                        const v1::UpdateAgentRequest* req,
                                                        v1::Agent* resp) {
-  return Unary(ctx, resp, [&](const Principal&, auto done) {
-    scheduler_->UpdateAgent(*req, std::move(done));
-  });
+  return Unary(ctx, resp,
+               {absl::StrCat("agent.", req->action()), absl::StrCat("agent:", req->agent()),
+                Admins(absl::StrCat(req->action(), " agents"))},
+               [&](const Principal&, auto done) {
+                 scheduler_->UpdateAgent(*req, std::move(done));
+               });
 }
 
 }  // namespace gantry::rpc

@@ -1,12 +1,17 @@
-// gRPC adapter for the operator API: authenticates the bearer token, hands
-// the request to the scheduler (writes) or the read service (queries), and
-// finishes the call from their callback. No SQL on gRPC threads.
+// gRPC adapter for the operator API: authenticates the bearer token, checks
+// what the caller may do (controller/authz.h), hands the request to the
+// scheduler (writes), the read service (queries) or the identity service
+// (tokens, audit), finishes the call from their callback, and records each
+// action in the audit log. No SQL on gRPC threads.
 #pragma once
 
 #include "common/grpc_status.h"
 #include "controller/artifacts/artifact_service.h"
+#include "controller/audit/audit_log.h"
 #include "controller/auth.h"
+#include "controller/authz.h"
 #include "controller/executor.h"
+#include "controller/identity_service.h"
 #include "controller/read_service.h"
 #include "controller/scheduling/scheduler.h"
 #include "gantry/v1/operator.grpc.pb.h"
@@ -15,12 +20,38 @@ namespace gantry::rpc {
 
 class OperatorService final : public v1::OperatorService::CallbackService {
  public:
-  OperatorService(Scheduler* scheduler, ReadService* reads, ArtifactService* artifacts,
-                  const TokenRegistry* tokens)
-      : scheduler_(scheduler), reads_(reads), artifacts_(artifacts), tokens_(tokens) {}
+  struct Deps {
+    Scheduler* scheduler;
+    ReadService* reads;
+    ArtifactService* artifacts;
+    IdentityService* identity;
+    const TokenRegistry* tokens;
+    const Authorizer* authz;
+    AuditLog* audit;
+  };
+  explicit OperatorService(Deps deps)
+      : scheduler_(deps.scheduler),
+        reads_(deps.reads),
+        artifacts_(deps.artifacts),
+        identity_(deps.identity),
+        tokens_(deps.tokens),
+        authz_(deps.authz),
+        audit_(deps.audit) {}
 
   grpc::ServerUnaryReactor* WhoAmI(grpc::CallbackServerContext* ctx, const v1::WhoAmIRequest* req,
                                    v1::WhoAmIResponse* resp) override;
+  grpc::ServerUnaryReactor* CreateToken(grpc::CallbackServerContext* ctx,
+                                        const v1::CreateTokenRequest* req,
+                                        v1::CreateTokenResponse* resp) override;
+  grpc::ServerUnaryReactor* ListTokens(grpc::CallbackServerContext* ctx,
+                                       const v1::ListTokensRequest* req,
+                                       v1::ListTokensResponse* resp) override;
+  grpc::ServerUnaryReactor* RevokeToken(grpc::CallbackServerContext* ctx,
+                                        const v1::RevokeTokenRequest* req,
+                                        v1::Token* resp) override;
+  grpc::ServerUnaryReactor* ListAudit(grpc::CallbackServerContext* ctx,
+                                      const v1::ListAuditRequest* req,
+                                      v1::ListAuditResponse* resp) override;
   grpc::ServerUnaryReactor* ApplyConfig(grpc::CallbackServerContext* ctx,
                                         const v1::ApplyConfigRequest* req,
                                         v1::ApplyConfigResponse* resp) override;
@@ -59,22 +90,58 @@ class OperatorService final : public v1::OperatorService::CallbackService {
   grpc::ServerUnaryReactor* UpdateAgent(grpc::CallbackServerContext* ctx,
                                         const v1::UpdateAgentRequest* req,
                                         v1::Agent* resp) override;
+  // Agent admission (operator_agents.cc).
+  grpc::ServerUnaryReactor* SetAgent(grpc::CallbackServerContext* ctx,
+                                     const v1::SetAgentRequest* req, v1::Agent* resp) override;
+  grpc::ServerUnaryReactor* DeleteAgent(grpc::CallbackServerContext* ctx,
+                                        const v1::DeleteAgentRequest* req,
+                                        v1::Agent* resp) override;
+  grpc::ServerUnaryReactor* CreateAgentKey(grpc::CallbackServerContext* ctx,
+                                           const v1::CreateAgentKeyRequest* req,
+                                           v1::CreateAgentKeyResponse* resp) override;
+  grpc::ServerUnaryReactor* ListAgentKeys(grpc::CallbackServerContext* ctx,
+                                          const v1::ListAgentKeysRequest* req,
+                                          v1::ListAgentKeysResponse* resp) override;
+  grpc::ServerUnaryReactor* RevokeAgentKey(grpc::CallbackServerContext* ctx,
+                                           const v1::RevokeAgentKeyRequest* req,
+                                           v1::AgentKey* resp) override;
 
  private:
-  // Every unary call has one shape: authenticate, then hand the request to a
-  // handler (scheduler, read service) with a Reply that fills `response` and
-  // finishes the call. `handle(principal, reply)` does the handing over.
+  // What a call does, for the permission check and the audit log.
+  struct Action {
+    // The audit log's verb ("stage.approve"); "" for a read, which is
+    // logged only when refused.
+    std::string verb;
+    std::string target;
+    // OK, or PERMISSION_DENIED with a one-line reason.
+    std::function<absl::Status(const Principal&)> check;
+  };
+
+  // Every unary call has one shape: authenticate, check, then hand the
+  // request to a handler (scheduler, read service...) with a Reply that
+  // fills `response`, finishes the call and records the outcome.
+  // `handle(principal, reply)` does the handing over.
   template <typename Response, typename Handle>
   grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, Response* response,
-                                  Handle&& handle) {
+                                  Action action, Handle&& handle) {
     auto* reactor = ctx->DefaultReactor();
-    if (auto who = Authenticate(ctx, reactor)) handle(*who, Finisher(reactor, response));
+    auto who = Admit(ctx, action);
+    if (!who.ok()) {
+      reactor->Finish(ToGrpcStatus(who.status()));
+      return reactor;
+    }
+    handle(*who, Finisher(reactor, response, Recorder(*who, std::move(action))));
     return reactor;
   }
-  // A Reply that copies the result into the response and finishes the call.
+  // Records a call's outcome in the audit log (a no-op for a read).
+  using Record = std::function<void(const absl::Status&)>;
+  Record Recorder(const Principal& who, Action action);
+  // A Reply that copies the result into the response, records the outcome
+  // and finishes the call.
   template <typename T>
-  static Reply<T> Finisher(grpc::ServerUnaryReactor* reactor, T* response) {
-    return [reactor, response](absl::StatusOr<T> result) {
+  static Reply<T> Finisher(grpc::ServerUnaryReactor* reactor, T* response, Record record) {
+    return [reactor, response, record = std::move(record)](absl::StatusOr<T> result) {
+      record(result.status());
       if (!result.ok()) {
         reactor->Finish(ToGrpcStatus(result.status()));
         return;
@@ -83,16 +150,27 @@ class OperatorService final : public v1::OperatorService::CallbackService {
       reactor->Finish(grpc::Status::OK);
     };
   }
-  // The caller, or nullopt after finishing the call with UNAUTHENTICATED.
-  std::optional<Principal> Authenticate(grpc::CallbackServerContext* ctx,
-                                        grpc::ServerUnaryReactor* reactor);
+  // The caller, admitted for `action`; or UNAUTHENTICATED / PERMISSION_DENIED
+  // (recorded in the audit log) to finish the call with.
+  absl::StatusOr<Principal> Admit(grpc::CallbackServerContext* ctx, const Action& action);
   // The caller, or the UNAUTHENTICATED status to finish the call with.
   absl::StatusOr<Principal> Caller(grpc::CallbackServerContext* ctx) const;
+  void Audit(const Principal* who, const std::string& source, const Action& action,
+             const absl::Status& outcome);
+
+  // Checks for Action::check.
+  std::function<absl::Status(const Principal&)> Anyone() const;
+  std::function<absl::Status(const Principal&)> Admins(std::string what) const;
+  std::function<absl::Status(const Principal&)> Viewers(std::string pipeline) const;
+  std::function<absl::Status(const Principal&)> Operators(std::string pipeline) const;
 
   Scheduler* scheduler_;
   ReadService* reads_;
   ArtifactService* artifacts_;
+  IdentityService* identity_;
   const TokenRegistry* tokens_;
+  const Authorizer* authz_;
+  AuditLog* audit_;
   // Parses configs before apply, one at a time: concurrent applies of large
   // configs never hold more than one parse's memory (docs/config.md, Limits).
   // The server's shutdown waits for calls in flight, so no task outlives it.
