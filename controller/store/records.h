@@ -107,6 +107,16 @@ struct StageRunRecord {
   int64_t finished_at = 0;
 };
 
+// One opening of a stage's manual gate (stage_approvals, migration 0007):
+// who, when and why. A table, not a column, so a gate that needs several
+// approvers can count them later.
+struct StageApprovalRecord {
+  int64_t stage_run_id = 0;
+  std::string user;
+  int64_t at = 0;
+  std::string comment;
+};
+
 struct JobRunRecord {
   int64_t id = 0;  // the attempt id
   int64_t stage_run_id = 0;

@@ -77,7 +77,10 @@ constexpr Statement kStatements[] = {
      "bytes, seq, trunc) WHERE j.id = u.id), k AS (INSERT INTO console_chunks (job_run_id, "
      "sequence, start_offset, data) SELECT u.job, u.seq, u.start, decode(u.hex, 'hex') FROM "
      "unnest($69::bigint[], $70::bigint[], $71::bigint[], $72::text[]) AS u(job, seq, start, "
-     "hex) ON CONFLICT DO NOTHING) SELECT 1"},
+     "hex) ON CONFLICT DO NOTHING), a AS (INSERT INTO stage_approvals (stage_run_id, "
+     "user_name, at, comment) SELECT u.stage, u.usr, to_timestamp(u.at / 1000.0), u.comment "
+     "FROM unnest($73::bigint[], $74::text[], $75::bigint[], $76::text[]) AS u(stage, usr, at, "
+     "comment)) SELECT 1"},
     {kReserveIds, "SELECT nextval($1::regclass) FROM generate_series(1, $2)"},
 
     // --- loads of unfinished runs (tx_batch.cc)
@@ -100,6 +103,10 @@ constexpr Statement kStatements[] = {
     {kVariablesOfRuns,
      "SELECT run_id, name, value, secure FROM run_variables WHERE run_id = ANY($1::bigint[]) "
      "ORDER BY run_id, position"},
+    {kApprovalsOfRuns,
+     "SELECT a.stage_run_id, a.user_name, " MS("a.at") ", a.comment FROM stage_approvals a "
+     "JOIN stage_runs s ON s.id = a.stage_run_id WHERE s.run_id = ANY($1::bigint[]) "
+     "ORDER BY a.id"},
     {kRunOfJob,
      "SELECT s.run_id FROM job_runs j JOIN stage_runs s ON s.id = j.stage_run_id "
      "WHERE j.id = $1"},

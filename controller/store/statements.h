@@ -89,6 +89,7 @@ inline constexpr char kStagesOfRuns[] = "StagesOfRuns";
 inline constexpr char kJobsOfRuns[] = "JobsOfRuns";
 inline constexpr char kMaterialsOfRuns[] = "MaterialsOfRuns";
 inline constexpr char kVariablesOfRuns[] = "VariablesOfRuns";
+inline constexpr char kApprovalsOfRuns[] = "ApprovalsOfRuns";
 inline constexpr char kRunOfJob[] = "RunOfJob";
 
 // One named statement.

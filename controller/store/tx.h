@@ -96,6 +96,8 @@ class Tx {
   std::vector<int64_t> UnfinishedRunIds();
   std::vector<RunRows> LoadRuns(const std::vector<int64_t>& run_ids);
   std::optional<int64_t> RunOfJob(int64_t job_run_id);
+  // The approvals of every stage attempt of these runs, oldest first.
+  std::vector<StageApprovalRecord> ApprovalsOfRuns(const std::vector<int64_t>& run_ids);
 
   // --- agents and their admission (tx_agents.cc)
   std::vector<AgentRecord> Agents();

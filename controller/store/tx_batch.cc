@@ -157,6 +157,17 @@ void InsertConsole(std::vector<std::string>* p, const std::vector<ConsoleChunkRo
   for (const auto* a : {&job, &seq, &start, &hex}) p->push_back(a->str());
 }
 
+void InsertApprovals(std::vector<std::string>* p, const std::vector<StageApprovalRecord>& rows) {
+  PgArray stage, user, at, comment;
+  for (const auto& a : rows) {
+    stage.Add(a.stage_run_id);
+    user.Add(a.user);
+    at.Add(a.at);
+    comment.Add(a.comment);
+  }
+  for (const auto* a : {&stage, &user, &at, &comment}) p->push_back(a->str());
+}
+
 std::string IdArray(const std::vector<int64_t>& ids) {
   PgArray a;
   for (int64_t id : ids) a.Add(id);
@@ -192,6 +203,7 @@ void Tx::ApplyWrites(const WriteBatch& b) {
   UpdateStages(&p, b.changed_stages);
   UpdateJobs(&p, b.changed_jobs);
   InsertConsole(&p, b.console);
+  InsertApprovals(&p, b.approvals);
   work_.exec_prepared(kApplyWrites, pqxx::prepare::make_dynamic_params(p));
 }
 
@@ -241,6 +253,19 @@ std::vector<RunRows> Tx::LoadRuns(const std::vector<int64_t>& run_ids) {
   for (const auto& r : work_.exec_prepared(kVariablesOfRuns, ids)) {
     out[index.at(r[0].as<int64_t>())].variables.push_back(
         {r[1].as<std::string>(), r[2].as<std::string>(), r[3].as<bool>()});
+  }
+  for (auto& a : ApprovalsOfRuns(run_ids)) {
+    out[stage_run.at(a.stage_run_id)].approvals.push_back(std::move(a));
+  }
+  return out;
+}
+
+std::vector<StageApprovalRecord> Tx::ApprovalsOfRuns(const std::vector<int64_t>& run_ids) {
+  std::vector<StageApprovalRecord> out;
+  if (run_ids.empty()) return out;
+  for (const auto& r : work_.exec_prepared(kApprovalsOfRuns, IdArray(run_ids))) {
+    out.push_back(
+        {r[0].as<int64_t>(), r[1].as<std::string>(), r[2].as<int64_t>(), r[3].as<std::string>()});
   }
   return out;
 }

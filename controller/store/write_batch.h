@@ -42,10 +42,12 @@ struct WriteBatch {
   std::vector<JobRunRecord> new_jobs;
   std::vector<JobRunRecord> changed_jobs;
   std::vector<ConsoleChunkRow> console;
+  std::vector<StageApprovalRecord> approvals;  // new ones; never changed
 
   bool empty() const {
     return counters.empty() && new_runs.empty() && changed_runs.empty() && new_stages.empty() &&
-           changed_stages.empty() && new_jobs.empty() && changed_jobs.empty() && console.empty();
+           changed_stages.empty() && new_jobs.empty() && changed_jobs.empty() && console.empty() &&
+           approvals.empty();
   }
 };
 
@@ -57,6 +59,8 @@ struct RunRows {
   std::vector<VariableRecord> variables;
   std::vector<StageRunRecord> stages;  // every attempt, oldest first
   std::vector<JobRunRecord> jobs;      // every attempt, oldest first
+  // The approvals of every stage attempt, oldest first.
+  std::vector<StageApprovalRecord> approvals;
 };
 
 }  // namespace gantry::store
