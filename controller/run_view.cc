@@ -33,6 +33,7 @@ void BuildRunView(store::Tx& tx, const store::PipelineRunRecord& run, const conf
   for (const auto& s : rows.stages) {
     for (auto& j : tx.JobRunsOfStage(s.id)) rows.jobs.push_back(std::move(j));
   }
+  rows.approvals = tx.ApprovalsOfRuns({run.id});
   BuildRunView(rows, config, agents, out);
 }
 
@@ -74,6 +75,13 @@ void AddStageRun(const store::RunRows& rows, const store::StageRunRecord& s,
   if (s.finished_at) SetTimestamp(s.finished_at, st->mutable_finished_at());
   for (const auto& j : rows.jobs) {
     if (j.stage_run_id == s.id) FillJob(j, agents, st->add_jobs());
+  }
+  for (const auto& a : rows.approvals) {
+    if (a.stage_run_id != s.id) continue;
+    auto* approval = st->add_approvals();
+    approval->set_user(a.user);
+    SetTimestamp(a.at, approval->mutable_at());
+    approval->set_comment(a.comment);
   }
 }
 

@@ -2,9 +2,9 @@
 #include "controller/planner/planner.h"
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "controller/planner/labels.h"
+#include "controller/variables.h"
 
 namespace gantry {
 
@@ -104,6 +104,15 @@ absl::StatusOr<int64_t> Planner::DoTrigger(const TriggerSpec& spec, Effects* eff
     return absl::NotFoundError(
         absl::StrCat("no pipeline named '", spec.pipeline, "' in config revision ", revision));
   }
+  // A person triggering the pipeline approves a manual first stage: the
+  // gate is theirs to pass, as for `stage approve`.
+  const config::Stage& first = pipeline->stages.front();
+  bool first_is_gate = first.approval.type == config::Approval::Type::kManual;
+  if (spec.cause_kind == "manual" && first_is_gate) {
+    RETURN_IF_ERROR(CheckGate(first, {spec.user, spec.admin, spec.roles},
+                              absl::StrCat("trigger ", spec.pipeline, " (its first stage ",
+                                           first.name, " is a manual gate)")));
+  }
   ASSIGN_OR_RETURN(auto materials, ResolveMaterials(*pipeline, spec));
   ASSIGN_OR_RETURN(int64_t run_id, ids_->Next(IdKind::kRun));
   // Nothing is refused past this point.
@@ -122,24 +131,29 @@ absl::StatusOr<int64_t> Planner::DoTrigger(const TriggerSpec& spec, Effects* eff
   run.created_at = now_;
   entry.materials = std::move(materials);
   entry.variables = spec.variables;
+  // A value given for a secret stays one: stored, shown and logged masked.
+  for (auto& v : entry.variables) {
+    v.secure = v.secure || IsSecureVariable(*config, *pipeline, v.name);
+  }
   RunEntry& added = model_->AddRun(std::move(entry));
   effects->events.push_back(absl::StrCat("triggered ", added.run.pipeline, "/", added.run.counter,
                                          " (", spec.cause_kind, " by ", spec.user, ")"));
   // An upstream trigger stops at a manual first stage; a person triggering
   // the pipeline is the approval.
-  const config::Stage& first = pipeline->stages.front();
-  if (spec.cause_kind != "manual" && first.approval.type == config::Approval::Type::kManual) {
+  if (spec.cause_kind != "manual" && first_is_gate) {
     SetRunState(added, RunState::kAwaitingApproval);
     return run_id;
   }
   std::string approved_by = spec.cause_kind == "manual" ? spec.user : "";
-  RETURN_IF_ERROR(ScheduleStage(added, *pipeline, 0, approved_by, effects));
+  std::optional<std::string> approval;  // the trigger opened the first gate
+  if (spec.cause_kind == "manual" && first_is_gate) approval = "";
+  RETURN_IF_ERROR(ScheduleStage(added, *pipeline, 0, approved_by, effects, approval));
   return run_id;
 }
 
 absl::Status Planner::ScheduleStage(RunEntry& run, const config::Pipeline& pipeline,
                                     int stage_index, const std::string& approved_by,
-                                    Effects* effects) {
+                                    Effects* effects, std::optional<std::string> approval_comment) {
   const config::Stage& stage = pipeline.stages.at(stage_index);
   ASSIGN_OR_RETURN(int64_t stage_id, ids_->Next(IdKind::kStage));
   store::StageRunRecord rec;
@@ -161,6 +175,9 @@ absl::Status Planner::ScheduleStage(RunEntry& run, const config::Pipeline& pipel
   bool queued = !model_->ActiveStages(run.run.pipeline, stage.name).empty();
   rec.state = queued ? StageState::kQueued : StageState::kBuilding;
   model_->AddStage(rec);
+  if (approval_comment) {
+    model_->AddApproval({stage_id, approved_by, now_, std::move(*approval_comment)});
+  }
   SetRunState(run, RunState::kBuilding);
   if (queued) {
     effects->events.push_back(absl::StrCat("queued ", run.run.pipeline, "/", run.run.counter, "/",
@@ -295,8 +312,9 @@ void Planner::SetRunState(RunEntry& run, RunState state) {
 }
 
 absl::StatusOr<int64_t> Planner::Approve(const std::string& pipeline_name, int64_t counter,
-                                         const std::string& stage_name, const std::string& user,
-                                         Effects* effects) {
+                                         const std::string& stage_name, const GateActor& who,
+                                         const std::string& comment, Effects* effects) {
+  RETURN_IF_ERROR(CheckApprovalComment(comment));
   ASSIGN_OR_RETURN(RunEntry * run, LoadRun(pipeline_name, counter));
   const config::Pipeline* pipeline = PipelineOf(*run);
   if (pipeline == nullptr) return absl::InternalError("run's pipeline not in its config");
@@ -306,15 +324,11 @@ absl::StatusOr<int64_t> Planner::Approve(const std::string& pipeline_name, int64
                                             " has no stage '", stage_name, "'"));
   }
   const config::Stage& stage = pipeline->stages[index];
-  if (!stage.approval.users.empty()) {
-    bool allowed = false;
-    for (const auto& u : stage.approval.users) allowed |= u == user;
-    if (!allowed) {
-      return absl::PermissionDeniedError(
-          absl::StrCat("user '", user, "' may not approve stage ", stage_name,
-                       " (allowed: ", absl::StrJoin(stage.approval.users, ", "), ")"));
-    }
-  }
+  // The gate of the run's own revision: the run was created under it, and a
+  // later `config apply` cannot widen (or narrow) who opens its gates.
+  RETURN_IF_ERROR(CheckGate(
+      stage, who,
+      absl::StrCat("approve stage ", pipeline_name, "/", run->run.counter, "/", stage_name)));
   std::string where = absl::StrCat(pipeline_name, "/", run->run.counter, "/", stage_name);
   std::string prev_state = "not_run";
   for (const auto& [id, s] : run->stages) {
@@ -335,8 +349,8 @@ absl::StatusOr<int64_t> Planner::Approve(const std::string& pipeline_name, int64
                        pipeline->stages[index - 1].name, " is ", prev_state));
     }
   }
-  effects->events.push_back(absl::StrCat("approved ", where, " by ", user));
-  RETURN_IF_ERROR(ScheduleStage(*run, *pipeline, index, user, effects));
+  effects->events.push_back(absl::StrCat("approved ", where, " by ", who.user));
+  RETURN_IF_ERROR(ScheduleStage(*run, *pipeline, index, who.user, effects, comment));
   RETURN_IF_ERROR(Drain(effects));
   return run->run.id;
 }

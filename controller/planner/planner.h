@@ -26,6 +26,7 @@
 #include "controller/matching.h"
 #include "controller/planner/cold_store.h"
 #include "controller/planner/effects.h"
+#include "controller/planner/gates.h"
 #include "controller/planner/run_model.h"
 
 namespace gantry {
@@ -33,6 +34,10 @@ namespace gantry {
 struct TriggerSpec {
   std::string pipeline;
   std::string user;
+  // A manual trigger's caller as a gate sees them (with `user`): a trigger
+  // opens a manual first stage on their behalf, so its gate is checked.
+  bool admin = false;
+  std::vector<std::string> roles;
   std::string cause_kind = "manual";  // manual | upstream
   std::string message;
   std::map<std::string, std::string> revisions;  // material -> revision
@@ -61,9 +66,11 @@ class Planner {
 
   // --- operator operations; each returns the run it acted on (its id).
   absl::StatusOr<int64_t> Trigger(const TriggerSpec& spec, Effects* effects);
+  // Opens the stage's manual gate for `who` (CheckGate against the run's
+  // own config revision), recording who, when and `comment`.
   absl::StatusOr<int64_t> Approve(const std::string& pipeline, int64_t counter,
-                                  const std::string& stage, const std::string& user,
-                                  Effects* effects);
+                                  const std::string& stage, const GateActor& who,
+                                  const std::string& comment, Effects* effects);
   absl::StatusOr<int64_t> Cancel(const std::string& pipeline, int64_t counter,
                                  const std::string& stage, const std::string& user,
                                  Effects* effects);
@@ -116,8 +123,11 @@ class Planner {
   absl::StatusOr<int64_t> DoTrigger(const TriggerSpec& spec, Effects* effects);
   absl::StatusOr<std::vector<store::MaterialRevisionRecord>> ResolveMaterials(
       const config::Pipeline& pipeline, const TriggerSpec& spec);
+  // With `approval_comment`, an operator opened the stage: the approval is
+  // recorded (approved_by, now, the comment).
   absl::Status ScheduleStage(RunEntry& run, const config::Pipeline& pipeline, int stage_index,
-                             const std::string& approved_by, Effects* effects);
+                             const std::string& approved_by, Effects* effects,
+                             std::optional<std::string> approval_comment = std::nullopt);
   void StartStage(RunEntry& run, const config::Pipeline& pipeline, int64_t stage_id,
                   Effects* effects);
   absl::Status InsertJob(RunEntry& run, const config::Pipeline& pipeline,

@@ -57,7 +57,37 @@ pipelines:
           jobs:
             strict: {tasks: [{exec: {command: "true"}}]}
             retry: {on_agent_lost: reschedule, tasks: [{exec: {command: "true"}}]}
+  release:
+    stages:
+      - ship:
+          approval: {type: manual, users: [rel-lead]}
+          jobs:
+            s: {tasks: [{exec: {command: "true"}}]}
+      - prod:
+          approval: {type: manual, allow_only_on_success: true}
+          jobs:
+            p: {tasks: [{exec: {command: "true"}}]}
+  secrets:
+    secure_variables: {DB_PASSWORD: from-config}
+    environment_variables: {PLAIN: visible}
+    stages:
+      - s:
+          jobs:
+            j: {tasks: [{exec: {command: "true"}}]}
 )";
+
+// Gate roles are set after parsing: a config that names a role must define
+// it in its `security` section, which is not the planner's to read; the
+// planner sees only the lists.
+void AddGateRoles(config::Config* config) {
+  for (auto& p : config->pipelines) {
+    if (p.name != "release") continue;
+    p.stages[0].approval.roles = {"releasers"};
+    p.stages[1].approval.roles = {"prod-ops"};
+  }
+}
+
+const GateActor kBob{.user = "bob"};
 
 constexpr int64_t kNow = 1'800'000'000'000;
 
@@ -70,6 +100,7 @@ class PlannerDbTest : public ::testing::Test {
     ASSERT_TRUE(db_->Migrate().ok());
     auto parsed = config::ParseConfigOrError({{"p.yaml", kConfig}});
     ASSERT_TRUE(parsed.ok()) << parsed.status();
+    AddGateRoles(&*parsed);
     auto config = std::make_shared<const config::Config>(std::move(*parsed));
     int64_t revision = 0;
     ASSERT_TRUE(db_->Run("apply",
@@ -240,11 +271,11 @@ TEST_F(PlannerDbTest, RefusedOperationsWriteNothing) {
   EXPECT_FALSE(model_.dirty());
 
   TriggerCommitted("build");
-  auto early = planner_->Approve("build", 1, "approve-me", "bob", &effects);
+  auto early = planner_->Approve("build", 1, "approve-me", kBob, "", &effects);
   EXPECT_EQ(early.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(early.status().message().find("previous stage compile is building"), std::string::npos)
       << early.status();
-  EXPECT_EQ(planner_->Approve("build", 1, "nostage", "bob", &effects).status().code(),
+  EXPECT_EQ(planner_->Approve("build", 1, "nostage", kBob, "", &effects).status().code(),
             absl::StatusCode::kNotFound);
   EXPECT_EQ(planner_->Cancel("build", 9, "compile", "bob", &effects).status().code(),
             absl::StatusCode::kNotFound);
@@ -284,7 +315,7 @@ TEST_F(PlannerDbTest, ManualGateStopsRunUntilApproved) {
   EXPECT_FALSE(StageRow("build", 1, "approve-me").has_value());
 
   Effects approved;
-  auto run = planner_->Approve("build", 1, "approve-me", "bob", &approved);
+  auto run = planner_->Approve("build", 1, "approve-me", kBob, "", &approved);
   ASSERT_TRUE(run.ok()) << run.status();
   ASSERT_EQ(approved.queued.size(), 1u);
   EXPECT_EQ(approved.queued[0].locator, "build/1/approve-me/1/c");
@@ -297,7 +328,7 @@ TEST_F(PlannerDbTest, ManualGateStopsRunUntilApproved) {
   EXPECT_EQ(RunRow("build", 1)->state, RunState::kBuilding);
   // Approving twice is refused.
   Effects again;
-  EXPECT_EQ(planner_->Approve("build", 1, "approve-me", "bob", &again).status().code(),
+  EXPECT_EQ(planner_->Approve("build", 1, "approve-me", kBob, "", &again).status().code(),
             absl::StatusCode::kFailedPrecondition);
 
   int64_t c = Attempt("build", 1, "approve-me", "c");
@@ -622,7 +653,7 @@ TEST_F(PlannerDbTest, FinishedRunIsEvictedAndLoadedAgainForAnApproval) {
   EXPECT_EQ(model_.FindJob(a), nullptr);
 
   Effects approved;
-  ASSERT_TRUE(planner_->Approve("build", 1, "approve-me", "bob", &approved).ok());
+  ASSERT_TRUE(planner_->Approve("build", 1, "approve-me", kBob, "", &approved).ok());
   ASSERT_EQ(approved.queued.size(), 1u);
   Commit();
   EXPECT_EQ(RunRow("build", 1)->state, RunState::kBuilding);
@@ -649,6 +680,201 @@ TEST_F(PlannerDbTest, FinishedRunIsEvictedAndLoadedAgainForAnApproval) {
   EXPECT_EQ(StageRow("build", 1, "approve-me")->state, StageState::kPassed);
   EXPECT_NE(RunRow("build", 1)->state, RunState::kBuilding);
   EXPECT_EQ(RunRow("build", 1)->finished_at, kNow);
+}
+
+// --- gates (approval.users, approval.roles, allow_only_on_success) and what
+// an approval records.
+class PlannerGateTest : public PlannerDbTest {
+ protected:
+  absl::StatusOr<int64_t> TriggerAs(const std::string& pipeline, const GateActor& who,
+                                    std::vector<store::VariableRecord> variables = {}) {
+    TriggerSpec spec;
+    spec.pipeline = pipeline;
+    spec.user = who.user;
+    spec.admin = who.admin;
+    spec.roles = who.roles;
+    spec.variables = std::move(variables);
+    Effects effects;
+    return planner_->Trigger(spec, &effects);
+  }
+  absl::Status ApproveAs(const std::string& locator_stage, int64_t counter, const GateActor& who,
+                         const std::string& comment = "") {
+    Effects effects;
+    return planner_->Approve("release", counter, locator_stage, who, comment, &effects).status();
+  }
+  // Runs the only job of release/N's `stage` to `result`.
+  void FinishStage(int64_t counter, const std::string& stage, const std::string& job,
+                   JobState result) {
+    int64_t attempt = Attempt("release", counter, stage, job);
+    AssignAndStart(attempt, "agent-x");
+    Complete(attempt, "agent-x", result);
+    Commit();
+  }
+  // The approvals of the newest attempt of release/N's `stage`, from the
+  // database.
+  std::vector<store::StageApprovalRecord> Approvals(int64_t counter, const std::string& stage) {
+    auto row = StageRow("release", counter, stage);
+    auto run = RunRow("release", counter);
+    if (!row || !run) return {};
+    std::vector<store::StageApprovalRecord> out;
+    for (auto& a : Read<std::vector<store::StageApprovalRecord>>(
+             [&](store::Tx& tx) { return tx.ApprovalsOfRuns({run->id}); })) {
+      if (a.stage_run_id == row->id) out.push_back(a);
+    }
+    return out;
+  }
+
+  const GateActor kLead{.user = "rel-lead"};
+  const GateActor kReleaser{.user = "carol", .roles = {"releasers"}};
+  const GateActor kProdOps{.user = "dave", .roles = {"prod-ops", "other"}};
+};
+
+// A manual trigger opens a manual first stage, so it passes that stage's
+// gate: a caller neither listed nor in a listed role is refused with the
+// stage and the approvers named, and nothing is written.
+TEST_F(PlannerGateTest, TriggerOfAManualFirstStageChecksItsGate) {
+  auto refused = TriggerAs("release", GateActor{.user = "mallory", .roles = {"prod-ops"}});
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied) << refused.status();
+  EXPECT_EQ(refused.status().message(),
+            "user 'mallory' may not trigger release (its first stage ship is a manual gate): "
+            "only users rel-lead; roles releasers (or an admin) may approve it");
+  EXPECT_FALSE(model_.dirty());
+  EXPECT_FALSE(RunRow("release", 0).has_value());
+
+  ASSERT_TRUE(TriggerAs("release", kLead).ok());                                     // by name
+  ASSERT_TRUE(TriggerAs("release", kReleaser).ok());                                 // by role
+  ASSERT_TRUE(TriggerAs("release", GateActor{.user = "root", .admin = true}).ok());  // admin
+  Commit();
+  ASSERT_TRUE(StageRow("release", 1, "ship").has_value());
+  // The trigger was the approval: recorded like one.
+  auto approvals = Approvals(2, "ship");
+  ASSERT_EQ(approvals.size(), 1u);
+  EXPECT_EQ(approvals[0].user, "carol");
+  EXPECT_EQ(approvals[0].at, kNow);
+  EXPECT_EQ(approvals[0].comment, "");
+  EXPECT_EQ(StageRow("release", 3, "ship")->approved_by, "root");
+  // A stage without a gate records no approval.
+  TriggerCommitted("build");
+  auto build = RunRow("build", 1);
+  EXPECT_TRUE(Read<std::vector<store::StageApprovalRecord>>([&](store::Tx& tx) {
+                return tx.ApprovalsOfRuns({build->id});
+              }).empty());
+}
+
+// A later stage's gate is checked on approval, by name or role; the
+// approval records who, when and the comment, and survives a reload.
+TEST_F(PlannerGateTest, ApprovalOfALaterStageChecksItsGateAndRecordsTheComment) {
+  ASSERT_TRUE(TriggerAs("release", kLead).ok());
+  Commit();
+  FinishStage(1, "ship", "s", JobState::kPassed);
+  ASSERT_EQ(RunRow("release", 1)->state, RunState::kAwaitingApproval);
+
+  // rel-lead may open ship, not prod.
+  absl::Status refused = ApproveAs("prod", 1, kLead, "please");
+  ASSERT_EQ(refused.code(), absl::StatusCode::kPermissionDenied) << refused;
+  EXPECT_EQ(refused.message(),
+            "user 'rel-lead' may not approve stage release/1/prod: only roles prod-ops (or an "
+            "admin) may approve it");
+  EXPECT_FALSE(model_.dirty());
+
+  ASSERT_TRUE(ApproveAs("prod", 1, kProdOps, "change 42: ship it").ok());
+  Commit();
+  auto approvals = Approvals(1, "prod");
+  ASSERT_EQ(approvals.size(), 1u);
+  EXPECT_EQ(approvals[0].user, "dave");
+  EXPECT_EQ(approvals[0].at, kNow);
+  EXPECT_EQ(approvals[0].comment, "change 42: ship it");
+  EXPECT_EQ(StageRow("release", 1, "prod")->approved_by, "dave");
+
+  // A reloaded model (a restart) has the approval in the run's rows.
+  auto run = RunRow("release", 1);
+  auto loaded =
+      Read<std::vector<store::RunRows>>([&](store::Tx& tx) { return tx.LoadRuns({run->id}); });
+  ASSERT_EQ(loaded.size(), 1u);
+  ASSERT_EQ(loaded[0].approvals.size(), 2u);  // ship's (the trigger) and prod's
+  EXPECT_EQ(loaded[0].approvals[1].comment, "change 42: ship it");
+}
+
+// allow_only_on_success: prod may be approved only after ship passed; a
+// failed ship refuses it even for an approver (build's gate, without the
+// flag, opens after a failure: FinishedRunIsEvictedAndLoadedAgainForAnApproval).
+TEST_F(PlannerGateTest, AllowOnlyOnSuccessRefusesApprovalAfterAFailedStage) {
+  ASSERT_TRUE(TriggerAs("release", kLead).ok());
+  Commit();
+  absl::Status early = ApproveAs("prod", 1, kProdOps);
+  EXPECT_EQ(early.code(), absl::StatusCode::kFailedPrecondition) << early;
+  EXPECT_EQ(early.message(), "cannot approve release/1/prod: previous stage ship is building");
+
+  FinishStage(1, "ship", "s", JobState::kFailed);
+  ASSERT_EQ(RunRow("release", 1)->state, RunState::kFailed);
+  absl::Status refused = ApproveAs("prod", 1, kProdOps);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition) << refused;
+  EXPECT_EQ(refused.message(), "cannot approve release/1/prod: previous stage ship is failed");
+  // Admins pass gates' lists, not the rules of the run.
+  EXPECT_EQ(ApproveAs("prod", 1, GateActor{.user = "root", .admin = true}).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_FALSE(model_.dirty());
+  EXPECT_FALSE(StageRow("release", 1, "prod").has_value());
+}
+
+// A gate is the one of the run's own config revision: a later revision that
+// lists someone else changes new runs only.
+TEST_F(PlannerGateTest, GateOfTheRunsOwnRevisionApplies) {
+  ASSERT_TRUE(TriggerAs("release", kLead).ok());
+  Commit();
+  FinishStage(1, "ship", "s", JobState::kPassed);
+
+  auto parsed = config::ParseConfigOrError({{"p.yaml", kConfig}});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  for (auto& p : parsed->pipelines) {
+    if (p.name == "release") p.stages[1].approval.users = {"bob"};
+  }
+  auto next = std::make_shared<const config::Config>(std::move(*parsed));
+  configs_.Put(configs_.current_revision() + 1, next);
+  configs_.SetCurrent(configs_.current_revision() + 1, next);
+
+  // bob is not an approver of release/1's prod (and prod in the new
+  // revision has no roles: dave is no longer one for new runs).
+  EXPECT_EQ(ApproveAs("prod", 1, kBob).code(), absl::StatusCode::kPermissionDenied);
+  ASSERT_TRUE(ApproveAs("prod", 1, kProdOps).ok());
+  Commit();
+}
+
+// A comment is one line of at most 1000 bytes; anything else is refused
+// before the gate is looked at.
+TEST_F(PlannerGateTest, ApprovalCommentMustBeOneShortLine) {
+  TriggerCommitted("build");
+  FinishCompile(1, JobState::kPassed);
+  Effects effects;
+  for (const std::string& bad :
+       {std::string("two\nlines"), std::string("esc\x1b[2J"), std::string(1001, 'x')}) {
+    auto refused = planner_->Approve("build", 1, "approve-me", kBob, bad, &effects);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+  EXPECT_FALSE(model_.dirty());
+  ASSERT_TRUE(
+      planner_->Approve("build", 1, "approve-me", kBob, std::string(1000, 'x'), &effects).ok());
+}
+
+// A trigger-time value for a variable that is secure in the config is
+// stored secure; other overrides stay as given.
+TEST_F(PlannerGateTest, OverrideOfASecureVariableIsStoredSecure) {
+  ASSERT_TRUE(TriggerAs("secrets", GateActor{.user = "alice"},
+                        {{"DB_PASSWORD", "from-trigger", false},
+                         {"PLAIN", "shown", false},
+                         {"NEW", "given-secure", true}})
+                  .ok());
+  Commit();
+  auto run = RunRow("secrets", 1);
+  auto vars = Read<std::vector<store::VariableRecord>>(
+      [&](store::Tx& tx) { return tx.RunVariables(run->id); });
+  ASSERT_EQ(vars.size(), 3u);
+  EXPECT_EQ(vars[0].name, "DB_PASSWORD");
+  EXPECT_EQ(vars[0].value, "from-trigger");
+  EXPECT_TRUE(vars[0].secure);
+  EXPECT_EQ(vars[1].name, "PLAIN");
+  EXPECT_FALSE(vars[1].secure);
+  EXPECT_TRUE(vars[2].secure);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@ store::RunRows RunEntry::Rows() const {
   rows.variables = variables;
   for (const auto& [id, s] : stages) rows.stages.push_back(s);
   for (const auto& [id, j] : jobs) rows.jobs.push_back(j);
+  rows.approvals = approvals;
   return rows;
 }
 
@@ -22,6 +23,7 @@ void RunModel::Load(store::RunRows rows, std::shared_ptr<const config::Config> c
   entry.run = std::move(rows.run);
   entry.materials = std::move(rows.materials);
   entry.variables = std::move(rows.variables);
+  entry.approvals = std::move(rows.approvals);
   entry.config = std::move(config);
   int64_t id = entry.run.id;
   for (auto& s : rows.stages) {
@@ -141,10 +143,15 @@ void RunModel::SetStageState(int64_t stage_id, StageState state, int64_t finishe
   IndexStage(s);
 }
 
+void RunModel::AddApproval(store::StageApprovalRecord approval) {
+  runs_.at(run_of_stage_.at(approval.stage_run_id)).approvals.push_back(approval);
+  approvals_.push_back(std::move(approval));
+}
+
 bool RunModel::dirty() const {
   return !new_runs_.empty() || !changed_runs_.empty() || !new_stages_.empty() ||
          !changed_stages_.empty() || !new_jobs_.empty() || !changed_jobs_.empty() ||
-         !console_.empty() || !changed_counters_.empty();
+         !console_.empty() || !changed_counters_.empty() || !approvals_.empty();
 }
 
 store::WriteBatch RunModel::TakeWrites() {
@@ -170,6 +177,8 @@ store::WriteBatch RunModel::TakeWrites() {
   }
   b.console = std::move(console_);
   console_.clear();
+  b.approvals = std::move(approvals_);
+  approvals_.clear();
   new_runs_.clear();
   changed_runs_.clear();
   new_stages_.clear();

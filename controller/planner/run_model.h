@@ -29,6 +29,8 @@ struct RunEntry {
   std::map<int64_t, store::StageRunRecord> stages;  // every attempt, by id (oldest first)
   std::map<int64_t, store::JobRunRecord> jobs;      // every attempt, by id (oldest first)
   std::shared_ptr<const config::Config> config;     // the run's own revision
+  // Approvals of every stage attempt, oldest first.
+  std::vector<store::StageApprovalRecord> approvals;
 
   // The rows, for building views.
   store::RunRows Rows() const;
@@ -65,6 +67,8 @@ class RunModel {
   // Stage state changes go through here so ActiveStages stays exact.
   void SetStageState(int64_t stage_id, StageState state, int64_t finished_at);
   void AddConsole(store::ConsoleChunkRow chunk) { console_.push_back(std::move(chunk)); }
+  // Records an opening of a stage's gate (the stage run is in memory).
+  void AddApproval(store::StageApprovalRecord approval);
 
   bool dirty() const;
   // The writes since the last call, as row images.
@@ -86,6 +90,7 @@ class RunModel {
       changed_jobs_;
   std::set<std::string> changed_counters_;
   std::vector<store::ConsoleChunkRow> console_;
+  std::vector<store::StageApprovalRecord> approvals_;  // new since the last commit
 };
 
 }  // namespace gantry

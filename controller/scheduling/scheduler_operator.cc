@@ -41,6 +41,8 @@ void Scheduler::Trigger(v1::TriggerPipelineRequest request, Principal who,
   TriggerSpec spec;
   spec.pipeline = request.pipeline();
   spec.user = std::move(who.user);
+  spec.admin = who.admin;
+  spec.roles = std::move(who.roles);
   spec.cause_kind = "manual";
   for (const auto& [k, v] : request.revisions()) spec.revisions[k] = v;
   for (const auto& v : request.variables()) {
@@ -90,19 +92,19 @@ void Scheduler::RunOperation(const std::function<absl::StatusOr<int64_t>(Effects
 }
 
 void Scheduler::Approve(v1::StageRequest request, Principal who, Reply<v1::PipelineRun> done) {
+  GateActor actor{std::move(who.user), who.admin, std::move(who.roles)};
   strand_.Post(
-      [this, request = std::move(request), user = std::move(who.user), done = std::move(done)] {
+      [this, request = std::move(request), actor = std::move(actor), done = std::move(done)] {
         RunOperation(
             [&](Effects* effects) {
-              return planner_.Approve(request.pipeline(), request.counter(), request.stage(), user,
-                                      effects);
+              return planner_.Approve(request.pipeline(), request.counter(), request.stage(), actor,
+                                      request.comment(), effects);
             },
             done);
       });
 }
 
-void Scheduler::CancelStage(v1::StageRequest request, Principal who,
-                            Reply<v1::PipelineRun> done) {
+void Scheduler::CancelStage(v1::StageRequest request, Principal who, Reply<v1::PipelineRun> done) {
   strand_.Post(
       [this, request = std::move(request), user = std::move(who.user), done = std::move(done)] {
         RunOperation(

@@ -868,5 +868,151 @@ TEST_F(SchedulerTest, FullInboxPausesTheSessionUntilTheStrandDrainsIt) {
   EXPECT_EQ(channel->resumes(), 1);
 }
 
+// --- gates, approvals and trigger variables through the operator calls.
+constexpr char kGatedPipelines[] = R"(
+  gated:
+    secure_variables: {DB_PASSWORD: from-config}
+    stages:
+      - first:
+          approval: {type: manual, users: [alice]}
+          jobs:
+            f: {tasks: [{exec: {command: "true"}}]}
+      - second:
+          approval: {type: manual, users: [bob]}
+          jobs:
+            s: {tasks: [{exec: {command: "true"}}]}
+)";
+
+class SchedulerGateTest : public SchedulerTest {
+ protected:
+  // kConfig plus kGatedPipelines, applied.
+  void StartGated() {
+    ASSERT_NO_FATAL_FAILURE(StartScheduler());
+    v1::ConfigFile file;
+    file.set_path("p.yaml");
+    file.set_content(std::string(kConfig) + kGatedPipelines);
+    auto [done, reply] = Replied<v1::ApplyConfigResponse>();
+    scheduler_->ApplyConfig({file}, "test", done);
+    auto applied = Get(reply);
+    ASSERT_TRUE(applied.ok()) << applied.status();
+  }
+  absl::StatusOr<v1::PipelineRun> TriggerAs(const Principal& who,
+                                            const std::vector<v1::EnvironmentVariable>& vars = {}) {
+    v1::TriggerPipelineRequest request;
+    request.set_pipeline("gated");
+    for (const auto& v : vars) *request.add_variables() = v;
+    auto [done, reply] = Replied<v1::PipelineRun>();
+    scheduler_->Trigger(request, who, done);
+    auto run = Get(reply);
+    scheduler_->Sync();
+    return run;
+  }
+  absl::StatusOr<v1::PipelineRun> ApproveAs(const Principal& who, const std::string& stage,
+                                            const std::string& comment = "") {
+    v1::StageRequest request;
+    request.set_pipeline("gated");
+    request.set_counter(1);
+    request.set_stage(stage);
+    request.set_comment(comment);
+    auto [done, reply] = Replied<v1::PipelineRun>();
+    scheduler_->Approve(request, who, done);
+    auto run = Get(reply);
+    scheduler_->Sync();
+    return run;
+  }
+  static const v1::StageRun* Stage(const v1::PipelineRun& run, const std::string& name) {
+    for (const auto& s : run.stages()) {
+      if (s.name() == name) return &s;
+    }
+    return nullptr;
+  }
+  static v1::EnvironmentVariable Var(const std::string& name, const std::string& value) {
+    v1::EnvironmentVariable v;
+    v.set_name(name);
+    v.set_value(value);
+    return v;
+  }
+};
+
+// The caller's Principal reaches the gate: a trigger of a pipeline whose
+// first stage is manual is refused for a user the gate does not list, and a
+// later stage's approval too; an admin passes, and the approval's user,
+// time and comment come back on the run view.
+TEST_F(SchedulerGateTest, GateUsersAreCheckedOnTheFirstStageTriggerAndALaterApproval) {
+  ASSERT_NO_FATAL_FAILURE(StartGated());
+  TestAgent agent = Register("a1");
+  auto channel = Connect(agent);
+
+  auto refused = TriggerAs(Principal{.user = "mallory"});
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied) << refused.status();
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "first stage first"))
+      << refused.status();
+  EXPECT_FALSE(RunRow("gated", 0).has_value());
+  EXPECT_TRUE(channel->Sent(Kind::kAssign).empty());
+
+  auto run = TriggerAs(Principal{.user = "alice"});
+  ASSERT_TRUE(run.ok()) << run.status();
+  const v1::StageRun* first = Stage(*run, "first");
+  ASSERT_NE(first, nullptr);
+  ASSERT_EQ(first->approvals_size(), 1);
+  EXPECT_EQ(first->approvals(0).user(), "alice");
+  int64_t attempt = Assigned(*channel);
+  ASSERT_NE(attempt, 0);
+  Report(channel, Started(attempt));
+  Report(channel, Completed(attempt, "passed"));
+  ASSERT_EQ(RunRow("gated", 1)->state, RunState::kAwaitingApproval);
+
+  auto not_listed = ApproveAs(Principal{.user = "alice"}, "second");
+  ASSERT_EQ(not_listed.status().code(), absl::StatusCode::kPermissionDenied) << not_listed.status();
+  EXPECT_EQ(not_listed.status().message(),
+            "user 'alice' may not approve stage gated/1/second: only users bob (or an admin) may "
+            "approve it");
+  EXPECT_EQ(RunRow("gated", 1)->state, RunState::kAwaitingApproval);
+
+  absl::Time approved_at = clock_.Now();
+  auto approved = ApproveAs(Principal{.user = "root", .admin = true}, "second", "hotfix 7");
+  ASSERT_TRUE(approved.ok()) << approved.status();
+  const v1::StageRun* second = Stage(*approved, "second");
+  ASSERT_NE(second, nullptr);
+  ASSERT_EQ(second->approvals_size(), 1);
+  EXPECT_EQ(second->approvals(0).user(), "root");
+  EXPECT_EQ(second->approvals(0).comment(), "hotfix 7");
+  EXPECT_EQ(second->approvals(0).at().seconds(), absl::ToUnixSeconds(approved_at));
+  EXPECT_EQ(second->approved_by(), "root");
+}
+
+// The controller refuses a GANTRY_* trigger variable itself (not only the
+// CLI), and writes nothing.
+TEST_F(SchedulerGateTest, ReservedTriggerVariableIsRefused) {
+  ASSERT_NO_FATAL_FAILURE(StartGated());
+  auto refused = TriggerAs(Principal{.user = "alice"}, {Var("GANTRY_TRIGGER_USER", "mallory")});
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << refused.status();
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "reserved")) << refused.status();
+  EXPECT_FALSE(RunRow("gated", 0).has_value());
+}
+
+// A trigger-time value for a secure variable is sent to the agent as
+// secure (the agent masks it in the log) and shown masked.
+TEST_F(SchedulerGateTest, OverrideOfASecureVariableStaysSecure) {
+  ASSERT_NO_FATAL_FAILURE(StartGated());
+  TestAgent agent = Register("a1");
+  auto channel = Connect(agent);
+  auto run = TriggerAs(Principal{.user = "alice"}, {Var("DB_PASSWORD", "from-trigger")});
+  ASSERT_TRUE(run.ok()) << run.status();
+  ASSERT_EQ(run->variables_size(), 1);
+  EXPECT_TRUE(run->variables(0).secure());
+  EXPECT_EQ(run->variables(0).value(), "********");
+  auto assigns = channel->Sent(Kind::kAssign);
+  ASSERT_EQ(assigns.size(), 1u);
+  bool found = false;
+  for (const auto& v : assigns[0].assign().variables()) {
+    if (v.name() != "DB_PASSWORD") continue;
+    found = true;
+    EXPECT_EQ(v.value(), "from-trigger");
+    EXPECT_TRUE(v.secure());
+  }
+  EXPECT_TRUE(found);
+}
+
 }  // namespace
 }  // namespace gantry

@@ -1,0 +1,59 @@
+#include "controller/planner/gates.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace gantry {
+namespace {
+
+bool Contains(const std::vector<std::string>& list, const std::string& item) {
+  return std::find(list.begin(), list.end(), item) != list.end();
+}
+
+// "users alice, bob; roles release", for a refusal.
+std::string Approvers(const config::Approval& approval) {
+  std::vector<std::string> parts;
+  if (!approval.users.empty()) {
+    parts.push_back(absl::StrCat("users ", absl::StrJoin(approval.users, ", ")));
+  }
+  if (!approval.roles.empty()) {
+    parts.push_back(absl::StrCat("roles ", absl::StrJoin(approval.roles, ", ")));
+  }
+  return absl::StrJoin(parts, "; ");
+}
+
+}  // namespace
+
+absl::Status CheckGate(const config::Stage& stage, const GateActor& who, const std::string& what) {
+  const config::Approval& approval = stage.approval;
+  if (approval.users.empty() && approval.roles.empty()) return absl::OkStatus();
+  // Admins can rewrite the gate's lists with `config apply` anyway; refusing
+  // them here would only make them do that (GoCD lets them through too).
+  if (who.admin || Contains(approval.users, who.user)) return absl::OkStatus();
+  for (const std::string& role : approval.roles) {
+    if (Contains(who.roles, role)) return absl::OkStatus();
+  }
+  return absl::PermissionDeniedError(absl::StrCat("user '", who.user, "' may not ", what, ": only ",
+                                                  Approvers(approval),
+                                                  " (or an admin) may approve it"));
+}
+
+absl::Status CheckApprovalComment(const std::string& comment) {
+  if (comment.size() > kMaxApprovalCommentBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("approval comment is ", comment.size(),
+                                                   " bytes; at most ", kMaxApprovalCommentBytes,
+                                                   " are kept"));
+  }
+  for (unsigned char c : comment) {
+    // A newline or escape sequence would forge lines of `pipeline show`.
+    if ((c < 0x20 && c != '\t') || c == 0x7f) {
+      return absl::InvalidArgumentError(
+          "approval comment must be one line of text (no control characters)");
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace gantry
