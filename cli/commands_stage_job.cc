@@ -17,8 +17,9 @@ namespace v1 = gantry::v1;
 
 enum class StageVerb { kApprove, kCancel };
 
+// `comment` goes with an approval (the controller records it).
 absl::StatusOr<int> ActOnStage(CommandContext& ctx, const std::string& text,
-                               StageVerb verb) {
+                               StageVerb verb, const std::string& comment = "") {
   ASSIGN_OR_RETURN(Locator loc, ParseLocator(text, LocatorKind::kStage));
   if (loc.stage_counter > 0) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -32,6 +33,7 @@ absl::StatusOr<int> ActOnStage(CommandContext& ctx, const std::string& text,
   request.set_pipeline(loc.pipeline);
   request.set_counter(loc.counter);
   request.set_stage(loc.stage);
+  request.set_comment(comment);
   v1::PipelineRun run;
   auto context = conn->NewContext();
   RETURN_IF_ERROR(conn->Check(
@@ -134,12 +136,16 @@ void AddStageCommands(CLI::App& app, Action* action) {
   stage->require_subcommand(1);
 
   auto locator = std::make_shared<std::string>();
+  auto comment = std::make_shared<std::string>();
   CLI::App* approve = stage->add_subcommand(
       "approve", "Approve a stage waiting at a manual gate");
   approve->add_option("STAGE", *locator, "PIPELINE/COUNTER/STAGE")->required();
-  approve->callback([action, locator] {
-    *action = [locator](CommandContext& ctx) {
-      return ActOnStage(ctx, *locator, StageVerb::kApprove);
+  approve->add_option("--comment", *comment,
+                      "Why, recorded with the approval and shown by "
+                      "'pipeline show' (one line)");
+  approve->callback([action, locator, comment] {
+    *action = [locator, comment](CommandContext& ctx) {
+      return ActOnStage(ctx, *locator, StageVerb::kApprove, *comment);
     };
   });
 

@@ -176,5 +176,34 @@ TEST(RunFormatTest, ShowIncludesStagesAndJobs) {
       "  push  passed  a1     1m05s\n");
 }
 
+// Each approval of a stage gets a line under it: who, when and the comment,
+// which cannot add lines of its own.
+TEST(RunFormatTest, ShowPrintsEachApprovalWithItsComment) {
+  gantry::v1::PipelineRun run;
+  run.set_pipeline("p");
+  run.set_counter(3);
+  auto* stage = run.add_stages();
+  stage->set_name("deploy");
+  stage->set_counter(1);
+  stage->set_state("building");
+  stage->set_approval("manual");
+  stage->set_approved_by("bob");
+  auto* approval = stage->add_approvals();
+  approval->set_user("bob");
+  *approval->mutable_at() = Ts(86400);
+  approval->set_comment("change 42\nstage fake: passed");
+  auto* silent = stage->add_approvals();
+  silent->set_user("carol");
+  *silent->mutable_at() = Ts(86460);
+  std::ostringstream out;
+  PrintPipelineRun(run, absl::UTCTimeZone(), absl::FromUnixSeconds(86500), out);
+  EXPECT_NE(out.str().find("stage deploy (attempt 1): building, approval manual, approved by bob\n"
+                           "  approved by bob at 1970-01-02 00:00:00: change 42 stage fake: "
+                           "passed\n"
+                           "  approved by carol at 1970-01-02 00:01:00\n"),
+            std::string::npos)
+      << out.str();
+}
+
 }  // namespace
 }  // namespace gantry::cli

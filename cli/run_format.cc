@@ -86,6 +86,17 @@ void PrintPipelineRun(const v1::PipelineRun& run, absl::TimeZone tz,
           << FormatElapsed(stage.created_at(), stage.finished_at(), now);
     }
     out << "\n";
+    for (const v1::StageApproval& a : stage.approvals()) {
+      out << "  approved by " << a.user() << " at "
+          << FormatTimestamp(a.at(), tz);
+      // The controller keeps comments to one line; an older or foreign one
+      // still cannot add lines here.
+      if (!a.comment().empty()) {
+        out << ": " << absl::StrReplaceAll(a.comment(),
+                                           {{"\r", " "}, {"\n", " "}});
+      }
+      out << "\n";
+    }
     if (stage.jobs().empty()) continue;
     Table jobs({"JOB", "STATE", "AGENT", "DURATION", "REASON"});
     for (const v1::JobRun& job : stage.jobs()) {
