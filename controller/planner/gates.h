@@ -14,15 +14,15 @@
 namespace gantry {
 
 // The operator a gate opens for, as the edge resolved them for this call.
+// Being an admin does not matter here: a gate's lists bind admins too.
 struct GateActor {
   std::string user;
-  bool admin = false;              // admins pass every gate (as in GoCD)
   std::vector<std::string> roles;  // the roles that list the user
 };
 
 // OK if `who` may open `stage`'s gate: the stage has no approval.users and
-// no approval.roles, or `who` is listed by name or by a role, or is an admin.
-// Otherwise PERMISSION_DENIED, one line naming `what` (e.g. "approve stage
+// no approval.roles, or `who` is listed by name or by a role. Otherwise
+// PERMISSION_DENIED, one line naming `what` (e.g. "approve stage
 // p/3/deploy") and who may.
 absl::Status CheckGate(const config::Stage& stage, const GateActor& who, const std::string& what);
 

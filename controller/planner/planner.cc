@@ -109,7 +109,7 @@ absl::StatusOr<int64_t> Planner::DoTrigger(const TriggerSpec& spec, Effects* eff
   const config::Stage& first = pipeline->stages.front();
   bool first_is_gate = first.approval.type == config::Approval::Type::kManual;
   if (spec.cause_kind == "manual" && first_is_gate) {
-    RETURN_IF_ERROR(CheckGate(first, {spec.user, spec.admin, spec.roles},
+    RETURN_IF_ERROR(CheckGate(first, {spec.user, spec.roles},
                               absl::StrCat("trigger ", spec.pipeline, " (its first stage ",
                                            first.name, " is a manual gate)")));
   }

@@ -41,7 +41,6 @@ void Scheduler::Trigger(v1::TriggerPipelineRequest request, Principal who,
   TriggerSpec spec;
   spec.pipeline = request.pipeline();
   spec.user = std::move(who.user);
-  spec.admin = who.admin;
   spec.roles = std::move(who.roles);
   spec.cause_kind = "manual";
   for (const auto& [k, v] : request.revisions()) spec.revisions[k] = v;
@@ -92,7 +91,7 @@ void Scheduler::RunOperation(const std::function<absl::StatusOr<int64_t>(Effects
 }
 
 void Scheduler::Approve(v1::StageRequest request, Principal who, Reply<v1::PipelineRun> done) {
-  GateActor actor{std::move(who.user), who.admin, std::move(who.roles)};
+  GateActor actor{std::move(who.user), std::move(who.roles)};
   strand_.Post(
       [this, request = std::move(request), actor = std::move(actor), done = std::move(done)] {
         RunOperation(

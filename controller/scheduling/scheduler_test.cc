@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "common/crypto.h"
 #include "controller/embedded_pg/test_postgres.h"
 #include "controller/scheduling/fake_clock.h"
@@ -935,9 +936,9 @@ class SchedulerGateTest : public SchedulerTest {
 };
 
 // The caller's Principal reaches the gate: a trigger of a pipeline whose
-// first stage is manual is refused for a user the gate does not list, and a
-// later stage's approval too; an admin passes, and the approval's user,
-// time and comment come back on the run view.
+// first stage is manual is refused for a user the gate does not list, and so
+// is a later stage's approval, admins included; a listed user's approval,
+// with its time and comment, comes back on the run view.
 TEST_F(SchedulerGateTest, GateUsersAreCheckedOnTheFirstStageTriggerAndALaterApproval) {
   ASSERT_NO_FATAL_FAILURE(StartGated());
   TestAgent agent = Register("a1");
@@ -962,23 +963,28 @@ TEST_F(SchedulerGateTest, GateUsersAreCheckedOnTheFirstStageTriggerAndALaterAppr
   Report(channel, Completed(attempt, "passed"));
   ASSERT_EQ(RunRow("gated", 1)->state, RunState::kAwaitingApproval);
 
-  auto not_listed = ApproveAs(Principal{.user = "alice"}, "second");
-  ASSERT_EQ(not_listed.status().code(), absl::StatusCode::kPermissionDenied) << not_listed.status();
-  EXPECT_EQ(not_listed.status().message(),
-            "user 'alice' may not approve stage gated/1/second: only users bob (or an admin) may "
-            "approve it");
+  for (const Principal& who :
+       {Principal{.user = "alice"}, Principal{.user = "admin", .admin = true}}) {
+    auto not_listed = ApproveAs(who, "second");
+    ASSERT_EQ(not_listed.status().code(), absl::StatusCode::kPermissionDenied)
+        << not_listed.status();
+    EXPECT_EQ(
+        not_listed.status().message(),
+        absl::StrCat("user '", who.user,
+                     "' may not approve stage gated/1/second: only users bob may approve it"));
+  }
   EXPECT_EQ(RunRow("gated", 1)->state, RunState::kAwaitingApproval);
 
   absl::Time approved_at = clock_.Now();
-  auto approved = ApproveAs(Principal{.user = "root", .admin = true}, "second", "hotfix 7");
+  auto approved = ApproveAs(Principal{.user = "bob"}, "second", "hotfix 7");
   ASSERT_TRUE(approved.ok()) << approved.status();
   const v1::StageRun* second = Stage(*approved, "second");
   ASSERT_NE(second, nullptr);
   ASSERT_EQ(second->approvals_size(), 1);
-  EXPECT_EQ(second->approvals(0).user(), "root");
+  EXPECT_EQ(second->approvals(0).user(), "bob");
   EXPECT_EQ(second->approvals(0).comment(), "hotfix 7");
   EXPECT_EQ(second->approvals(0).at().seconds(), absl::ToUnixSeconds(approved_at));
-  EXPECT_EQ(second->approved_by(), "root");
+  EXPECT_EQ(second->approved_by(), "bob");
 }
 
 // The controller refuses a GANTRY_* trigger variable itself (not only the
