@@ -272,7 +272,9 @@ absl::Status Cluster::SpawnAgent(Agent& agent) {
                                    "--work-dir",
                                    work_dir,
                                    "--register-key-file",
-                                   register_key_file(),
+                                   agent.options.register_key_file.empty()
+                                       ? register_key_file()
+                                       : agent.options.register_key_file,
                                    "--name",
                                    agent.name,
                                    "--log-level",

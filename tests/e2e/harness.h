@@ -85,6 +85,7 @@ struct AgentOptions {
   std::vector<std::string> resources;
   std::vector<std::string> environments;
   std::vector<std::string> extra_args;
+  std::string register_key_file;  // "" = the controller's agent-register.key
 };
 
 class Cluster {
