@@ -101,7 +101,8 @@ void Session::OnWelcome(const gantry::v1::Welcome& welcome) {
 void Session::NoteRefused(const google::protobuf::RepeatedPtrField<std::string>& resources,
                           const google::protobuf::RepeatedPtrField<std::string>& environments) {
   std::vector<std::string> parts;
-  if (!resources.empty()) parts.push_back(absl::StrCat("resources ", absl::StrJoin(resources, ",")));
+  if (!resources.empty())
+    parts.push_back(absl::StrCat("resources ", absl::StrJoin(resources, ",")));
   if (!environments.empty()) {
     parts.push_back(absl::StrCat("environments ", absl::StrJoin(environments, ",")));
   }

@@ -16,8 +16,7 @@ namespace {
 
 namespace v1 = gantry::v1;
 
-std::vector<std::string> ToVector(
-    const google::protobuf::RepeatedPtrField<std::string>& items) {
+std::vector<std::string> ToVector(const google::protobuf::RepeatedPtrField<std::string>& items) {
   return std::vector<std::string>(items.begin(), items.end());
 }
 
@@ -25,21 +24,19 @@ absl::StatusOr<int> List(CommandContext& ctx) {
   ASSIGN_OR_RETURN(Connection * conn, ctx.connection());
   v1::ListAgentsResponse response;
   auto context = conn->NewContext();
-  RETURN_IF_ERROR(conn->Check(conn->stub().ListAgents(
-      context.get(), v1::ListAgentsRequest(), &response)));
+  RETURN_IF_ERROR(
+      conn->Check(conn->stub().ListAgents(context.get(), v1::ListAgentsRequest(), &response)));
   if (ctx.json()) {
     RETURN_IF_ERROR(ctx.PrintJson(response));
     return kExitOk;
   }
-  Table table({"NAME", "ID", "STATUS", "BUILDING", "RESOURCES", "ENVIRONMENTS",
-               "LAST-CONTACT"});
+  Table table({"NAME", "ID", "STATUS", "BUILDING", "RESOURCES", "ENVIRONMENTS", "LAST-CONTACT"});
   absl::Time now = ctx.Now();
   for (const v1::Agent& agent : response.agents()) {
-    table.AddRow({agent.name().empty() ? agent.hostname() : agent.name(),
-                  agent.id(), agent.status().empty() ? "-" : agent.status(),
+    table.AddRow({agent.name().empty() ? agent.hostname() : agent.name(), agent.id(),
+                  agent.status().empty() ? "-" : agent.status(),
                   agent.building().empty() ? "-" : agent.building(),
-                  JoinOr(ToVector(agent.resources())),
-                  JoinOr(ToVector(agent.environments())),
+                  JoinOr(ToVector(agent.resources())), JoinOr(ToVector(agent.environments())),
                   FormatAge(agent.last_contact(), now)});
   }
   table.Print(ctx.out());
@@ -74,11 +71,8 @@ absl::StatusOr<int> Update(CommandContext& ctx, const std::string& verb,
   request.set_action(verb);
   v1::Agent agent;
   auto context = conn->NewContext();
-  RETURN_IF_ERROR(
-      conn->Check(conn->stub().UpdateAgent(context.get(), request, &agent)));
-  const char* done = verb == "approve"  ? "approved"
-                     : verb == "enable" ? "enabled"
-                                        : "disabled";
+  RETURN_IF_ERROR(conn->Check(conn->stub().UpdateAgent(context.get(), request, &agent)));
+  const char* done = verb == "approve" ? "approved" : verb == "enable" ? "enabled" : "disabled";
   return PrintAgent(ctx, agent, agent_ref, done);
 }
 
@@ -146,8 +140,8 @@ absl::StatusOr<int> Delete(CommandContext& ctx, const std::string& agent_ref) {
 
 void AddSetCommand(CLI::App* agent, Action* action) {
   auto flags = std::make_shared<SetFlags>();
-  CLI::App* set = agent->add_subcommand(
-      "set", "Assign an agent's resources and/or environments (admins)");
+  CLI::App* set =
+      agent->add_subcommand("set", "Assign an agent's resources and/or environments (admins)");
   set->add_option("AGENT", flags->agent, "Agent id or name")->required();
   CLI::Option* resources =
       set->add_option("--resources", flags->resources,
@@ -181,22 +175,18 @@ void AddAgentCommands(CLI::App& app, Action* action) {
   agent->require_subcommand(1);
 
   CLI::App* list = agent->add_subcommand("list", "List agents");
-  list->callback(
-      [action] { *action = [](CommandContext& ctx) { return List(ctx); }; });
+  list->callback([action] { *action = [](CommandContext& ctx) { return List(ctx); }; });
 
   for (const char* verb : {"approve", "enable", "disable"}) {
-    std::string description =
-        std::string(verb) == "approve"  ? "Approve a pending agent"
-        : std::string(verb) == "enable" ? "Let an agent take jobs again"
-                                        : "Stop giving an agent jobs";
+    std::string description = std::string(verb) == "approve"  ? "Approve a pending agent"
+                              : std::string(verb) == "enable" ? "Let an agent take jobs again"
+                                                              : "Stop giving an agent jobs";
     auto ref = std::make_shared<std::string>();
     CLI::App* sub = agent->add_subcommand(verb, description);
     sub->add_option("AGENT", *ref, "Agent id or name")->required();
     std::string verb_name = verb;
     sub->callback([action, ref, verb_name] {
-      *action = [ref, verb_name](CommandContext& ctx) {
-        return Update(ctx, verb_name, *ref);
-      };
+      *action = [ref, verb_name](CommandContext& ctx) { return Update(ctx, verb_name, *ref); };
     });
   }
   AddSetCommand(agent, action);

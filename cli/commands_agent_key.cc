@@ -99,12 +99,14 @@ void AddAgentKeyCommands(CLI::App& app, Action* action) {
   auto create_flags = std::make_shared<CreateFlags>();
   CLI::App* create = keys->add_subcommand("create", "Create a register key; prints it once");
   create->add_option("--name", create_flags->name, "Key name (default: key-ID)");
-  create->add_option("--resources", create_flags->resources,
-                     "Comma-separated resources its agents may claim ('*': any)")
+  create
+      ->add_option("--resources", create_flags->resources,
+                   "Comma-separated resources its agents may claim ('*': any)")
       ->delimiter(',')
       ->allow_extra_args(false);
-  create->add_option("--environments", create_flags->environments,
-                     "Comma-separated environments its agents may join ('*': any)")
+  create
+      ->add_option("--environments", create_flags->environments,
+                   "Comma-separated environments its agents may join ('*': any)")
       ->delimiter(',')
       ->allow_extra_args(false);
   create->callback([action, create_flags] {
@@ -114,16 +116,14 @@ void AddAgentKeyCommands(CLI::App& app, Action* action) {
   auto all = std::make_shared<bool>(false);
   CLI::App* list = keys->add_subcommand("list", "List register keys");
   list->add_flag("--all", *all, "Revoked keys too");
-  list->callback([action, all] {
-    *action = [all](CommandContext& ctx) { return List(ctx, *all); };
-  });
+  list->callback(
+      [action, all] { *action = [all](CommandContext& ctx) { return List(ctx, *all); }; });
 
   auto key = std::make_shared<std::string>();
   CLI::App* revoke = keys->add_subcommand("revoke", "Revoke a register key");
   revoke->add_option("KEY", *key, "Key id or name")->required();
-  revoke->callback([action, key] {
-    *action = [key](CommandContext& ctx) { return Revoke(ctx, *key); };
-  });
+  revoke->callback(
+      [action, key] { *action = [key](CommandContext& ctx) { return Revoke(ctx, *key); }; });
 }
 
 }  // namespace gantry::cli

@@ -27,32 +27,31 @@ grpc::ServerUnaryReactor* OperatorService::DeleteAgent(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* OperatorService::CreateAgentKey(grpc::CallbackServerContext* ctx,
                                                           const v1::CreateAgentKeyRequest* req,
                                                           v1::CreateAgentKeyResponse* resp) {
-  return Unary(ctx, resp,
-               {"agent-key.create", absl::StrCat("agent-key:", req->name()),
-                Admins("create register keys")},
-               [&](const Principal& who, auto done) {
-                 scheduler_->CreateAgentKey(*req, who, std::move(done));
-               });
+  return Unary(
+      ctx, resp,
+      {"agent-key.create", absl::StrCat("agent-key:", req->name()), Admins("create register keys")},
+      [&](const Principal& who, auto done) {
+        scheduler_->CreateAgentKey(*req, who, std::move(done));
+      });
 }
 
 grpc::ServerUnaryReactor* OperatorService::ListAgentKeys(grpc::CallbackServerContext* ctx,
                                                          const v1::ListAgentKeysRequest* req,
                                                          v1::ListAgentKeysResponse* resp) {
-  return Unary(ctx, resp, {"", "agent-keys", Admins("list register keys")},
-               [&](const Principal&, auto done) {
-                 scheduler_->ListAgentKeys(*req, std::move(done));
-               });
+  return Unary(
+      ctx, resp, {"", "agent-keys", Admins("list register keys")},
+      [&](const Principal&, auto done) { scheduler_->ListAgentKeys(*req, std::move(done)); });
 }
 
 grpc::ServerUnaryReactor* OperatorService::RevokeAgentKey(grpc::CallbackServerContext* ctx,
                                                           const v1::RevokeAgentKeyRequest* req,
                                                           v1::AgentKey* resp) {
-  return Unary(ctx, resp,
-               {"agent-key.revoke", absl::StrCat("agent-key:", req->key()),
-                Admins("revoke register keys")},
-               [&](const Principal& who, auto done) {
-                 scheduler_->RevokeAgentKey(*req, who, std::move(done));
-               });
+  return Unary(
+      ctx, resp,
+      {"agent-key.revoke", absl::StrCat("agent-key:", req->key()), Admins("revoke register keys")},
+      [&](const Principal& who, auto done) {
+        scheduler_->RevokeAgentKey(*req, who, std::move(done));
+      });
 }
 
 }  // namespace gantry::rpc

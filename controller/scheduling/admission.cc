@@ -35,8 +35,8 @@ Scoped Scope(const std::vector<std::string>& requested, const std::vector<std::s
 AgentScope ScopeOf(const store::AgentRecord& agent) {
   AgentScope s;
   s.resources = Scope(agent.requested_resources, agent.allowed_resources, agent.assigned_resources);
-  s.environments = Scope(agent.requested_environments, agent.allowed_environments,
-                         agent.assigned_environments);
+  s.environments =
+      Scope(agent.requested_environments, agent.allowed_environments, agent.assigned_environments);
   return s;
 }
 
@@ -51,10 +51,9 @@ absl::Status CleanList(std::vector<std::string>& list, const char* what, bool al
   for (const auto& item : list) {
     if (allow_anything && item == kAnything) continue;
     if (!IsValidName(item)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("invalid ", what, " '", item,
-                       "': use letters, digits, '-', '_' and '.' (at most 255)",
-                       allow_anything ? ", or '*' for any" : ""));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "invalid ", what, " '", item, "': use letters, digits, '-', '_' and '.' (at most 255)",
+          allow_anything ? ", or '*' for any" : ""));
     }
   }
   std::sort(list.begin(), list.end());

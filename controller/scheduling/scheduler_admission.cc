@@ -167,8 +167,7 @@ void Scheduler::Register(v1::RegisterRequest request, std::string source,
     if (absl::Status st = LoadAgentKeys(); !st.ok()) return done(st);
     if (!RegisterKeyScope(request.register_key())) {
       absl::Time now = clock_->Now();
-      if (absl::Status limited = register_limiter_.Admit(SourceHost(source), now);
-          !limited.ok()) {
+      if (absl::Status limited = register_limiter_.Admit(SourceHost(source), now); !limited.ok()) {
         ++limited_since_warning_;
         if (now - limited_warning_at_ >= absl::Minutes(1)) {
           spdlog::warn("refused {} registration(s) without a valid key in the last minute: {}",
@@ -270,9 +269,9 @@ void Scheduler::CreateAgentKey(v1::CreateAgentKeyRequest request, Principal who,
                                Reply<v1::CreateAgentKeyResponse> done) {
   strand_.Post([this, request = std::move(request), who = std::move(who), done = std::move(done)] {
     if (!request.name().empty() && !IsValidName(request.name())) {
-      return done(absl::InvalidArgumentError(absl::StrCat(
-          "invalid key name '", request.name(),
-          "': use letters, digits, '-', '_' and '.' (at most 255)")));
+      return done(absl::InvalidArgumentError(
+          absl::StrCat("invalid key name '", request.name(),
+                       "': use letters, digits, '-', '_' and '.' (at most 255)")));
     }
     if (request.name() == kBootstrapKeyName) {
       return done(absl::InvalidArgumentError("'bootstrap' is the name of DATA_DIR's own key"));
@@ -302,8 +301,8 @@ void Scheduler::CreateAgentKey(v1::CreateAgentKeyRequest request, Principal who,
     if (!st.ok()) {
       // A revoked key keeps its name.
       if (!key.name.empty()) {
-        st = absl::AlreadyExistsError(absl::StrCat("register key '", key.name,
-                                                   "' could not be created: ", st.message()));
+        st = absl::AlreadyExistsError(
+            absl::StrCat("register key '", key.name, "' could not be created: ", st.message()));
       }
       return done(st);
     }
@@ -353,8 +352,9 @@ void Scheduler::RevokeAgentKey(v1::RevokeAgentKeyRequest request, Principal who,
     });
     if (!st.ok()) return done(st);
     agent_keys_->erase(it);
-    if (!revoked) return done(absl::NotFoundError(absl::StrCat("register key ", key.name,
-                                                               " was revoked already")));
+    if (!revoked)
+      return done(
+          absl::NotFoundError(absl::StrCat("register key ", key.name, " was revoked already")));
     // Agents that joined with it keep what they were given; the key only
     // admits no one new.
     spdlog::info("register key {} ({}) revoked by {}", key.name, key.id, who.user);

@@ -97,9 +97,8 @@ void Tx::SetAgentAssignment(const AgentRecord& a) {
 void Tx::DeleteAgent(const std::string& id) { work_.exec_prepared(kDeleteAgent, id); }
 
 void Tx::InsertAgentKey(AgentKeyRecord* key) {
-  auto r = work_.exec_prepared(kInsertAgentKey, key->name, key->key_hash,
-                               JoinList(key->resources), JoinList(key->environments),
-                               key->created_by);
+  auto r = work_.exec_prepared(kInsertAgentKey, key->name, key->key_hash, JoinList(key->resources),
+                               JoinList(key->environments), key->created_by);
   key->id = r[0][0].as<int64_t>();
   key->name = r[0][1].as<std::string>();
   key->created_at = r[0][2].as<int64_t>();

@@ -133,8 +133,8 @@ TEST_F(AdmissionE2eTest, RegisterFloodIsCappedAndWritesNothingPastTheCap) {
     if (c.status.ok()) {
       EXPECT_EQ(c.response.state(), "pending");
     } else {
-      EXPECT_TRUE(absl::StrContains(c.status.error_message(),
-                                    "5 agents are already waiting for approval"))
+      EXPECT_TRUE(
+          absl::StrContains(c.status.error_message(), "5 agents are already waiting for approval"))
           << c.status.error_message();
     }
   }
@@ -202,8 +202,8 @@ TEST_F(AdmissionE2eTest, DuplicateNamesAreRefusedUntilTheAgentIsDeleted) {
 
   CliResult deleted = cluster_.Cli({"agent", "delete", "builder"});
   ASSERT_EQ(deleted.exit_code, 0) << deleted.ToString();
-  EXPECT_TRUE(absl::StrContains(deleted.out, "agent builder (" + first.response.agent_id() +
-                                                 ") deleted"))
+  EXPECT_TRUE(
+      absl::StrContains(deleted.out, "agent builder (" + first.response.agent_id() + ") deleted"))
       << deleted.out;
   EXPECT_TRUE(StoredAgents().empty());
   Registered again = Register("builder", BootstrapKey());
@@ -309,8 +309,9 @@ TEST_F(AdmissionE2eTest, AScopedKeyCannotClaimProd) {
   EXPECT_EQ(rows[0].actor, "admin");
   rows = WaitForAuditRows("agent.register", 1);
   ASSERT_EQ(rows.size(), 1u);
-  EXPECT_TRUE(absl::StrContains(rows[0].reason, "key ci; refused resources deploy; "
-                                                "environments prod"))
+  EXPECT_TRUE(absl::StrContains(rows[0].reason,
+                                "key ci; refused resources deploy; "
+                                "environments prod"))
       << rows[0].reason;
 
   // A revoked key admits no one new; the agent it admitted stays.
@@ -337,8 +338,7 @@ TEST_F(AdmissionE2eTest, AClonedIdentityIsRefusedAndJobsPassExactlyOnce) {
   ASSERT_TRUE(clone.ok()) << clone.status();
   ASSERT_TRUE(WaitFor(
       [&] {
-        return absl::StrContains(cluster_.AgentLog(*clone),
-                                 "controller refused this session") &&
+        return absl::StrContains(cluster_.AgentLog(*clone), "controller refused this session") &&
                absl::StrContains(cluster_.AgentLog(*clone), "is already connected from");
       },
       absl::Seconds(20)))
@@ -374,7 +374,8 @@ TEST_F(AdmissionE2eTest, AClonedIdentityIsRefusedAndJobsPassExactlyOnce) {
   for (const auto& [job, n] : attempts) EXPECT_EQ(n, 1) << job;
 
   // The clone never got a session, and is still only one agent.
-  EXPECT_FALSE(absl::StrContains(cluster_.AgentLog(*clone), "connected to")) << cluster_.AgentLog(*clone);
+  EXPECT_FALSE(absl::StrContains(cluster_.AgentLog(*clone), "connected to"))
+      << cluster_.AgentLog(*clone);
   absl::StatusOr<std::vector<v1::Agent>> agents = cluster_.ListAgents();
   ASSERT_TRUE(agents.ok()) << agents.status();
   ASSERT_EQ(agents->size(), 1u);
