@@ -104,14 +104,15 @@ absl::StatusOr<int64_t> Planner::DoTrigger(const TriggerSpec& spec, Effects* eff
     return absl::NotFoundError(
         absl::StrCat("no pipeline named '", spec.pipeline, "' in config revision ", revision));
   }
-  // A person triggering the pipeline approves a manual first stage: the
-  // gate is theirs to pass, as for `stage approve`.
+  // A person triggering the pipeline opens its first stage (approves it,
+  // if it is manual): the stage's lists are theirs to pass, as for `stage
+  // approve` (GoCD, too, asks for operate permission on the first stage).
   const config::Stage& first = pipeline->stages.front();
   bool first_is_gate = first.approval.type == config::Approval::Type::kManual;
-  if (spec.cause_kind == "manual" && first_is_gate) {
+  if (spec.cause_kind == "manual") {
     RETURN_IF_ERROR(CheckGate(first, {spec.user, spec.roles},
-                              absl::StrCat("trigger ", spec.pipeline, " (its first stage ",
-                                           first.name, " is a manual gate)")));
+                              absl::StrCat("trigger ", spec.pipeline,
+                                           " (a trigger opens its first stage ", first.name, ")")));
   }
   ASSIGN_OR_RETURN(auto materials, ResolveMaterials(*pipeline, spec));
   ASSIGN_OR_RETURN(int64_t run_id, ids_->Next(IdKind::kRun));

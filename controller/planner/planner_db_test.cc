@@ -67,6 +67,12 @@ pipelines:
           approval: {type: manual, roles: [prod-ops], allow_only_on_success: true}
           jobs:
             p: {tasks: [{exec: {command: "true"}}]}
+  guarded:
+    stages:
+      - first:
+          approval: {type: success, users: [rel-lead]}
+          jobs:
+            g: {tasks: [{exec: {command: "true"}}]}
   secrets:
     secure_variables: {DB_PASSWORD: from-config}
     environment_variables: {PLAIN: visible}
@@ -705,9 +711,10 @@ class PlannerGateTest : public PlannerDbTest {
   }
   // The approvals of the newest attempt of release/N's `stage`, from the
   // database.
-  std::vector<store::StageApprovalRecord> Approvals(int64_t counter, const std::string& stage) {
-    auto row = StageRow("release", counter, stage);
-    auto run = RunRow("release", counter);
+  std::vector<store::StageApprovalRecord> Approvals(int64_t counter, const std::string& stage,
+                                                    const std::string& pipeline = "release") {
+    auto row = StageRow(pipeline, counter, stage);
+    auto run = RunRow(pipeline, counter);
     if (!row || !run) return {};
     std::vector<store::StageApprovalRecord> out;
     for (auto& a : Read<std::vector<store::StageApprovalRecord>>(
@@ -729,8 +736,8 @@ TEST_F(PlannerGateTest, TriggerOfAManualFirstStageChecksItsGate) {
   auto refused = TriggerAs("release", GateActor{.user = "mallory", .roles = {"prod-ops"}});
   ASSERT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied) << refused.status();
   EXPECT_EQ(refused.status().message(),
-            "user 'mallory' may not trigger release (its first stage ship is a manual gate): "
-            "only users rel-lead; roles releasers may approve it");
+            "user 'mallory' may not trigger release (a trigger opens its first stage ship): only "
+            "users rel-lead; roles releasers may approve it");
   EXPECT_FALSE(model_.dirty());
   EXPECT_FALSE(RunRow("release", 0).has_value());
 
@@ -750,6 +757,19 @@ TEST_F(PlannerGateTest, TriggerOfAManualFirstStageChecksItsGate) {
   EXPECT_TRUE(Read<std::vector<store::StageApprovalRecord>>([&](store::Tx& tx) {
                 return tx.ApprovalsOfRuns({build->id});
               }).empty());
+}
+
+// A first stage that is not manual but names who may approve it is opened
+// by a trigger too: the lists apply to a manual trigger (not to an upstream
+// one, which no person asked for).
+TEST_F(PlannerGateTest, TriggerChecksTheListsOfANonManualFirstStage) {
+  auto refused = TriggerAs("guarded", GateActor{.user = "mallory"});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied) << refused.status();
+  EXPECT_FALSE(model_.dirty());
+  ASSERT_TRUE(TriggerAs("guarded", kLead).ok());
+  Commit();
+  EXPECT_EQ(StageRow("guarded", 1, "first")->state, StageState::kBuilding);
+  EXPECT_TRUE(Approvals(1, "first", "guarded").empty());  // no gate was opened
 }
 
 // A later stage's gate is checked on approval, by name or role; the

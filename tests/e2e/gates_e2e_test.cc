@@ -123,8 +123,8 @@ TEST_F(GatesE2eTest, GatesAreEnforcedAndApprovalsRecorded) {
     CliResult refused = As(user, {"pipeline", "trigger", "gated"});
     EXPECT_EQ(refused.exit_code, 1) << refused.ToString();
     EXPECT_EQ(refused.err, absl::StrCat("gantry: permission denied: user '", user,
-                                        "' may not trigger gated (its first stage build is a "
-                                        "manual gate): only users rel-lead may approve it\n"));
+                                        "' may not trigger gated (a trigger opens its first "
+                                        "stage build): only users rel-lead may approve it\n"));
   }
   CliResult reserved =
       As("rel-lead", {"pipeline", "trigger", "gated", "--var", "GANTRY_TRIGGER_USER=mallory"});
