@@ -3,6 +3,8 @@
 // operator API for assertions, cluster_api.cc.
 #include "tests/e2e/harness.h"
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -336,8 +338,15 @@ CliResult Cluster::Cli(std::vector<std::string> args, absl::Duration timeout) {
     argv.push_back("--controller");
     argv.push_back(controller_addr_);
   }
-  argv.push_back("--token-file");
-  argv.push_back(admin_token_file());
+  // The admin's token, unless the call names its own (a test acting as
+  // another user).
+  bool own_token = std::any_of(args.begin(), args.end(), [](const std::string& a) {
+    return a == "--token" || a == "--token-file";
+  });
+  if (!own_token) {
+    argv.push_back("--token-file");
+    argv.push_back(admin_token_file());
+  }
   argv.insert(argv.end(), args.begin(), args.end());
 
   RunOptions options;

@@ -133,6 +133,7 @@ class Cluster {
   int agent_count() const { return static_cast<int>(agents_.size()); }
 
   // Runs `$BIN/gantry --controller ADDR --token-file DIR/admin.token args...`
+  // (without the admin's token when `args` hold --token or --token-file)
   // and waits for it (up to `timeout`). A missing binary gives exit_code 127
   // and the reason on err. Every call is logged to logs/cli.log.
   CliResult Cli(std::vector<std::string> args, absl::Duration timeout = absl::Seconds(120));
