@@ -1,10 +1,12 @@
 // End-to-end: agent admission (docs/security.md, "Agent admission"). A flood
 // of registrations without a valid key is limited and capped, and writes
 // nothing past the cap; a scoped register key cannot put an agent in `prod`
-// until an admin assigns it; names are unique until an agent is deleted; a
-// copy of an agent's identity is refused while the agent is connected, and
-// its jobs all pass exactly once. Each admission leaves its audit row. (A
-// second agent on the same work dir is refused at start: identity_lock_test.)
+// until an admin assigns it, nor by asking again in a later Hello; only
+// admins administer agents and keys; names are unique until an agent is
+// deleted; a copy of an agent's identity is refused while the agent is
+// connected, and its jobs all pass exactly once. Each admission leaves its
+// audit row. (A second agent on the same work dir is refused at start:
+// identity_lock_test.)
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -15,8 +17,10 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "common/files.h"
+#include "common/process/process.h"
 #include "common/testing/wait_for.h"
 #include "controller/store/db.h"
 #include "controller/store/tx.h"
@@ -96,6 +100,28 @@ class AdmissionE2eTest : public ::testing::Test {
         absl::Seconds(10), kCliPoll);
     return rows;
   }
+  // The CLI with `token` instead of the admin's (Cluster::Cli always passes
+  // the admin's --token-file).
+  CliResult CliWithToken(const std::string& token, std::vector<std::string> args) {
+    std::vector<std::string> argv = {BinDir() + "/gantry", "--controller",
+                                     cluster_.controller_addr(), "--token", token};
+    argv.insert(argv.end(), args.begin(), args.end());
+    RunOptions options;
+    options.timeout = absl::Seconds(60);
+    options.working_dir = cluster_.dir();
+    options.kill_on_parent_death = true;
+    CliResult result;
+    absl::StatusOr<RunResult> run = RunCommand(argv, options);
+    if (!run.ok()) {
+      result.err = std::string(run.status().message());
+      return result;
+    }
+    result.exit_code = run->term_signal == 0 && !run->timed_out ? run->exit_code : -1;
+    result.out = std::move(run->out);
+    result.err = std::move(run->err);
+    return result;
+  }
+
   absl::Status WithDb(const std::function<void(store::Tx&)>& fn) {
     if (!db_) {
       auto db = store::Db::Connect(cluster_.database_url());
@@ -320,6 +346,86 @@ TEST_F(AdmissionE2eTest, AScopedKeyCannotClaimProd) {
   ASSERT_TRUE(late.status.ok()) << late.status.error_message();
   EXPECT_EQ(late.response.state(), "pending");
   EXPECT_EQ(late.response.refused_environments_size(), 0);
+}
+
+// The scope holds for an agent restarted with other flags too: its Hello
+// asks again, and what the key does not allow stays refused.
+TEST_F(AdmissionE2eTest, AHelloAsksWithinTheKeysScope) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  CliResult created = cluster_.Cli({"agent-key", "create", "--environments", "staging"});
+  ASSERT_EQ(created.exit_code, 0) << created.ToString();
+  Registered agent =
+      Register("scoped", std::string(absl::StripAsciiWhitespace(created.out)), {"staging"});
+  ASSERT_TRUE(agent.status.ok()) << agent.status.error_message();
+  EXPECT_EQ(agent.response.refused_environments_size(), 0);
+
+  grpc::ClientContext context;
+  auto stream = stub_->Session(&context);
+  v1::AgentMessage hello;
+  hello.mutable_hello()->set_agent_id(agent.response.agent_id());
+  hello.mutable_hello()->set_token(agent.response.token());
+  hello.mutable_hello()->set_session_nonce("restarted");
+  hello.mutable_hello()->add_environments("prod");
+  hello.mutable_hello()->add_environments("staging");
+  ASSERT_TRUE(stream->Write(hello));
+  v1::ControllerMessage welcome;
+  ASSERT_TRUE(stream->Read(&welcome));
+  ASSERT_TRUE(welcome.has_welcome()) << welcome.DebugString();
+  EXPECT_EQ(std::vector<std::string>(welcome.welcome().environments().begin(),
+                                     welcome.welcome().environments().end()),
+            std::vector<std::string>{"staging"});
+  EXPECT_EQ(std::vector<std::string>(welcome.welcome().refused_environments().begin(),
+                                     welcome.welcome().refused_environments().end()),
+            std::vector<std::string>{"prod"});
+  absl::StatusOr<v1::Agent> view = cluster_.FindAgent("scoped");
+  ASSERT_TRUE(view.ok()) << view.status();
+  EXPECT_EQ(std::vector<std::string>(view->environments().begin(), view->environments().end()),
+            std::vector<std::string>{"staging"});
+  std::vector<store::AgentRecord> stored = StoredAgents();
+  ASSERT_EQ(stored.size(), 1u);
+  EXPECT_EQ(stored[0].environments, std::vector<std::string>{"staging"});
+  EXPECT_EQ(stored[0].requested_environments, (std::vector<std::string>{"prod", "staging"}));
+  context.TryCancel();
+}
+
+// Agents are administered by admins only; anyone authenticated may list
+// them. Each refusal is PERMISSION_DENIED and an audit row.
+TEST_F(AdmissionE2eTest, OnlyAdminsAdministerAgentsAndKeys) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  Registered agent = Register("worker", BootstrapKey());
+  ASSERT_TRUE(agent.status.ok()) << agent.status.error_message();
+  CliResult key = cluster_.Cli({"agent-key", "create", "--name", "k1"});
+  ASSERT_EQ(key.exit_code, 0) << key.ToString();
+  CliResult token = cluster_.Cli({"token", "create", "--user", "bob"});
+  ASSERT_EQ(token.exit_code, 0) << token.ToString();
+  const std::string bob = std::string(absl::StripAsciiWhitespace(token.out));
+
+  CliResult listed = CliWithToken(bob, {"agent", "list"});
+  EXPECT_EQ(listed.exit_code, 0) << listed.ToString();
+  EXPECT_TRUE(absl::StrContains(listed.out, "worker")) << listed.out;
+  const std::vector<std::vector<std::string>> refused = {
+      {"agent", "disable", "worker"}, {"agent", "set", "worker", "--environments", "prod"},
+      {"agent", "delete", "worker"},  {"agent-key", "create", "--environments", "prod"},
+      {"agent-key", "list"},          {"agent-key", "revoke", "k1"},
+  };
+  for (const auto& args : refused) {
+    CliResult r = CliWithToken(bob, args);
+    EXPECT_EQ(r.exit_code, 1) << absl::StrJoin(args, " ") << ": " << r.ToString();
+    EXPECT_TRUE(absl::StrContains(r.err, "permission denied")) << r.ToString();
+  }
+  absl::StatusOr<v1::Agent> view = cluster_.FindAgent("worker");
+  ASSERT_TRUE(view.ok()) << view.status();
+  EXPECT_EQ(view->config_state(), "enabled");
+  EXPECT_TRUE(view->environments().empty());
+  for (const char* action :
+       {"agent.disable", "agent.set", "agent.delete", "agent-key.create", "agent-key.revoke"}) {
+    // agent-key.create: the admin's k1, then bob's refusal.
+    size_t n = std::string(action) == "agent-key.create" ? 2 : 1;
+    std::vector<store::AuditRecord> rows = WaitForAuditRows(action, n);
+    ASSERT_EQ(rows.size(), n) << action;
+    EXPECT_EQ(rows.back().actor, "bob") << action;
+    EXPECT_EQ(rows.back().outcome, "denied") << action;
+  }
 }
 
 // A copy of agent-0's identity (its agent.json) on another "machine" is
