@@ -7,7 +7,27 @@
 namespace gantry::bench {
 
 struct PgProbe::Impl {
+  std::string conninfo;
   std::unique_ptr<pqxx::connection> conn;
+
+  // Runs `fn` on a connection, dialling a new one if the old one broke: the
+  // controller's restart (scale scenario) restarts its PostgreSQL, and with
+  // --smoke every later scenario shares this probe. A statement that fails
+  // on a connection broken meanwhile is run once more on a fresh one.
+  template <typename Fn>
+  auto Run(Fn fn) -> decltype(fn(*conn)) {
+    for (int attempt = 0;; ++attempt) {
+      try {
+        if (conn == nullptr || !conn->is_open()) {
+          conn = std::make_unique<pqxx::connection>(conninfo);
+        }
+        return fn(*conn);
+      } catch (const pqxx::broken_connection&) {
+        conn.reset();
+        if (attempt > 0) throw;
+      }
+    }
+  }
 };
 
 PgProbe::PgProbe(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -16,6 +36,7 @@ PgProbe::~PgProbe() = default;
 absl::StatusOr<std::unique_ptr<PgProbe>> PgProbe::Connect(const std::string& conninfo) {
   try {
     auto impl = std::make_unique<Impl>();
+    impl->conninfo = conninfo;
     impl->conn = std::make_unique<pqxx::connection>(conninfo);
     return std::unique_ptr<PgProbe>(new PgProbe(std::move(impl)));
   } catch (const std::exception& e) {
@@ -25,10 +46,12 @@ absl::StatusOr<std::unique_ptr<PgProbe>> PgProbe::Connect(const std::string& con
 
 absl::StatusOr<std::string> PgProbe::Scalar(const std::string& sql) {
   try {
-    pqxx::nontransaction tx(*impl_->conn);
-    pqxx::result r = tx.exec(sql);
-    if (r.empty() || r[0].empty() || r[0][0].is_null()) return std::string();
-    return r[0][0].as<std::string>();
+    return impl_->Run([&](pqxx::connection& conn) {
+      pqxx::nontransaction tx(conn);
+      pqxx::result r = tx.exec(sql);
+      if (r.empty() || r[0].empty() || r[0][0].is_null()) return std::string();
+      return r[0][0].as<std::string>();
+    });
   } catch (const std::exception& e) {
     return absl::InternalError(absl::StrCat(sql, ": ", e.what()));
   }
@@ -41,21 +64,23 @@ std::string PgProbe::Setting(const std::string& name) {
 
 absl::StatusOr<PgCounters> PgProbe::Counters() {
   try {
-    pqxx::nontransaction tx(*impl_->conn);
-    PgCounters c;
-    // Statistics are flushed by backends at most once a second: make ours
-    // current; the controller's may lag (see docs/performance.md).
-    pqxx::result r = tx.exec(
-        "SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()),"
-        " pg_current_xact_id()::text::bigint,"
-        " pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint,"
-        " (SELECT wal_sync FROM pg_stat_wal), (SELECT wal_write FROM pg_stat_wal)");
-    c.xact_commit = r[0][0].as<int64_t>();
-    c.xid = r[0][1].as<int64_t>();
-    c.wal_bytes = r[0][2].as<int64_t>();
-    c.wal_sync = r[0][3].as<int64_t>();
-    c.wal_write = r[0][4].as<int64_t>();
-    return c;
+    return impl_->Run([](pqxx::connection& conn) {
+      pqxx::nontransaction tx(conn);
+      PgCounters c;
+      // Statistics are flushed by backends at most once a second: make ours
+      // current; the controller's may lag (see docs/performance.md).
+      pqxx::result r = tx.exec(
+          "SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()),"
+          " pg_current_xact_id()::text::bigint,"
+          " pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint,"
+          " (SELECT wal_sync FROM pg_stat_wal), (SELECT wal_write FROM pg_stat_wal)");
+      c.xact_commit = r[0][0].as<int64_t>();
+      c.xid = r[0][1].as<int64_t>();
+      c.wal_bytes = r[0][2].as<int64_t>();
+      c.wal_sync = r[0][3].as<int64_t>();
+      c.wal_write = r[0][4].as<int64_t>();
+      return c;
+    });
   } catch (const std::exception& e) {
     return absl::InternalError(absl::StrCat("reading PostgreSQL counters: ", e.what()));
   }
@@ -73,24 +98,26 @@ absl::Status PgProbe::ResetStatements() {
 
 absl::StatusOr<std::vector<StatementStat>> PgProbe::TopStatements(int limit) {
   try {
-    pqxx::nontransaction tx(*impl_->conn);
-    pqxx::result r = tx.exec(absl::StrCat(
-        "SELECT regexp_replace(query, '\\s+', ' ', 'g'), calls, total_exec_time,"
-        " mean_exec_time, rows FROM pg_stat_statements"
-        " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
-        " ORDER BY total_exec_time DESC LIMIT ",
-        limit));
-    std::vector<StatementStat> out;
-    for (const auto& row : r) {
-      StatementStat s;
-      s.query = row[0].as<std::string>();
-      s.calls = row[1].as<int64_t>();
-      s.total_ms = row[2].as<double>();
-      s.mean_ms = row[3].as<double>();
-      s.rows = row[4].as<int64_t>();
-      out.push_back(std::move(s));
-    }
-    return out;
+    return impl_->Run([limit](pqxx::connection& conn) {
+      pqxx::nontransaction tx(conn);
+      pqxx::result r = tx.exec(absl::StrCat(
+          "SELECT regexp_replace(query, '\\s+', ' ', 'g'), calls, total_exec_time,"
+          " mean_exec_time, rows FROM pg_stat_statements"
+          " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+          " ORDER BY total_exec_time DESC LIMIT ",
+          limit));
+      std::vector<StatementStat> out;
+      for (const auto& row : r) {
+        StatementStat s;
+        s.query = row[0].as<std::string>();
+        s.calls = row[1].as<int64_t>();
+        s.total_ms = row[2].as<double>();
+        s.mean_ms = row[3].as<double>();
+        s.rows = row[4].as<int64_t>();
+        out.push_back(std::move(s));
+      }
+      return out;
+    });
   } catch (const std::exception& e) {
     return absl::InternalError(absl::StrCat("reading pg_stat_statements: ", e.what()));
   }
