@@ -71,8 +71,8 @@ struct Transfer {
   std::string sha256;
 };
 
-Transfer Upload(SimAgent& agent, int64_t attempt, const std::string& file,
-                const std::string& path, int chunk_bytes) {
+Transfer Upload(SimAgent& agent, int64_t attempt, const std::string& file, const std::string& path,
+                int chunk_bytes) {
   Transfer t;
   absl::Time start = absl::Now();
   grpc::ClientContext ctx;
@@ -156,61 +156,43 @@ double MiBps(int64_t bytes, absl::Duration d) {
   return static_cast<double>(bytes) / (1 << 20) / absl::ToDoubleSeconds(d);
 }
 
-}  // namespace
-
-absl::Status RunArtifacts(const BenchOptions& options, Report& report) {
-  std::vector<int64_t> sizes = options.smoke ? std::vector<int64_t>{4} : options.artifact_mib;
-  auto env = StartEnv(options, "artifacts", report);
-  if (!env.ok()) return env.status();
-  Controller& controller = *env->controller;
-  Operator op(controller.address(), controller.admin_token());
-  if (auto r = op.ApplyConfig(kArtifactsYaml); !r.ok()) return r.status();
-
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<v1::Assign> assigns;
-  int64_t acked_console = 0;
-  int completions = 0;
-  FleetOptions fo;
-  fo.address = controller.address();
-  fo.channels = 1;
-  fo.auto_finish = false;
-  FleetHooks hooks;
-  hooks.on_assign = [&](SimAgent&, const v1::Assign& a, absl::Time) {
-    std::lock_guard<std::mutex> lock(mu);
-    assigns.push_back(a);
-    cv.notify_all();
-  };
-  hooks.on_console_ack = [&](SimAgent&, const v1::ConsoleAck& ack) {
-    std::lock_guard<std::mutex> lock(mu);
-    acked_console = ack.attempt_id();
-    cv.notify_all();
-  };
-  hooks.on_completion_ack = [&](SimAgent&, int64_t, absl::Time) {
-    std::lock_guard<std::mutex> lock(mu);
-    ++completions;
-    cv.notify_all();
-  };
-  Fleet fleet(fo, hooks);
-  if (auto st = fleet.Register(1, controller.register_key()); !st.ok()) return st;
-  fleet.ConnectAll();
-  if (!fleet.WaitWelcomed(1, absl::Seconds(30))) {
-    return absl::DeadlineExceededError("the simulated agent was never welcomed");
+// The one agent's jobs, driven by hand: assignments as they arrive, a job
+// started (and known committed), a job completed, completions acknowledged.
+class Jobs {
+ public:
+  FleetHooks Hooks() {
+    FleetHooks hooks;
+    hooks.on_assign = [this](SimAgent&, const v1::Assign& a, absl::Time) {
+      std::lock_guard<std::mutex> lock(mu_);
+      assigns_.push_back(a);
+      cv_.notify_all();
+    };
+    hooks.on_console_ack = [this](SimAgent&, const v1::ConsoleAck& ack) {
+      std::lock_guard<std::mutex> lock(mu_);
+      acked_console_ = ack.attempt_id();
+      cv_.notify_all();
+    };
+    hooks.on_completion_ack = [this](SimAgent&, int64_t, absl::Time) {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++completions_;
+      cv_.notify_all();
+    };
+    return hooks;
   }
-  SimAgent& agent = fleet.agent(0);
 
-  auto next_assign = [&]() -> absl::StatusOr<v1::Assign> {
-    std::unique_lock<std::mutex> lock(mu);
-    if (!cv.wait_for(lock, std::chrono::seconds(120), [&] { return !assigns.empty(); })) {
+  absl::StatusOr<v1::Assign> NextAssign() {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!cv_.wait_for(lock, std::chrono::seconds(120), [&] { return !assigns_.empty(); })) {
       return absl::DeadlineExceededError("no assignment within 120 s");
     }
-    v1::Assign a = assigns.front();
-    assigns.pop_front();
+    v1::Assign a = assigns_.front();
+    assigns_.pop_front();
     return a;
-  };
+  }
+
   // JobStarted, then a console chunk whose ack proves JobStarted committed
   // (the controller handles one agent's messages in order).
-  auto start_job = [&](int64_t attempt) -> absl::Status {
+  absl::Status Start(SimAgent& agent, int64_t attempt) {
     v1::AgentMessage m;
     m.mutable_job_started()->set_attempt_id(attempt);
     agent.Send(m);
@@ -219,132 +201,230 @@ absl::Status RunArtifacts(const BenchOptions& options, Report& report) {
     m.mutable_console()->set_sequence(1);
     m.mutable_console()->set_data("bench: transferring\n");
     agent.Send(m);
-    std::unique_lock<std::mutex> lock(mu);
-    if (!cv.wait_for(lock, std::chrono::seconds(60), [&] { return acked_console == attempt; })) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!cv_.wait_for(lock, std::chrono::seconds(60), [&] { return acked_console_ == attempt; })) {
       return absl::DeadlineExceededError("JobStarted was not acknowledged");
     }
     return absl::OkStatus();
-  };
-  auto finish_job = [&](int64_t attempt, const std::string& result) {
+  }
+
+  static void Finish(SimAgent& agent, int64_t attempt) {
     v1::AgentMessage m;
     auto* done = m.mutable_job_completed();
     done->set_attempt_id(attempt);
-    done->set_result(result);
+    done->set_result("passed");
     done->set_last_sequence(1);
     agent.Send(m);
-  };
+  }
 
-  std::string files = env->dir + "/files";
+  int completions() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return completions_;
+  }
+  bool WaitCompletions(int n, absl::Duration timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, absl::ToChronoMilliseconds(timeout),
+                        [&] { return completions_ >= n; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<v1::Assign> assigns_;
+  int64_t acked_console_ = 0;
+  int completions_ = 0;
+};
+
+// One file size: what is measured, and where.
+struct Round {
+  int64_t index = 0;  // BENCH_ID of the run
+  int64_t mib = 0;
+  std::string tag;  // "artifacts.<mib>MiB"
+  std::string src;  // the file to upload
+  std::string sha256;
+  double cp_rate = 0;  // MiB/s
+  int64_t bytes() const { return mib << 20; }
+};
+
+// cp of the same file on the same disk (page cache as warm as for the
+// upload, which reads the same file right after), with and without a sync.
+absl::Status MeasureCp(Round& r, Report& report) {
+  std::string copy = r.src + ".cp";
+  absl::Time c0 = absl::Now();
+  auto cp = RunCommand({"cp", r.src, copy});
+  absl::Duration cp_took = absl::Now() - c0;
+  if (!cp.ok() || !cp->success()) return absl::InternalError("cp failed");
+  absl::Time s0 = absl::Now();
+  auto sync = RunCommand({"sync", copy});
+  absl::Duration sync_took = absl::Now() - s0;
+  std::filesystem::remove(copy);
+  r.cp_rate = MiBps(r.bytes(), cp_took);
+  report.Add(r.tag + ".cp", r.cp_rate, "MiB/s");
+  if (sync.ok() && sync->success()) {
+    report.Add(r.tag + ".cp_and_fsync", MiBps(r.bytes(), cp_took + sync_took), "MiB/s");
+  }
+  return absl::OkStatus();
+}
+
+// Peak RSS of the controller and of this process (the agent) from now on.
+struct PeakRss {
+  explicit PeakRss(Controller& c) : controller(c) {
+    controller.ResetPeakRss();
+    ResetSelfPeak();
+    controller_before = controller.RssKiB();
+    self_before = ProcStatusKiB(getpid(), "VmRSS:");
+  }
+  void AddTo(Report& report, const std::string& prefix) const {
+    report.Add(prefix + ".controller_peak_rss_growth",
+               static_cast<double>(controller.PeakRssKiB() - controller_before), "KiB");
+    report.Add(prefix + ".agent_peak_rss_growth", static_cast<double>(SelfPeakKiB() - self_before),
+               "KiB");
+  }
+  Controller& controller;
+  int64_t controller_before = 0, self_before = 0;
+};
+
+// The upload's figures; an UNIMPLEMENTED answer (an old controller) is
+// reported and sets `unimplemented`.
+absl::Status ReportUpload(const Transfer& u, const Round& r, const PeakRss& peak,
+                          bool& unimplemented, Report& report) {
+  if (u.status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+    spdlog::error(
+        "artifacts: the controller answers UploadArtifact with UNIMPLEMENTED ({}); "
+        "no artifact figures",
+        u.status.error_message());
+    report.Add("artifacts.upload_implemented", 0, "bool", "UploadArtifact returned UNIMPLEMENTED");
+    unimplemented = true;
+    return absl::OkStatus();
+  }
+  if (!u.status.ok()) {
+    return absl::InternalError(absl::StrCat("UploadArtifact: ", u.status.error_message()));
+  }
+  report.Add(r.tag + ".upload", MiBps(u.bytes, u.took), "MiB/s");
+  report.Add(r.tag + ".upload_vs_cp", MiBps(u.bytes, u.took) / r.cp_rate * 100, "%");
+  report.Add(r.tag + ".upload.controller_peak_rss",
+             static_cast<double>(peak.controller.PeakRssKiB()), "KiB");
+  peak.AddTo(report, r.tag + ".upload");
+  return absl::OkStatus();
+}
+
+// The download's figures, after checking what arrived.
+absl::Status ReportDownload(const Transfer& d, const Round& r, const PeakRss& peak,
+                            bool& unimplemented, Report& report) {
+  if (d.status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+    spdlog::error("artifacts: DownloadArtifact is UNIMPLEMENTED ({})", d.status.error_message());
+    report.Add("artifacts.download_implemented", 0, "bool");
+    unimplemented = true;
+    return absl::OkStatus();
+  }
+  if (!d.status.ok()) {
+    return absl::InternalError(absl::StrCat("DownloadArtifact: ", d.status.error_message()));
+  }
+  if (d.sha256 != r.sha256 || d.bytes != r.bytes()) {
+    return absl::DataLossError(absl::StrCat("downloaded ", d.bytes, " bytes, sha ", d.sha256,
+                                            "; expected ", r.bytes(), " bytes, sha ", r.sha256));
+  }
+  report.Add(r.tag + ".download", MiBps(d.bytes, d.took), "MiB/s");
+  report.Add(r.tag + ".download_vs_cp", MiBps(d.bytes, d.took) / r.cp_rate * 100, "%");
+  peak.AddTo(report, r.tag + ".download");
+  return absl::OkStatus();
+}
+
+// Stage "up": the job uploads the file. The job completes after the
+// figures are taken, so its completion is not in the peak.
+absl::Status UploadStage(const BenchOptions& options, Controller& controller, SimAgent& agent,
+                         Jobs& jobs, const Round& r, bool& unimplemented, Report& report) {
+  auto up = jobs.NextAssign();
+  if (!up.ok()) return up.status();
+  if (auto st = jobs.Start(agent, up->attempt_id()); !st.ok()) return st;
+  PeakRss peak(controller);
+  Transfer u = Upload(agent, up->attempt_id(), r.src, "big.bin", options.artifact_chunk_kib << 10);
+  absl::Status st = ReportUpload(u, r, peak, unimplemented, report);
+  Jobs::Finish(agent, up->attempt_id());
+  return st;
+}
+
+// Stage "down": the fetch task (index 0) downloads the file into `dest`.
+absl::Status DownloadStage(Controller& controller, SimAgent& agent, Jobs& jobs, const Round& r,
+                           const std::string& dest, bool& unimplemented, Report& report) {
+  auto down = jobs.NextAssign();
+  if (!down.ok()) return down.status();
+  if (auto st = jobs.Start(agent, down->attempt_id()); !st.ok()) return st;
+  PeakRss peak(controller);
+  Transfer d = Download(agent, down->attempt_id(), 0, dest);
+  absl::Status st = ReportDownload(d, r, peak, unimplemented, report);
+  Jobs::Finish(agent, down->attempt_id());
+  return st;
+}
+
+// One run of "art" with a file of `r.mib`: cp, upload, download, both jobs
+// acknowledged.
+absl::Status MeasureSize(const BenchOptions& options, Env& env, Operator& op, SimAgent& agent,
+                         Jobs& jobs, Round& r, bool& unimplemented, Report& report) {
+  std::string files = env.dir + "/files";
   std::filesystem::create_directories(files);
+  r.tag = absl::StrCat("artifacts.", r.mib, "MiB");
+  r.src = absl::StrCat(files, "/big-", r.mib, ".bin");
+  auto sha = MakeFile(r.src, r.mib);
+  if (!sha.ok()) return sha.status();
+  r.sha256 = *sha;
+  if (auto st = MeasureCp(r, report); !st.ok()) return st;
+  auto run = op.Trigger("art", r.index);
+  if (!run.ok()) return run.status();
+  int completions_before = jobs.completions();
+  Controller& controller = *env.controller;
+  absl::Status st = UploadStage(options, controller, agent, jobs, r, unimplemented, report);
+  if (!st.ok() || unimplemented) return st;
+  std::string dest = absl::StrCat(files, "/agent-", r.index);
+  st = DownloadStage(controller, agent, jobs, r, dest, unimplemented, report);
+  if (!st.ok() || unimplemented) return st;
+  if (!jobs.WaitCompletions(completions_before + 2, absl::Seconds(60))) {
+    return absl::DeadlineExceededError("the artifact jobs' completions were not acknowledged");
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(dest, ec);
+  std::filesystem::remove(r.src, ec);
+  return absl::OkStatus();
+}
+
+absl::Status Measure(const BenchOptions& options, Env& env, Report& report) {
+  std::vector<int64_t> sizes = options.smoke ? std::vector<int64_t>{4} : options.artifact_mib;
+  Controller& controller = *env.controller;
+  Operator op(controller.address(), controller.admin_token());
+  if (auto r = op.ApplyConfig(kArtifactsYaml); !r.ok()) return r.status();
+  Jobs jobs;
+  FleetOptions fo;
+  fo.address = controller.address();
+  fo.channels = 1;
+  fo.name_prefix = "artifacts";
+  fo.auto_finish = false;
+  Fleet fleet(fo, jobs.Hooks());
+  if (auto st = fleet.Register(1, controller.register_key()); !st.ok()) return st;
+  fleet.ConnectAll();
+  if (!fleet.WaitWelcomed(1, absl::Seconds(30))) {
+    return absl::DeadlineExceededError("the simulated agent was never welcomed");
+  }
   bool unimplemented = false;
   for (size_t k = 0; k < sizes.size() && !unimplemented; ++k) {
-    int64_t mib = sizes[k];
-    std::string tag = absl::StrCat("artifacts.", mib, "MiB");
-    std::string src = absl::StrCat(files, "/big-", mib, ".bin");
-    auto sha = MakeFile(src, mib);
-    if (!sha.ok()) return sha.status();
-    int64_t bytes = mib << 20;
-
-    // cp of the same file on the same disk (page cache as warm as for the
-    // upload, which reads the same file right after).
-    std::string copy = src + ".cp";
-    absl::Time c0 = absl::Now();
-    auto cp = RunCommand({"cp", src, copy});
-    absl::Duration cp_took = absl::Now() - c0;
-    if (!cp.ok() || !cp->success()) return absl::InternalError("cp failed");
-    absl::Time s0 = absl::Now();
-    auto sync = RunCommand({"sync", copy});
-    absl::Duration sync_took = absl::Now() - s0;
-    std::filesystem::remove(copy);
-    double cp_rate = MiBps(bytes, cp_took);
-    report.Add(tag + ".cp", cp_rate, "MiB/s");
-    if (sync.ok() && sync->success()) {
-      report.Add(tag + ".cp_and_fsync", MiBps(bytes, cp_took + sync_took), "MiB/s");
+    Round r;
+    r.index = static_cast<int64_t>(k);
+    r.mib = sizes[k];
+    if (auto st = MeasureSize(options, env, op, fleet.agent(0), jobs, r, unimplemented, report);
+        !st.ok()) {
+      return st;
     }
-
-    auto run = op.Trigger("art", static_cast<int64_t>(k));
-    if (!run.ok()) return run.status();
-    int completions_before;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      completions_before = completions;
-    }
-
-    // Stage "up": upload.
-    auto up = next_assign();
-    if (!up.ok()) return up.status();
-    if (auto st = start_job(up->attempt_id()); !st.ok()) return st;
-    controller.ResetPeakRss();
-    ResetSelfPeak();
-    int64_t ctl_before = controller.RssKiB(), self_before = ProcStatusKiB(getpid(), "VmRSS:");
-    Transfer u = Upload(agent, up->attempt_id(), src, "big.bin", options.artifact_chunk_kib << 10);
-    if (u.status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
-      spdlog::error("artifacts: the controller answers UploadArtifact with UNIMPLEMENTED ({}); "
-                    "no artifact figures", u.status.error_message());
-      report.Add("artifacts.upload_implemented", 0, "bool",
-                 "UploadArtifact returned UNIMPLEMENTED");
-      finish_job(up->attempt_id(), "passed");
-      unimplemented = true;
-      break;
-    }
-    if (!u.status.ok()) {
-      return absl::InternalError(absl::StrCat("UploadArtifact: ", u.status.error_message()));
-    }
-    report.Add(tag + ".upload", MiBps(u.bytes, u.took), "MiB/s");
-    report.Add(tag + ".upload_vs_cp", MiBps(u.bytes, u.took) / cp_rate * 100, "%");
-    report.Add(tag + ".upload.controller_peak_rss", static_cast<double>(controller.PeakRssKiB()),
-               "KiB");
-    report.Add(tag + ".upload.controller_peak_rss_growth",
-               static_cast<double>(controller.PeakRssKiB() - ctl_before), "KiB");
-    report.Add(tag + ".upload.agent_peak_rss_growth",
-               static_cast<double>(SelfPeakKiB() - self_before), "KiB");
-    finish_job(up->attempt_id(), "passed");
-
-    // Stage "down": the fetch task (index 0) downloads it.
-    auto down = next_assign();
-    if (!down.ok()) return down.status();
-    if (auto st = start_job(down->attempt_id()); !st.ok()) return st;
-    controller.ResetPeakRss();
-    ResetSelfPeak();
-    ctl_before = controller.RssKiB();
-    self_before = ProcStatusKiB(getpid(), "VmRSS:");
-    std::string dest = absl::StrCat(files, "/agent-", k);
-    Transfer d = Download(agent, down->attempt_id(), 0, dest);
-    if (d.status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
-      spdlog::error("artifacts: DownloadArtifact is UNIMPLEMENTED ({})", d.status.error_message());
-      report.Add("artifacts.download_implemented", 0, "bool");
-      finish_job(down->attempt_id(), "passed");
-      unimplemented = true;
-      break;
-    }
-    if (!d.status.ok()) {
-      return absl::InternalError(absl::StrCat("DownloadArtifact: ", d.status.error_message()));
-    }
-    if (d.sha256 != *sha || d.bytes != bytes) {
-      return absl::DataLossError(absl::StrCat("downloaded ", d.bytes, " bytes, sha ", d.sha256,
-                                              "; expected ", bytes, " bytes, sha ", *sha));
-    }
-    report.Add(tag + ".download", MiBps(d.bytes, d.took), "MiB/s");
-    report.Add(tag + ".download_vs_cp", MiBps(d.bytes, d.took) / cp_rate * 100, "%");
-    report.Add(tag + ".download.controller_peak_rss_growth",
-               static_cast<double>(controller.PeakRssKiB() - ctl_before), "KiB");
-    report.Add(tag + ".download.agent_peak_rss_growth",
-               static_cast<double>(SelfPeakKiB() - self_before), "KiB");
-    finish_job(down->attempt_id(), "passed");
-    {
-      std::unique_lock<std::mutex> lock(mu);
-      if (!cv.wait_for(lock, std::chrono::seconds(60),
-                       [&] { return completions >= completions_before + 2; })) {
-        return absl::DeadlineExceededError("the artifact jobs' completions were not acknowledged");
-      }
-    }
-    std::error_code ec;
-    std::filesystem::remove_all(dest, ec);
-    std::filesystem::remove(src, ec);
   }
-  fleet.Shutdown();
-  StopEnv(options, *env);
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status RunArtifacts(const BenchOptions& options, Report& report) {
+  auto env = StartEnv(options, "artifacts", report);
+  if (!env.ok()) return env.status();
+  absl::Status st = Measure(options, *env, report);
+  if (st.ok()) StopEnv(options, *env);  // a failed scenario keeps its dir and logs
+  return st;
 }
 
 }  // namespace gantry::bench
