@@ -2,8 +2,8 @@
 // pipeline YAML, and per-run timestamps.
 #pragma once
 
-#include <cstdint>
 #include <condition_variable>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -21,14 +21,14 @@ namespace gantry::bench {
 struct BenchOptions {
   bool smoke = false;
   std::string controller_bin;
-  std::string work_dir;     // each scenario gets work_dir/<scenario>/
-  bool keep = false;        // keep data dirs and logs
+  std::string work_dir;  // each scenario gets work_dir/<scenario>/
+  bool keep = false;     // keep data dirs and logs
   std::string log_level = "info";
-  int channels = 8;         // agent channels (TCP connections) for small fleets
-  int console_chunks = 0;   // console chunks per simulated job
+  int channels = 8;        // agent channels (TCP connections) for small fleets
+  int console_chunks = 0;  // console chunks per simulated job
   bool pg_stat_statements = false;
   bool pg_log_statements = false;  // log every statement with its duration
-  bool reuse_controller = false;  // one controller for all scenarios
+  bool reuse_controller = false;   // one controller for all scenarios
 
   int latency_runs = 200;
   int latency_warmup = 10;
@@ -42,12 +42,23 @@ struct BenchOptions {
   int fanout_agents = 100;
 
   int scale_agents = 10000;
-  int scale_channels = 0;   // 0: one per agent, as real agents
+  int scale_channels = 0;  // 0: one per agent, as real agents
   double scale_heartbeat_s = 5;
   double scale_idle_s = 30;
+  int scale_fleet_threads = 1;  // timer threads of the simulated fleet
 
   std::vector<int64_t> artifact_mib = {64, 1024};
   int artifact_chunk_kib = 1024;
+
+  int outage_agents = 1000;
+  double outage_s = 60;         // database stopped this long
+  double outage_before_s = 10;  // streaming before the outage
+  double outage_after_s = 5;    // streaming after recovery
+  // 1,000 agents x 2 KiB / 250 ms = 7.8 MiB/s: about half of what the
+  // controller stores on this machine (docs/performance.md), so the backlog
+  // of the outage drains afterwards.
+  int outage_chunk_kib = 2;   // console chunk size
+  int outage_chunk_ms = 250;  // time between an agent's chunks
 };
 
 // A controller on a new data dir under work_dir/<scenario>, with the
@@ -108,8 +119,7 @@ class RunTracker {
 void ReportPgPerJob(Report& report, const std::string& prefix, PgProbe& pg,
                     const PgCounters& before, double jobs, bool settle);
 // Top statements by total time, when --pg-stat-statements is on.
-void ReportTopStatements(Report& report, const std::string& prefix, PgProbe& pg,
-                         double jobs);
+void ReportTopStatements(Report& report, const std::string& prefix, PgProbe& pg, double jobs);
 
 // Registered scenarios.
 absl::Status RunLatency(const BenchOptions& options, Report& report);
@@ -117,5 +127,6 @@ absl::Status RunThroughput(const BenchOptions& options, Report& report);
 absl::Status RunFanout(const BenchOptions& options, Report& report);
 absl::Status RunScale(const BenchOptions& options, Report& report);
 absl::Status RunArtifacts(const BenchOptions& options, Report& report);
+absl::Status RunOutage(const BenchOptions& options, Report& report);
 
 }  // namespace gantry::bench

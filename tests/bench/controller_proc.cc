@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -14,8 +15,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include <spdlog/spdlog.h>
-
 #include "common/files.h"
 
 namespace gantry::bench {
@@ -101,13 +100,17 @@ absl::Status Controller::Start(absl::Duration timeout) {
   std::string addr_file = options_.data_dir + "/controller.addr";
   std::error_code ec;
   std::filesystem::remove(addr_file, ec);
-  std::vector<std::string> argv = {
-      options_.binary,
-      "--data-dir", options_.data_dir,
-      "--listen", absl::StrCat("127.0.0.1:", port_),
-      "--log-level", options_.log_level,
-      "--heartbeat-interval", absl::StrCat(options_.heartbeat_interval_s),
-      "--agent-lost-timeout", absl::StrCat(options_.agent_lost_timeout_s)};
+  std::vector<std::string> argv = {options_.binary,
+                                   "--data-dir",
+                                   options_.data_dir,
+                                   "--listen",
+                                   absl::StrCat("127.0.0.1:", port_),
+                                   "--log-level",
+                                   options_.log_level,
+                                   "--heartbeat-interval",
+                                   absl::StrCat(options_.heartbeat_interval_s),
+                                   "--agent-lost-timeout",
+                                   absl::StrCat(options_.agent_lost_timeout_s)};
   for (const auto& a : options_.extra_args) argv.push_back(a);
   SpawnOptions spawn;
   spawn.log_path = log_path();
@@ -125,12 +128,12 @@ absl::Status Controller::Start(absl::Duration timeout) {
       break;
     }
     if (!process_->IsRunning()) {
-      return absl::InternalError(absl::StrCat("gantry-controller exited during start-up; see ",
-                                              log_path()));
+      return absl::InternalError(
+          absl::StrCat("gantry-controller exited during start-up; see ", log_path()));
     }
     if (absl::Now() > deadline) {
-      return absl::DeadlineExceededError(
-          absl::StrCat("gantry-controller did not write ", addr_file, " in time; see ", log_path()));
+      return absl::DeadlineExceededError(absl::StrCat("gantry-controller did not write ", addr_file,
+                                                      " in time; see ", log_path()));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
@@ -163,29 +166,36 @@ void Controller::ResetPeakRss() const {
 
 double Controller::CpuSeconds() const { return ProcCpuSeconds(pid()); }
 
-double Controller::PostgresCpuSeconds() const {
-  // The cluster is DIR/pg unless relocated (DIR/pg.location).
+std::vector<pid_t> Controller::PostgresPids() const {
+  // The cluster is DIR/pg unless relocated (DIR/pg.location); its
+  // postmaster.pid names the postmaster, whose children are the rest.
   std::string root = Trim(ReadAll(options_.data_dir + "/pg.location"));
   if (root.empty()) root = options_.data_dir;
   std::string pidfile = ReadAll(root + "/pg/postmaster.pid");
   int64_t postmaster = 0;
   if (!absl::SimpleAtoi(Trim(pidfile.substr(0, pidfile.find('\n'))), &postmaster) ||
       postmaster <= 0) {
-    return 0;
+    return {};
   }
-  double total = ProcCpuSeconds(static_cast<pid_t>(postmaster));
+  std::vector<pid_t> pids = {static_cast<pid_t>(postmaster)};
   DIR* dir = opendir("/proc");
-  if (dir == nullptr) return total;
+  if (dir == nullptr) return pids;
   while (dirent* e = readdir(dir)) {
     int64_t p = 0;
     if (!absl::SimpleAtoi(e->d_name, &p)) continue;
     auto f = StatFields(static_cast<pid_t>(p));
     int64_t ppid = 0;
     if (f.size() > 1 && absl::SimpleAtoi(f[1], &ppid) && ppid == postmaster) {
-      total += ProcCpuSeconds(static_cast<pid_t>(p));
+      pids.push_back(static_cast<pid_t>(p));
     }
   }
   closedir(dir);
+  return pids;
+}
+
+double Controller::PostgresCpuSeconds() const {
+  double total = 0;
+  for (pid_t p : PostgresPids()) total += ProcCpuSeconds(p);
   return total;
 }
 

@@ -17,8 +17,8 @@
 namespace gantry::bench {
 
 struct ControllerOptions {
-  std::string binary;     // path of gantry-controller
-  std::string data_dir;   // created if missing
+  std::string binary;    // path of gantry-controller
+  std::string data_dir;  // created if missing
   std::string log_level = "info";
   double heartbeat_interval_s = 5;
   double agent_lost_timeout_s = 30;
@@ -52,6 +52,9 @@ class Controller {
   void ResetPeakRss() const;
   // user + system CPU seconds of the controller process.
   double CpuSeconds() const;
+  // The cluster's postmaster, then its children (backends, checkpointer,
+  // WAL writer, ...); empty if it is not running.
+  std::vector<pid_t> PostgresPids() const;
   // user + system CPU seconds of the cluster's postmaster and its children.
   double PostgresCpuSeconds() const;
   int Threads() const;

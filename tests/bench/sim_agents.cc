@@ -2,94 +2,11 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include <deque>
-#include <random>
-
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "tests/bench/sim_stream.h"
 
 namespace gantry::bench {
-
-// One Session stream of one agent. Lives until OnDone; a reconnect makes a
-// new one. Lock order: SimAgent::mu_, then StreamReactor::mu_.
-class StreamReactor final
-    : public grpc::ClientBidiReactor<v1::AgentMessage, v1::ControllerMessage> {
- public:
-  StreamReactor(Fleet* fleet, SimAgent* agent, v1::AgentService::Stub* stub,
-                const v1::AgentMessage& hello)
-      : fleet_(fleet), agent_(agent) {
-    stub->async()->Session(&context_, this);
-    // Held until the read side ends, so writes from other threads (heartbeats,
-    // job reports) never race with OnDone.
-    AddHold();
-    StartRead(&incoming_);
-    outgoing_.push_back(hello);
-    writing_ = true;
-    StartWrite(&outgoing_.front());
-  }
-
-  void Start() { StartCall(); }
-
-  void Enqueue(const v1::AgentMessage& message) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (dead_) return;
-    outgoing_.push_back(message);
-    if (!writing_) {
-      writing_ = true;
-      StartWrite(&outgoing_.front());
-    }
-  }
-
-  void Cancel() { context_.TryCancel(); }
-
-  void OnReadDone(bool ok) override {
-    if (!ok) {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        dead_ = true;
-      }
-      RemoveHold();
-      return;
-    }
-    got_message_ = true;
-    fleet_->OnMessage(*agent_, incoming_);
-    StartRead(&incoming_);
-  }
-
-  void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    outgoing_.pop_front();
-    writing_ = false;
-    if (!ok) {
-      dead_ = true;  // the read side fails too and releases the hold
-      return;
-    }
-    if (!dead_ && !outgoing_.empty()) {
-      writing_ = true;
-      StartWrite(&outgoing_.front());
-    }
-  }
-
-  void OnDone(const grpc::Status& status) override {
-    // The reactor (its ClientContext holds the call) must be gone before the
-    // fleet counts the stream ended: Shutdown then frees the channels.
-    Fleet* fleet = fleet_;
-    bool was_welcomed = fleet->DetachStream(*agent_, this, got_message_);
-    delete this;
-    fleet->StreamEnded(was_welcomed);
-  }
-
- private:
-  Fleet* fleet_;
-  SimAgent* agent_;
-  grpc::ClientContext context_;
-  v1::ControllerMessage incoming_;
-  bool got_message_ = false;  // reaction threads only
-
-  std::mutex mu_;
-  std::deque<v1::AgentMessage> outgoing_;
-  bool writing_ = false;
-  bool dead_ = false;
-};
 
 // ---------------------------------------------------------------- SimAgent
 
@@ -98,7 +15,11 @@ void SimAgent::Send(const v1::AgentMessage& message) {
   if (stream_ != nullptr) stream_->Enqueue(message);
 }
 
-v1::AgentService::Stub* SimAgent::stub() const { return fleet_->stub(channel_); }
+v1::AgentService::Stub* SimAgent::stub() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (own_stub_) return own_stub_.get();
+  return fleet_->stub(channel_);
+}
 
 void SimAgent::FinishJob(int64_t attempt_id, const std::string& result) {
   v1::AgentMessage m;
@@ -132,30 +53,37 @@ void SimAgent::FinishJob(int64_t attempt_id, const std::string& result) {
 Fleet::Fleet(FleetOptions options, FleetHooks hooks)
     : options_(std::move(options)), hooks_(std::move(hooks)) {
   if (options_.channels < 1) options_.channels = 1;
+  if (options_.dial_per_attempt) return;
   for (int i = 0; i < options_.channels; ++i) {
-    grpc::ChannelArguments args;
-    // Its own subchannel, so each channel is its own TCP connection.
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    args.SetInt("gantry.bench.channel", i);
-    // As the real agent (agent/session.cc).
-    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 330000);
-    args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
-    args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 0);
-    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
-                static_cast<int>(absl::ToInt64Milliseconds(options_.backoff_initial)));
-    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
-                static_cast<int>(absl::ToInt64Milliseconds(options_.backoff_initial)));
-    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
-                static_cast<int>(absl::ToInt64Milliseconds(options_.backoff_max)));
-    args.SetMaxReceiveMessageSize(-1);
-    auto channel =
-        grpc::CreateCustomChannel(options_.address, grpc::InsecureChannelCredentials(), args);
+    auto channel = Dial(i);
     stubs_.push_back(v1::AgentService::NewStub(channel));
     channels_.push_back(std::move(channel));
   }
 }
 
 Fleet::~Fleet() { Shutdown(); }
+
+std::shared_ptr<grpc::Channel> Fleet::Dial(int tag) {
+  grpc::ChannelArguments args;
+  // Its own subchannel, so each channel is its own TCP connection.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  args.SetInt("gantry.bench.channel", tag);
+  // As the real agent (agent/session.cc Dial): gRPC's minimum connect
+  // timeout (GRPC_ARG_MIN_RECONNECT_BACKOFF_MS) stays at its 20 s.
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 330000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 0);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+              static_cast<int>(absl::ToInt64Milliseconds(options_.backoff.initial)));
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+              static_cast<int>(absl::ToInt64Milliseconds(options_.backoff.restart_max)));
+  args.SetMaxReceiveMessageSize(-1);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++counters_.channels_dialled;
+  }
+  return grpc::CreateCustomChannel(options_.address, grpc::InsecureChannelCredentials(), args);
+}
 
 absl::Status Fleet::Register(int count, const std::string& register_key, int parallel) {
   int base = static_cast<int>(agents_.size());
@@ -165,7 +93,14 @@ absl::Status Fleet::Register(int count, const std::string& register_key, int par
     a->index_ = base + i;
     a->channel_ = (base + i) % options_.channels;
     a->name_ = absl::StrCat(options_.name_prefix, "-", base + i);
+    a->backoff_.emplace(options_.backoff);
     agents_.push_back(std::move(a));
+  }
+  // Registration is unary: with dial_per_attempt a few shared channels do.
+  std::vector<std::unique_ptr<v1::AgentService::Stub>> dialled;
+  if (options_.dial_per_attempt) {
+    for (int i = 0; i < std::min(parallel, 8); ++i)
+      dialled.push_back(v1::AgentService::NewStub(Dial(i)));
   }
   std::atomic<int> next{base};
   std::mutex err_mu;
@@ -185,13 +120,13 @@ absl::Status Fleet::Register(int count, const std::string& register_key, int par
         grpc::ClientContext ctx;
         ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
         ctx.set_wait_for_ready(true);
-        grpc::Status st = stubs_[a.channel_]->Register(&ctx, req, &resp);
+        auto* stub = dialled.empty() ? stubs_[a.channel_].get() : dialled[i % dialled.size()].get();
+        grpc::Status st = stub->Register(&ctx, req, &resp);
         if (!st.ok() || resp.state() != "enabled") {
           std::lock_guard<std::mutex> lock(err_mu);
           if (error.ok()) {
-            error = absl::InternalError(absl::StrCat("Register ", a.name_, ": ",
-                                                     st.error_message(), " state ",
-                                                     resp.state()));
+            error = absl::InternalError(absl::StrCat("Register ", a.name_, ": ", st.error_message(),
+                                                     " state ", resp.state()));
           }
           return;
         }
@@ -211,7 +146,11 @@ void Fleet::ConnectAll() {
     if (a->stream_ == nullptr) a->reconnect_at_ = now;
   }
   std::lock_guard<std::mutex> lock(mu_);
-  if (!timer_.joinable() && !stopping_) timer_ = std::thread([this] { TimerLoop(); });
+  if (!timers_.empty() || stopping_) return;
+  int shards = std::max(1, options_.timer_threads);
+  for (int k = 0; k < shards; ++k) {
+    timers_.emplace_back([this, k, shards] { TimerLoop(k, shards); });
+  }
 }
 
 void Fleet::Shutdown() {
@@ -221,7 +160,7 @@ void Fleet::Shutdown() {
     stopping_ = true;
   }
   cv_.notify_all();
-  if (timer_.joinable()) timer_.join();
+  for (auto& t : timers_) t.join();
   for (auto& a : agents_) {
     std::lock_guard<std::mutex> lock(a->mu_);
     a->reconnect_at_ = absl::InfiniteFuture();
@@ -237,8 +176,18 @@ bool Fleet::WaitWelcomed(int64_t n, absl::Duration timeout) {
                       [&] { return counters_.welcomed_now >= n; });
 }
 
+bool Fleet::WaitCounters(const std::function<bool(const FleetCounters&)>& done,
+                         absl::Duration timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return cv_.wait_for(lock, absl::ToChronoMilliseconds(timeout), [&] {
+    counters_.console_written = console_written_.load(std::memory_order_relaxed);
+    return done(counters_);
+  });
+}
+
 FleetCounters Fleet::counters() {
   std::lock_guard<std::mutex> lock(mu_);
+  counters_.console_written = console_written_.load(std::memory_order_relaxed);
   return counters_;
 }
 
@@ -251,27 +200,56 @@ std::vector<absl::Time> Fleet::WelcomesSince(absl::Time since) {
   return out;
 }
 
-void Fleet::OpenStream(SimAgent& agent) {
+v1::AgentMessage Fleet::HelloOf(SimAgent& agent) {
   v1::AgentMessage hello;
-  hello.mutable_hello()->set_agent_id(agent.id_);
-  hello.mutable_hello()->set_token(agent.token_);
-  hello.mutable_hello()->set_hostname(agent.name_ + ".bench");
+  auto* h = hello.mutable_hello();
+  h->set_agent_id(agent.id_);
+  h->set_token(agent.token_);
+  h->set_hostname(agent.name_ + ".bench");
+  std::lock_guard<std::mutex> lock(agent.mu_);
+  const auto& c = agent.console_;
+  if (c && !c->completed && !c->abandoned) {
+    auto* held = h->add_held();
+    held->set_attempt_id(c->attempt_id);
+    held->set_last_sequence(agent.ProducedLocked(absl::Now()));
+    held->set_finished(c->completion_sent);
+  }
+  return hello;
+}
+
+void Fleet::OpenStream(SimAgent& agent) {
+  v1::AgentMessage hello = HelloOf(agent);
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++live_streams_;
     ++counters_.streams_opened;
   }
-  auto* stream = new StreamReactor(this, &agent, stubs_[agent.channel_].get(), hello);
+  std::shared_ptr<grpc::Channel> channel;
+  v1::AgentService::Stub* stub = nullptr;
+  if (options_.dial_per_attempt) {
+    // The old channel lives on in its stream's reactor until that is done.
+    channel = Dial(agent.index_);
+    auto fresh = v1::AgentService::NewStub(channel);
+    stub = fresh.get();
+    std::lock_guard<std::mutex> lock(agent.mu_);
+    agent.own_channel_ = channel;
+    agent.own_stub_ = std::move(fresh);
+  } else {
+    channel = channels_[agent.channel_];
+    stub = stubs_[agent.channel_].get();
+  }
+  auto* stream = new StreamReactor(this, &agent, stub, channel, hello);
   {
     std::lock_guard<std::mutex> lock(agent.mu_);
     agent.stream_ = stream;
     agent.welcomed_ = false;
+    agent.welcome_deadline_ = absl::Now() + options_.welcome_timeout;
     agent.reconnect_at_ = absl::InfiniteFuture();
   }
   stream->Start();
 }
 
-void Fleet::TimerLoop() {
+void Fleet::TimerLoop(int shard, int shards) {
   v1::AgentMessage heartbeat;
   heartbeat.mutable_heartbeat();
   while (true) {
@@ -282,66 +260,98 @@ void Fleet::TimerLoop() {
       }
     }
     absl::Time now = absl::Now();
-    for (auto& a : agents_) {
-      bool open = false;
-      {
-        std::lock_guard<std::mutex> lock(a->mu_);
-        if (a->stream_ == nullptr) {
-          open = now >= a->reconnect_at_;
-        } else if (a->welcomed_ && now >= a->next_heartbeat_) {
-          a->stream_->Enqueue(heartbeat);
-          a->next_heartbeat_ = now + a->heartbeat_interval_;
-        }
-      }
-      if (open) OpenStream(*a);
-    }
+    for (size_t i = shard; i < agents_.size(); i += shards) TimerPass(*agents_[i], now, heartbeat);
   }
 }
 
-absl::Duration Fleet::NextBackoff(SimAgent& agent) {
-  // agent/backoff.h: uniform in [0, min(max, initial * 2^n)].
-  thread_local std::mt19937_64 rng(std::random_device{}());
-  double ceiling = absl::ToDoubleSeconds(options_.backoff_initial) *
-                   static_cast<double>(1ULL << std::min(agent.backoff_attempts_, 30));
-  ceiling = std::min(ceiling, absl::ToDoubleSeconds(options_.backoff_max));
-  ++agent.backoff_attempts_;
-  return absl::Seconds(std::uniform_real_distribution<double>(0, ceiling)(rng));
+void Fleet::TimerPass(SimAgent& a, absl::Time now, const v1::AgentMessage& heartbeat) {
+  bool open = false, timed_out = false;
+  absl::Time due;
+  {
+    std::lock_guard<std::mutex> lock(a.mu_);
+    if (a.stream_ == nullptr) {
+      open = now >= a.reconnect_at_;
+      due = a.reconnect_at_;
+    } else if (!a.welcomed_) {
+      // agent/session.cc: no Welcome within rpc_timeout ends the attempt.
+      if (now >= a.welcome_deadline_) {
+        a.welcome_deadline_ = absl::InfiniteFuture();
+        a.stream_->Cancel();
+        timed_out = true;
+      }
+    } else {
+      if (now >= a.next_heartbeat_) {
+        a.stream_->Enqueue(heartbeat);
+        a.next_heartbeat_ = now + a.heartbeat_interval_;
+      }
+      PumpConsoleLocked(a, now);
+    }
+  }
+  if (timed_out) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++counters_.welcome_timeouts;
+  }
+  if (!open) return;
+  absl::Time t0 = absl::Now();
+  OpenStream(a);
+  absl::Time t1 = absl::Now();
+  std::lock_guard<std::mutex> lock(mu_);
+  opens_.push_back({t0, t0 - due, t1 - t0});
+}
+
+std::vector<Fleet::Open> Fleet::OpensSince(absl::Time since) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<Open> out;
+  for (const Open& o : opens_) {
+    if (o.at >= since) out.push_back(o);
+  }
+  return out;
+}
+
+void Fleet::OnWelcome(SimAgent& agent, const v1::Welcome& welcome, absl::Time now) {
+  bool first = false;
+  {
+    std::lock_guard<std::mutex> lock(agent.mu_);
+    first = !agent.welcomed_;
+    agent.welcomed_ = true;
+    if (welcome.heartbeat_interval_ms() > 0) {
+      agent.heartbeat_interval_ = absl::Milliseconds(welcome.heartbeat_interval_ms());
+    }
+    agent.next_heartbeat_ = now + agent.heartbeat_interval_;
+    if (first) ResumeConsoleLocked(agent);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++counters_.welcomes;
+    if (first) ++counters_.welcomed_now;
+    counters_.last_welcome = now;
+    welcome_times_.push_back(now);
+  }
+  cv_.notify_all();
 }
 
 void Fleet::OnMessage(SimAgent& agent, const v1::ControllerMessage& message) {
   absl::Time now = absl::Now();
   switch (message.kind_case()) {
-    case v1::ControllerMessage::kWelcome: {
-      bool first = false;
-      {
-        std::lock_guard<std::mutex> lock(agent.mu_);
-        first = !agent.welcomed_;
-        agent.welcomed_ = true;
-        if (message.welcome().heartbeat_interval_ms() > 0) {
-          agent.heartbeat_interval_ = absl::Milliseconds(message.welcome().heartbeat_interval_ms());
-        }
-        agent.next_heartbeat_ = now + agent.heartbeat_interval_;
-      }
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        ++counters_.welcomes;
-        if (first) ++counters_.welcomed_now;
-        counters_.last_welcome = now;
-        welcome_times_.push_back(now);
-      }
-      cv_.notify_all();
+    case v1::ControllerMessage::kWelcome:
+      OnWelcome(agent, message.welcome(), now);
       break;
-    }
     case v1::ControllerMessage::kAssign: {
+      if (hooks_.on_assign) hooks_.on_assign(agent, message.assign(), now);
+      if (options_.auto_finish) agent.FinishJob(message.assign().attempt_id());
       {
         std::lock_guard<std::mutex> lock(mu_);
         ++counters_.assigns;
       }
-      if (hooks_.on_assign) hooks_.on_assign(agent, message.assign(), now);
-      if (options_.auto_finish) agent.FinishJob(message.assign().attempt_id());
+      cv_.notify_all();
       break;
     }
     case v1::ControllerMessage::kCompletionAck: {
+      {
+        std::lock_guard<std::mutex> lock(agent.mu_);
+        auto& c = agent.console_;
+        if (c && c->attempt_id == message.completion_ack().attempt_id()) c->completed = true;
+      }
       {
         std::lock_guard<std::mutex> lock(mu_);
         ++counters_.completion_acks;
@@ -353,16 +363,29 @@ void Fleet::OnMessage(SimAgent& agent, const v1::ControllerMessage& message) {
       break;
     }
     case v1::ControllerMessage::kConsoleAck:
-      if (hooks_.on_console_ack) hooks_.on_console_ack(agent, message.console_ack());
+      OnConsoleAck(agent, message.console_ack(), now);
       break;
     case v1::ControllerMessage::kAbandon: {
-      std::lock_guard<std::mutex> lock(mu_);
-      ++counters_.abandons;
+      {
+        std::lock_guard<std::mutex> lock(agent.mu_);
+        auto& c = agent.console_;
+        if (c && c->attempt_id == message.abandon().attempt_id()) c->abandoned = true;
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        ++counters_.abandons;
+      }
+      cv_.notify_all();
       break;
     }
     default:
       break;
   }
+}
+
+void Fleet::OnStreamIdle(SimAgent& agent) {
+  std::lock_guard<std::mutex> lock(agent.mu_);
+  if (agent.stream_ != nullptr && agent.welcomed_) PumpConsoleLocked(agent, absl::Now());
 }
 
 bool Fleet::DetachStream(SimAgent& agent, StreamReactor* stream, bool got_message) {
@@ -378,9 +401,16 @@ bool Fleet::DetachStream(SimAgent& agent, StreamReactor* stream, bool got_messag
       agent.stream_ = nullptr;
       was_welcomed = agent.welcomed_;
       agent.welcomed_ = false;
-      if (got_message) agent.backoff_attempts_ = 0;
+      agent.welcome_deadline_ = absl::InfiniteFuture();
+      // agent/session.cc Run: a welcomed session's end is usually a
+      // controller restart (short windows for a minute).
+      if (was_welcomed) {
+        agent.backoff_->ResetAfterSession();
+      } else if (got_message) {
+        agent.backoff_->Reset();
+      }
       agent.reconnect_at_ =
-          stopping ? absl::InfiniteFuture() : absl::Now() + NextBackoff(agent);
+          stopping ? absl::InfiniteFuture() : absl::Now() + agent.backoff_->Next();
     }
   }
   return was_welcomed;

@@ -1,5 +1,6 @@
-# Runs `gantry-bench --smoke --scenario all` and checks that it succeeded and
-# printed figures for every scenario. Timings are never asserted.
+# Runs `gantry-bench --smoke --scenario all` (the outage scenario included, at
+# smoke size) and checks that it succeeded and printed figures for every
+# scenario. Timings are never asserted.
 execute_process(
   COMMAND ${BENCH} --smoke --scenario all --controller-bin ${CONTROLLER}
           --json ${OUT_DIR}/bench-smoke.json
@@ -11,7 +12,8 @@ if(NOT rc EQUAL 0)
   message(FATAL_ERROR "gantry-bench --smoke failed (${rc}):\n${err}")
 endif()
 foreach(prefix latency.trigger_to_assign.p50 throughput.jobs_per_second
-               fanout.all_done scale.controller_rss_per_agent)
+               fanout.all_done scale.controller_rss_per_agent outage.rss_peak_during
+               outage.recovery.all_live)
   if(NOT out MATCHES "(^|\n)${prefix} [-0-9.e+]+ [^\n]+")
     message(FATAL_ERROR "no '${prefix} VALUE UNIT' line in the output:\n${out}\n${err}")
   endif()
