@@ -496,7 +496,8 @@ TEST_F(PlannerDbTest, ConsoleDropsRepeatedChunksAndTruncatesOnALineOfItsOwn) {
   EXPECT_EQ(*planner_->Console(a, "agent-x", 1, "hello\n", kMax), ReportOutcome::kRecorded);
   Commit();
   EXPECT_EQ(*planner_->Console(a, "agent-x", 1, "hello\n", kMax), ReportOutcome::kDuplicate);
-  EXPECT_EQ(*planner_->Console(a, "agent-x", 2, "world and more\n", kMax),
+  // 4 bytes fit ("wo\nr"): the partial line "r" is not kept.
+  EXPECT_EQ(*planner_->Console(a, "agent-x", 2, "wo\nrld and more\n", kMax),
             ReportOutcome::kRecorded);
   // Acknowledged, so the agent does not re-send it, but not kept.
   EXPECT_EQ(*planner_->Console(a, "agent-x", 3, "dropped\n", kMax), ReportOutcome::kRecorded);
@@ -504,7 +505,7 @@ TEST_F(PlannerDbTest, ConsoleDropsRepeatedChunksAndTruncatesOnALineOfItsOwn) {
 
   auto log = Read<std::string>([&](store::Tx& tx) { return tx.ReadConsole(a, 0, 1 << 20).data; });
   EXPECT_EQ(log,
-            "hello\nworl\n[gantry] console log truncated at 10 bytes: later output of this job "
+            "hello\nwo\n[gantry] console log truncated at 10 bytes: later output of this job "
             "is not kept\n");
   auto row = JobRow(a);
   EXPECT_TRUE(row.console_truncated);

@@ -60,8 +60,11 @@ absl::StatusOr<ReportOutcome> Planner::Console(int64_t attempt, const std::strin
   bool truncate = max_bytes > 0 && j.console_bytes + static_cast<int64_t>(data.size()) > max_bytes;
   if (truncate) {
     stored.resize(static_cast<size_t>(std::max<int64_t>(0, max_bytes - j.console_bytes)));
-    // The marker starts a line of its own.
-    if (!stored.empty() && stored.back() != '\n') stored.push_back('\n');
+    // Whole lines only: the kept part ends at its last newline, and the
+    // marker is a line of its own. A chunk need not end a line, so when
+    // nothing of this one is kept the marker starts with a newline.
+    size_t line_end = stored.rfind('\n');
+    stored.resize(line_end == std::string::npos ? 0 : line_end + 1);
     if (stored.empty() && j.console_bytes > 0) stored.push_back('\n');
     stored += absl::StrCat("[gantry] console log truncated at ", max_bytes,
                            " bytes: later output of this job is not kept\n");
