@@ -869,6 +869,48 @@ TEST_F(SchedulerTest, FullInboxPausesTheSessionUntilTheStrandDrainsIt) {
   EXPECT_EQ(channel->resumes(), 1);
 }
 
+// --- agent admission: one process per agent identity.
+
+// A second process with the agent's identity (a copied agent.json) is refused
+// while the first is connected: the first keeps its session and its job, and
+// what the second reports is ignored.
+TEST_F(SchedulerTest, ASecondProcessWithTheSameIdentityIsRefused) {
+  StartScheduler();
+  TestAgent agent = Register("a1");
+  auto first = Connect(agent);
+  ASSERT_TRUE(Trigger("build").ok());
+  int64_t attempt = Assigned(*first);
+  ASSERT_NE(attempt, 0);
+  Report(first, Started(attempt));
+
+  auto clone = Connect(agent, {}, "clone");
+  ASSERT_EQ(clone->closes().size(), 1u);
+  EXPECT_EQ(clone->closes()[0].code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_TRUE(absl::StrContains(clone->closes()[0].message(), "is already connected"))
+      << clone->closes()[0];
+  EXPECT_TRUE(clone->Sent(Kind::kWelcome).empty());
+  EXPECT_TRUE(first->closes().empty());
+  Report(clone, Completed(attempt, "failed"));
+  EXPECT_EQ(JobRow(attempt).state, JobState::kRunning);
+
+  Report(first, Completed(attempt, "passed"));
+  EXPECT_EQ(JobRow(attempt).state, JobState::kPassed);
+  EXPECT_EQ(AgentView(agent).status(), "idle");
+}
+
+// The same process reconnecting (its old stream not yet noticed dead)
+// replaces its own session.
+TEST_F(SchedulerTest, TheSameProcessReplacesItsStaleSession) {
+  StartScheduler();
+  TestAgent agent = Register("a1");
+  auto stale = Connect(agent);
+  auto fresh = Connect(agent);
+  ASSERT_EQ(stale->closes().size(), 1u);
+  EXPECT_EQ(stale->closes()[0].code(), absl::StatusCode::kAborted);
+  EXPECT_TRUE(fresh->closes().empty());
+  EXPECT_EQ(fresh->Sent(Kind::kWelcome).size(), 1u);
+}
+
 // --- gates, approvals and trigger variables through the operator calls.
 constexpr char kGatedPipelines[] = R"(
   gated:
