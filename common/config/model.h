@@ -122,6 +122,10 @@ struct Approval {
   bool allow_only_on_success = false;
   std::vector<std::string> users;
   std::vector<std::string> roles;
+  // Gantry's own: how many distinct people must approve (1..100), and
+  // whether the person who triggered the run may be one of them.
+  int required = 1;
+  bool approver_not_triggerer = false;
   SourceLocation location;  // of `approval:`, for reference errors
 };
 
@@ -206,6 +210,12 @@ struct Pipeline {
   std::string group;
   std::string label_template;  // default "${COUNT}"
   LockBehavior lock_behavior = LockBehavior::kNone;
+  // Gantry's own deploy controls. `paused`: the pipeline starts paused when
+  // it first appears in the config (a hotfix pipeline is unpaused on
+  // purpose). `triggerers`: when not empty, only these (and admins) may
+  // trigger it by hand, besides the group's `operate`.
+  bool paused = false;
+  Grant triggerers;
   std::vector<Material> materials;
   std::vector<Variable> variables;
   std::vector<Stage> stages;
@@ -233,6 +243,8 @@ struct Environment {
   // `deployers`: when not empty, only these may trigger, approve, cancel or
   // re-run the environment's pipelines (besides the group's permissions).
   Grant deployers;
+  // `lock: true`: one run of all its pipelines builds in it at a time.
+  bool lock = false;
   SourceLocation location;
   // Where each entry of `pipelines` was written (same order and size).
   std::vector<SourceLocation> pipeline_locations;

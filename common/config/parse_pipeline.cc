@@ -13,7 +13,8 @@ namespace {
 
 const KeySet kPipelineKeys = {
     {"group", "label_template", "lock_behavior", "locking",
-     "environment_variables", "secure_variables", "materials", "stages"},
+     "environment_variables", "secure_variables", "materials", "stages",
+     "paused", "triggerers"},
     {"tracking_tool", "mingle", "timer", "template", "parameters",
      "display_order"}};
 
@@ -97,6 +98,35 @@ void CheckMaterials(YamlReader& reader,
   }
 }
 
+// `lock_behavior`, or GoCD's older `locking: on|off`.
+void ReadLockBehavior(YamlReader& reader, const Fields& fields, Pipeline* p) {
+  const Field* lock = fields.Get("lock_behavior");
+  const Field* locking = fields.Get("locking");
+  if (lock) {
+    static const std::vector<absl::string_view> kAllowed = {
+        "none", "lockOnFailure", "unlockWhenFinished"};
+    int choice = ReadChoice(reader, *lock, kAllowed);
+    if (choice >= 0) p->lock_behavior = static_cast<LockBehavior>(choice);
+    if (locking) {
+      reader.Error(locking->key_location,
+                   "give either 'locking' or 'lock_behavior', not both");
+    }
+  } else if (locking) {
+    // GoCD's older spelling: `locking: on` is lockOnFailure.
+    if (std::optional<bool> on = reader.Bool(*locking)) {
+      p->lock_behavior = *on ? LockBehavior::kLockOnFailure : LockBehavior::kNone;
+    }
+  }
+}
+
+// Gantry's own deploy controls: `paused` and `triggerers`.
+void ReadDeployControls(YamlReader& reader, const Fields& fields, Pipeline* p) {
+  if (const Field* f = fields.Get("paused")) p->paused = reader.Bool(*f).value_or(false);
+  if (const Field* f = fields.Get("triggerers")) {
+    p->triggerers = ParseGrant(reader, *f, "'triggerers'");
+  }
+}
+
 }  // namespace
 
 Pipeline ParsePipeline(YamlReader& reader, const Field& entry) {
@@ -130,24 +160,8 @@ Pipeline ParsePipeline(YamlReader& reader, const Field& entry) {
       }
     }
   }
-  const Field* lock = fields->Get("lock_behavior");
-  const Field* locking = fields->Get("locking");
-  if (lock) {
-    static const std::vector<absl::string_view> kAllowed = {
-        "none", "lockOnFailure", "unlockWhenFinished"};
-    int choice = ReadChoice(reader, *lock, kAllowed);
-    if (choice >= 0) p.lock_behavior = static_cast<LockBehavior>(choice);
-    if (locking) {
-      reader.Error(locking->key_location,
-                   "give either 'locking' or 'lock_behavior', not both");
-    }
-  } else if (locking) {
-    // GoCD's older spelling: `locking: on` is lockOnFailure.
-    if (std::optional<bool> on = reader.Bool(*locking)) {
-      p.lock_behavior =
-          *on ? LockBehavior::kLockOnFailure : LockBehavior::kNone;
-    }
-  }
+  ReadLockBehavior(reader, *fields, &p);
+  ReadDeployControls(reader, *fields, &p);
   p.variables = ParseVariables(reader, *fields);
 
   const Field* stages = fields->Get("stages");

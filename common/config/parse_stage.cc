@@ -37,7 +37,32 @@ KeySet JobKeys() {
 }
 
 const KeySet kApprovalKeys = {
-    {"type", "allow_only_on_success", "users", "roles"}, {}};
+    {"type", "allow_only_on_success", "users", "roles", "required", "approver_not_triggerer"},
+    {}};
+
+// Gantry's own stronger gates: `required: N` distinct approvers and
+// `approver_not_triggerer`.
+void ReadQuorum(YamlReader& reader, const Fields& fields, Approval* approval) {
+  constexpr int kMaxRequired = 100;
+  if (const Field* f = fields.Get("required")) {
+    std::optional<int64_t> n = reader.Integer(*f);
+    if (n && (*n < 1 || *n > kMaxRequired)) {
+      reader.Error(f->value_location,
+                   absl::StrCat("required must be from 1 to ", kMaxRequired, ", got ", *n));
+    } else if (n) {
+      approval->required = static_cast<int>(*n);
+      bool only_users = approval->roles.empty() && !approval->users.empty();
+      if (only_users && approval->required > static_cast<int>(approval->users.size())) {
+        reader.Error(f->value_location,
+                     absl::StrCat("required ", *n, " approvers, but 'users' lists only ",
+                                  approval->users.size(), " and no roles"));
+      }
+    }
+  }
+  if (const Field* f = fields.Get("approver_not_triggerer")) {
+    approval->approver_not_triggerer = reader.Bool(*f).value_or(false);
+  }
+}
 
 Approval ParseApproval(YamlReader& reader, const Field& field) {
   Approval approval;
@@ -65,6 +90,7 @@ Approval ParseApproval(YamlReader& reader, const Field& field) {
     approval.users = reader.StringList(*f);
   if (const Field* f = fields->Get("roles"))
     approval.roles = reader.StringList(*f);
+  ReadQuorum(reader, *fields, &approval);
   return approval;
 }
 

@@ -12,7 +12,7 @@ namespace gantry::config::internal {
 namespace {
 
 const KeySet kEnvironmentKeys = {
-    {"environment_variables", "secure_variables", "agents", "pipelines", "deployers"}, {}};
+    {"environment_variables", "secure_variables", "agents", "pipelines", "deployers", "lock"}, {}};
 
 }  // namespace
 
@@ -82,6 +82,7 @@ Environment ParseEnvironment(YamlReader& reader, const Field& entry) {
   if (const Field* f = fields->Get("deployers")) {
     env.deployers = ParseGrant(reader, *f, "'deployers'");
   }
+  if (const Field* f = fields->Get("lock")) env.lock = reader.Bool(*f).value_or(false);
   if (const Field* f = fields->Get("pipelines")) {
     for (const Field& element : reader.List(*f, "'pipelines'")) {
       if (!element.value.IsScalar()) {

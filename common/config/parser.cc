@@ -112,6 +112,7 @@ void MergeEnvironment(Environment& into, Environment env,
   for (std::string& user : env.deployers.users) into.deployers.users.push_back(std::move(user));
   for (std::string& role : env.deployers.roles) into.deployers.roles.push_back(std::move(role));
   if (into.deployers.location.line == 0) into.deployers.location = env.deployers.location;
+  into.lock = into.lock || env.lock;
   for (Variable& v : env.variables) {
     bool clash =
         std::any_of(into.variables.begin(), into.variables.end(),

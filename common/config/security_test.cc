@@ -134,5 +134,59 @@ TEST(SecurityConfigTest, OneSectionAcrossFiles) {
                    "write it in one file"}));
 }
 
+TEST(SecurityConfigTest, DeployControls) {
+  ParseResult r = Parse(R"(
+security:
+  roles:
+    release: [rita, ram]
+pipelines:
+  hotfix:
+    paused: true
+    triggerers: {roles: [release]}
+    stages:
+      - prod:
+          approval: {type: manual, roles: [release], required: 2, approver_not_triggerer: true}
+          jobs: {j: {tasks: [{exec: {command: ls}}]}}
+environments:
+  prod:
+    pipelines: [hotfix]
+    lock: true
+)");
+  ASSERT_TRUE(r.ok()) << r.ErrorText();
+  const Pipeline* p = r.config.FindPipeline("hotfix");
+  ASSERT_NE(p, nullptr);
+  EXPECT_TRUE(p->paused);
+  EXPECT_TRUE(p->triggerers.Includes("rita", {"release"}));
+  EXPECT_EQ(p->stages[0].approval.required, 2);
+  EXPECT_TRUE(p->stages[0].approval.approver_not_triggerer);
+  EXPECT_TRUE(r.config.FindEnvironment("prod")->lock);
+  // Defaults.
+  ParseResult d = Parse("pipelines:\n  p:\n    stages:\n      - s: " JOBS "\n");
+  ASSERT_TRUE(d.ok()) << d.ErrorText();
+  EXPECT_FALSE(d.config.pipelines[0].paused);
+  EXPECT_EQ(d.config.pipelines[0].stages[0].approval.required, 1);
+}
+
+TEST(SecurityConfigTest, DeployControlMistakes) {
+  EXPECT_EQ(Errors(R"(
+pipelines:
+  p:
+    paused: maybe
+    triggerers: {roles: [nobody]}
+    stages:
+      - a:
+          approval: {type: manual, users: [x], required: 2}
+          jobs: {j: {tasks: [{exec: {command: ls}}]}}
+      - b:
+          approval: {type: manual, required: 0}
+          jobs: {j: {tasks: [{exec: {command: ls}}]}}
+)"),
+            Lines({"c.yaml:3:13: expected true or false for 'paused', got 'maybe'",
+                   "c.yaml:4:5: pipeline 'p' triggerers: role 'nobody' is not defined under "
+                   "security.roles",
+                   "c.yaml:7:58: required 2 approvers, but 'users' lists only 1 and no roles",
+                   "c.yaml:10:46: required must be from 1 to 100, got 0"}));
+}
+
 }  // namespace
 }  // namespace gantry::config

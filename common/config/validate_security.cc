@@ -31,6 +31,9 @@ class SecurityValidator {
       CheckGrant(g.operate, "'operate'");
       CheckGrant(g.admin, "'admin'");
     }
+    for (const Pipeline& p : config_.pipelines) {
+      CheckGrant(p.triggerers, absl::StrCat("pipeline '", p.name, "' triggerers"));
+    }
     for (const Environment& env : config_.environments) {
       CheckGrant(env.deployers, absl::StrCat("environment '", env.name, "' deployers"));
     }
