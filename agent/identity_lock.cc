@@ -1,52 +1,23 @@
 #include "agent/identity_lock.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
-
-#include <cstring>
-
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "agent/paths.h"
 
 namespace gantry::agent {
 
 absl::StatusOr<IdentityLock> IdentityLock::Acquire(const std::string& work_dir) {
-  const std::string path = LockPath(work_dir);
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
-  }
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    int err = errno;
-    char buf[32] = {};
-    ssize_t n = ::pread(fd, buf, sizeof(buf) - 1, 0);
-    ::close(fd);
-    if (err != EWOULDBLOCK) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("cannot lock ", path, ": ", std::strerror(err)));
-    }
-    std::string pid = n > 0 ? std::string(absl::StripAsciiWhitespace(std::string(buf, n))) : "";
+  absl::StatusOr<PidLock> lock = PidLock::Acquire(LockPath(work_dir));
+  if (absl::IsFailedPrecondition(lock.status())) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "another gantry-agent", pid.empty() ? "" : absl::StrCat(" (pid ", pid, ")"),
-        " is running with work dir ", work_dir, " and its identity ", IdentityPath(work_dir),
+        "another gantry-agent (", absl::StripPrefix(lock.status().message(), "held by "),
+        ") is running with work dir ",
+        work_dir, " and its identity ", IdentityPath(work_dir),
         ": two processes with one identity would take each other's session; give each agent "
         "its own --work-dir"));
   }
-  // The holder's pid, for the message above; the lock itself is the flock.
-  std::string pid = absl::StrCat(::getpid(), "\n");
-  if (::ftruncate(fd, 0) == 0) {
-    ssize_t ignored = ::pwrite(fd, pid.data(), pid.size(), 0);
-    (void)ignored;
-  }
-  return IdentityLock(fd);
-}
-
-IdentityLock::~IdentityLock() {
-  if (fd_ >= 0) ::close(fd_);
+  if (!lock.ok()) return lock.status();
+  return IdentityLock(std::move(*lock));
 }
 
 }  // namespace gantry::agent

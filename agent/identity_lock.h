@@ -10,26 +10,20 @@
 #include <utility>
 
 #include "absl/status/statusor.h"
+#include "common/pid_lock.h"
 
 namespace gantry::agent {
 
+// A PidLock on DIR/agent.lock, with the agent's own message when refused.
 class IdentityLock {
  public:
   // FAILED_PRECONDITION, naming the holder's pid, if another process holds
   // it; other errors if the file cannot be opened.
   static absl::StatusOr<IdentityLock> Acquire(const std::string& work_dir);
 
-  IdentityLock(IdentityLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
-  IdentityLock& operator=(IdentityLock&& other) noexcept {
-    std::swap(fd_, other.fd_);
-    return *this;
-  }
-  IdentityLock(const IdentityLock&) = delete;
-  ~IdentityLock();  // releases the lock
-
  private:
-  explicit IdentityLock(int fd) : fd_(fd) {}
-  int fd_;
+  explicit IdentityLock(PidLock lock) : lock_(std::move(lock)) {}
+  PidLock lock_;
 };
 
 }  // namespace gantry::agent

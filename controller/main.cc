@@ -14,10 +14,12 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "common/config/duration.h"
 #include "common/config/limits.h"
 #include "common/files.h"
 #include "common/logging.h"
+#include "common/pid_lock.h"
 #include "common/process_setup.h"
 #include "controller/bootstrap.h"
 #include "controller/clock.h"
@@ -203,6 +205,9 @@ std::unique_ptr<grpc::Server> BuildServer(const std::string& listen,
                                           const std::vector<grpc::Service*>& services, int* port) {
   grpc::ServerBuilder builder;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), port);
+  // gRPC sets SO_REUSEPORT by default, which lets a second controller bind
+  // the same port and take half the connections: a port in use must fail.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   for (grpc::Service* service : services) builder.RegisterService(service);
   // gRPC's default 4 MiB would refuse configs the parser accepts.
   builder.SetMaxReceiveMessageSize(static_cast<int>(gantry::config::kMaxConfigMessageBytes));
@@ -251,6 +256,16 @@ int main(int argc, char** argv) {
   sigset_t signals = BlockStopSignals();
   if (auto st = PrepareDataDir(flags.data_dir); !st.ok()) return Fail(st.ToString());
   const std::string& data_dir = flags.data_dir;
+  // One controller per data dir, taken before anything in it is touched (the
+  // embedded PostgreSQL, controller.addr): a second one would adopt the
+  // first's postmaster and, stopping, stop it under the first.
+  absl::StatusOr<gantry::PidLock> dir_lock = gantry::PidLock::Acquire(data_dir + "/controller.lock");
+  if (absl::IsFailedPrecondition(dir_lock.status())) {
+    return Fail(absl::StrCat("another gantry-controller (",
+                             absl::StripPrefix(dir_lock.status().message(), "held by "),
+                             ") is running with data dir ", data_dir));
+  }
+  if (!dir_lock.ok()) return Fail(dir_lock.status().ToString());
 
   std::unique_ptr<gantry::EmbeddedPostgres> embedded;
   auto db = OpenDatabase(flags, embedded);
