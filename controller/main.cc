@@ -24,6 +24,7 @@
 #include "controller/bootstrap.h"
 #include "controller/clock.h"
 #include "controller/embedded_pg/embedded_postgres.h"
+#include "controller/embedded_pg/pg_supervisor.h"
 #include "controller/read_service.h"
 #include "controller/rpc/agent_service.h"
 #include "controller/rpc/operator_service.h"
@@ -34,6 +35,8 @@ namespace {
 
 // Set when the scheduler cannot go on: main then exits with EX_TEMPFAIL.
 std::atomic<bool> fatal{false};
+// The embedded PostgreSQL died and could not be started again.
+std::atomic<bool> pg_lost{false};
 
 int Fail(const std::string& message) {
   spdlog::error("{}", message);
@@ -270,6 +273,19 @@ int main(int argc, char** argv) {
   std::unique_ptr<gantry::EmbeddedPostgres> embedded;
   auto db = OpenDatabase(flags, embedded);
   if (!db.ok()) return Fail(std::string(db.status().message()));
+  // A dead embedded postmaster is started again; one that cannot be ends the
+  // controller (exit 1) with the reason rather than leaving it hung.
+  std::unique_ptr<gantry::PgSupervisor> supervisor;
+  if (embedded) {
+    supervisor = std::make_unique<gantry::PgSupervisor>(
+        embedded.get(),
+        [](const absl::Status& st) {
+          spdlog::error("exiting: {}", std::string(st.message()));
+          pg_lost = true;
+          ::kill(::getpid(), SIGTERM);
+        },
+        gantry::PgSupervisor::Options{});
+  }
   gantry::TokenRegistry tokens;
   auto boot = gantry::Bootstrap(**db, data_dir, &tokens);
   if (!boot.ok()) return Fail(std::string(boot.status().message()));
@@ -309,6 +325,7 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("signal {}: shutting down", sig);
+  if (supervisor) supervisor->Stop();
   StopServing(*scheduler, *server, reads, artifacts);
   server.reset();
   identity.Stop();
@@ -320,5 +337,6 @@ int main(int argc, char** argv) {
   std::error_code ec;
   std::filesystem::remove(data_dir + "/controller.addr", ec);
   spdlog::info("stopped");
+  if (pg_lost) return 1;
   return fatal ? 75 : 0;  // EX_TEMPFAIL: try again
 }

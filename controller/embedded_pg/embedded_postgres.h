@@ -35,6 +35,7 @@
 #include <sys/types.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -103,6 +104,18 @@ class EmbeddedPostgres {
   // Forget the server without stopping it, as a crashed owner would; the
   // destructor then leaves it running. For tests of adoption.
   void Detach();
+
+  // --- supervision (embedded_postgres_recover.cc)
+  // The postmaster's pid from postmaster.pid, if that process is alive.
+  std::optional<pid_t> PostmasterPid() const;
+  // Whether this object started or adopted the server and has not stopped
+  // it: only then is a dead postmaster ours to restart.
+  bool Owned();
+  // Starts the server again after its postmaster died (PostgreSQL runs crash
+  // recovery), retrying while the dead postmaster's backends still hold its
+  // shared memory, up to `deadline`. A server someone else started meanwhile
+  // is adopted instead.
+  absl::Status Recover(absl::Duration deadline);
 
   bool adopted() const { return adopted_; }  // Start found it running
   bool relocated() const { return relocated_; }

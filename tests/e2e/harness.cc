@@ -180,15 +180,13 @@ absl::Status Cluster::StartController(std::vector<std::string> extra_args) {
 }
 
 absl::Status Cluster::SpawnController() {
-  std::vector<std::string> argv = {BinDir() + "/gantry-controller",
-                                   "--data-dir",
-                                   data_dir(),
-                                   "--listen",
-                                   absl::StrCat("127.0.0.1:", controller_port_),
-                                   "--database-url",
-                                   database_url(),
-                                   "--log-level",
-                                   "debug"};
+  std::vector<std::string> argv = {BinDir() + "/gantry-controller", "--data-dir", data_dir(),
+                                   "--listen", absl::StrCat("127.0.0.1:", controller_port_),
+                                   "--log-level", "debug"};
+  if (!embedded_database_) {
+    argv.push_back("--database-url");
+    argv.push_back(database_url());
+  }
   argv.insert(argv.end(), controller_args_.begin(), controller_args_.end());
   AppendToLog("controller", absl::StrCat("=== e2e: ", CommandLineString(argv), "\n"));
   SpawnOptions options;

@@ -103,6 +103,9 @@ class Cluster {
   // port on later starts, so agents find it again) and waits up to 30 s for
   // it to write controller.addr. `extra_args` are remembered for restarts.
   absl::Status StartController(std::vector<std::string> extra_args = {});
+  // Later starts run the controller on its own embedded PostgreSQL (under
+  // its data dir, initdb on first start) instead of the shared server.
+  void UseEmbeddedDatabase() { embedded_database_ = true; }
   // Sends `sig` to the controller's process group. For SIGKILL, SIGTERM,
   // SIGINT and SIGQUIT also waits for it to exit (SIGKILL after 30 s) and
   // returns how it ended; other signals (SIGSTOP...) return at once.
@@ -204,6 +207,7 @@ class Cluster {
   absl::Status init_status_;
   std::vector<std::string> controller_args_;
   std::unique_ptr<ChildProcess> controller_;
+  bool embedded_database_ = false;
   std::string controller_addr_;
   int controller_port_ = 0;
   std::vector<Agent> agents_;
