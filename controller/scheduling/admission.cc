@@ -48,12 +48,17 @@ AgentScope ApplyScope(store::AgentRecord& agent) {
 }
 
 absl::Status CleanList(std::vector<std::string>& list, const char* what, bool allow_anything) {
+  if (list.size() > kMaxListItems) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(list.size(), " ", what, "s given: at most ", kMaxListItems));
+  }
   for (const auto& item : list) {
     if (allow_anything && item == kAnything) continue;
     if (!IsValidName(item)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "invalid ", what, " '", item, "': use letters, digits, '-', '_' and '.' (at most 255)",
-          allow_anything ? ", or '*' for any" : ""));
+      return absl::InvalidArgumentError(
+          absl::StrCat("invalid ", what, " '", item.substr(0, 80),
+                       "': use letters, digits, '-', '_' and '.' (at most 255)",
+                       allow_anything ? ", or '*' for any" : ""));
     }
   }
   std::sort(list.begin(), list.end());
@@ -67,6 +72,7 @@ std::vector<std::string> ValidNames(std::vector<std::string> list) {
              list.end());
   std::sort(list.begin(), list.end());
   list.erase(std::unique(list.begin(), list.end()), list.end());
+  if (list.size() > kMaxListItems) list.resize(kMaxListItems);
   return list;
 }
 

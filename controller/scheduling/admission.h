@@ -41,13 +41,18 @@ struct AgentScope {
 AgentScope ScopeOf(const store::AgentRecord& agent);
 AgentScope ApplyScope(store::AgentRecord& agent);
 
+// Resources or environments an agent or a key may name at most: a
+// registration without a key may send anything, and it is stored.
+inline constexpr size_t kMaxListItems = 100;
+
 // Sorted, without duplicates. INVALID_ARGUMENT naming `what` ("resource")
-// for an item that is not a valid name (common/names.h), or not "*" when
-// `allow_anything`.
+// for more than kMaxListItems items, or for an item that is not a valid name
+// (common/names.h), or not "*" when `allow_anything`.
 absl::Status CleanList(std::vector<std::string>& list, const char* what,
                        bool allow_anything = false);
 
-// The valid names of `list` (common/names.h), sorted, without duplicates:
+// The valid names of `list` (common/names.h), sorted, without duplicates,
+// the first kMaxListItems:
 // what an agent's hello asks for, where a bad item is dropped, not an error.
 std::vector<std::string> ValidNames(std::vector<std::string> list);
 

@@ -60,6 +60,10 @@ TEST(AdmissionTest, CleanList) {
   EXPECT_FALSE(CleanList(list, "environment").ok());
   EXPECT_TRUE(CleanList(list, "environment", /*allow_anything=*/true).ok());
   EXPECT_EQ(ValidNames({"x", "bad name", "x"}), Names({"x"}));
+  Names many;
+  for (size_t i = 0; i <= kMaxListItems; ++i) many.push_back("r" + std::to_string(1000 + i));
+  EXPECT_EQ(ValidNames(many).size(), kMaxListItems);
+  EXPECT_EQ(CleanList(many, "resource").code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(AdmissionTest, SourceHost) {

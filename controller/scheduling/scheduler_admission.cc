@@ -36,6 +36,13 @@ std::string RefusedNote(const AgentScope& scope) {
   return parts.empty() ? "" : absl::StrCat("refused ", absl::StrJoin(parts, "; "));
 }
 
+// A caller's string in messages and audit rows, cut short: a registration
+// without a key may send anything.
+std::string Shown(const std::string& s) {
+  constexpr size_t kMax = 80;
+  return s.size() <= kMax ? s : absl::StrCat(s.substr(0, kMax), "...");
+}
+
 v1::AgentKey KeyView(const store::AgentKeyRecord& k) {
   v1::AgentKey out;
   out.set_id(k.id);
@@ -96,13 +103,18 @@ absl::StatusOr<v1::RegisterResponse> Scheduler::Admit(const v1::RegisterRequest&
                                                       const std::string& source,
                                                       AuditEntry& audit) {
   std::string name = request.name().empty() ? request.hostname() : request.name();
-  audit.target = absl::StrCat("agent:", name);
+  audit.target = absl::StrCat("agent:", Shown(name));
   RETURN_IF_ERROR(LoadAgentKeys());
   std::optional<store::AgentKeyRecord> key = RegisterKeyScope(request.register_key());
-  if (key) audit.actor = absl::StrCat("agent:", name);
+  if (key) audit.actor = absl::StrCat("agent:", Shown(name));
   if (!IsValidName(name)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "invalid agent name '", name, "': use letters, digits, '-', '_' and '.' (at most 255)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid agent name '", Shown(name),
+                     "': use letters, digits, '-', '_' and '.' (at most 255)"));
+  }
+  if (request.hostname().size() > kMaxNameLength) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("hostname '", Shown(request.hostname()), "' is longer than 255 bytes"));
   }
   store::AgentRecord rec;
   rec.requested_resources = ToVector(request.resources());

@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "common/crypto.h"
 #include "common/locator.h"
+#include "common/names.h"
 #include "controller/agent_messages.h"
 #include "controller/scheduling/scheduler.h"
 #include "controller/store/tx.h"
@@ -135,7 +136,7 @@ void Scheduler::Hello(Batch& batch, const std::shared_ptr<AgentChannel>& channel
   // What the agent asks for takes effect within its key's scope, or as an
   // admin assigned it (admission.h).
   store::AgentRecord updated = agent.record;
-  updated.hostname = hello.hostname();
+  updated.hostname = hello.hostname().substr(0, kMaxNameLength);
   updated.requested_resources = ValidNames(ToVector(hello.resources()));
   updated.requested_environments = ValidNames(ToVector(hello.environments()));
   ApplyScope(updated);
