@@ -4,8 +4,10 @@
 #   deploy/fuzz.sh [MINUTES] [TARGET...]     default: 10 minutes, every target
 #   deploy/fuzz.sh --merge [TARGET...]       add new coverage to fuzz/corpus/
 #
-# Targets: config_parser_fuzz, locator_fuzz, artifact_path_fuzz. Each runs on
-# a working corpus, build-fuzz/corpus/TARGET, seeded from fuzz/corpus/TARGET.
+# Targets: config_parser_fuzz, locator_fuzz, artifact_path_fuzz and
+# agent_message_fuzz (agent input on a real Scheduler; it starts a private
+# PostgreSQL under /tmp, so it needs PostgreSQL installed). Each runs on a
+# working corpus, build-fuzz/corpus/TARGET, seeded from fuzz/corpus/TARGET.
 # A crash stops that target and leaves its input in build-fuzz/crashes/TARGET/;
 # the script goes on with the next target and exits 1 at the end. Add the
 # input to fuzz/corpus/TARGET/ with the fix: the default test suite replays
@@ -16,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR="${GANTRY_FUZZ_BUILD_DIR:-build-fuzz}"
-ALL_TARGETS=(config_parser_fuzz locator_fuzz artifact_path_fuzz)
+ALL_TARGETS=(config_parser_fuzz locator_fuzz artifact_path_fuzz agent_message_fuzz)
 
 MERGE=0
 MINUTES=10
