@@ -34,8 +34,8 @@ namespace gantry {
 struct TriggerSpec {
   std::string pipeline;
   std::string user;
-  // A manual trigger's caller's roles (with `user`): a trigger opens a
-  // manual first stage on their behalf, so its gate is checked.
+  // A manual trigger's caller's roles (with `user`): a trigger opens the
+  // first stage on their behalf, so that stage's approval lists are checked.
   std::vector<std::string> roles;
   std::string cause_kind = "manual";  // manual | upstream
   std::string message;

@@ -88,7 +88,7 @@ security:
     prod-ops: [dave]
 )";
 
-const GateActor kBob{.user = "bob"};
+const GateActor kBob{.user = "bob", .roles = {}};
 
 constexpr int64_t kNow = 1'800'000'000'000;
 
@@ -725,7 +725,7 @@ class PlannerGateTest : public PlannerDbTest {
     return out;
   }
 
-  const GateActor kLead{.user = "rel-lead"};
+  const GateActor kLead{.user = "rel-lead", .roles = {}};
   const GateActor kReleaser{.user = "carol", .roles = {"releasers"}};
   const GateActor kProdOps{.user = "dave", .roles = {"prod-ops", "other"}};
 };
@@ -764,7 +764,7 @@ TEST_F(PlannerGateTest, TriggerOfAManualFirstStageChecksItsGate) {
 // by a trigger too: the lists apply to a manual trigger (not to an upstream
 // one, which no person asked for).
 TEST_F(PlannerGateTest, TriggerChecksTheListsOfANonManualFirstStage) {
-  auto refused = TriggerAs("guarded", GateActor{.user = "mallory"});
+  auto refused = TriggerAs("guarded", GateActor{.user = "mallory", .roles = {}});
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied) << refused.status();
   EXPECT_FALSE(model_.dirty());
   ASSERT_TRUE(TriggerAs("guarded", kLead).ok());
@@ -882,7 +882,7 @@ TEST_F(PlannerGateTest, ApprovalCommentMustBeOneShortLine) {
 // A trigger-time value for a variable that is secure in the config is
 // stored secure; other overrides stay as given.
 TEST_F(PlannerGateTest, OverrideOfASecureVariableIsStoredSecure) {
-  ASSERT_TRUE(TriggerAs("secrets", GateActor{.user = "alice"},
+  ASSERT_TRUE(TriggerAs("secrets", GateActor{.user = "alice", .roles = {}},
                         {{"DB_PASSWORD", "from-trigger", false},
                          {"PLAIN", "shown", false},
                          {"NEW", "given-secure", true}})
