@@ -326,6 +326,8 @@ int main(int argc, char** argv) {
   sigwait(&signals, &sig);
   spdlog::info("signal {}: shutting down", sig);
   if (supervisor) supervisor->Stop();
+  // Work waiting for a database that is away is given up, not retried.
+  gantry::store::Db::AbandonRetries();
   StopServing(*scheduler, *server, reads, artifacts);
   server.reset();
   identity.Stop();

@@ -1,5 +1,7 @@
 #include "controller/store/db.h"
 
+#include <atomic>
+
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -75,7 +77,15 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> OpenConnection(const std::stri
   }
 }
 
+std::atomic<bool> abandon_retries{false};
+
+absl::Status ShuttingDown(const char* operation) {
+  return absl::UnavailableError(absl::StrCat(operation, ": shutting down"));
+}
+
 }  // namespace
+
+void Db::AbandonRetries() { abandon_retries = true; }
 
 Db::Db(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Db::~Db() = default;
@@ -110,6 +120,8 @@ absl::Status Db::Run(const char* operation, const std::function<absl::Status(Tx&
         spdlog::info("reconnected to PostgreSQL");
       } else if (absl::Now() > deadline) {
         return conn.status();
+      } else if (abandon_retries) {
+        return ShuttingDown(operation);
       } else {
         std::this_thread::sleep_for(backoff);
         backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
@@ -121,6 +133,7 @@ absl::Status Db::Run(const char* operation, const std::function<absl::Status(Tx&
     if (result.status.ok() || !result.retry || absl::Now() > deadline) {
       return result.status;
     }
+    if (abandon_retries) return ShuttingDown(operation);
     if (attempt == 1 || attempt % 10 == 0) {
       spdlog::warn("{} (attempt {}), retrying", result.status.ToString(), attempt);
     }

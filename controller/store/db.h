@@ -35,6 +35,12 @@ class Db {
 
   void set_retry_deadline(absl::Duration d) { retry_deadline_ = d; }
 
+  // From now on every Db in the process gives up instead of retrying a lost
+  // connection (UNAVAILABLE "shutting down"): a controller asked to stop
+  // while its database is away stops in seconds, not after the retry
+  // deadline. Irreversible; for shutdown.
+  static void AbandonRetries();
+
  private:
   struct Impl;
   explicit Db(std::unique_ptr<Impl> impl);

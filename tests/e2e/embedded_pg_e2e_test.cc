@@ -72,5 +72,32 @@ TEST(EmbeddedPgTest, AKilledPostmasterIsRestartedAndTheRunFinishesOnce) {
   EXPECT_TRUE(WaitFor([&] { return ::kill(new_pid, 0) != 0; }, absl::Seconds(10)));
 }
 
+// With its database gone (and work waiting to be written), SIGTERM still
+// stops the controller within 10 s rather than after the retry deadline.
+TEST(EmbeddedPgTest, SigtermStopsTheControllerWhileItsDatabaseIsAway) {
+  Cluster cluster;
+  ASSERT_TRUE(cluster.StartController().ok()) << cluster.LogTails();
+  ASSERT_TRUE(cluster.ApplyConfig(kConfig).ok()) << cluster.LogTails();
+  auto agent = cluster.StartAgent({.name = "a1"});
+  ASSERT_TRUE(agent.ok());
+  ASSERT_TRUE(cluster.WaitForIdleAgents()) << cluster.LogTails();
+  ASSERT_EQ(cluster.Cli({"pipeline", "trigger", "slow"}).exit_code, 0);
+  ASSERT_TRUE(WaitFor([&] {
+    auto run = cluster.ShowRun("slow/1");
+    return run.ok() && run->stages(0).jobs_size() == 1 && run->stages(0).jobs(0).state() == "running";
+  }, absl::Seconds(60), kCliPoll)) << cluster.LogTails();
+  ASSERT_TRUE(StopSharedPostgres().ok());
+  // The job ends while the database is away: its report waits in a retry.
+  EXPECT_TRUE(WaitFor([&] {
+    return absl::StrContains(cluster.ControllerLog(), "retrying");
+  }, absl::Seconds(30))) << cluster.LogTails();
+  absl::Time asked = absl::Now();
+  ExitStatus stopped = cluster.KillController(SIGTERM);
+  absl::Duration took = absl::Now() - asked;
+  EXPECT_LT(took, absl::Seconds(10)) << stopped.ToString() << "\n" << cluster.LogTails();
+  EXPECT_EQ(stopped.term_signal, 0) << stopped.ToString();
+  ASSERT_TRUE(StartSharedPostgres().ok());
+}
+
 }  // namespace
 }  // namespace gantry::e2e
