@@ -924,6 +924,15 @@ constexpr char kGatedPipelines[] = R"(
           approval: {type: manual, users: [bob]}
           jobs:
             s: {tasks: [{exec: {command: "true"}}]}
+  by-role:
+    stages:
+      - only:
+          approval: {type: manual, roles: [releasers]}
+          jobs:
+            o: {tasks: [{exec: {command: "true"}}]}
+security:
+  roles:
+    releasers: [carol]
 )";
 
 class SchedulerGateTest : public SchedulerTest {
@@ -940,9 +949,10 @@ class SchedulerGateTest : public SchedulerTest {
     ASSERT_TRUE(applied.ok()) << applied.status();
   }
   absl::StatusOr<v1::PipelineRun> TriggerAs(const Principal& who,
-                                            const std::vector<v1::EnvironmentVariable>& vars = {}) {
+                                            const std::vector<v1::EnvironmentVariable>& vars = {},
+                                            const std::string& pipeline = "gated") {
     v1::TriggerPipelineRequest request;
-    request.set_pipeline("gated");
+    request.set_pipeline(pipeline);
     for (const auto& v : vars) *request.add_variables() = v;
     auto [done, reply] = Replied<v1::PipelineRun>();
     scheduler_->Trigger(request, who, done);
@@ -1027,6 +1037,24 @@ TEST_F(SchedulerGateTest, GateUsersAreCheckedOnTheFirstStageTriggerAndALaterAppr
   EXPECT_EQ(second->approvals(0).comment(), "hotfix 7");
   EXPECT_EQ(second->approvals(0).at().seconds(), absl::ToUnixSeconds(approved_at));
   EXPECT_EQ(second->approved_by(), "bob");
+}
+
+// The caller's roles reach the gate too: a trigger of a pipeline whose first
+// stage lists a role passes for a member of it (roles as the edge resolved
+// them) and is refused for anyone else.
+TEST_F(SchedulerGateTest, GateRolesAreCheckedOnTheFirstStageTrigger) {
+  ASSERT_NO_FATAL_FAILURE(StartGated());
+  auto refused = TriggerAs(Principal{.user = "dave", .roles = {"other"}}, {}, "by-role");
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied) << refused.status();
+  EXPECT_EQ(refused.status().message(),
+            "user 'dave' may not trigger by-role (a trigger opens its first stage only): only "
+            "roles releasers may approve it");
+  auto run = TriggerAs(Principal{.user = "carol", .roles = {"releasers"}}, {}, "by-role");
+  ASSERT_TRUE(run.ok()) << run.status();
+  const v1::StageRun* only = Stage(*run, "only");
+  ASSERT_NE(only, nullptr);
+  ASSERT_EQ(only->approvals_size(), 1);
+  EXPECT_EQ(only->approvals(0).user(), "carol");
 }
 
 // The controller refuses a GANTRY_* trigger variable itself (not only the
