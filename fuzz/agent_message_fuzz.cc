@@ -310,6 +310,10 @@ void Script::Epilogue() {
 }  // namespace
 }  // namespace gantry::fuzz
 
+// OpenSSL (through libpq) keeps global state to the end of the process;
+// LeakSanitizer would report it at the exit of every run.
+extern "C" const char* __lsan_default_suppressions() { return "leak:libcrypto.so\n"; }
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using gantry::fuzz::SchedulerFixture;
   // Undecodable strings (invalid UTF-8) are routine here; do not log each.

@@ -6,6 +6,10 @@ void PgArray::Add(const std::string& text) {
   Separate();
   body_ += '"';
   for (char c : text) {
+    // PostgreSQL text cannot hold NUL, and libpq would end the whole
+    // parameter at it, failing the batch: an agent's report with one (a job
+    // reason, valid UTF-8) would fail every commit it is re-sent in.
+    if (c == '\0') continue;
     if (c == '"' || c == '\\') body_ += '\\';
     body_ += c;
   }

@@ -1,6 +1,7 @@
 // PostgreSQL array literals, for passing a batch of rows as one parameter
 // per column (libpqxx 6 has no array parameters). Every element is quoted,
-// so any text (commas, quotes, braces, "NULL") round-trips.
+// so any text (commas, quotes, braces, "NULL") round-trips, except NUL
+// characters, which PostgreSQL text cannot hold: they are dropped.
 #pragma once
 
 #include <cstdint>
