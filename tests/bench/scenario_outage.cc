@@ -355,10 +355,17 @@ absl::Status Verify(Outage& o) {
   o.Add("db.chunks_missing_or_extra", static_cast<double>(rows - t.acked), "chunks");
   o.Add("db.jobs_with_gaps", static_cast<double>(gaps_n), "jobs");
   o.Add("db.bytes_mismatch", static_cast<double>(bytes - rows * chunk), "B");
-  if (passed_n != o.sizes.agents || rows != t.acked || gaps_n != 0 || bytes != rows * chunk) {
+  // The headline: every job ended, and every byte the jobs produced (up to
+  // StopConsole) is in the database.
+  o.Add("all_jobs_finished", passed_n == o.sizes.agents ? 1 : 0, "bool");
+  o.Add("console_bytes_lost", static_cast<double>(std::max<int64_t>(0, t.produced * chunk - bytes)),
+        "B");
+  if (passed_n != o.sizes.agents || rows != t.acked || rows != t.produced || gaps_n != 0 ||
+      bytes != rows * chunk) {
     return absl::InternalError(absl::StrCat("after the outage: ", passed_n, " of ", o.sizes.agents,
                                             " jobs passed, ", rows, " chunks stored for ", t.acked,
-                                            " acknowledged, ", gaps_n, " jobs with gaps"));
+                                            " acknowledged and ", t.produced, " produced, ", gaps_n,
+                                            " jobs with gaps"));
   }
   return absl::OkStatus();
 }
