@@ -50,7 +50,9 @@ absl::StatusOr<AppliedConfig> ApplyConfigFiles(store::Db& db,
     }
     for (const auto& [path, content] : old_files) diff += UnifiedDiff(path, content, "");
     int64_t revision = tx.InsertConfigRevision(author, hash, diff, records);
-    for (const auto& p : parsed.config.pipelines) tx.EnsurePipeline(p.name);
+    // `paused: true` pauses a pipeline only when it first appears (no row
+    // yet): an operator's later unpause is not undone by the next apply.
+    for (const auto& p : parsed.config.pipelines) tx.EnsurePipeline(p.name, p.paused, author);
     response.set_revision(revision);
     response.set_diff(diff);
     return absl::OkStatus();

@@ -55,12 +55,28 @@ struct AuditQuery {
   int limit = 1000;
 };
 
+// An upstream trigger kept while its pipeline is paused or locked.
+struct PipelineWaitingTrigger {
+  std::string upstream_pipeline;  // "" = nothing waits
+  int64_t upstream_counter = 0;
+  std::string upstream_stage;
+  int32_t upstream_stage_counter = 0;
+  std::string user;
+  std::string message;
+};
+
 struct PipelineRecord {
   std::string name;
   int64_t last_counter = 0;
   bool paused = false;
   std::string pause_reason;
   std::string paused_by;
+  // Pause and lock (migration 0008).
+  int64_t paused_at = 0;
+  int64_t locked_by = 0;  // the counter of the run holding the lock; 0 = none
+  // The newest upstream trigger that arrived while paused or locked:
+  // waiting.upstream_pipeline is "" when none waits.
+  PipelineWaitingTrigger waiting;
 };
 
 struct PipelineRunRecord {

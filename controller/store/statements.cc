@@ -23,6 +23,12 @@ namespace {
   ", " MS("assigned_at") ", " MS("started_at") ", " MS("finished_at")                \
   ", console_bytes, last_sequence, cancel_reason, pinned_agent, console_truncated"
 
+// The order PipelineFromRow in tx_rows.cc reads.
+#define PIPELINE_COLUMNS                                                             \
+  "name, last_counter, paused, pause_reason, paused_by, " MS("paused_at")           \
+  ", locked_by, waiting_upstream_pipeline, waiting_upstream_counter, "                \
+  "waiting_upstream_stage, waiting_upstream_stage_counter, waiting_user, waiting_message"
+
 constexpr Statement kStatements[] = {
     // --- batched writes: one statement applies a whole WriteBatch, each
     // table's rows a data-modifying CTE over the arrays (one element per row;
@@ -155,9 +161,28 @@ constexpr Statement kStatements[] = {
 
     // --- pipelines
     {kEnsurePipeline, "INSERT INTO pipelines (name) VALUES ($1) ON CONFLICT (name) DO NOTHING"},
-    {kGetPipeline,
-     "SELECT name, last_counter, paused, pause_reason, paused_by "
-     "FROM pipelines WHERE name = $1"},
+    {kGetPipeline, "SELECT " PIPELINE_COLUMNS " FROM pipelines WHERE name = $1"},
+    // A pipeline new to the controller whose config says `paused: true`.
+    {kEnsurePipelinePaused,
+     "INSERT INTO pipelines (name, paused, paused_by, paused_at, pause_reason) "
+     "VALUES ($1, true, $2, now(), 'paused: true in config') ON CONFLICT (name) DO NOTHING"},
+    {kPipelineControls, "SELECT " PIPELINE_COLUMNS " FROM pipelines ORDER BY name"},
+    {kApplyPipelineControls,
+     "INSERT INTO pipelines (name, paused, paused_by, paused_at, pause_reason, locked_by, "
+     "waiting_upstream_pipeline, waiting_upstream_counter, waiting_upstream_stage, "
+     "waiting_upstream_stage_counter, waiting_user, waiting_message) SELECT u.name, u.paused, "
+     "u.by, CASE WHEN u.at = 0 THEN NULL ELSE to_timestamp(u.at / 1000.0) END, u.reason, "
+     "u.locked, u.up, u.upc, u.ups, u.upsc, u.usr, u.msg FROM unnest($1::text[], "
+     "$2::boolean[], $3::text[], $4::bigint[], $5::text[], $6::bigint[], $7::text[], "
+     "$8::bigint[], $9::text[], $10::int[], $11::text[], $12::text[]) AS u(name, paused, by, "
+     "at, reason, locked, up, upc, ups, upsc, usr, msg) ON CONFLICT (name) DO UPDATE SET "
+     "paused = EXCLUDED.paused, paused_by = EXCLUDED.paused_by, paused_at = "
+     "EXCLUDED.paused_at, pause_reason = EXCLUDED.pause_reason, locked_by = "
+     "EXCLUDED.locked_by, waiting_upstream_pipeline = EXCLUDED.waiting_upstream_pipeline, "
+     "waiting_upstream_counter = EXCLUDED.waiting_upstream_counter, waiting_upstream_stage = "
+     "EXCLUDED.waiting_upstream_stage, waiting_upstream_stage_counter = "
+     "EXCLUDED.waiting_upstream_stage_counter, waiting_user = EXCLUDED.waiting_user, "
+     "waiting_message = EXCLUDED.waiting_message"},
 
     // --- pipeline runs
     {kFindPipelineRunByCounter,

@@ -38,6 +38,10 @@ inline constexpr char kInsertConfigRevisionFile[] = "InsertConfigRevisionFile";
 // --- pipelines
 inline constexpr char kEnsurePipeline[] = "EnsurePipeline";
 inline constexpr char kGetPipeline[] = "GetPipeline";
+inline constexpr char kEnsurePipelinePaused[] = "EnsurePipelinePaused";
+// --- pause and locks (tx_batch.cc): every pipeline's row, and the changed ones
+inline constexpr char kPipelineControls[] = "PipelineControls";
+inline constexpr char kApplyPipelineControls[] = "ApplyPipelineControls";
 
 // --- pipeline runs
 inline constexpr char kFindPipelineRunByCounter[] = "FindPipelineRunByCounter";

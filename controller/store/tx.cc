@@ -56,13 +56,12 @@ void Tx::EnsurePipeline(const std::string& name) { work_.exec_prepared(kEnsurePi
 std::optional<PipelineRecord> Tx::GetPipeline(const std::string& name) {
   auto r = work_.exec_prepared(kGetPipeline, name);
   if (r.empty()) return std::nullopt;
-  PipelineRecord p;
-  p.name = r[0][0].as<std::string>();
-  p.last_counter = r[0][1].as<int64_t>();
-  p.paused = r[0][2].as<bool>();
-  p.pause_reason = r[0][3].as<std::string>();
-  p.paused_by = r[0][4].as<std::string>();
-  return p;
+  return PipelineFromRow(r[0]);
+}
+
+void Tx::EnsurePipeline(const std::string& name, bool start_paused, const std::string& by) {
+  if (!start_paused) return EnsurePipeline(name);
+  work_.exec_prepared(kEnsurePipelinePaused, name, by);
 }
 
 std::optional<PipelineRunRecord> Tx::FindPipelineRun(const std::string& pipeline, int64_t counter) {

@@ -48,7 +48,13 @@ class Tx {
 
   // --- pipelines
   void EnsurePipeline(const std::string& name);
+  // The same; a pipeline new to the controller starts paused (by `by`)
+  // when `start_paused` (config `paused: true`). An existing one keeps its
+  // state.
+  void EnsurePipeline(const std::string& name, bool start_paused, const std::string& by);
   std::optional<PipelineRecord> GetPipeline(const std::string& name);
+  // Every pipeline's row: pause, lock and waiting trigger (tx_batch.cc).
+  std::vector<PipelineRecord> PipelineControls();
 
   // --- pipeline runs
   // counter 0 = newest.
@@ -119,6 +125,8 @@ class Tx {
   bool RevokeAgentKey(int64_t id, const std::string& by);
 
  private:
+  void ApplyPipelineControls(const std::vector<PipelineRecord>& rows);
+
   pqxx::transaction_base& work_;
 };
 

@@ -205,6 +205,38 @@ void Tx::ApplyWrites(const WriteBatch& b) {
   InsertConsole(&p, b.console);
   InsertApprovals(&p, b.approvals);
   work_.exec_prepared(kApplyWrites, pqxx::prepare::make_dynamic_params(p));
+  // After the counters: a pipeline's row exists by then either way.
+  if (!b.pipeline_controls.empty()) ApplyPipelineControls(b.pipeline_controls);
+}
+
+void Tx::ApplyPipelineControls(const std::vector<PipelineRecord>& rows) {
+  PgArray name, paused, by, at, reason, locked, up, upc, ups, upsc, user, msg;
+  for (const auto& r : rows) {
+    name.Add(r.name);
+    paused.Add(r.paused);
+    by.Add(r.paused_by);
+    at.Add(r.paused_at);
+    reason.Add(r.pause_reason);
+    locked.Add(r.locked_by);
+    up.Add(r.waiting.upstream_pipeline);
+    upc.Add(r.waiting.upstream_counter);
+    ups.Add(r.waiting.upstream_stage);
+    upsc.Add(static_cast<int64_t>(r.waiting.upstream_stage_counter));
+    user.Add(r.waiting.user);
+    msg.Add(r.waiting.message);
+  }
+  std::vector<std::string> p;
+  for (const auto* a : {&name, &paused, &by, &at, &reason, &locked, &up, &upc, &ups, &upsc, &user,
+                        &msg}) {
+    p.push_back(a->str());
+  }
+  work_.exec_prepared(kApplyPipelineControls, pqxx::prepare::make_dynamic_params(p));
+}
+
+std::vector<PipelineRecord> Tx::PipelineControls() {
+  std::vector<PipelineRecord> out;
+  for (const auto& r : work_.exec_prepared(kPipelineControls)) out.push_back(PipelineFromRow(r));
+  return out;
 }
 
 std::map<std::string, int64_t> Tx::PipelineCounters() {

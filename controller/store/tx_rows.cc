@@ -86,4 +86,22 @@ AgentConfigState AgentStateFromField(const pqxx::field& f) {
   return StateOrThrow(ParseAgentConfigState(f.as<std::string>()), f);
 }
 
+PipelineRecord PipelineFromRow(const pqxx::row& r) {
+  PipelineRecord p;
+  p.name = r[0].as<std::string>();
+  p.last_counter = r[1].as<int64_t>();
+  p.paused = r[2].as<bool>();
+  p.pause_reason = r[3].as<std::string>();
+  p.paused_by = r[4].as<std::string>();
+  p.paused_at = r[5].as<int64_t>();
+  p.locked_by = r[6].as<int64_t>();
+  p.waiting.upstream_pipeline = r[7].as<std::string>();
+  p.waiting.upstream_counter = r[8].as<int64_t>();
+  p.waiting.upstream_stage = r[9].as<std::string>();
+  p.waiting.upstream_stage_counter = r[10].as<int32_t>();
+  p.waiting.user = r[11].as<std::string>();
+  p.waiting.message = r[12].as<std::string>();
+  return p;
+}
+
 }  // namespace gantry::store

@@ -14,5 +14,7 @@ JobRunRecord JobFromRow(const pqxx::row& r);
 // A run_materials row's material columns, starting at column `first`.
 MaterialRevisionRecord MaterialFromRow(const pqxx::row& r, int first);
 AgentConfigState AgentStateFromField(const pqxx::field& f);
+// A pipelines row, in the order of PIPELINE_COLUMNS in statements.cc.
+PipelineRecord PipelineFromRow(const pqxx::row& r);
 
 }  // namespace gantry::store

@@ -43,11 +43,13 @@ struct WriteBatch {
   std::vector<JobRunRecord> changed_jobs;
   std::vector<ConsoleChunkRow> console;
   std::vector<StageApprovalRecord> approvals;  // new ones; never changed
+  // Pipelines whose pause, lock or waiting trigger changed (not last_counter).
+  std::vector<PipelineRecord> pipeline_controls;
 
   bool empty() const {
     return counters.empty() && new_runs.empty() && changed_runs.empty() && new_stages.empty() &&
            changed_stages.empty() && new_jobs.empty() && changed_jobs.empty() && console.empty() &&
-           approvals.empty();
+           approvals.empty() && pipeline_controls.empty();
   }
 };
 
