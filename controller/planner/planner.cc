@@ -104,6 +104,7 @@ absl::StatusOr<int64_t> Planner::DoTrigger(const TriggerSpec& spec, Effects* eff
     return absl::NotFoundError(
         absl::StrCat("no pipeline named '", spec.pipeline, "' in config revision ", revision));
   }
+  RETURN_IF_ERROR(CheckTriggerAllowed(spec.pipeline));  // paused or locked
   // A person triggering the pipeline opens its first stage (approves it,
   // if it is manual): the stage's lists are theirs to pass, as for `stage
   // approve` (GoCD, too, asks for operate permission on the first stage).
@@ -137,6 +138,7 @@ absl::StatusOr<int64_t> Planner::DoTrigger(const TriggerSpec& spec, Effects* eff
     v.secure = v.secure || IsSecureVariable(*config, *pipeline, v.name);
   }
   RunEntry& added = model_->AddRun(std::move(entry));
+  TakeLock(added, spec.cause_kind != "manual" && first_is_gate);
   effects->events.push_back(absl::StrCat("triggered ", added.run.pipeline, "/", added.run.counter,
                                          " (", spec.cause_kind, " by ", spec.user, ")"));
   // An upstream trigger stops at a manual first stage; a person triggering
@@ -325,6 +327,8 @@ absl::StatusOr<int64_t> Planner::Approve(const std::string& pipeline_name, int64
                                             " has no stage '", stage_name, "'"));
   }
   const config::Stage& stage = pipeline->stages[index];
+  RETURN_IF_ERROR(CheckStageAllowed(
+      *run, absl::StrCat("approve stage ", pipeline_name, "/", run->run.counter, "/", stage_name)));
   // The gate of the run's own revision: the run was created under it, and a
   // later `config apply` cannot widen (or narrow) who opens its gates.
   RETURN_IF_ERROR(CheckGate(

@@ -74,6 +74,19 @@ class Planner {
                                  const std::string& stage, const std::string& user,
                                  Effects* effects);
 
+  // --- pause and locks (planner_controls.cc). Each refuses with
+  // FAILED_PRECONDITION when there is nothing to do (already paused, not
+  // locked, the holding run still building).
+  absl::Status Pause(const std::string& pipeline, const std::string& user,
+                     const std::string& reason);
+  // A trigger that waited while the pipeline was paused runs now.
+  absl::Status Unpause(const std::string& pipeline, const std::string& user, Effects* effects);
+  absl::Status Unlock(const std::string& pipeline, const std::string& user, Effects* effects);
+  // After a config apply (and a reload of the controls): locks of pipelines
+  // no longer lockable are released, waiting triggers no longer held back
+  // run.
+  absl::Status ConfigChanged(Effects* effects);
+
   // --- job operations
   // scheduled -> assigned to `agent_id`; false if the attempt is no longer
   // scheduled (cancelled meanwhile).
@@ -144,6 +157,17 @@ class Planner {
   absl::StatusOr<RunEntry*> LoadRunOfJob(int64_t attempt);
   absl::StatusOr<RunEntry*> AddLoaded(std::optional<store::RunRows> rows);
   const config::Pipeline* PipelineOf(const RunEntry& run) const;
+  // planner_controls.cc: refusals, the waiting trigger, the lock.
+  config::LockBehavior LockBehaviorOf(const std::string& pipeline) const;
+  int64_t LockHolder(const std::string& pipeline) const;  // a counter; 0 = unlocked
+  absl::Status CheckTriggerAllowed(const std::string& pipeline) const;
+  absl::Status CheckStageAllowed(const RunEntry& run, const std::string& what) const;
+  // An upstream trigger of a paused or locked pipeline is kept (true).
+  bool KeepWaiting(const TriggerSpec& spec, Effects* effects);
+  void RunWaiting(const std::string& pipeline);
+  void TakeLock(const RunEntry& run, bool stops_at_gate);
+  void ReleaseLock(const std::string& pipeline, const std::string& why, Effects* effects);
+  void ReleaseLockAfter(const RunEntry& run, const store::StageRunRecord& stage, Effects* effects);
   const config::Job* JobConfig(const RunEntry& run, const store::StageRunRecord& stage,
                                const std::string& config_job) const;
 

@@ -16,6 +16,7 @@ absl::Status Planner::Drain(Effects* effects) {
       RETURN_IF_ERROR(SettleStage(step.stage_id, effects));
       continue;
     }
+    if (KeepWaiting(step.spec, effects)) continue;  // paused or locked
     auto triggered = DoTrigger(step.spec, effects);
     if (!triggered.ok()) {
       effects->events.push_back(absl::StrCat("could not trigger ", step.spec.pipeline, " (",
@@ -50,6 +51,7 @@ absl::Status Planner::SettleStage(int64_t stage_id, Effects* effects) {
   std::string where =
       absl::StrCat(run->run.pipeline, "/", run->run.counter, "/", stage.name, "/", stage.counter);
   effects->events.push_back(absl::StrCat("stage ", where, " ", Name(result)));
+  ReleaseLockAfter(*run, stage, effects);
   // The next run queued behind this stage may go now.
   StartQueued(run->run.pipeline, stage.name, effects);
   if (result != StageState::kPassed) {

@@ -151,7 +151,8 @@ void RunModel::AddApproval(store::StageApprovalRecord approval) {
 bool RunModel::dirty() const {
   return !new_runs_.empty() || !changed_runs_.empty() || !new_stages_.empty() ||
          !changed_stages_.empty() || !new_jobs_.empty() || !changed_jobs_.empty() ||
-         !console_.empty() || !changed_counters_.empty() || !approvals_.empty();
+         !console_.empty() || !changed_counters_.empty() || !approvals_.empty() ||
+         controls_.dirty();
 }
 
 store::WriteBatch RunModel::TakeWrites() {
@@ -179,6 +180,7 @@ store::WriteBatch RunModel::TakeWrites() {
   console_.clear();
   b.approvals = std::move(approvals_);
   approvals_.clear();
+  b.pipeline_controls = controls_.TakeWrites();
   new_runs_.clear();
   changed_runs_.clear();
   new_stages_.clear();

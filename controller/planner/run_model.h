@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/config/model.h"
+#include "controller/planner/pipeline_controls.h"
 #include "controller/store/write_batch.h"
 
 namespace gantry {
@@ -69,6 +70,11 @@ class RunModel {
   void AddConsole(store::ConsoleChunkRow chunk) { console_.push_back(std::move(chunk)); }
   // Records an opening of a stage's gate (the stage run is in memory).
   void AddApproval(store::StageApprovalRecord approval);
+  // Pause and lock of every pipeline. Reset empties them too (memory may
+  // be ahead of the database); LoadControls loads them. Their changes
+  // commit with the runs'.
+  PipelineControls& controls() { return controls_; }
+  void LoadControls(std::vector<store::PipelineRecord> rows) { controls_.Load(std::move(rows)); }
 
   bool dirty() const;
   // The writes since the last call, as row images.
@@ -91,6 +97,7 @@ class RunModel {
   std::set<std::string> changed_counters_;
   std::vector<store::ConsoleChunkRow> console_;
   std::vector<store::StageApprovalRecord> approvals_;  // new since the last commit
+  PipelineControls controls_;
 };
 
 }  // namespace gantry
