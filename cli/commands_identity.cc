@@ -60,7 +60,9 @@ absl::StatusOr<int> WhoAmI(CommandContext& ctx) {
   if (!response.roles().empty()) {
     ctx.out() << "roles: " << absl::StrJoin(response.roles(), ", ") << "\n";
   }
-  ctx.out() << "token: " << response.token().id() << "\n";
+  const v1::Token& t = response.token();
+  ctx.out() << "token: " << t.id() << (t.name().empty() ? "" : " (" + t.name() + ")")
+            << ", expires " << Expiry(t, ctx.time_zone()) << "\n";
   return kExitOk;
 }
 

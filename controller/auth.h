@@ -24,6 +24,8 @@ struct Principal {
   std::vector<std::string> roles;  // the security.roles that list the user
   std::string source;              // the caller's address, for the audit log
   int64_t token_id = 0;
+  std::string token_name;
+  absl::Time token_expires_at = absl::InfiniteFuture();
 
   bool HasRole(std::string_view role) const;
 };

@@ -16,6 +16,10 @@ grpc::ServerUnaryReactor* OperatorService::WhoAmI(grpc::CallbackServerContext* c
     for (const std::string& r : who.roles) out.add_roles(r);
     out.mutable_token()->set_id(who.token_id);
     out.mutable_token()->set_user(who.user);
+    out.mutable_token()->set_name(who.token_name);
+    if (who.token_expires_at != absl::InfiniteFuture()) {
+      SetTimestamp(absl::ToUnixMillis(who.token_expires_at), out.mutable_token()->mutable_expires_at());
+    }
     done(std::move(out));
   });
 }
