@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "controller/controls_view.h"
 #include "controller/job_lookup.h"
 #include "controller/model/states.h"
 #include "controller/run_view.h"
@@ -52,7 +53,9 @@ void ReadService::ListPipelines(Reply<v1::ListPipelinesResponse> done) {
           s->set_latest_label(run->label);
           s->set_latest_state(std::string(Name(run->state)));
         }
-        if (auto rec = tx.GetPipeline(p.name)) s->set_paused(rec->paused);
+        auto rec = tx.GetPipeline(p.name);
+        if (rec) s->set_paused(rec->paused);
+        BuildControlsView(p.name, rec ? &*rec : nullptr, *config, s->mutable_controls());
       }
       return absl::OkStatus();
     });
@@ -98,6 +101,10 @@ void ReadService::GetPipelineRun(v1::GetPipelineRunRequest request,
       }
       ASSIGN_OR_RETURN(auto config, configs_->Get(tx, run->config_revision));
       BuildRunView(tx, *run, config.get(), ReadAgentNames(tx), &response);
+      // The pipeline's pause and lock now, under today's config.
+      auto rec = tx.GetPipeline(request.pipeline());
+      BuildControlsView(request.pipeline(), rec ? &*rec : nullptr, *configs_->current(),
+                        response.mutable_controls());
       return absl::OkStatus();
     });
     if (!st.ok()) return done(st);

@@ -70,6 +70,16 @@ class OperatorService final : public v1::OperatorService::CallbackService {
   grpc::ServerUnaryReactor* GetPipelineRun(grpc::CallbackServerContext* ctx,
                                            const v1::GetPipelineRunRequest* req,
                                            v1::PipelineRun* resp) override;
+  // Pause and locks (operator_controls.cc).
+  grpc::ServerUnaryReactor* PausePipeline(grpc::CallbackServerContext* ctx,
+                                          const v1::PausePipelineRequest* req,
+                                          v1::PipelineControls* resp) override;
+  grpc::ServerUnaryReactor* UnpausePipeline(grpc::CallbackServerContext* ctx,
+                                            const v1::PipelineRequest* req,
+                                            v1::PipelineControls* resp) override;
+  grpc::ServerUnaryReactor* UnlockPipeline(grpc::CallbackServerContext* ctx,
+                                           const v1::PipelineRequest* req,
+                                           v1::PipelineControls* resp) override;
   grpc::ServerUnaryReactor* ApproveStage(grpc::CallbackServerContext* ctx,
                                          const v1::StageRequest* req,
                                          v1::PipelineRun* resp) override;

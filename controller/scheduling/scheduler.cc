@@ -108,13 +108,16 @@ void Scheduler::CloseSessions() {
 absl::Status Scheduler::LoadRuns() {
   std::map<std::string, int64_t> counters;
   std::vector<store::RunRows> rows;
+  std::vector<store::PipelineRecord> controls;
   absl::Status st = db_->Run("LoadRuns", [&](store::Tx& tx) {
     counters = tx.PipelineCounters();
+    controls = tx.PipelineControls();
     rows = tx.LoadRuns(tx.UnfinishedRunIds());
     return absl::OkStatus();
   });
   if (!st.ok()) return st;
   model_.Reset(std::move(counters));
+  model_.LoadControls(std::move(controls));
   planner_.Reset();
   for (auto& r : rows) {
     auto config = cold_.Config(r.run.config_revision);

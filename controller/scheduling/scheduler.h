@@ -96,6 +96,11 @@ class Scheduler {
   void Approve(v1::StageRequest request, Principal who, Reply<v1::PipelineRun> done);
   void CancelStage(v1::StageRequest request, Principal who, Reply<v1::PipelineRun> done);
   void ListAgents(Reply<v1::ListAgentsResponse> done);
+  // Pause and locks (scheduler_controls.cc); the edge has checked that
+  // `who` may operate the pipeline.
+  void Pause(v1::PausePipelineRequest request, Principal who, Reply<v1::PipelineControls> done);
+  void Unpause(v1::PipelineRequest request, Principal who, Reply<v1::PipelineControls> done);
+  void Unlock(v1::PipelineRequest request, Principal who, Reply<v1::PipelineControls> done);
   void UpdateAgent(v1::UpdateAgentRequest request, Reply<v1::Agent> done);
 
   // --- agent admission (scheduler_admission.cc). The edge has checked that
@@ -156,6 +161,15 @@ class Scheduler {
   void RunOperation(const std::function<absl::StatusOr<int64_t>(Effects*)>& operation,
                     const Reply<v1::PipelineRun>& done);
   v1::PipelineRun RunView(int64_t run_id);
+
+  // scheduler_controls.cc: one pause/unpause/unlock as its own batch,
+  // answered with the pipeline's controls; and after a config apply, the
+  // controls reloaded (a pipeline new with `paused: true`) and the planner
+  // told (locks no longer configured, waiting triggers).
+  void ControlsOperation(const std::string& pipeline,
+                         const std::function<absl::Status(Effects*)>& operation,
+                         const Reply<v1::PipelineControls>& done);
+  void ConfigApplied(Batch& batch);
 
   // scheduler_agents.cc: the inbox, hellos, reports, liveness.
   bool Deliver(Inbound in);

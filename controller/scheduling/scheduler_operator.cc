@@ -29,6 +29,7 @@ void Scheduler::ApplyConfig(std::vector<v1::ConfigFile> files, std::string autho
           profiles_changed_ = true;
           Batch batch;
           Prepare(batch);
+          ConfigApplied(batch);
           Commit(batch);
         }
         done(std::move(applied->response));
