@@ -1,4 +1,4 @@
-// gantry pipeline list|history|show|trigger.
+// gantry pipeline list|history|show|trigger|pause|unpause|unlock.
 #include <CLI/CLI.hpp>
 #include <map>
 #include <memory>
@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "cli/command.h"
+#include "cli/controls_format.h"
 #include "cli/flag_checks.h"
 #include "cli/format.h"
 #include "cli/run_format.h"
@@ -70,8 +71,22 @@ absl::StatusOr<int> List(CommandContext& ctx) {
     RETURN_IF_ERROR(ctx.PrintJson(response));
     return kExitOk;
   }
-  Table table({"NAME", "GROUP", "LATEST", "STATE", "PAUSED"});
+  // LOCK only when some pipeline has one (lock_behavior other than none).
+  bool locks = false;
   for (const v1::PipelineSummary& p : response.pipelines()) {
+    locks |= LockText(p.controls()) != "-";
+  }
+  std::vector<std::string> header = {"NAME", "GROUP", "LATEST", "STATE", "PAUSED"};
+  if (locks) header.push_back("LOCK");
+  Table table(header);
+  std::vector<std::string> notes;  // who paused what, and waiting triggers
+  for (const v1::PipelineSummary& p : response.pipelines()) {
+    std::string paused = PausedText(p.controls(), ctx.time_zone());
+    if (!paused.empty() && !p.controls().paused_by().empty()) {
+      notes.push_back(absl::StrCat(p.name(), " is paused ", paused));
+    }
+    std::string waiting = WaitingText(p.controls());
+    if (!waiting.empty()) notes.push_back(absl::StrCat(p.name(), " has a trigger waiting: ", waiting));
     std::string latest = "-";
     if (p.latest_counter() > 0) {
       latest = absl::StrCat(p.latest_counter());
@@ -79,10 +94,59 @@ absl::StatusOr<int> List(CommandContext& ctx) {
         absl::StrAppend(&latest, " (", p.latest_label(), ")");
       }
     }
-    table.AddRow({p.name(), p.group().empty() ? "-" : p.group(), latest,
-                  p.latest_state().empty() ? "-" : p.latest_state(), p.paused() ? "yes" : "no"});
+    std::vector<std::string> row = {p.name(), p.group().empty() ? "-" : p.group(), latest,
+                                    p.latest_state().empty() ? "-" : p.latest_state(),
+                                    p.paused() ? "yes" : "no"};
+    if (locks) row.push_back(LockText(p.controls()));
+    table.AddRow(std::move(row));
   }
   table.Print(ctx.out());
+  if (!notes.empty()) ctx.out() << "\n";
+  for (const std::string& note : notes) ctx.out() << note << "\n";
+  return kExitOk;
+}
+
+// pause, unpause and unlock: one call each, answered with the controls.
+enum class ControlAction { kPause, kUnpause, kUnlock };
+
+absl::StatusOr<int> Control(CommandContext& ctx, ControlAction action,
+                            const std::string& pipeline, const std::string& reason) {
+  RETURN_IF_ERROR(CheckPipelineName(pipeline));
+  if (action == ControlAction::kPause) {
+    RETURN_IF_ERROR(RequireUtf8(reason, "bad --reason"));
+  }
+  ASSIGN_OR_RETURN(Connection * conn, ctx.connection());
+  v1::PipelineControls controls;
+  auto context = conn->NewContext();
+  grpc::Status st;
+  if (action == ControlAction::kPause) {
+    v1::PausePipelineRequest request;
+    request.set_pipeline(pipeline);
+    request.set_reason(reason);
+    st = conn->stub().PausePipeline(context.get(), request, &controls);
+  } else {
+    v1::PipelineRequest request;
+    request.set_pipeline(pipeline);
+    st = action == ControlAction::kUnpause
+             ? conn->stub().UnpausePipeline(context.get(), request, &controls)
+             : conn->stub().UnlockPipeline(context.get(), request, &controls);
+  }
+  RETURN_IF_ERROR(conn->Check(st));
+  if (ctx.json()) {
+    RETURN_IF_ERROR(ctx.PrintJson(controls));
+    return kExitOk;
+  }
+  switch (action) {
+    case ControlAction::kPause:
+      ctx.out() << "paused " << pipeline << " " << PausedText(controls, ctx.time_zone()) << "\n";
+      break;
+    case ControlAction::kUnpause:
+      ctx.out() << "unpaused " << pipeline << "\n";
+      break;
+    case ControlAction::kUnlock:
+      ctx.out() << "unlocked " << pipeline << "\n";
+      break;
+  }
   return kExitOk;
 }
 
@@ -282,15 +346,50 @@ void AddTriggerCommand(CLI::App& pipeline, Action* action) {
   });
 }
 
+void AddControlCommands(CLI::App& pipeline, Action* action) {
+  struct ControlFlags {
+    std::string pipeline;
+    std::string reason;
+  };
+  auto flags = std::make_shared<ControlFlags>();
+  CLI::App* pause = pipeline.add_subcommand(
+      "pause", "Pause a pipeline: no trigger and no approval until it is unpaused");
+  pause->add_option("PIPELINE", flags->pipeline, "Pipeline name")->required();
+  pause->add_option("--reason", flags->reason, "Why (shown to whoever is refused)");
+  pause->callback([action, flags] {
+    *action = [flags](CommandContext& ctx) {
+      return Control(ctx, ControlAction::kPause, flags->pipeline, flags->reason);
+    };
+  });
+  CLI::App* unpause = pipeline.add_subcommand(
+      "unpause", "Unpause a pipeline; an upstream trigger that waited runs now");
+  unpause->add_option("PIPELINE", flags->pipeline, "Pipeline name")->required();
+  unpause->callback([action, flags] {
+    *action = [flags](CommandContext& ctx) {
+      return Control(ctx, ControlAction::kUnpause, flags->pipeline, "");
+    };
+  });
+  CLI::App* unlock = pipeline.add_subcommand(
+      "unlock", "Release a pipeline's lock (lock_behavior) held by a run that is not building");
+  unlock->add_option("PIPELINE", flags->pipeline, "Pipeline name")->required();
+  unlock->callback([action, flags] {
+    *action = [flags](CommandContext& ctx) {
+      return Control(ctx, ControlAction::kUnlock, flags->pipeline, "");
+    };
+  });
+}
+
 }  // namespace
 
 void AddPipelineCommands(CLI::App& app, Action* action) {
-  CLI::App* pipeline = app.add_subcommand("pipeline", "List, inspect and trigger pipelines");
+  CLI::App* pipeline =
+      app.add_subcommand("pipeline", "List, inspect, trigger, pause and unlock pipelines");
   pipeline->require_subcommand(1);
   AddListCommand(*pipeline, action);
   AddHistoryCommand(*pipeline, action);
   AddShowCommand(*pipeline, action);
   AddTriggerCommand(*pipeline, action);
+  AddControlCommands(*pipeline, action);
 }
 
 }  // namespace gantry::cli

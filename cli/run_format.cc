@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "cli/controls_format.h"
 #include "cli/format.h"
 
 namespace gantry::cli {
@@ -57,6 +58,8 @@ void PrintPipelineRun(const v1::PipelineRun& run, absl::TimeZone tz,
   out << "config revision: " << run.config_revision() << "\n";
   out << "created:         " << FormatTimestamp(run.created_at(), tz) << "\n";
   out << "build cause:     " << cause_text << "\n";
+  // The pipeline's pause and lock now (filled by `pipeline show`).
+  for (const std::string& line : ControlsLines(run.controls(), tz)) out << line << "\n";
   if (!run.variables().empty()) {
     std::vector<std::string> vars;
     for (const v1::EnvironmentVariable& v : run.variables()) {
