@@ -52,6 +52,7 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out,
   AddArtifactCommands(app, &action);
   AddAgentCommands(app, &action);
   AddIdentityCommands(app, &action);
+  AddEnvCommands(app, &action);
 
   std::vector<const char*> argv;
   argv.push_back("gantry");

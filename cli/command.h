@@ -95,5 +95,6 @@ void AddJobCommands(CLI::App& app, Action* action);
 void AddAgentCommands(CLI::App& app, Action* action);
 void AddArtifactCommands(CLI::App& app, Action* action);
 void AddIdentityCommands(CLI::App& app, Action* action);
+void AddEnvCommands(CLI::App& app, Action* action);
 
 }  // namespace gantry::cli

@@ -50,7 +50,14 @@ absl::StatusOr<int> ActOnStage(CommandContext& ctx, const std::string& text,
   }
   if (verb == StageVerb::kApprove) {
     ctx.out() << "approved " << loc.ToString();
-    if (stage != nullptr) ctx.out() << " (stage " << stage->state() << ")";
+    if (stage != nullptr && stage->approvals_required() > 1 &&
+        stage->state() == "awaiting_approval") {
+      // A quorum not yet reached: say how far it is.
+      ctx.out() << " (" << stage->approvals_size() << " of " << stage->approvals_required()
+                << " approvals; the stage waits for more)";
+    } else if (stage != nullptr) {
+      ctx.out() << " (stage " << stage->state() << ")";
+    }
     ctx.out() << "\n";
     return kExitOk;
   }

@@ -88,6 +88,12 @@ void PrintPipelineRun(const v1::PipelineRun& run, absl::TimeZone tz,
       out << ", took "
           << FormatElapsed(stage.created_at(), stage.finished_at(), now);
     }
+    if (!stage.waiting_reason().empty()) out << ", " << stage.waiting_reason();
+    // A quorum's progress: "1 of 2 approvals".
+    if (stage.approvals_required() > 1) {
+      out << ", " << stage.approvals_size() << " of " << stage.approvals_required()
+          << " approvals";
+    }
     out << "\n";
     for (const v1::StageApproval& a : stage.approvals()) {
       out << "  approved by " << a.user() << " at "

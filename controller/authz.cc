@@ -1,6 +1,7 @@
 #include "controller/authz.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "controller/bootstrap.h"
 
 namespace gantry {
@@ -70,6 +71,19 @@ absl::Status Authorizer::CheckOperate(const Principal& who, const std::string& p
                      pipeline, "'): not one of its deployers"));
   }
   return absl::OkStatus();
+}
+
+absl::Status Authorizer::CheckTrigger(const Principal& who, const std::string& pipeline) const {
+  RETURN_IF_ERROR(CheckOperate(who, pipeline));
+  if (who.admin) return absl::OkStatus();
+  auto config = configs_->current();
+  const config::Pipeline* p = config->FindPipeline(pipeline);
+  // An unknown pipeline is the scheduler's NOT_FOUND, not a refusal here.
+  if (p == nullptr || p->triggerers.empty() || Granted(p->triggerers, who)) {
+    return absl::OkStatus();
+  }
+  return absl::PermissionDeniedError(absl::StrCat(who.user, " may not trigger pipeline '", pipeline,
+                                                  "': not one of its triggerers"));
 }
 
 }  // namespace gantry

@@ -6,7 +6,9 @@
 //     listed is visible to and operable by every authenticated user (as in
 //     GoCD);
 //   - an environment with `deployers` also requires one of them to trigger,
-//     approve, cancel or re-run its pipelines.
+//     approve, cancel or re-run its pipelines;
+//   - a pipeline with `triggerers` may be triggered by hand only by them
+//     (and admins), on top of operate.
 // Every check is a pure function of the config and the caller, so it runs on
 // gRPC threads without locks beyond taking the current config.
 #pragma once
@@ -33,6 +35,11 @@ class Authorizer {
   absl::Status CheckAdmin(const Principal& who, absl::string_view what) const;
   absl::Status CheckView(const Principal& who, const std::string& pipeline) const;
   absl::Status CheckOperate(const Principal& who, const std::string& pipeline) const;
+  // CheckOperate, then the pipeline's `triggerers` when it has any: a
+  // hotfix pipeline is triggered by release managers only. Admins pass, as
+  // for every permission but a gate (a trigger that opens a gated first
+  // stage is still checked by the planner).
+  absl::Status CheckTrigger(const Principal& who, const std::string& pipeline) const;
 
   // For filtering lists against one config snapshot.
   static bool MayView(const config::Config& config, const Principal& who,

@@ -162,4 +162,39 @@ void ReadService::ShowConfig(v1::ShowConfigRequest request,
   });
 }
 
+void ReadService::GetEnvironment(v1::GetEnvironmentRequest request,
+                                 Reply<v1::EnvironmentView> done) {
+  auto config = configs_->current();
+  const config::Environment* env = config->FindEnvironment(request.name());
+  if (env == nullptr) {
+    return done(absl::NotFoundError(
+        absl::StrCat("no environment named '", request.name(), "' in the config")));
+  }
+  v1::EnvironmentView view;
+  view.set_name(env->name);
+  view.set_lock(env->lock);
+  for (const auto& p : env->pipelines) view.add_pipelines(p);
+  if (!env->lock) return done(std::move(view));
+  WithDb([view = std::move(view), done = std::move(done)](store::Db& db) mutable {
+    std::vector<std::string> pipelines(view.pipelines().begin(), view.pipelines().end());
+    absl::Status st = db.Run("GetEnvironment", [&](store::Tx& tx) -> absl::Status {
+      view.clear_holder();
+      view.clear_queue();
+      if (auto holder = tx.EnvLockHolder(pipelines)) {
+        view.set_holder(absl::StrCat(holder->first, "/", holder->second));
+      }
+      for (const auto& w : tx.EnvLockQueue(pipelines)) {
+        v1::EnvLockWaiter* out = view.add_queue();
+        out->set_pipeline(w.pipeline);
+        out->set_counter(w.counter);
+        out->set_stage(w.stage);
+        SetTimestamp(w.queued_at, out->mutable_since());
+      }
+      return absl::OkStatus();
+    });
+    if (!st.ok()) return done(st);
+    done(std::move(view));
+  });
+}
+
 }  // namespace gantry

@@ -25,6 +25,8 @@ class ReadService {
   void GetPipelineRun(v1::GetPipelineRunRequest request, Reply<v1::PipelineRun> done);
   void GetJobLog(v1::GetJobLogRequest request, Reply<v1::GetJobLogResponse> done);
   void ShowConfig(v1::ShowConfigRequest request, Reply<v1::ShowConfigResponse> done);
+  // An environment of the current config and its deploy lock (`env show`).
+  void GetEnvironment(v1::GetEnvironmentRequest request, Reply<v1::EnvironmentView> done);
 
   void Stop();
 

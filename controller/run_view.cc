@@ -1,5 +1,8 @@
 #include "controller/run_view.h"
 
+#include "absl/strings/str_cat.h"
+#include "controller/planner/env_lock.h"
+
 namespace gantry {
 namespace {
 
@@ -35,6 +38,20 @@ void BuildRunView(store::Tx& tx, const store::PipelineRunRecord& run, const conf
   }
   rows.approvals = tx.ApprovalsOfRuns({run.id});
   BuildRunView(rows, config, agents, out);
+  // Why a queued stage waits: the train of its own stage, or its
+  // environment's deploy lock (read from the runs, as the planner decides).
+  for (v1::StageRun& st : *out->mutable_stages()) {
+    if (st.state() != "queued") continue;
+    const config::Environment* env =
+        config != nullptr ? LockedEnvironmentOf(*config, run.pipeline) : nullptr;
+    if (env == nullptr) {
+      st.set_waiting_reason("waiting behind an earlier run of this stage");
+      continue;
+    }
+    auto holder = tx.EnvLockHolder(env->pipelines);
+    st.set_waiting_reason(EnvLockWaitReason(
+        env->name, holder ? absl::StrCat(holder->first, "/", holder->second) : ""));
+  }
 }
 
 namespace {
@@ -77,7 +94,9 @@ void AddStageRun(const store::RunRows& rows, const store::StageRunRecord& s,
     if (j.stage_run_id == s.id) FillJob(j, agents, st->add_jobs());
   }
   for (const auto& a : rows.approvals) {
-    if (a.stage_run_id != s.id) continue;
+    // Approvals before the quorum came before the stage run (its first).
+    bool before = a.stage_run_id == 0 && a.stage == s.name && s.counter == 1;
+    if (a.stage_run_id != s.id && !before) continue;
     auto* approval = st->add_approvals();
     approval->set_user(a.user);
     SetTimestamp(a.at, approval->mutable_at());
@@ -86,12 +105,22 @@ void AddStageRun(const store::RunRows& rows, const store::StageRunRecord& s,
 }
 
 // A configured stage that has not run: not_run, or the gate the run waits at.
-void AddStageNotRun(const config::Stage& stage, bool is_gate, v1::PipelineRun* out) {
+void AddStageNotRun(const store::RunRows& rows, const config::Stage& stage, bool is_gate,
+                    v1::PipelineRun* out) {
   auto* st = out->add_stages();
   st->set_name(stage.name);
   bool manual = stage.approval.type == config::Approval::Type::kManual;
   st->set_approval(manual ? "manual" : "success");
   st->set_state(is_gate ? "awaiting_approval" : "not_run");
+  if (manual) st->set_approvals_required(stage.approval.required);
+  // The approvals a gate short of its quorum has so far.
+  for (const auto& a : rows.approvals) {
+    if (a.stage_run_id != 0 || a.stage != stage.name) continue;
+    auto* approval = st->add_approvals();
+    approval->set_user(a.user);
+    SetTimestamp(a.at, approval->mutable_at());
+    approval->set_comment(a.comment);
+  }
   for (const auto& job : stage.jobs) {
     auto* j = st->add_jobs();
     j->set_name(job.name);
@@ -129,12 +158,16 @@ void BuildRunView(const store::RunRows& rows, const config::Config* config,
     auto it = latest.find(stage.name);
     if (it != latest.end()) {
       AddStageRun(rows, it->second, agents, out);
+      if (stage.approval.type == config::Approval::Type::kManual) {
+        v1::StageRun* added = out->mutable_stages(out->stages_size() - 1);
+        added->set_approvals_required(stage.approval.required);
+      }
       continue;
     }
     // The first stage not run of a run waiting at a gate is the gate.
     bool is_gate = !gate_marked && run.state == RunState::kAwaitingApproval;
     gate_marked |= is_gate;
-    AddStageNotRun(stage, is_gate, out);
+    AddStageNotRun(rows, stage, is_gate, out);
   }
 }
 

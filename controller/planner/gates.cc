@@ -40,6 +40,42 @@ absl::Status CheckGate(const config::Stage& stage, const GateActor& who, const s
                                                   Approvers(approval), " may approve it"));
 }
 
+bool NeedsSeparateApproval(const config::Approval& approval) {
+  return approval.type == config::Approval::Type::kManual &&
+         (approval.required > 1 || approval.approver_not_triggerer);
+}
+
+std::vector<std::string> PendingApprovers(const std::vector<store::StageApprovalRecord>& approvals,
+                                          const std::string& stage) {
+  std::vector<std::string> users;
+  for (const auto& a : approvals) {
+    if (a.stage_run_id == 0 && a.stage == stage && !Contains(users, a.user)) {
+      users.push_back(a.user);
+    }
+  }
+  return users;
+}
+
+absl::Status CheckApprover(const config::Approval& approval, const std::string& who,
+                           const std::string& triggerer, const std::vector<std::string>& earlier,
+                           const std::string& what) {
+  // Four eyes: whoever asked for the deploy does not also wave it through.
+  // An upstream-triggered run's triggerer is the person who started the chain.
+  if (approval.approver_not_triggerer && !triggerer.empty() && who == triggerer) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "user '", who, "' may not ", what, ": they triggered the run, and the stage needs an ",
+        "approver who did not (approver_not_triggerer)"));
+  }
+  // Refused rather than ignored: the caller learns that their second call
+  // did not move the gate, and that someone else must approve.
+  if (Contains(earlier, who)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("user '", who, "' already approved; cannot ", what, " twice (", earlier.size(),
+                     " of ", approval.required, " approvals; another person must approve)"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckApprovalComment(const std::string& comment) {
   if (comment.size() > kMaxApprovalCommentBytes) {
     return absl::InvalidArgumentError(absl::StrCat("approval comment is ", comment.size(),

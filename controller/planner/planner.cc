@@ -142,8 +142,9 @@ absl::StatusOr<int64_t> Planner::DoTrigger(const TriggerSpec& spec, Effects* eff
   effects->events.push_back(absl::StrCat("triggered ", added.run.pipeline, "/", added.run.counter,
                                          " (", spec.cause_kind, " by ", spec.user, ")"));
   // An upstream trigger stops at a manual first stage; a person triggering
-  // the pipeline is the approval.
-  if (spec.cause_kind != "manual" && first_is_gate) {
+  // the pipeline is the approval, unless the gate wants more (a quorum, or
+  // someone other than the triggerer): then they wait like anyone.
+  if (first_is_gate && (spec.cause_kind != "manual" || NeedsSeparateApproval(first.approval))) {
     SetRunState(added, RunState::kAwaitingApproval);
     return run_id;
   }
@@ -175,16 +176,21 @@ absl::Status Planner::ScheduleStage(RunEntry& run, const config::Pipeline& pipel
   rec.created_at = now_;
   // One active run per stage across the pipeline's runs: a newer run waits
   // behind the one building, like a train.
-  bool queued = !model_->ActiveStages(run.run.pipeline, stage.name).empty();
+  // And one run at a time in a locked environment.
+  std::string env_wait;
+  bool queued =
+      !model_->ActiveStages(run.run.pipeline, stage.name).empty() || EnvLockBlocks(run, &env_wait);
   rec.state = queued ? StageState::kQueued : StageState::kBuilding;
   model_->AddStage(rec);
   if (approval_comment) {
-    model_->AddApproval({stage_id, approved_by, now_, std::move(*approval_comment)});
+    model_->AddApproval(
+        {stage_id, approved_by, now_, std::move(*approval_comment), run.run.id, stage.name});
   }
   SetRunState(run, RunState::kBuilding);
   if (queued) {
     effects->events.push_back(absl::StrCat("queued ", run.run.pipeline, "/", run.run.counter, "/",
-                                           stage.name, " behind an earlier run"));
+                                           stage.name, " ",
+                                           env_wait.empty() ? "behind an earlier run" : env_wait));
     return absl::OkStatus();
   }
   StartStage(run, pipeline, stage_id, effects);
@@ -308,6 +314,7 @@ absl::StatusOr<RunEntry*> Planner::LoadRunOfJob(int64_t attempt) {
 
 void Planner::SetRunState(RunEntry& run, RunState state) {
   if (run.run.state == state) return;
+  if (run.run.state == RunState::kBuilding) NoteEnvLockRelease(run);
   store::PipelineRunRecord& r = model_->ChangeRun(run.run.id);
   r.state = state;
   bool final = state != RunState::kBuilding && state != RunState::kAwaitingApproval;
@@ -353,6 +360,18 @@ absl::StatusOr<int64_t> Planner::Approve(const std::string& pipeline_name, int64
           absl::StrCat("cannot approve ", where, ": previous stage ",
                        pipeline->stages[index - 1].name, " is ", prev_state));
     }
+  }
+  // A quorum: each distinct approver is recorded; the one that completes it
+  // starts the stage.
+  std::vector<std::string> earlier = PendingApprovers(run->approvals, stage_name);
+  RETURN_IF_ERROR(CheckApprover(stage.approval, who.user, run->run.trigger_user, earlier,
+                                absl::StrCat("approve stage ", where)));
+  int have = static_cast<int>(earlier.size()) + 1;
+  if (have < stage.approval.required) {
+    model_->AddApproval({0, who.user, now_, comment, run->run.id, stage_name});
+    effects->events.push_back(absl::StrCat("approval ", have, " of ", stage.approval.required,
+                                           " of ", where, " by ", who.user));
+    return run->run.id;
   }
   effects->events.push_back(absl::StrCat("approved ", where, " by ", who.user));
   RETURN_IF_ERROR(ScheduleStage(*run, *pipeline, index, who.user, effects, comment));

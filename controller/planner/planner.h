@@ -17,6 +17,7 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -59,7 +60,10 @@ class Planner {
   // Set by the caller before each batch.
   void set_now_ms(int64_t now) { now_ = now; }
   // Forgets pending steps (after a failed batch, when memory is reloaded).
-  void Reset() { work_.clear(); }
+  void Reset() {
+    work_.clear();
+    env_released_.clear();
+  }
   // Enabled agents as dispatch sees them, for `run_instances: all`.
   void set_agents(std::vector<AgentProfile> agents) { agents_ = std::move(agents); }
 
@@ -150,6 +154,12 @@ class Planner {
   void SettleRun(RunEntry& run, const config::Pipeline& pipeline,
                  const store::StageRunRecord& stage, Effects* effects);
   void StartQueued(const std::string& pipeline, const std::string& stage, Effects* effects);
+  // The environment deploy lock (env_lock.cc). Whether `run`'s next stage
+  // must queue for its environment's lock (and why); noting that a run let
+  // go of it; starting the oldest waiter of every environment let go of.
+  bool EnvLockBlocks(const RunEntry& run, std::string* reason) const;
+  void NoteEnvLockRelease(const RunEntry& run);
+  void StartEnvLockWaiters(Effects* effects);
   void SetRunState(RunEntry& run, RunState state);
   void FinishJob(int64_t attempt, JobState state, const std::string& reason);
   // The run (loaded from the database if it is not in memory).
@@ -178,6 +188,7 @@ class Planner {
   int64_t now_ = 0;
   std::vector<AgentProfile> agents_;
   std::deque<Step> work_;
+  std::set<std::string> env_released_;  // locked environments a run let go of
 };
 
 std::string JobLocator(const RunEntry& run, const store::StageRunRecord& stage,

@@ -4,12 +4,20 @@
 // is a step on the work list, so a chain of any length never recurses.
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "controller/planner/env_lock.h"
 #include "controller/planner/planner.h"
 
 namespace gantry {
 
 absl::Status Planner::Drain(Effects* effects) {
-  while (!work_.empty()) {
+  // A run letting go of an environment's lock starts the next waiter only
+  // once the work list is done, so a run continuing to its next stage in
+  // the same batch keeps the lock.
+  while (!work_.empty() || !env_released_.empty()) {
+    if (work_.empty()) {
+      StartEnvLockWaiters(effects);
+      continue;
+    }
     Step step = std::move(work_.front());
     work_.pop_front();
     if (step.kind == Step::Kind::kSettle) {
@@ -118,6 +126,12 @@ void Planner::StartQueued(const std::string& pipeline_name, const std::string& s
     RunEntry* run = model_->RunOfStage(id);
     const config::Pipeline* pipeline = PipelineOf(*run);
     if (pipeline == nullptr) continue;
+    // In a locked environment the lock's queue decides (arrival order
+    // across its pipelines), once the work list is done.
+    if (LockedEnvironmentOf(*configs_->current(), pipeline_name) != nullptr) {
+      NoteEnvLockRelease(*run);
+      return;
+    }
     StartStage(*run, *pipeline, id, effects);  // the oldest queued one
     return;
   }

@@ -144,7 +144,7 @@ void RunModel::SetStageState(int64_t stage_id, StageState state, int64_t finishe
 }
 
 void RunModel::AddApproval(store::StageApprovalRecord approval) {
-  runs_.at(run_of_stage_.at(approval.stage_run_id)).approvals.push_back(approval);
+  runs_.at(approval.run_id).approvals.push_back(approval);
   approvals_.push_back(std::move(approval));
 }
 

@@ -68,7 +68,8 @@ class RunModel {
   // Stage state changes go through here so ActiveStages stays exact.
   void SetStageState(int64_t stage_id, StageState state, int64_t finished_at);
   void AddConsole(store::ConsoleChunkRow chunk) { console_.push_back(std::move(chunk)); }
-  // Records an opening of a stage's gate (the stage run is in memory).
+  // Records an approval of a stage's gate (its run is in memory; its stage
+  // run, when it names one, too).
   void AddApproval(store::StageApprovalRecord approval);
   // Pause and lock of every pipeline. Reset empties them too (memory may
   // be ahead of the database); LoadControls loads them. Their changes

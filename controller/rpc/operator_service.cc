@@ -101,6 +101,13 @@ std::function<absl::Status(const Principal&)> OperatorService::Operators(
   };
 }
 
+std::function<absl::Status(const Principal&)> OperatorService::Triggerers(
+    std::string pipeline) const {
+  return [this, pipeline = std::move(pipeline)](const Principal& who) {
+    return authz_->CheckTrigger(who, pipeline);
+  };
+}
+
 // --- config
 
 grpc::ServerUnaryReactor* OperatorService::ApplyConfig(grpc::CallbackServerContext* ctx,
@@ -195,7 +202,7 @@ grpc::ServerUnaryReactor* OperatorService::ListPipelines(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* OperatorService::TriggerPipeline(grpc::CallbackServerContext* ctx,
                                                            const v1::TriggerPipelineRequest* req,
                                                            v1::PipelineRun* resp) {
-  return Unary(ctx, resp, {"pipeline.trigger", req->pipeline(), Operators(req->pipeline())},
+  return Unary(ctx, resp, {"pipeline.trigger", req->pipeline(), Triggerers(req->pipeline())},
                [&](const Principal& who, auto done) {
                  scheduler_->Trigger(*req, who, std::move(done));
                });
@@ -215,6 +222,16 @@ grpc::ServerUnaryReactor* OperatorService::GetPipelineRun(grpc::CallbackServerCo
                {"", absl::StrCat(req->pipeline(), "/", req->counter()),
                 Viewers(req->pipeline())},
                [&](const Principal&, auto done) { reads_->GetPipelineRun(*req, std::move(done)); });
+}
+
+grpc::ServerUnaryReactor* OperatorService::GetEnvironment(grpc::CallbackServerContext* ctx,
+                                                          const v1::GetEnvironmentRequest* req,
+                                                          v1::EnvironmentView* resp) {
+  // Who holds a deploy lock is no secret: anyone waiting on it may ask.
+  return Unary(ctx, resp, {"", absl::StrCat("environment/", req->name()), Anyone()},
+               [&](const Principal&, auto done) {
+                 reads_->GetEnvironment(*req, std::move(done));
+               });
 }
 
 grpc::ServerUnaryReactor* OperatorService::ApproveStage(grpc::CallbackServerContext* ctx,

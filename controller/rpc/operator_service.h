@@ -70,6 +70,9 @@ class OperatorService final : public v1::OperatorService::CallbackService {
   grpc::ServerUnaryReactor* GetPipelineRun(grpc::CallbackServerContext* ctx,
                                            const v1::GetPipelineRunRequest* req,
                                            v1::PipelineRun* resp) override;
+  grpc::ServerUnaryReactor* GetEnvironment(grpc::CallbackServerContext* ctx,
+                                           const v1::GetEnvironmentRequest* req,
+                                           v1::EnvironmentView* resp) override;
   // Pause and locks (operator_controls.cc).
   grpc::ServerUnaryReactor* PausePipeline(grpc::CallbackServerContext* ctx,
                                           const v1::PausePipelineRequest* req,
@@ -173,6 +176,8 @@ class OperatorService final : public v1::OperatorService::CallbackService {
   std::function<absl::Status(const Principal&)> Admins(std::string what) const;
   std::function<absl::Status(const Principal&)> Viewers(std::string pipeline) const;
   std::function<absl::Status(const Principal&)> Operators(std::string pipeline) const;
+  // Operators, narrowed by the pipeline's `triggerers`.
+  std::function<absl::Status(const Principal&)> Triggerers(std::string pipeline) const;
 
   Scheduler* scheduler_;
   ReadService* reads_;

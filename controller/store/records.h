@@ -123,14 +123,26 @@ struct StageRunRecord {
   int64_t finished_at = 0;
 };
 
-// One opening of a stage's manual gate (stage_approvals, migration 0007):
-// who, when and why. A table, not a column, so a gate that needs several
-// approvers can count them later.
+// One approval of a stage's manual gate (stage_approvals, migrations 0007
+// and 0009): who, when and why. A gate needing `required` approvers gets its
+// first ones before its stage run exists: those have stage_run_id 0 and are
+// found by run and stage name; the one that completes the quorum creates the
+// stage run and names it.
 struct StageApprovalRecord {
-  int64_t stage_run_id = 0;
+  int64_t stage_run_id = 0;  // 0 while the gate waits for more approvers
   std::string user;
   int64_t at = 0;
   std::string comment;
+  int64_t run_id = 0;
+  std::string stage;  // the stage's name
+};
+
+// A run waiting for an environment's deploy lock: its queued stage.
+struct EnvLockWaiterRecord {
+  std::string pipeline;
+  int64_t counter = 0;
+  std::string stage;
+  int64_t queued_at = 0;
 };
 
 struct JobRunRecord {

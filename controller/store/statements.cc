@@ -84,9 +84,10 @@ constexpr Statement kStatements[] = {
      "sequence, start_offset, data) SELECT u.job, u.seq, u.start, decode(u.hex, 'hex') FROM "
      "unnest($69::bigint[], $70::bigint[], $71::bigint[], $72::text[]) AS u(job, seq, start, "
      "hex) ON CONFLICT DO NOTHING), a AS (INSERT INTO stage_approvals (stage_run_id, "
-     "user_name, at, comment) SELECT u.stage, u.usr, to_timestamp(u.at / 1000.0), u.comment "
-     "FROM unnest($73::bigint[], $74::text[], $75::bigint[], $76::text[]) AS u(stage, usr, at, "
-     "comment)) SELECT 1"},
+     "user_name, at, comment, run_id, stage_name) SELECT NULLIF(u.stage, 0), u.usr, "
+     "to_timestamp(u.at / 1000.0), u.comment, u.run, u.sname FROM unnest($73::bigint[], "
+     "$74::text[], $75::bigint[], $76::text[], $77::bigint[], $78::text[]) AS u(stage, usr, at, "
+     "comment, run, sname)) SELECT 1"},
     {kReserveIds, "SELECT nextval($1::regclass) FROM generate_series(1, $2)"},
 
     // --- loads of unfinished runs (tx_batch.cc)
@@ -110,12 +111,24 @@ constexpr Statement kStatements[] = {
      "SELECT run_id, name, value, secure FROM run_variables WHERE run_id = ANY($1::bigint[]) "
      "ORDER BY run_id, position"},
     {kApprovalsOfRuns,
-     "SELECT a.stage_run_id, a.user_name, " MS("a.at") ", a.comment FROM stage_approvals a "
-     "JOIN stage_runs s ON s.id = a.stage_run_id WHERE s.run_id = ANY($1::bigint[]) "
-     "ORDER BY a.id"},
+     "SELECT COALESCE(a.stage_run_id, 0), a.user_name, " MS("a.at") ", a.comment, a.run_id, "
+     "a.stage_name FROM stage_approvals a WHERE a.run_id = ANY($1::bigint[]) ORDER BY a.id"},
     {kRunOfJob,
      "SELECT s.run_id FROM job_runs j JOIN stage_runs s ON s.id = j.stage_run_id "
      "WHERE j.id = $1"},
+
+    // --- the environment deploy lock, as the runs say (tx_env_lock.cc;
+    // the same rule as controller/planner/env_lock.h)
+    {kEnvLockHolder,
+     "SELECT r.pipeline, r.counter FROM pipeline_runs r WHERE r.pipeline = ANY($1::text[]) "
+     "AND r.state = 'building' AND (SELECT s.state FROM stage_runs s WHERE s.run_id = r.id "
+     "ORDER BY s.id DESC LIMIT 1) <> 'queued' ORDER BY r.id LIMIT 1"},
+    {kEnvLockQueue,
+     "SELECT r.pipeline, r.counter, s.name, " MS("s.created_at") " FROM pipeline_runs r "
+     "JOIN stage_runs s ON s.run_id = r.id WHERE r.pipeline = ANY($1::text[]) "
+     "AND r.state = 'building' AND s.state = 'queued' "
+     "AND s.id = (SELECT max(id) FROM stage_runs WHERE run_id = r.id) "
+     "ORDER BY s.created_at, s.id"},
 
     // --- settings and tokens
     {kGetSetting, "SELECT value FROM settings WHERE key = $1"},

@@ -95,6 +95,8 @@ inline constexpr char kMaterialsOfRuns[] = "MaterialsOfRuns";
 inline constexpr char kVariablesOfRuns[] = "VariablesOfRuns";
 inline constexpr char kApprovalsOfRuns[] = "ApprovalsOfRuns";
 inline constexpr char kRunOfJob[] = "RunOfJob";
+inline constexpr char kEnvLockHolder[] = "EnvLockHolder";
+inline constexpr char kEnvLockQueue[] = "EnvLockQueue";
 
 // One named statement.
 struct Statement {

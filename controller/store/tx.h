@@ -105,6 +105,14 @@ class Tx {
   // The approvals of every stage attempt of these runs, oldest first.
   std::vector<StageApprovalRecord> ApprovalsOfRuns(const std::vector<int64_t>& run_ids);
 
+  // --- the environment deploy lock, read from the runs of `pipelines` (an
+  // environment's; tx_env_lock.cc; the rule is controller/planner/env_lock.h)
+  // The run holding it, as pipeline and counter.
+  std::optional<std::pair<std::string, int64_t>> EnvLockHolder(
+      const std::vector<std::string>& pipelines);
+  // Waiting runs, first to go first.
+  std::vector<EnvLockWaiterRecord> EnvLockQueue(const std::vector<std::string>& pipelines);
+
   // --- agents and their admission (tx_agents.cc)
   std::vector<AgentRecord> Agents();
   // Throws pqxx::unique_violation when the name is taken.

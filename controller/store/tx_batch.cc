@@ -158,14 +158,16 @@ void InsertConsole(std::vector<std::string>* p, const std::vector<ConsoleChunkRo
 }
 
 void InsertApprovals(std::vector<std::string>* p, const std::vector<StageApprovalRecord>& rows) {
-  PgArray stage, user, at, comment;
+  PgArray stage, user, at, comment, run, stage_name;
   for (const auto& a : rows) {
-    stage.Add(a.stage_run_id);
+    stage.Add(a.stage_run_id);  // 0: before the quorum, stored as NULL
     user.Add(a.user);
     at.Add(a.at);
     comment.Add(a.comment);
+    run.Add(a.run_id);
+    stage_name.Add(a.stage);
   }
-  for (const auto* a : {&stage, &user, &at, &comment}) p->push_back(a->str());
+  for (const auto* a : {&stage, &user, &at, &comment, &run, &stage_name}) p->push_back(a->str());
 }
 
 std::string IdArray(const std::vector<int64_t>& ids) {
@@ -287,7 +289,7 @@ std::vector<RunRows> Tx::LoadRuns(const std::vector<int64_t>& run_ids) {
         {r[1].as<std::string>(), r[2].as<std::string>(), r[3].as<bool>()});
   }
   for (auto& a : ApprovalsOfRuns(run_ids)) {
-    out[stage_run.at(a.stage_run_id)].approvals.push_back(std::move(a));
+    out[index.at(a.run_id)].approvals.push_back(std::move(a));
   }
   return out;
 }
@@ -296,8 +298,8 @@ std::vector<StageApprovalRecord> Tx::ApprovalsOfRuns(const std::vector<int64_t>&
   std::vector<StageApprovalRecord> out;
   if (run_ids.empty()) return out;
   for (const auto& r : work_.exec_prepared(kApprovalsOfRuns, IdArray(run_ids))) {
-    out.push_back(
-        {r[0].as<int64_t>(), r[1].as<std::string>(), r[2].as<int64_t>(), r[3].as<std::string>()});
+    out.push_back({r[0].as<int64_t>(), r[1].as<std::string>(), r[2].as<int64_t>(),
+                   r[3].as<std::string>(), r[4].as<int64_t>(), r[5].as<std::string>()});
   }
   return out;
 }
