@@ -1,6 +1,7 @@
 // gantry-controller: holds pipeline state in PostgreSQL, schedules jobs and
 // streams them to agents, and serves the operator API.
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/resource_quota.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -52,6 +53,7 @@ struct ControllerFlags {
   std::string agent_lost_timeout_flag = "30s";
   std::string heartbeat_interval_flag = "5s";
   int64_t max_console_mib = 100;
+  int64_t max_transport_mib = 256;
   // Agent admission (docs/security.md).
   int max_pending_agents = 100;
   int register_rate_per_source = 10;
@@ -91,6 +93,10 @@ std::optional<int> ParseFlags(int argc, char** argv, ControllerFlags& flags) {
   app.add_option("--max-console-mib", flags.max_console_mib,
                  "console log kept per job attempt, in MiB; later output is dropped after a "
                  "truncation marker (0: no limit)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--max-transport-mib", flags.max_transport_mib,
+                 "memory gRPC may hold in connection buffers, in MiB; near it, flow-control "
+                 "windows shrink and fast senders are held back (0: no limit)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--max-pending-agents", flags.max_pending_agents,
                  "agents waiting for approval at most; past it a registration without a valid "
@@ -205,8 +211,18 @@ std::unique_ptr<gantry::Scheduler> MakeScheduler(std::unique_ptr<gantry::store::
 
 // Serves `services` on `listen`; *port is the port bound (0 on failure).
 std::unique_ptr<grpc::Server> BuildServer(const std::string& listen,
-                                          const std::vector<grpc::Service*>& services, int* port) {
+                                          const std::vector<grpc::Service*>& services,
+                                          int64_t max_transport_mib, int* port) {
   grpc::ServerBuilder builder;
+  // gRPC grows each stream's flow-control window on a fast link (BDP
+  // probing), so a fleet streaming console output while the database is away
+  // would park megabytes per agent in transport buffers, past the bounded
+  // inbox. A quota makes gRPC shrink the windows under pressure instead.
+  if (max_transport_mib > 0) {
+    grpc::ResourceQuota quota("gantry-controller");
+    quota.Resize(static_cast<size_t>(max_transport_mib) << 20);
+    builder.SetResourceQuota(quota);
+  }
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), port);
   // gRPC sets SO_REUSEPORT by default, which lets a second controller bind
   // the same port and take half the connections: a port in use must fail.
@@ -315,7 +331,7 @@ int main(int argc, char** argv) {
   gantry::rpc::AgentService agent_service(scheduler.get(), &artifacts);
   int port = 0;
   std::unique_ptr<grpc::Server> server =
-      BuildServer(flags.listen, {&operator_service, &agent_service}, &port);
+      BuildServer(flags.listen, {&operator_service, &agent_service}, flags.max_transport_mib, &port);
   if (!server || port == 0) return Fail(absl::StrCat("cannot listen on ", flags.listen));
   auto address = WriteAddressFile(data_dir, flags.listen, port);
   if (!address.ok()) return Fail(address.status().ToString());
