@@ -60,6 +60,13 @@ pipelines:
       - b:
           jobs:
             y: {tasks: [{exec: {command: "true"}}]}
+  quorum:
+    lock_behavior: unlockWhenFinished
+    stages:
+      - ship:
+          approval: {type: manual, required: 2}
+          jobs:
+            q: {tasks: [{exec: {command: "true"}}]}
   hotfix:
     paused: true
     stages:
@@ -314,6 +321,16 @@ TEST_F(PauseLocksDbTest, UnlockWhenFinishedReleasesAtTheEnd) {
   EXPECT_EQ(Row("whenfinished").locked_by, 2);  // stage b still to run
   FinishJobs("whenfinished", 2, JobState::kPassed);
   EXPECT_EQ(Row("whenfinished").locked_by, 0);
+}
+
+// unlockWhenFinished counts a run waiting at a manual gate as finished: a
+// manual trigger that stops at a first gate needing two approvers holds no
+// lock, so another run may be triggered.
+TEST_F(PauseLocksDbTest, UnlockWhenFinishedRunWaitingAtFirstGateHoldsNoLock) {
+  ASSERT_TRUE(Trigger("quorum").ok());
+  EXPECT_EQ(RunRow("quorum", 1)->state, RunState::kAwaitingApproval);
+  EXPECT_EQ(Row("quorum").locked_by, 0);
+  EXPECT_TRUE(Trigger("quorum").ok());
 }
 
 // The lock and the pause survive a reload: a model rebuilt from the

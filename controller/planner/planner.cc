@@ -137,14 +137,16 @@ absl::StatusOr<int64_t> Planner::DoTrigger(const TriggerSpec& spec, Effects* eff
   for (auto& v : entry.variables) {
     v.secure = v.secure || IsSecureVariable(*config, *pipeline, v.name);
   }
-  RunEntry& added = model_->AddRun(std::move(entry));
-  TakeLock(added, spec.cause_kind != "manual" && first_is_gate);
-  effects->events.push_back(absl::StrCat("triggered ", added.run.pipeline, "/", added.run.counter,
-                                         " (", spec.cause_kind, " by ", spec.user, ")"));
   // An upstream trigger stops at a manual first stage; a person triggering
   // the pipeline is the approval, unless the gate wants more (a quorum, or
   // someone other than the triggerer): then they wait like anyone.
-  if (first_is_gate && (spec.cause_kind != "manual" || NeedsSeparateApproval(first.approval))) {
+  bool stops_at_gate =
+      first_is_gate && (spec.cause_kind != "manual" || NeedsSeparateApproval(first.approval));
+  RunEntry& added = model_->AddRun(std::move(entry));
+  TakeLock(added, stops_at_gate);
+  effects->events.push_back(absl::StrCat("triggered ", added.run.pipeline, "/", added.run.counter,
+                                         " (", spec.cause_kind, " by ", spec.user, ")"));
+  if (stops_at_gate) {
     SetRunState(added, RunState::kAwaitingApproval);
     return run_id;
   }
