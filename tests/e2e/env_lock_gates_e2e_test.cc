@@ -216,7 +216,7 @@ class EnvLockE2eTest : public ::testing::Test {
         cluster_.ApplyConfig(absl::StrCat("format_version: 10\n"
                                           "environments:\n"
                                           "  prod:\n"
-                                          "    pipelines: [deploy-a, deploy-b]\n"
+                                          "    pipelines: [deploy-a, deploy-b, deploy-c]\n"
                                           "    lock: true\n"
                                           "pipelines:\n"
                                           "  deploy-a:\n"
@@ -226,7 +226,12 @@ class EnvLockE2eTest : public ::testing::Test {
                                           "  deploy-b:\n"
                                           "    group: e2e\n"
                                           "    stages:\n",
-                                          Stage("ship", "", WaitForFile("gate-b"))));
+                                          Stage("ship", "", WaitForFile("gate-b")),
+                                          "  deploy-c:\n"
+                                          "    group: e2e\n"
+                                          "    stages:\n",
+                                          Stage("prepare", "", WaitForFile("gate-c")),
+                                          Stage("migrate", ""), Stage("switch", "{type: manual}")));
     ASSERT_TRUE(applied.ok()) << applied;
   }
 
@@ -306,6 +311,51 @@ TEST_F(EnvLockE2eTest, TwoPipelinesNeverBuildAtTheSameMoment) {
   EXPECT_LE(ms(job_a.finished_at()), ms(job_b.started_at()));
   env = cluster_.Cli({"env", "show", "prod"});
   EXPECT_TRUE(absl::StrContains(env.out, "deploy lock: free\nqueue: empty\n")) << env.out;
+}
+
+// A run keeps the lock between its stages (deploy-b does not slip in
+// between deploy-c's prepare and migrate), and lets go of it when it stops
+// at a manual gate: deploy-b then builds while deploy-c waits for approval,
+// and the approved stage builds once deploy-b is done.
+TEST_F(EnvLockE2eTest, LockHeldBetweenStagesAndReleasedAtAGate) {
+  CliResult c = cluster_.Cli({"pipeline", "trigger", "deploy-c"});
+  ASSERT_EQ(c.exit_code, 0) << c.ToString();
+  ASSERT_TRUE(WaitFor([&] { return JobState("deploy-c/1") == "running"; }, kRunDeadline, kCliPoll))
+      << cluster_.LogTails();
+  CliResult b = cluster_.Cli({"pipeline", "trigger", "deploy-b"});
+  ASSERT_EQ(b.exit_code, 0) << b.ToString();
+  std::string reason;
+  ASSERT_TRUE(WaitFor([&] { return StageState("deploy-b/1", &reason) == "queued"; }, kRunDeadline,
+                      kCliPoll));
+  EXPECT_EQ(reason, "waiting for the prod deploy lock held by deploy-c/1");
+
+  Release("gate-b");
+  Release("gate-c");
+  ASSERT_TRUE(cluster_.WaitForRunState("deploy-c/1", "awaiting_approval", kRunDeadline))
+      << cluster_.LogTails();
+  ASSERT_TRUE(cluster_.WaitForRunState("deploy-b/1", "passed", kRunDeadline))
+      << cluster_.LogTails();
+  absl::StatusOr<v1::PipelineRun> run_c = cluster_.ShowRun("deploy-c/1");
+  absl::StatusOr<v1::PipelineRun> run_b = cluster_.ShowRun("deploy-b/1");
+  ASSERT_TRUE(run_c.ok() && run_b.ok());
+  EXPECT_EQ(run_c->state(), "awaiting_approval");  // deploy-b ran while it waited
+  const v1::StageRun* migrate = FindStage(*run_c, "migrate");
+  ASSERT_NE(migrate, nullptr);
+  ASSERT_EQ(migrate->jobs_size(), 1);
+  auto ms = [](const google::protobuf::Timestamp& t) {
+    return t.seconds() * 1000 + t.nanos() / 1000000;
+  };
+  EXPECT_LE(ms(migrate->jobs(0).finished_at()), ms(run_b->stages(0).jobs(0).started_at()));
+
+  CliResult approve = cluster_.Cli({"stage", "approve", "deploy-c/1/switch"});
+  ASSERT_EQ(approve.exit_code, 0) << approve.ToString();
+  ASSERT_TRUE(cluster_.WaitForRunState("deploy-c/1", "passed", kRunDeadline))
+      << cluster_.LogTails();
+  run_c = cluster_.ShowRun("deploy-c/1");
+  ASSERT_TRUE(run_c.ok());
+  const v1::StageRun* sw = FindStage(*run_c, "switch");
+  ASSERT_NE(sw, nullptr);
+  EXPECT_LE(ms(run_b->stages(0).jobs(0).finished_at()), ms(sw->jobs(0).started_at()));
 }
 
 }  // namespace
