@@ -155,6 +155,28 @@ TEST_F(DeployControlsE2eTest, QuorumOfTwoNeedsTwoDifferentUsers) {
   EXPECT_TRUE(absl::StrContains(show.out, "2 of 2 approvals")) << show.out;
 }
 
+// Approvals short of the quorum are stored: after a controller restart the
+// first approver is still counted (and still refused a second time), and
+// one more person starts the stage.
+TEST_F(DeployControlsE2eTest, QuorumSurvivesARestart) {
+  CliResult trigger = As("admin", {"pipeline", "trigger", "quorum", "--wait"}, kRunDeadline);
+  ASSERT_EQ(trigger.exit_code, 3) << trigger.ToString();
+  CliResult first = As("alice", {"stage", "approve", "quorum/1/prod"});
+  ASSERT_EQ(first.exit_code, 0) << first.ToString();
+  EXPECT_EQ(first.out, "approved quorum/1/prod (1 of 2 approvals; the stage waits for more)\n");
+
+  absl::Status restarted = cluster_.RestartController();
+  ASSERT_TRUE(restarted.ok()) << restarted;
+  CliResult again = As("alice", {"stage", "approve", "quorum/1/prod"});
+  EXPECT_EQ(again.exit_code, 1) << again.ToString();
+  EXPECT_TRUE(absl::StrContains(again.err, "(1 of 2 approvals; another person must approve)"))
+      << again.ToString();
+  CliResult second = As("bob", {"stage", "approve", "quorum/1/prod"});
+  ASSERT_EQ(second.exit_code, 0) << second.ToString();
+  ASSERT_TRUE(cluster_.WaitForRunState("quorum/1", "passed", kRunDeadline))
+      << cluster_.ShowRun("quorum/1").status();
+}
+
 // approver_not_triggerer: the user who triggered the run may not approve its
 // gate (PERMISSION_DENIED, nothing changes); another user may.
 TEST_F(DeployControlsE2eTest, ApproverWhoTriggeredIsRefused) {
