@@ -30,6 +30,8 @@ Principal Authorizer::Resolve(const TokenInfo& token, std::string source) const 
   who.admin = token.user == kBootstrapAdmin || Granted(config->security.admins, who);
   who.source = std::move(source);
   who.token_id = token.id;
+  who.token_name = token.name;
+  who.token_expires_at = token.expires_at;
   return who;
 }
 

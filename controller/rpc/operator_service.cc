@@ -61,7 +61,7 @@ void OperatorService::Audit(const Principal* who, const std::string& source, con
   entry.outcome = outcome.ok() ? AuditOutcome::kOk
                   : refused    ? AuditOutcome::kDenied
                                : AuditOutcome::kFailed;
-  entry.reason = std::string(outcome.message());
+  entry.reason = outcome.ok() ? action.note : std::string(outcome.message());
   audit_->Record(std::move(entry));
 }
 
@@ -237,7 +237,8 @@ grpc::ServerUnaryReactor* OperatorService::GetEnvironment(grpc::CallbackServerCo
 grpc::ServerUnaryReactor* OperatorService::ApproveStage(grpc::CallbackServerContext* ctx,
                                                         const v1::StageRequest* req,
                                                         v1::PipelineRun* resp) {
-  return Unary(ctx, resp, {"stage.approve", StageTarget(*req), Operators(req->pipeline())},
+  return Unary(ctx, resp,
+               {"stage.approve", StageTarget(*req), Operators(req->pipeline()), req->comment()},
                [&](const Principal& who, auto done) {
                  scheduler_->Approve(*req, who, std::move(done));
                });

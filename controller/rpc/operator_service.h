@@ -128,6 +128,9 @@ class OperatorService final : public v1::OperatorService::CallbackService {
     std::string target;
     // OK, or PERMISSION_DENIED with a one-line reason.
     std::function<absl::Status(const Principal&)> check;
+    // What the caller said about it (an approval's comment): the audit row's
+    // reason when the action holds.
+    std::string note = "";
   };
 
   // Every unary call has one shape: authenticate, check, then hand the
