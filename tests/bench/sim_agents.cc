@@ -206,6 +206,9 @@ v1::AgentMessage Fleet::HelloOf(SimAgent& agent) {
   h->set_agent_id(agent.id_);
   h->set_token(agent.token_);
   h->set_hostname(agent.name_ + ".bench");
+  // One simulated process per agent: its reconnects replace its own stale
+  // session, as the real agent's do (a different nonce would be a clone).
+  h->set_session_nonce(agent.id_ + "-bench");
   std::lock_guard<std::mutex> lock(agent.mu_);
   const auto& c = agent.console_;
   if (c && !c->completed && !c->abandoned) {
