@@ -17,6 +17,7 @@
 // run or job may be left unfinished and no agent left registered.
 #include <google/protobuf/stubs/logging.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <map>

@@ -24,7 +24,8 @@
 // claim that agent's; an empty token is the claimed agent's own; an empty
 // session_nonce is the agent's own process. Attempt ids 1..16 (in reports and
 // in Hello.held) mean the n-th attempt assigned to this input's agents, as
-// known at the last sync; other ids go through as they are (bogus ones).
+// known at the last sync (numbered by session, in the order sessions were
+// opened, then in the order sent); other ids go through as they are (bogus).
 //
 // Why this shape: a flat byte stream libFuzzer can splice and cross over
 // step by step, with each message in the wire format the edge really
