@@ -86,7 +86,8 @@ absl::StatusOr<int> List(CommandContext& ctx) {
       notes.push_back(absl::StrCat(p.name(), " is paused ", paused));
     }
     std::string waiting = WaitingText(p.controls());
-    if (!waiting.empty()) notes.push_back(absl::StrCat(p.name(), " has a trigger waiting: ", waiting));
+    if (!waiting.empty())
+      notes.push_back(absl::StrCat(p.name(), " has a trigger waiting: ", waiting));
     std::string latest = "-";
     if (p.latest_counter() > 0) {
       latest = absl::StrCat(p.latest_counter());
@@ -109,8 +110,8 @@ absl::StatusOr<int> List(CommandContext& ctx) {
 // pause, unpause and unlock: one call each, answered with the controls.
 enum class ControlAction { kPause, kUnpause, kUnlock };
 
-absl::StatusOr<int> Control(CommandContext& ctx, ControlAction action,
-                            const std::string& pipeline, const std::string& reason) {
+absl::StatusOr<int> Control(CommandContext& ctx, ControlAction action, const std::string& pipeline,
+                            const std::string& reason) {
   RETURN_IF_ERROR(CheckPipelineName(pipeline));
   if (action == ControlAction::kPause) {
     RETURN_IF_ERROR(RequireUtf8(reason, "bad --reason"));

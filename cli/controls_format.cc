@@ -36,8 +36,7 @@ std::string WaitingText(const gantry::v1::PipelineControls& c) {
   return text;
 }
 
-std::vector<std::string> ControlsLines(const gantry::v1::PipelineControls& c,
-                                      absl::TimeZone tz) {
+std::vector<std::string> ControlsLines(const gantry::v1::PipelineControls& c, absl::TimeZone tz) {
   std::vector<std::string> lines;
   if (c.paused()) lines.push_back(absl::StrCat("paused:          ", PausedText(c, tz)));
   if (LockText(c) != "-") lines.push_back(absl::StrCat("lock:            ", LockText(c)));

@@ -23,7 +23,6 @@ std::string WaitingText(const gantry::v1::PipelineControls& c);
 
 // `pipeline show`'s lines, aligned with its header: "paused:", "lock:" and
 // "waiting trigger:" (only those that apply).
-std::vector<std::string> ControlsLines(const gantry::v1::PipelineControls& c,
-                                      absl::TimeZone tz);
+std::vector<std::string> ControlsLines(const gantry::v1::PipelineControls& c, absl::TimeZone tz);
 
 }  // namespace gantry::cli

@@ -39,9 +39,8 @@ std::string BehaviorName(config::LockBehavior b) {
 
 absl::Status CheckPauseReason(const std::string& reason) {
   if (reason.size() > kMaxPauseReasonBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("pause reason is ", reason.size(),
-                                                   " bytes; at most ", kMaxPauseReasonBytes,
-                                                   " are kept"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "pause reason is ", reason.size(), " bytes; at most ", kMaxPauseReasonBytes, " are kept"));
   }
   for (unsigned char c : reason) {
     // It is printed in `pipeline list` and in refusals: one line.
@@ -71,9 +70,9 @@ int64_t Planner::LockHolder(const std::string& pipeline) const {
 absl::Status Planner::CheckTriggerAllowed(const std::string& pipeline) const {
   const store::PipelineRecord* c = model_->controls().Find(pipeline);
   if (c != nullptr && c->paused) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot trigger ", pipeline, ": it is ", PausedText(*c),
-                     " (`gantry pipeline unpause ", pipeline, "`)"));
+    return absl::FailedPreconditionError(absl::StrCat("cannot trigger ", pipeline, ": it is ",
+                                                      PausedText(*c), " (`gantry pipeline unpause ",
+                                                      pipeline, "`)"));
   }
   if (int64_t holder = LockHolder(pipeline); holder != 0) {
     // GoCD schedules no new run of a locked pipeline; it does not queue a
@@ -99,9 +98,8 @@ absl::Status Planner::CheckStageAllowed(const RunEntry& run, const std::string& 
   }
   int64_t holder = LockHolder(pipeline);
   if (holder != 0 && holder != run.run.counter) {
-    return absl::FailedPreconditionError(absl::StrCat("cannot ", what, ": pipeline ", pipeline,
-                                                      " is locked by its run ", pipeline, "/",
-                                                      holder));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot ", what, ": pipeline ", pipeline, " is locked by its run ", pipeline, "/", holder));
   }
   return absl::OkStatus();
 }
@@ -129,9 +127,9 @@ bool Planner::KeepWaiting(const TriggerSpec& spec, Effects* effects) {
   w.user = spec.user;
   w.message = spec.message;
   effects->events.push_back(absl::StrCat(
-      spec.pipeline, " is ", paused ? "paused" : absl::StrCat("locked by ", spec.pipeline, "/", holder),
-      ": the trigger (", spec.message, ") waits and runs when it is ",
-      paused ? "unpaused" : "unlocked"));
+      spec.pipeline, " is ",
+      paused ? "paused" : absl::StrCat("locked by ", spec.pipeline, "/", holder), ": the trigger (",
+      spec.message, ") waits and runs when it is ", paused ? "unpaused" : "unlocked"));
   return true;
 }
 
@@ -165,9 +163,8 @@ void Planner::TakeLock(const RunEntry& run, bool stops_at_gate) {
 
 void Planner::ReleaseLock(const std::string& pipeline, const std::string& why, Effects* effects) {
   store::PipelineRecord& c = model_->controls().Change(pipeline);
-  effects->events.push_back(
-      absl::StrCat("pipeline ", pipeline, " unlocked (held by ", pipeline, "/", c.locked_by, "; ",
-                   why, ")"));
+  effects->events.push_back(absl::StrCat("pipeline ", pipeline, " unlocked (held by ", pipeline,
+                                         "/", c.locked_by, "; ", why, ")"));
   c.locked_by = 0;
   RunWaiting(pipeline);
 }
@@ -256,9 +253,10 @@ absl::Status Planner::Unlock(const std::string& pipeline, const std::string& use
   if (const RunEntry* run = model_->FindRun(pipeline, holder)) {
     for (const auto& [id, s] : run->stages) {
       if (!IsFinal(s.state)) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "cannot unlock ", pipeline, ": its run ", pipeline, "/", holder, " is still running (stage ",
-            s.name, " is ", Name(s.state), "); cancel the stage or let it end first"));
+        return absl::FailedPreconditionError(
+            absl::StrCat("cannot unlock ", pipeline, ": its run ", pipeline, "/", holder,
+                         " is still running (stage ", s.name, " is ", Name(s.state),
+                         "); cancel the stage or let it end first"));
       }
     }
   }

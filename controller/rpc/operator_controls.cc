@@ -9,28 +9,25 @@ namespace gantry::rpc {
 grpc::ServerUnaryReactor* OperatorService::PausePipeline(grpc::CallbackServerContext* ctx,
                                                          const v1::PausePipelineRequest* req,
                                                          v1::PipelineControls* resp) {
-  return Unary(ctx, resp, {"pipeline.pause", req->pipeline(), Operators(req->pipeline())},
-               [&](const Principal& who, auto done) {
-                 scheduler_->Pause(*req, who, std::move(done));
-               });
+  return Unary(
+      ctx, resp, {"pipeline.pause", req->pipeline(), Operators(req->pipeline())},
+      [&](const Principal& who, auto done) { scheduler_->Pause(*req, who, std::move(done)); });
 }
 
 grpc::ServerUnaryReactor* OperatorService::UnpausePipeline(grpc::CallbackServerContext* ctx,
                                                            const v1::PipelineRequest* req,
                                                            v1::PipelineControls* resp) {
-  return Unary(ctx, resp, {"pipeline.unpause", req->pipeline(), Operators(req->pipeline())},
-               [&](const Principal& who, auto done) {
-                 scheduler_->Unpause(*req, who, std::move(done));
-               });
+  return Unary(
+      ctx, resp, {"pipeline.unpause", req->pipeline(), Operators(req->pipeline())},
+      [&](const Principal& who, auto done) { scheduler_->Unpause(*req, who, std::move(done)); });
 }
 
 grpc::ServerUnaryReactor* OperatorService::UnlockPipeline(grpc::CallbackServerContext* ctx,
                                                           const v1::PipelineRequest* req,
                                                           v1::PipelineControls* resp) {
-  return Unary(ctx, resp, {"pipeline.unlock", req->pipeline(), Operators(req->pipeline())},
-               [&](const Principal& who, auto done) {
-                 scheduler_->Unlock(*req, who, std::move(done));
-               });
+  return Unary(
+      ctx, resp, {"pipeline.unlock", req->pipeline(), Operators(req->pipeline())},
+      [&](const Principal& who, auto done) { scheduler_->Unlock(*req, who, std::move(done)); });
 }
 
 }  // namespace gantry::rpc

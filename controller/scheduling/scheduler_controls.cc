@@ -31,31 +31,31 @@ void Scheduler::ControlsOperation(const std::string& pipeline,
 
 void Scheduler::Pause(v1::PausePipelineRequest request, Principal who,
                       Reply<v1::PipelineControls> done) {
-  strand_.Post([this, request = std::move(request), user = std::move(who.user),
-                done = std::move(done)] {
-    ControlsOperation(
-        request.pipeline(),
-        [&](Effects* effects) {
-          absl::Status st = planner_.Pause(request.pipeline(), user, request.reason());
-          if (st.ok()) {
-            effects->events.push_back("pipeline " + request.pipeline() + " paused by " + user +
-                                      ": " + request.reason());
-          }
-          return st;
-        },
-        done);
-  });
+  strand_.Post(
+      [this, request = std::move(request), user = std::move(who.user), done = std::move(done)] {
+        ControlsOperation(
+            request.pipeline(),
+            [&](Effects* effects) {
+              absl::Status st = planner_.Pause(request.pipeline(), user, request.reason());
+              if (st.ok()) {
+                effects->events.push_back("pipeline " + request.pipeline() + " paused by " + user +
+                                          ": " + request.reason());
+              }
+              return st;
+            },
+            done);
+      });
 }
 
 void Scheduler::Unpause(v1::PipelineRequest request, Principal who,
                         Reply<v1::PipelineControls> done) {
-  strand_.Post([this, request = std::move(request), user = std::move(who.user),
-                done = std::move(done)] {
-    ControlsOperation(
-        request.pipeline(),
-        [&](Effects* effects) { return planner_.Unpause(request.pipeline(), user, effects); },
-        done);
-  });
+  strand_.Post(
+      [this, request = std::move(request), user = std::move(who.user), done = std::move(done)] {
+        ControlsOperation(
+            request.pipeline(),
+            [&](Effects* effects) { return planner_.Unpause(request.pipeline(), user, effects); },
+            done);
+      });
 }
 
 void Scheduler::Unlock(v1::PipelineRequest request, Principal who,
@@ -64,8 +64,7 @@ void Scheduler::Unlock(v1::PipelineRequest request, Principal who,
                 done = std::move(done)] {
     ControlsOperation(
         request.pipeline(),
-        [&](Effects* effects) { return planner_.Unlock(request.pipeline(), user, effects); },
-        done);
+        [&](Effects* effects) { return planner_.Unlock(request.pipeline(), user, effects); }, done);
   });
 }
 

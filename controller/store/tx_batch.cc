@@ -228,8 +228,8 @@ void Tx::ApplyPipelineControls(const std::vector<PipelineRecord>& rows) {
     msg.Add(r.waiting.message);
   }
   std::vector<std::string> p;
-  for (const auto* a : {&name, &paused, &by, &at, &reason, &locked, &up, &upc, &ups, &upsc, &user,
-                        &msg}) {
+  for (const auto* a :
+       {&name, &paused, &by, &at, &reason, &locked, &up, &upc, &ups, &upsc, &user, &msg}) {
     p.push_back(a->str());
   }
   work_.exec_prepared(kApplyPipelineControls, pqxx::prepare::make_dynamic_params(p));

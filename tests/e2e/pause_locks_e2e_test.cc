@@ -37,8 +37,8 @@ std::string LockedPipeline(const std::string& name, const std::string& behavior)
   return absl::StrCat("  ", name, ":\n    group: e2e\n    lock_behavior: ", behavior,
                       "\n    environment_variables: {FAIL: '0'}\n    stages:\n"
                       "      - first:\n          jobs:\n",
-                      ShellJob("maybe", "test $FAIL != 1"),
-                      "      - second:\n          jobs:\n", ShellJob("after", "echo second"));
+                      ShellJob("maybe", "test $FAIL != 1"), "      - second:\n          jobs:\n",
+                      ShellJob("after", "echo second"));
 }
 
 class PauseLocksE2eTest : public ::testing::Test {
@@ -49,28 +49,28 @@ class PauseLocksE2eTest : public ::testing::Test {
     absl::StatusOr<int> agent = cluster_.StartAgent();
     ASSERT_TRUE(agent.ok()) << agent.status();
     ASSERT_TRUE(cluster_.WaitForIdleAgents()) << "the agent never became idle";
-    absl::Status applied = cluster_.ApplyConfig(absl::StrCat(
-        "format_version: 10\n"
-        "pipelines:\n"
-        "  up:\n"
-        "    group: e2e\n"
-        "    stages:\n"
-        "      - s:\n"
-        "          jobs:\n",
-        ShellJob("j", "echo up"),
-        "  down:\n"
-        "    group: e2e\n"
-        "    materials:\n"
-        "      up: {pipeline: up, stage: s}\n"
-        "    stages:\n"
-        "      - go:\n"
-        "          jobs:\n",
-        ShellJob("d", "echo down"),
-        "      - gate:\n"
-        "          approval: manual\n"
-        "          jobs:\n",
-        ShellJob("g", "echo gate"), LockedPipeline("onfail", "lockOnFailure"),
-        LockedPipeline("whenfinished", "unlockWhenFinished")));
+    absl::Status applied = cluster_.ApplyConfig(
+        absl::StrCat("format_version: 10\n"
+                     "pipelines:\n"
+                     "  up:\n"
+                     "    group: e2e\n"
+                     "    stages:\n"
+                     "      - s:\n"
+                     "          jobs:\n",
+                     ShellJob("j", "echo up"),
+                     "  down:\n"
+                     "    group: e2e\n"
+                     "    materials:\n"
+                     "      up: {pipeline: up, stage: s}\n"
+                     "    stages:\n"
+                     "      - go:\n"
+                     "          jobs:\n",
+                     ShellJob("d", "echo down"),
+                     "      - gate:\n"
+                     "          approval: manual\n"
+                     "          jobs:\n",
+                     ShellJob("g", "echo gate"), LockedPipeline("onfail", "lockOnFailure"),
+                     LockedPipeline("whenfinished", "unlockWhenFinished")));
     ASSERT_TRUE(applied.ok()) << applied;
   }
 
