@@ -105,6 +105,10 @@ absl::Status Planner::CheckStageAllowed(const RunEntry& run, const std::string& 
 }
 
 bool Planner::KeepWaiting(const TriggerSpec& spec, Effects* effects) {
+  // Only upstream triggers exist besides manual ones today. A material
+  // (git) trigger, when polling is built, must be kept here too (GoCD runs
+  // the newest revision once unpaused); otherwise DoTrigger refuses it and
+  // it is lost.
   if (spec.cause_kind == "manual" || !spec.upstream) return false;
   const store::PipelineRecord* c = model_->controls().Find(spec.pipeline);
   bool paused = c != nullptr && c->paused;
