@@ -10,7 +10,7 @@ grpc::ServerUnaryReactor* OperatorService::PausePipeline(grpc::CallbackServerCon
                                                          const v1::PausePipelineRequest* req,
                                                          v1::PipelineControls* resp) {
   return Unary(
-      ctx, resp, {"pipeline.pause", req->pipeline(), Operators(req->pipeline())},
+      ctx, resp, {"pipeline.pause", req->pipeline(), Operators(req->pipeline()), req->reason()},
       [&](const Principal& who, auto done) { scheduler_->Pause(*req, who, std::move(done)); });
 }
 
