@@ -177,6 +177,9 @@ struct Stage {
   Approval approval;
   bool fetch_materials = true;
   bool clean_workspace = false;
+  // `deploys: true`: this stage passing is a deploy into the pipeline's
+  // environment (docs/rollback.md, "What is deployed where").
+  bool deploys = false;
   std::vector<Variable> variables;
   std::vector<Job> jobs;  // in file order
   SourceLocation location;

@@ -22,7 +22,7 @@ const std::vector<absl::string_view> kJobUnsupported = {"elastic_profile_id",
 
 KeySet StageKeys() {
   KeySet keys{{"jobs", "approval", "fetch_materials", "clean_workspace",
-               "environment_variables", "secure_variables"},
+               "environment_variables", "secure_variables", "deploys"},
               {"keep_artifacts"}};
   keys.known.insert(keys.known.end(), kJobOnlyKeys.begin(), kJobOnlyKeys.end());
   keys.unsupported.insert(keys.unsupported.end(), kJobUnsupported.begin(),
@@ -192,6 +192,9 @@ std::optional<Stage> ParseStage(YamlReader& reader, const Field& element) {
   if (const Field* f = fields->Get("clean_workspace")) {
     stage.clean_workspace = reader.Bool(*f).value_or(false);
   }
+  if (const Field* f = fields->Get("deploys")) {
+    stage.deploys = reader.Bool(*f).value_or(false);
+  }
 
   const Field* jobs = fields->Get("jobs");
   std::vector<const Field*> job_keys;
@@ -297,6 +300,18 @@ std::vector<Stage> ParseStages(YamlReader& reader, const Field& field,
                                 "' in pipeline '", pipeline, "' (first at ",
                                 LocationText(first.location), ")"));
       continue;
+    }
+    // One deploy stage a pipeline: "what is deployed" must have one answer.
+    if (stage->deploys) {
+      for (const Stage& earlier : out) {
+        if (!earlier.deploys) continue;
+        reader.Error(stage->location,
+                     absl::StrCat("stage '", stage->name, "' of pipeline '", pipeline,
+                                  "': only one stage may have 'deploys: true' ('",
+                                  earlier.name, "' has it)"));
+        stage->deploys = false;
+        break;
+      }
     }
     out.push_back(std::move(*stage));
   }

@@ -137,6 +137,30 @@ struct StageApprovalRecord {
   std::string stage;  // the stage's name
 };
 
+// A deploy: a passed attempt of a pipeline's deploy stage (or, with none
+// marked, the passing of its run). docs/rollback.md defines it.
+struct DeploymentRecord {
+  std::string pipeline;
+  int64_t counter = 0;
+  std::string label;
+  std::string stage;
+  int stage_counter = 0;  // > 1: a re-run of that stage
+  std::string triggered_by;
+  int64_t at = 0;  // ms since the epoch, when the stage passed
+  int64_t run_id = 0;
+  int64_t stage_run_id = 0;
+};
+
+// A material of a deployed run: a git revision, or the upstream run it came from.
+struct DeployedMaterialRecord {
+  int64_t run_id = 0;
+  std::string material;
+  std::string revision;
+  std::string upstream_pipeline;  // "" for a git material
+  int64_t upstream_counter = 0;
+  std::string upstream_label;
+};
+
 // A run waiting for an environment's deploy lock: its queued stage.
 struct EnvLockWaiterRecord {
   std::string pipeline;

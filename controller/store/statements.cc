@@ -130,6 +130,32 @@ constexpr Statement kStatements[] = {
      "AND s.id = (SELECT max(id) FROM stage_runs WHERE run_id = r.id) "
      "ORDER BY s.created_at, s.id"},
 
+    // --- what is deployed where (tx_deployments.cc; docs/rollback.md). $1 the
+    // pipelines, $2 each one's deploy stage ('' = the run passing counts).
+#define DEPLOYS                                                                          \
+  "WITH d AS (SELECT r.id AS run_id, r.pipeline, r.counter, r.label, r.trigger_user, "   \
+  "s.id AS stage_run_id, s.name AS stage, s.counter AS stage_counter, "                  \
+  "COALESCE(s.finished_at, r.finished_at) AS at "                                        \
+  "FROM unnest($1::text[], $2::text[]) AS ds(pipeline, stage) "                          \
+  "JOIN pipeline_runs r ON r.pipeline = ds.pipeline "                                    \
+  "JOIN stage_runs s ON s.run_id = r.id AND s.state = 'passed' "                         \
+  "WHERE (ds.stage <> '' AND s.name = ds.stage) OR (ds.stage = '' AND r.state = 'passed' " \
+  "AND s.id = (SELECT max(id) FROM stage_runs WHERE run_id = r.id))) "
+#define DEPLOY_COLUMNS \
+  "pipeline, counter, label, stage, stage_counter, trigger_user, " MS("at") ", run_id, stage_run_id"
+    {kDeployments,
+     DEPLOYS "SELECT " DEPLOY_COLUMNS " FROM d ORDER BY at DESC, stage_run_id DESC LIMIT $3"},
+    {kCurrentDeployments,
+     DEPLOYS "SELECT DISTINCT ON (pipeline) " DEPLOY_COLUMNS
+             " FROM d ORDER BY pipeline, at DESC, stage_run_id DESC"},
+#undef DEPLOYS
+#undef DEPLOY_COLUMNS
+    {kDeployedMaterials,
+     "SELECT m.run_id, m.material, m.revision, m.upstream_pipeline, m.upstream_counter, "
+     "COALESCE(u.label, '') FROM run_materials m LEFT JOIN pipeline_runs u ON "
+     "u.pipeline = m.upstream_pipeline AND u.counter = m.upstream_counter "
+     "WHERE m.run_id = ANY($1::bigint[]) ORDER BY m.run_id, m.material"},
+
     // --- settings and tokens
     {kGetSetting, "SELECT value FROM settings WHERE key = $1"},
     {kSetSetting,

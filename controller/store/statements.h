@@ -97,6 +97,9 @@ inline constexpr char kApprovalsOfRuns[] = "ApprovalsOfRuns";
 inline constexpr char kRunOfJob[] = "RunOfJob";
 inline constexpr char kEnvLockHolder[] = "EnvLockHolder";
 inline constexpr char kEnvLockQueue[] = "EnvLockQueue";
+inline constexpr char kDeployments[] = "Deployments";
+inline constexpr char kCurrentDeployments[] = "CurrentDeployments";
+inline constexpr char kDeployedMaterials[] = "DeployedMaterials";
 
 // One named statement.
 struct Statement {

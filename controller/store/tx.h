@@ -113,6 +113,19 @@ class Tx {
   // Waiting runs, first to go first.
   std::vector<EnvLockWaiterRecord> EnvLockQueue(const std::vector<std::string>& pipelines);
 
+  // --- what is deployed where (tx_deployments.cc). `deploy_stages` is
+  // parallel to `pipelines`: each one's stage marked `deploys: true`, or ""
+  // when the run passing is the deploy.
+  // Every deploy, newest first, at most `limit`.
+  std::vector<DeploymentRecord> Deployments(const std::vector<std::string>& pipelines,
+                                            const std::vector<std::string>& deploy_stages,
+                                            int64_t limit);
+  // The newest deploy of each pipeline that has one.
+  std::vector<DeploymentRecord> CurrentDeployments(const std::vector<std::string>& pipelines,
+                                                   const std::vector<std::string>& deploy_stages);
+  // The materials of these runs, by run then material name.
+  std::vector<DeployedMaterialRecord> DeployedMaterials(const std::vector<int64_t>& run_ids);
+
   // --- agents and their admission (tx_agents.cc)
   std::vector<AgentRecord> Agents();
   // Throws pqxx::unique_violation when the name is taken.
