@@ -36,10 +36,14 @@ absl::Status EmbeddedPostgres::Recover(absl::Duration deadline) {
   for (int attempt = 1;; ++attempt) {
     absl::StatusOr<bool> adopted = AdoptIfRunning();
     if (adopted.ok() && *adopted) {
-      spdlog::info("embedded PostgreSQL: a server runs again; adopting it");
-      return WaitUntilAccepting(std::max(give_up - absl::Now(), absl::Seconds(1)));
-    }
-    {
+      // Someone started it again, or the postmaster we saw is still dying:
+      // only a server that answers ends the wait.
+      last = WaitUntilAccepting(std::min(absl::Seconds(5), give_up - absl::Now()));
+      if (last.ok()) {
+        spdlog::info("embedded PostgreSQL: a running server answers again; adopted it");
+        return absl::OkStatus();
+      }
+    } else {
       absl::MutexLock lock(&mu_);
       if (detached_) return absl::FailedPreconditionError("the server was detached");
       // The dead postmaster's backends exit on their own once they notice;

@@ -99,6 +99,9 @@ class Chaos {
         std::optional<pid_t> pid = (*pg)->PostmasterPid();
         if (!pid) return;
         ::kill(*pid, SIGKILL);
+        // As the controller's supervisor does: notice it is gone, then start it.
+        EXPECT_TRUE(WaitFor([&] { return !(*pg)->PostmasterPid().has_value(); },
+                            absl::Seconds(10)));
         EXPECT_TRUE((*pg)->Recover(absl::Seconds(60)).ok());
         ++faults_["postmaster kill -9"];
         break;
