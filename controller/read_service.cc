@@ -198,3 +198,44 @@ void ReadService::GetEnvironment(v1::GetEnvironmentRequest request,
 }
 
 }  // namespace gantry
+void ReadService::ListDeployedEnvironments(MayViewPipeline may_view,
+                                           Reply<v1::ListDeployedEnvironmentsResponse> done) {
+  WithDb([this, may_view = std::move(may_view), done = std::move(done)](store::Db& db) {
+    auto config = configs_->current();
+    v1::ListDeployedEnvironmentsResponse response;
+    absl::Status st = db.Run("ListDeployedEnvironments", [&](store::Tx& tx) {
+      response = ReadDeployedEnvironments(tx, *config, may_view);
+      return absl::OkStatus();
+    });
+    if (!st.ok()) return done(st);
+    done(std::move(response));
+  });
+}
+
+void ReadService::EnvironmentHistory(v1::EnvironmentHistoryRequest request,
+                                     MayViewPipeline may_view,
+                                     Reply<v1::EnvironmentHistoryResponse> done) {
+  auto config = configs_->current();
+  if (config->FindEnvironment(request.name()) == nullptr) {
+    return done(absl::NotFoundError(
+        absl::StrCat("no environment named '", request.name(), "' in the config")));
+  }
+  WithDb([config, request = std::move(request), may_view = std::move(may_view),
+          done = std::move(done)](store::Db& db) {
+    const config::Environment& env = *config->FindEnvironment(request.name());
+    DeployScope scope = DeployScopeOf(*config, env, may_view);
+    int64_t limit = request.limit() > 0 ? request.limit() : 100;
+    v1::EnvironmentHistoryResponse response;
+    absl::Status st = db.Run("EnvironmentHistory", [&](store::Tx& tx) {
+      response.Clear();
+      response.set_name(env.name);
+      for (auto& d : ReadDeployments(tx, env, scope, limit)) {
+        *response.add_deployments() = std::move(d);
+      }
+      return absl::OkStatus();
+    });
+    if (!st.ok()) return done(st);
+    done(std::move(response));
+  });
+}
+

@@ -9,6 +9,7 @@
 
 #include "controller/config_cache.h"
 #include "controller/db_pool.h"
+#include "controller/deployments_view.h"
 #include "controller/scheduling/scheduler.h"
 #include "controller/store/db.h"
 #include "gantry/v1/operator.pb.h"
@@ -29,6 +30,12 @@ class ReadService {
   void GetEnvironment(v1::GetEnvironmentRequest request, Reply<v1::EnvironmentView> done);
 
   void Stop();
+  // What is deployed where (deployments_view.h), counting only the pipelines
+  // `may_view` lets the caller see: `env list` and `env history`.
+  void ListDeployedEnvironments(MayViewPipeline may_view,
+                                Reply<v1::ListDeployedEnvironmentsResponse> done);
+  void EnvironmentHistory(v1::EnvironmentHistoryRequest request, MayViewPipeline may_view,
+                          Reply<v1::EnvironmentHistoryResponse> done);
 
  private:
   // Runs `fn` on a pool thread with a free connection.

@@ -125,6 +125,13 @@ class OperatorService final : public v1::OperatorService::CallbackService {
     // The audit log's verb ("stage.approve"); "" for a read, which is
     // logged only when refused.
     std::string verb;
+  // What is deployed where (operator_deployments.cc).
+  grpc::ServerUnaryReactor* ListDeployedEnvironments(
+      grpc::CallbackServerContext* ctx, const v1::ListDeployedEnvironmentsRequest* req,
+      v1::ListDeployedEnvironmentsResponse* resp) override;
+  grpc::ServerUnaryReactor* EnvironmentHistory(grpc::CallbackServerContext* ctx,
+                                               const v1::EnvironmentHistoryRequest* req,
+                                               v1::EnvironmentHistoryResponse* resp) override;
     std::string target;
     // OK, or PERMISSION_DENIED with a one-line reason.
     std::function<absl::Status(const Principal&)> check;
