@@ -1,4 +1,4 @@
-// gantry stage approve|cancel, gantry job log.
+// gantry stage approve|cancel|rerun, gantry job log.
 #include <CLI/CLI.hpp>
 #include <memory>
 #include <string>
@@ -15,7 +15,7 @@ namespace {
 
 namespace v1 = gantry::v1;
 
-enum class StageVerb { kApprove, kCancel };
+enum class StageVerb { kApprove, kCancel, kRerun };
 
 // `comment` goes with an approval (the controller records it).
 absl::StatusOr<int> ActOnStage(CommandContext& ctx, const std::string& text,
@@ -24,7 +24,9 @@ absl::StatusOr<int> ActOnStage(CommandContext& ctx, const std::string& text,
   if (loc.stage_counter > 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "bad locator '", text, "': ",
-        verb == StageVerb::kApprove ? "approval" : "cancel",
+        verb == StageVerb::kApprove  ? "approval"
+        : verb == StageVerb::kCancel ? "cancel"
+                                     : "a re-run",
         " applies to the stage, not an attempt (expected "
         "PIPELINE/COUNTER/STAGE)"));
   }
@@ -37,9 +39,9 @@ absl::StatusOr<int> ActOnStage(CommandContext& ctx, const std::string& text,
   v1::PipelineRun run;
   auto context = conn->NewContext();
   RETURN_IF_ERROR(conn->Check(
-      verb == StageVerb::kApprove
-          ? conn->stub().ApproveStage(context.get(), request, &run)
-          : conn->stub().CancelStage(context.get(), request, &run)));
+      verb == StageVerb::kApprove  ? conn->stub().ApproveStage(context.get(), request, &run)
+      : verb == StageVerb::kCancel ? conn->stub().CancelStage(context.get(), request, &run)
+                                   : conn->stub().RerunStage(context.get(), request, &run)));
   if (ctx.json()) {
     RETURN_IF_ERROR(ctx.PrintJson(run));
     return kExitOk;
@@ -57,6 +59,14 @@ absl::StatusOr<int> ActOnStage(CommandContext& ctx, const std::string& text,
                 << " approvals; the stage waits for more)";
     } else if (stage != nullptr) {
       ctx.out() << " (stage " << stage->state() << ")";
+    }
+    ctx.out() << "\n";
+    return kExitOk;
+  }
+  if (verb == StageVerb::kRerun) {
+    ctx.out() << "re-running " << loc.ToString();
+    if (stage != nullptr) {
+      ctx.out() << " as attempt " << stage->counter() << " (stage " << stage->state() << ")";
     }
     ctx.out() << "\n";
     return kExitOk;
@@ -164,6 +174,17 @@ void AddStageCommands(CLI::App& app, Action* action) {
   cancel->callback([action, locator] {
     *action = [locator](CommandContext& ctx) {
       return ActOnStage(ctx, *locator, StageVerb::kCancel);
+    };
+  });
+
+  CLI::App* rerun = stage->add_subcommand(
+      "rerun",
+      "Run a stage of a run again as a new attempt, with the run's own config "
+      "revision, materials and variables; only that stage runs");
+  rerun->add_option("STAGE", *locator, "PIPELINE/COUNTER/STAGE")->required();
+  rerun->callback([action, locator] {
+    *action = [locator](CommandContext& ctx) {
+      return ActOnStage(ctx, *locator, StageVerb::kRerun);
     };
   });
 }

@@ -77,6 +77,14 @@ class Planner {
   absl::StatusOr<int64_t> Cancel(const std::string& pipeline, int64_t counter,
                                  const std::string& stage, const std::string& user,
                                  Effects* effects);
+  // Runs stage `stage` of the run again as a new attempt (counter + 1) in
+  // the run's own config revision, materials and variables
+  // (planner_rerun.cc). Only that stage runs. Refuses (FAILED_PRECONDITION)
+  // while a stage of the run is active, the pipeline is paused or locked
+  // by another run, or the stage never ran in the run.
+  absl::StatusOr<int64_t> Rerun(const std::string& pipeline, int64_t counter,
+                                const std::string& stage, const std::string& user,
+                                Effects* effects);
 
   // --- pause and locks (planner_controls.cc). Each refuses with
   // FAILED_PRECONDITION when there is nothing to do (already paused, not

@@ -902,3 +902,63 @@ TEST_F(PlannerGateTest, OverrideOfASecureVariableIsStoredSecure) {
 
 }  // namespace
 }  // namespace gantry
+
+// --- stage rerun (planner_rerun.cc)
+
+namespace gantry {
+namespace {
+
+// A re-run is a new attempt of the stage in the same run (counter 2, all of
+// its jobs again), and only that stage runs: the run ends when it passes
+// rather than going on to the next stage.
+TEST_F(PlannerDbTest, RerunIsANewAttemptOfOnlyThatStage) {
+  int64_t n = TriggerCommitted("build");
+  FinishCompile(n, JobState::kFailed);
+  ASSERT_EQ(RunRow("build", n)->state, RunState::kFailed);
+
+  Effects effects;
+  auto rerun = planner_->Rerun("build", n, "compile", "bob", &effects);
+  ASSERT_TRUE(rerun.ok()) << rerun.status();
+  Commit();
+  auto stage = StageRow("build", n, "compile");
+  ASSERT_TRUE(stage.has_value());
+  EXPECT_EQ(stage->counter, 2);
+  EXPECT_EQ(stage->state, StageState::kBuilding);
+  EXPECT_EQ(stage->approved_by, "bob");
+  EXPECT_EQ(JobRows("build", n, "compile").size(), 2u);
+  EXPECT_EQ(RunRow("build", n)->state, RunState::kBuilding);
+
+  FinishCompile(n, JobState::kPassed);
+  EXPECT_EQ(StageRow("build", n, "compile")->state, StageState::kPassed);
+  EXPECT_EQ(RunRow("build", n)->state, RunState::kPassed);
+  EXPECT_FALSE(StageRow("build", n, "approve-me").has_value());
+}
+
+// A re-run is refused, with the reason, while a stage of the run is still
+// active, for a stage that never ran, and while the pipeline is paused.
+TEST_F(PlannerDbTest, RerunRefusals) {
+  int64_t n = TriggerCommitted("build");
+  Effects effects;
+  auto busy = planner_->Rerun("build", n, "compile", "bob", &effects);
+  ASSERT_FALSE(busy.ok());
+  EXPECT_EQ(busy.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(busy.status().message().find("is still building"), std::string::npos) << busy.status();
+
+  FinishCompile(n, JobState::kPassed);
+  auto never = planner_->Rerun("build", n, "approve-me", "bob", &effects);
+  ASSERT_FALSE(never.ok());
+  EXPECT_NE(never.status().message().find("never ran"), std::string::npos) << never.status();
+  auto unknown = planner_->Rerun("build", n, "nope", "bob", &effects);
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound) << unknown.status();
+
+  ASSERT_TRUE(planner_->Pause("build", "carol", "freeze").ok());
+  Commit();
+  auto paused = planner_->Rerun("build", n, "compile", "bob", &effects);
+  ASSERT_FALSE(paused.ok());
+  EXPECT_NE(paused.status().message().find("paused"), std::string::npos) << paused.status();
+  EXPECT_NE(paused.status().message().find("carol"), std::string::npos) << paused.status();
+  EXPECT_EQ(StageRow("build", n, "compile")->counter, 1);
+}
+
+}  // namespace
+}  // namespace gantry

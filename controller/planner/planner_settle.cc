@@ -92,10 +92,14 @@ absl::Status Planner::SettleStage(int64_t stage_id, Effects* effects) {
 
 void Planner::SettleRun(RunEntry& run, const config::Pipeline& pipeline,
                         const store::StageRunRecord& stage, Effects* effects) {
-  // The run goes on only if this is the latest stage that ran; re-running
-  // an earlier stage does not re-run later ones.
-  for (const auto& [id, s] : run.stages) {
-    if (s.stage_index > stage.stage_index) return;
+  // The run goes on only if this is the latest stage that ran and not a
+  // re-run: re-deploying an old version must not drag the later stages
+  // along. The run then ends with the re-run's result.
+  bool later_ran = false;
+  for (const auto& [id, s] : run.stages) later_ran |= s.stage_index > stage.stage_index;
+  if (later_ran || stage.counter > 1) {
+    SetRunState(run, RunState::kPassed);
+    return;
   }
   size_t next = static_cast<size_t>(stage.stage_index) + 1;
   if (next >= pipeline.stages.size()) {

@@ -89,6 +89,9 @@ class OperatorService final : public v1::OperatorService::CallbackService {
   grpc::ServerUnaryReactor* CancelStage(grpc::CallbackServerContext* ctx,
                                         const v1::StageRequest* req,
                                         v1::PipelineRun* resp) override;
+  grpc::ServerUnaryReactor* RerunStage(grpc::CallbackServerContext* ctx,
+                                       const v1::StageRequest* req,
+                                       v1::PipelineRun* resp) override;  // operator_rerun.cc
   grpc::ServerUnaryReactor* GetJobLog(grpc::CallbackServerContext* ctx,
                                       const v1::GetJobLogRequest* req,
                                       v1::GetJobLogResponse* resp) override;

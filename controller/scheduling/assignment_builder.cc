@@ -56,6 +56,11 @@ void AddVariables(const RunEntry& entry, const store::StageRunRecord& stage,
       {"GANTRY_ENVIRONMENT_NAME", env ? env->name : "", false},
       {"GANTRY_CONTROLLER_URL", in.controller_url, false},
   };
+  // Attempts after the first exist only through `stage rerun`, which always
+  // re-runs the newest attempt.
+  if (stage.counter > 1) {
+    builtins.push_back({"GANTRY_RERUN_OF_STAGE_COUNTER", absl::StrCat(stage.counter - 1), false});
+  }
   for (const auto& m : entry.materials) {
     builtins.push_back({config::RevisionVariableName(m.material), m.revision, false});
   }

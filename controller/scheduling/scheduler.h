@@ -95,6 +95,7 @@ class Scheduler {
   void Trigger(v1::TriggerPipelineRequest request, Principal who, Reply<v1::PipelineRun> done);
   void Approve(v1::StageRequest request, Principal who, Reply<v1::PipelineRun> done);
   void CancelStage(v1::StageRequest request, Principal who, Reply<v1::PipelineRun> done);
+  void RerunStage(v1::StageRequest request, Principal who, Reply<v1::PipelineRun> done);
   void ListAgents(Reply<v1::ListAgentsResponse> done);
   // Pause and locks (scheduler_controls.cc); the edge has checked that
   // `who` may operate the pipeline.

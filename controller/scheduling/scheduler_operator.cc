@@ -116,6 +116,18 @@ void Scheduler::CancelStage(v1::StageRequest request, Principal who, Reply<v1::P
       });
 }
 
+void Scheduler::RerunStage(v1::StageRequest request, Principal who, Reply<v1::PipelineRun> done) {
+  strand_.Post(
+      [this, request = std::move(request), user = std::move(who.user), done = std::move(done)] {
+        RunOperation(
+            [&](Effects* effects) {
+              return planner_.Rerun(request.pipeline(), request.counter(), request.stage(), user,
+                                    effects);
+            },
+            done);
+      });
+}
+
 void Scheduler::ListAgents(Reply<v1::ListAgentsResponse> done) {
   strand_.Post([this, done = std::move(done)] {
     v1::ListAgentsResponse response;
