@@ -197,7 +197,6 @@ void ReadService::GetEnvironment(v1::GetEnvironmentRequest request,
   });
 }
 
-}  // namespace gantry
 void ReadService::ListDeployedEnvironments(MayViewPipeline may_view,
                                            Reply<v1::ListDeployedEnvironmentsResponse> done) {
   WithDb([this, may_view = std::move(may_view), done = std::move(done)](store::Db& db) {
@@ -239,3 +238,4 @@ void ReadService::EnvironmentHistory(v1::EnvironmentHistoryRequest request,
   });
 }
 
+}  // namespace gantry

@@ -28,14 +28,14 @@ class ReadService {
   void ShowConfig(v1::ShowConfigRequest request, Reply<v1::ShowConfigResponse> done);
   // An environment of the current config and its deploy lock (`env show`).
   void GetEnvironment(v1::GetEnvironmentRequest request, Reply<v1::EnvironmentView> done);
-
-  void Stop();
   // What is deployed where (deployments_view.h), counting only the pipelines
   // `may_view` lets the caller see: `env list` and `env history`.
   void ListDeployedEnvironments(MayViewPipeline may_view,
                                 Reply<v1::ListDeployedEnvironmentsResponse> done);
   void EnvironmentHistory(v1::EnvironmentHistoryRequest request, MayViewPipeline may_view,
                           Reply<v1::EnvironmentHistoryResponse> done);
+
+  void Stop();
 
  private:
   // Runs `fn` on a pool thread with a free connection.

@@ -121,13 +121,6 @@ class OperatorService final : public v1::OperatorService::CallbackService {
   grpc::ServerUnaryReactor* RevokeAgentKey(grpc::CallbackServerContext* ctx,
                                            const v1::RevokeAgentKeyRequest* req,
                                            v1::AgentKey* resp) override;
-
- private:
-  // What a call does, for the permission check and the audit log.
-  struct Action {
-    // The audit log's verb ("stage.approve"); "" for a read, which is
-    // logged only when refused.
-    std::string verb;
   // What is deployed where (operator_deployments.cc).
   grpc::ServerUnaryReactor* ListDeployedEnvironments(
       grpc::CallbackServerContext* ctx, const v1::ListDeployedEnvironmentsRequest* req,
@@ -135,6 +128,13 @@ class OperatorService final : public v1::OperatorService::CallbackService {
   grpc::ServerUnaryReactor* EnvironmentHistory(grpc::CallbackServerContext* ctx,
                                                const v1::EnvironmentHistoryRequest* req,
                                                v1::EnvironmentHistoryResponse* resp) override;
+
+ private:
+  // What a call does, for the permission check and the audit log.
+  struct Action {
+    // The audit log's verb ("stage.approve"); "" for a read, which is
+    // logged only when refused.
+    std::string verb;
     std::string target;
     // OK, or PERMISSION_DENIED with a one-line reason.
     std::function<absl::Status(const Principal&)> check;
