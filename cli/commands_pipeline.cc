@@ -335,7 +335,8 @@ void AddTriggerCommand(CLI::App& pipeline, Action* action) {
   trigger->add_option("PIPELINE", trigger_flags->pipeline, "Pipeline name")->required();
   trigger
       ->add_option("--revision", trigger_flags->revisions,
-                   "MATERIAL=REVISION to build instead of the latest")
+                   "MATERIAL=REVISION to build instead of the latest; for a pipeline "
+                   "material, the upstream run: N or UPSTREAM/N")
       ->allow_extra_args(false);
   trigger->add_option("--var", trigger_flags->variables, "NAME=VALUE variable override")
       ->allow_extra_args(false);

@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "controller/planner/labels.h"
+#include "controller/planner/upstream_pick.h"
 #include "controller/variables.h"
 
 namespace gantry {
@@ -77,6 +78,9 @@ absl::StatusOr<std::vector<store::MaterialRevisionRecord>> Planner::ResolveMater
         spec.upstream->upstream_stage == m.stage) {
       rec = *spec.upstream;
       rec.material = m.name;
+    } else if (auto it = spec.revisions.find(m.name); it != spec.revisions.end()) {
+      // The operator chose the upstream run (`--revision build=12`).
+      RETURN_IF_ERROR(PickUpstreamRun(cold_, m, it->second, &rec));
     } else {
       // Without an explicit upstream run, GoCD takes the newest run whose
       // stage passed; a pipeline whose upstream never passed cannot run.
