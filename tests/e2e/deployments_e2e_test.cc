@@ -12,6 +12,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/testing/wait_for.h"
 #include "gantry/v1/operator.pb.h"
 #include "tests/e2e/harness.h"
 
@@ -140,6 +141,38 @@ TEST_F(DeploymentsE2eTest, ListShowsTheNewestDeployAndHistoryBothNewestFirst) {
   EXPECT_NE(unknown.exit_code, 0);
   EXPECT_TRUE(absl::StrContains(unknown.err, "no environment named 'nowhere'"))
       << unknown.ToString();
+}
+
+// Re-running production/1's deploy after v2 puts v1 back: env list shows
+// production/1 as a re-run (attempt 2), and the history has it on top.
+TEST_F(DeploymentsE2eTest, RerunOfAnEarlierDeployIsWhatIsDeployedNow) {
+  BuildAndDeploy(1);
+  BuildAndDeploy(2);
+  CliResult rerun = cluster_.Cli({"stage", "rerun", "production/1/deploy"});
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.ToString();
+
+  v1::EnvironmentHistoryResponse deploys;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        CliResult history = cluster_.Cli({"-o", "json", "env", "history", "prod"});
+        deploys.Clear();
+        return history.exit_code == 0 && Parse(history.out, &deploys) &&
+               deploys.deployments_size() == 3;
+      },
+      kRunDeadline, absl::Milliseconds(100)))
+      << cluster_.LogTails();
+  EXPECT_EQ(deploys.deployments(0).counter(), 1);
+  EXPECT_EQ(deploys.deployments(0).stage_counter(), 2);
+  EXPECT_EQ(deploys.deployments(0).kind(), "rerun");
+  EXPECT_EQ(deploys.deployments(0).materials(0).upstream_label(), "1.1");
+  EXPECT_EQ(deploys.deployments(1).counter(), 2);
+  EXPECT_EQ(deploys.deployments(2).counter(), 1);
+  EXPECT_EQ(deploys.deployments(2).kind(), "deploy");
+
+  CliResult list = cluster_.Cli({"env", "list"});
+  ASSERT_EQ(list.exit_code, 0) << list.ToString();
+  EXPECT_TRUE(absl::StrContains(list.out, "production/1")) << list.out;
+  EXPECT_TRUE(absl::StrContains(list.out, "deploy (attempt 2)")) << list.out;
 }
 
 }  // namespace
