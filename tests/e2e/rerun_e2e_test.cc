@@ -2,7 +2,8 @@
 // CLI on a real PostgreSQL. A re-run of an old run's stage after the config
 // changed runs that run's own config revision and variables, as attempt 2
 // with GANTRY_STAGE_COUNTER / GANTRY_RERUN_OF_STAGE_COUNTER, and only that
-// stage; a paused pipeline refuses a re-run, saying who paused it and why.
+// stage; a fetch in a re-run reads the original upstream run's artifact;
+// a paused pipeline refuses a re-run, saying who paused it and why.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -103,6 +104,59 @@ TEST_F(RerunE2eTest, PausedPipelineRefusesRerun) {
   EXPECT_TRUE(absl::StrContains(rerun.err, "cannot re-run stage deploy/1/go")) << rerun.err;
   EXPECT_TRUE(absl::StrContains(rerun.err, "paused by admin")) << rerun.err;
   EXPECT_TRUE(absl::StrContains(rerun.err, "prod freeze")) << rerun.err;
+}
+
+// A fetch in a re-run of ship/1 reads build/1's artifact, the upstream run
+// ship/1 was triggered by, even though build/2 has passed since.
+TEST_F(RerunE2eTest, RerunFetchesTheOriginalUpstreamArtifact) {
+  ASSERT_TRUE(cluster_
+                  .ApplyConfig("format_version: 10\n"
+                               "pipelines:\n"
+                               "  build:\n"
+                               "    group: e2e\n"
+                               "    stages:\n"
+                               "      - pkg:\n"
+                               "          jobs:\n"
+                               "            make:\n"
+                               "              artifacts:\n"
+                               "                - build: {source: out/v.txt}\n"
+                               "              tasks:\n"
+                               "                - exec:\n"
+                               "                    command: /bin/sh\n"
+                               "                    arguments:\n"
+                               "                      - -c\n"
+                               "                      - \"mkdir -p out && echo "
+                               "build-$GANTRY_PIPELINE_COUNTER > out/v.txt\"\n"
+                               "  ship:\n"
+                               "    group: e2e\n"
+                               "    materials:\n"
+                               "      up: {pipeline: build, stage: pkg}\n"
+                               "    stages:\n"
+                               "      - deploy:\n"
+                               "          jobs:\n"
+                               "            get:\n"
+                               "              tasks:\n"
+                               "                - fetch: {pipeline: build, stage: pkg, job: make, "
+                               "file: v.txt}\n"
+                               "                - exec:\n"
+                               "                    command: /bin/sh\n"
+                               "                    arguments:\n"
+                               "                      - -c\n"
+                               "                      - \"echo fetched=$(cat v.txt)\"\n")
+                  .ok());
+  for (int n = 1; n <= 2; ++n) {
+    CliResult trigger = cluster_.Cli({"pipeline", "trigger", "build", "--wait"}, kRunDeadline);
+    ASSERT_EQ(trigger.exit_code, 0) << trigger.ToString() << cluster_.LogTails();
+    ASSERT_TRUE(cluster_.WaitForRunState(absl::StrCat("ship/", n), "passed", kRunDeadline))
+        << cluster_.LogTails();
+  }
+  CliResult rerun = cluster_.Cli({"stage", "rerun", "ship/1/deploy"});
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.ToString() << cluster_.LogTails();
+  absl::StatusOr<std::string> log = cluster_.JobLog("ship/1/deploy/2/get", kRunDeadline);
+  ASSERT_TRUE(log.ok()) << log.status() << cluster_.LogTails();
+  EXPECT_TRUE(absl::StrContains(*log, "fetched=build-1")) << *log;
+  EXPECT_FALSE(absl::StrContains(*log, "fetched=build-2")) << *log;
+  ASSERT_TRUE(cluster_.WaitForRunState("ship/1", "passed", kRunDeadline)) << cluster_.LogTails();
 }
 
 }  // namespace
