@@ -90,6 +90,8 @@ using Action = std::function<absl::StatusOr<int>(CommandContext&)>;
 // run in `*action`.
 void AddConfigCommands(CLI::App& app, Action* action);
 void AddPipelineCommands(CLI::App& app, Action* action);
+// `pipeline vsm` (commands_vsm.cc), under the `pipeline` command.
+void AddVsmCommand(CLI::App& pipeline, Action* action);
 void AddStageCommands(CLI::App& app, Action* action);
 void AddJobCommands(CLI::App& app, Action* action);
 void AddAgentCommands(CLI::App& app, Action* action);

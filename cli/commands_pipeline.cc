@@ -390,6 +390,7 @@ void AddPipelineCommands(CLI::App& app, Action* action) {
   AddListCommand(*pipeline, action);
   AddHistoryCommand(*pipeline, action);
   AddShowCommand(*pipeline, action);
+  AddVsmCommand(*pipeline, action);
   AddTriggerCommand(*pipeline, action);
   AddControlCommands(*pipeline, action);
 }

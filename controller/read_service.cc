@@ -7,6 +7,7 @@
 #include "controller/model/states.h"
 #include "controller/run_view.h"
 #include "controller/store/tx.h"
+#include "controller/vsm_view.h"
 
 namespace gantry {
 namespace {
@@ -105,6 +106,26 @@ void ReadService::GetPipelineRun(v1::GetPipelineRunRequest request,
       auto rec = tx.GetPipeline(request.pipeline());
       BuildControlsView(request.pipeline(), rec ? &*rec : nullptr, *configs_->current(),
                         response.mutable_controls());
+      return absl::OkStatus();
+    });
+    if (!st.ok()) return done(st);
+    done(response);
+  });
+}
+
+void ReadService::GetPipelineVsm(v1::GetPipelineRunRequest request,
+                                 Reply<v1::PipelineVsm> done) {
+  WithDb([this, request = std::move(request), done = std::move(done)](store::Db& db) {
+    v1::PipelineVsm response;
+    absl::Status st = db.Run("GetPipelineVsm", [&](store::Tx& tx) -> absl::Status {
+      response.Clear();
+      RETURN_IF_ERROR(CheckPipelineKnown(tx, request.pipeline()));
+      auto run = tx.FindPipelineRun(request.pipeline(), request.counter());
+      if (!run) {
+        return absl::NotFoundError(
+            absl::StrCat("pipeline '", request.pipeline(), "' has no run ", request.counter()));
+      }
+      BuildVsm(tx, *run, &response);
       return absl::OkStatus();
     });
     if (!st.ok()) return done(st);

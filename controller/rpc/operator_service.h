@@ -70,6 +70,10 @@ class OperatorService final : public v1::OperatorService::CallbackService {
   grpc::ServerUnaryReactor* GetPipelineRun(grpc::CallbackServerContext* ctx,
                                            const v1::GetPipelineRunRequest* req,
                                            v1::PipelineRun* resp) override;
+  // `pipeline vsm` (operator_vsm.cc).
+  grpc::ServerUnaryReactor* GetPipelineVsm(grpc::CallbackServerContext* ctx,
+                                           const v1::GetPipelineRunRequest* req,
+                                           v1::PipelineVsm* resp) override;
   grpc::ServerUnaryReactor* GetEnvironment(grpc::CallbackServerContext* ctx,
                                            const v1::GetEnvironmentRequest* req,
                                            v1::EnvironmentView* resp) override;

@@ -238,6 +238,11 @@ constexpr Statement kStatements[] = {
      "SELECT material, type, revision, upstream_pipeline, "
      "upstream_counter, upstream_stage, upstream_stage_counter "
      "FROM run_materials WHERE run_id = $1 ORDER BY material"},
+    // The runs whose pipeline materials name run $1/$2 (`pipeline vsm`).
+    {kDownstreamRuns,
+     "SELECT " RUN_COLUMNS " FROM pipeline_runs WHERE id IN (SELECT run_id FROM run_materials "
+     "WHERE type = 'pipeline' AND upstream_pipeline = $1 AND upstream_counter = $2) "
+     "ORDER BY pipeline, counter"},
     {kLatestPassedStage,
      "SELECT s.id FROM stage_runs s JOIN pipeline_runs p ON p.id = s.run_id "
      "WHERE p.pipeline = $1 AND s.name = $2 AND s.state = 'passed' "

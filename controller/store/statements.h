@@ -51,6 +51,7 @@ inline constexpr char kPipelineHistory[] = "PipelineHistory";
 inline constexpr char kRunVariables[] = "RunVariables";
 inline constexpr char kRunMaterials[] = "RunMaterials";
 inline constexpr char kLatestPassedStage[] = "LatestPassedStage";
+inline constexpr char kDownstreamRuns[] = "DownstreamRuns";
 
 // --- stage runs
 inline constexpr char kStageRuns[] = "StageRuns";

@@ -85,6 +85,14 @@ std::vector<PipelineRunRecord> Tx::PipelineHistory(const std::string& pipeline, 
   return out;
 }
 
+std::vector<PipelineRunRecord> Tx::DownstreamRuns(const std::string& pipeline, int64_t counter) {
+  std::vector<PipelineRunRecord> out;
+  for (const auto& row : work_.exec_prepared(kDownstreamRuns, pipeline, counter)) {
+    out.push_back(RunFromRow(row));
+  }
+  return out;
+}
+
 std::vector<VariableRecord> Tx::RunVariables(int64_t run_id) {
   std::vector<VariableRecord> out;
   for (const auto& r : work_.exec_prepared(kRunVariables, run_id)) {

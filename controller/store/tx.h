@@ -65,6 +65,8 @@ class Tx {
                                                  int limit);
   std::vector<VariableRecord> RunVariables(int64_t run_id);
   std::vector<MaterialRevisionRecord> RunMaterials(int64_t run_id);
+  // The runs that took pipeline/counter as a material, by pipeline and counter.
+  std::vector<PipelineRunRecord> DownstreamRuns(const std::string& pipeline, int64_t counter);
   // The newest run of `pipeline` whose stage `stage` passed (any attempt).
   std::optional<std::pair<PipelineRunRecord, StageRunRecord>> LatestPassedStage(
       const std::string& pipeline, const std::string& stage);
