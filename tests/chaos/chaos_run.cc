@@ -94,15 +94,13 @@ class Chaos {
         break;
       }
       case 3: {
-        auto pg = SharedPostgres();
-        ASSERT_TRUE(pg.ok());
-        std::optional<pid_t> pid = (*pg)->PostmasterPid();
-        if (!pid) return;
-        ::kill(*pid, SIGKILL);
-        // As the controller's supervisor does: notice it is gone, then start it.
-        EXPECT_TRUE(WaitFor([&] { return !(*pg)->PostmasterPid().has_value(); },
-                            absl::Seconds(10)));
-        EXPECT_TRUE((*pg)->Recover(absl::Seconds(60)).ok());
+        // The controller's own PostgreSQL: its supervisor must notice and
+        // start it again (a test server without fsync would also lose
+        // acknowledged commits, which says nothing about Gantry).
+        auto text = ReadFile(cluster_.data_dir() + "/pg/postmaster.pid");
+        int pid = 0;
+        if (!text.ok() || !absl::SimpleAtoi(text->substr(0, text->find('\n')), &pid)) return;
+        ::kill(pid, SIGKILL);
         ++faults_["postmaster kill -9"];
         break;
       }
@@ -125,6 +123,7 @@ TEST(ChaosRun, InvariantsHoldUnderFaults) {
   const unsigned seed = static_cast<unsigned>(EnvInt("CHAOS_SEED", static_cast<int>(::time(nullptr))));
   std::printf("chaos: %d runs, seed %u\n", runs, seed);
   Cluster cluster;
+  cluster.UseEmbeddedDatabase();  // durable, and supervised by the controller
   ASSERT_TRUE(cluster.StartController().ok()) << cluster.LogTails();
   const std::string markers = cluster.dir() + "/markers";
   ASSERT_TRUE(cluster.ApplyConfig(Config(markers)).ok()) << cluster.LogTails();
