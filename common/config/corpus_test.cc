@@ -1,6 +1,7 @@
-// GoCD's own YAML plugin examples (testdata/gocd, copied from
-// ../shared/compat/gocd-yaml): those within Gantry's features parse, the
-// others are refused naming the key or reference at fault.
+// GoCD's own YAML config plugin examples, kept in testdata/gocd (see
+// docs/config.md, "GoCD keys Gantry does not support"): those within
+// Gantry's features parse, the others are refused naming the key or
+// reference at fault.
 #include <string>
 #include <vector>
 

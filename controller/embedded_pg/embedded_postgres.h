@@ -1,5 +1,6 @@
 // A private PostgreSQL cluster for `gantry-controller --data-dir DIR` without
-// --database-url (see DESIGN.md, "Embedded default"), also used by tests.
+// --database-url (docs/operations.md, "Embedded PostgreSQL"), also used by
+// tests.
 //
 // On-disk layout (CLUSTER_ROOT is DIR itself, or a relocated directory when
 // the PostgreSQL user cannot reach DIR):
