@@ -27,8 +27,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "controller/scheduling/fake_agent_channel.h"
 #include "fuzz/agent_message_input.h"
-#include "fuzz/fake_agent_channel.h"
 #include "fuzz/fuzz_check.h"
 #include "fuzz/scheduler_fixture.h"
 
@@ -39,7 +39,8 @@ namespace {
 constexpr int kMaxSteps = 400;
 
 struct Session {
-  std::shared_ptr<FakeAgentChannel> channel = std::make_shared<FakeAgentChannel>();
+  std::shared_ptr<FakeAgentChannel> channel =
+      std::make_shared<FakeAgentChannel>("ipv4:127.0.0.1:1");
   bool hello_sent = false;  // the edge's rule: the first message is a hello
   bool ended = false;       // the stream is over
 };

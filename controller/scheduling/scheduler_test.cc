@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/crypto.h"
 #include "controller/embedded_pg/test_postgres.h"
+#include "controller/scheduling/fake_agent_channel.h"
 #include "controller/scheduling/fake_clock.h"
 #include "controller/store/db.h"
 #include "controller/store/tx.h"
@@ -67,51 +68,7 @@ pipelines:
 
 using Kind = v1::ControllerMessage::KindCase;
 
-// An agent session as the scheduler sees it; records everything it is told.
-class FakeChannel final : public AgentChannel {
- public:
-  void Send(const v1::ControllerMessage& message) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    sent_.push_back(message);
-  }
-  void Close(const absl::Status& status) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    closes_.push_back(status);
-  }
-  void ResumeReads() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++resumes_;
-  }
-
-  std::vector<v1::ControllerMessage> Sent(Kind kind) const {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::vector<v1::ControllerMessage> out;
-    for (const auto& m : sent_) {
-      if (m.kind_case() == kind) out.push_back(m);
-    }
-    return out;
-  }
-  std::vector<Kind> Kinds() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::vector<Kind> out;
-    for (const auto& m : sent_) out.push_back(m.kind_case());
-    return out;
-  }
-  std::vector<absl::Status> closes() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return closes_;
-  }
-  int resumes() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return resumes_;
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::vector<v1::ControllerMessage> sent_;
-  std::vector<absl::Status> closes_;
-  int resumes_ = 0;
-};
+using FakeChannel = FakeAgentChannel;
 
 struct TestAgent {
   std::string id;
