@@ -53,6 +53,7 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out,
   AddAgentCommands(app, &action);
   AddIdentityCommands(app, &action);
   AddEnvCommands(app, &action);
+  AddRollbackCommands(app, &action);
 
   std::vector<const char*> argv;
   argv.push_back("gantry");

@@ -98,5 +98,6 @@ void AddAgentCommands(CLI::App& app, Action* action);
 void AddArtifactCommands(CLI::App& app, Action* action);
 void AddIdentityCommands(CLI::App& app, Action* action);
 void AddEnvCommands(CLI::App& app, Action* action);
+void AddRollbackCommands(CLI::App& app, Action* action);  // commands_rollback.cc
 
 }  // namespace gantry::cli

@@ -80,6 +80,19 @@ std::string StageText(const v1::Deployment& d) {
   return absl::StrCat(d.stage(), " (attempt ", d.stage_counter(), ")");
 }
 
+// A rollback says what it replaced, by whom and why; a version a rollback
+// took out says so.
+std::string Note(const v1::Deployment& d) {
+  std::vector<std::string> notes;
+  if (d.has_rollback()) {
+    const v1::RollbackInfo& r = d.rollback();
+    notes.push_back(absl::StrCat("rolled back from ", r.from_pipeline(), "/", r.from_counter(),
+                                 " by ", r.by(), ": ", r.reason()));
+  }
+  if (d.marked_bad()) notes.push_back("marked bad");
+  return notes.empty() ? "-" : absl::StrJoin(notes, "; ");
+}
+
 absl::StatusOr<int> ListEnvironments(CommandContext& ctx) {
   ASSIGN_OR_RETURN(Connection * conn, ctx.connection());
   v1::ListDeployedEnvironmentsResponse response;
@@ -127,11 +140,12 @@ absl::StatusOr<int> EnvironmentHistory(CommandContext& ctx, const std::string& n
     ctx.out() << "nothing deployed into " << response.name() << "\n";
     return kExitOk;
   }
-  Table table({"WHEN", "KIND", "RUN", "LABEL", "STAGE", "UPSTREAM", "TRIGGERED BY", "APPROVED BY"});
+  Table table({"WHEN", "KIND", "RUN", "LABEL", "STAGE", "UPSTREAM", "TRIGGERED BY", "APPROVED BY",
+               "NOTE"});
   for (const v1::Deployment& d : response.deployments()) {
     table.AddRow({FormatTimestamp(d.at(), ctx.time_zone()), d.kind(),
                   absl::StrCat(d.pipeline(), "/", d.counter()), d.label(), StageText(d),
-                  Materials(d), d.triggered_by(), Approvers(d)});
+                  Materials(d), d.triggered_by(), Approvers(d), Note(d)});
   }
   table.Print(ctx.out());
   return kExitOk;

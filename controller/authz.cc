@@ -88,4 +88,17 @@ absl::Status Authorizer::CheckTrigger(const Principal& who, const std::string& p
                                                   "': not one of its triggerers"));
 }
 
+absl::Status Authorizer::CheckDeploy(const Principal& who, const std::string& environment) const {
+  if (who.admin) return absl::OkStatus();
+  auto config = configs_->current();
+  const config::Environment* env = config->FindEnvironment(environment);
+  if (env == nullptr) return absl::OkStatus();
+  if (!env->deployers.empty() && !Granted(env->deployers, who)) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        who.user, " may not deploy to environment '", environment, "': not one of its deployers"));
+  }
+  for (const std::string& pipeline : env->pipelines) RETURN_IF_ERROR(CheckOperate(who, pipeline));
+  return absl::OkStatus();
+}
+
 }  // namespace gantry

@@ -40,6 +40,11 @@ class Authorizer {
   // for every permission but a gate (a trigger that opens a gated first
   // stage is still checked by the planner).
   absl::Status CheckTrigger(const Principal& who, const std::string& pipeline) const;
+  // Deploy permission on an environment (a rollback, clearing a bad-version
+  // mark): one of its `deployers` when it names any, and operate on every
+  // pipeline of it. An unknown environment passes (the caller answers
+  // NOT_FOUND).
+  absl::Status CheckDeploy(const Principal& who, const std::string& environment) const;
 
   // For filtering lists against one config snapshot.
   static bool MayView(const config::Config& config, const Principal& who,

@@ -1,6 +1,7 @@
 #include "controller/deployments_view.h"
 
 #include <map>
+#include <set>
 
 #include "controller/run_view.h"
 
@@ -15,6 +16,14 @@ std::vector<v1::Deployment> Fill(store::Tx& tx, const std::string& environment,
   std::vector<store::StageApprovalRecord> approvals = tx.ApprovalsOfRuns(run_ids);
   std::map<int64_t, std::vector<store::DeployedMaterialRecord>> materials;
   for (auto& m : tx.DeployedMaterials(run_ids)) materials[m.run_id].push_back(std::move(m));
+  std::vector<int64_t> stage_run_ids;
+  for (const auto& r : records) stage_run_ids.push_back(r.stage_run_id);
+  std::map<int64_t, store::RollbackRecord> rollbacks;  // by stage run
+  for (auto& b : tx.RollbacksOfStageRuns(stage_run_ids)) {
+    if (b.environment == environment) rollbacks[b.stage_run_id] = std::move(b);
+  }
+  std::set<int64_t> bad;  // runs marked bad in this environment
+  for (const auto& m : tx.BadVersions(environment, false)) bad.insert(m.run_id);
 
   std::vector<v1::Deployment> out;
   out.reserve(records.size());
@@ -27,6 +36,18 @@ std::vector<v1::Deployment> Fill(store::Tx& tx, const std::string& environment,
     d.set_stage(r.stage);
     d.set_stage_counter(r.stage_counter);
     d.set_kind(r.stage_counter > 1 ? "rerun" : "deploy");
+    if (auto it = rollbacks.find(r.stage_run_id); it != rollbacks.end()) {
+      const store::RollbackRecord& b = it->second;
+      d.set_kind("rollback");
+      v1::RollbackInfo* info = d.mutable_rollback();
+      info->set_by(b.by);
+      info->set_reason(b.reason);
+      SetTimestamp(b.at, info->mutable_at());
+      info->set_from_pipeline(b.from_pipeline);
+      info->set_from_counter(b.from_counter);
+      info->set_from_label(b.from_label);
+    }
+    d.set_marked_bad(bad.count(r.run_id) > 0);
     SetTimestamp(r.at, d.mutable_at());
     d.set_triggered_by(r.triggered_by);
     for (const auto& a : approvals) {
@@ -53,23 +74,6 @@ std::vector<v1::Deployment> Fill(store::Tx& tx, const std::string& environment,
 }
 
 }  // namespace
-
-DeployScope DeployScopeOf(const config::Config& config, const config::Environment& env,
-                          const MayViewPipeline& may_view) {
-  DeployScope scope;
-  for (const std::string& name : env.pipelines) {
-    if (!may_view(name)) continue;
-    std::string stage;
-    if (const config::Pipeline* p = config.FindPipeline(name)) {
-      for (const config::Stage& s : p->stages) {
-        if (s.deploys) stage = s.name;
-      }
-    }
-    scope.pipelines.push_back(name);
-    scope.deploy_stages.push_back(stage);
-  }
-  return scope;
-}
 
 std::vector<v1::Deployment> ReadDeployments(store::Tx& tx, const config::Environment& env,
                                             const DeployScope& scope, int64_t limit) {

@@ -36,6 +36,10 @@ class ReadService {
                                 Reply<v1::ListDeployedEnvironmentsResponse> done);
   void EnvironmentHistory(v1::EnvironmentHistoryRequest request, MayViewPipeline may_view,
                           Reply<v1::EnvironmentHistoryResponse> done);
+  // Versions marked bad by rollbacks (read_bad_versions.cc), of pipelines
+  // the caller may view.
+  void ListBadVersions(v1::ListBadVersionsRequest request, MayViewPipeline may_view,
+                       Reply<v1::ListBadVersionsResponse> done);
 
   void Stop();
 

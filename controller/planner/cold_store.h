@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/config/model.h"
@@ -27,6 +28,11 @@ class ColdStore {
   // The newest run of pipeline whose stage passed, and that stage run.
   virtual absl::StatusOr<std::optional<std::pair<store::PipelineRunRecord, store::StageRunRecord>>>
   LatestPassedStage(const std::string& pipeline, const std::string& stage) = 0;
+  // Deploys of these pipelines (each with its deploy stage, "" = the run
+  // passing), newest first, at most `limit` (store::Tx::Deployments).
+  virtual absl::StatusOr<std::vector<store::DeploymentRecord>> Deployments(
+      const std::vector<std::string>& pipelines, const std::vector<std::string>& deploy_stages,
+      int64_t limit) = 0;
 };
 
 // Row ids, reserved from the database's sequences in blocks so that rows

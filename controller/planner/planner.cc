@@ -120,6 +120,7 @@ absl::StatusOr<int64_t> Planner::DoTrigger(const TriggerSpec& spec, Effects* eff
                                            " (a trigger opens its first stage ", first.name, ")")));
   }
   ASSIGN_OR_RETURN(auto materials, ResolveMaterials(*pipeline, spec));
+  RETURN_IF_ERROR(CheckBadVersions(*pipeline, spec, materials));
   ASSIGN_OR_RETURN(int64_t run_id, ids_->Next(IdKind::kRun));
   // Nothing is refused past this point.
   RunEntry entry;

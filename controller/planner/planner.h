@@ -46,6 +46,20 @@ struct TriggerSpec {
   std::optional<store::MaterialRevisionRecord> upstream;
 };
 
+// `gantry rollback ENV [--to P/N] --reason R` (planner_rollback.cc).
+struct RollbackSpec {
+  std::string environment;
+  std::string to_pipeline;  // "": the last good deploy
+  int64_t to_counter = 0;
+  std::string reason;
+  std::string user;
+};
+struct RollbackOutcome {
+  int64_t run_id = 0;               // the run whose deploy stage runs again
+  store::DeploymentRecord from;     // what was deployed, now marked bad
+  store::DeploymentRecord to;       // the deploy repeated
+};
+
 // How an agent's report about an attempt was taken.
 enum class ReportOutcome {
   kRecorded,   // changed the attempt
@@ -85,6 +99,16 @@ class Planner {
   absl::StatusOr<int64_t> Rerun(const std::string& pipeline, int64_t counter,
                                 const std::string& stage, const std::string& user,
                                 Effects* effects);
+
+  // Re-runs the deploy stage of the last good deploy into the environment
+  // (or of the run named), records the rollback and marks the version it
+  // replaces as bad there (planner_rollback.cc, docs/rollback.md).
+  absl::StatusOr<RollbackOutcome> Rollback(const RollbackSpec& spec, Effects* effects);
+  // Clears the environment's marks on run pipeline/counter, or on runs that
+  // took it from upstream; NOT_FOUND when there is none.
+  absl::StatusOr<std::vector<store::BadVersionRecord>> ClearBadVersions(
+      const std::string& environment, const std::string& pipeline, int64_t counter,
+      const std::string& user, const std::string& reason);
 
   // --- pause and locks (planner_controls.cc). Each refuses with
   // FAILED_PRECONDITION when there is nothing to do (already paused, not
@@ -145,6 +169,10 @@ class Planner {
   };
   absl::Status Drain(Effects* effects);
   absl::StatusOr<int64_t> DoTrigger(const TriggerSpec& spec, Effects* effects);
+  // FAILED_PRECONDITION when a material takes, without the operator naming
+  // it, an upstream run marked bad in the pipeline's environment.
+  absl::Status CheckBadVersions(const config::Pipeline& pipeline, const TriggerSpec& spec,
+                                const std::vector<store::MaterialRevisionRecord>& materials) const;
   absl::StatusOr<std::vector<store::MaterialRevisionRecord>> ResolveMaterials(
       const config::Pipeline& pipeline, const TriggerSpec& spec);
   // With `approval_comment`, an operator opened the stage: the approval is

@@ -152,7 +152,7 @@ bool RunModel::dirty() const {
   return !new_runs_.empty() || !changed_runs_.empty() || !new_stages_.empty() ||
          !changed_stages_.empty() || !new_jobs_.empty() || !changed_jobs_.empty() ||
          !console_.empty() || !changed_counters_.empty() || !approvals_.empty() ||
-         controls_.dirty();
+         controls_.dirty() || bad_versions_.dirty() || !rollbacks_.empty();
 }
 
 store::WriteBatch RunModel::TakeWrites() {
@@ -181,6 +181,9 @@ store::WriteBatch RunModel::TakeWrites() {
   b.approvals = std::move(approvals_);
   approvals_.clear();
   b.pipeline_controls = controls_.TakeWrites();
+  bad_versions_.TakeWrites(&b);
+  b.rollbacks = std::move(rollbacks_);
+  rollbacks_.clear();
   new_runs_.clear();
   changed_runs_.clear();
   new_stages_.clear();

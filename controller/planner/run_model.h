@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/config/model.h"
+#include "controller/planner/bad_versions.h"
 #include "controller/planner/pipeline_controls.h"
 #include "controller/store/write_batch.h"
 
@@ -76,6 +77,11 @@ class RunModel {
   // commit with the runs'.
   PipelineControls& controls() { return controls_; }
   void LoadControls(std::vector<store::PipelineRecord> rows) { controls_.Load(std::move(rows)); }
+  // Versions marked bad by rollbacks (the same life as the controls).
+  BadVersions& bad_versions() { return bad_versions_; }
+  const BadVersions& bad_versions() const { return bad_versions_; }
+  // A rollback decided now (its stage run is in memory): written at commit.
+  void AddRollback(store::RollbackRecord rollback) { rollbacks_.push_back(std::move(rollback)); }
 
   bool dirty() const;
   // The writes since the last call, as row images.
@@ -99,6 +105,8 @@ class RunModel {
   std::vector<store::ConsoleChunkRow> console_;
   std::vector<store::StageApprovalRecord> approvals_;  // new since the last commit
   PipelineControls controls_;
+  BadVersions bad_versions_;
+  std::vector<store::RollbackRecord> rollbacks_;  // new since the last commit
 };
 
 }  // namespace gantry

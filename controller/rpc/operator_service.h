@@ -96,6 +96,16 @@ class OperatorService final : public v1::OperatorService::CallbackService {
   grpc::ServerUnaryReactor* RerunStage(grpc::CallbackServerContext* ctx,
                                        const v1::StageRequest* req,
                                        v1::PipelineRun* resp) override;  // operator_rerun.cc
+  // operator_rollback.cc
+  grpc::ServerUnaryReactor* Rollback(grpc::CallbackServerContext* ctx,
+                                     const v1::RollbackRequest* req,
+                                     v1::RollbackResponse* resp) override;
+  grpc::ServerUnaryReactor* ListBadVersions(grpc::CallbackServerContext* ctx,
+                                            const v1::ListBadVersionsRequest* req,
+                                            v1::ListBadVersionsResponse* resp) override;
+  grpc::ServerUnaryReactor* ClearBadVersion(grpc::CallbackServerContext* ctx,
+                                            const v1::ClearBadVersionRequest* req,
+                                            v1::ListBadVersionsResponse* resp) override;
   grpc::ServerUnaryReactor* GetJobLog(grpc::CallbackServerContext* ctx,
                                       const v1::GetJobLogRequest* req,
                                       v1::GetJobLogResponse* resp) override;

@@ -73,6 +73,18 @@ DbColdStore::LatestPassedStage(const std::string& pipeline, const std::string& s
   return out;
 }
 
+absl::StatusOr<std::vector<store::DeploymentRecord>> DbColdStore::Deployments(
+    const std::vector<std::string>& pipelines, const std::vector<std::string>& deploy_stages,
+    int64_t limit) {
+  std::vector<store::DeploymentRecord> out;
+  absl::Status st = db_->Run("Deployments", [&](store::Tx& tx) {
+    out = tx.Deployments(pipelines, deploy_stages, limit);
+    return absl::OkStatus();
+  });
+  if (!st.ok()) return st;
+  return out;
+}
+
 absl::Status DbColdStore::Refill(IdKind kind, size_t count) {
   std::vector<int64_t> ids;
   absl::Status st = db_->Run("ReserveIds", [&](store::Tx& tx) {

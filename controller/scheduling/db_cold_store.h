@@ -22,6 +22,9 @@ class DbColdStore final : public ColdStore, public IdSource {
   absl::StatusOr<std::optional<store::RunRows>> LoadRunOfJob(int64_t job_run_id) override;
   absl::StatusOr<std::optional<std::pair<store::PipelineRunRecord, store::StageRunRecord>>>
   LatestPassedStage(const std::string& pipeline, const std::string& stage) override;
+  absl::StatusOr<std::vector<store::DeploymentRecord>> Deployments(
+      const std::vector<std::string>& pipelines, const std::vector<std::string>& deploy_stages,
+      int64_t limit) override;
 
   absl::StatusOr<int64_t> Next(IdKind kind) override;
   // Tops every pool up to `count` ids at once (before a batch), so that ids

@@ -109,15 +109,18 @@ absl::Status Scheduler::LoadRuns() {
   std::map<std::string, int64_t> counters;
   std::vector<store::RunRows> rows;
   std::vector<store::PipelineRecord> controls;
+  std::vector<store::BadVersionRecord> bad_versions;
   absl::Status st = db_->Run("LoadRuns", [&](store::Tx& tx) {
     counters = tx.PipelineCounters();
     controls = tx.PipelineControls();
+    bad_versions = tx.BadVersions("", false);
     rows = tx.LoadRuns(tx.UnfinishedRunIds());
     return absl::OkStatus();
   });
   if (!st.ok()) return st;
   model_.Reset(std::move(counters));
   model_.LoadControls(std::move(controls));
+  model_.bad_versions().Load(std::move(bad_versions));
   planner_.Reset();
   for (auto& r : rows) {
     auto config = cold_.Config(r.run.config_revision);

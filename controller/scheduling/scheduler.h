@@ -65,6 +65,9 @@ struct SchedulerOptions {
 template <typename T>
 using Reply = std::function<void(absl::StatusOr<T>)>;
 
+// A bad-version mark as the API shows it (scheduler_rollback.cc).
+void BadVersionView(const store::BadVersionRecord& mark, v1::BadVersion* out);
+
 class Scheduler {
  public:
   Scheduler(std::unique_ptr<store::Db> db, ConfigCache* configs, SchedulerOptions options,
@@ -97,6 +100,11 @@ class Scheduler {
   void CancelStage(v1::StageRequest request, Principal who, Reply<v1::PipelineRun> done);
   void RerunStage(v1::StageRequest request, Principal who, Reply<v1::PipelineRun> done);
   void ListAgents(Reply<v1::ListAgentsResponse> done);
+  // Typed rollbacks and bad-version marks (scheduler_rollback.cc); the edge
+  // has checked deploy permission on the environment.
+  void Rollback(v1::RollbackRequest request, Principal who, Reply<v1::RollbackResponse> done);
+  void ClearBadVersion(v1::ClearBadVersionRequest request, Principal who,
+                       Reply<v1::ListBadVersionsResponse> done);
   // Pause and locks (scheduler_controls.cc); the edge has checked that
   // `who` may operate the pipeline.
   void Pause(v1::PausePipelineRequest request, Principal who, Reply<v1::PipelineControls> done);

@@ -161,6 +161,38 @@ struct DeployedMaterialRecord {
   std::string upstream_label;
 };
 
+// A `gantry rollback`: the stage attempt that re-ran an earlier deploy.
+struct RollbackRecord {
+  std::string environment;
+  int64_t stage_run_id = 0;  // the re-run attempt
+  int64_t from_run_id = 0;   // the run deployed until then
+  int64_t to_run_id = 0;     // the run whose deploy runs again
+  std::string by;
+  std::string reason;
+  int64_t at = 0;  // ms since the epoch
+  // Read back only (for history): the replaced run's locator and label.
+  std::string from_pipeline;
+  int64_t from_counter = 0;
+  std::string from_label;
+};
+
+// A version marked bad in an environment by a rollback: the run that had
+// deployed it, with that run's materials (what must not be taken again).
+struct BadVersionRecord {
+  std::string environment;
+  int64_t run_id = 0;
+  std::string pipeline;
+  int64_t counter = 0;
+  std::string label;
+  std::vector<MaterialRevisionRecord> materials;
+  std::string marked_by;
+  std::string reason;
+  int64_t marked_at = 0;
+  std::string cleared_by;  // "" while the mark holds
+  int64_t cleared_at = 0;
+  std::string clear_reason;
+};
+
 // A run waiting for an environment's deploy lock: its queued stage.
 struct EnvLockWaiterRecord {
   std::string pipeline;

@@ -128,6 +128,15 @@ class Tx {
   // The materials of these runs, by run then material name.
   std::vector<DeployedMaterialRecord> DeployedMaterials(const std::vector<int64_t>& run_ids);
 
+  // --- rollbacks and bad versions (tx_rollbacks.cc)
+  // Inserts the batch's rollbacks, marks and clears (after its stage runs).
+  void ApplyRollbackWrites(const WriteBatch& batch);
+  // Marks of `environment` ("" = all), newest first, with each run's
+  // locator, label and materials; cleared ones too when `include_cleared`.
+  std::vector<BadVersionRecord> BadVersions(const std::string& environment, bool include_cleared);
+  // The rollbacks among these stage runs, with what each replaced.
+  std::vector<RollbackRecord> RollbacksOfStageRuns(const std::vector<int64_t>& stage_run_ids);
+
   // --- agents and their admission (tx_agents.cc)
   std::vector<AgentRecord> Agents();
   // Throws pqxx::unique_violation when the name is taken.

@@ -209,6 +209,10 @@ void Tx::ApplyWrites(const WriteBatch& b) {
   work_.exec_prepared(kApplyWrites, pqxx::prepare::make_dynamic_params(p));
   // After the counters: a pipeline's row exists by then either way.
   if (!b.pipeline_controls.empty()) ApplyPipelineControls(b.pipeline_controls);
+  // After the stage runs a rollback names.
+  if (!b.rollbacks.empty() || !b.bad_marks.empty() || !b.bad_clears.empty()) {
+    ApplyRollbackWrites(b);
+  }
 }
 
 void Tx::ApplyPipelineControls(const std::vector<PipelineRecord>& rows) {

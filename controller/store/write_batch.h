@@ -45,11 +45,16 @@ struct WriteBatch {
   std::vector<StageApprovalRecord> approvals;  // new ones; never changed
   // Pipelines whose pause, lock or waiting trigger changed (not last_counter).
   std::vector<PipelineRecord> pipeline_controls;
+  // Rollbacks decided in the batch, and bad-version marks set or cleared.
+  std::vector<RollbackRecord> rollbacks;
+  std::vector<BadVersionRecord> bad_marks;
+  std::vector<BadVersionRecord> bad_clears;
 
   bool empty() const {
     return counters.empty() && new_runs.empty() && changed_runs.empty() && new_stages.empty() &&
            changed_stages.empty() && new_jobs.empty() && changed_jobs.empty() && console.empty() &&
-           approvals.empty() && pipeline_controls.empty();
+           approvals.empty() && pipeline_controls.empty() && rollbacks.empty() &&
+           bad_marks.empty() && bad_clears.empty();
   }
 };
 
