@@ -137,8 +137,8 @@ std::vector<const Pipeline*> Config::Downstreams(
   std::vector<const Pipeline*> out;
   for (const Pipeline& p : pipelines) {
     for (const Material& m : p.materials) {
-      if (m.type == Material::Type::kPipeline && m.pipeline == upstream &&
-          m.stage == stage) {
+      if (m.type == Material::Type::kPipeline && m.pipeline == upstream && m.stage == stage &&
+          !m.ignore_for_scheduling) {
         out.push_back(&p);
         break;
       }
@@ -180,5 +180,7 @@ std::vector<std::string> Security::RolesOf(const std::string& user) const {
   }
   return out;
 }
+
+std::string ElasticProfileResource(const std::string& id) { return "elastic:" + id; }
 
 }  // namespace gantry::config

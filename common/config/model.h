@@ -8,6 +8,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace gantry::config {
@@ -39,6 +40,11 @@ struct SourceLocation {
   FileName file;
   int line = 0;
   int column = 0;
+  // For what was reached through a YAML alias, `line:column` is where the
+  // alias was used and this is where the node itself is written (inside
+  // the anchor); 0 otherwise. Messages name both.
+  int anchor_line = 0;
+  int anchor_column = 0;
 };
 
 struct Variable {
@@ -83,6 +89,9 @@ struct Task {
   RunIf run_if = RunIf::kPassed;
   // At most one level deep: an on_cancel task has no on_cancel of its own.
   std::vector<Task> on_cancel;  // empty or exactly one
+  // A GoCD `script` task (script-executor plugin) as written; it runs as the
+  // exec `bash -c SCRIPT` that `exec` holds. "" for other tasks.
+  std::string script;
   SourceLocation location;
 };
 
@@ -114,8 +123,18 @@ struct Job {
   std::vector<Task> tasks;
   std::vector<Artifact> artifacts;
   OnAgentLost on_agent_lost = OnAgentLost::kFail;
+  // GoCD's `elastic_profile_id`: the job runs only on agents that carry the
+  // profile, i.e. have the resource ElasticProfileResource(id). "" = any.
+  std::string elastic_profile_id;
+  // GoCD's `tabs` (name -> path of an artifact file), in file order: kept for
+  // the dashboard; they change nothing about how the job runs.
+  std::vector<std::pair<std::string, std::string>> tabs;
   SourceLocation location;
 };
+
+// The agent resource that carries elastic profile `id`: "elastic:" + id.
+// An agent gets it like any resource, from its register key or an admin.
+std::string ElasticProfileResource(const std::string& id);
 
 struct Approval {
   enum class Type { kSuccess, kManual } type = Type::kSuccess;
@@ -180,6 +199,9 @@ struct Stage {
   // `deploys: true`: this stage passing is a deploy into the pipeline's
   // environment (docs/rollback.md, "What is deployed where").
   bool deploys = false;
+  // GoCD's `keep_artifacts`: the stage's artifacts are to be exempt from
+  // artifact retention (which does not read it yet).
+  bool keep_artifacts = false;
   std::vector<Variable> variables;
   std::vector<Job> jobs;  // in file order
   SourceLocation location;
@@ -198,6 +220,10 @@ struct Material {
   // pipeline dependency
   std::string pipeline;
   std::string stage;
+  // GoCD's `ignore_for_scheduling` (pipeline materials): the upstream stage
+  // passing does not trigger this pipeline; the material still gives
+  // manual triggers their upstream run (revision, fetch).
+  bool ignore_for_scheduling = false;
   SourceLocation location;
 };
 
@@ -222,6 +248,20 @@ struct Pipeline {
   std::vector<Material> materials;
   std::vector<Variable> variables;
   std::vector<Stage> stages;
+  // GoCD's `timer`: triggers the pipeline at the times of `spec`, a Quartz
+  // cron expression (cron.h); empty spec = no timer. `only_on_changes`: a
+  // tick triggers only if a material has a revision no run has used yet.
+  struct Timer {
+    std::string spec;
+    bool only_on_changes = false;
+    SourceLocation location;
+  } timer;
+  // `template: NAME`: the stages came from this template ("" = written in
+  // the pipeline).
+  std::string template_name;
+  // The stages could not be read (an undefined template): references to
+  // them are not checked, since they would only repeat that error.
+  bool incomplete = false;
   SourceLocation location;
 
   const Stage* FindStage(const std::string& stage_name) const;
@@ -272,7 +312,8 @@ struct Config {
   // The environment that contains `pipeline`, or nullptr.
   const Environment* EnvironmentOfPipeline(const std::string& pipeline) const;
   const Environment* FindEnvironment(const std::string& name) const;
-  // Pipelines whose `pipeline` material points at `upstream`/`stage`.
+  // Pipelines whose `pipeline` material points at `upstream`/`stage`: those
+  // it triggers (materials with ignore_for_scheduling are left out).
   std::vector<const Pipeline*> Downstreams(const std::string& upstream,
                                            const std::string& stage) const;
 };

@@ -4,12 +4,16 @@
 // Rules that span pipelines or files live in validator.h.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "common/config/limits.h"
 #include "common/config/model.h"
+#include "common/config/parameters.h"
 #include "common/config/yaml_reader.h"
 
 namespace gantry::config::internal {
@@ -17,11 +21,45 @@ namespace gantry::config::internal {
 // The default group of a pipeline that names none, as GoCD's YAML plugin.
 inline constexpr absl::string_view kDefaultGroup = "defaultGroup";
 
-// One entry of `pipelines:` (key = name).
-Pipeline ParsePipeline(YamlReader& reader, const Field& entry);
+// A pipeline template, from a top-level `templates:` section (Gantry's
+// extension: GoCD keeps templates on its server): its `stages`, read again
+// by each pipeline that names it with that pipeline's parameters.
+struct Template {
+  std::string name;
+  SourceLocation location;
+  Field stages;
+  YamlReader* reader = nullptr;  // of the file it is written in
+};
 
-// `materials:` of a pipeline.
-std::vector<Material> ParseMaterials(YamlReader& reader, const Field& field);
+// The templates of all files of one configuration (names ignore case).
+class TemplateSet {
+ public:
+  // Reads `templates:` of one file; a name defined twice is reported.
+  void Read(YamlReader& reader, const Field& field);
+  const Template* Find(const std::string& name) const;
+  std::vector<absl::string_view> Names() const;
+
+ private:
+  std::map<std::string, Template> by_lower_name_;
+};
+
+// What a pipeline's reading needs beyond its own file.
+struct PipelineContext {
+  const TemplateSet* templates = nullptr;
+  const Limits* limits = nullptr;
+  SubstitutionBudget* budget = nullptr;
+};
+
+// One entry of `pipelines:` (key = name).
+Pipeline ParsePipeline(YamlReader& reader, const Field& entry, const PipelineContext& context);
+
+// Materials of a type Gantry lacks: (name, type), reported when read.
+using UnsupportedMaterials = std::vector<std::pair<std::string, std::string>>;
+
+// `materials:` of a pipeline. Those of unsupported types are left out (and
+// listed in `unsupported`, when given).
+std::vector<Material> ParseMaterials(YamlReader& reader, const Field& field,
+                                     UnsupportedMaterials* unsupported = nullptr);
 
 // `stages:` of a pipeline: a list of one-key maps (name: body).
 std::vector<Stage> ParseStages(YamlReader& reader, const Field& field,

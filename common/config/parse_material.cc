@@ -13,18 +13,24 @@ const std::vector<absl::string_view> kUnsupportedTypes = {
 
 const KeySet kMaterialKeys = {
     {"type", "git", "url", "branch", "destination", "auto_update",
-     "shallow_clone", "name", "pipeline", "stage"},
+     "shallow_clone", "name", "pipeline", "stage", "ignore_for_scheduling"},
     {"username", "password", "encrypted_password", "includes", "excludes",
      "whitelist", "blacklist", "ignore", "invert_filter",
-     "ignore_for_scheduling", "submodule_folder"}};
+     "submodule_folder"}};
+
+// Keys that only a material of an unsupported type has, and that type: GoCD's
+// YAML plugin reads a material with `plugin_configuration` as type plugin.
+const std::vector<std::pair<absl::string_view, absl::string_view>> kTypeMarkers = {
+    {"plugin_configuration", "plugin"}};
 
 const std::vector<absl::string_view> kGitOnly = {
     "git", "url", "branch", "destination", "auto_update", "shallow_clone"};
 const std::vector<absl::string_view> kDependencyOnly = {"pipeline", "stage"};
 
-// True (and reported) if the material is of a type Gantry lacks.
-bool IsUnsupportedType(YamlReader& reader, const Field& entry) {
-  if (!entry.value.IsMap()) return false;
+// The type (reported) if the material is of a type Gantry lacks, whatever
+// marks it: its key (`svn: URL`), `type:`, or a key only that type has.
+std::optional<std::string> UnsupportedType(YamlReader& reader, const Field& entry) {
+  if (!entry.value.IsMap()) return std::nullopt;
   for (auto it = entry.value.begin(); it != entry.value.end(); ++it) {
     if (!it->first.IsScalar()) continue;
     const std::string key = it->first.Scalar();
@@ -32,7 +38,15 @@ bool IsUnsupportedType(YamlReader& reader, const Field& entry) {
       if (key == type) {
         reader.Error(reader.Location(it->first),
                      absl::StrCat("'", key, "' is not supported by Gantry"));
-        return true;
+        return key;
+      }
+    }
+    for (const auto& [marker, type] : kTypeMarkers) {
+      if (key == marker) {
+        reader.Error(reader.Location(it->first),
+                     absl::StrCat("material type '", type, "' (marked by '", marker,
+                                  "') is not supported by Gantry"));
+        return std::string(type);
       }
     }
     if (key == "type" && it->second.IsScalar()) {
@@ -41,12 +55,12 @@ bool IsUnsupportedType(YamlReader& reader, const Field& entry) {
           reader.Error(reader.Location(it->second),
                        absl::StrCat("material type '", type,
                                     "' is not supported by Gantry"));
-          return true;
+          return std::string(type);
         }
       }
     }
   }
-  return false;
+  return std::nullopt;
 }
 
 void ReportForeignKeys(YamlReader& reader, const Fields& fields,
@@ -110,11 +124,15 @@ void ReadDependency(YamlReader& reader, const Fields& fields, Material& m) {
   }
 }
 
-std::optional<Material> ParseMaterial(YamlReader& reader, const Field& entry) {
+std::optional<Material> ParseMaterial(YamlReader& reader, const Field& entry,
+                                      UnsupportedMaterials* unsupported) {
   Material m;
   m.name = entry.key;
   m.location = entry.key_location;
-  if (IsUnsupportedType(reader, entry)) return std::nullopt;
+  if (std::optional<std::string> type = UnsupportedType(reader, entry)) {
+    if (unsupported != nullptr) unsupported->emplace_back(entry.key, *type);
+    return std::nullopt;
+  }
   std::optional<Fields> fields = reader.Object(
       entry, absl::StrCat("material '", m.name, "'"), kMaterialKeys);
   if (!fields) return std::nullopt;
@@ -140,6 +158,15 @@ std::optional<Material> ParseMaterial(YamlReader& reader, const Field& entry) {
                               "and 'stage'"));
     return std::nullopt;
   }
+  if (const Field* f = fields->Get("ignore_for_scheduling")) {
+    if (m.type == Material::Type::kPipeline) {
+      m.ignore_for_scheduling = reader.Bool(*f).value_or(false);
+    } else {
+      reader.Error(f->key_location,
+                   "'ignore_for_scheduling' applies to a pipeline material; for a git "
+                   "material use 'auto_update: false'");
+    }
+  }
   if (m.type == Material::Type::kGit) {
     ReportForeignKeys(reader, *fields, kDependencyOnly, "git");
     ReadGit(reader, *fields, m);
@@ -152,11 +179,12 @@ std::optional<Material> ParseMaterial(YamlReader& reader, const Field& entry) {
 
 }  // namespace
 
-std::vector<Material> ParseMaterials(YamlReader& reader, const Field& field) {
+std::vector<Material> ParseMaterials(YamlReader& reader, const Field& field,
+                                     UnsupportedMaterials* unsupported) {
   std::vector<Material> out;
   for (const Field& entry :
        reader.Entries(field, "'materials'", "material", /*ignore_case=*/true)) {
-    if (std::optional<Material> m = ParseMaterial(reader, entry)) {
+    if (std::optional<Material> m = ParseMaterial(reader, entry, unsupported)) {
       out.push_back(std::move(*m));
     }
   }

@@ -15,15 +15,14 @@ namespace {
 
 // Keys of a job body; a stage accepts them too, for the shorthand.
 const std::vector<absl::string_view> kJobOnlyKeys = {
-    "tasks",   "resources", "run_instances",
-    "timeout", "max_duration", "artifacts", "on_agent_lost"};
-const std::vector<absl::string_view> kJobUnsupported = {"elastic_profile_id",
-                                                        "tabs", "properties"};
+    "tasks",     "resources",     "run_instances",      "timeout", "max_duration",
+    "artifacts", "on_agent_lost", "elastic_profile_id", "tabs"};
+const std::vector<absl::string_view> kJobUnsupported = {"properties"};
 
 KeySet StageKeys() {
-  KeySet keys{{"jobs", "approval", "fetch_materials", "clean_workspace",
-               "environment_variables", "secure_variables", "deploys"},
-              {"keep_artifacts"}};
+  KeySet keys{{"jobs", "approval", "fetch_materials", "clean_workspace", "environment_variables",
+               "secure_variables", "deploys", "keep_artifacts"},
+              {}};
   keys.known.insert(keys.known.end(), kJobOnlyKeys.begin(), kJobOnlyKeys.end());
   keys.unsupported.insert(keys.unsupported.end(), kJobUnsupported.begin(),
                           kJobUnsupported.end());
@@ -67,7 +66,8 @@ void ReadQuorum(YamlReader& reader, const Fields& fields, Approval* approval) {
 Approval ParseApproval(YamlReader& reader, const Field& field) {
   Approval approval;
   approval.location = field.key_location;
-  static const std::vector<absl::string_view> kTypes = {"success", "manual"};
+  // "auto" is GoCD's synonym of "success".
+  static const std::vector<absl::string_view> kTypes = {"success", "manual", "auto"};
   if (field.value.IsScalar()) {
     int choice = ReadChoice(reader, field, kTypes);
     if (choice == 1) approval.type = Approval::Type::kManual;
@@ -116,6 +116,29 @@ std::optional<int64_t> ReadJobDuration(YamlReader& reader, const Field& f) {
     return std::nullopt;
   }
   return seconds;
+}
+
+// GoCD's `elastic_profile_id` (which agents may run the job, see
+// ElasticProfileResource) and `tabs` (kept for the dashboard).
+void ReadGoCDJobKeys(YamlReader& reader, const Fields& fields, Job* job) {
+  if (const Field* f = fields.Get("elastic_profile_id")) {
+    std::optional<std::string> id = reader.String(*f);
+    if (id && id->empty()) {
+      reader.Error(f->value_location, "elastic_profile_id is empty");
+    } else if (id) {
+      // Until Gantry starts agents on demand, the profile is a resource the
+      // agent must carry (docs/config.md, "Coming from GoCD").
+      job->elastic_profile_id = *id;
+      job->resources.push_back(ElasticProfileResource(*id));
+    }
+  }
+  if (const Field* f = fields.Get("tabs")) {
+    for (const Field& tab : reader.Entries(*f, "'tabs'", "tab", /*ignore_case=*/false)) {
+      if (std::optional<std::string> path = reader.String(tab)) {
+        job->tabs.emplace_back(tab.key, *path);
+      }
+    }
+  }
 }
 
 std::vector<Artifact> ParseArtifacts(YamlReader& reader, const Field& field) {
@@ -195,6 +218,9 @@ std::optional<Stage> ParseStage(YamlReader& reader, const Field& element) {
   if (const Field* f = fields->Get("deploys")) {
     stage.deploys = reader.Bool(*f).value_or(false);
   }
+  if (const Field* f = fields->Get("keep_artifacts")) {
+    stage.keep_artifacts = reader.Bool(*f).value_or(false);
+  }
 
   const Field* jobs = fields->Get("jobs");
   std::vector<const Field*> job_keys;
@@ -269,6 +295,7 @@ Job ParseJobBody(YamlReader& reader, const std::string& name,
       job.on_agent_lost = OnAgentLost::kReschedule;
     }
   }
+  ReadGoCDJobKeys(reader, fields, &job);
   job.variables = ParseVariables(reader, fields);
   if (const Field* f = fields.Get("artifacts")) {
     job.artifacts = ParseArtifacts(reader, *f);

@@ -1,5 +1,6 @@
-// Reads `tasks:`: each entry is a one-key map naming the task type (exec or
-// fetch), with run_if and an optional on_cancel task inside the body.
+// Reads `tasks:`: each entry is a one-key map naming the task type (exec,
+// fetch or script), with run_if and an optional on_cancel task inside the
+// body.
 #include "absl/strings/str_cat.h"
 #include "common/config/parse_internal.h"
 
@@ -7,8 +8,14 @@ namespace gantry::config::internal {
 namespace {
 
 // GoCD task types Gantry does not run.
-const std::vector<absl::string_view> kUnsupportedTasks = {
-    "script", "plugin", "ant", "nant", "rake"};
+const std::vector<absl::string_view> kUnsupportedTasks = {"ant", "nant", "rake"};
+
+// GoCD's script-executor plugin, the one task plugin Gantry runs: as the
+// plugin does, the script goes to bash, whose status is the task's.
+constexpr absl::string_view kScriptPluginId = "script-executor";
+const KeySet kScriptKeys = {{"script", "run_if", "on_cancel"}, {}};
+const KeySet kPluginKeys = {{"configuration", "options", "run_if", "on_cancel"},
+                            {"secure_options"}};
 
 const KeySet kExecKeys = {
     {"command", "arguments", "working_directory", "run_if", "on_cancel"}, {}};
@@ -37,15 +44,18 @@ void ReadExec(YamlReader& reader, const Field& body, const Fields& fields,
   }
 }
 
-void ReadFetch(YamlReader& reader, const Field& body, const Fields& fields,
-               Task& task) {
+// False when the fetch is of a kind Gantry lacks (reported): its other keys
+// then mean something else and are not checked.
+bool ReadFetch(YamlReader& reader, const Field& body, const Fields& fields, Task& task) {
   task.kind = Task::Kind::kFetch;
   FetchTask& fetch = task.fetch;
   if (const Field* f = fields.Get("artifact_origin")) {
     std::optional<std::string> origin = reader.String(*f);
     if (origin && *origin == "external") {
       reader.Error(f->value_location,
-                   "artifact_origin 'external' is not supported by Gantry");
+                   "artifact_origin 'external' (a fetch from an external artifact store) is not "
+                   "supported by Gantry");
+      return false;
     } else if (origin && *origin != "gocd") {
       reader.Error(f->value_location,
                    absl::StrCat("invalid artifact_origin '", *origin,
@@ -90,13 +100,66 @@ void ReadFetch(YamlReader& reader, const Field& body, const Fields& fields,
   if (const Field* f = fields.Get("destination")) {
     fetch.destination = ReadRelativePath(reader, *f).value_or("");
   }
+  return true;
+}
+
+// The script as an exec of bash: `bash -c SCRIPT`, in the working directory.
+void SetScript(const std::string& script, Task& task) {
+  task.kind = Task::Kind::kExec;
+  task.exec.command = "bash";
+  task.exec.arguments = {"-c", script};
+  task.script = script;
+}
+
+void ReadScript(YamlReader& reader, const Field& body, const Field* script, Task& task) {
+  std::optional<std::string> text = script ? reader.String(*script) : std::nullopt;
+  if (!text || text->empty()) {
+    if (!script || script->value.IsNull()) reader.Error(body.key_location, "script task is empty");
+    return;
+  }
+  SetScript(*text, task);
+}
+
+// A `plugin` task: the script-executor plugin's is a script task, any other
+// plugin is refused naming it. False when refused.
+bool ReadPlugin(YamlReader& reader, const Field& body, const Fields& fields, Task& task) {
+  std::string id;
+  if (const Field* f = fields.Get("configuration"); f && f->value.IsMap()) {
+    YamlNode node = f->value["id"];
+    if (node.IsScalar()) id = node.Scalar();
+  }
+  if (id != kScriptPluginId) {
+    reader.Error(body.key_location,
+                 id.empty() ? std::string("'plugin' tasks are not supported by Gantry (only the "
+                                          "script-executor plugin's, as 'script')")
+                            : absl::StrCat("task plugin '", id,
+                                           "' is not supported by Gantry (only script-executor, "
+                                           "as 'script')"));
+    return false;
+  }
+  const Field* options = fields.Get("options");
+  std::optional<Fields> option_fields;
+  if (options) {
+    option_fields =
+        reader.Object(*options, "script-executor options", KeySet{{"script", "shtype"}, {}});
+  }
+  const Field* script = option_fields ? option_fields->Get("script") : nullptr;
+  if (const Field* f = option_fields ? option_fields->Get("shtype") : nullptr) {
+    if (std::optional<std::string> shell = reader.String(*f); shell && *shell != "bash") {
+      reader.Error(f->value_location, absl::StrCat("shtype '", *shell,
+                                                   "' is not supported by Gantry: scripts run "
+                                                   "with bash"));
+    }
+  }
+  ReadScript(reader, body, script, task);
+  return true;
 }
 
 std::optional<Task> ParseTask(YamlReader& reader, const Field& element,
                               bool nested) {
   absl::string_view what = nested ? "'on_cancel'" : "'tasks' entry";
   std::optional<Field> body =
-      ReadOneKeyMap(reader, element, what, "the task type: exec or fetch");
+      ReadOneKeyMap(reader, element, what, "the task type: exec, fetch or script");
   if (!body) return std::nullopt;
   for (absl::string_view unsupported : kUnsupportedTasks) {
     if (body->key == unsupported) {
@@ -106,25 +169,39 @@ std::optional<Task> ParseTask(YamlReader& reader, const Field& element,
       return std::nullopt;
     }
   }
-  bool exec = body->key == "exec";
-  if (!exec && body->key != "fetch") {
-    std::string message = absl::StrCat("unknown task type '", body->key,
-                                       "': expected exec or fetch");
-    std::string close = ClosestMatch(body->key, {"exec", "fetch"});
+  const std::string& type = body->key;
+  Task task;
+  task.location = body->key_location;
+  // The shorthand: `script: TEXT`.
+  if (type == "script" && !body->value.IsMap()) {
+    ReadScript(reader, *body, &*body, task);
+    if (task.exec.command.empty()) return std::nullopt;
+    return task;
+  }
+  const KeySet* keys = type == "exec"     ? &kExecKeys
+                       : type == "fetch"  ? &kFetchKeys
+                       : type == "script" ? &kScriptKeys
+                       : type == "plugin" ? &kPluginKeys
+                                          : nullptr;
+  if (keys == nullptr) {
+    std::string message =
+        absl::StrCat("unknown task type '", body->key, "': expected exec, fetch or script");
+    std::string close = ClosestMatch(body->key, {"exec", "fetch", "script"});
     if (!close.empty())
       absl::StrAppend(&message, "; did you mean '", close, "'?");
     reader.Error(body->key_location, message);
     return std::nullopt;
   }
-  Task task;
-  task.location = body->key_location;
-  std::optional<Fields> fields = reader.Object(
-      *body, exec ? "exec task" : "fetch task", exec ? kExecKeys : kFetchKeys);
+  std::optional<Fields> fields = reader.Object(*body, absl::StrCat(type, " task"), *keys);
   if (!fields) return std::nullopt;
-  if (exec) {
+  if (type == "exec") {
     ReadExec(reader, *body, *fields, task);
-  } else {
-    ReadFetch(reader, *body, *fields, task);
+  } else if (type == "fetch") {
+    if (!ReadFetch(reader, *body, *fields, task)) return std::nullopt;
+  } else if (type == "script") {
+    ReadScript(reader, *body, fields->Get("script"), task);
+  } else if (!ReadPlugin(reader, *body, *fields, task)) {
+    return std::nullopt;
   }
   if (const Field* f = fields->Get("run_if")) {
     int choice = ReadChoice(reader, *f, {"passed", "failed", "any"});

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <tuple>
 
 #include "absl/status/status.h"
@@ -29,7 +30,7 @@ using internal::YamlReader;
 constexpr int kMaxFormatVersion = 10;
 
 const KeySet kTopKeys = {
-    {"format_version", "pipelines", "environments", "common", "security"}, {"templates"}};
+    {"format_version", "pipelines", "environments", "common", "security", "templates"}, {}};
 
 // What one file contributes before merging.
 struct FileContent {
@@ -39,60 +40,77 @@ struct FileContent {
   std::optional<Security> security;
 };
 
-FileContent ReadOneFile(const ConfigFile& file, const Limits& limits, internal::YamlBudget* budget,
-                        Diagnostics* diagnostics) {
+// One file, read in two passes: its tree and top level first (so the
+// templates of every file are known), then its pipelines and the rest.
+struct OpenFile {
+  std::unique_ptr<internal::YamlTree> tree;
+  std::unique_ptr<YamlReader> reader;
+  std::optional<Fields> fields;  // the top level; nullopt: nothing to read
   FileContent content;
-  YamlReader reader(file.path, diagnostics);
+};
+
+OpenFile OpenOneFile(const ConfigFile& file, const Limits& limits, internal::YamlBudget* budget,
+                     Diagnostics* diagnostics, internal::TemplateSet* templates) {
+  OpenFile open;
+  open.tree = std::make_unique<internal::YamlTree>();
+  open.reader = std::make_unique<YamlReader>(file.path, diagnostics);
+  YamlReader& reader = *open.reader;
   if (std::optional<Utf8Error> bad = FindInvalidUtf8(file.content)) {
     reader.Error({file.path, bad->line, bad->column},
                  absl::StrCat(bad->message, "; config files must be UTF-8"));
-    return content;
+    return open;
   }
-  internal::YamlTree tree;
-  if (std::optional<ConfigError> e = tree.Build(file, limits, budget)) {
+  if (std::optional<ConfigError> e = open.tree->Build(file, limits, budget)) {
     reader.Error(e->location, std::move(e->message));
-    return content;
+    return open;
   }
-  const std::vector<internal::YamlNode>& documents = tree.documents();
-  if (documents.empty()) return content;
+  const std::vector<internal::YamlNode>& documents = open.tree->documents();
+  if (documents.empty()) return open;
   if (documents.size() > 1) {
     reader.Error(reader.Location(documents[1]),
                  "a config file holds one YAML document; this is a second one");
   }
   Field top = reader.Element(documents[0], SourceLocation{file.path, 1, 1});
-  std::optional<Fields> fields = reader.Object(top, "the top level", kTopKeys);
-  if (!fields) return content;
+  open.fields = reader.Object(top, "the top level", kTopKeys);
+  if (!open.fields) return open;
 
-  if (const Field* f = fields->Get("format_version")) {
+  if (const Field* f = open.fields->Get("format_version")) {
     std::optional<int64_t> version = reader.Integer(*f);
     if (version && (*version < 1 || *version > kMaxFormatVersion)) {
       reader.Error(f->value_location,
                    absl::StrCat("format_version must be from 1 to ",
                                 kMaxFormatVersion, ", got ", *version));
     } else if (version) {
-      content.format_version = static_cast<int>(*version);
+      open.content.format_version = static_cast<int>(*version);
     } else if (f->value.IsNull()) {
       reader.Error(f->value_location, "format_version is empty");
     }
   }
+  if (const Field* f = open.fields->Get("templates")) templates->Read(reader, *f);
+  return open;
+}
+
+void ReadOpenFile(OpenFile& open, const internal::PipelineContext& context) {
+  if (!open.fields) return;
+  YamlReader& reader = *open.reader;
+  FileContent& content = open.content;
   // `common:` only holds YAML anchors for use elsewhere: nothing to read.
-  if (const Field* f = fields->Get("pipelines")) {
+  if (const Field* f = open.fields->Get("pipelines")) {
     for (const Field& entry :
          reader.Entries(*f, "'pipelines'", "pipeline", /*ignore_case=*/true)) {
-      content.pipelines.push_back(internal::ParsePipeline(reader, entry));
+      content.pipelines.push_back(internal::ParsePipeline(reader, entry, context));
     }
   }
-  if (const Field* f = fields->Get("environments")) {
+  if (const Field* f = open.fields->Get("environments")) {
     for (const Field& entry :
          reader.Entries(*f, "'environments'", "environment",
                         /*ignore_case=*/true)) {
       content.environments.push_back(internal::ParseEnvironment(reader, entry));
     }
   }
-  if (const Field* f = fields->Get("security")) {
+  if (const Field* f = open.fields->Get("security")) {
     content.security = internal::ParseSecurity(reader, *f);
   }
-  return content;
 }
 
 // Adds `env` into `into`, an environment of the same name from another file.
@@ -154,14 +172,19 @@ ParseResult ParseConfig(const std::vector<ConfigFile>& files, const Limits& limi
   // Lower-cased name -> (name, where) of the pipeline first defined.
   std::map<std::string, std::pair<std::string, SourceLocation>> pipelines_seen;
   std::map<std::string, size_t> environments_seen;  // lower-cased -> index
-  std::vector<FileContent> contents;
-  contents.reserve(files.size());
+  internal::TemplateSet templates;
+  std::vector<OpenFile> open_files;
+  open_files.reserve(files.size());
   for (const ConfigFile& file : files) {
-    contents.push_back(ReadOneFile(file, limits, &budget, &diagnostics));
+    open_files.push_back(OpenOneFile(file, limits, &budget, &diagnostics, &templates));
   }
+  internal::SubstitutionBudget substitution;
+  internal::PipelineContext context{&templates, &limits, &substitution};
+  for (OpenFile& open : open_files) ReadOpenFile(open, context);
   Config& config = result.config;
   config.format_version = files.empty() ? 0 : 1;
-  for (FileContent& content : contents) {
+  for (OpenFile& open : open_files) {
+    FileContent& content = open.content;
     config.format_version =
         std::max(config.format_version, content.format_version);
     for (Pipeline& p : content.pipelines) {

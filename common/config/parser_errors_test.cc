@@ -79,29 +79,26 @@ TEST(ParserErrorsTest, NotSupported) {
   EXPECT_EQ(Errors(R"(
 pipelines:
   p:
-    timer: {spec: "0 0 22 ? * MON-FRI"}
+    mingle: {base_url: "https://mingle.example.org"}
     materials:
       old: {svn: "http://svn.example.org/x"}
       new: {type: hg, url: "http://hg.example.org/x"}
       filtered: {git: "https://example.org/x.git", ignore: [docs]}
     stages:
       - s:
-          keep_artifacts: true
           jobs:
             j:
-              elastic_profile_id: docker
+              properties: {perf: {source: a.xml, xpath: x}}
               tasks:
-                - script: ./build.sh
+                - rake: {target: build}
                 - exec: {command: ls}
 )"),
-            Lines({"c.yaml:3:5: 'timer' is not supported by Gantry",
+            Lines({"c.yaml:3:5: 'mingle' is not supported by Gantry",
                    "c.yaml:5:13: 'svn' is not supported by Gantry",
                    "c.yaml:6:19: material type 'hg' is not supported by Gantry",
                    "c.yaml:7:52: 'ignore' is not supported by Gantry",
-                   "c.yaml:10:11: 'keep_artifacts' is not supported by Gantry",
-                   "c.yaml:13:15: 'elastic_profile_id' is not supported by "
-                   "Gantry",
-                   "c.yaml:15:19: 'script' is not supported by Gantry"}));
+                   "c.yaml:12:15: 'properties' is not supported by Gantry",
+                   "c.yaml:14:19: 'rake' is not supported by Gantry"}));
 }
 
 // Wrong shapes say what was expected and what was found.
@@ -157,8 +154,8 @@ pipelines:
 )"),
             Lines({"c.yaml:4:9: expected one key (the stage name) in 'stages' "
                    "entry, got 's' and 'jobs'",
-                   "c.yaml:10:19: expected one key (the task type: exec or "
-                   "fetch) in 'tasks' entry, got 'exec' and 'command'"}));
+                   "c.yaml:10:19: expected one key (the task type: exec, fetch "
+                   "or script) in 'tasks' entry, got 'exec' and 'command'"}));
 }
 
 // Duplicate map keys (which YAML parsers silently merge) are reported.
@@ -342,7 +339,7 @@ pipelines:
     lock_behavior: locked
     stages:
       - s:
-          approval: auto
+          approval: automatic
           jobs:
             j:
               tasks:
@@ -353,12 +350,12 @@ pipelines:
 )"),
             Lines({"c.yaml:3:20: invalid lock_behavior 'locked': expected one "
                    "of none, lockOnFailure, unlockWhenFinished",
-                   "c.yaml:6:21: invalid approval 'auto': expected one of "
-                   "success, manual",
+                   "c.yaml:6:21: invalid approval 'automatic': expected one of "
+                   "success, manual, auto",
                    "c.yaml:10:47: invalid run_if 'always': expected one of "
                    "passed, failed, any",
                    "c.yaml:12:28: invalid approval type 'manul': expected one "
-                   "of success, manual",
+                   "of success, manual, auto",
                    "c.yaml:13:37: invalid on_agent_lost 'retry': expected one "
                    "of fail, reschedule"}));
 }
@@ -495,8 +492,8 @@ pipelines: {}
             Lines({"c.yaml:8:19: 'external' is not supported by Gantry",
                    "c.yaml:9:19: invalid artifact type 'logs': expected one of "
                    "build, test",
-                   "c.yaml:11:19: unknown task type 'exce': expected exec or "
-                   "fetch; did you mean 'exec'?",
+                   "c.yaml:11:19: unknown task type 'exce': expected exec, "
+                   "fetch or script; did you mean 'exec'?",
                    "c.yaml:12:19: fetch: pipeline 'p' has no stage 'x'",
                    "c.yaml:12:54: 'is_file' goes with 'source', not 'file'",
                    "c.yaml:13:19: expected a map or a list of maps for merge "

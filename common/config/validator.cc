@@ -90,7 +90,7 @@ class Validator {
           Error(m.location, absl::StrCat("material '", m.name, "': pipeline '",
                                          m.pipeline, "' does not exist",
                                          Suggest(m.pipeline, pipeline_names_)));
-        } else if (!m.stage.empty() && up->StageIndex(m.stage) < 0) {
+        } else if (!m.stage.empty() && !up->incomplete && up->StageIndex(m.stage) < 0) {
           Error(m.location,
                 absl::StrCat("material '", m.name, "': pipeline '", m.pipeline, "' has no stage '",
                              m.stage, "'", SuggestStage(m.stage, *up)));
@@ -178,6 +178,7 @@ class Validator {
     const Pipeline* source = &p;
     int index = -1;
     if (f.pipeline.empty() || f.pipeline == p.name) {
+      if (p.incomplete) return;
       index = p.StageIndex(f.stage);
       if (index < 0) {
         Error(at, absl::StrCat("fetch: pipeline '", p.name, "' has no stage '", f.stage, "'",
@@ -221,6 +222,7 @@ class Validator {
         if (current == nullptr) return;  // reported at the material
       }
       source = current;
+      if (source->incomplete) return;
       index = source->StageIndex(f.stage);
       if (index < 0) {
         Error(at, absl::StrCat("fetch: pipeline '", source->name, "' has no stage '", f.stage, "'",

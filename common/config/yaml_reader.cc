@@ -81,6 +81,10 @@ void Diagnostics::Add(const SourceLocation& at, std::string message) {
   }
   std::replace(message.begin(), message.end(), '\n', ' ');
   std::replace(message.begin(), message.end(), '\r', ' ');
+  if (at.anchor_line > 0) {
+    absl::StrAppend(&message, " (through the alias used here; written at line ", at.anchor_line,
+                    ":", at.anchor_column, ")");
+  }
   errors_.push_back(ConfigError{at, ToValidUtf8(message)});
   // Trimming at twice the cap keeps adding amortized O(log n).
   if (errors_.size() >= 2 * max_kept_ + 1) Trim();
@@ -91,6 +95,15 @@ void Diagnostics::Trim() {
     return std::tie(a.location.file, a.location.line, a.location.column) <
            std::tie(b.location.file, b.location.line, b.location.column);
   });
+  // One mistake read twice (a YAML node shared by two readers) is one error.
+  errors_.erase(std::unique(errors_.begin(), errors_.end(),
+                            [](const ConfigError& a, const ConfigError& b) {
+                              return a.location.file == b.location.file &&
+                                     a.location.line == b.location.line &&
+                                     a.location.column == b.location.column &&
+                                     a.message == b.message;
+                            }),
+                errors_.end());
   if (errors_.size() > max_kept_) {
     dropped_ += errors_.size() - max_kept_;
     errors_.resize(max_kept_);
@@ -147,7 +160,16 @@ std::string Describe(const YamlNode& node) {
 
 SourceLocation YamlReader::Location(const YamlNode& node) const {
   if (!node.IsDefined()) return SourceLocation{file_, 1, 1};
+  if (node.alias_line() > 0) {
+    return SourceLocation{file_, node.alias_line(), node.alias_column(), node.line(),
+                          node.column()};
+  }
   return SourceLocation{file_, node.line(), node.column()};
+}
+
+void YamlReader::Error(const SourceLocation& at, std::string message) {
+  if (!context_.empty()) absl::StrAppend(&message, " ", context_);
+  diagnostics_->Add(at, std::move(message));
 }
 
 Field YamlReader::Element(const YamlNode& node, const SourceLocation& fallback) const {

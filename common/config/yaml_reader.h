@@ -86,9 +86,11 @@ class YamlReader {
 
   const std::string& file() const { return file_.str(); }
   SourceLocation Location(const YamlNode& node) const;
-  void Error(const SourceLocation& at, std::string message) {
-    diagnostics_->Add(at, std::move(message));
-  }
+  // Reports `message` at `at`, followed by the context if one is set.
+  void Error(const SourceLocation& at, std::string message);
+  // Appended to every message reported through this reader until cleared
+  // (""): a template's errors name the pipeline that uses it.
+  void set_context(std::string context) { context_ = std::move(context); }
 
   // A field for a whole document or list element (no key of its own).
   Field Element(const YamlNode& node, const SourceLocation& fallback) const;
@@ -139,6 +141,7 @@ class YamlReader {
 
   FileName file_;
   Diagnostics* diagnostics_;
+  std::string context_;
 };
 
 }  // namespace gantry::config::internal

@@ -193,7 +193,11 @@ class TreeBuilder : public YAML::EventHandler {
                              " of text with aliases expanded; that is the "
                              "limit on alias expansion")};
     }
-    Attach(a.index, a.nodes, a.bytes, a.height);
+    // Remembered as a use, so readers can tell where the alias was written.
+    uint32_t use = static_cast<uint32_t>(tree_->alias_uses_.size());
+    tree_->alias_uses_.push_back(YamlTree::AliasUse{a.index, mark.is_null() ? 1 : mark.line + 1,
+                                                    mark.is_null() ? 1 : mark.column + 1});
+    Attach(use | YamlTree::kAliasBit, a.nodes, a.bytes, a.height);
   }
 
   void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
@@ -322,15 +326,15 @@ class TreeBuilder : public YAML::EventHandler {
     Attach(frame.index, frame.nodes, frame.bytes, frame.height);
   }
 
-  // Makes node `index` the next child of the open collection (or a
-  // document). Totals stay below the limits (checked as they grow), so they
-  // cannot overflow.
-  void Attach(uint32_t index, size_t nodes, size_t bytes, int height) {
+  // Makes `ref` (a node index, or an alias use with kAliasBit) the next
+  // child of the open collection (or a document). Totals stay below the
+  // limits (checked as they grow), so they cannot overflow.
+  void Attach(uint32_t ref, size_t nodes, size_t bytes, int height) {
     if (stack_.empty()) {
-      tree_->documents_.emplace_back(tree_, index);
+      tree_->documents_.push_back(tree_->Resolve(ref, 0));
       return;
     }
-    pending_.push_back(index);
+    pending_.push_back(ref);
     Frame& parent = stack_.back();
     parent.nodes += nodes;
     parent.bytes += bytes;
@@ -355,6 +359,10 @@ std::string YamlNode::Scalar() const { return std::string(ScalarView()); }
 
 absl::string_view YamlNode::ScalarView() const {
   if (!IsScalar()) return absl::string_view();
+  if (!tree_->overrides_.empty()) {
+    auto it = tree_->overrides_.find(index_);
+    if (it != tree_->overrides_.end()) return it->second;
+  }
   const YamlTree::Node& node = tree_->nodes_[index_];
   return absl::string_view(tree_->text_).substr(node.first, node.count);
 }
@@ -362,6 +370,29 @@ absl::string_view YamlNode::ScalarView() const {
 bool YamlNode::IsQuoted() const { return tree_ != nullptr && tree_->nodes_[index_].quoted; }
 int YamlNode::line() const { return tree_ == nullptr ? 0 : tree_->nodes_[index_].line; }
 int YamlNode::column() const { return tree_ == nullptr ? 0 : tree_->nodes_[index_].column; }
+int YamlNode::alias_line() const {
+  return tree_ == nullptr || via_ == 0 ? 0 : tree_->alias_uses_[via_ - 1].line;
+}
+int YamlNode::alias_column() const {
+  return tree_ == nullptr || via_ == 0 ? 0 : tree_->alias_uses_[via_ - 1].column;
+}
+
+void YamlNode::OverrideScalar(std::string text) const {
+  if (IsScalar()) tree_->overrides_[index_] = std::move(text);
+}
+bool YamlNode::IsOverridden() const {
+  return tree_ != nullptr && tree_->overrides_.count(index_) > 0;
+}
+void YamlNode::ClearOverrides() const {
+  if (tree_ != nullptr) tree_->overrides_.clear();
+}
+
+YamlNode YamlTree::Resolve(uint32_t ref, uint32_t via) const {
+  if ((ref & kAliasBit) == 0) return YamlNode(this, ref, via);
+  uint32_t use = ref & ~kAliasBit;
+  // The outermost alias names the place: inner ones are inside the anchor.
+  return YamlNode(this, alias_uses_[use].target, via != 0 ? via : use + 1);
+}
 
 size_t YamlNode::size() const {
   if (IsSequence()) return tree_->nodes_[index_].count;
@@ -383,12 +414,13 @@ YamlNode::Iterator YamlNode::end() const { return Iterator(*this, size()); }
 YamlIteratorValue YamlNode::Iterator::operator*() const {
   const YamlTree* tree = node_.tree_;
   const YamlTree::Node& n = tree->nodes_[node_.index_];
+  const uint32_t via = node_.via_;
   if (node_.IsSequence()) {
-    return YamlIteratorValue(YamlNode(tree, tree->children_[n.first + position_]), YamlNode(),
+    return YamlIteratorValue(tree->Resolve(tree->children_[n.first + position_], via), YamlNode(),
                              YamlNode());
   }
-  return YamlIteratorValue(YamlNode(), YamlNode(tree, tree->children_[n.first + 2 * position_]),
-                           YamlNode(tree, tree->children_[n.first + 2 * position_ + 1]));
+  return YamlIteratorValue(YamlNode(), tree->Resolve(tree->children_[n.first + 2 * position_], via),
+                           tree->Resolve(tree->children_[n.first + 2 * position_ + 1], via));
 }
 
 std::optional<ConfigError> YamlTree::Build(const ConfigFile& file, const Limits& limits,

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -42,7 +43,8 @@ class YamlNode {
   class Iterator;
 
   YamlNode() = default;
-  YamlNode(const YamlTree* tree, uint32_t index) : tree_(tree), index_(index) {}
+  YamlNode(const YamlTree* tree, uint32_t index, uint32_t via = 0)
+      : tree_(tree), index_(index), via_(via) {}
 
   NodeType Type() const;
   bool IsDefined() const { return tree_ != nullptr; }
@@ -57,9 +59,22 @@ class YamlNode {
   absl::string_view ScalarView() const;
   // Written in quotes (YAML's "!" tag): such a "<<" is a plain key, not a merge.
   bool IsQuoted() const;
-  // 1-based; 0 for an undefined node.
+  // 1-based; 0 for an undefined node. Where the node is written (for a
+  // node reached through an alias: inside the anchored node).
   int line() const;
   int column() const;
+  // Reached through an alias (`*name`, also a merge key's): where the
+  // outermost alias on the way was written, the place that differs between
+  // two uses of one anchor. 0 when not reached through an alias.
+  int alias_line() const;
+  int alias_column() const;
+
+  // Parameter substitution (parameters.h): while one pipeline is read, a
+  // scalar may read as another text. The node is not changed, so every
+  // reader of the tree sees the override until ClearOverrides().
+  void OverrideScalar(std::string text) const;
+  void ClearOverrides() const;  // of the node's whole tree
+  bool IsOverridden() const;
 
   // Elements of a sequence, entries (key/value pairs) of a map; 0 otherwise.
   size_t size() const;
@@ -75,6 +90,7 @@ class YamlNode {
   friend class YamlTree;
   const YamlTree* tree_ = nullptr;
   uint32_t index_ = 0;
+  uint32_t via_ = 0;  // 1 + index of the alias use in the tree, or 0
 };
 
 // What an Iterator points at: the element itself, or an entry's key and value.
@@ -133,10 +149,26 @@ class YamlTree {
     uint32_t count = 0;
   };
 
+  // The node a child reference stands for, reached through `via` (see
+  // YamlNode::via_) or through the alias the reference is.
+  YamlNode Resolve(uint32_t ref, uint32_t via) const;
+
+  // A child reference with this bit set is an alias use (the rest is its
+  // index in alias_uses_); without it, a node index.
+  static constexpr uint32_t kAliasBit = 0x80000000u;
+  struct AliasUse {
+    uint32_t target = 0;
+    int32_t line = 0;
+    int32_t column = 0;
+  };
+
   std::vector<Node> nodes_;
   std::vector<uint32_t> children_;
+  std::vector<AliasUse> alias_uses_;
   std::string text_;
   std::vector<YamlNode> documents_;
+  // Node index -> the text it reads as (see YamlNode::OverrideScalar).
+  mutable std::map<uint32_t, std::string> overrides_;
 };
 
 // "YAML syntax error: …" for an exception of the YAML parser, with a plainer
