@@ -290,6 +290,18 @@ pipelines:
              "template 't', used by pipeline 'e' at p.yaml:13:3)"}));
 }
 
+// A template without stages is an error of its own, once, not one per user.
+TEST(GoCDCompatTest, EmptyTemplate) {
+  EXPECT_EQ(Errors(R"(
+templates:
+  t: {stages: []}
+pipelines:
+  a: {template: t}
+  b: {template: t}
+)"),
+            Lines({"c.yaml:2:3: template 't' has no stages"}));
+}
+
 // A template is read again for each pipeline using it: that counts against
 // the limit on expanded nodes, so many small pipelines cannot make a
 // configuration of millions of nodes.

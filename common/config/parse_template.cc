@@ -19,6 +19,10 @@ void TemplateSet::Read(YamlReader& reader, const Field& field) {
       reader.Error(entry.key_location, absl::StrCat("template '", entry.key, "' has no stages"));
       continue;
     }
+    // Kept all the same, so its users are not told it is undefined.
+    if (stages->value.IsNull() || (stages->value.IsSequence() && stages->value.size() == 0)) {
+      reader.Error(entry.key_location, absl::StrCat("template '", entry.key, "' has no stages"));
+    }
     std::string key = absl::AsciiStrToLower(entry.key);
     auto it = by_lower_name_.find(key);
     if (it != by_lower_name_.end()) {
