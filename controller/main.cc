@@ -27,6 +27,7 @@
 #include "controller/embedded_pg/embedded_postgres.h"
 #include "controller/embedded_pg/pg_supervisor.h"
 #include "controller/read_service.h"
+#include "controller/retention/retention_worker.h"
 #include "controller/rpc/agent_service.h"
 #include "controller/rpc/operator_service.h"
 #include "controller/scheduling/scheduler.h"
@@ -58,6 +59,13 @@ struct ControllerFlags {
   int max_pending_agents = 100;
   int register_rate_per_source = 10;
   int register_rate_total = 60;
+  // Retention (docs/operations.md): a finished run's artifacts and console
+  // log go when no rule keeps the run.
+  int retain_runs = 50;
+  int retain_days = 30;
+  int retain_deploys = 5;
+  std::string retention_interval_flag = "10m";
+  absl::Duration retention_interval;
   // Parsed from the flags above.
   absl::Duration agent_lost_timeout;
   absl::Duration heartbeat_interval;
@@ -108,6 +116,20 @@ std::optional<int> ParseFlags(int argc, char** argv, ControllerFlags& flags) {
   app.add_option("--register-rate-total", flags.register_rate_total,
                  "registrations without a valid register key a minute from all addresses")
       ->check(CLI::PositiveNumber);
+  app.add_option("--retain-runs", flags.retain_runs,
+                 "retention: the newest N runs of each pipeline keep their artifacts and "
+                 "console logs, however old (0: this rule keeps none)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--retain-days", flags.retain_days,
+                 "retention: runs finished in the last D days keep their files (0: this rule "
+                 "keeps none; both 0: retention off)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--retain-deploys", flags.retain_deploys,
+                 "retention: the newest N deploys of each environment, and the runs they took "
+                 "as materials, keep their files (rollback targets)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--retention-interval", flags.retention_interval_flag,
+                 "between retention passes: seconds or a duration (10m, 1h)");
   CLI11_PARSE(app, argc, argv);
   auto agent_lost_timeout = DurationFlag("--agent-lost-timeout", flags.agent_lost_timeout_flag);
   auto heartbeat_interval = DurationFlag("--heartbeat-interval", flags.heartbeat_interval_flag);
@@ -125,6 +147,12 @@ std::optional<int> ParseFlags(int argc, char** argv, ControllerFlags& flags) {
   }
   flags.agent_lost_timeout = *agent_lost_timeout;
   flags.heartbeat_interval = *heartbeat_interval;
+  auto retention_interval = DurationFlag("--retention-interval", flags.retention_interval_flag);
+  if (!retention_interval.ok()) {
+    std::cerr << "gantry-controller: " << retention_interval.status().message() << "\n";
+    return 2;
+  }
+  flags.retention_interval = *retention_interval;
   return std::nullopt;
 }
 
@@ -329,6 +357,15 @@ int main(int argc, char** argv) {
   gantry::rpc::OperatorService operator_service(
       {scheduler.get(), &reads, &artifacts, &identity, &tokens, &authz, &audit});
   gantry::rpc::AgentService agent_service(scheduler.get(), &artifacts);
+  // Retention works beside the scheduler, on a connection of its own.
+  auto retention_db = gantry::store::Db::Connect(flags.database_url);
+  if (!retention_db.ok()) return Fail(std::string(retention_db.status().message()));
+  gantry::RetentionPolicy retention_policy;
+  retention_policy.keep_runs = flags.retain_runs;
+  retention_policy.keep_days = flags.retain_days;
+  retention_policy.keep_deploys = flags.retain_deploys;
+  retention_policy.interval = flags.retention_interval;
+  gantry::RetentionWorker retention(std::move(*retention_db), &configs, &blobs, retention_policy);
   int port = 0;
   std::unique_ptr<grpc::Server> server =
       BuildServer(flags.listen, {&operator_service, &agent_service}, flags.max_transport_mib, &port);
@@ -336,6 +373,7 @@ int main(int argc, char** argv) {
   auto address = WriteAddressFile(data_dir, flags.listen, port);
   if (!address.ok()) return Fail(address.status().ToString());
   scheduler->Serving();
+  retention.Start();
   spdlog::info("gantry-controller serving on {} (data dir {})", *address, data_dir);
 
   int sig = 0;
@@ -344,6 +382,7 @@ int main(int argc, char** argv) {
   if (supervisor) supervisor->Stop();
   // Work waiting for a database that is away is given up, not retried.
   gantry::store::Db::AbandonRetries();
+  retention.Stop();
   StopServing(*scheduler, *server, reads, artifacts);
   server.reset();
   identity.Stop();

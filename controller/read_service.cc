@@ -5,6 +5,7 @@
 #include "controller/controls_view.h"
 #include "controller/job_lookup.h"
 #include "controller/model/states.h"
+#include "controller/retention/removed_notice.h"
 #include "controller/run_view.h"
 #include "controller/store/tx.h"
 #include "controller/vsm_view.h"
@@ -142,6 +143,7 @@ void ReadService::GetJobLog(v1::GetJobLogRequest request, Reply<v1::GetJobLogRes
       ASSIGN_OR_RETURN(JobLookup found,
                        FindJob(tx, request.pipeline(), request.counter(), request.stage(),
                                request.stage_counter(), request.job()));
+      RETURN_IF_ERROR(CheckFilesKept(tx, found, "console log"));
       const store::JobRunRecord* job = &found.job;
       int64_t offset = std::max<int64_t>(0, request.offset());
       store::ConsoleSlice slice = tx.ReadConsole(job->id, offset, kMaxLogSlice);

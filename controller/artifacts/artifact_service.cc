@@ -5,6 +5,7 @@
 #include "common/crypto.h"
 #include "common/status_macros.h"
 #include "controller/artifacts/artifact_limits.h"
+#include "controller/retention/removed_notice.h"
 
 namespace gantry {
 
@@ -56,6 +57,9 @@ absl::StatusOr<std::unique_ptr<Upload>> ArtifactService::StartUpload(
 
 absl::StatusOr<v1::UploadArtifactResponse> ArtifactService::FinishUpload(
     store::Db& db, Upload& upload, const std::string& sha256) {
+  // Until the row is committed nothing names the file: retention must not
+  // take it for a blob whose last reference went.
+  BlobStore::Pin pin = blobs_->PinDigest(sha256);
   auto digest = upload.writer->Commit(sha256, upload.claimed_size);
   if (!digest.ok()) {
     return absl::Status(digest.status().code(),
@@ -101,6 +105,7 @@ absl::StatusOr<std::vector<FetchedFile>> ArtifactService::FilesForFetch(
     }
     const config::FetchTask& fetch = job_cfg->tasks[index].fetch;
     ASSIGN_OR_RETURN(JobLookup from, ResolveFetch(tx, *run, fetch));
+    RETURN_IF_ERROR(CheckFilesKept(tx, from, "artifacts"));
     ASSIGN_OR_RETURN(files, FilesToFetch(tx, from, fetch.source, fetch.is_file));
     return absl::OkStatus();
   }));
@@ -121,6 +126,7 @@ absl::StatusOr<std::vector<FetchedFile>> ArtifactService::FilesForOperator(
     ASSIGN_OR_RETURN(JobLookup found,
                      FindJob(tx, request.pipeline(), request.counter(), request.stage(),
                              request.stage_counter(), request.job()));
+    RETURN_IF_ERROR(CheckFilesKept(tx, found, "artifacts"));
     for (auto& a : tx.Artifacts(found.job.id, prefix)) {
       FetchedFile f;
       f.name = a.path;

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <sys/stat.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
@@ -94,6 +95,60 @@ absl::StatusOr<std::string> BlobStore::Writer::Commit(const std::string& claimed
     ::close(dfd);
   }
   return digest;
+}
+
+BlobStore::Pin BlobStore::PinDigest(const std::string& sha256) {
+  absl::MutexLock lock(&mu_);
+  struct Wait {
+    const std::set<std::string>* deciding;
+    const std::string* digest;
+  } wait{&deciding_, &sha256};
+  mu_.Await(absl::Condition(
+      +[](Wait* w) { return w->deciding->count(*w->digest) == 0; }, &wait));
+  ++pinned_[sha256];
+  return Pin(this, sha256);
+}
+
+BlobStore::Pin::~Pin() {
+  if (store_ != nullptr) store_->Unpin(sha256_);
+}
+
+void BlobStore::Unpin(const std::string& sha256) {
+  absl::MutexLock lock(&mu_);
+  auto it = pinned_.find(sha256);
+  if (it != pinned_.end() && --it->second == 0) pinned_.erase(it);
+}
+
+absl::StatusOr<BlobStore::Removed> BlobStore::RemoveUnreferenced(
+    const std::vector<std::string>& digests, const ReferencedFn& referenced) {
+  std::vector<std::string> held;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const std::string& d : std::set<std::string>(digests.begin(), digests.end())) {
+      if (pinned_.count(d) > 0 || deciding_.count(d) > 0) continue;
+      deciding_.insert(d);
+      held.push_back(d);
+    }
+  }
+  Removed removed;
+  absl::StatusOr<std::set<std::string>> in_use =
+      held.empty() ? std::set<std::string>() : referenced(held);
+  if (in_use.ok()) {
+    for (const std::string& d : held) {
+      if (in_use->count(d) > 0) continue;
+      std::string path = PathOf(d);
+      struct stat st;
+      int64_t size = ::stat(path.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_size) : 0;
+      if (::unlink(path.c_str()) == 0) {
+        ++removed.files;
+        removed.bytes += size;
+      }
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  for (const std::string& d : held) deciding_.erase(d);
+  if (!in_use.ok()) return in_use.status();
+  return removed;
 }
 
 }  // namespace gantry

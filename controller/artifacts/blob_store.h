@@ -10,11 +10,16 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "common/crypto.h"
 
 namespace gantry {
@@ -53,8 +58,47 @@ class BlobStore {
   absl::StatusOr<std::unique_ptr<Writer>> Create() const;
   std::string PathOf(const std::string& sha256) const;
 
+  // Held by an upload from before its file moves into place until the row
+  // naming it is committed (or the upload failed): retention never deletes
+  // a pinned digest's file. Pinning waits while retention is deciding about
+  // that digest, so the two never interleave.
+  class Pin {
+   public:
+    Pin(Pin&& other) noexcept : store_(other.store_), sha256_(std::move(other.sha256_)) {
+      other.store_ = nullptr;
+    }
+    Pin& operator=(Pin&&) = delete;
+    ~Pin();
+
+   private:
+    friend class BlobStore;
+    Pin(BlobStore* store, std::string sha256) : store_(store), sha256_(std::move(sha256)) {}
+    BlobStore* store_;
+    std::string sha256_;
+  };
+  Pin PinDigest(const std::string& sha256);
+
+  // Which of some digests artifact rows still name (asked of the database).
+  using ReferencedFn =
+      std::function<absl::StatusOr<std::set<std::string>>(const std::vector<std::string>&)>;
+  struct Removed {
+    int64_t files = 0;
+    int64_t bytes = 0;
+  };
+  // Deletes the files of those of `digests` no upload has pinned and
+  // `referenced` does not name. `referenced` runs without the lock while
+  // those digests are held against new pins, so an upload of the same
+  // content either is seen by it or starts after the file is gone.
+  absl::StatusOr<Removed> RemoveUnreferenced(const std::vector<std::string>& digests,
+                                             const ReferencedFn& referenced);
+
  private:
+  void Unpin(const std::string& sha256);
+
   std::string root_;
+  absl::Mutex mu_;
+  std::map<std::string, int> pinned_ ABSL_GUARDED_BY(mu_);  // digest -> uploads
+  std::set<std::string> deciding_ ABSL_GUARDED_BY(mu_);     // held by retention
 };
 
 }  // namespace gantry

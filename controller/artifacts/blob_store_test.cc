@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "common/crypto.h"
 #include "common/files.h"
@@ -102,6 +104,47 @@ TEST_F(ArtifactBlobStoreTest, VerifiedUploadReplacesDamagedBlob) {
   auto stored = ReadFile(store_->PathOf(sha));
   ASSERT_TRUE(stored.ok());
   EXPECT_EQ(*stored, content);
+}
+
+// Retention deletes only blobs nothing names: a digest the database still
+// references stays, one an upload holds (pinned until its row commits)
+// stays, and the rest go; the referenced check sees only unpinned digests.
+TEST_F(ArtifactBlobStoreTest, RemoveUnreferencedSparesReferencedAndPinnedBlobs) {
+  std::vector<std::string> digests;
+  for (const std::string content : {"gone", "still named", "being uploaded"}) {
+    const std::string sha = Sha256Hex(content);
+    ASSERT_TRUE(Store(content, 4, sha, static_cast<int64_t>(content.size())).ok());
+    digests.push_back(sha);
+  }
+  BlobStore::Pin pin = store_->PinDigest(digests[2]);
+  std::vector<std::string> asked;
+  auto removed = store_->RemoveUnreferenced(
+      {digests[0], digests[1], digests[2], digests[0]},
+      [&](const std::vector<std::string>& ds) -> absl::StatusOr<std::set<std::string>> {
+        asked = ds;
+        return std::set<std::string>{digests[1]};
+      });
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_EQ(removed->files, 1);
+  EXPECT_EQ(removed->bytes, 4);
+  EXPECT_EQ(asked.size(), 2u);  // each digest once, the pinned one not at all
+  EXPECT_FALSE(std::filesystem::exists(store_->PathOf(digests[0])));
+  EXPECT_TRUE(std::filesystem::exists(store_->PathOf(digests[1])));
+  EXPECT_TRUE(std::filesystem::exists(store_->PathOf(digests[2])));
+}
+
+// When the database cannot say, nothing is deleted and the error comes back.
+TEST_F(ArtifactBlobStoreTest, RemoveUnreferencedDeletesNothingOnError) {
+  const std::string sha = Sha256Hex("kept");
+  ASSERT_TRUE(Store("kept", 4, sha, 4).ok());
+  auto removed = store_->RemoveUnreferenced(
+      {sha}, [](const std::vector<std::string>&) -> absl::StatusOr<std::set<std::string>> {
+        return absl::UnavailableError("database away");
+      });
+  EXPECT_TRUE(absl::IsUnavailable(removed.status())) << removed.status();
+  EXPECT_TRUE(std::filesystem::exists(store_->PathOf(sha)));
+  // The digest is free again: an upload can pin it.
+  BlobStore::Pin pin = store_->PinDigest(sha);
 }
 
 }  // namespace

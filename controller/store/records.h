@@ -272,4 +272,13 @@ struct ConsoleSlice {
   int64_t next_offset = 0;
 };
 
+// One batch of a run's files deleted by retention (Tx::DeleteRunFiles).
+struct RetentionBatch {
+  std::vector<std::string> digests;  // of the artifact rows deleted, maybe repeated
+  int64_t artifacts = 0;
+  int64_t artifact_bytes = 0;
+  int64_t console_chunks = 0;
+  bool done = false;  // nothing of the run was left: it left the queue
+};
+
 }  // namespace gantry::store

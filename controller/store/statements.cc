@@ -317,6 +317,52 @@ constexpr Statement kStatements[] = {
     {kRevokeAgentKey,
      "UPDATE agent_keys SET revoked_at = now(), revoked_by = $2 "
      "WHERE id = $1 AND revoked_at IS NULL RETURNING id"},
+
+    // --- retention (tx_retention.cc; controller/retention/). A run is
+    // "finished" for retention when the run and every stage of it are final.
+    {kRetentionKeptClosure,
+     "WITH RECURSIVE keep(id) AS (SELECT unnest($1::bigint[]) UNION "
+     "SELECT u.id FROM keep k JOIN run_materials m ON m.run_id = k.id "
+     "AND m.upstream_pipeline <> '' JOIN pipeline_runs u ON u.pipeline = m.upstream_pipeline "
+     "AND u.counter = m.upstream_counter) SELECT id FROM keep"},
+    // $1 newest runs kept per pipeline (0: rule off), $2 seconds a finished
+    // run is kept (0: rule off), $3 runs never picked, $4 at most.
+    {kRetentionCandidates,
+     "WITH cut AS (SELECT p.name, (SELECT x.counter FROM pipeline_runs x WHERE x.pipeline = "
+     "p.name ORDER BY x.counter DESC OFFSET GREATEST($1::int - 1, 0) LIMIT 1) AS counter "
+     "FROM pipelines p) "
+     "SELECT r.id FROM pipeline_runs r JOIN cut ON cut.name = r.pipeline "
+     "WHERE r.files_removed_at IS NULL AND r.state IN ('passed', 'failed', 'cancelled') "
+     "AND ($1::int = 0 OR r.counter < cut.counter) "
+     "AND ($2::bigint = 0 OR COALESCE(r.finished_at, r.created_at) < "
+     "now() - make_interval(secs => $2::bigint)) "
+     "AND NOT (r.id = ANY($3::bigint[])) "
+     "AND NOT EXISTS (SELECT 1 FROM stage_runs s WHERE s.run_id = r.id "
+     "AND s.state IN ('queued', 'building')) ORDER BY r.id LIMIT $4"},
+    // Checks again what may have changed since the candidates were read.
+    {kRetentionMark,
+     "WITH picked AS (UPDATE pipeline_runs r SET files_removed_at = now() "
+     "WHERE r.id = ANY($1::bigint[]) AND r.files_removed_at IS NULL "
+     "AND r.state IN ('passed', 'failed', 'cancelled') AND NOT EXISTS (SELECT 1 FROM "
+     "stage_runs s WHERE s.run_id = r.id AND s.state IN ('queued', 'building')) RETURNING r.id) "
+     "INSERT INTO retention_queue (run_id) SELECT id FROM picked RETURNING run_id"},
+    {kRetentionQueue, "SELECT run_id FROM retention_queue ORDER BY run_id LIMIT $1"},
+    {kRetentionDeleteArtifacts,
+     "WITH doomed AS (SELECT a.job_run_id, a.path FROM artifacts a "
+     "JOIN job_runs j ON j.id = a.job_run_id JOIN stage_runs s ON s.id = j.stage_run_id "
+     "WHERE s.run_id = $1 LIMIT $2) DELETE FROM artifacts a USING doomed d "
+     "WHERE a.job_run_id = d.job_run_id AND a.path = d.path RETURNING a.sha256, a.size"},
+    {kRetentionDeleteConsole,
+     "WITH doomed AS (SELECT c.job_run_id, c.sequence FROM console_chunks c "
+     "JOIN job_runs j ON j.id = c.job_run_id JOIN stage_runs s ON s.id = j.stage_run_id "
+     "WHERE s.run_id = $1 LIMIT $2) DELETE FROM console_chunks c USING doomed d "
+     "WHERE c.job_run_id = d.job_run_id AND c.sequence = d.sequence"},
+    {kRetentionDone, "DELETE FROM retention_queue WHERE run_id = $1"},
+    {kReferencedDigests,
+     "SELECT DISTINCT sha256 FROM artifacts WHERE sha256 = ANY($1::text[])"},
+    {kFilesRemovedAt,
+     "SELECT " MS("files_removed_at") " FROM pipeline_runs WHERE id = $1 "
+     "AND files_removed_at IS NOT NULL"},
 };
 
 }  // namespace

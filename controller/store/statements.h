@@ -102,6 +102,17 @@ inline constexpr char kDeployments[] = "Deployments";
 inline constexpr char kCurrentDeployments[] = "CurrentDeployments";
 inline constexpr char kDeployedMaterials[] = "DeployedMaterials";
 
+// --- retention (tx_retention.cc; controller/retention/)
+inline constexpr char kRetentionKeptClosure[] = "RetentionKeptClosure";
+inline constexpr char kRetentionCandidates[] = "RetentionCandidates";
+inline constexpr char kRetentionMark[] = "RetentionMark";
+inline constexpr char kRetentionQueue[] = "RetentionQueue";
+inline constexpr char kRetentionDeleteArtifacts[] = "RetentionDeleteArtifacts";
+inline constexpr char kRetentionDeleteConsole[] = "RetentionDeleteConsole";
+inline constexpr char kRetentionDone[] = "RetentionDone";
+inline constexpr char kReferencedDigests[] = "ReferencedDigests";
+inline constexpr char kFilesRemovedAt[] = "FilesRemovedAt";
+
 // One named statement.
 struct Statement {
   const char* name;

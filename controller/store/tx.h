@@ -156,6 +156,27 @@ class Tx {
   // False when the key does not exist or was revoked already.
   bool RevokeAgentKey(int64_t id, const std::string& by);
 
+  // --- retention (tx_retention.cc; controller/retention/)
+  // `run_ids` and every run they took as a pipeline material, transitively.
+  std::vector<int64_t> RunsAndTheirUpstreams(const std::vector<int64_t>& run_ids);
+  // Finished runs whose files are still kept, outside the newest
+  // `keep_runs` of their pipeline (0: rule off) and finished more than
+  // `keep_seconds` ago (0: rule off), not in `kept`; oldest first.
+  std::vector<int64_t> RetentionCandidates(int keep_runs, int64_t keep_seconds,
+                                           const std::vector<int64_t>& kept, int limit);
+  // Stamps files_removed_at on those still finished and not picked before,
+  // and queues them; returns those.
+  std::vector<int64_t> MarkFilesRemoved(const std::vector<int64_t>& run_ids);
+  std::vector<int64_t> RetentionQueue(int limit);
+  // Deletes up to `max_rows` artifact rows of the run, or, once none is
+  // left, up to `max_rows` console chunks; with nothing left, takes the run
+  // off the queue.
+  RetentionBatch DeleteRunFiles(int64_t run_id, int max_rows);
+  // Those of `digests` some artifact row still names.
+  std::vector<std::string> ReferencedDigests(const std::vector<std::string>& digests);
+  // When retention picked the run (Unix ms), if it did.
+  std::optional<int64_t> FilesRemovedAt(int64_t run_id);
+
  private:
   void ApplyPipelineControls(const std::vector<PipelineRecord>& rows);
 
