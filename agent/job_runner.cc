@@ -199,7 +199,8 @@ std::optional<JobReport> JobRunner::PrepareJobDir() {
     Say(std::string(dir.status().message()));
     return JobReport{JobResult::kFailed, std::string(dir.status().message())};
   }
-  if (absl::Status made = MakeDirs(*dir); !made.ok()) {
+  // Other users of the machine may not read a job's files (secrets on disk).
+  if (absl::Status made = MakeDirs(*dir, 0700); !made.ok()) {
     Say(std::string(made.message()));
     return JobReport{JobResult::kFailed, std::string(made.message())};
   }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "agent/controller_trust.h"
 #include "agent/session.h"
 #include "common/files.h"
 #include "common/logging.h"
@@ -27,6 +28,7 @@ std::string Hostname() {
 struct AgentFlags {
   gantry::agent::SessionOptions options;
   std::string key_file;
+  gantry::agent::TrustFlags trust;
   std::string log_level = "info";
 };
 
@@ -52,6 +54,14 @@ std::optional<int> ParseFlags(int argc, char** argv, AgentFlags& flags) {
   app.add_option("--kill-grace", kill_grace_seconds,
                  "seconds a cancelled or timed-out task gets after SIGTERM before SIGKILL")
       ->check(CLI::Range(0.0, 3600.0));
+  app.add_option("--ca-file", flags.trust.ca_file,
+                 "PEM CA the controller's certificate must chain to (its DATA_DIR/tls/ca.crt); "
+                 "kept in the work dir");
+  app.add_option("--ca-fingerprint", flags.trust.ca_fingerprint,
+                 "sha256:… of the controller's CA, as it prints at start: the CA is fetched "
+                 "once, checked against it and kept in the work dir");
+  app.add_flag("--insecure", flags.trust.insecure,
+               "talk plaintext to a controller started with --insecure (loopback only)");
   app.add_option("--log-level", flags.log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   CLI11_PARSE(app, argc, argv);
@@ -106,6 +116,15 @@ int main(int argc, char** argv) {
   if (std::optional<int> exit_code = ParseFlags(argc, argv, flags)) return *exit_code;
   gantry::SetupLogging("agent", flags.log_level);
   if (!CompleteOptions(flags)) return 1;
+  // Before the stop signals are blocked: fetching a pinned CA from a
+  // controller not up yet retries, and SIGTERM must still end it.
+  auto trust = gantry::agent::ResolveControllerTrust(flags.trust, flags.options.work_dir,
+                                                     flags.options.controller_address);
+  if (!trust.ok()) {
+    spdlog::error("{}", std::string(trust.status().message()));
+    return 1;
+  }
+  flags.options.tls = *trust;
   sigset_t stop_signals = BlockStopSignals();
 
   const gantry::agent::SessionOptions& options = flags.options;

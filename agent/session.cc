@@ -3,6 +3,8 @@
 // what the controller says and what a job reports, session_messages.cc.
 #include "agent/session.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -122,12 +124,14 @@ std::shared_ptr<grpc::Channel> Session::Dial() const {
   // just-restarted controller has not finished yet, each abandoned socket
   // left on the controller (docs/performance.md). rpc_timeout bounds a hung
   // connect.
-  return grpc::CreateCustomChannel(options_.controller_address, grpc::InsecureChannelCredentials(),
-                                   args);
+  return grpc::CreateCustomChannel(options_.controller_address,
+                                   tls::MakeChannelCredentials(options_.tls), args);
 }
 
 absl::Status Session::Run() {
-  if (absl::Status s = MakeDirs(options_.work_dir); !s.ok()) return s;
+  // Identity, keys and workspaces: the agent's user only.
+  if (absl::Status s = MakeDirs(options_.work_dir, 0700); !s.ok()) return s;
+  ::chmod(options_.work_dir.c_str(), 0700);
   // Before agent.json is read: a second process on this work dir stops here.
   absl::StatusOr<IdentityLock> lock = IdentityLock::Acquire(options_.work_dir);
   if (!lock.ok()) return lock.status();

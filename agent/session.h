@@ -45,6 +45,7 @@
 #include "agent/backoff.h"
 #include "agent/identity.h"
 #include "agent/job_runner.h"
+#include "common/tls/client_tls.h"
 #include "gantry/v1/agent.grpc.pb.h"
 
 namespace gantry::agent {
@@ -52,6 +53,9 @@ namespace gantry::agent {
 struct SessionOptions {
   // host:port of the controller's gRPC endpoint.
   std::string controller_address;
+  // How the controller is verified (agent/controller_trust.h); plaintext
+  // unless main sets it, as the fake controllers of unit tests serve.
+  tls::ClientTls tls{.insecure = true};
   // --work-dir (paths.h).
   std::string work_dir;
   // Trimmed contents of --register-key-file; only needed without identity.

@@ -15,7 +15,10 @@ constexpr char kDescription[] =
     "$GANTRY_DATA_DIR/controller.addr, else 127.0.0.1:8150.\n"
     "The token is --token or --token-file, else $GANTRY_TOKEN, else "
     "$GANTRY_DATA_DIR/admin.token ($GANTRY_DATA_DIR defaults to "
-    "./gantry-data).";
+    "./gantry-data).\n"
+    "TLS: the controller is verified with --ca-file, else $GANTRY_CA_FILE, "
+    "else $GANTRY_DATA_DIR/tls/ca.crt, else the system's CAs; --insecure or "
+    "$GANTRY_INSECURE=1 for a plaintext controller on loopback.";
 
 void PrintError(std::ostream& err, const std::string& message) {
   std::string line(absl::StripAsciiWhitespace(message));
@@ -41,6 +44,10 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out,
                                       "Bearer token for the operator API");
   app.add_option("--token-file", flags.token_file, "Read the token from a file")
       ->excludes(token);
+  app.add_option("--ca-file", flags.ca_file,
+                 "CA certificate (PEM) the controller must prove itself with");
+  app.add_flag("--insecure", flags.insecure,
+               "Plaintext, for a controller started with --insecure (loopback only)");
   app.add_option("-o,--output", output, "Output format: text or json")
       ->check(CLI::IsMember({"text", "json"}));
 
@@ -55,6 +62,7 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out,
   AddEnvCommands(app, &action);
   AddRollbackCommands(app, &action);
 
+  AddSecretCommands(app, &action);
   std::vector<const char*> argv;
   argv.push_back("gantry");
   for (const std::string& arg : args) argv.push_back(arg.c_str());

@@ -100,4 +100,5 @@ void AddIdentityCommands(CLI::App& app, Action* action);
 void AddEnvCommands(CLI::App& app, Action* action);
 void AddRollbackCommands(CLI::App& app, Action* action);  // commands_rollback.cc
 
+void AddSecretCommands(CLI::App& app, Action* action);    // commands_secret.cc
 }  // namespace gantry::cli

@@ -57,7 +57,8 @@ class AgentCommandsTest : public ::testing::Test {
     ASSERT_NE(server_, nullptr);
     options_.env = testing::MapEnv({{"GANTRY_CONTROLLER", "127.0.0.1:" + std::to_string(port_)},
                                     {"GANTRY_TOKEN", "t"},
-                                    {"GANTRY_DATA_DIR", "/nonexistent"}});
+                                    {"GANTRY_DATA_DIR", "/nonexistent"},
+                                    {"GANTRY_INSECURE", "1"}});
   }
   void TearDown() override { server_->Shutdown(); }
   CliResult Run(const std::vector<std::string>& args) { return testing::RunGantry(args, options_); }

@@ -10,6 +10,7 @@
 #include "absl/strings/str_replace.h"
 #include "common/files.h"
 #include "common/grpc_status.h"
+#include "common/tls/client_tls.h"
 
 namespace gantry::cli {
 namespace {
@@ -50,6 +51,52 @@ std::optional<std::string> ReadDataDirFile(const std::string& path) {
 std::string OneLine(std::string text) {
   text = std::string(absl::StripAsciiWhitespace(text));
   return absl::StrReplaceAll(text, {{"\r\n", "; "}, {"\n", "; "}});
+}
+
+bool IsTrue(const std::optional<std::string>& value) {
+  if (!value) return false;
+  std::string v = absl::AsciiStrToLower(Trimmed(*value));
+  return v == "1" || v == "true" || v == "yes";
+}
+
+// The CA the controller must prove itself with, or plaintext (loopback
+// only, as the controller allows).
+absl::Status ResolveTrust(const ConnectionFlags& flags, const EnvLookup& env,
+                          const std::string& data_dir,
+                          ConnectionSettings& settings) {
+  if (flags.insecure || IsTrue(env("GANTRY_INSECURE"))) {
+    settings.insecure = true;
+    if (!absl::StartsWith(settings.address, "unix:") &&
+        !tls::IsLoopbackHost(tls::HostOf(settings.address))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--insecure (plaintext) is only for a controller on loopback, not ",
+          settings.address));
+    }
+    return absl::OkStatus();
+  }
+  std::optional<std::string> env_ca = env("GANTRY_CA_FILE");
+  std::string path;
+  if (!flags.ca_file.empty()) {
+    path = flags.ca_file;
+    settings.ca_source = "--ca-file";
+  } else if (env_ca && !Trimmed(*env_ca).empty()) {
+    path = Trimmed(*env_ca);
+    settings.ca_source = "$GANTRY_CA_FILE";
+  } else if (FileExists(data_dir + "/tls/ca.crt")) {
+    path = data_dir + "/tls/ca.crt";
+    settings.ca_source = path;
+  } else {
+    settings.ca_source = "the system's CA certificates";
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::string> pem = ReadFile(path);
+  if (!pem.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot read the CA file (", settings.ca_source, "): ", pem.status().message()));
+  }
+  settings.ca_pem = *pem;
+  if (settings.ca_source != path) absl::StrAppend(&settings.ca_source, " ", path);
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -155,6 +202,9 @@ absl::StatusOr<ConnectionSettings> ResolveConnection(
         absl::StrCat("the token from ", settings.token_source,
                      " contains characters that cannot be sent"));
   }
+  if (absl::Status s = ResolveTrust(flags, env, data_dir, settings); !s.ok()) {
+    return s;
+  }
   return settings;
 }
 
@@ -166,7 +216,10 @@ Connection::Connection(ConnectionSettings settings, absl::Duration call_timeout)
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   args.SetMaxReceiveMessageSize(64 * 1024 * 1024);
   channel_ = grpc::CreateCustomChannel(
-      settings_.address, grpc::InsecureChannelCredentials(), args);
+      settings_.address,
+      tls::MakeChannelCredentials({.insecure = settings_.insecure,
+                                   .ca_pem = settings_.ca_pem}),
+      args);
   stub_ = gantry::v1::OperatorService::NewStub(channel_);
 }
 
@@ -195,6 +248,15 @@ absl::Status Connection::Check(const grpc::Status& grpc_status) const {
     case absl::StatusCode::kUnavailable:
       message = absl::StrCat("cannot reach controller at ", settings_.address,
                              ": ", detail);
+      if (!settings_.insecure &&
+          (absl::StrContains(detail, "andshake") ||
+           absl::StrContains(detail, "SSL") ||
+           absl::StrContains(detail, "ertificate"))) {
+        absl::StrAppend(&message, " (TLS: verified against ",
+                        settings_.ca_source,
+                        "; give this controller's CA with --ca-file or "
+                        "$GANTRY_CA_FILE, or set $GANTRY_DATA_DIR)");
+      }
       break;
     case absl::StatusCode::kUnauthenticated:
       if (settings_.token.empty()) {

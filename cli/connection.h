@@ -22,6 +22,8 @@ struct ConnectionFlags {
   std::string controller;
   std::string token;
   std::string token_file;
+  std::string ca_file;    // --ca-file
+  bool insecure = false;  // --insecure
 };
 
 // Reads an environment variable; nullopt when unset. Injected for tests.
@@ -38,6 +40,11 @@ struct ConnectionSettings {
   std::string address_source;
   std::string token;         // "" when none was found
   std::string token_source;  // "" when none was found
+  // TLS: the CA the controller's certificate must chain to ("" = the
+  // system's roots), or plaintext.
+  bool insecure = false;
+  std::string ca_pem;
+  std::string ca_source;
 };
 
 // Resolution order (first found wins):
@@ -45,6 +52,9 @@ struct ConnectionSettings {
 //            127.0.0.1:8150
 //   token:   --token or --token-file (explicit flags), $GANTRY_TOKEN,
 //            DATA_DIR/admin.token
+//   CA:      --insecure or $GANTRY_INSECURE=1 (plaintext, loopback only),
+//            --ca-file, $GANTRY_CA_FILE, DATA_DIR/tls/ca.crt, the system's
+//            roots
 // DATA_DIR is $GANTRY_DATA_DIR, else ./gantry-data. Values read from files
 // are trimmed. An explicit --token-file that cannot be read is an error; a
 // missing file in the data dir is not. A wildcard host (0.0.0.0, [::]) is

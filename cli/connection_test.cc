@@ -33,6 +33,45 @@ TEST(ResolveConnectionTest, ReadsDataDirFiles) {
   EXPECT_EQ(s->token_source, dir + "/admin.token");
 }
 
+// The CA: --ca-file, then $GANTRY_CA_FILE, then DATA_DIR/tls/ca.crt, then
+// the system's; plaintext only for a loopback controller.
+TEST(ResolveConnectionTest, TlsTrust) {
+  std::string dir = MakeTempDir();
+  auto none = ResolveConnection({}, MapEnv({{"GANTRY_DATA_DIR", dir}}));
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_FALSE(none->insecure);
+  EXPECT_EQ(none->ca_pem, "");
+  EXPECT_EQ(none->ca_source, "the system's CA certificates");
+
+  ASSERT_TRUE(MakeDirs(dir + "/tls").ok());
+  ASSERT_TRUE(WriteFileAtomic(dir + "/tls/ca.crt", "dir-ca").ok());
+  ASSERT_TRUE(WriteFileAtomic(dir + "/env.crt", "env-ca").ok());
+  ASSERT_TRUE(WriteFileAtomic(dir + "/flag.crt", "flag-ca").ok());
+  auto from_dir = ResolveConnection({}, MapEnv({{"GANTRY_DATA_DIR", dir}}));
+  ASSERT_TRUE(from_dir.ok()) << from_dir.status();
+  EXPECT_EQ(from_dir->ca_pem, "dir-ca");
+  auto env = MapEnv({{"GANTRY_DATA_DIR", dir}, {"GANTRY_CA_FILE", dir + "/env.crt"}});
+  EXPECT_EQ(ResolveConnection({}, env)->ca_pem, "env-ca");
+  ConnectionFlags flags;
+  flags.ca_file = dir + "/flag.crt";
+  EXPECT_EQ(ResolveConnection(flags, env)->ca_pem, "flag-ca");
+  flags.ca_file = dir + "/missing.crt";
+  EXPECT_FALSE(ResolveConnection(flags, env).ok());
+
+  auto plain = ResolveConnection(
+      {}, MapEnv({{"GANTRY_DATA_DIR", dir}, {"GANTRY_INSECURE", "1"}}));
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_TRUE(plain->insecure);
+  ConnectionFlags remote;
+  remote.controller = "ci.example.com:8150";
+  remote.insecure = true;
+  auto refused = ResolveConnection(remote, MapEnv({{"GANTRY_DATA_DIR", dir}}));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(std::string(refused.status().message()).find("only for a controller on loopback"),
+            std::string::npos)
+      << refused.status();
+}
+
 // Environment variables beat the data dir; flags beat the environment.
 TEST(ResolveConnectionTest, Precedence) {
   std::string dir = MakeTempDir();

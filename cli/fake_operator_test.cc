@@ -234,7 +234,8 @@ class FakeOperatorTest : public ::testing::Test {
     options_.env = testing::MapEnv(
         {{"GANTRY_CONTROLLER", "127.0.0.1:" + std::to_string(port_)},
          {"GANTRY_TOKEN", kToken},
-         {"GANTRY_DATA_DIR", "/nonexistent"}});
+         {"GANTRY_DATA_DIR", "/nonexistent"},
+         {"GANTRY_INSECURE", "1"}});
   }
   void TearDown() override {
     if (server_) server_->Shutdown();

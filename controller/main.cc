@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "common/config/duration.h"
 #include "common/config/limits.h"
@@ -32,6 +33,9 @@
 #include "controller/rpc/operator_service.h"
 #include "controller/scheduling/scheduler.h"
 #include "controller/store/db.h"
+#include "controller/tls/server_tls.h"
+#include "common/secrets/cipher.h"
+#include "common/tls/client_tls.h"
 
 namespace {
 
@@ -66,6 +70,12 @@ struct ControllerFlags {
   int retain_deploys = 5;
   std::string retention_interval_flag = "10m";
   absl::Duration retention_interval;
+  // TLS (docs/security.md): on unless --insecure.
+  std::string tls_cert;
+  std::string tls_key;
+  std::vector<std::string> tls_sans;
+  bool insecure = false;
+  std::string cipher_key_file;  // secure variables' key ("" = DIR/cipher.key)
   // Parsed from the flags above.
   absl::Duration agent_lost_timeout;
   absl::Duration heartbeat_interval;
@@ -130,7 +140,30 @@ std::optional<int> ParseFlags(int argc, char** argv, ControllerFlags& flags) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--retention-interval", flags.retention_interval_flag,
                  "between retention passes: seconds or a duration (10m, 1h)");
+  app.add_option("--tls-cert", flags.tls_cert,
+                 "PEM certificate (chain) to serve instead of the one made from the "
+                 "controller's CA under DIR/tls");
+  app.add_option("--tls-key", flags.tls_key, "PEM private key of --tls-cert");
+  app.add_option("--tls-san", flags.tls_sans,
+                 "another name (DNS name or IP address) the served certificate covers; "
+                 "repeat or comma-separate")
+      ->delimiter(',');
+  app.add_flag("--insecure", flags.insecure,
+               "serve plaintext, without TLS: only on a loopback --listen address");
+  app.add_option("--cipher-key-file", flags.cipher_key_file,
+                 "key of secure variables (base64, newest first) for controllers sharing a "
+                 "database; else $GANTRY_CIPHER_KEY, else DIR/cipher.key (made on first start)");
   CLI11_PARSE(app, argc, argv);
+  if (flags.insecure && !gantry::tls::IsLoopbackHost(gantry::tls::HostOf(flags.listen))) {
+    std::cerr << "gantry-controller: --insecure is only allowed on a loopback --listen address "
+                 "(127.0.0.1, ::1, localhost), not '"
+              << flags.listen << "'\n";
+    return 2;
+  }
+  if (flags.insecure && (!flags.tls_cert.empty() || !flags.tls_key.empty())) {
+    std::cerr << "gantry-controller: --insecure cannot be given with --tls-cert/--tls-key\n";
+    return 2;
+  }
   auto agent_lost_timeout = DurationFlag("--agent-lost-timeout", flags.agent_lost_timeout_flag);
   auto heartbeat_interval = DurationFlag("--heartbeat-interval", flags.heartbeat_interval_flag);
   for (const auto* d : {&agent_lost_timeout, &heartbeat_interval}) {
@@ -167,13 +200,16 @@ sigset_t BlockStopSignals() {
   return signals;
 }
 
-// Makes `data_dir` absolute and creates it.
-absl::Status PrepareDataDir(std::string& data_dir) {
+// Makes `data_dir` absolute and creates it, for the controller's user only
+// (docs/security.md). Run as root with an embedded PostgreSQL, which runs as
+// another user, others keep search permission (0711) so that user reaches
+// DIR/pg; they still cannot list or read anything.
+absl::Status PrepareDataDir(std::string& data_dir, bool embedded_pg_as_other_user) {
   std::error_code ec;
   data_dir = std::filesystem::absolute(data_dir, ec).lexically_normal().string();
   if (!data_dir.empty() && data_dir.back() == '/') data_dir.pop_back();
   if (auto st = gantry::MakeDirs(data_dir); !st.ok()) return st;
-  ::chmod(data_dir.c_str(), 0755);
+  ::chmod(data_dir.c_str(), embedded_pg_as_other_user ? 0711 : 0700);
   return absl::OkStatus();
 }
 
@@ -239,6 +275,7 @@ std::unique_ptr<gantry::Scheduler> MakeScheduler(std::unique_ptr<gantry::store::
 
 // Serves `services` on `listen`; *port is the port bound (0 on failure).
 std::unique_ptr<grpc::Server> BuildServer(const std::string& listen,
+                                          std::shared_ptr<grpc::ServerCredentials> credentials,
                                           const std::vector<grpc::Service*>& services,
                                           int64_t max_transport_mib, int* port) {
   grpc::ServerBuilder builder;
@@ -251,7 +288,7 @@ std::unique_ptr<grpc::Server> BuildServer(const std::string& listen,
     quota.Resize(static_cast<size_t>(max_transport_mib) << 20);
     builder.SetResourceQuota(quota);
   }
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), port);
+  builder.AddListeningPort(listen, std::move(credentials), port);
   // gRPC sets SO_REUSEPORT by default, which lets a second controller bind
   // the same port and take half the connections: a port in use must fail.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -284,6 +321,37 @@ absl::StatusOr<std::string> WriteAddressFile(const std::string& data_dir, const 
   return address;
 }
 
+// The server's credentials: TLS from DATA_DIR/tls (made on first start) or
+// the operator's --tls-cert, or plaintext under --insecure, which is warned
+// about at every start. `tls` keeps the CA for signing agents' certificates.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
+    const ControllerFlags& flags, std::optional<gantry::ServerTls>& tls) {
+  if (flags.insecure) {
+    spdlog::warn(
+        "serving PLAINTEXT (--insecure) on {}: tokens and secure variables cross the wire in "
+        "clear; use this for local tests only",
+        flags.listen);
+    return grpc::InsecureServerCredentials();
+  }
+  gantry::ServerTlsOptions options;
+  options.data_dir = flags.data_dir;
+  options.listen = flags.listen;
+  options.extra_sans = flags.tls_sans;
+  options.cert_file = flags.tls_cert;
+  options.key_file = flags.tls_key;
+  auto loaded = gantry::LoadOrCreateServerTls(options);
+  if (!loaded.ok()) {
+    return absl::Status(loaded.status().code(),
+                        absl::StrCat("TLS: ", loaded.status().message()));
+  }
+  tls = std::move(*loaded);
+  spdlog::info("TLS on: certificate for {}{}; CA {} fingerprint {} (agents: --ca-file {} or "
+               "--ca-fingerprint {})",
+               absl::StrJoin(tls->names, ", "), flags.tls_cert.empty() ? "" : " (--tls-cert)",
+               tls->ca_file, tls->ca_fingerprint, tls->ca_file, tls->ca_fingerprint);
+  return gantry::MakeServerCredentials(*tls);
+}
+
 void StopServing(gantry::Scheduler& scheduler, grpc::Server& server, gantry::ReadService& reads,
                  gantry::ArtifactService& artifacts) {
   scheduler.CloseSessions();
@@ -301,7 +369,10 @@ int main(int argc, char** argv) {
   gantry::SetupLogging("controller", flags.log_level);
   gantry::PrepareServerProcess();
   sigset_t signals = BlockStopSignals();
-  if (auto st = PrepareDataDir(flags.data_dir); !st.ok()) return Fail(st.ToString());
+  if (auto st = PrepareDataDir(flags.data_dir, ::geteuid() == 0 && flags.database_url.empty());
+      !st.ok()) {
+    return Fail(st.ToString());
+  }
   const std::string& data_dir = flags.data_dir;
   // One controller per data dir, taken before anything in it is touched (the
   // embedded PostgreSQL, controller.addr): a second one would adopt the
@@ -313,6 +384,19 @@ int main(int argc, char** argv) {
                              ") is running with data dir ", data_dir));
   }
   if (!dir_lock.ok()) return Fail(dir_lock.status().ToString());
+
+  std::optional<gantry::ServerTls> tls;
+  auto credentials = ServerCredentials(flags, tls);
+  if (!credentials.ok()) return Fail(std::string(credentials.status().message()));
+  {
+    std::string key_source;
+    auto cipher = gantry::secrets::LoadControllerCipher(data_dir, flags.cipher_key_file,
+                                                        &key_source);
+    if (!cipher.ok()) return Fail(std::string(cipher.status().message()));
+    spdlog::info("secure variables: AES-256-GCM key {} from {}", cipher->current_key_id(),
+                 key_source);
+    gantry::secrets::SetProcessCipher(std::move(*cipher));
+  }
 
   std::unique_ptr<gantry::EmbeddedPostgres> embedded;
   auto db = OpenDatabase(flags, embedded);
@@ -368,7 +452,8 @@ int main(int argc, char** argv) {
   gantry::RetentionWorker retention(std::move(*retention_db), &configs, &blobs, retention_policy);
   int port = 0;
   std::unique_ptr<grpc::Server> server =
-      BuildServer(flags.listen, {&operator_service, &agent_service}, flags.max_transport_mib, &port);
+      BuildServer(flags.listen, *credentials, {&operator_service, &agent_service},
+                  flags.max_transport_mib, &port);
   if (!server || port == 0) return Fail(absl::StrCat("cannot listen on ", flags.listen));
   auto address = WriteAddressFile(data_dir, flags.listen, port);
   if (!address.ok()) return Fail(address.status().ToString());

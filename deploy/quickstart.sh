@@ -64,7 +64,7 @@ for n in 1 2; do
   echo "==> starting gantry-agent agent-$n"
   mkdir -p "$DATA/agents/agent-$n"
   nohup "$BIN/gantry-agent" --controller "$ADDR" --work-dir "$DATA/agents/agent-$n" \
-    --register-key-file "$DATA/agent-register.key" --name "agent-$n" \
+    --register-key-file "$DATA/agent-register.key" --ca-file "$DATA/tls/ca.crt" --name "agent-$n" \
     >>"$DATA/agent-$n.log" 2>&1 &
   echo $! >"$DATA/agent-$n.pid"
 done
@@ -88,8 +88,9 @@ Gantry is running.
   agents          agent-1, agent-2   (logs: $DATA/agent-*.log)
   admin token     $DATA/admin.token
   database        embedded PostgreSQL under $DATA/pg
+  TLS             CA $DATA/tls/ca.crt, $(grep -o 'fingerprint sha256:[0-9a-f]*' "$DATA/controller.log" | tail -n 1)
 
-Try (the CLI finds the controller and token through GANTRY_DATA_DIR):
+Try (the CLI finds the controller, token and CA through GANTRY_DATA_DIR):
   export GANTRY_DATA_DIR=$DATA
   $G pipeline list
   $G pipeline history hello

@@ -1,12 +1,12 @@
 #include "controller/artifacts/blob_store.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <sys/stat.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
@@ -28,7 +28,10 @@ absl::Status BlobStore::Init() {
   std::error_code ec;
   std::filesystem::remove_all(root_ + "/incoming", ec);
   if (auto st = MakeDirs(root_ + "/incoming", 0700); !st.ok()) return st;
-  return MakeDirs(root_ + "/sha256", 0755);
+  if (auto st = MakeDirs(root_ + "/sha256", 0700); !st.ok()) return st;
+  ::chmod(root_.c_str(), 0700);
+  ::chmod((root_ + "/sha256").c_str(), 0700);
+  return absl::OkStatus();
 }
 
 std::string BlobStore::PathOf(const std::string& sha256) const {
@@ -37,7 +40,7 @@ std::string BlobStore::PathOf(const std::string& sha256) const {
 
 absl::StatusOr<std::unique_ptr<BlobStore::Writer>> BlobStore::Create() const {
   std::string path = absl::StrCat(root_, "/incoming/", RandomHex(12));
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return Errno("create " + path);
   return std::unique_ptr<Writer>(new Writer(this, path, fd));
 }
@@ -85,7 +88,7 @@ absl::StatusOr<std::string> BlobStore::Writer::Commit(const std::string& claimed
   ::close(fd_);
   fd_ = -1;
   std::string dir = final_path.substr(0, final_path.rfind('/'));
-  if (auto st = MakeDirs(dir, 0755); !st.ok()) return st;
+  if (auto st = MakeDirs(dir, 0700); !st.ok()) return st;
   if (::rename(path_.c_str(), final_path.c_str()) != 0) return Errno("rename " + final_path);
   committed_ = true;
   // The rename itself must survive a crash too.

@@ -2,6 +2,7 @@
 #include "controller/planner/planner.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/secrets/cipher.h"
 #include "common/status_macros.h"
 #include "controller/planner/labels.h"
 #include "controller/planner/upstream_pick.h"
@@ -143,6 +144,7 @@ absl::StatusOr<int64_t> Planner::DoTrigger(const TriggerSpec& spec, Effects* eff
     v.secure = v.secure || IsSecureVariable(*config, *pipeline, v.name);
   }
   // An upstream trigger stops at a manual first stage; a person triggering
+    if (v.secure) v.value = secrets::EncryptForStorage(v.value);
   // the pipeline is the approval, unless the gate wants more (a quorum, or
   // someone other than the triggerer): then they wait like anyone.
   bool stops_at_gate =

@@ -6,6 +6,7 @@
 #include "common/config/parser.h"
 #include "common/grpc_status.h"
 #include "controller/rpc/artifact_streams.h"
+#include "common/secrets/secure_values.h"
 
 namespace gantry::rpc {
 namespace {
@@ -128,6 +129,21 @@ grpc::ServerUnaryReactor* OperatorService::ApplyConfig(grpc::CallbackServerConte
   config_checks_.Post([this, req, resp, reactor, user = who->user,
                        finish = Finisher(reactor, resp, Recorder(*who, action))] {
     if (req->files().empty()) {
+namespace {
+
+absl::Status EncryptSecureValues(std::vector<v1::ConfigFile>& files) {
+  const secrets::Cipher* cipher = secrets::ProcessCipher();
+  if (cipher == nullptr) return absl::OkStatus();
+  for (v1::ConfigFile& f : files) {
+    auto encrypted = secrets::EncryptSecureValues(f.path(), f.content(), *cipher);
+    if (!encrypted.ok()) return encrypted.status();
+    if (encrypted->encrypted > 0) f.set_content(std::move(encrypted->content));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
       finish(absl::InvalidArgumentError("no config files given"));
       return;
     }
@@ -179,6 +195,11 @@ grpc::ServerUnaryReactor* OperatorService::ShowConfig(grpc::CallbackServerContex
 
 // --- pipelines, runs and stages
 
+    // Plain secure values are stored, diffed and shown as ciphertext only.
+    if (absl::Status st = EncryptSecureValues(valid); !st.ok()) {
+      finish(st);
+      return;
+    }
 grpc::ServerUnaryReactor* OperatorService::ListPipelines(grpc::CallbackServerContext* ctx,
                                                          const v1::ListPipelinesRequest*,
                                                          v1::ListPipelinesResponse* resp) {

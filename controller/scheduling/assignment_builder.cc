@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "controller/variables.h"
 
+#include "common/secrets/cipher.h"
 namespace gantry {
 namespace {
 
@@ -72,7 +73,7 @@ void AddVariables(const RunEntry& entry, const store::StageRunRecord& stage,
   for (const auto& v : merged) {
     auto* var = a->add_variables();
     var->set_name(v.name);
-    var->set_value(v.value);
+    var->set_value(v.secure ? secrets::DecryptForJob(v.name, v.value) : v.value);
     var->set_secure(v.secure);
   }
 }

@@ -38,7 +38,7 @@ start_controller() {
 
 start_controller
 "$AGENT" --controller "127.0.0.1:$PORT" --work-dir "$WORK/agent" \
-  --register-key-file "$WORK/ctl/agent-register.key" --name reconnect-bench \
+  --register-key-file "$WORK/ctl/agent-register.key" --ca-file "$WORK/ctl/tls/ca.crt" --name reconnect-bench \
   >>"$WORK/agent.log" 2>&1 &
 AGENT_PID=$!
 trap 'kill $AGENT_PID $CTL_PID 2>/dev/null || true' EXIT

@@ -29,6 +29,7 @@ struct BenchOptions {
   bool pg_stat_statements = false;
   bool pg_log_statements = false;  // log every statement with its duration
   bool reuse_controller = false;   // one controller for all scenarios
+  bool insecure = false;           // the controller serves plaintext (TLS cost)
 
   int latency_runs = 200;
   int latency_warmup = 10;

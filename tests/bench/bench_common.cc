@@ -38,6 +38,7 @@ absl::StatusOr<Env> StartEnv(const BenchOptions& options, const std::string& sce
   co.log_level = options.log_level;
   co.heartbeat_interval_s = heartbeat_s;
   co.agent_lost_timeout_s = agent_lost_timeout_s;
+  if (options.insecure) co.extra_args.push_back("--insecure");
   env.controller = std::make_shared<Controller>(co);
   absl::Time t0 = absl::Now();
   if (auto st = env.controller->Start(); !st.ok()) return st;

@@ -1,5 +1,10 @@
 #include "tests/bench/controller_proc.h"
 
+#include <algorithm>
+#include <mutex>
+
+#include "common/tls/client_tls.h"
+
 #include <dirent.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -91,6 +96,16 @@ Controller::~Controller() {
   }
 }
 
+namespace {
+std::mutex credentials_mu;
+std::shared_ptr<grpc::ChannelCredentials> credentials;  // guarded by credentials_mu
+}  // namespace
+
+std::shared_ptr<grpc::ChannelCredentials> ControllerCredentials() {
+  std::lock_guard<std::mutex> lock(credentials_mu);
+  return credentials ? credentials : grpc::InsecureChannelCredentials();
+}
+
 pid_t Controller::pid() const { return process_ ? process_->pid() : 0; }
 
 bool Controller::running() { return process_ && process_->IsRunning(); }
@@ -136,6 +151,14 @@ absl::Status Controller::Start(absl::Duration timeout) {
                                                       " in time; see ", log_path()));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  {
+    tls::ClientTls tls;
+    tls.insecure = std::find(options_.extra_args.begin(), options_.extra_args.end(),
+                             "--insecure") != options_.extra_args.end();
+    if (!tls.insecure) tls.ca_pem = ReadAll(options_.data_dir + "/tls/ca.crt");
+    std::lock_guard<std::mutex> lock(credentials_mu);
+    credentials = tls::MakeChannelCredentials(tls);
   }
   admin_token_ = Trim(ReadAll(options_.data_dir + "/admin.token"));
   register_key_ = Trim(ReadAll(options_.data_dir + "/agent-register.key"));

@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/process/process.h"
+#include "grpcpp/security/credentials.h"
 
 namespace gantry::bench {
 
@@ -70,6 +71,10 @@ class Controller {
   std::string admin_token_;
   std::string register_key_;
 };
+
+// Credentials for channels to the controller started last: TLS with the CA
+// it made under its data dir, or plaintext when it runs --insecure.
+std::shared_ptr<grpc::ChannelCredentials> ControllerCredentials();
 
 // Reads a field like "VmRSS:" from /proc/PID/status, in KiB (0 if absent).
 int64_t ProcStatusKiB(pid_t pid, const std::string& field);

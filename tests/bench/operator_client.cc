@@ -4,6 +4,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "tests/bench/controller_proc.h"
 
 namespace gantry::bench {
 namespace {
@@ -19,7 +20,7 @@ absl::Status FromGrpc(const grpc::Status& st, const char* what) {
 Operator::Operator(const std::string& address, std::string token) : token_(std::move(token)) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  channel_ = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  channel_ = grpc::CreateCustomChannel(address, ControllerCredentials(), args);
   stub_ = v1::OperatorService::NewStub(channel_);
 }
 

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "tests/bench/controller_proc.h"
 #include "tests/bench/sim_stream.h"
 
 namespace gantry::bench {
@@ -82,7 +83,7 @@ std::shared_ptr<grpc::Channel> Fleet::Dial(int tag) {
     std::lock_guard<std::mutex> lock(mu_);
     ++counters_.channels_dialled;
   }
-  return grpc::CreateCustomChannel(options_.address, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(options_.address, ControllerCredentials(), args);
 }
 
 absl::Status Fleet::Register(int count, const std::string& register_key, int parallel) {

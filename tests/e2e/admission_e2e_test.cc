@@ -45,7 +45,7 @@ class AdmissionE2eTest : public ::testing::Test {
     absl::Status started = cluster_.StartController(flags);
     ASSERT_TRUE(started.ok()) << started;
     stub_ = v1::AgentService::NewStub(
-        grpc::CreateChannel(cluster_.controller_addr(), grpc::InsecureChannelCredentials()));
+        grpc::CreateChannel(cluster_.controller_addr(), cluster_.ChannelCredentials()));
   }
 
   // One raw Register call, as any machine that reaches the port can make.
@@ -104,7 +104,8 @@ class AdmissionE2eTest : public ::testing::Test {
   // the admin's --token-file).
   CliResult CliWithToken(const std::string& token, std::vector<std::string> args) {
     std::vector<std::string> argv = {BinDir() + "/gantry", "--controller",
-                                     cluster_.controller_addr(), "--token", token};
+                                     cluster_.controller_addr(), "--token", token,
+                                     "--ca-file", cluster_.ca_file()};
     argv.insert(argv.end(), args.begin(), args.end());
     RunOptions options;
     options.timeout = absl::Seconds(60);

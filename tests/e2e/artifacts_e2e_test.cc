@@ -819,7 +819,7 @@ TEST_F(ArtifactsE2eTest, FollowShowsLinesBeforeJobEnds) {
   options.kill_on_parent_death = true;
   absl::StatusOr<std::unique_ptr<ChildProcess>> follow = ChildProcess::Spawn(
       {BinDir() + "/gantry", "--controller", cluster_.controller_addr(),
-       "--token-file", cluster_.admin_token_file(), "job", "log",
+       "--token-file", cluster_.admin_token_file(), "--ca-file", cluster_.ca_file(), "job", "log",
        "slow/1/run/wait", "--follow"},
       options);
   ASSERT_TRUE(follow.ok()) << follow.status();

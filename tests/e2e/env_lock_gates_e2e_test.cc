@@ -86,7 +86,8 @@ class DeployControlsE2eTest : public ::testing::Test {
                absl::Duration timeout = absl::Seconds(120)) {
     if (user == "admin") return cluster_.Cli(std::move(args), timeout);
     std::vector<std::string> argv = {BinDir() + "/gantry", "--controller",
-                                     cluster_.controller_addr(), "--token", tokens_[user]};
+                                     cluster_.controller_addr(), "--token", tokens_[user],
+                                     "--ca-file", cluster_.ca_file()};
     argv.insert(argv.end(), args.begin(), args.end());
     RunOptions options;
     options.timeout = timeout;

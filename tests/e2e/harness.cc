@@ -24,6 +24,7 @@
 #include "absl/time/clock.h"
 #include "common/files.h"
 #include "common/status_macros.h"
+#include "common/tls/client_tls.h"
 #include "tests/e2e/harness_files.h"
 
 namespace gantry::e2e {
@@ -48,6 +49,15 @@ std::string CurrentTestName() {
   const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
   if (info == nullptr) return "e2e";
   return absl::StrCat(info->test_suite_name(), ".", info->name());
+}
+
+bool Holds(const std::vector<std::string>& args, std::initializer_list<const char*> flags) {
+  return std::any_of(args.begin(), args.end(), [&](const std::string& a) {
+    for (const char* f : flags) {
+      if (a == f) return true;
+    }
+    return false;
+  });
 }
 
 bool WaitsForExit(int sig) {
@@ -236,6 +246,15 @@ absl::Status Cluster::AwaitControllerAddress(const std::string& addr_file) {
   return absl::OkStatus();
 }
 
+bool Cluster::insecure() const { return Holds(controller_args_, {"--insecure"}); }
+
+std::shared_ptr<grpc::ChannelCredentials> Cluster::ChannelCredentials() const {
+  tls::ClientTls tls;
+  tls.insecure = insecure();
+  if (!tls.insecure) tls.ca_pem = ReadOrEmpty(ca_file());
+  return tls::MakeChannelCredentials(tls);
+}
+
 ExitStatus Cluster::KillController(int sig) { return KillProcess(controller_, sig); }
 
 absl::Status Cluster::RestartController() {
@@ -287,6 +306,15 @@ absl::Status Cluster::SpawnAgent(Agent& agent) {
     argv.push_back("--environments");
     argv.push_back(absl::StrJoin(agent.options.environments, ","));
   }
+  // How the agent verifies the controller, unless the test says.
+  if (!Holds(agent.options.extra_args, {"--ca-file", "--ca-fingerprint", "--insecure"})) {
+    if (insecure()) {
+      argv.push_back("--insecure");
+    } else {
+      argv.push_back("--ca-file");
+      argv.push_back(ca_file());
+    }
+  }
   argv.insert(argv.end(), agent.options.extra_args.begin(), agent.options.extra_args.end());
   const std::string log = "agent-" + agent.name;
   AppendToLog(log, absl::StrCat("=== e2e: ", CommandLineString(argv), "\n"));
@@ -330,7 +358,8 @@ std::string Cluster::agent_work_dir(int index) const {
   return absl::StrCat(dir_, "/agents/", agent_name(index));
 }
 
-CliResult Cluster::Cli(std::vector<std::string> args, absl::Duration timeout) {
+CliResult Cluster::Cli(std::vector<std::string> args, absl::Duration timeout,
+                       const std::string& stdin_data) {
   std::vector<std::string> argv = {BinDir() + "/gantry"};
   if (!controller_addr_.empty()) {
     argv.push_back("--controller");
@@ -345,10 +374,19 @@ CliResult Cluster::Cli(std::vector<std::string> args, absl::Duration timeout) {
     argv.push_back("--token-file");
     argv.push_back(admin_token_file());
   }
+  if (!Holds(args, {"--ca-file", "--insecure"})) {
+    if (insecure()) {
+      argv.push_back("--insecure");
+    } else {
+      argv.push_back("--ca-file");
+      argv.push_back(ca_file());
+    }
+  }
   argv.insert(argv.end(), args.begin(), args.end());
 
   RunOptions options;
   options.timeout = timeout;
+  options.stdin_data = stdin_data;
   options.working_dir = dir_;
   options.kill_on_parent_death = true;
   CliResult result;

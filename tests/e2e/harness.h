@@ -35,6 +35,7 @@
 #include "common/testing/wait_for.h"
 #include "controller/embedded_pg/embedded_postgres.h"
 #include "gantry/v1/operator.pb.h"
+#include "grpcpp/security/credentials.h"
 
 namespace gantry::e2e {
 
@@ -122,6 +123,13 @@ class Cluster {
   std::string database_url() const;
   std::string admin_token_file() const { return data_dir() + "/admin.token"; }
   std::string register_key_file() const { return data_dir() + "/agent-register.key"; }
+  // The CA the controller made on its first start (TLS is on unless the
+  // controller was started with --insecure); agents and the CLI are given it.
+  std::string ca_file() const { return data_dir() + "/tls/ca.crt"; }
+  bool insecure() const;
+  // Credentials for a test's own gRPC channel to the controller: TLS with
+  // ca_file(), or plaintext when the controller runs --insecure.
+  std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials() const;
 
   // Starts a gantry-agent against the running controller; returns its index.
   absl::StatusOr<int> StartAgent(const AgentOptions& options = {});
@@ -135,11 +143,14 @@ class Cluster {
   std::string agent_work_dir(int index) const;
   int agent_count() const { return static_cast<int>(agents_.size()); }
 
-  // Runs `$BIN/gantry --controller ADDR --token-file DIR/admin.token args...`
-  // (without the admin's token when `args` hold --token or --token-file)
+  // Runs `$BIN/gantry --controller ADDR --token-file DIR/admin.token
+  // --ca-file DIR/tls/ca.crt args...` (without the admin's token when `args`
+  // hold --token or --token-file; --insecure instead of the CA when the
+  // controller runs --insecure, neither when `args` hold either)
   // and waits for it (up to `timeout`). A missing binary gives exit_code 127
   // and the reason on err. Every call is logged to logs/cli.log.
-  CliResult Cli(std::vector<std::string> args, absl::Duration timeout = absl::Seconds(120));
+  CliResult Cli(std::vector<std::string> args, absl::Duration timeout = absl::Seconds(120),
+                const std::string& stdin_data = "");
 
   // Writes `content` to dir()/relative_path (making directories); returns
   // the absolute path. A failure is reported as a test failure.

@@ -199,7 +199,8 @@ TEST(HarnessTest, DrivesProcesses) {
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_EQ(r.out,
             absl::StrCat("args: --controller 127.0.0.1:45678 --token-file ",
-                         c.admin_token_file(), " pipeline show build/1\n"));
+                         c.admin_token_file(), " --ca-file ", c.ca_file(),
+                         " pipeline show build/1\n"));
   EXPECT_EQ(r.err, "oops\n");
   EXPECT_TRUE(absl::StrContains(c.CliLog(), "pipeline show build/1"));
 

@@ -80,8 +80,7 @@ class PermissionsTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(cluster_.StartController().ok()) << cluster_.LogTails();
     ASSERT_TRUE(cluster_.ApplyConfig(kConfig).ok()) << cluster_.LogTails();
-    auto channel = grpc::CreateChannel(cluster_.controller_addr(),
-                                       grpc::InsecureChannelCredentials());
+    auto channel = grpc::CreateChannel(cluster_.controller_addr(), cluster_.ChannelCredentials());
     stub_ = v1::OperatorService::NewStub(channel);
     auto admin = ReadFile(cluster_.admin_token_file());
     ASSERT_TRUE(admin.ok());

@@ -1,0 +1,98 @@
+#include "common/secrets/cipher.h"
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/match.h"
+#include "common/secrets/secure_values.h"
+
+namespace gantry::secrets {
+namespace {
+
+Cipher NewCipher() { return *Cipher::FromKeyText(Cipher::NewKeyText(), "test"); }
+
+TEST(CipherTest, RoundTripsAndEveryValueIsFresh) {
+  Cipher cipher = NewCipher();
+  auto a = cipher.Encrypt("hunter2");
+  auto b = cipher.Encrypt("hunter2");
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_TRUE(IsCiphertext(*a));
+  EXPECT_NE(*a, *b);  // random nonce
+  EXPECT_FALSE(absl::StrContains(*a, "hunter2"));
+  EXPECT_EQ(*cipher.Decrypt(*a), "hunter2");
+  EXPECT_EQ(*cipher.Decrypt(*cipher.Encrypt("")), "");
+  // Deterministic: the same value twice is the same text, and still decrypts.
+  auto d1 = cipher.Encrypt("hunter2", true);
+  auto d2 = cipher.Encrypt("hunter2", true);
+  ASSERT_TRUE(d1.ok() && d2.ok());
+  EXPECT_EQ(*d1, *d2);
+  EXPECT_NE(*d1, *cipher.Encrypt("hunter3", true));
+  EXPECT_EQ(*cipher.Decrypt(*d1), "hunter2");
+}
+
+TEST(CipherTest, WrongKeyTamperingAndGarbageAreRefused) {
+  Cipher cipher = NewCipher();
+  std::string c = *cipher.Encrypt("s3cret");
+  EXPECT_EQ(NewCipher().Decrypt(c).status().code(), absl::StatusCode::kFailedPrecondition);
+  std::string tampered = c;
+  size_t at = tampered.rfind(':') + 10;  // inside the nonce and ciphertext
+  tampered[at] = tampered[at] == 'A' ? 'B' : 'A';
+  EXPECT_EQ(cipher.Decrypt(tampered).status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(cipher.Decrypt("plain").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(Cipher::FromKeyText("short", "k").ok());
+}
+
+TEST(CipherTest, OlderKeysStillDecryptAfterARotation) {
+  std::string old_key = Cipher::NewKeyText();
+  Cipher before = *Cipher::FromKeyText(old_key, "k");
+  std::string c = *before.Encrypt("v1");
+  Cipher after = *Cipher::FromKeyText(Cipher::NewKeyText() + "\n" + old_key + "\n", "k");
+  EXPECT_NE(after.current_key_id(), before.current_key_id());
+  EXPECT_EQ(*after.Decrypt(c), "v1");
+  EXPECT_TRUE(absl::StrContains(*after.Encrypt("v2"), after.current_key_id()));
+}
+
+TEST(SecureValuesTest, EncryptsPlainValuesInPlaceAndKeepsTheRest) {
+  Cipher cipher = NewCipher();
+  const std::string yaml =
+      "# deploy secrets\n"
+      "pipelines:\n"
+      "  app:\n"
+      "    secure_variables:\n"
+      "      PASSWORD: hunter2   # the db\n"
+      "      TOKEN: \"tok: en\"\n"
+      "      QUOTED: 'it''s'\n"
+      "      EMPTY:\n"
+      "    environment_variables: {SECURE_NOT: plain}\n"
+      "    stages:\n"
+      "      - s:\n"
+      "          secure_variables: {A: one, B: \"two\"}\n";
+  auto out = EncryptSecureValues("p.yaml", yaml, cipher);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->encrypted, 5);
+  for (const char* secret : {"hunter2", "tok: en", "it''s", "one", "two"}) {
+    EXPECT_FALSE(absl::StrContains(out->content, secret)) << secret << "\n" << out->content;
+  }
+  EXPECT_TRUE(absl::StrContains(out->content, "# deploy secrets"));
+  EXPECT_TRUE(absl::StrContains(out->content, "# the db"));
+  EXPECT_TRUE(absl::StrContains(out->content, "SECURE_NOT: plain"));
+  // Applying the plain file again gives the same text (the config is
+  // unchanged); applying the stored one changes nothing.
+  EXPECT_EQ(EncryptSecureValues("p.yaml", yaml, cipher)->content, out->content);
+  auto again = EncryptSecureValues("p.yaml", out->content, cipher);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->encrypted, 0);
+  EXPECT_EQ(again->content, out->content);
+}
+
+TEST(SecureValuesTest, BlockScalarIsRefusedWithItsPlace) {
+  auto out = EncryptSecureValues("p.yaml",
+                                 "pipelines:\n  app:\n    secure_variables:\n      KEY: |\n"
+                                 "        line one\n",
+                                 NewCipher());
+  ASSERT_FALSE(out.ok());
+  EXPECT_TRUE(absl::StartsWith(out.status().message(), "p.yaml:4:")) << out.status();
+  EXPECT_TRUE(absl::StrContains(out.status().message(), "'KEY'")) << out.status();
+}
+
+}  // namespace
+}  // namespace gantry::secrets
