@@ -53,4 +53,9 @@ void WorkerPool::Loop(int index) {
   }
 }
 
+size_t WorkerPool::queued() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queue_.size();
+}
+
 }  // namespace gantry

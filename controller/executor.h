@@ -25,6 +25,8 @@ class WorkerPool {
   void Shutdown();
   // True when called from one of this pool's threads.
   bool InPool() const;
+  // Tasks posted and not yet started (a metric).
+  size_t queued() const;
 
  private:
   void Loop(int index);

@@ -27,6 +27,8 @@
 #include "controller/clock.h"
 #include "controller/embedded_pg/embedded_postgres.h"
 #include "controller/embedded_pg/pg_supervisor.h"
+#include "controller/http/grpc_counter.h"
+#include "controller/http/http_frontend.h"
 #include "controller/read_service.h"
 #include "controller/retention/retention_worker.h"
 #include "controller/rpc/agent_service.h"
@@ -63,6 +65,9 @@ struct ControllerFlags {
   int max_pending_agents = 100;
   int register_rate_per_source = 10;
   int register_rate_total = 60;
+  // The HTTP listener (docs/api.md): dashboard, JSON API, /metrics; "" = off.
+  std::string http_listen = "127.0.0.1:8153";
+  bool http_listen_given = false;
   // Retention (docs/operations.md): a finished run's artifacts and console
   // log go when no rule keeps the run.
   int retain_runs = 50;
@@ -126,6 +131,10 @@ std::optional<int> ParseFlags(int argc, char** argv, ControllerFlags& flags) {
   app.add_option("--register-rate-total", flags.register_rate_total,
                  "registrations without a valid register key a minute from all addresses")
       ->check(CLI::PositiveNumber);
+  CLI::Option* http_listen =
+      app.add_option("--http-listen", flags.http_listen,
+                     "address to serve the dashboard, the JSON API and /metrics on (port 0: any; "
+                     "\"\": no HTTP)");
   app.add_option("--retain-runs", flags.retain_runs,
                  "retention: the newest N runs of each pipeline keep their artifacts and "
                  "console logs, however old (0: this rule keeps none)")
@@ -154,6 +163,7 @@ std::optional<int> ParseFlags(int argc, char** argv, ControllerFlags& flags) {
                  "key of secure variables (base64, newest first) for controllers sharing a "
                  "database; else $GANTRY_CIPHER_KEY, else DIR/cipher.key (made on first start)");
   CLI11_PARSE(app, argc, argv);
+  flags.http_listen_given = http_listen->count() > 0;
   if (flags.insecure && !gantry::tls::IsLoopbackHost(gantry::tls::HostOf(flags.listen))) {
     std::cerr << "gantry-controller: --insecure is only allowed on a loopback --listen address "
                  "(127.0.0.1, ::1, localhost), not '"
@@ -279,6 +289,8 @@ std::unique_ptr<grpc::Server> BuildServer(const std::string& listen,
                                           const std::vector<grpc::Service*>& services,
                                           int64_t max_transport_mib, int* port) {
   grpc::ServerBuilder builder;
+  // Calls by method and code, for /metrics (controller/http/grpc_counter.h).
+  builder.experimental().SetInterceptorCreators(gantry::http::GrpcCountingInterceptors());
   // gRPC grows each stream's flow-control window on a fast link (BDP
   // probing), so a fleet streaming console output while the database is away
   // would park megabytes per agent in transport buffers, past the bounded
@@ -431,8 +443,12 @@ int main(int argc, char** argv) {
 
   gantry::ConfigCache configs;
   gantry::RealClock clock;
+  // What each commit changed, for the HTTP side's live events and metrics
+  // (outlives the scheduler, which publishes to it).
+  gantry::http::ChangeRelay changes;
   std::unique_ptr<gantry::Scheduler> scheduler =
       MakeScheduler(std::move(*db), flags, boot->register_key_hash, &configs, &clock, &audit);
+  scheduler->set_change_listener([&changes](gantry::ChangeNotice n) { changes.Publish(n); });
   if (auto st = scheduler->Start(); !st.ok()) return Fail(st.ToString());
   gantry::ReadService reads(std::move(*read_dbs), &configs);
   gantry::ArtifactService artifacts(std::move(*artifact_dbs), &configs, &blobs);
@@ -455,6 +471,11 @@ int main(int argc, char** argv) {
       BuildServer(flags.listen, *credentials, {&operator_service, &agent_service},
                   flags.max_transport_mib, &port);
   if (!server || port == 0) return Fail(absl::StrCat("cannot listen on ", flags.listen));
+  // Before controller.addr: whoever waits for it finds http.addr too.
+  auto http_frontend = gantry::http::StartHttpFrontend(
+      flags.http_listen, flags.http_listen_given, data_dir,
+      {server.get(), scheduler.get(), &reads, &tokens, &authz, &changes});
+  if (!http_frontend.ok()) return Fail(std::string(http_frontend.status().message()));
   auto address = WriteAddressFile(data_dir, flags.listen, port);
   if (!address.ok()) return Fail(address.status().ToString());
   scheduler->Serving();
@@ -467,6 +488,7 @@ int main(int argc, char** argv) {
   if (supervisor) supervisor->Stop();
   // Work waiting for a database that is away is given up, not retried.
   gantry::store::Db::AbandonRetries();
+  if (*http_frontend) (*http_frontend)->Stop();
   retention.Stop();
   StopServing(*scheduler, *server, reads, artifacts);
   server.reset();

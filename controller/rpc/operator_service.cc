@@ -2,9 +2,11 @@
 
 #include <malloc.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/config/parser.h"
 #include "common/grpc_status.h"
+#include "controller/http/forwarded_peer.h"
 #include "controller/rpc/artifact_streams.h"
 #include "common/secrets/secure_values.h"
 
@@ -15,6 +17,22 @@ namespace {
 // which glibc would otherwise keep: the controller would hold the peak of
 // every thread that ever parsed one.
 void ReleaseFreedMemory() { malloc_trim(0); }
+
+// The caller's address: for the HTTP listener's in-process calls, the
+// browser's or script's it forwards (controller/http/forwarded_peer.h).
+std::string Source(grpc::CallbackServerContext* ctx) {
+  std::string peer = ctx->peer();
+  // gRPC 1.51 names an in-process peer "unknown" (later versions "inproc"):
+  // no network caller has either, so none can forward an address.
+  if (peer == "unknown" || absl::StartsWith(peer, "inproc")) {
+    const auto& md = ctx->client_metadata();
+    auto it = md.find(kForwardedPeerMetadata);
+    if (it != md.end()) {
+      return absl::StrCat("http:", std::string(it->second.data(), it->second.size()));
+    }
+  }
+  return peer;
+}
 
 std::string StageTarget(const v1::StageRequest& r) {
   return absl::StrCat(r.pipeline(), "/", r.counter(), "/", r.stage());
@@ -32,7 +50,7 @@ absl::StatusOr<Principal> OperatorService::Caller(grpc::CallbackServerContext* c
   if (!token) return absl::UnauthenticatedError("invalid token");
   auto info = tokens_->Authenticate(*token, absl::Now());
   if (!info) return absl::UnauthenticatedError("invalid or expired token");
-  return authz_->Resolve(*info, ctx->peer());
+  return authz_->Resolve(*info, Source(ctx));
 }
 
 absl::StatusOr<Principal> OperatorService::Admit(grpc::CallbackServerContext* ctx,
@@ -40,7 +58,7 @@ absl::StatusOr<Principal> OperatorService::Admit(grpc::CallbackServerContext* ct
   auto who = Caller(ctx);
   if (!who.ok()) {
     // Refused reads by strangers are not worth a row each; refused actions are.
-    if (!action.verb.empty()) Audit(nullptr, ctx->peer(), action, who.status());
+    if (!action.verb.empty()) Audit(nullptr, Source(ctx), action, who.status());
     return who.status();
   }
   if (absl::Status allowed = action.check(*who); !allowed.ok()) {

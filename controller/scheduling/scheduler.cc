@@ -237,8 +237,11 @@ void Scheduler::AssignInBatch(Batch& batch) {
 void Scheduler::Commit(Batch& batch) {
   if (batch.failed.ok()) AssignInBatch(batch);
   absl::Status st = batch.failed;
+  std::optional<ChangeNotice> notice;
   if (st.ok() && model_.dirty()) {
     store::WriteBatch writes = model_.TakeWrites();
+    if (change_listener_) notice = NoticeOf(writes, model_);
+    absl::Time began = absl::Now();
     st = db_->Run("Batch", [&](store::Tx& tx) {
       tx.ApplyWrites(writes);
       for (auto& a : batch.assignments) {
@@ -248,9 +251,11 @@ void Scheduler::Commit(Batch& batch) {
       }
       return absl::OkStatus();
     });
+    if (notice) notice->commit_time = absl::Now() - began;
   }
   if (!st.ok()) {
     spdlog::error("a batch did not commit: {}", st.ToString());
+    if (notice) change_listener_(ChangeNotice::Failed());
     // Memory ran ahead of the database: reload it, then tell everyone
     // waiting on this batch that it failed (agents re-send their reports).
     (void)Resync();
@@ -258,6 +263,7 @@ void Scheduler::Commit(Batch& batch) {
     return;
   }
   ApplyEffects(batch.effects);
+  if (notice) change_listener_(std::move(*notice));
   for (auto& f : batch.after_commit) f();
   for (auto& a : batch.assignments) {
     spdlog::info("assigned {} (attempt {}) to {}", a.agent->building,

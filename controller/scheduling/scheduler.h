@@ -33,6 +33,7 @@
 #include "controller/scheduling/admission.h"
 #include "controller/scheduling/agent_registry.h"
 #include "controller/scheduling/assignment_builder.h"
+#include "controller/scheduling/change_notice.h"
 #include "controller/scheduling/db_cold_store.h"
 #include "controller/scheduling/dispatcher.h"
 #include "controller/store/db.h"
@@ -87,6 +88,11 @@ class Scheduler {
   // Called when memory cannot be rebuilt from the database after a failed
   // commit: the process should exit and be restarted from the database.
   void set_fatal_handler(std::function<void(const absl::Status&)> fn) { fatal_ = std::move(fn); }
+  // Told on the strand after each batch's commit what it changed
+  // (change_notice.h); must only post the notice elsewhere. Set before Start.
+  void set_change_listener(ChangeListener fn) { change_listener_ = std::move(fn); }
+  // Tasks waiting for the strand (a metric).
+  size_t StrandQueueLength() const { return strand_.queued(); }
   // Returns once everything posted before it has run (tests).
   void Sync();
 
@@ -217,6 +223,7 @@ class Scheduler {
   AgentRegistry agents_;
   Dispatcher dispatcher_;
   std::function<void(const absl::Status&)> fatal_;
+  ChangeListener change_listener_;
   Strand strand_;
 
   // Strand-only.

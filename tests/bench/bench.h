@@ -61,6 +61,10 @@ struct BenchOptions {
   // 4,000 chunks/s offered it never did.
   int outage_chunk_kib = 4;    // console chunk size
   int outage_chunk_ms = 1000;  // time between an agent's chunks
+
+  // Live dashboard viewers (Server-Sent Events) and runs while they watch.
+  int viewers = 1000;
+  int viewers_runs = 20;
 };
 
 // A controller on a new data dir under work_dir/<scenario>, with the
@@ -130,5 +134,6 @@ absl::Status RunFanout(const BenchOptions& options, Report& report);
 absl::Status RunScale(const BenchOptions& options, Report& report);
 absl::Status RunArtifacts(const BenchOptions& options, Report& report);
 absl::Status RunOutage(const BenchOptions& options, Report& report);
+absl::Status RunViewers(const BenchOptions& options, Report& report);  // scenario_viewers.cc
 
 }  // namespace gantry::bench

@@ -36,10 +36,11 @@ struct Cli {
 
 void AddGeneralFlags(CLI::App& app, BenchOptions& o, Cli& cli) {
   app.add_option("--scenario", cli.scenario,
-                 "latency|throughput|fanout|scale|artifacts|outage|all (all: every one but "
-                 "outage, which takes minutes; with --smoke, outage too)")
+                 "latency|throughput|fanout|scale|artifacts|outage|viewers|all (all: every one "
+                 "but outage, which takes minutes; with --smoke, outage too)")
       ->check(CLI::IsMember(
-          {"latency", "throughput", "fanout", "scale", "artifacts", "outage", "all"}));
+          {"latency", "throughput", "fanout", "scale", "artifacts", "outage", "viewers",
+           "all"}));
   app.add_flag("--smoke", o.smoke, "tiny sizes: proves the bench runs, measures nothing");
   app.add_option("--json", cli.json_path, "where to write the figures as JSON");
   app.add_option("--controller-bin", o.controller_bin,
@@ -84,6 +85,8 @@ void AddSizeFlags(CLI::App& app, BenchOptions& o, Cli& cli) {
   app.add_option("--artifact-mib", cli.artifact_sizes, "comma-separated file sizes in MiB");
   app.add_option("--artifact-chunk-kib", o.artifact_chunk_kib, "upload chunk size");
   app.add_option("--outage-agents", o.outage_agents, "outage: agents streaming console");
+  app.add_option("--viewers", o.viewers, "viewers: live event streams held open");
+  app.add_option("--viewers-runs", o.viewers_runs, "viewers: runs triggered while they watch");
   app.add_option("--outage-seconds", o.outage_s, "outage: how long the database is stopped");
   app.add_option("--outage-before", o.outage_before_s, "outage: seconds streaming before it");
   app.add_option("--outage-after", o.outage_after_s, "outage: seconds streaming after recovery");
@@ -150,7 +153,8 @@ int RunScenarios(const BenchOptions& o, const std::string& scenario, Report& rep
   const Scenario scenarios[] = {
       {"latency", RunLatency, true},     {"throughput", RunThroughput, true},
       {"fanout", RunFanout, true},       {"scale", RunScale, true},
-      {"artifacts", RunArtifacts, true}, {"outage", RunOutage, false}};
+      {"artifacts", RunArtifacts, true}, {"outage", RunOutage, false},
+      {"viewers", RunViewers, true}};
   int failed = 0;
   for (const auto& s : scenarios) {
     bool selected = scenario == s.name || (scenario == "all" && (s.in_all || o.smoke));
