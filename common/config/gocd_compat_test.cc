@@ -63,7 +63,7 @@ pipelines:
   EXPECT_EQ(down->stages[0].approval.type, Approval::Type::kSuccess);
   const Job& j = down->stages[0].jobs[0];
   EXPECT_EQ(j.elastic_profile_id, "docker-large");
-  EXPECT_EQ(ElasticProfileResource(j.elastic_profile_id), "elastic:docker-large");
+  EXPECT_EQ(ElasticProfileResource(j.elastic_profile_id), "elastic-docker-large");
   ASSERT_EQ(j.tabs.size(), 2u);
   EXPECT_EQ(j.tabs[0], std::make_pair(std::string("report"), std::string("reports/index.html")));
   EXPECT_TRUE(down->materials[0].ignore_for_scheduling);
@@ -80,10 +80,14 @@ pipelines:
     materials:
       g: {git: "https://example.org/x.git", ignore_for_scheduling: true}
     stages: [{s: {elastic_profile_id: "", tasks: [{exec: {command: ls}}]}}]
+  q:
+    stages: [{s: {elastic_profile_id: "docker large", tasks: [{exec: {command: ls}}]}}]
 )"),
             Lines({"c.yaml:4:45: 'ignore_for_scheduling' applies to a pipeline material; for a "
                    "git material use 'auto_update: false'",
-                   "c.yaml:5:39: elastic_profile_id is empty"}));
+                   "c.yaml:5:39: elastic_profile_id is empty",
+                   "c.yaml:7:39: invalid elastic_profile_id 'docker large': use letters, digits, "
+                   "'-', '_' and '.'"}));
 }
 
 // `script` in its three spellings: the shorthand, the map with run_if and

@@ -181,6 +181,6 @@ std::vector<std::string> Security::RolesOf(const std::string& user) const {
   return out;
 }
 
-std::string ElasticProfileResource(const std::string& id) { return "elastic:" + id; }
+std::string ElasticProfileResource(const std::string& id) { return "elastic-" + id; }
 
 }  // namespace gantry::config

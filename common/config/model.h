@@ -132,7 +132,7 @@ struct Job {
   SourceLocation location;
 };
 
-// The agent resource that carries elastic profile `id`: "elastic:" + id.
+// The agent resource that carries elastic profile `id`: "elastic-" + id.
 // An agent gets it like any resource, from its register key or an admin.
 std::string ElasticProfileResource(const std::string& id);
 

@@ -9,6 +9,7 @@
 #include "absl/time/time.h"
 #include "common/config/duration.h"
 #include "common/config/parse_internal.h"
+#include "common/names.h"
 
 namespace gantry::config::internal {
 namespace {
@@ -125,6 +126,11 @@ void ReadGoCDJobKeys(YamlReader& reader, const Fields& fields, Job* job) {
     std::optional<std::string> id = reader.String(*f);
     if (id && id->empty()) {
       reader.Error(f->value_location, "elastic_profile_id is empty");
+    } else if (id && !IsValidName(ElasticProfileResource(*id))) {
+      // It becomes an agent resource, which has the rules of names.
+      reader.Error(f->value_location,
+                   absl::StrCat("invalid elastic_profile_id '", id->substr(0, 80),
+                                "': use letters, digits, '-', '_' and '.'"));
     } else if (id) {
       // Until Gantry starts agents on demand, the profile is a resource the
       // agent must carry (docs/config.md, "Coming from GoCD").
