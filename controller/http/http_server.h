@@ -12,11 +12,11 @@
 //   HttpServer (accept) -> Session (one connection: read, route, write)
 //     -> Router (method + path pattern -> Handler) -> Exchange (one request)
 //
-// TLS: the session is written against beast::tcp_stream. When gRPC has its
-// TLS context (docs/security.md), the same certificate and key are to be
-// loaded into a boost::asio::ssl::context here (HttpServerOptions::tls, a
-// seam left empty today) and sessions wrapped in beast::ssl_stream; cookies
-// then get the Secure attribute (SessionAuth is told by `secure`).
+// TLS: the session is written against beast::tcp_stream. gRPC's certificate
+// and key (ServerTls in controller/tls/server_tls.h) are to be loaded into a
+// boost::asio::ssl::context here (HttpServerOptions::tls, a seam left empty
+// today) and sessions wrapped in beast::ssl_stream; cookies then get the
+// Secure attribute (ApiOptions::secure_cookies).
 #pragma once
 
 #include <atomic>
