@@ -153,6 +153,7 @@ void JobRunner::Run() {
 
 JobReport JobRunner::RunTasks() {
   if (std::optional<JobReport> failed = PrepareJobDir()) return *failed;
+  if (std::optional<JobReport> failed = PrepareMaterials()) return *failed;
   const int n = assign_.tasks_size();
   bool any_failed = false;
   std::string first_failure;

@@ -125,6 +125,8 @@ class JobRunner {
   // Says where the job runs and makes its directory (job_dir_); a report
   // if that fails, which ends the job.
   std::optional<JobReport> PrepareJobDir();
+  // clean_workspace and the git checkouts (job_runner_materials.cc).
+  std::optional<JobReport> PrepareMaterials();
   // Whether task `index` runs after the tasks before it (`any_failed`);
   // sets *run_if to the rule applied.
   bool ShouldRun(int index, const gantry::v1::Task& task, bool any_failed, std::string* run_if);

@@ -60,6 +60,7 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out,
   AddAgentCommands(app, &action);
   AddIdentityCommands(app, &action);
   AddEnvCommands(app, &action);
+  AddMaterialCommands(app, &action);
   AddRollbackCommands(app, &action);
 
   AddSecretCommands(app, &action);

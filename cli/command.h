@@ -98,6 +98,7 @@ void AddAgentCommands(CLI::App& app, Action* action);
 void AddArtifactCommands(CLI::App& app, Action* action);
 void AddIdentityCommands(CLI::App& app, Action* action);
 void AddEnvCommands(CLI::App& app, Action* action);
+void AddMaterialCommands(CLI::App& app, Action* action);  // commands_material.cc
 void AddRollbackCommands(CLI::App& app, Action* action);  // commands_rollback.cc
 
 void AddSecretCommands(CLI::App& app, Action* action);    // commands_secret.cc

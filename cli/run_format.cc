@@ -6,6 +6,7 @@
 #include "absl/strings/str_replace.h"
 #include "cli/controls_format.h"
 #include "cli/format.h"
+#include "cli/material_format.h"
 
 namespace gantry::cli {
 namespace {
@@ -76,6 +77,7 @@ void PrintPipelineRun(const v1::PipelineRun& run, absl::TimeZone tz,
           {m.material(), OrDash(m.type()), MaterialRevisionText(m)});
     }
     materials.Print(out, 2);
+    PrintMaterialCommits(cause, tz, out);
   }
 
   for (const v1::StageRun& stage : run.stages()) {

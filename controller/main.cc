@@ -32,6 +32,7 @@
 #include "controller/read_service.h"
 #include "controller/retention/retention_worker.h"
 #include "controller/rpc/agent_service.h"
+#include "controller/materials/poller_setup.h"
 #include "controller/rpc/operator_service.h"
 #include "controller/scheduling/scheduler.h"
 #include "controller/store/db.h"
@@ -65,6 +66,11 @@ struct ControllerFlags {
   int max_pending_agents = 100;
   int register_rate_per_source = 10;
   int register_rate_total = 60;
+  // Git materials (docs/materials.md).
+  std::string material_poll_interval_flag = "60s";
+  std::string git_timeout_flag = "2m";
+  absl::Duration material_poll_interval;
+  absl::Duration git_timeout;
   // The HTTP listener (docs/api.md): dashboard, JSON API, /metrics; "" = off.
   std::string http_listen = "127.0.0.1:8153";
   bool http_listen_given = false;
@@ -131,6 +137,10 @@ std::optional<int> ParseFlags(int argc, char** argv, ControllerFlags& flags) {
   app.add_option("--register-rate-total", flags.register_rate_total,
                  "registrations without a valid register key a minute from all addresses")
       ->check(CLI::PositiveNumber);
+  app.add_option("--material-poll-interval", flags.material_poll_interval_flag,
+                 "between polls of each git material (jittered ±10%, backed off on failure)");
+  app.add_option("--git-timeout", flags.git_timeout_flag,
+                 "longest a git command (fetch, log) may run before it is killed");
   CLI::Option* http_listen =
       app.add_option("--http-listen", flags.http_listen,
                      "address to serve the dashboard, the JSON API and /metrics on (port 0: any; "
@@ -190,6 +200,16 @@ std::optional<int> ParseFlags(int argc, char** argv, ControllerFlags& flags) {
   }
   flags.agent_lost_timeout = *agent_lost_timeout;
   flags.heartbeat_interval = *heartbeat_interval;
+  auto poll_interval = DurationFlag("--material-poll-interval", flags.material_poll_interval_flag);
+  auto git_timeout = DurationFlag("--git-timeout", flags.git_timeout_flag);
+  for (const auto* d : {&poll_interval, &git_timeout}) {
+    if (!d->ok()) {
+      std::cerr << "gantry-controller: " << d->status().message() << "\n";
+      return 2;
+    }
+  }
+  flags.material_poll_interval = *poll_interval;
+  flags.git_timeout = *git_timeout;
   auto retention_interval = DurationFlag("--retention-interval", flags.retention_interval_flag);
   if (!retention_interval.ok()) {
     std::cerr << "gantry-controller: " << retention_interval.status().message() << "\n";
@@ -449,13 +469,18 @@ int main(int argc, char** argv) {
   std::unique_ptr<gantry::Scheduler> scheduler =
       MakeScheduler(std::move(*db), flags, boot->register_key_hash, &configs, &clock, &audit);
   scheduler->set_change_listener([&changes](gantry::ChangeNotice n) { changes.Publish(n); });
+  // Git materials: polled beside the scheduler, never on its strand.
+  auto materials =
+      gantry::MakeMaterialPoller(data_dir, flags.database_url, flags.material_poll_interval,
+                                 flags.git_timeout, &configs, scheduler.get());
+  if (!materials.ok()) return Fail(std::string(materials.status().message()));
   if (auto st = scheduler->Start(); !st.ok()) return Fail(st.ToString());
   gantry::ReadService reads(std::move(*read_dbs), &configs);
   gantry::ArtifactService artifacts(std::move(*artifact_dbs), &configs, &blobs);
   gantry::IdentityService identity(std::move((*identity_dbs)[1]), &tokens);
   gantry::Authorizer authz(&configs);
   gantry::rpc::OperatorService operator_service(
-      {scheduler.get(), &reads, &artifacts, &identity, &tokens, &authz, &audit});
+      {scheduler.get(), &reads, &artifacts, &identity, &tokens, &authz, &audit, materials->get()});
   gantry::rpc::AgentService agent_service(scheduler.get(), &artifacts);
   // Retention works beside the scheduler, on a connection of its own.
   auto retention_db = gantry::store::Db::Connect(flags.database_url);
@@ -479,6 +504,7 @@ int main(int argc, char** argv) {
   auto address = WriteAddressFile(data_dir, flags.listen, port);
   if (!address.ok()) return Fail(address.status().ToString());
   scheduler->Serving();
+  if (auto st = (*materials)->Start(); !st.ok()) return Fail(st.ToString());
   retention.Start();
   spdlog::info("gantry-controller serving on {} (data dir {})", *address, data_dir);
 
@@ -490,6 +516,7 @@ int main(int argc, char** argv) {
   gantry::store::Db::AbandonRetries();
   if (*http_frontend) (*http_frontend)->Stop();
   retention.Stop();
+  (*materials)->Stop();
   StopServing(*scheduler, *server, reads, artifacts);
   server.reset();
   identity.Stop();

@@ -1,6 +1,7 @@
 #include "controller/run_view.h"
 
 #include "absl/strings/str_cat.h"
+#include "controller/materials/material_commits_view.h"
 #include "controller/planner/env_lock.h"
 
 namespace gantry {
@@ -38,6 +39,7 @@ void BuildRunView(store::Tx& tx, const store::PipelineRunRecord& run, const conf
   }
   rows.approvals = tx.ApprovalsOfRuns({run.id});
   BuildRunView(rows, config, agents, out);
+  FillMaterialCommits(tx, run.pipeline, out->mutable_cause());
   // Why a queued stage waits: the train of its own stage, or its
   // environment's deploy lock (read from the runs, as the planner decides).
   for (v1::StageRun& st : *out->mutable_stages()) {

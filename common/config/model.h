@@ -217,6 +217,7 @@ struct Material {
   std::string branch;  // default "master", as GoCD
   std::string destination;
   bool auto_update = true;
+  bool shallow_clone = false;  // agents fetch only the commit they build
   // pipeline dependency
   std::string pipeline;
   std::string stage;

@@ -100,8 +100,9 @@ void ReadGit(YamlReader& reader, const Fields& fields, Material& m) {
   if (const Field* f = fields.Get("auto_update")) {
     m.auto_update = reader.Bool(*f).value_or(true);
   }
-  // shallow_clone is accepted and ignored: Gantry decides how it fetches.
-  if (const Field* f = fields.Get("shallow_clone")) reader.Bool(*f);
+  if (const Field* f = fields.Get("shallow_clone")) {
+    m.shallow_clone = reader.Bool(*f).value_or(false);
+  }
 }
 
 void ReadDependency(YamlReader& reader, const Fields& fields, Material& m) {

@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/secrets/cipher.h"
 #include "common/status_macros.h"
+#include "controller/planner/git_revisions.h"
 #include "controller/planner/labels.h"
 #include "controller/planner/upstream_pick.h"
 #include "controller/variables.h"
@@ -98,6 +99,7 @@ absl::StatusOr<std::vector<store::MaterialRevisionRecord>> Planner::ResolveMater
                                 rec.upstream_stage, "/", rec.upstream_stage_counter);
     materials.push_back(std::move(rec));
   }
+  RETURN_IF_ERROR(FillGitRevisions(cold_, git_heads_, pipeline, &materials));
   return materials;
 }
 

@@ -32,6 +32,8 @@
 
 namespace gantry {
 
+class GitHeads;  // git_revisions.h
+
 struct TriggerSpec {
   std::string pipeline;
   std::string user;
@@ -80,6 +82,9 @@ class Planner {
   }
   // Enabled agents as dispatch sees them, for `run_instances: all`.
   void set_agents(std::vector<AgentProfile> agents) { agents_ = std::move(agents); }
+  // What the material poller has fetched: the default revision of a git
+  // material (git_revisions.h). May stay null.
+  void set_git_heads(const GitHeads* heads) { git_heads_ = heads; }
 
   // --- operator operations; each returns the run it acted on (its id).
   absl::StatusOr<int64_t> Trigger(const TriggerSpec& spec, Effects* effects);
@@ -223,6 +228,7 @@ class Planner {
   IdSource* ids_;
   int64_t now_ = 0;
   std::vector<AgentProfile> agents_;
+  const GitHeads* git_heads_ = nullptr;
   std::deque<Step> work_;
   std::set<std::string> env_released_;  // locked environments a run let go of
 };

@@ -16,6 +16,10 @@
 #include "controller/scheduling/scheduler.h"
 #include "gantry/v1/operator.grpc.pb.h"
 
+namespace gantry {
+class MaterialPoller;  // controller/materials/material_poller.h
+}
+
 namespace gantry::rpc {
 
 class OperatorService final : public v1::OperatorService::CallbackService {
@@ -28,6 +32,7 @@ class OperatorService final : public v1::OperatorService::CallbackService {
     const TokenRegistry* tokens;
     const Authorizer* authz;
     AuditLog* audit;
+    MaterialPoller* materials = nullptr;  // git materials; null: notify is refused
   };
   explicit OperatorService(Deps deps)
       : scheduler_(deps.scheduler),
@@ -36,7 +41,8 @@ class OperatorService final : public v1::OperatorService::CallbackService {
         identity_(deps.identity),
         tokens_(deps.tokens),
         authz_(deps.authz),
-        audit_(deps.audit) {}
+        audit_(deps.audit),
+        materials_(deps.materials) {}
 
   grpc::ServerUnaryReactor* WhoAmI(grpc::CallbackServerContext* ctx, const v1::WhoAmIRequest* req,
                                    v1::WhoAmIResponse* resp) override;
@@ -96,6 +102,10 @@ class OperatorService final : public v1::OperatorService::CallbackService {
   grpc::ServerUnaryReactor* RerunStage(grpc::CallbackServerContext* ctx,
                                        const v1::StageRequest* req,
                                        v1::PipelineRun* resp) override;  // operator_rerun.cc
+  // operator_materials.cc
+  grpc::ServerUnaryReactor* NotifyMaterial(grpc::CallbackServerContext* ctx,
+                                           const v1::NotifyMaterialRequest* req,
+                                           v1::NotifyMaterialResponse* resp) override;
   // operator_rollback.cc
   grpc::ServerUnaryReactor* Rollback(grpc::CallbackServerContext* ctx,
                                      const v1::RollbackRequest* req,
@@ -216,6 +226,7 @@ class OperatorService final : public v1::OperatorService::CallbackService {
   const TokenRegistry* tokens_;
   const Authorizer* authz_;
   AuditLog* audit_;
+  MaterialPoller* materials_;
   // Parses configs before apply, one at a time: concurrent applies of large
   // configs never hold more than one parse's memory (docs/config.md, Limits).
   // The server's shutdown waits for calls in flight, so no task outlives it.

@@ -1,6 +1,7 @@
 #include "controller/scheduling/assignment_builder.h"
 
 #include "absl/strings/str_cat.h"
+#include "controller/materials/git_assignment.h"
 #include "controller/variables.h"
 
 #include "common/secrets/cipher.h"
@@ -65,6 +66,7 @@ void AddVariables(const RunEntry& entry, const store::StageRunRecord& stage,
   for (const auto& m : entry.materials) {
     builtins.push_back({config::RevisionVariableName(m.material), m.revision, false});
   }
+  AddGitVariables(pipeline, &builtins);
   std::vector<config::Variable> overrides;
   for (const auto& v : entry.variables) overrides.push_back({v.name, v.value, v.secure});
   std::vector<config::Variable> merged =
@@ -127,6 +129,7 @@ absl::StatusOr<v1::Assign> BuildAssignment(const AssignmentInput& in) {
   }
 
   AddVariables(entry, stage, job, *pipeline, *job_cfg, in, &a);
+  AddGitCheckouts(*pipeline, stage_cfg, entry.materials, &a);
   return a;
 }
 

@@ -95,6 +95,15 @@ class Scheduler {
   size_t StrandQueueLength() const { return strand_.queued(); }
   // Returns once everything posted before it has run (tests).
   void Sync();
+  // Git materials (scheduler_materials.cc; controller/materials/). Set
+  // before Start: the newest fetched commits (the default revision of a
+  // git material) and how a trigger's git revisions are resolved to full
+  // SHAs, off the strand, before it is delivered.
+  using GitRevisionResolver =
+      std::function<void(TriggerSpec, std::function<void(absl::StatusOr<TriggerSpec>)>)>;
+  void SetGitMaterials(const GitHeads* heads, GitRevisionResolver resolver);
+  // A trigger for a new commit: into the inbox like an operator's.
+  void TriggerForMaterial(TriggerSpec spec, Reply<v1::PipelineRun> done);
 
   // --- operator calls
   void ApplyConfig(std::vector<v1::ConfigFile> files, std::string author,
@@ -223,6 +232,8 @@ class Scheduler {
   AgentRegistry agents_;
   Dispatcher dispatcher_;
   std::function<void(const absl::Status&)> fatal_;
+  GitRevisionResolver git_resolver_;  // may be empty (no poller)
+  void ResolveThenDeliver(TriggerSpec spec, Reply<v1::PipelineRun> done);
   ChangeListener change_listener_;
   Strand strand_;
 

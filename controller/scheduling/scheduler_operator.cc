@@ -52,6 +52,10 @@ void Scheduler::Trigger(v1::TriggerPipelineRequest request, Principal who,
     }
     spec.variables.push_back({v.name(), v.value(), v.secure()});
   }
+  if (git_resolver_ && !spec.revisions.empty()) {
+    ResolveThenDeliver(std::move(spec), std::move(done));  // git SHAs, off the strand
+    return;
+  }
   in.trigger = std::move(spec);
   in.trigger_done = std::move(done);
   // Triggers share the agents' inbox: a burst of them is planned and

@@ -10,6 +10,7 @@
 
 #include <map>
 
+#include "controller/store/material_records.h"
 #include "controller/store/records.h"
 #include "controller/store/write_batch.h"
 
@@ -136,6 +137,18 @@ class Tx {
   std::vector<BadVersionRecord> BadVersions(const std::string& environment, bool include_cleared);
   // The rollbacks among these stage runs, with what each replaced.
   std::vector<RollbackRecord> RollbacksOfStageRuns(const std::vector<int64_t>& stage_run_ids);
+
+  // --- git materials (tx_materials.cc; controller/materials/)
+  // The revision the newest run of each pipeline built of each git material.
+  std::vector<LastGitRevisionRecord> LastGitRevisions();
+  // The commits (newest first) that brought `revision` to the pipeline's
+  // material; kept as first recorded when called again.
+  void RecordMaterialCommits(const std::string& pipeline, const std::string& material,
+                             const std::string& revision,
+                             const std::vector<MaterialCommitRecord>& commits);
+  std::vector<MaterialCommitRecord> MaterialCommits(const std::string& pipeline,
+                                                    const std::string& material,
+                                                    const std::string& revision);
 
   // --- agents and their admission (tx_agents.cc)
   std::vector<AgentRecord> Agents();
