@@ -282,5 +282,45 @@ TEST_F(HttpApiTest, CookieSessionNeedsCsrfHeaderAndIsAudited) {
       << out.headers["set-cookie"];
 }
 
+// The dashboard is served from the binary, with a policy that allows only
+// the controller's own scripts; /metrics speaks Prometheus' text format;
+// permissions tell the dashboard which actions to show.
+TEST_F(HttpApiTest, DashboardMetricsAndPermissionsAreServed) {
+  for (const char* path : {"/", "/ui/runs/a/1", "/ui/agents"}) {
+    HttpResponse page = *HttpRequest(http_, "GET", path);
+    EXPECT_EQ(page.status, 200) << path;
+    EXPECT_TRUE(absl::StartsWith(page.headers["content-type"], "text/html")) << path;
+    EXPECT_TRUE(absl::StrContains(page.headers["content-security-policy"], "default-src 'self'"));
+    EXPECT_TRUE(absl::StrContains(page.body, "/static/app.js")) << page.body;
+  }
+  HttpResponse js = *HttpRequest(http_, "GET", "/static/app.js");
+  EXPECT_EQ(js.status, 200);
+  EXPECT_TRUE(absl::StrContains(js.body, "EventSource")) << js.body.substr(0, 200);
+  EXPECT_EQ(HttpRequest(http_, "GET", "/static/nope.js")->status, 404);
+
+  EXPECT_EQ(Call("vera", "GET", "/api/v1/whoami").status, 200);
+  HttpResponse metrics = *HttpRequest(http_, "GET", "/metrics");
+  ASSERT_EQ(metrics.status, 200);
+  EXPECT_TRUE(absl::StrContains(metrics.body, "# TYPE gantry_http_requests_total counter"));
+  EXPECT_TRUE(absl::StrContains(
+      metrics.body,
+      "gantry_http_requests_total{code=\"200\",method=\"GET\",route=\"/api/v1/whoami\"}"))
+      << metrics.body;
+  EXPECT_TRUE(absl::StrContains(
+      metrics.body,
+      "gantry_grpc_requests_total{code=\"0\",method=\"/gantry.v1.OperatorService/WhoAmI\"}"))
+      << metrics.body;
+  EXPECT_TRUE(absl::StrContains(metrics.body, "gantry_agents{state=\"idle\"}")) << metrics.body;
+
+  HttpResponse vera = Call("vera", "GET", "/api/v1/permissions");
+  ASSERT_EQ(vera.status, 200) << vera.ToString();
+  EXPECT_EQ(vera.body,
+            R"({"user":"vera","admin":false,"pipelines":{"a":{"operate":false,"trigger":false}}})");
+  HttpResponse bob = Call("bob", "GET", "/api/v1/permissions");
+  EXPECT_EQ(bob.body,
+            R"({"user":"bob","admin":false,"pipelines":{"b":{"operate":true,"trigger":true}}})");
+  EXPECT_EQ(Call("anonymous", "GET", "/api/v1/permissions").status, 401);
+}
+
 }  // namespace
 }  // namespace gantry::e2e
