@@ -85,14 +85,14 @@ void HttpFrontend::Stop() {
   server_.Stop();
 }
 
-absl::StatusOr<std::unique_ptr<HttpFrontend>> StartHttpFrontend(const std::string& listen,
-                                                                bool listen_given,
-                                                                const std::string& data_dir,
-                                                                HttpFrontendDeps deps) {
+absl::StatusOr<std::unique_ptr<HttpFrontend>> StartHttpFrontend(
+    const std::string& listen, bool listen_given, const std::string& data_dir,
+    HttpFrontendDeps deps, const std::function<void(Router&)>& extra_routes) {
   if (listen.empty()) return nullptr;
   HttpServerOptions options;
   options.listen = listen;
   auto frontend = std::make_unique<HttpFrontend>(options, deps);
+  if (extra_routes) extra_routes(frontend->router());
   auto port = frontend->Start();
   if (!port.ok()) {
     if (!listen_given && absl::IsUnavailable(port.status())) {

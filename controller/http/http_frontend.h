@@ -77,10 +77,11 @@ class HttpFrontend {
 // `listen` is the default (not given by the operator) and in use, logs a
 // warning and returns nullptr: a second controller on one machine (tests,
 // a staging copy) still runs, without HTTP. An address given explicitly
-// that cannot be bound is an error. "" turns HTTP off.
-absl::StatusOr<std::unique_ptr<HttpFrontend>> StartHttpFrontend(const std::string& listen,
-                                                                bool listen_given,
-                                                                const std::string& data_dir,
-                                                                HttpFrontendDeps deps);
+// that cannot be bound is an error. "" turns HTTP off. `extra_routes`, when
+// given, adds routes of other parts of the controller (a webhook receiver)
+// before the listener starts.
+absl::StatusOr<std::unique_ptr<HttpFrontend>> StartHttpFrontend(
+    const std::string& listen, bool listen_given, const std::string& data_dir,
+    HttpFrontendDeps deps, const std::function<void(Router&)>& extra_routes = nullptr);
 
 }  // namespace gantry::http
