@@ -63,8 +63,8 @@ absl::StatusOr<int> Rollback(CommandContext& ctx, const std::string& env, const 
     if (s.name() == back.stage()) attempt = s.counter();  // newest last
   }
   ctx.out() << "rolling back " << env << ": " << from.pipeline() << "/" << from.counter() << " ("
-            << from.label() << ") -> " << back.pipeline() << "/" << back.counter() << " ("
-            << back.label() << ")\n";
+            << Upstream(from.materials()) << ") -> " << back.pipeline() << "/" << back.counter()
+            << " (" << Upstream(back.materials()) << ")\n";
   ctx.out() << "re-running " << back.pipeline() << "/" << back.counter() << "/" << back.stage()
             << " as attempt " << attempt << "; " << from.pipeline() << "/" << from.counter()
             << " is marked bad in " << env << " (`gantry version clear " << env << " "
@@ -89,8 +89,8 @@ absl::StatusOr<int> ListVersions(CommandContext& ctx, const std::string& env, bo
     ctx.out() << "no version is marked bad" << (env.empty() ? "" : " in " + env) << "\n";
     return kExitOk;
   }
-  std::vector<std::string> header = {"ENVIRONMENT", "RUN", "LABEL", "UPSTREAM", "MARKED",
-                                     "BY", "REASON"};
+  std::vector<std::string> header = {"ENVIRONMENT", "RUN", "LABEL", "UPSTREAM",
+                                     "MARKED",      "BY",  "REASON"};
   if (all) header.push_back("CLEARED");
   Table table(header);
   for (const v1::BadVersion& v : response.versions()) {

@@ -45,13 +45,12 @@ bool BadVersions::Mark(store::BadVersionRecord mark) {
 std::vector<store::BadVersionRecord> BadVersions::Clear(const std::string& environment,
                                                         const std::string& pipeline,
                                                         int64_t counter, const std::string& by,
-                                                        const std::string& reason,
-                                                        int64_t now_ms) {
+                                                        const std::string& reason, int64_t now_ms) {
   std::vector<store::BadVersionRecord> cleared;
   for (auto it = open_.begin(); it != open_.end();) {
-    bool match = it->environment == environment &&
-                 ((it->pipeline == pipeline && it->counter == counter) ||
-                  TookUpstream(*it, pipeline, counter));
+    bool match =
+        it->environment == environment && ((it->pipeline == pipeline && it->counter == counter) ||
+                                           TookUpstream(*it, pipeline, counter));
     if (!match) {
       ++it;
       continue;

@@ -60,6 +60,7 @@ struct RollbackOutcome {
   int64_t run_id = 0;               // the run whose deploy stage runs again
   store::DeploymentRecord from;     // what was deployed, now marked bad
   store::DeploymentRecord to;       // the deploy repeated
+  std::vector<store::MaterialRevisionRecord> from_materials, to_materials;
 };
 
 // How an agent's report about an attempt was taken.

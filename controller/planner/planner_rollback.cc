@@ -22,8 +22,8 @@ absl::Status CheckReason(const std::string& reason, const std::string& what) {
         absl::StrCat(what, " needs a reason (--reason): it is recorded with the rollback"));
   }
   if (reason.size() > kMaxReasonBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("reason is ", reason.size(),
-                                                   " bytes; at most ", kMaxReasonBytes));
+    return absl::InvalidArgumentError(
+        absl::StrCat("reason is ", reason.size(), " bytes; at most ", kMaxReasonBytes));
   }
   for (unsigned char c : reason) {
     if ((c < 0x20 && c != '\t') || c == 0x7f) {
@@ -46,21 +46,20 @@ absl::StatusOr<RollbackOutcome> Planner::Rollback(const RollbackSpec& spec, Effe
   const config::Environment* env = config->FindEnvironment(spec.environment);
   if (env == nullptr) {
     return absl::NotFoundError(absl::StrCat("no environment named '", spec.environment,
-                                            "' in config revision ",
-                                            configs_->current_revision()));
+                                            "' in config revision ", configs_->current_revision()));
   }
   if (!spec.to_pipeline.empty() && !env->HasPipeline(spec.to_pipeline)) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot roll back ", spec.environment, " to ",
-                                                   spec.to_pipeline, "/", spec.to_counter,
-                                                   ": pipeline '", spec.to_pipeline,
-                                                   "' is not in the environment"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot roll back ", spec.environment, " to ", spec.to_pipeline, "/", spec.to_counter,
+        ": pipeline '", spec.to_pipeline, "' is not in the environment"));
   }
   DeployScope scope = DeployScopeOf(*config, *env, [](const std::string&) { return true; });
   ASSIGN_OR_RETURN(auto history,
                    cold_->Deployments(scope.pipelines, scope.deploy_stages, kHistoryDepth));
   if (history.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "nothing has been deployed into ", spec.environment, " yet: there is nothing to roll back"));
+    return absl::FailedPreconditionError(absl::StrCat("nothing has been deployed into ",
+                                                      spec.environment,
+                                                      " yet: there is nothing to roll back"));
   }
   const store::DeploymentRecord& current = history.front();
   const store::DeploymentRecord* target = nullptr;
@@ -123,11 +122,12 @@ absl::StatusOr<RollbackOutcome> Planner::Rollback(const RollbackSpec& spec, Effe
   mark.marked_by = spec.user;
   mark.reason = spec.reason;
   mark.marked_at = now_;
+  RollbackOutcome outcome{run_id, current, *target, mark.materials, run->materials};
   model_->bad_versions().Mark(std::move(mark));
-  effects->events.push_back(absl::StrCat("rollback of ", spec.environment, " by ", spec.user,
-                                         ": ", Locator(current), " -> ", Locator(*target),
-                                         " (", spec.reason, ")"));
-  return RollbackOutcome{run_id, current, *target};
+  effects->events.push_back(absl::StrCat("rollback of ", spec.environment, " by ", spec.user, ": ",
+                                         Locator(current), " -> ", Locator(*target), " (",
+                                         spec.reason, ")"));
+  return outcome;
 }
 
 absl::StatusOr<std::vector<store::BadVersionRecord>> Planner::ClearBadVersions(
@@ -137,8 +137,7 @@ absl::StatusOr<std::vector<store::BadVersionRecord>> Planner::ClearBadVersions(
     return absl::InvalidArgumentError(
         absl::StrCat("reason is ", reason.size(), " bytes; at most ", kMaxReasonBytes));
   }
-  auto cleared =
-      model_->bad_versions().Clear(environment, pipeline, counter, user, reason, now_);
+  auto cleared = model_->bad_versions().Clear(environment, pipeline, counter, user, reason, now_);
   if (cleared.empty()) {
     return absl::NotFoundError(absl::StrCat("no version marked bad in ", environment, " is ",
                                             pipeline, "/", counter, " or came from it (`gantry ",
@@ -147,9 +146,9 @@ absl::StatusOr<std::vector<store::BadVersionRecord>> Planner::ClearBadVersions(
   return cleared;
 }
 
-absl::Status Planner::CheckBadVersions(const config::Pipeline& pipeline, const TriggerSpec& spec,
-                                       const std::vector<store::MaterialRevisionRecord>& materials)
-    const {
+absl::Status Planner::CheckBadVersions(
+    const config::Pipeline& pipeline, const TriggerSpec& spec,
+    const std::vector<store::MaterialRevisionRecord>& materials) const {
   const config::Environment* env = configs_->current()->EnvironmentOfPipeline(pipeline.name);
   if (env == nullptr) return absl::OkStatus();
   for (const auto& m : materials) {
@@ -159,12 +158,12 @@ absl::Status Planner::CheckBadVersions(const config::Pipeline& pipeline, const T
     const store::BadVersionRecord* bad =
         model_->bad_versions().FindByUpstream(env->name, m.upstream_pipeline, m.upstream_counter);
     if (bad == nullptr) continue;
-    return absl::FailedPreconditionError(absl::StrCat(
-        m.upstream_pipeline, "/", m.upstream_counter, " is marked bad in ", env->name,
-        " (rolled back from ", bad->pipeline, "/", bad->counter, " by ", bad->marked_by, ": ",
-        bad->reason, "); name an upstream run with --revision ", m.material,
-        "=N, or clear the mark with `gantry version clear ", env->name, " ", m.upstream_pipeline,
-        "/", m.upstream_counter, "`"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(m.upstream_pipeline, "/", m.upstream_counter, " is marked bad in ", env->name,
+                     " (rolled back from ", bad->pipeline, "/", bad->counter, " by ",
+                     bad->marked_by, ": ", bad->reason, "); name an upstream run with --revision ",
+                     m.material, "=N, or clear the mark with `gantry version clear ", env->name,
+                     " ", m.upstream_pipeline, "/", m.upstream_counter, "`"));
   }
   return absl::OkStatus();
 }

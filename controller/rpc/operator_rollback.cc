@@ -20,10 +20,9 @@ grpc::ServerUnaryReactor* OperatorService::Rollback(grpc::CallbackServerContext*
     if (st.ok() && !to.empty()) st = authz_->CheckOperate(who, to);
     return st;
   };
-  return Unary(ctx, resp, {"environment.rollback", target, check, req->reason()},
-               [&](const Principal& who, auto done) {
-                 scheduler_->Rollback(*req, who, std::move(done));
-               });
+  return Unary(
+      ctx, resp, {"environment.rollback", target, check, req->reason()},
+      [&](const Principal& who, auto done) { scheduler_->Rollback(*req, who, std::move(done)); });
 }
 
 grpc::ServerUnaryReactor* OperatorService::ListBadVersions(grpc::CallbackServerContext* ctx,
@@ -43,8 +42,8 @@ grpc::ServerUnaryReactor* OperatorService::ListBadVersions(grpc::CallbackServerC
 grpc::ServerUnaryReactor* OperatorService::ClearBadVersion(grpc::CallbackServerContext* ctx,
                                                            const v1::ClearBadVersionRequest* req,
                                                            v1::ListBadVersionsResponse* resp) {
-  std::string target = absl::StrCat("environment/", req->environment(), " ", req->pipeline(), "/",
-                                    req->counter());
+  std::string target =
+      absl::StrCat("environment/", req->environment(), " ", req->pipeline(), "/", req->counter());
   auto check = [this, env = req->environment()](const Principal& who) {
     return authz_->CheckDeploy(who, env);
   };

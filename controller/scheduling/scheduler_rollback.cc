@@ -9,7 +9,15 @@ namespace gantry {
 namespace {
 
 void DeploymentView(const std::string& environment, const store::DeploymentRecord& d,
+                    const std::vector<store::MaterialRevisionRecord>& materials,
                     v1::Deployment* out) {
+  for (const auto& m : materials) {
+    auto* dm = out->add_materials();
+    dm->set_material(m.material);
+    dm->set_revision(m.type == "git" ? m.revision : "");
+    dm->set_upstream_pipeline(m.upstream_pipeline);
+    dm->set_upstream_counter(m.upstream_counter);
+  }
   out->set_environment(environment);
   out->set_pipeline(d.pipeline);
   out->set_counter(d.counter);
@@ -45,55 +53,57 @@ void BadVersionView(const store::BadVersionRecord& m, v1::BadVersion* out) {
 
 void Scheduler::Rollback(v1::RollbackRequest request, Principal who,
                          Reply<v1::RollbackResponse> done) {
-  strand_.Post([this, request = std::move(request), user = std::move(who.user),
-                done = std::move(done)] {
-    Batch batch;
-    Prepare(batch);
-    RollbackSpec spec{request.environment(), request.to_pipeline(), request.to_counter(),
-                      request.reason(), user};
-    auto outcome = planner_.Rollback(spec, &batch.effects);
-    AfterOperation(batch, outcome.status());
-    if (!outcome.ok() && batch.failed.ok()) {
-      done(outcome.status());  // refused: nothing changed
-      return;
-    }
-    std::optional<absl::Status> failed;
-    batch.on_failure.push_back([&failed](const absl::Status& st) { failed = st; });
-    Commit(batch);
-    if (failed) return done(*failed);
-    v1::RollbackResponse response;
-    *response.mutable_run() = RunView(outcome->run_id);
-    DeploymentView(request.environment(), outcome->from, response.mutable_from());
-    response.mutable_from()->set_marked_bad(true);
-    DeploymentView(request.environment(), outcome->to, response.mutable_to());
-    done(response);
-  });
+  strand_.Post(
+      [this, request = std::move(request), user = std::move(who.user), done = std::move(done)] {
+        Batch batch;
+        Prepare(batch);
+        RollbackSpec spec{request.environment(), request.to_pipeline(), request.to_counter(),
+                          request.reason(), user};
+        auto outcome = planner_.Rollback(spec, &batch.effects);
+        AfterOperation(batch, outcome.status());
+        if (!outcome.ok() && batch.failed.ok()) {
+          done(outcome.status());  // refused: nothing changed
+          return;
+        }
+        std::optional<absl::Status> failed;
+        batch.on_failure.push_back([&failed](const absl::Status& st) { failed = st; });
+        Commit(batch);
+        if (failed) return done(*failed);
+        v1::RollbackResponse response;
+        *response.mutable_run() = RunView(outcome->run_id);
+        DeploymentView(request.environment(), outcome->from, outcome->from_materials,
+                       response.mutable_from());
+        response.mutable_from()->set_marked_bad(true);
+        DeploymentView(request.environment(), outcome->to, outcome->to_materials,
+                       response.mutable_to());
+        done(response);
+      });
 }
 
 void Scheduler::ClearBadVersion(v1::ClearBadVersionRequest request, Principal who,
                                 Reply<v1::ListBadVersionsResponse> done) {
-  strand_.Post([this, request = std::move(request), user = std::move(who.user),
-                done = std::move(done)] {
-    Batch batch;
-    Prepare(batch);
-    auto cleared = planner_.ClearBadVersions(request.environment(), request.pipeline(),
-                                             request.counter(), user, request.reason());
-    AfterOperation(batch, cleared.status());
-    if (!cleared.ok() && batch.failed.ok()) {
-      done(cleared.status());
-      return;
-    }
-    batch.effects.events.push_back(absl::StrCat("bad-version mark on ", request.pipeline(), "/",
-                                                request.counter(), " in ",
-                                                request.environment(), " cleared by ", user));
-    std::optional<absl::Status> failed;
-    batch.on_failure.push_back([&failed](const absl::Status& st) { failed = st; });
-    Commit(batch);
-    if (failed) return done(*failed);
-    v1::ListBadVersionsResponse response;
-    for (const auto& m : *cleared) BadVersionView(m, response.add_versions());
-    done(response);
-  });
+  strand_.Post(
+      [this, request = std::move(request), user = std::move(who.user), done = std::move(done)] {
+        Batch batch;
+        Prepare(batch);
+        auto cleared = planner_.ClearBadVersions(request.environment(), request.pipeline(),
+                                                 request.counter(), user, request.reason());
+        AfterOperation(batch, cleared.status());
+        if (!cleared.ok() && batch.failed.ok()) {
+          done(cleared.status());
+          return;
+        }
+        batch.effects.events.push_back(absl::StrCat("bad-version mark on ", request.pipeline(), "/",
+                                                    request.counter(), " in ",
+                                                    request.environment(), " cleared by ", user));
+        std::optional<absl::Status> failed;
+        batch.on_failure.push_back([&failed](const absl::Status& st) { failed = st; });
+        Commit(batch);
+        if (failed) return done(*failed);
+        v1::ListBadVersionsResponse response;
+        for (const auto& m : *cleared) BadVersionView(m, response.add_versions());
+        done(response);
+      });
 }
 
 }  // namespace gantry

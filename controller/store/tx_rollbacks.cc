@@ -2,7 +2,6 @@
 // docs/rollback.md). Both are rare operator acts, so plain parameterised
 // statements, not prepared ones.
 #include <map>
-
 #include <pqxx/pqxx>
 
 #include "controller/store/pg_array.h"

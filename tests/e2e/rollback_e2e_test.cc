@@ -167,7 +167,7 @@ TEST_F(RollbackE2eTest, RollbackRedeploysTheLastGoodVersionAndKeepsTheBadOneOut)
 
   CliResult rollback = cluster_.Cli({"rollback", "staging", "--reason", "1.2 breaks logins"});
   ASSERT_EQ(rollback.exit_code, 0) << rollback.ToString() << cluster_.LogTails();
-  EXPECT_TRUE(absl::StrContains(rollback.out, "staging/2 (1.2) -> staging/1 (1.1)"))
+  EXPECT_TRUE(absl::StrContains(rollback.out, "staging/2 (build/2) -> staging/1 (build/1)"))
       << rollback.out;
 
   v1::EnvironmentHistoryResponse history;
@@ -228,8 +228,7 @@ TEST_F(RollbackE2eTest, RollbackRedeploysTheLastGoodVersionAndKeepsTheBadOneOut)
   CliResult manual = cluster_.Cli({"pipeline", "trigger", "staging"});
   EXPECT_NE(manual.exit_code, 0) << manual.ToString();
   EXPECT_TRUE(absl::StrContains(manual.err, "build/2 is marked bad in staging")) << manual.err;
-  EXPECT_TRUE(absl::StrContains(manual.err, "gantry version clear staging build/2"))
-      << manual.err;
+  EXPECT_TRUE(absl::StrContains(manual.err, "gantry version clear staging build/2")) << manual.err;
 
   CliResult clear =
       cluster_.Cli({"version", "clear", "staging", "build/2", "--reason", "fixed by config"});
@@ -276,19 +275,19 @@ TEST_F(RollbackE2eTest, RollbackToANamedRunAndItsRefusals) {
   // newest deploy of another run not marked bad (staging/3 is).
   CliResult second = cluster_.Cli({"rollback", "staging", "--reason", "1.1 too"});
   ASSERT_EQ(second.exit_code, 0) << second.ToString();
-  EXPECT_TRUE(absl::StrContains(second.out, "-> staging/2")) << second.out;
+  EXPECT_TRUE(absl::StrContains(second.out, "-> staging/2 (build/2)")) << second.out;
 
   // deployers: bob may not deploy to staging.
   CliResult created = cluster_.Cli({"token", "create", "--user", "bob"});
   ASSERT_EQ(created.exit_code, 0) << created.ToString();
   std::string config = absl::StrReplaceAll(kConfig, {{"@DIR@", cluster_.dir()}});
-  config = absl::StrReplaceAll(
-      config, {{"    pipelines: [staging]\n", "    pipelines: [staging]\n    deployers: {users: [carol]}\n"}});
+  config = absl::StrReplaceAll(config,
+                               {{"    pipelines: [staging]\n",
+                                 "    pipelines: [staging]\n    deployers: {users: [carol]}\n"}});
   absl::Status applied = cluster_.ApplyConfig(config);
   ASSERT_TRUE(applied.ok()) << applied;
   std::string bob(absl::StripTrailingAsciiWhitespace(created.out));
-  CliResult denied =
-      cluster_.Cli({"--token", bob, "rollback", "staging", "--reason", "not mine"});
+  CliResult denied = cluster_.Cli({"--token", bob, "rollback", "staging", "--reason", "not mine"});
   EXPECT_NE(denied.exit_code, 0);
   EXPECT_TRUE(absl::StrContains(denied.err, "may not deploy to environment 'staging'"))
       << denied.err;
@@ -320,8 +319,9 @@ TEST_F(RollbackE2eTest, RollbackStageSeesTheDeploysVariablesAndUpstream) {
   ASSERT_TRUE(cluster_.WaitForRunState("production/2", "passed", kRunDeadline))
       << cluster_.LogTails();
   std::string log = ReadAll(cluster_.dir() + "/production.log");
-  EXPECT_TRUE(absl::StrContains(log, "deploy green build/1/build-installer/1\n"
-                                     "rollback green build/1/build-installer/1\n"))
+  EXPECT_TRUE(absl::StrContains(log,
+                                "deploy green build/1/build-installer/1\n"
+                                "rollback green build/1/build-installer/1\n"))
       << log;
   // The rollback stage is not a deploy: prod still shows production/2's.
   CliResult list = cluster_.Cli({"-o", "json", "env", "list"});

@@ -30,3 +30,8 @@ CREATE TABLE bad_versions (
 );
 CREATE UNIQUE INDEX bad_versions_open ON bad_versions (environment, run_id)
   WHERE cleared_at IS NULL;
+
+-- The runs that took a run as a material (`pipeline vsm`'s downstream half,
+-- every level) are found by their upstream run.
+CREATE INDEX run_materials_upstream ON run_materials (upstream_pipeline, upstream_counter)
+  WHERE upstream_pipeline <> '';
