@@ -62,8 +62,8 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out,
   AddEnvCommands(app, &action);
   AddMaterialCommands(app, &action);
   AddRollbackCommands(app, &action);
-
   AddSecretCommands(app, &action);
+
   std::vector<const char*> argv;
   argv.push_back("gantry");
   for (const std::string& arg : args) argv.push_back(arg.c_str());

@@ -100,6 +100,6 @@ void AddIdentityCommands(CLI::App& app, Action* action);
 void AddEnvCommands(CLI::App& app, Action* action);
 void AddMaterialCommands(CLI::App& app, Action* action);  // commands_material.cc
 void AddRollbackCommands(CLI::App& app, Action* action);  // commands_rollback.cc
-
 void AddSecretCommands(CLI::App& app, Action* action);    // commands_secret.cc
+
 }  // namespace gantry::cli

@@ -74,6 +74,12 @@ struct ControllerFlags {
   // The HTTP listener (docs/api.md): dashboard, JSON API, /metrics; "" = off.
   std::string http_listen = "127.0.0.1:8153";
   bool http_listen_given = false;
+  // TLS (docs/security.md): on unless --insecure.
+  std::string tls_cert;
+  std::string tls_key;
+  std::vector<std::string> tls_sans;
+  bool insecure = false;
+  std::string cipher_key_file;  // secure variables' key ("" = DIR/cipher.key)
   // Retention (docs/operations.md): a finished run's artifacts and console
   // log go when no rule keeps the run.
   int retain_runs = 50;
@@ -81,12 +87,6 @@ struct ControllerFlags {
   int retain_deploys = 5;
   std::string retention_interval_flag = "10m";
   absl::Duration retention_interval;
-  // TLS (docs/security.md): on unless --insecure.
-  std::string tls_cert;
-  std::string tls_key;
-  std::vector<std::string> tls_sans;
-  bool insecure = false;
-  std::string cipher_key_file;  // secure variables' key ("" = DIR/cipher.key)
   // Parsed from the flags above.
   absl::Duration agent_lost_timeout;
   absl::Duration heartbeat_interval;
@@ -145,6 +145,19 @@ std::optional<int> ParseFlags(int argc, char** argv, ControllerFlags& flags) {
       app.add_option("--http-listen", flags.http_listen,
                      "address to serve the dashboard, the JSON API and /metrics on (port 0: any; "
                      "\"\": no HTTP)");
+  app.add_option("--tls-cert", flags.tls_cert,
+                 "PEM certificate (chain) to serve instead of the one made from the "
+                 "controller's CA under DIR/tls");
+  app.add_option("--tls-key", flags.tls_key, "PEM private key of --tls-cert");
+  app.add_option("--tls-san", flags.tls_sans,
+                 "another name (DNS name or IP address) the served certificate covers; "
+                 "repeat or comma-separate")
+      ->delimiter(',');
+  app.add_flag("--insecure", flags.insecure,
+               "serve plaintext, without TLS: only on a loopback --listen address");
+  app.add_option("--cipher-key-file", flags.cipher_key_file,
+                 "key of secure variables (base64, newest first) for controllers sharing a "
+                 "database; else $GANTRY_CIPHER_KEY, else DIR/cipher.key (made on first start)");
   app.add_option("--retain-runs", flags.retain_runs,
                  "retention: the newest N runs of each pipeline keep their artifacts and "
                  "console logs, however old (0: this rule keeps none)")
@@ -159,19 +172,6 @@ std::optional<int> ParseFlags(int argc, char** argv, ControllerFlags& flags) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--retention-interval", flags.retention_interval_flag,
                  "between retention passes: seconds or a duration (10m, 1h)");
-  app.add_option("--tls-cert", flags.tls_cert,
-                 "PEM certificate (chain) to serve instead of the one made from the "
-                 "controller's CA under DIR/tls");
-  app.add_option("--tls-key", flags.tls_key, "PEM private key of --tls-cert");
-  app.add_option("--tls-san", flags.tls_sans,
-                 "another name (DNS name or IP address) the served certificate covers; "
-                 "repeat or comma-separate")
-      ->delimiter(',');
-  app.add_flag("--insecure", flags.insecure,
-               "serve plaintext, without TLS: only on a loopback --listen address");
-  app.add_option("--cipher-key-file", flags.cipher_key_file,
-                 "key of secure variables (base64, newest first) for controllers sharing a "
-                 "database; else $GANTRY_CIPHER_KEY, else DIR/cipher.key (made on first start)");
   CLI11_PARSE(app, argc, argv);
   flags.http_listen_given = http_listen->count() > 0;
   if (flags.insecure && !gantry::tls::IsLoopbackHost(gantry::tls::HostOf(flags.listen))) {

@@ -9,8 +9,8 @@ PACKAGES=(
   libpqxx-dev libpq-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libabsl-dev
   libssl-dev libcli11-dev googletest libgtest-dev libgmock-dev
   postgresql-15 postgresql-client-15 procps util-linux
-  libboost-dev prometheus-cpp-dev
   systemd  # systemd-analyze: the units in deploy/systemd/ are verified by the tests
+  libboost-dev prometheus-cpp-dev
 )
 
 missing=()

@@ -27,6 +27,8 @@ absl::Status Errno(const std::string& what) {
 absl::Status BlobStore::Init() {
   std::error_code ec;
   std::filesystem::remove_all(root_ + "/incoming", ec);
+  // Artifacts are the controller's alone (docs/security.md): a store made
+  // by an older controller is closed up here too.
   if (auto st = MakeDirs(root_ + "/incoming", 0700); !st.ok()) return st;
   if (auto st = MakeDirs(root_ + "/sha256", 0700); !st.ok()) return st;
   ::chmod(root_.c_str(), 0700);

@@ -144,9 +144,9 @@ absl::StatusOr<int64_t> Planner::DoTrigger(const TriggerSpec& spec, Effects* eff
   // A value given for a secret stays one: stored, shown and logged masked.
   for (auto& v : entry.variables) {
     v.secure = v.secure || IsSecureVariable(*config, *pipeline, v.name);
+    if (v.secure) v.value = secrets::EncryptForStorage(v.value);
   }
   // An upstream trigger stops at a manual first stage; a person triggering
-    if (v.secure) v.value = secrets::EncryptForStorage(v.value);
   // the pipeline is the approval, unless the gate wants more (a quorum, or
   // someone other than the triggerer): then they wait like anyone.
   bool stops_at_gate =

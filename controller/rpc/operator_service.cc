@@ -6,9 +6,9 @@
 #include "absl/strings/str_cat.h"
 #include "common/config/parser.h"
 #include "common/grpc_status.h"
+#include "common/secrets/secure_values.h"
 #include "controller/http/forwarded_peer.h"
 #include "controller/rpc/artifact_streams.h"
-#include "common/secrets/secure_values.h"
 
 namespace gantry::rpc {
 namespace {
@@ -129,6 +129,21 @@ std::function<absl::Status(const Principal&)> OperatorService::Triggerers(
 
 // --- config
 
+namespace {
+
+absl::Status EncryptSecureValues(std::vector<v1::ConfigFile>& files) {
+  const secrets::Cipher* cipher = secrets::ProcessCipher();
+  if (cipher == nullptr) return absl::OkStatus();
+  for (v1::ConfigFile& f : files) {
+    auto encrypted = secrets::EncryptSecureValues(f.path(), f.content(), *cipher);
+    if (!encrypted.ok()) return encrypted.status();
+    if (encrypted->encrypted > 0) f.set_content(std::move(encrypted->content));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 grpc::ServerUnaryReactor* OperatorService::ApplyConfig(grpc::CallbackServerContext* ctx,
                                                        const v1::ApplyConfigRequest* req,
                                                        v1::ApplyConfigResponse* resp) {
@@ -147,21 +162,6 @@ grpc::ServerUnaryReactor* OperatorService::ApplyConfig(grpc::CallbackServerConte
   config_checks_.Post([this, req, resp, reactor, user = who->user,
                        finish = Finisher(reactor, resp, Recorder(*who, action))] {
     if (req->files().empty()) {
-namespace {
-
-absl::Status EncryptSecureValues(std::vector<v1::ConfigFile>& files) {
-  const secrets::Cipher* cipher = secrets::ProcessCipher();
-  if (cipher == nullptr) return absl::OkStatus();
-  for (v1::ConfigFile& f : files) {
-    auto encrypted = secrets::EncryptSecureValues(f.path(), f.content(), *cipher);
-    if (!encrypted.ok()) return encrypted.status();
-    if (encrypted->encrypted > 0) f.set_content(std::move(encrypted->content));
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
-
       finish(absl::InvalidArgumentError("no config files given"));
       return;
     }
@@ -195,6 +195,11 @@ absl::Status EncryptSecureValues(std::vector<v1::ConfigFile>& files) {
     parsed = config::ParseResult();
     ReleaseFreedMemory();
     std::vector<v1::ConfigFile> valid(req->files().begin(), req->files().end());
+    // Plain secure values are stored, diffed and shown as ciphertext only.
+    if (absl::Status st = EncryptSecureValues(valid); !st.ok()) {
+      finish(st);
+      return;
+    }
     scheduler_->ApplyConfig(std::move(valid), user, [finish](auto result) {
       finish(std::move(result));
       // The strand parsed the config again.
@@ -213,11 +218,6 @@ grpc::ServerUnaryReactor* OperatorService::ShowConfig(grpc::CallbackServerContex
 
 // --- pipelines, runs and stages
 
-    // Plain secure values are stored, diffed and shown as ciphertext only.
-    if (absl::Status st = EncryptSecureValues(valid); !st.ok()) {
-      finish(st);
-      return;
-    }
 grpc::ServerUnaryReactor* OperatorService::ListPipelines(grpc::CallbackServerContext* ctx,
                                                          const v1::ListPipelinesRequest*,
                                                          v1::ListPipelinesResponse* resp) {

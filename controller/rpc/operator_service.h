@@ -116,6 +116,9 @@ class OperatorService final : public v1::OperatorService::CallbackService {
   grpc::ServerUnaryReactor* ClearBadVersion(grpc::CallbackServerContext* ctx,
                                             const v1::ClearBadVersionRequest* req,
                                             v1::ListBadVersionsResponse* resp) override;
+  grpc::ServerUnaryReactor* EncryptSecret(grpc::CallbackServerContext* ctx,
+                                          const v1::EncryptSecretRequest* req,
+                                          v1::EncryptSecretResponse* resp) override;  // operator_secrets.cc
   grpc::ServerUnaryReactor* GetJobLog(grpc::CallbackServerContext* ctx,
                                       const v1::GetJobLogRequest* req,
                                       v1::GetJobLogResponse* resp) override;
@@ -126,9 +129,6 @@ class OperatorService final : public v1::OperatorService::CallbackService {
       grpc::CallbackServerContext* ctx, const v1::ArtifactRequest* req) override;
   grpc::ServerUnaryReactor* ListAgents(grpc::CallbackServerContext* ctx,
                                        const v1::ListAgentsRequest* req,
-  grpc::ServerUnaryReactor* EncryptSecret(grpc::CallbackServerContext* ctx,
-                                          const v1::EncryptSecretRequest* req,
-                                          v1::EncryptSecretResponse* resp) override;  // operator_secrets.cc
                                        v1::ListAgentsResponse* resp) override;
   grpc::ServerUnaryReactor* UpdateAgent(grpc::CallbackServerContext* ctx,
                                         const v1::UpdateAgentRequest* req,

@@ -3,8 +3,8 @@
 #include "absl/strings/str_cat.h"
 #include "controller/materials/git_assignment.h"
 #include "controller/variables.h"
-
 #include "common/secrets/cipher.h"
+
 namespace gantry {
 namespace {
 

@@ -47,9 +47,9 @@ void AddGeneralFlags(CLI::App& app, BenchOptions& o, Cli& cli) {
                  "gantry-controller to run (default: next to this binary)");
   app.add_option("--work-dir", o.work_dir, "scratch directory (default: a new one in /tmp)");
   app.add_flag("--keep", o.keep, "keep data dirs and controller logs");
-  app.add_flag("--reuse-controller", o.reuse_controller,
   app.add_flag("--insecure", o.insecure,
                "run the controller with --insecure (plaintext), to measure what TLS costs");
+  app.add_flag("--reuse-controller", o.reuse_controller,
                "run every scenario on one controller (always with --smoke)");
   app.add_option("--controller-log-level", o.log_level, "the controller's --log-level");
   app.add_option("--log-level", cli.bench_log_level, "the bench's own log level");
