@@ -18,17 +18,17 @@ namespace v1 = gantry::v1;
 enum class StageVerb { kApprove, kCancel, kRerun };
 
 // `comment` goes with an approval (the controller records it).
-absl::StatusOr<int> ActOnStage(CommandContext& ctx, const std::string& text,
-                               StageVerb verb, const std::string& comment = "") {
+absl::StatusOr<int> ActOnStage(CommandContext& ctx, const std::string& text, StageVerb verb,
+                               const std::string& comment = "", bool and_following = false) {
   ASSIGN_OR_RETURN(Locator loc, ParseLocator(text, LocatorKind::kStage));
   if (loc.stage_counter > 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "bad locator '", text, "': ",
-        verb == StageVerb::kApprove  ? "approval"
-        : verb == StageVerb::kCancel ? "cancel"
-                                     : "a re-run",
-        " applies to the stage, not an attempt (expected "
-        "PIPELINE/COUNTER/STAGE)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad locator '", text, "': ",
+                     verb == StageVerb::kApprove  ? "approval"
+                     : verb == StageVerb::kCancel ? "cancel"
+                                                  : "a re-run",
+                     " applies to the stage, not an attempt (expected "
+                     "PIPELINE/COUNTER/STAGE)"));
   }
   ASSIGN_OR_RETURN(Connection * conn, ctx.connection());
   v1::StageRequest request;
@@ -36,6 +36,7 @@ absl::StatusOr<int> ActOnStage(CommandContext& ctx, const std::string& text,
   request.set_counter(loc.counter);
   request.set_stage(loc.stage);
   request.set_comment(comment);
+  request.set_and_following(and_following);
   v1::PipelineRun run;
   auto context = conn->NewContext();
   RETURN_IF_ERROR(conn->Check(
@@ -108,8 +109,7 @@ absl::StatusOr<int> Log(CommandContext& ctx, const LogFlags& flags) {
   v1::GetJobLogResponse all;
   auto fetch = [&](v1::GetJobLogResponse* response) {
     auto context = conn->NewContext();
-    return conn->Check(
-        conn->stub().GetJobLog(context.get(), request, response));
+    return conn->Check(conn->stub().GetJobLog(context.get(), request, response));
   };
   bool first = true;
   while (true) {
@@ -138,8 +138,7 @@ absl::StatusOr<int> Log(CommandContext& ctx, const LogFlags& flags) {
     if (response.complete()) break;
     if (response.data().empty() || !advanced) {
       if (!flags.follow) break;  // caught up with what is stored
-      std::this_thread::sleep_for(
-          absl::ToChronoNanoseconds(ctx.options().poll_interval));
+      std::this_thread::sleep_for(absl::ToChronoNanoseconds(ctx.options().poll_interval));
     }
   }
   if (ctx.json()) RETURN_IF_ERROR(ctx.PrintJson(all));
@@ -154,8 +153,7 @@ void AddStageCommands(CLI::App& app, Action* action) {
 
   auto locator = std::make_shared<std::string>();
   auto comment = std::make_shared<std::string>();
-  CLI::App* approve = stage->add_subcommand(
-      "approve", "Approve a stage waiting at a manual gate");
+  CLI::App* approve = stage->add_subcommand("approve", "Approve a stage waiting at a manual gate");
   approve->add_option("STAGE", *locator, "PIPELINE/COUNTER/STAGE")->required();
   approve->add_option("--comment", *comment,
                       "Why, recorded with the approval and shown by "
@@ -166,10 +164,10 @@ void AddStageCommands(CLI::App& app, Action* action) {
     };
   });
 
-  CLI::App* cancel = stage->add_subcommand(
-      "cancel",
-      "Cancel a stage's newest attempt: jobs not yet started end at once, "
-      "running ones are stopped by their agents");
+  CLI::App* cancel =
+      stage->add_subcommand("cancel",
+                            "Cancel a stage's newest attempt: jobs not yet started end at once, "
+                            "running ones are stopped by their agents");
   cancel->add_option("STAGE", *locator, "PIPELINE/COUNTER/STAGE")->required();
   cancel->callback([action, locator] {
     *action = [locator](CommandContext& ctx) {
@@ -180,11 +178,14 @@ void AddStageCommands(CLI::App& app, Action* action) {
   CLI::App* rerun = stage->add_subcommand(
       "rerun",
       "Run a stage of a run again as a new attempt, with the run's own config "
-      "revision, materials and variables; only that stage runs");
+      "revision, materials and variables; only that stage runs unless --and-following");
   rerun->add_option("STAGE", *locator, "PIPELINE/COUNTER/STAGE")->required();
-  rerun->callback([action, locator] {
-    *action = [locator](CommandContext& ctx) {
-      return ActOnStage(ctx, *locator, StageVerb::kRerun);
+  auto and_following = std::make_shared<bool>(false);
+  rerun->add_flag("--and-following", *and_following,
+                  "Then run the later stages too, as their approvals say");
+  rerun->callback([action, locator, and_following] {
+    *action = [locator, and_following](CommandContext& ctx) {
+      return ActOnStage(ctx, *locator, StageVerb::kRerun, "", *and_following);
     };
   });
 }
@@ -199,11 +200,9 @@ void AddJobCommands(CLI::App& app, Action* action) {
                   "PIPELINE/COUNTER/STAGE[/ATTEMPT]/JOB (default attempt: the "
                   "newest)")
       ->required();
-  log->add_flag("-f,--follow", flags->follow,
-                "Keep printing until the job has finished");
-  log->callback([action, flags] {
-    *action = [flags](CommandContext& ctx) { return Log(ctx, *flags); };
-  });
+  log->add_flag("-f,--follow", flags->follow, "Keep printing until the job has finished");
+  log->callback(
+      [action, flags] { *action = [flags](CommandContext& ctx) { return Log(ctx, *flags); }; });
 }
 
 }  // namespace gantry::cli

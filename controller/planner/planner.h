@@ -102,9 +102,11 @@ class Planner {
   // (planner_rerun.cc). Only that stage runs. Refuses (FAILED_PRECONDITION)
   // while a stage of the run is active, the pipeline is paused or locked
   // by another run, or the stage never ran in the run.
+  // With `and_following` the run goes on to its later stages afterwards,
+  // as their approvals say.
   absl::StatusOr<int64_t> Rerun(const std::string& pipeline, int64_t counter,
                                 const std::string& stage, const std::string& user,
-                                Effects* effects);
+                                Effects* effects, bool and_following = false);
 
   // Re-runs the deploy stage of the last good deploy into the environment
   // (or of the run named), records the rollback and marks the version it

@@ -11,7 +11,7 @@ namespace gantry {
 
 absl::StatusOr<int64_t> Planner::Rerun(const std::string& pipeline_name, int64_t counter,
                                        const std::string& stage_name, const std::string& user,
-                                       Effects* effects) {
+                                       Effects* effects, bool and_following) {
   ASSIGN_OR_RETURN(RunEntry * run, LoadRun(pipeline_name, counter));
   std::string where = absl::StrCat(pipeline_name, "/", run->run.counter, "/", stage_name);
   const std::string what = absl::StrCat("re-run stage ", where);
@@ -40,7 +40,9 @@ absl::StatusOr<int64_t> Planner::Rerun(const std::string& pipeline_name, int64_t
         absl::StrCat("cannot ", what, ": the stage never ran in this run"));
   }
   RETURN_IF_ERROR(CheckStageAllowed(*run, what));
-  effects->events.push_back(absl::StrCat("re-run of ", where, "/", newest->counter, " by ", user));
+  effects->events.push_back(absl::StrCat("re-run of ", where, "/", newest->counter, " by ", user,
+                                         and_following ? " and the stages after it" : ""));
+  model_->SetRerunFollows(run->run.id, and_following);
   RETURN_IF_ERROR(ScheduleStage(*run, *pipeline, index, user, effects));
   RETURN_IF_ERROR(Drain(effects));
   return run->run.id;

@@ -94,10 +94,11 @@ void Planner::SettleRun(RunEntry& run, const config::Pipeline& pipeline,
                         const store::StageRunRecord& stage, Effects* effects) {
   // The run goes on only if this is the latest stage that ran and not a
   // re-run: re-deploying an old version must not drag the later stages
-  // along. The run then ends with the re-run's result.
+  // along, unless the re-run asked for them (--and-following). The run
+  // then ends with the re-run's result.
   bool later_ran = false;
   for (const auto& [id, s] : run.stages) later_ran |= s.stage_index > stage.stage_index;
-  if (later_ran || stage.counter > 1) {
+  if ((later_ran || stage.counter > 1) && !run.rerun_follows) {
     SetRunState(run, RunState::kPassed);
     return;
   }

@@ -10,6 +10,7 @@ store::RunRows RunEntry::Rows() const {
   for (const auto& [id, s] : stages) rows.stages.push_back(s);
   for (const auto& [id, j] : jobs) rows.jobs.push_back(j);
   rows.approvals = approvals;
+  rows.rerun_follows = rerun_follows;
   return rows;
 }
 
@@ -24,6 +25,7 @@ void RunModel::Load(store::RunRows rows, std::shared_ptr<const config::Config> c
   entry.materials = std::move(rows.materials);
   entry.variables = std::move(rows.variables);
   entry.approvals = std::move(rows.approvals);
+  entry.rerun_follows = rows.rerun_follows;
   entry.config = std::move(config);
   int64_t id = entry.run.id;
   for (auto& s : rows.stages) {
@@ -152,7 +154,15 @@ bool RunModel::dirty() const {
   return !new_runs_.empty() || !changed_runs_.empty() || !new_stages_.empty() ||
          !changed_stages_.empty() || !new_jobs_.empty() || !changed_jobs_.empty() ||
          !console_.empty() || !changed_counters_.empty() || !approvals_.empty() ||
-         controls_.dirty() || bad_versions_.dirty() || !rollbacks_.empty();
+         controls_.dirty() || bad_versions_.dirty() || !rollbacks_.empty() ||
+         !rerun_follows_.empty();
+}
+
+void RunModel::SetRerunFollows(int64_t run_id, bool follows) {
+  RunEntry& run = runs_.at(run_id);
+  if (run.rerun_follows == follows) return;
+  run.rerun_follows = follows;
+  rerun_follows_.emplace_back(run_id, follows);
 }
 
 store::WriteBatch RunModel::TakeWrites() {
@@ -184,6 +194,8 @@ store::WriteBatch RunModel::TakeWrites() {
   bad_versions_.TakeWrites(&b);
   b.rollbacks = std::move(rollbacks_);
   rollbacks_.clear();
+  b.rerun_follows = std::move(rerun_follows_);
+  rerun_follows_.clear();
   new_runs_.clear();
   changed_runs_.clear();
   new_stages_.clear();

@@ -33,6 +33,8 @@ struct RunEntry {
   std::shared_ptr<const config::Config> config;     // the run's own revision
   // Approvals of every stage attempt, oldest first.
   std::vector<store::StageApprovalRecord> approvals;
+  // A re-run with --and-following: later stages run after it.
+  bool rerun_follows = false;
 
   // The rows, for building views.
   store::RunRows Rows() const;
@@ -82,6 +84,8 @@ class RunModel {
   const BadVersions& bad_versions() const { return bad_versions_; }
   // A rollback decided now (its stage run is in memory): written at commit.
   void AddRollback(store::RollbackRecord rollback) { rollbacks_.push_back(std::move(rollback)); }
+  // Whether the run's re-run goes on to later stages (written at commit).
+  void SetRerunFollows(int64_t run_id, bool follows);
 
   bool dirty() const;
   // The writes since the last call, as row images.
@@ -107,6 +111,7 @@ class RunModel {
   PipelineControls controls_;
   BadVersions bad_versions_;
   std::vector<store::RollbackRecord> rollbacks_;  // new since the last commit
+  std::vector<std::pair<int64_t, bool>> rerun_follows_;
 };
 
 }  // namespace gantry

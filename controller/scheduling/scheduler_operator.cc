@@ -126,7 +126,7 @@ void Scheduler::RerunStage(v1::StageRequest request, Principal who, Reply<v1::Pi
         RunOperation(
             [&](Effects* effects) {
               return planner_.Rerun(request.pipeline(), request.counter(), request.stage(), user,
-                                    effects);
+                                    effects, request.and_following());
             },
             done);
       });

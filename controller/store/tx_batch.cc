@@ -213,6 +213,9 @@ void Tx::ApplyWrites(const WriteBatch& b) {
   if (!b.rollbacks.empty() || !b.bad_marks.empty() || !b.bad_clears.empty()) {
     ApplyRollbackWrites(b);
   }
+  for (const auto& [run_id, follows] : b.rerun_follows) {
+    work_.exec_params("UPDATE pipeline_runs SET rerun_follows = $2 WHERE id = $1", run_id, follows);
+  }
 }
 
 void Tx::ApplyPipelineControls(const std::vector<PipelineRecord>& rows) {
@@ -294,6 +297,10 @@ std::vector<RunRows> Tx::LoadRuns(const std::vector<int64_t>& run_ids) {
   }
   for (auto& a : ApprovalsOfRuns(run_ids)) {
     out[index.at(a.run_id)].approvals.push_back(std::move(a));
+  }
+  for (const auto& r : work_.exec_params(
+           "SELECT id FROM pipeline_runs WHERE id = ANY($1::bigint[]) AND rerun_follows", ids)) {
+    out[index.at(r[0].as<int64_t>())].rerun_follows = true;
   }
   return out;
 }

@@ -49,12 +49,14 @@ struct WriteBatch {
   std::vector<RollbackRecord> rollbacks;
   std::vector<BadVersionRecord> bad_marks;
   std::vector<BadVersionRecord> bad_clears;
+  // Runs whose re-run goes on to later stages (true) or stops (false).
+  std::vector<std::pair<int64_t, bool>> rerun_follows;
 
   bool empty() const {
     return counters.empty() && new_runs.empty() && changed_runs.empty() && new_stages.empty() &&
            changed_stages.empty() && new_jobs.empty() && changed_jobs.empty() && console.empty() &&
            approvals.empty() && pipeline_controls.empty() && rollbacks.empty() &&
-           bad_marks.empty() && bad_clears.empty();
+           bad_marks.empty() && bad_clears.empty() && rerun_follows.empty();
   }
 };
 
@@ -68,6 +70,8 @@ struct RunRows {
   std::vector<JobRunRecord> jobs;      // every attempt, oldest first
   // The approvals of every stage attempt, oldest first.
   std::vector<StageApprovalRecord> approvals;
+  // A re-run with --and-following goes on past its stage.
+  bool rerun_follows = false;
 };
 
 }  // namespace gantry::store

@@ -92,6 +92,27 @@ TEST_F(RerunE2eTest, RerunUsesTheRunsOwnConfigAndOnlyThatStage) {
   EXPECT_EQ(after, 1) << "the re-run dragged the later stage along: " << run->DebugString();
 }
 
+// --and-following: after the re-run of deploy/1/go, the later stage runs
+// again too (attempt 2), as its approval (automatic) says.
+TEST_F(RerunE2eTest, RerunAndFollowingRunsTheLaterStagesToo) {
+  CliResult trigger = cluster_.Cli({"pipeline", "trigger", "deploy", "--wait"}, kRunDeadline);
+  ASSERT_EQ(trigger.exit_code, 0) << trigger.ToString() << cluster_.LogTails();
+  CliResult rerun = cluster_.Cli({"stage", "rerun", "deploy/1/go", "--and-following"});
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.ToString() << cluster_.LogTails();
+  absl::StatusOr<std::string> log = cluster_.JobLog("deploy/1/after/2/a", kRunDeadline);
+  ASSERT_TRUE(log.ok()) << log.status() << cluster_.LogTails();
+  ASSERT_TRUE(cluster_.WaitForRunState("deploy/1", "passed", kRunDeadline)) << cluster_.LogTails();
+  absl::StatusOr<v1::PipelineRun> run = cluster_.ShowRun("deploy/1");
+  ASSERT_TRUE(run.ok()) << run.status();
+  int go = 0, after = 0;
+  for (const v1::StageRun& s : run->stages()) {
+    if (s.name() == "go") go = s.counter();
+    if (s.name() == "after") after = s.counter();
+  }
+  EXPECT_EQ(go, 2) << run->DebugString();
+  EXPECT_EQ(after, 2) << run->DebugString();
+}
+
 // A paused pipeline refuses a re-run and says who paused it and why.
 TEST_F(RerunE2eTest, PausedPipelineRefusesRerun) {
   CliResult trigger = cluster_.Cli({"pipeline", "trigger", "deploy", "--wait"}, kRunDeadline);
