@@ -23,24 +23,27 @@
 #include "common/logging.h"
 #include "common/pid_lock.h"
 #include "common/process_setup.h"
+#include "common/secrets/cipher.h"
+#include "common/tls/client_tls.h"
 #include "controller/bootstrap.h"
 #include "controller/clock.h"
+#include "controller/controller_flags.h"
 #include "controller/embedded_pg/embedded_postgres.h"
 #include "controller/embedded_pg/pg_supervisor.h"
 #include "controller/http/grpc_counter.h"
 #include "controller/http/http_frontend.h"
+#include "controller/materials/poller_setup.h"
 #include "controller/read_service.h"
 #include "controller/retention/retention_worker.h"
 #include "controller/rpc/agent_service.h"
-#include "controller/materials/poller_setup.h"
 #include "controller/rpc/operator_service.h"
 #include "controller/scheduling/scheduler.h"
 #include "controller/store/db.h"
 #include "controller/tls/server_tls.h"
-#include "common/secrets/cipher.h"
-#include "common/tls/client_tls.h"
 
 namespace {
+
+using gantry::ControllerFlags;
 
 // Set when the scheduler cannot go on: main then exits with EX_TEMPFAIL.
 std::atomic<bool> fatal{false};
@@ -50,173 +53,6 @@ std::atomic<bool> pg_lost{false};
 int Fail(const std::string& message) {
   spdlog::error("{}", message);
   return 1;
-}
-
-struct ControllerFlags {
-  std::string data_dir;
-  std::string listen = "127.0.0.1:8150";
-  std::string database_url;
-  std::string log_level = "info";
-  std::string pg_user = "postgres";
-  std::string agent_lost_timeout_flag = "30s";
-  std::string heartbeat_interval_flag = "5s";
-  int64_t max_console_mib = 100;
-  int64_t max_transport_mib = 256;
-  // Agent admission (docs/security.md).
-  int max_pending_agents = 100;
-  int register_rate_per_source = 10;
-  int register_rate_total = 60;
-  // Git materials (docs/materials.md).
-  std::string material_poll_interval_flag = "60s";
-  std::string git_timeout_flag = "2m";
-  absl::Duration material_poll_interval;
-  absl::Duration git_timeout;
-  // The HTTP listener (docs/api.md): dashboard, JSON API, /metrics; "" = off.
-  std::string http_listen = "127.0.0.1:8153";
-  bool http_listen_given = false;
-  // TLS (docs/security.md): on unless --insecure.
-  std::string tls_cert;
-  std::string tls_key;
-  std::vector<std::string> tls_sans;
-  bool insecure = false;
-  std::string cipher_key_file;  // secure variables' key ("" = DIR/cipher.key)
-  // Retention (docs/operations.md): a finished run's artifacts and console
-  // log go when no rule keeps the run.
-  int retain_runs = 50;
-  int retain_days = 30;
-  int retain_deploys = 5;
-  std::string retention_interval_flag = "10m";
-  absl::Duration retention_interval;
-  // Parsed from the flags above.
-  absl::Duration agent_lost_timeout;
-  absl::Duration heartbeat_interval;
-};
-
-absl::StatusOr<absl::Duration> DurationFlag(const std::string& name, const std::string& text) {
-  std::optional<absl::Duration> d = gantry::config::ParseDuration(text, absl::Seconds(1));
-  if (!d || *d == absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat(name, " '", text, "': expected seconds or ",
-                                                   gantry::config::kDurationSyntax,
-                                                   ", above zero"));
-  }
-  return *d;
-}
-
-// Every flag is checked before anything is written. Returns an exit code
-// when the controller should not run (--help, a bad flag).
-std::optional<int> ParseFlags(int argc, char** argv, ControllerFlags& flags) {
-  CLI::App app{"gantry-controller: the Gantry continuous-delivery controller"};
-  app.add_option("--data-dir", flags.data_dir, "state directory (tokens, embedded PostgreSQL)")
-      ->required();
-  app.add_option("--listen", flags.listen,
-                 "address to serve agents and operators on (port 0: any)");
-  app.add_option("--database-url", flags.database_url,
-                 "PostgreSQL connection URL; without it an embedded cluster runs under DIR/pg");
-  app.add_option("--log-level", flags.log_level, "trace, debug, info, warn or error")
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
-  app.add_option("--pg-user", flags.pg_user, "user the embedded PostgreSQL runs as when root");
-  app.add_option("--agent-lost-timeout", flags.agent_lost_timeout_flag,
-                 "agent silence before its job is lost: seconds or a duration (30s, 2m)");
-  app.add_option("--heartbeat-interval", flags.heartbeat_interval_flag,
-                 "between agent heartbeats: seconds or a duration (5s, 500ms)");
-  app.add_option("--max-console-mib", flags.max_console_mib,
-                 "console log kept per job attempt, in MiB; later output is dropped after a "
-                 "truncation marker (0: no limit)")
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--max-transport-mib", flags.max_transport_mib,
-                 "memory gRPC may hold in connection buffers, in MiB; near it, flow-control "
-                 "windows shrink and fast senders are held back (0: no limit)")
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--max-pending-agents", flags.max_pending_agents,
-                 "agents waiting for approval at most; past it a registration without a valid "
-                 "register key is refused (0: none is accepted)")
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--register-rate-per-source", flags.register_rate_per_source,
-                 "registrations without a valid register key a minute from one address")
-      ->check(CLI::PositiveNumber);
-  app.add_option("--register-rate-total", flags.register_rate_total,
-                 "registrations without a valid register key a minute from all addresses")
-      ->check(CLI::PositiveNumber);
-  app.add_option("--material-poll-interval", flags.material_poll_interval_flag,
-                 "between polls of each git material (jittered ±10%, backed off on failure)");
-  app.add_option("--git-timeout", flags.git_timeout_flag,
-                 "longest a git command (fetch, log) may run before it is killed");
-  CLI::Option* http_listen =
-      app.add_option("--http-listen", flags.http_listen,
-                     "address to serve the dashboard, the JSON API and /metrics on (port 0: any; "
-                     "\"\": no HTTP)");
-  app.add_option("--tls-cert", flags.tls_cert,
-                 "PEM certificate (chain) to serve instead of the one made from the "
-                 "controller's CA under DIR/tls");
-  app.add_option("--tls-key", flags.tls_key, "PEM private key of --tls-cert");
-  app.add_option("--tls-san", flags.tls_sans,
-                 "another name (DNS name or IP address) the served certificate covers; "
-                 "repeat or comma-separate")
-      ->delimiter(',');
-  app.add_flag("--insecure", flags.insecure,
-               "serve plaintext, without TLS: only on a loopback --listen address");
-  app.add_option("--cipher-key-file", flags.cipher_key_file,
-                 "key of secure variables (base64, newest first) for controllers sharing a "
-                 "database; else $GANTRY_CIPHER_KEY, else DIR/cipher.key (made on first start)");
-  app.add_option("--retain-runs", flags.retain_runs,
-                 "retention: the newest N runs of each pipeline keep their artifacts and "
-                 "console logs, however old (0: this rule keeps none)")
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--retain-days", flags.retain_days,
-                 "retention: runs finished in the last D days keep their files (0: this rule "
-                 "keeps none; both 0: retention off)")
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--retain-deploys", flags.retain_deploys,
-                 "retention: the newest N deploys of each environment, and the runs they took "
-                 "as materials, keep their files (rollback targets)")
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--retention-interval", flags.retention_interval_flag,
-                 "between retention passes: seconds or a duration (10m, 1h)");
-  CLI11_PARSE(app, argc, argv);
-  flags.http_listen_given = http_listen->count() > 0;
-  if (flags.insecure && !gantry::tls::IsLoopbackHost(gantry::tls::HostOf(flags.listen))) {
-    std::cerr << "gantry-controller: --insecure is only allowed on a loopback --listen address "
-                 "(127.0.0.1, ::1, localhost), not '"
-              << flags.listen << "'\n";
-    return 2;
-  }
-  if (flags.insecure && (!flags.tls_cert.empty() || !flags.tls_key.empty())) {
-    std::cerr << "gantry-controller: --insecure cannot be given with --tls-cert/--tls-key\n";
-    return 2;
-  }
-  auto agent_lost_timeout = DurationFlag("--agent-lost-timeout", flags.agent_lost_timeout_flag);
-  auto heartbeat_interval = DurationFlag("--heartbeat-interval", flags.heartbeat_interval_flag);
-  for (const auto* d : {&agent_lost_timeout, &heartbeat_interval}) {
-    if (!d->ok()) {
-      std::cerr << "gantry-controller: " << d->status().message() << "\n";
-      return 2;
-    }
-  }
-  if (*agent_lost_timeout <= *heartbeat_interval) {
-    std::cerr << "gantry-controller: --agent-lost-timeout (" << flags.agent_lost_timeout_flag
-              << ") must be longer than --heartbeat-interval (" << flags.heartbeat_interval_flag
-              << ")\n";
-    return 2;
-  }
-  flags.agent_lost_timeout = *agent_lost_timeout;
-  flags.heartbeat_interval = *heartbeat_interval;
-  auto poll_interval = DurationFlag("--material-poll-interval", flags.material_poll_interval_flag);
-  auto git_timeout = DurationFlag("--git-timeout", flags.git_timeout_flag);
-  for (const auto* d : {&poll_interval, &git_timeout}) {
-    if (!d->ok()) {
-      std::cerr << "gantry-controller: " << d->status().message() << "\n";
-      return 2;
-    }
-  }
-  flags.material_poll_interval = *poll_interval;
-  flags.git_timeout = *git_timeout;
-  auto retention_interval = DurationFlag("--retention-interval", flags.retention_interval_flag);
-  if (!retention_interval.ok()) {
-    std::cerr << "gantry-controller: " << retention_interval.status().message() << "\n";
-    return 2;
-  }
-  flags.retention_interval = *retention_interval;
-  return std::nullopt;
 }
 
 // Signals are taken synchronously by main; every other thread has them blocked.
@@ -281,8 +117,8 @@ absl::StatusOr<std::vector<std::unique_ptr<gantry::store::Db>>> ConnectPool(
 std::unique_ptr<gantry::Scheduler> MakeScheduler(std::unique_ptr<gantry::store::Db> db,
                                                  const ControllerFlags& flags,
                                                  const std::string& register_key_hash,
-                                                 gantry::ConfigCache* configs,
-                                                 gantry::Clock* clock, gantry::AuditLog* audit) {
+                                                 gantry::ConfigCache* configs, gantry::Clock* clock,
+                                                 gantry::AuditLog* audit) {
   gantry::SchedulerOptions options;
   options.max_pending_agents = flags.max_pending_agents;
   options.register_limits.per_source_per_minute = flags.register_rate_per_source;
@@ -373,14 +209,14 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
   options.key_file = flags.tls_key;
   auto loaded = gantry::LoadOrCreateServerTls(options);
   if (!loaded.ok()) {
-    return absl::Status(loaded.status().code(),
-                        absl::StrCat("TLS: ", loaded.status().message()));
+    return absl::Status(loaded.status().code(), absl::StrCat("TLS: ", loaded.status().message()));
   }
   tls = std::move(*loaded);
-  spdlog::info("TLS on: certificate for {}{}; CA {} fingerprint {} (agents: --ca-file {} or "
-               "--ca-fingerprint {})",
-               absl::StrJoin(tls->names, ", "), flags.tls_cert.empty() ? "" : " (--tls-cert)",
-               tls->ca_file, tls->ca_fingerprint, tls->ca_file, tls->ca_fingerprint);
+  spdlog::info(
+      "TLS on: certificate for {}{}; CA {} fingerprint {} (agents: --ca-file {} or "
+      "--ca-fingerprint {})",
+      absl::StrJoin(tls->names, ", "), flags.tls_cert.empty() ? "" : " (--tls-cert)", tls->ca_file,
+      tls->ca_fingerprint, tls->ca_file, tls->ca_fingerprint);
   return gantry::MakeServerCredentials(*tls);
 }
 
@@ -397,7 +233,7 @@ void StopServing(gantry::Scheduler& scheduler, grpc::Server& server, gantry::Rea
 
 int main(int argc, char** argv) {
   ControllerFlags flags;
-  if (std::optional<int> exit_code = ParseFlags(argc, argv, flags)) return *exit_code;
+  if (std::optional<int> exit_code = gantry::ParseFlags(argc, argv, flags)) return *exit_code;
   gantry::SetupLogging("controller", flags.log_level);
   gantry::PrepareServerProcess();
   sigset_t signals = BlockStopSignals();
@@ -409,7 +245,8 @@ int main(int argc, char** argv) {
   // One controller per data dir, taken before anything in it is touched (the
   // embedded PostgreSQL, controller.addr): a second one would adopt the
   // first's postmaster and, stopping, stop it under the first.
-  absl::StatusOr<gantry::PidLock> dir_lock = gantry::PidLock::Acquire(data_dir + "/controller.lock");
+  absl::StatusOr<gantry::PidLock> dir_lock =
+      gantry::PidLock::Acquire(data_dir + "/controller.lock");
   if (absl::IsFailedPrecondition(dir_lock.status())) {
     return Fail(absl::StrCat("another gantry-controller (",
                              absl::StripPrefix(dir_lock.status().message(), "held by "),
@@ -422,8 +259,8 @@ int main(int argc, char** argv) {
   if (!credentials.ok()) return Fail(std::string(credentials.status().message()));
   {
     std::string key_source;
-    auto cipher = gantry::secrets::LoadControllerCipher(data_dir, flags.cipher_key_file,
-                                                        &key_source);
+    auto cipher =
+        gantry::secrets::LoadControllerCipher(data_dir, flags.cipher_key_file, &key_source);
     if (!cipher.ok()) return Fail(std::string(cipher.status().message()));
     spdlog::info("secure variables: AES-256-GCM key {} from {}", cipher->current_key_id(),
                  key_source);
