@@ -29,13 +29,7 @@ std::vector<v1::Deployment> Fill(store::Tx& tx, const std::string& environment,
   out.reserve(records.size());
   for (const auto& r : records) {
     v1::Deployment& d = out.emplace_back();
-    d.set_environment(environment);
-    d.set_pipeline(r.pipeline);
-    d.set_counter(r.counter);
-    d.set_label(r.label);
-    d.set_stage(r.stage);
-    d.set_stage_counter(r.stage_counter);
-    d.set_kind(r.stage_counter > 1 ? "rerun" : "deploy");
+    SetDeploymentFields(environment, r, &d);
     if (auto it = rollbacks.find(r.stage_run_id); it != rollbacks.end()) {
       const store::RollbackRecord& b = it->second;
       d.set_kind("rollback");
@@ -48,8 +42,6 @@ std::vector<v1::Deployment> Fill(store::Tx& tx, const std::string& environment,
       info->set_from_label(b.from_label);
     }
     d.set_marked_bad(bad.count(r.run_id) > 0);
-    SetTimestamp(r.at, d.mutable_at());
-    d.set_triggered_by(r.triggered_by);
     for (const auto& a : approvals) {
       // Approvals short of a quorum were recorded before the stage's first
       // attempt existed (stage_run_id 0); they belong to that attempt.
@@ -74,6 +66,30 @@ std::vector<v1::Deployment> Fill(store::Tx& tx, const std::string& environment,
 }
 
 }  // namespace
+
+void SetDeploymentFields(const std::string& environment, const store::DeploymentRecord& r,
+                         v1::Deployment* d) {
+  d->set_environment(environment);
+  d->set_pipeline(r.pipeline);
+  d->set_counter(r.counter);
+  d->set_label(r.label);
+  d->set_stage(r.stage);
+  d->set_stage_counter(r.stage_counter);
+  d->set_kind(r.stage_counter > 1 ? "rerun" : "deploy");
+  SetTimestamp(r.at, d->mutable_at());
+  d->set_triggered_by(r.triggered_by);
+}
+
+void AddDeployedMaterials(const std::vector<store::MaterialRevisionRecord>& materials,
+                          google::protobuf::RepeatedPtrField<v1::DeployedMaterial>* out) {
+  for (const auto& m : materials) {
+    v1::DeployedMaterial* dm = out->Add();
+    dm->set_material(m.material);
+    dm->set_revision(m.type == "git" ? m.revision : "");
+    dm->set_upstream_pipeline(m.upstream_pipeline);
+    dm->set_upstream_counter(m.upstream_counter);
+  }
+}
 
 std::vector<v1::Deployment> ReadDeployments(store::Tx& tx, const config::Environment& env,
                                             const DeployScope& scope, int64_t limit) {

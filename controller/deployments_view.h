@@ -14,6 +14,14 @@
 
 namespace gantry {
 
+// A deploy's own fields (kind "deploy" or "rerun"); approvals, materials
+// and rollback details need reads and are ReadDeployments'.
+void SetDeploymentFields(const std::string& environment, const store::DeploymentRecord& record,
+                         v1::Deployment* out);
+// Run materials as a deploy or a bad-version mark shows them (no labels).
+void AddDeployedMaterials(const std::vector<store::MaterialRevisionRecord>& materials,
+                          google::protobuf::RepeatedPtrField<v1::DeployedMaterial>* out);
+
 // Every deploy into `env`, newest first, at most `limit`; each with who
 // triggered and approved it and its materials.
 std::vector<v1::Deployment> ReadDeployments(store::Tx& tx, const config::Environment& env,

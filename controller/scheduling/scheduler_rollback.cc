@@ -2,47 +2,17 @@
 // (planner_rollback.cc decides; docs/rollback.md). Each is one batch,
 // answered after its commit; the edge has checked deploy permission.
 #include "absl/strings/str_cat.h"
+#include "controller/deployments_view.h"
 #include "controller/run_view.h"
 #include "controller/scheduling/scheduler.h"
 
 namespace gantry {
-namespace {
-
-void DeploymentView(const std::string& environment, const store::DeploymentRecord& d,
-                    const std::vector<store::MaterialRevisionRecord>& materials,
-                    v1::Deployment* out) {
-  for (const auto& m : materials) {
-    auto* dm = out->add_materials();
-    dm->set_material(m.material);
-    dm->set_revision(m.type == "git" ? m.revision : "");
-    dm->set_upstream_pipeline(m.upstream_pipeline);
-    dm->set_upstream_counter(m.upstream_counter);
-  }
-  out->set_environment(environment);
-  out->set_pipeline(d.pipeline);
-  out->set_counter(d.counter);
-  out->set_label(d.label);
-  out->set_stage(d.stage);
-  out->set_stage_counter(d.stage_counter);
-  out->set_kind(d.stage_counter > 1 ? "rerun" : "deploy");
-  SetTimestamp(d.at, out->mutable_at());
-  out->set_triggered_by(d.triggered_by);
-}
-
-}  // namespace
-
 void BadVersionView(const store::BadVersionRecord& m, v1::BadVersion* out) {
   out->set_environment(m.environment);
   out->set_pipeline(m.pipeline);
   out->set_counter(m.counter);
   out->set_label(m.label);
-  for (const auto& mat : m.materials) {
-    auto* dm = out->add_materials();
-    dm->set_material(mat.material);
-    dm->set_revision(mat.type == "git" ? mat.revision : "");
-    dm->set_upstream_pipeline(mat.upstream_pipeline);
-    dm->set_upstream_counter(mat.upstream_counter);
-  }
+  AddDeployedMaterials(m.materials, out->mutable_materials());
   out->set_marked_by(m.marked_by);
   out->set_reason(m.reason);
   SetTimestamp(m.marked_at, out->mutable_marked_at());
@@ -71,11 +41,11 @@ void Scheduler::Rollback(v1::RollbackRequest request, Principal who,
         if (failed) return done(*failed);
         v1::RollbackResponse response;
         *response.mutable_run() = RunView(outcome->run_id);
-        DeploymentView(request.environment(), outcome->from, outcome->from_materials,
-                       response.mutable_from());
+        SetDeploymentFields(request.environment(), outcome->from, response.mutable_from());
+        AddDeployedMaterials(outcome->from_materials, response.mutable_from()->mutable_materials());
         response.mutable_from()->set_marked_bad(true);
-        DeploymentView(request.environment(), outcome->to, outcome->to_materials,
-                       response.mutable_to());
+        SetDeploymentFields(request.environment(), outcome->to, response.mutable_to());
+        AddDeployedMaterials(outcome->to_materials, response.mutable_to()->mutable_materials());
         done(response);
       });
 }

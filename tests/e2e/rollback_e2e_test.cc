@@ -8,8 +8,11 @@
 //     sees the deploy's variables and upstream revision;
 //   - a hotfix fetches from build/N's build-installer while build/N's
 //     acceptance is still running, and after it failed.
+#include <fcntl.h>
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <sstream>
@@ -30,7 +33,8 @@ constexpr absl::Duration kRunDeadline = absl::Seconds(90);
 
 // @DIR@ is the test's directory: jobs append what they saw to files there.
 // build-installer writes the installer (its label); acceptance passes only
-// with ACCEPT=yes, and waits for @DIR@/go when HOLD=yes. staging deploys
+// with ACCEPT=yes, and with HOLD=yes blocks reading the FIFO @DIR@/go until
+// the test writes to it. staging deploys
 // automatically whatever build-installer made; production deploys behind a
 // gate and has a rollback stage behind another; hotfix takes the installer
 // straight from build-installer.
@@ -56,7 +60,7 @@ pipelines:
           jobs:
             test:
               tasks:
-                - exec: {command: /bin/sh, arguments: [-c, "if [ $HOLD = yes ]; then while [ ! -f @DIR@/go ]; do sleep 0.05; done; fi; test $ACCEPT = yes"]}
+                - exec: {command: /bin/sh, arguments: [-c, "if [ $HOLD = yes ]; then cat @DIR@/go >/dev/null; fi; test $ACCEPT = yes"]}
   staging:
     group: e2e
     materials:
@@ -128,6 +132,7 @@ class RollbackE2eTest : public ::testing::Test {
     prod.environments = {"prod"};
     ASSERT_TRUE(cluster_.StartAgent(prod).ok());
     ASSERT_TRUE(cluster_.WaitForIdleAgents()) << "the agents never became idle";
+    ASSERT_EQ(mkfifo((cluster_.dir() + "/go").c_str(), 0600), 0);
     absl::Status applied =
         cluster_.ApplyConfig(absl::StrReplaceAll(kConfig, {{"@DIR@", cluster_.dir()}}));
     ASSERT_TRUE(applied.ok()) << applied;
@@ -345,7 +350,17 @@ TEST_F(RollbackE2eTest, HotfixFetchesWhileAcceptanceRunsAndAfterItFailed) {
   ASSERT_TRUE(build1.ok()) << build1.status();
   EXPECT_EQ(build1->state(), "building") << "acceptance finished before the hotfix";
   EXPECT_TRUE(absl::StrContains(ReadAll(cluster_.dir() + "/hotfix.log"), "hotfix installer-1.1\n"));
-  cluster_.WriteFile("go", "");
+  // The held acceptance job is the FIFO's reader: opening it for writing
+  // succeeds once that job reads, and closing it lets the job go on.
+  int fd = -1;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        fd = open((cluster_.dir() + "/go").c_str(), O_WRONLY | O_NONBLOCK);
+        return fd >= 0;
+      },
+      kRunDeadline, absl::Milliseconds(50)))
+      << "acceptance never opened the FIFO";
+  close(fd);
   ASSERT_TRUE(cluster_.WaitForRunState("build/1", "passed", kRunDeadline)) << cluster_.LogTails();
 
   CliResult failed =
