@@ -163,7 +163,12 @@ absl::Status Db::Migrate() {
             "the database schema is at version ", current, " but this controller knows only up to ",
             known, ": run a newer gantry-controller"));
       }
-      if (m.version > current) {
+      // Versions are applied when not recorded, not only above the newest:
+      // two branches may add migrations out of order, and a gap left by one
+      // landing later must still be filled.
+      auto recorded =
+          work.exec_params("SELECT 1 FROM schema_migrations WHERE version = $1", m.version);
+      if (recorded.empty()) {
         work.exec(m.sql);
         work.exec_params("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.version,
                          m.name);
