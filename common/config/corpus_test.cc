@@ -113,14 +113,11 @@ TEST(CorpusTest, InvalidMaterials) {
 
 // The rich example uses several GoCD features Gantry lacks, depends on
 // itself and fetches from its own stage; its `tabs` and `script` task are
-// accepted, its `timer` is checked (and refused until timers fire).
+// accepted, and so is its `timer`.
 TEST(CorpusTest, Rich) {
   EXPECT_EQ(
       ErrorLines(ParseCorpus("rich.gocd.yaml")),
       Lines({"rich.gocd.yaml:7:5: 'tracking_tool' is not supported by Gantry",
-             "rich.gocd.yaml:10:5: 'timer' is not supported by Gantry yet (its spec is valid; "
-             "the controller does not fire timers): trigger the pipeline with 'gantry pipeline "
-             "trigger' from cron",
              "rich.gocd.yaml:18:7: material 'upstream': pipeline 'pipe2' "
              "cannot depend on itself",
              "rich.gocd.yaml:49:15: 'properties' is not supported by Gantry",

@@ -153,11 +153,6 @@ void ReadTimer(YamlReader& reader, const Field& field, Pipeline* p) {
   if (const Field* f = fields->Get("only_on_changes")) {
     p->timer.only_on_changes = reader.Bool(*f).value_or(false);
   }
-  // Read and checked, so the model and the message are ready; refused until
-  // the controller fires timers, rather than accepted and never run.
-  reader.Error(field.key_location,
-               "'timer' is not supported by Gantry yet (its spec is valid; the controller does "
-               "not fire timers): trigger the pipeline with 'gantry pipeline trigger' from cron");
 }
 
 // Substitutes the pipeline's parameters in its own values (all but

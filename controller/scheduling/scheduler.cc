@@ -79,7 +79,7 @@ absl::Status Scheduler::Start() {
     // count the stall against agents whose heartbeats queued with it.
     strand_.Post([this, posted = clock_->Now()] { Tick(posted); });
   });
-  return absl::OkStatus();
+  return StartTimers();
 }
 
 void Scheduler::Serving() {

@@ -36,6 +36,7 @@
 #include "controller/scheduling/change_notice.h"
 #include "controller/scheduling/db_cold_store.h"
 #include "controller/scheduling/dispatcher.h"
+#include "controller/scheduling/timer_schedule.h"
 #include "controller/store/db.h"
 #include "gantry/v1/agent.pb.h"
 #include "gantry/v1/operator.pb.h"
@@ -51,6 +52,8 @@ struct SchedulerOptions {
   absl::Duration agent_lost_timeout = absl::Seconds(30);
   // Per job attempt; later output is dropped after a truncation marker.
   int64_t max_console_bytes = 100 << 20;
+  // The zone timer specs are read in (GoCD: the server's), scheduler_timers.cc.
+  absl::TimeZone timer_zone = absl::LocalTimeZone();
   // Agent input waiting for the strand, in bytes: past it, sessions stop
   // reading (gRPC flow control then holds the agents back) until it drains.
   size_t max_inbox_bytes = 64 << 20;
@@ -222,6 +225,13 @@ class Scheduler {
   void Tick(absl::Time now);
   void RecordContacts(absl::Time now);
 
+  // scheduler_timers.cc: pipeline timers, checked every second.
+  absl::Status StartTimers();
+  void FireTimers(absl::Time now);
+  // For `only_on_changes`: whether a new run would take a material revision
+  // the pipeline's newest run did not.
+  absl::StatusOr<bool> MaterialsChanged(const config::Pipeline& pipeline);
+
   std::unique_ptr<store::Db> db_;
   ConfigCache* configs_;
   SchedulerOptions options_;
@@ -233,6 +243,8 @@ class Scheduler {
   Dispatcher dispatcher_;
   std::function<void(const absl::Status&)> fatal_;
   GitRevisionResolver git_resolver_;  // may be empty (no poller)
+  const GitHeads* git_heads_ = nullptr;  // may be null (no poller)
+  TimerSchedule timers_{options_.timer_zone};  // strand-only
   void ResolveThenDeliver(TriggerSpec spec, Reply<v1::PipelineRun> done);
   ChangeListener change_listener_;
   Strand strand_;

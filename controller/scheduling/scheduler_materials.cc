@@ -7,6 +7,7 @@ namespace gantry {
 
 void Scheduler::SetGitMaterials(const GitHeads* heads, GitRevisionResolver resolver) {
   planner_.set_git_heads(heads);
+  git_heads_ = heads;
   git_resolver_ = std::move(resolver);
 }
 

@@ -12,6 +12,7 @@
 
 #include "controller/store/material_records.h"
 #include "controller/store/records.h"
+#include "controller/store/timer_records.h"
 #include "controller/store/write_batch.h"
 
 namespace pqxx {
@@ -149,6 +150,11 @@ class Tx {
   std::vector<MaterialCommitRecord> MaterialCommits(const std::string& pipeline,
                                                     const std::string& material,
                                                     const std::string& revision);
+
+  // --- pipeline timers (tx_timers.cc; controller/scheduling/timer_schedule.h)
+  std::vector<TimerStateRecord> TimerStates();
+  void SetTimerState(const TimerStateRecord& state);
+  void DeleteTimerState(const std::string& pipeline);
 
   // --- agents and their admission (tx_agents.cc)
   std::vector<AgentRecord> Agents();

@@ -2,7 +2,7 @@
 // stages from a template in another file, with parameters; its `script`
 // tasks run as the script-executor plugin runs them (bash, the script's
 // status); a job with `elastic_profile_id` lands only on the agent that
-// carries that profile.
+// carries that profile; a timer triggers a pipeline.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -135,6 +135,31 @@ pipelines:
   EXPECT_EQ(failing->state(), "failed");
   EXPECT_EQ(Marker("failing"), "before");
   EXPECT_EQ(Marker("cleanup"), "cleanup #1");
+}
+
+// A GoCD timer fires on the controller's clock: a spec of every second
+// runs the pipeline without a trigger, and `pipeline show` names the timer
+// as the cause. With `only_on_changes` and no materials, only the first tick
+// has something to build. (Ticks under a fake clock, missed ticks and
+// only_on_changes are covered by controller/scheduling/timer_test.cc.)
+TEST_F(GoCDCompatE2eTest, TimerTriggersThePipeline) {
+  ASSERT_TRUE(cluster_
+                  .ApplyConfig(R"(format_version: 10
+pipelines:
+  ticking:
+    timer: {spec: "* * * * * ?", only_on_changes: true}
+    stages: [{s: {jobs: {j: {tasks: [{exec: {command: "true"}}]}}}}]
+)")
+                  .ok());
+  ASSERT_TRUE(cluster_.WaitForRunState("ticking/1", "passed", kRunDeadline)) << cluster_.LogTails();
+  absl::StatusOr<v1::PipelineRun> shown = cluster_.ShowRun("ticking/1");
+  ASSERT_TRUE(shown.ok()) << shown.status();
+  EXPECT_EQ(shown->cause().kind(), "timer");
+  EXPECT_EQ(shown->cause().message(), "timer '* * * * * ?'");
+  CliResult text = cluster_.Cli({"pipeline", "show", "ticking/1"});
+  ASSERT_EQ(text.exit_code, 0) << text.ToString();
+  EXPECT_TRUE(absl::StrContains(text.out, "build cause:     timer: timer '* * * * * ?'"))
+      << text.out;
 }
 
 }  // namespace
