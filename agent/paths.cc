@@ -10,6 +10,10 @@ std::string IdentityPath(const std::string& work_dir) {
   return absl::StrCat(work_dir, "/agent.json");
 }
 
+std::string ClientKeyPath(const std::string& work_dir) { return work_dir + "/agent.key"; }
+
+std::string ClientCertPath(const std::string& work_dir) { return work_dir + "/agent.crt"; }
+
 std::string LockPath(const std::string& work_dir) {
   return absl::StrCat(work_dir, "/agent.lock");
 }

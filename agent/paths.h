@@ -5,6 +5,10 @@
 //   |-- agent.json                     identity from Register: agent id,
 //   |                                  token, name (mode 0600; the token is
 //   |                                  the agent's only credential)
+//   |-- agent.key, agent.crt           the agent's private key (0600, made
+//   |                                  here, never sent) and the client
+//   |                                  certificate the controller signed for
+//   |                                  it at registration: its identity
 //   |-- agent.lock                     flock held by the running agent
 //   |                                  (identity_lock.h); holds its pid
 //   |-- pipelines/
@@ -31,6 +35,10 @@ namespace gantry::agent {
 
 // DIR/agent.json.
 std::string IdentityPath(const std::string& work_dir);
+
+// DIR/agent.key and DIR/agent.crt.
+std::string ClientKeyPath(const std::string& work_dir);
+std::string ClientCertPath(const std::string& work_dir);
 
 // DIR/agent.lock.
 std::string LockPath(const std::string& work_dir);

@@ -20,6 +20,7 @@ absl::StatusOr<Registration> RegisterAgent(
   req.set_hostname(request.hostname);
   for (const auto& r : request.resources) req.add_resources(r);
   for (const auto& e : request.environments) req.add_environments(e);
+  req.set_csr(request.csr);
 
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
@@ -36,6 +37,7 @@ absl::StatusOr<Registration> RegisterAgent(
   out.state = resp.state();
   out.refused_resources = resp.refused_resources();
   out.refused_environments = resp.refused_environments();
+  out.certificate = resp.certificate();
   return out;
 }
 

@@ -19,6 +19,8 @@ struct RegistrationRequest {
   std::string hostname;
   std::vector<std::string> resources;
   std::vector<std::string> environments;
+  // PEM CSR for the agent's own key ("" when talking plaintext).
+  std::string csr;
 };
 
 struct Registration {
@@ -29,6 +31,8 @@ struct Registration {
   // environments (beyond the register key's scope).
   google::protobuf::RepeatedPtrField<std::string> refused_resources;
   google::protobuf::RepeatedPtrField<std::string> refused_environments;
+  // PEM client certificate the controller signed from the CSR ("" without).
+  std::string certificate;
 };
 
 // Calls Register with `timeout` as the deadline. The gRPC status comes back

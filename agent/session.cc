@@ -14,6 +14,7 @@
 #include "common/crypto.h"
 #include "common/files.h"
 #include "common/grpc_status.h"
+#include "common/tls/pki.h"
 #include "spdlog/spdlog.h"
 
 namespace gantry::agent {
@@ -102,7 +103,7 @@ bool Session::WaitForStop(absl::Duration delay) {
 
 bool Session::JobActive() const { return job_ && !job_->completed; }
 
-std::shared_ptr<grpc::Channel> Session::Dial() const {
+std::shared_ptr<grpc::Channel> Session::Dial(bool* with_cert) const {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, absl::ToInt64Milliseconds(options_.keepalive_time));
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, absl::ToInt64Milliseconds(options_.keepalive_timeout));
@@ -124,8 +125,15 @@ std::shared_ptr<grpc::Channel> Session::Dial() const {
   // just-restarted controller has not finished yet, each abandoned socket
   // left on the controller (docs/performance.md). rpc_timeout bounds a hung
   // connect.
-  return grpc::CreateCustomChannel(options_.controller_address,
-                                   tls::MakeChannelCredentials(options_.tls), args);
+  tls::ClientTls creds = options_.tls;
+  {
+    absl::MutexLock lock(&mu_);
+    creds.key_pem = client_key_pem_;
+    creds.cert_chain_pem = client_cert_pem_;
+  }
+  *with_cert = !creds.insecure && !creds.cert_chain_pem.empty();
+  return grpc::CreateCustomChannel(options_.controller_address, tls::MakeChannelCredentials(creds),
+                                   args);
 }
 
 absl::Status Session::Run() {
@@ -148,7 +156,8 @@ absl::Status Session::Run() {
     // connection failed sits in gRPC's own reconnect backoff, failing our
     // calls at once until its timer fires, however often we retry. The
     // timing of attempts is ours alone (Backoff).
-    std::shared_ptr<grpc::Channel> channel = Dial();
+    bool with_cert = false;
+    std::shared_ptr<grpc::Channel> channel = Dial(&with_cert);
     auto stub = gantry::v1::AgentService::NewStub(channel);
     {
       absl::MutexLock lock(&mu_);
@@ -160,6 +169,12 @@ absl::Status Session::Run() {
     if (retry_after > absl::ZeroDuration()) {
       if (WaitForStop(retry_after)) break;
       continue;
+    }
+    {
+      // Registered just now over a channel without our certificate: the
+      // session goes over a new one that presents it.
+      absl::MutexLock lock(&mu_);
+      if (!with_cert && !options_.tls.insecure && !client_cert_pem_.empty()) continue;
     }
 
     std::optional<absl::Duration> delay =
@@ -235,6 +250,7 @@ absl::Status Session::EnsureIdentity(gantry::v1::AgentService::StubInterface& st
   if (!register_again) {
     auto loaded = LoadIdentity(path);
     if (loaded.ok()) {
+      LoadClientCertificate();
       absl::MutexLock lock(&mu_);
       identity_ = *loaded;
       return absl::OkStatus();
@@ -254,6 +270,17 @@ absl::Status Session::Register(gantry::v1::AgentService::StubInterface& stub, Ba
   request.hostname = options_.hostname;
   request.resources = options_.resources;
   request.environments = options_.environments;
+  // A key of our own, made here and never sent: the controller signs a
+  // certificate for it, and that certificate is this agent's identity.
+  std::string key_pem;
+  if (!options_.tls.insecure) {
+    absl::StatusOr<std::string> key = tls::GenerateKeyPem();
+    if (!key.ok()) return key.status();
+    absl::StatusOr<std::string> csr = tls::MakeCsr(*key, request.name);
+    if (!csr.ok()) return csr.status();
+    key_pem = *std::move(key);
+    request.csr = *std::move(csr);
+  }
   auto registered = RegisterAgent(stub, request, options_.rpc_timeout);
   if (!registered.ok()) {
     const absl::Status& s = registered.status();
@@ -279,6 +306,19 @@ absl::Status Session::Register(gantry::v1::AgentService::StubInterface& stub, Ba
     }
     return absl::OkStatus();
   }
+  // Key and certificate before agent.json: an identity on disk always has
+  // its credentials beside it.
+  if (!registered->certificate.empty()) {
+    if (absl::Status st = WriteFileAtomic(ClientKeyPath(options_.work_dir), key_pem, 0600);
+        !st.ok()) {
+      return st;
+    }
+    if (absl::Status st =
+            WriteFileAtomic(ClientCertPath(options_.work_dir), registered->certificate, 0600);
+        !st.ok()) {
+      return st;
+    }
+  }
   if (absl::Status saved = SaveIdentity(identity_path, registered->identity); !saved.ok()) {
     return saved;
   }
@@ -286,9 +326,32 @@ absl::Status Session::Register(gantry::v1::AgentService::StubInterface& stub, Ba
                registered->identity.name, registered->state);
   absl::MutexLock lock(&mu_);
   NoteRefused(registered->refused_resources, registered->refused_environments);
+  if (!registered->certificate.empty()) {
+    client_key_pem_ = std::move(key_pem);
+    client_cert_pem_ = registered->certificate;
+  }
   identity_ = registered->identity;
   register_again_ = false;
   return absl::OkStatus();
+}
+
+void Session::LoadClientCertificate() {
+  const std::string key_path = ClientKeyPath(options_.work_dir);
+  const std::string cert_path = ClientCertPath(options_.work_dir);
+  absl::StatusOr<std::string> key = ReadFile(key_path);
+  absl::StatusOr<std::string> cert = ReadFile(cert_path);
+  if (!key.ok() || !cert.ok()) {
+    if (!options_.tls.insecure) {
+      spdlog::warn(
+          "no client certificate ({} and {}): the controller accepts this agent only if it "
+          "allows agents without one; delete {} and register again to get one",
+          key_path, cert_path, IdentityPath(options_.work_dir));
+    }
+    return;
+  }
+  absl::MutexLock lock(&mu_);
+  client_key_pem_ = *std::move(key);
+  client_cert_pem_ = *std::move(cert);
 }
 
 void Session::Supervise(absl::Time welcome_deadline) {

@@ -133,8 +133,11 @@ class Session {
     bool welcomed = false;
   };
 
-  // A new channel to the controller, with no connection history.
-  std::shared_ptr<grpc::Channel> Dial() const;
+  // A new channel to the controller, with no connection history; with the
+  // agent's client certificate once it has one (*with_cert says).
+  std::shared_ptr<grpc::Channel> Dial(bool* with_cert) const;
+  // Reads DIR/agent.key and agent.crt, when both are there.
+  void LoadClientCertificate();
 
   // Loads or obtains the identity. Errors: fatal ones as returned status;
   // retryable ones set *retry_after.
@@ -185,6 +188,10 @@ class Session {
   absl::CondVar cv_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<AgentIdentity> identity_ ABSL_GUARDED_BY(mu_);
+  // The agent's key and the certificate the controller signed for it;
+  // empty before registration (and when talking plaintext).
+  std::string client_key_pem_ ABSL_GUARDED_BY(mu_);
+  std::string client_cert_pem_ ABSL_GUARDED_BY(mu_);
   // The controller did not know our id: ignore agent.json, register anew.
   bool register_again_ ABSL_GUARDED_BY(mu_) = false;
   AttemptOutbox outbox_ ABSL_GUARDED_BY(mu_);

@@ -1,5 +1,7 @@
 // gantry secret encrypt: a value read from stdin, encrypted with the
 // controller's key, printed for a `secure_variables` entry in YAML.
+// gantry secret rotate-key: a new key, every stored secure value
+// re-encrypted under it (admins).
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <iterator>
@@ -37,6 +39,29 @@ absl::StatusOr<int> Encrypt(CommandContext& ctx, bool keep_newline) {
   return kExitOk;
 }
 
+absl::StatusOr<int> RotateKey(CommandContext& ctx) {
+  ASSIGN_OR_RETURN(Connection * conn, ctx.connection());
+  v1::RotateCipherKeyRequest request;
+  v1::RotateCipherKeyResponse response;
+  auto context = conn->NewContext();
+  RETURN_IF_ERROR(conn->Check(conn->stub().RotateCipherKey(context.get(), request, &response)));
+  if (ctx.json()) {
+    RETURN_IF_ERROR(ctx.PrintJson(response));
+    return kExitOk;
+  }
+  ctx.out() << "cipher key rotated: " << response.old_key_id() << " -> " << response.new_key_id()
+            << " (" << response.key_file() << ")\n"
+            << "re-encrypted: " << response.config_files() << " in config files, "
+            << response.config_diffs() << " in config diffs, " << response.run_variables()
+            << " secure run variables\n";
+  if (response.undecryptable() > 0) {
+    ctx.out() << response.undecryptable()
+              << " stored value(s) could not be decrypted (a key this controller does not "
+                 "hold) and were left as they were\n";
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 void AddSecretCommands(CLI::App& app, Action* action) {
@@ -52,6 +77,10 @@ void AddSecretCommands(CLI::App& app, Action* action) {
   encrypt->callback([action, keep_newline] {
     *action = [keep_newline](CommandContext& ctx) { return Encrypt(ctx, *keep_newline); };
   });
+  CLI::App* rotate = secret->add_subcommand(
+      "rotate-key",
+      "Admins: make a new cipher key and re-encrypt every stored secure value under it");
+  rotate->callback([action] { *action = [](CommandContext& ctx) { return RotateKey(ctx); }; });
 }
 
 }  // namespace gantry::cli

@@ -75,6 +75,10 @@ std::optional<int> ParseFlags(int argc, char** argv, ControllerFlags& flags) {
       ->delimiter(',');
   app.add_flag("--insecure", flags.insecure,
                "serve plaintext, without TLS: only on a loopback --listen address");
+  app.add_flag("--agent-token-auth", flags.agent_token_auth,
+               "also accept agents that present no client certificate, on their token alone "
+               "(weaker: for simulated agents and agents registered before agent "
+               "certificates; warned about at every start)");
   app.add_option("--cipher-key-file", flags.cipher_key_file,
                  "key of secure variables (base64, newest first) for controllers sharing a "
                  "database; else $GANTRY_CIPHER_KEY, else DIR/cipher.key (made on first start)");

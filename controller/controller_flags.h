@@ -38,6 +38,9 @@ struct ControllerFlags {
   std::string tls_key;
   std::vector<std::string> tls_sans;
   bool insecure = false;
+  // Agents without a client certificate pass on their token alone (weaker;
+  // for simulated fleets and agents registered before certificates).
+  bool agent_token_auth = false;
   std::string cipher_key_file;  // secure variables' key ("" = DIR/cipher.key)
   // Retention (docs/operations.md): a finished run's artifacts and console
   // log go when no rule keeps the run.

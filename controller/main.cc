@@ -24,6 +24,7 @@
 #include "common/pid_lock.h"
 #include "common/process_setup.h"
 #include "common/secrets/cipher.h"
+#include "controller/tls/agent_certificates.h"
 #include "common/tls/client_tls.h"
 #include "controller/bootstrap.h"
 #include "controller/clock.h"
@@ -264,7 +265,9 @@ int main(int argc, char** argv) {
     if (!cipher.ok()) return Fail(std::string(cipher.status().message()));
     spdlog::info("secure variables: AES-256-GCM key {} from {}", cipher->current_key_id(),
                  key_source);
-    gantry::secrets::SetProcessCipher(std::move(*cipher));
+    // A key from the environment cannot be rewritten by `secret rotate-key`.
+    gantry::secrets::SetProcessCipher(std::move(*cipher),
+                                      key_source.front() == '$' ? "" : key_source);
   }
 
   std::unique_ptr<gantry::EmbeddedPostgres> embedded;
@@ -316,9 +319,24 @@ int main(int argc, char** argv) {
   gantry::ArtifactService artifacts(std::move(*artifact_dbs), &configs, &blobs);
   gantry::IdentityService identity(std::move((*identity_dbs)[1]), &tokens);
   gantry::Authorizer authz(&configs);
+  // Agents' client certificates, on a connection of their own; none when
+  // serving plaintext.
+  std::unique_ptr<gantry::AgentCertificates> agent_certs;
+  if (tls) {
+    auto certs_db = gantry::store::Db::Connect(flags.database_url);
+    if (!certs_db.ok()) return Fail(std::string(certs_db.status().message()));
+    agent_certs = std::make_unique<gantry::AgentCertificates>(*tls, std::move(*certs_db),
+                                                              flags.agent_token_auth);
+    if (auto st = agent_certs->Load(); !st.ok()) return Fail(st.ToString());
+    if (flags.agent_token_auth) {
+      spdlog::warn("--agent-token-auth: agents without a client certificate are let in on their "
+                   "token alone");
+    }
+  }
   gantry::rpc::OperatorService operator_service(
-      {scheduler.get(), &reads, &artifacts, &identity, &tokens, &authz, &audit, materials->get()});
-  gantry::rpc::AgentService agent_service(scheduler.get(), &artifacts);
+      {scheduler.get(), &reads, &artifacts, &identity, &tokens, &authz, &audit, materials->get(),
+       agent_certs.get()});
+  gantry::rpc::AgentService agent_service(scheduler.get(), &artifacts, agent_certs.get());
   // Retention works beside the scheduler, on a connection of its own.
   auto retention_db = gantry::store::Db::Connect(flags.database_url);
   if (!retention_db.ok()) return Fail(std::string(retention_db.status().message()));
@@ -356,6 +374,7 @@ int main(int argc, char** argv) {
   (*materials)->Stop();
   StopServing(*scheduler, *server, reads, artifacts);
   server.reset();
+  if (agent_certs) agent_certs->Stop();
   identity.Stop();
   audit.Flush();
   scheduler.reset();

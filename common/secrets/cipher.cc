@@ -6,9 +6,11 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -30,7 +32,12 @@ struct CtxFree {
   void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
 };
 
-std::unique_ptr<Cipher> process_cipher;
+// Every cipher ever set stays alive: a caller may still hold the pointer
+// ProcessCipher() gave it before a key rotation replaced it.
+std::mutex process_mu;
+std::vector<std::unique_ptr<Cipher>>* process_ciphers = new std::vector<std::unique_ptr<Cipher>>;
+std::atomic<const Cipher*> process_cipher{nullptr};
+std::string* process_key_file = new std::string;
 
 }  // namespace
 
@@ -78,6 +85,11 @@ std::string Cipher::NewKeyText() {
 }
 
 std::string Cipher::current_key_id() const { return keys_.empty() ? "" : keys_[0].id; }
+
+std::string KeyIdOf(const std::string& ciphertext) {
+  if (!IsCiphertext(ciphertext)) return "";
+  return ciphertext.substr(strlen(kCiphertextPrefix), 8);
+}
 
 absl::StatusOr<std::string> Cipher::Encrypt(const std::string& plain, bool deterministic) const {
   if (keys_.empty()) return absl::FailedPreconditionError("no cipher key");
@@ -200,10 +212,18 @@ std::string EncryptForStorage(const std::string& value) {
   return encrypted.ok() ? *encrypted : value;
 }
 
-const Cipher* ProcessCipher() { return process_cipher.get(); }
+const Cipher* ProcessCipher() { return process_cipher.load(std::memory_order_acquire); }
 
-void SetProcessCipher(Cipher cipher) {
-  process_cipher = std::make_unique<Cipher>(std::move(cipher));
+void SetProcessCipher(Cipher cipher, std::string key_file) {
+  std::lock_guard<std::mutex> lock(process_mu);
+  process_ciphers->push_back(std::make_unique<Cipher>(std::move(cipher)));
+  *process_key_file = std::move(key_file);
+  process_cipher.store(process_ciphers->back().get(), std::memory_order_release);
+}
+
+std::string ProcessCipherKeyFile() {
+  std::lock_guard<std::mutex> lock(process_mu);
+  return *process_key_file;
 }
 
 }  // namespace gantry::secrets

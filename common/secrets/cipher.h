@@ -61,8 +61,15 @@ std::string DecryptForJob(const std::string& name, const std::string& value);
 // is one and it is not a ciphertext already), else as it is.
 std::string EncryptForStorage(const std::string& value);
 
-// The process's cipher, set once by the controller's main; null elsewhere.
+// The process's cipher, set by the controller's main and again by a key
+// rotation; null elsewhere. A pointer once returned stays valid.
 const Cipher* ProcessCipher();
-void SetProcessCipher(Cipher cipher);
+// `key_file`: the file the keys came from, which a rotation rewrites ("":
+// they came from $GANTRY_CIPHER_KEY, which a rotation cannot change).
+void SetProcessCipher(Cipher cipher, std::string key_file = "");
+std::string ProcessCipherKeyFile();
+
+// The key id of a ciphertext ("" for anything else).
+std::string KeyIdOf(const std::string& ciphertext);
 
 }  // namespace gantry::secrets

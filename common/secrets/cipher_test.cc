@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/match.h"
+#include "common/secrets/reencrypt.h"
 #include "common/secrets/secure_values.h"
 
 namespace gantry::secrets {
@@ -92,6 +93,31 @@ TEST(SecureValuesTest, BlockScalarIsRefusedWithItsPlace) {
   ASSERT_FALSE(out.ok());
   EXPECT_TRUE(absl::StartsWith(out.status().message(), "p.yaml:4:")) << out.status();
   EXPECT_TRUE(absl::StrContains(out.status().message(), "'KEY'")) << out.status();
+}
+
+// A rotation's rewrite: every ciphertext of the old key moves to the new
+// one, the text around them stays, and what no key held opens is left.
+TEST(ReencryptTest, MovesEveryValueToTheNewKeyAndKeepsTheRest) {
+  std::string old_key = Cipher::NewKeyText();
+  Cipher old_cipher = *Cipher::FromKeyText(old_key, "old");
+  Cipher rotated = *Cipher::FromKeyText(Cipher::NewKeyText() + "\n" + old_key, "new");
+  std::string a = *old_cipher.Encrypt("alpha", true);
+  std::string b = *old_cipher.Encrypt("beta");
+  std::string foreign = *NewCipher().Encrypt("gamma");
+  std::string text = "A: \"" + a + "\"\n+  B: " + b + "\nC: " + foreign + "\nplain: x\n";
+  Reencrypted r = ReencryptText(text, rotated, true);
+  EXPECT_EQ(r.changed, 2);
+  EXPECT_EQ(r.undecryptable, 1);
+  EXPECT_FALSE(absl::StrContains(r.text, a));
+  EXPECT_FALSE(absl::StrContains(r.text, b));
+  EXPECT_TRUE(absl::StrContains(r.text, foreign));
+  EXPECT_TRUE(absl::StrContains(r.text, "\nplain: x\n"));
+  // Deterministic: what config apply makes of the plain value.
+  EXPECT_TRUE(absl::StrContains(r.text, "A: \"" + *rotated.Encrypt("alpha", true) + "\"\n"));
+  // Again: nothing left to move.
+  Reencrypted again = ReencryptText(r.text, rotated, true);
+  EXPECT_EQ(again.changed, 0);
+  EXPECT_EQ(again.text, r.text);
 }
 
 }  // namespace

@@ -3,12 +3,47 @@
 #include <spdlog/spdlog.h>
 
 #include <deque>
+#include <map>
 #include <mutex>
 
 #include "common/grpc_status.h"
 #include "controller/rpc/artifact_streams.h"
 
 namespace gantry::rpc {
+
+struct AgentService::LiveSessions {
+  std::mutex mu;
+  std::multimap<std::string, std::weak_ptr<AgentChannel>> by_agent;
+
+  void Add(const std::string& agent_id, std::weak_ptr<AgentChannel> channel) {
+    std::lock_guard<std::mutex> lock(mu);
+    by_agent.emplace(agent_id, std::move(channel));
+  }
+  void Remove(const std::string& agent_id, const AgentChannel* channel) {
+    std::lock_guard<std::mutex> lock(mu);
+    auto [begin, end] = by_agent.equal_range(agent_id);
+    for (auto it = begin; it != end;) {
+      auto held = it->second.lock();
+      it = (!held || held.get() == channel) ? by_agent.erase(it) : std::next(it);
+    }
+  }
+  void CloseAll(const std::string& agent_id, const absl::Status& why) {
+    std::vector<std::shared_ptr<AgentChannel>> channels;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      auto [begin, end] = by_agent.equal_range(agent_id);
+      for (auto it = begin; it != end; ++it) {
+        if (auto held = it->second.lock()) channels.push_back(std::move(held));
+      }
+    }
+    for (const auto& c : channels) {
+      spdlog::warn("agent {}: closing its session from {}: {}", agent_id, c->peer(),
+                   std::string(why.message()));
+      c->Close(why);
+    }
+  }
+};
+
 namespace {
 
 class SessionReactor;
@@ -37,8 +72,15 @@ class SessionChannel final : public AgentChannel {
 class SessionReactor final
     : public grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage> {
  public:
-  SessionReactor(Scheduler* scheduler, std::string peer)
-      : scheduler_(scheduler), channel_(std::make_shared<SessionChannel>(this, std::move(peer))) {
+  // `certs` null: no certificate check (plaintext); `serial` is the
+  // client certificate's ("" without one).
+  SessionReactor(Scheduler* scheduler, std::string peer, AgentCertificates* certs,
+                 std::string serial, std::shared_ptr<AgentService::LiveSessions> live)
+      : scheduler_(scheduler),
+        channel_(std::make_shared<SessionChannel>(this, std::move(peer))),
+        certs_(certs),
+        serial_(std::move(serial)),
+        live_(std::move(live)) {
     StartRead(&incoming_);
   }
 
@@ -66,11 +108,24 @@ class SessionReactor final
     }
     if (!hello_seen_) {
       if (incoming_.kind_case() != v1::AgentMessage::kHello) {
-        RequestFinish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                   "the first message must be a hello"));
+        RequestFinish(
+            grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the first message must be a hello"));
         return;
       }
+      if (certs_ != nullptr) {
+        // The certificate is the agent's identity; the token in the Hello
+        // alone does not let anyone in.
+        absl::Status st = certs_->Check(serial_, incoming_.hello().agent_id());
+        if (!st.ok()) {
+          spdlog::warn("agent session from {} refused: {}", channel_->peer(),
+                       std::string(st.message()));
+          RequestFinish(ToGrpcStatus(st));
+          return;
+        }
+      }
       hello_seen_ = true;
+      agent_id_ = incoming_.hello().agent_id();
+      live_->Add(agent_id_, channel_);
       keep_reading = scheduler_->AgentConnected(channel_, incoming_.hello());
     } else {
       keep_reading = scheduler_->AgentMessage(channel_, incoming_);
@@ -105,7 +160,10 @@ class SessionReactor final
 
   void OnDone() override {
     channel_->Detach();
-    if (hello_seen_) scheduler_->AgentDisconnected(channel_);
+    if (hello_seen_) {
+      live_->Remove(agent_id_, channel_.get());
+      scheduler_->AgentDisconnected(channel_);
+    }
     delete this;
   }
 
@@ -125,8 +183,12 @@ class SessionReactor final
 
   Scheduler* scheduler_;
   std::shared_ptr<SessionChannel> channel_;
+  AgentCertificates* certs_;
+  const std::string serial_;
+  std::shared_ptr<AgentService::LiveSessions> live_;
   v1::AgentMessage incoming_;
   bool hello_seen_ = false;
+  std::string agent_id_;
 
   std::mutex mu_;
   std::deque<v1::ControllerMessage> outgoing_;
@@ -153,34 +215,85 @@ void SessionChannel::Close(const absl::Status& status) {
 
 }  // namespace
 
+AgentService::AgentService(Scheduler* scheduler, ArtifactService* artifacts,
+                           AgentCertificates* certs)
+    : scheduler_(scheduler),
+      artifacts_(artifacts),
+      certs_(certs),
+      live_(std::make_shared<LiveSessions>()) {
+  if (certs_ != nullptr) {
+    certs_->set_revocation_listener(
+        [live = live_](const std::string& agent_id, const absl::Status& why) {
+          live->CloseAll(agent_id, why);
+        });
+  }
+}
+
 grpc::ServerUnaryReactor* AgentService::Register(grpc::CallbackServerContext* ctx,
                                                  const v1::RegisterRequest* req,
                                                  v1::RegisterResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  scheduler_->Register(*req, ctx->peer(), [reactor, resp](absl::StatusOr<v1::RegisterResponse> r) {
-    if (!r.ok()) {
-      reactor->Finish(ToGrpcStatus(r.status()));
-      return;
-    }
-    *resp = std::move(*r);
-    reactor->Finish(grpc::Status::OK);
-  });
+  // Without a CSR (an agent of before certificates, a simulated one) the
+  // agent is registered without a certificate, and is refused at its Hello
+  // unless --agent-token-auth.
+  AgentCertificates* certs = req->csr().empty() ? nullptr : certs_;
+  std::string csr = req->csr();
+  scheduler_->Register(
+      *req, ctx->peer(), [reactor, resp, certs, csr](absl::StatusOr<v1::RegisterResponse> r) {
+        if (!r.ok()) {
+          reactor->Finish(ToGrpcStatus(r.status()));
+          return;
+        }
+        *resp = std::move(*r);
+        if (certs == nullptr) {
+          reactor->Finish(grpc::Status::OK);
+          return;
+        }
+        certs->Issue(resp->agent_id(), csr, [reactor, resp](absl::StatusOr<std::string> cert) {
+          if (!cert.ok()) {
+            spdlog::error("agent {}: no certificate issued: {}", resp->agent_id(),
+                          cert.status().ToString());
+            reactor->Finish(ToGrpcStatus(cert.status()));
+            return;
+          }
+          resp->set_certificate(*std::move(cert));
+          reactor->Finish(grpc::Status::OK);
+        });
+      });
   return reactor;
 }
 
 grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* AgentService::Session(
     grpc::CallbackServerContext* ctx) {
-  return new SessionReactor(scheduler_, ctx->peer());
+  std::string serial = certs_ != nullptr ? AgentCertificates::PeerSerial(*ctx->auth_context()) : "";
+  return new SessionReactor(scheduler_, ctx->peer(), certs_, std::move(serial), live_);
 }
 
+namespace {
+
+// The artifact calls name their agent in AgentAuth; it must be the holder
+// of the connection's certificate.
+AgentCheck CheckFor(AgentCertificates* certs, grpc::CallbackServerContext* ctx) {
+  if (certs == nullptr) return nullptr;
+  return [certs, serial = AgentCertificates::PeerSerial(*ctx->auth_context()),
+          peer = ctx->peer()](const std::string& agent_id) {
+    absl::Status st = certs->Check(serial, agent_id);
+    if (!st.ok())
+      spdlog::warn("agent artifact call from {} refused: {}", peer, std::string(st.message()));
+    return st;
+  };
+}
+
+}  // namespace
+
 grpc::ServerReadReactor<v1::UploadArtifactRequest>* AgentService::UploadArtifact(
-    grpc::CallbackServerContext*, v1::UploadArtifactResponse* resp) {
-  return NewUploadReactor(artifacts_, resp);
+    grpc::CallbackServerContext* ctx, v1::UploadArtifactResponse* resp) {
+  return NewUploadReactor(artifacts_, resp, CheckFor(certs_, ctx));
 }
 
 grpc::ServerWriteReactor<v1::ArtifactStreamChunk>* AgentService::DownloadArtifact(
-    grpc::CallbackServerContext*, const v1::DownloadArtifactRequest* req) {
-  return NewDownloadReactor(artifacts_, *req);
+    grpc::CallbackServerContext* ctx, const v1::DownloadArtifactRequest* req) {
+  return NewDownloadReactor(artifacts_, *req, CheckFor(certs_, ctx));
 }
 
 }  // namespace gantry::rpc

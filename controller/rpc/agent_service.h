@@ -5,16 +5,21 @@
 // to the scheduler's strand.
 #pragma once
 
+#include <memory>
+
 #include "controller/artifacts/artifact_service.h"
 #include "controller/scheduling/scheduler.h"
+#include "controller/tls/agent_certificates.h"
 #include "gantry/v1/agent.grpc.pb.h"
 
 namespace gantry::rpc {
 
 class AgentService final : public v1::AgentService::CallbackService {
  public:
-  AgentService(Scheduler* scheduler, ArtifactService* artifacts)
-      : scheduler_(scheduler), artifacts_(artifacts) {}
+  // `certs`: null when the controller serves plaintext (--insecure); then
+  // an agent is known by its token alone.
+  AgentService(Scheduler* scheduler, ArtifactService* artifacts,
+               AgentCertificates* certs = nullptr);
 
   grpc::ServerUnaryReactor* Register(grpc::CallbackServerContext* ctx,
                                      const v1::RegisterRequest* req,
@@ -26,9 +31,14 @@ class AgentService final : public v1::AgentService::CallbackService {
   grpc::ServerWriteReactor<v1::ArtifactStreamChunk>* DownloadArtifact(
       grpc::CallbackServerContext* ctx, const v1::DownloadArtifactRequest* req) override;
 
+  // The open sessions by agent id, so a revocation ends them.
+  struct LiveSessions;
+
  private:
   Scheduler* scheduler_;
   ArtifactService* artifacts_;
+  AgentCertificates* certs_;
+  std::shared_ptr<LiveSessions> live_;
 };
 
 }  // namespace gantry::rpc

@@ -34,8 +34,8 @@ constexpr size_t kDownloadChunkBytes = 64 << 10;
 // both to end, so no callback outlives the reactor.
 class UploadReactor final : public grpc::ServerReadReactor<v1::UploadArtifactRequest> {
  public:
-  UploadReactor(ArtifactService* service, v1::UploadArtifactResponse* response)
-      : service_(service), response_(response) {
+  UploadReactor(ArtifactService* service, v1::UploadArtifactResponse* response, AgentCheck check)
+      : service_(service), response_(response), check_(std::move(check)) {
     reading_ = true;
     StartRead(&request_);
   }
@@ -184,7 +184,10 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadArtifactReq
   // Pool: checks the agent and opens the incoming file.
   void Authorize(store::Db& db) {
     // header_ is written only before this task was started.
-    auto started = service_->StartUpload(db, header_);
+    absl::Status allowed = check_ ? check_(header_.auth().agent_id()) : absl::OkStatus();
+    absl::StatusOr<std::unique_ptr<Upload>> started =
+        allowed.ok() ? service_->StartUpload(db, header_)
+                     : absl::StatusOr<std::unique_ptr<Upload>>(allowed);
     Next next;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -252,6 +255,7 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadArtifactReq
 
   ArtifactService* const service_;
   v1::UploadArtifactResponse* const response_;
+  const AgentCheck check_;
   // Parsed into by gRPC while reading_, read by Receive() after.
   v1::UploadArtifactRequest request_;
 
@@ -445,15 +449,21 @@ class FileStreamReactor final : public grpc::ServerWriteReactor<v1::ArtifactStre
 }  // namespace
 
 grpc::ServerReadReactor<v1::UploadArtifactRequest>* NewUploadReactor(
-    ArtifactService* service, v1::UploadArtifactResponse* response) {
-  return new UploadReactor(service, response);
+    ArtifactService* service, v1::UploadArtifactResponse* response, AgentCheck check) {
+  return new UploadReactor(service, response, std::move(check));
 }
 
 grpc::ServerWriteReactor<v1::ArtifactStreamChunk>* NewDownloadReactor(
-    ArtifactService* service, const v1::DownloadArtifactRequest& request) {
-  return new FileStreamReactor(service, [request](ArtifactService* s, store::Db& db) {
-    return s->FilesForFetch(db, request);
-  });
+    ArtifactService* service, const v1::DownloadArtifactRequest& request, AgentCheck check) {
+  return new FileStreamReactor(
+      service,
+      [request, check = std::move(check)](
+          ArtifactService* s, store::Db& db) -> decltype(s->FilesForFetch(db, request)) {
+        if (check) {
+          if (absl::Status st = check(request.auth().agent_id()); !st.ok()) return st;
+        }
+        return s->FilesForFetch(db, request);
+      });
 }
 
 grpc::ServerWriteReactor<v1::ArtifactStreamChunk>* NewGetArtifactReactor(

@@ -3,8 +3,19 @@
 // each is one audit row.
 #include "absl/strings/str_cat.h"
 #include "controller/rpc/operator_service.h"
+#include "controller/tls/agent_certificates.h"
 
 namespace gantry::rpc {
+
+Reply<v1::Agent> OperatorService::RevokingOnDisable(const std::string& action,
+                                                    Reply<v1::Agent> done) const {
+  if (agent_certs_ == nullptr) return done;
+  return [certs = agent_certs_, action, done = std::move(done)](absl::StatusOr<v1::Agent> a) {
+    if (a.ok() && action == "disable") certs->Revoke(a->id(), "agent disabled");
+    if (a.ok() && action == "enable") certs->Reinstate(a->id());
+    done(std::move(a));
+  };
+}
 
 grpc::ServerUnaryReactor* OperatorService::SetAgent(grpc::CallbackServerContext* ctx,
                                                     const v1::SetAgentRequest* req,
@@ -17,11 +28,16 @@ grpc::ServerUnaryReactor* OperatorService::SetAgent(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* OperatorService::DeleteAgent(grpc::CallbackServerContext* ctx,
                                                        const v1::DeleteAgentRequest* req,
                                                        v1::Agent* resp) {
-  return Unary(ctx, resp,
-               {"agent.delete", absl::StrCat("agent:", req->agent()), Admins("delete agents")},
-               [&](const Principal& who, auto done) {
-                 scheduler_->DeleteAgent(*req, who, std::move(done));
-               });
+  return Unary(
+      ctx, resp, {"agent.delete", absl::StrCat("agent:", req->agent()), Admins("delete agents")},
+      [&](const Principal& who, auto done) {
+        // A deleted agent's certificate is revoked for good.
+        scheduler_->DeleteAgent(
+            *req, who, [certs = agent_certs_, done = std::move(done)](absl::StatusOr<v1::Agent> a) {
+              if (a.ok() && certs != nullptr) certs->Revoke(a->id(), "agent deleted");
+              done(std::move(a));
+            });
+      });
 }
 
 grpc::ServerUnaryReactor* OperatorService::CreateAgentKey(grpc::CallbackServerContext* ctx,

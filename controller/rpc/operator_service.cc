@@ -357,7 +357,7 @@ grpc::ServerUnaryReactor* OperatorService::UpdateAgent(grpc::CallbackServerConte
                {absl::StrCat("agent.", req->action()), absl::StrCat("agent:", req->agent()),
                 Admins(absl::StrCat(req->action(), " agents"))},
                [&](const Principal&, auto done) {
-                 scheduler_->UpdateAgent(*req, std::move(done));
+                 scheduler_->UpdateAgent(*req, RevokingOnDisable(req->action(), std::move(done)));
                });
 }
 

@@ -17,7 +17,8 @@
 #include "gantry/v1/operator.grpc.pb.h"
 
 namespace gantry {
-class MaterialPoller;  // controller/materials/material_poller.h
+class MaterialPoller;     // controller/materials/material_poller.h
+class AgentCertificates;  // controller/tls/agent_certificates.h
 }
 
 namespace gantry::rpc {
@@ -33,6 +34,8 @@ class OperatorService final : public v1::OperatorService::CallbackService {
     const Authorizer* authz;
     AuditLog* audit;
     MaterialPoller* materials = nullptr;  // git materials; null: notify is refused
+    // Revoked when an agent is disabled or deleted; null without TLS.
+    AgentCertificates* agent_certs = nullptr;
   };
   explicit OperatorService(Deps deps)
       : scheduler_(deps.scheduler),
@@ -42,7 +45,8 @@ class OperatorService final : public v1::OperatorService::CallbackService {
         tokens_(deps.tokens),
         authz_(deps.authz),
         audit_(deps.audit),
-        materials_(deps.materials) {}
+        materials_(deps.materials),
+        agent_certs_(deps.agent_certs) {}
 
   grpc::ServerUnaryReactor* WhoAmI(grpc::CallbackServerContext* ctx, const v1::WhoAmIRequest* req,
                                    v1::WhoAmIResponse* resp) override;
@@ -119,6 +123,9 @@ class OperatorService final : public v1::OperatorService::CallbackService {
   grpc::ServerUnaryReactor* EncryptSecret(grpc::CallbackServerContext* ctx,
                                           const v1::EncryptSecretRequest* req,
                                           v1::EncryptSecretResponse* resp) override;  // operator_secrets.cc
+  grpc::ServerUnaryReactor* RotateCipherKey(grpc::CallbackServerContext* ctx,
+                                            const v1::RotateCipherKeyRequest* req,
+                                            v1::RotateCipherKeyResponse* resp) override;
   grpc::ServerUnaryReactor* GetJobLog(grpc::CallbackServerContext* ctx,
                                       const v1::GetJobLogRequest* req,
                                       v1::GetJobLogResponse* resp) override;
@@ -227,6 +234,10 @@ class OperatorService final : public v1::OperatorService::CallbackService {
   const Authorizer* authz_;
   AuditLog* audit_;
   MaterialPoller* materials_;
+  AgentCertificates* agent_certs_;
+  // `done` of an agent approve/enable/disable: disabling revokes the agent's
+  // certificates, enabling reinstates them (operator_agents.cc).
+  Reply<v1::Agent> RevokingOnDisable(const std::string& action, Reply<v1::Agent> done) const;
   // Parses configs before apply, one at a time: concurrent applies of large
   // configs never hold more than one parse's memory (docs/config.md, Limits).
   // The server's shutdown waits for calls in flight, so no task outlives it.

@@ -12,6 +12,7 @@
 
 #include "controller/store/material_records.h"
 #include "controller/store/records.h"
+#include "controller/store/security_records.h"
 #include "controller/store/timer_records.h"
 #include "controller/store/write_batch.h"
 
@@ -195,6 +196,18 @@ class Tx {
   std::vector<std::string> ReferencedDigests(const std::vector<std::string>& digests);
   // When retention picked the run (Unix ms), if it did.
   std::optional<int64_t> FilesRemovedAt(int64_t run_id);
+
+  // --- agents' certificates and cipher key rotation (tx_security.cc)
+  void InsertAgentCertificate(const AgentCertificateRecord& cert);
+  std::vector<AgentCertificateRecord> AgentCertificates();
+  // Revokes the agent's certificates for `reason` ("agent disabled", "agent
+  // deleted"); "" reinstates those that disabling revoked.
+  void SetAgentCertificatesRevoked(const std::string& agent_id, const std::string& reason);
+  // Every stored text holding a ciphertext (config files, revision diffs,
+  // secure run variables), locked for update.
+  std::vector<EncryptedText> EncryptedTexts();
+  void UpdateEncryptedText(const EncryptedText& text);
+  void SetConfigRevisionHash(int64_t revision, const std::string& content_hash);
 
  private:
   void ApplyPipelineControls(const std::vector<PipelineRecord>& rows);

@@ -125,7 +125,10 @@ absl::Status Controller::Start(absl::Duration timeout) {
                                    "--heartbeat-interval",
                                    absl::StrCat(options_.heartbeat_interval_s),
                                    "--agent-lost-timeout",
-                                   absl::StrCat(options_.agent_lost_timeout_s)};
+                                   absl::StrCat(options_.agent_lost_timeout_s),
+                                   // Simulated agents share connections, so
+                                   // none holds a client certificate.
+                                   "--agent-token-auth"};
   for (const auto& a : options_.extra_args) argv.push_back(a);
   SpawnOptions spawn;
   spawn.log_path = log_path();

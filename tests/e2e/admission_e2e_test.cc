@@ -22,6 +22,8 @@
 #include "common/files.h"
 #include "common/process/process.h"
 #include "common/testing/wait_for.h"
+#include "common/tls/client_tls.h"
+#include "common/tls/pki.h"
 #include "controller/store/db.h"
 #include "controller/store/tx.h"
 #include "gantry/v1/agent.grpc.pb.h"
@@ -50,8 +52,10 @@ class AdmissionE2eTest : public ::testing::Test {
 
   // One raw Register call, as any machine that reaches the port can make.
   Registered Register(const std::string& name, const std::string& key,
-                      const std::vector<std::string>& environments = {}) {
+                      const std::vector<std::string>& environments = {},
+                      const std::string& csr = "") {
     v1::RegisterRequest request;
+    request.set_csr(csr);
     request.set_name(name);
     request.set_hostname("flood-host");
     request.set_register_key(key);
@@ -355,13 +359,21 @@ TEST_F(AdmissionE2eTest, AHelloAsksWithinTheKeysScope) {
   ASSERT_NO_FATAL_FAILURE(Start());
   CliResult created = cluster_.Cli({"agent-key", "create", "--environments", "staging"});
   ASSERT_EQ(created.exit_code, 0) << created.ToString();
-  Registered agent =
-      Register("scoped", std::string(absl::StripAsciiWhitespace(created.out)), {"staging"});
+  // As the agent does: a key of its own, a CSR, then sessions over mutual
+  // TLS with the certificate the controller signed.
+  tls::ClientTls mtls;
+  mtls.ca_pem = ReadFile(cluster_.ca_file()).value_or("");
+  mtls.key_pem = *tls::GenerateKeyPem();
+  Registered agent = Register("scoped", std::string(absl::StripAsciiWhitespace(created.out)),
+                              {"staging"}, *tls::MakeCsr(mtls.key_pem, "scoped"));
   ASSERT_TRUE(agent.status.ok()) << agent.status.error_message();
   EXPECT_EQ(agent.response.refused_environments_size(), 0);
+  mtls.cert_chain_pem = agent.response.certificate();
+  auto agent_stub = v1::AgentService::NewStub(
+      grpc::CreateChannel(cluster_.controller_addr(), tls::MakeChannelCredentials(mtls)));
 
   grpc::ClientContext context;
-  auto stream = stub_->Session(&context);
+  auto stream = agent_stub->Session(&context);
   v1::AgentMessage hello;
   hello.mutable_hello()->set_agent_id(agent.response.agent_id());
   hello.mutable_hello()->set_token(agent.response.token());
@@ -429,7 +441,7 @@ TEST_F(AdmissionE2eTest, OnlyAdminsAdministerAgentsAndKeys) {
   }
 }
 
-// A copy of agent-0's identity (its agent.json) on another "machine" is
+// A copy of agent-0's identity (agent.json, key, certificate) elsewhere is
 // refused while agent-0 is connected, says so in its log, and takes no job:
 // eight jobs all pass, each exactly once, on agent-0.
 TEST_F(AdmissionE2eTest, AClonedIdentityIsRefusedAndJobsPassExactlyOnce) {
@@ -438,9 +450,13 @@ TEST_F(AdmissionE2eTest, AClonedIdentityIsRefusedAndJobsPassExactlyOnce) {
   ASSERT_TRUE(original.ok()) << original.status();
   ASSERT_TRUE(cluster_.WaitForIdleAgents()) << cluster_.LogTails();
 
-  const std::string identity = cluster_.agent_work_dir(*original) + "/agent.json";
+  // The whole identity, key and certificate too (without them the clone
+  // is refused sooner: agent_certs_e2e_test).
   std::filesystem::create_directories(cluster_.dir() + "/agents/clone");
-  std::filesystem::copy_file(identity, cluster_.dir() + "/agents/clone/agent.json");
+  for (const char* file : {"/agent.json", "/agent.key", "/agent.crt"}) {
+    std::filesystem::copy_file(cluster_.agent_work_dir(*original) + file,
+                               cluster_.dir() + "/agents/clone" + file);
+  }
   absl::StatusOr<int> clone = cluster_.StartAgent({"clone", {}, {}, {}});
   ASSERT_TRUE(clone.ok()) << clone.status();
   ASSERT_TRUE(WaitFor(
