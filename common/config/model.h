@@ -199,8 +199,8 @@ struct Stage {
   // `deploys: true`: this stage passing is a deploy into the pipeline's
   // environment (docs/rollback.md, "What is deployed where").
   bool deploys = false;
-  // GoCD's `keep_artifacts`: the stage's artifacts are to be exempt from
-  // artifact retention (which does not read it yet).
+  // GoCD's `keep_artifacts`: the stage's artifacts and console logs are
+  // exempt from artifact retention (controller/retention/).
   bool keep_artifacts = false;
   std::vector<Variable> variables;
   std::vector<Job> jobs;  // in file order

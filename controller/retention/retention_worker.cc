@@ -31,6 +31,19 @@ std::vector<int64_t> RecentDeploys(store::Tx& tx, const config::Config& config, 
   return runs;
 }
 
+// The run's stages that say `keep_artifacts: true` (GoCD's "never clean up
+// artifacts") in today's config, as GoCD reads it: their files stay.
+std::vector<std::string> KeptStages(store::Tx& tx, const config::Config& config, int64_t run_id) {
+  std::vector<std::string> kept;
+  std::optional<store::PipelineRunRecord> run = tx.GetPipelineRun(run_id);
+  const config::Pipeline* pipeline = run ? config.FindPipeline(run->pipeline) : nullptr;
+  if (pipeline == nullptr) return kept;
+  for (const config::Stage& stage : pipeline->stages) {
+    if (stage.keep_artifacts) kept.push_back(stage.name);
+  }
+  return kept;
+}
+
 }  // namespace
 
 RetentionWorker::RetentionWorker(std::unique_ptr<store::Db> db, ConfigCache* configs,
@@ -127,7 +140,8 @@ absl::Status RetentionWorker::DrainQueue(RetentionStats& stats) {
         if (stopping()) return absl::OkStatus();
         store::RetentionBatch batch;
         RETURN_IF_ERROR(db_->Run("RetentionDelete", [&](store::Tx& tx) -> absl::Status {
-          batch = tx.DeleteRunFiles(run_id, policy_.batch_rows);
+          batch = tx.DeleteRunFiles(run_id, policy_.batch_rows,
+                                    KeptStages(tx, *configs_->current(), run_id));
           return absl::OkStatus();
         }));
         stats.artifacts += batch.artifacts;

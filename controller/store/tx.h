@@ -190,8 +190,12 @@ class Tx {
   std::vector<int64_t> RetentionQueue(int limit);
   // Deletes up to `max_rows` artifact rows of the run, or, once none is
   // left, up to `max_rows` console chunks; with nothing left, takes the run
-  // off the queue.
-  RetentionBatch DeleteRunFiles(int64_t run_id, int max_rows);
+  // off the queue. The jobs of `kept_stages` (names, any case) keep theirs.
+  RetentionBatch DeleteRunFiles(int64_t run_id, int max_rows,
+                                const std::vector<std::string>& kept_stages = {});
+  // Whether the attempt still has artifacts or console output (a run that
+  // retention picked keeps those of its `keep_artifacts` stages).
+  bool JobFilesPresent(int64_t attempt_id);
   // Those of `digests` some artifact row still names.
   std::vector<std::string> ReferencedDigests(const std::vector<std::string>& digests);
   // When retention picked the run (Unix ms), if it did.

@@ -47,6 +47,22 @@ pipelines:
                     arguments:
                       - -c
                       - mkdir -p out && echo shared-by-every-build > out/common.txt && echo "only in build $GANTRY_PIPELINE_COUNTER" > out/unique.txt && echo "packaged $GANTRY_PIPELINE_COUNTER" && test "$FAIL" = 0
+  keeper:
+    group: e2e
+    stages:
+      - release:
+          keep_artifacts: true
+          jobs:
+            release:
+              artifacts: [{build: {source: out}}]
+              tasks:
+                - exec: {command: /bin/sh, arguments: [-c, "rm -rf out && mkdir out && echo \"release of keeper $GANTRY_PIPELINE_COUNTER\" | tee out/r.txt"]}
+      - scratch:
+          jobs:
+            scratch:
+              artifacts: [{build: {source: out}}]
+              tasks:
+                - exec: {command: /bin/sh, arguments: [-c, "rm -rf out && mkdir out && echo \"scratch of keeper $GANTRY_PIPELINE_COUNTER\" | tee out/s.txt"]}
   production:
     group: e2e
     materials:
@@ -174,6 +190,46 @@ TEST_F(RetentionE2eTest, RemovesWhatThePolicySaysAndKeepsWhatIsDeployed) {
   absl::StatusOr<std::string> rollback = cluster_.JobLog("production/2/deploy/2/deploy");
   ASSERT_TRUE(rollback.ok()) << rollback.status() << cluster_.LogTails();
   EXPECT_TRUE(absl::StrContains(*rollback, "only in build 2")) << *rollback;
+}
+
+// GoCD's `keep_artifacts: true`: when retention removes keeper/1's files,
+// its release stage keeps its artifacts, blob and console log; its scratch
+// stage loses them.
+TEST_F(RetentionE2eTest, KeepArtifactsStageIsExempt) {
+  for (int n = 1; n <= 2; ++n) {
+    CliResult run = cluster_.Cli({"pipeline", "trigger", "keeper", "--wait"}, kRunDeadline);
+    ASSERT_EQ(run.exit_code, 0) << run.ToString();
+  }
+  {
+    pqxx::connection db(cluster_.database_url());
+    pqxx::work tx(db);
+    tx.exec(
+        "UPDATE pipeline_runs SET finished_at = finished_at - interval '3 days' "
+        "WHERE pipeline = 'keeper' AND counter = 1");
+    tx.commit();
+  }
+  CliResult removed;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        removed = GetArtifacts("keeper/1/scratch/scratch");
+        return removed.exit_code != 0;
+      },
+      absl::Seconds(30), kCliPoll))
+      << removed.ToString() << cluster_.LogTails();
+  EXPECT_TRUE(absl::StrContains(removed.err, "removed by retention at")) << removed.ToString();
+  // The run is emptied once its scratch blob is gone.
+  ASSERT_TRUE(WaitFor([&] { return !std::filesystem::exists(BlobPath("scratch of keeper 1\n")); },
+                      absl::Seconds(30), absl::Milliseconds(20)))
+      << cluster_.LogTails();
+
+  EXPECT_TRUE(std::filesystem::exists(BlobPath("release of keeper 1\n")));
+  CliResult kept = GetArtifacts("keeper/1/release/release");
+  EXPECT_EQ(kept.exit_code, 0) << kept.ToString();
+  CliResult log = cluster_.Cli({"job", "log", "keeper/1/release/release"});
+  EXPECT_EQ(log.exit_code, 0) << log.ToString();
+  EXPECT_TRUE(absl::StrContains(log.out, "release of keeper 1")) << log.ToString();
+  CliResult gone = cluster_.Cli({"job", "log", "keeper/1/scratch/scratch"});
+  EXPECT_NE(gone.exit_code, 0) << gone.ToString();
 }
 
 }  // namespace
