@@ -61,6 +61,13 @@ ADDR="$(cat "$DATA/controller.addr")"
 
 for n in 1 2; do
   if running "$DATA/agent-$n.pid"; then continue; fi
+  # An agent registered before agent certificates has no key and would be
+  # refused: it registers again (docs/security.md, "Agent certificates").
+  if [ -f "$DATA/agents/agent-$n/agent.json" ] && [ ! -f "$DATA/agents/agent-$n/agent.crt" ]; then
+    echo "==> agent-$n has no certificate yet: registering it again"
+    GANTRY_DATA_DIR="$DATA" "$BIN/gantry" --controller "$ADDR" agent delete "agent-$n" || true
+    rm -f "$DATA/agents/agent-$n/agent.json"
+  fi
   echo "==> starting gantry-agent agent-$n"
   mkdir -p "$DATA/agents/agent-$n"
   nohup "$BIN/gantry-agent" --controller "$ADDR" --work-dir "$DATA/agents/agent-$n" \
