@@ -103,7 +103,7 @@ bool Session::WaitForStop(absl::Duration delay) {
 
 bool Session::JobActive() const { return job_ && !job_->completed; }
 
-std::shared_ptr<grpc::Channel> Session::Dial(bool* with_cert) const {
+std::shared_ptr<grpc::Channel> Session::Dial(std::string* cert_pem) const {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, absl::ToInt64Milliseconds(options_.keepalive_time));
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, absl::ToInt64Milliseconds(options_.keepalive_timeout));
@@ -131,7 +131,7 @@ std::shared_ptr<grpc::Channel> Session::Dial(bool* with_cert) const {
     creds.key_pem = client_key_pem_;
     creds.cert_chain_pem = client_cert_pem_;
   }
-  *with_cert = !creds.insecure && !creds.cert_chain_pem.empty();
+  *cert_pem = creds.insecure ? "" : creds.cert_chain_pem;
   return grpc::CreateCustomChannel(options_.controller_address, tls::MakeChannelCredentials(creds),
                                    args);
 }
@@ -156,8 +156,8 @@ absl::Status Session::Run() {
     // connection failed sits in gRPC's own reconnect backoff, failing our
     // calls at once until its timer fires, however often we retry. The
     // timing of attempts is ours alone (Backoff).
-    bool with_cert = false;
-    std::shared_ptr<grpc::Channel> channel = Dial(&with_cert);
+    std::string dialed_cert;
+    std::shared_ptr<grpc::Channel> channel = Dial(&dialed_cert);
     auto stub = gantry::v1::AgentService::NewStub(channel);
     {
       absl::MutexLock lock(&mu_);
@@ -171,10 +171,10 @@ absl::Status Session::Run() {
       continue;
     }
     {
-      // Registered just now over a channel without our certificate: the
-      // session goes over a new one that presents it.
+      // Registered just now over a channel without this certificate (none
+      // yet, or a revoked one): the session goes over a new one with it.
       absl::MutexLock lock(&mu_);
-      if (!with_cert && !options_.tls.insecure && !client_cert_pem_.empty()) continue;
+      if (!options_.tls.insecure && dialed_cert != client_cert_pem_) continue;
     }
 
     std::optional<absl::Duration> delay =

@@ -134,8 +134,8 @@ class Session {
   };
 
   // A new channel to the controller, with no connection history; with the
-  // agent's client certificate once it has one (*with_cert says).
-  std::shared_ptr<grpc::Channel> Dial(bool* with_cert) const;
+  // agent's client certificate once it has one (*cert_pem: which).
+  std::shared_ptr<grpc::Channel> Dial(std::string* cert_pem) const;
   // Reads DIR/agent.key and agent.crt, when both are there.
   void LoadClientCertificate();
 

@@ -182,6 +182,25 @@ TEST(AgentCertsE2eTest, TheCertificateIsTheIdentityAndIsRevoked) {
       << cluster.LogTails();
   EXPECT_FALSE(Connected(cluster, "worker"));
   EXPECT_EQ(StoredCertificates(cluster)[0].revoked_reason, "agent deleted");
+
+  // A running agent deleted by an admin registers again with its key and
+  // connects with its new certificate at once, not after a refusal.
+  absl::StatusOr<int> phoenix = cluster.StartAgent({.name = "phoenix"});
+  ASSERT_TRUE(phoenix.ok()) << phoenix.status();
+  ASSERT_TRUE(WaitFor([&] { return Connected(cluster, "phoenix"); }, absl::Seconds(30),
+                      absl::Milliseconds(100)))
+      << cluster.LogTails();
+  const std::string first_id = cluster.FindAgent("phoenix")->id();
+  ASSERT_EQ(cluster.Cli({"agent", "delete", "phoenix"}).exit_code, 0);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        absl::StatusOr<v1::Agent> a = cluster.FindAgent("phoenix");
+        return a.ok() && a->id() != first_id && a->connected();
+      },
+      absl::Seconds(20), absl::Milliseconds(100)))
+      << cluster.LogTails();
+  EXPECT_FALSE(absl::StrContains(cluster.AgentLog(*phoenix), "rejected the credentials"))
+      << cluster.AgentLog(*phoenix);
 }
 
 // Every stored secure value moves to a new key; the job sees the right
