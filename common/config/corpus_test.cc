@@ -54,30 +54,25 @@ TEST(CorpusTest, Aliases) {
   ASSERT_TRUE(result.ok()) << result.ErrorText();
   const Pipeline& p = result.config.pipelines[0];
   ASSERT_EQ(p.stages.size(), 3u);
-  EXPECT_EQ(p.stages[0].jobs[0].tasks[0].exec.arguments,
-            std::vector<std::string>({"hello world"}));
+  EXPECT_EQ(p.stages[0].jobs[0].tasks[0].exec.arguments, std::vector<std::string>({"hello world"}));
   const std::vector<Task>& build = p.stages[1].jobs[0].tasks;
   ASSERT_EQ(build.size(), 2u);
   EXPECT_EQ(build[1].exec.command, "make");
-  EXPECT_EQ(build[1].exec.arguments,
-            std::vector<std::string>({"VERBOSE=true"}));
+  EXPECT_EQ(build[1].exec.arguments, std::vector<std::string>({"VERBOSE=true"}));
   std::vector<std::string> commands;
-  for (const Task& t : p.stages[2].jobs[0].tasks)
-    commands.push_back(t.exec.command);
-  EXPECT_EQ(commands, std::vector<std::string>(
-                          {"init", "make", "test_unit", "test_integration"}));
+  for (const Task& t : p.stages[2].jobs[0].tasks) commands.push_back(t.exec.command);
+  EXPECT_EQ(commands, std::vector<std::string>({"init", "make", "test_unit", "test_integration"}));
 }
 
-// Material filters (whitelist/includes) are GoCD features Gantry lacks.
+// Material filters: `whitelist` and its new name `includes`.
 TEST(CorpusTest, FormatVersions) {
-  for (const char* name :
-       {"format-version-10.gocd.yaml", "format-version-9.gocd.yaml"}) {
-    EXPECT_EQ(ErrorLines(ParseCorpus(name)),
-              Lines({std::string(name) +
-                         ":11:9: 'whitelist' is not supported by Gantry",
-                     std::string(name) +
-                         ":27:9: 'includes' is not supported by Gantry"}))
-        << name;
+  for (const char* name : {"format-version-10.gocd.yaml", "format-version-9.gocd.yaml"}) {
+    ParseResult r = ParseCorpus(name);
+    EXPECT_TRUE(r.ok()) << name << ": " << r.ErrorText();
+    for (const Pipeline& p : r.config.pipelines) {
+      ASSERT_EQ(p.materials.size(), 1u) << name;
+      EXPECT_EQ(p.materials[0].includes, (std::vector<std::string>{"externals", "tools"})) << name;
+    }
   }
 }
 
@@ -102,27 +97,25 @@ TEST(CorpusTest, DuplicateMaterials) {
 // "arguments:`" (no space after the colon) makes one odd key; the upstream
 // pipeline is not in the file.
 TEST(CorpusTest, InvalidMaterials) {
-  EXPECT_EQ(
-      ErrorLines(ParseCorpus("invalid-materials.gocd.yaml")),
-      Lines({"invalid-materials.gocd.yaml:5:7: material 'upstream': pipeline "
-             "'upstream-pipeline-1' does not exist",
-             "invalid-materials.gocd.yaml:19:20: unknown key 'arguments:` - "
-             "\"-c\" - \"docker build\"' in exec task; did you mean "
-             "'arguments'? (put a space after ':')"}));
+  EXPECT_EQ(ErrorLines(ParseCorpus("invalid-materials.gocd.yaml")),
+            Lines({"invalid-materials.gocd.yaml:5:7: material 'upstream': pipeline "
+                   "'upstream-pipeline-1' does not exist",
+                   "invalid-materials.gocd.yaml:19:20: unknown key 'arguments:` - "
+                   "\"-c\" - \"docker build\"' in exec task; did you mean "
+                   "'arguments'? (put a space after ':')"}));
 }
 
 // The rich example uses several GoCD features Gantry lacks, depends on
 // itself and fetches from its own stage; its `tabs` and `script` task are
 // accepted, and so is its `timer`.
 TEST(CorpusTest, Rich) {
-  EXPECT_EQ(
-      ErrorLines(ParseCorpus("rich.gocd.yaml")),
-      Lines({"rich.gocd.yaml:7:5: 'tracking_tool' is not supported by Gantry",
-             "rich.gocd.yaml:18:7: material 'upstream': pipeline 'pipe2' "
-             "cannot depend on itself",
-             "rich.gocd.yaml:49:15: 'properties' is not supported by Gantry",
-             "rich.gocd.yaml:54:18: fetch: stage 'build' is this task's own "
-             "stage: fetch from an earlier stage"}));
+  EXPECT_EQ(ErrorLines(ParseCorpus("rich.gocd.yaml")),
+            Lines({"rich.gocd.yaml:7:5: 'tracking_tool' is not supported by Gantry",
+                   "rich.gocd.yaml:18:7: material 'upstream': pipeline 'pipe2' "
+                   "cannot depend on itself",
+                   "rich.gocd.yaml:49:15: 'properties' is not supported by Gantry",
+                   "rich.gocd.yaml:54:18: fetch: stage 'build' is this task's own "
+                   "stage: fetch from an earlier stage"}));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // GoCD YAML as GoCD users bring it: the keys GoCD's export writes, script
 // tasks, elastic profiles, templates and parameters, and the messages for
 // what Gantry still lacks (docs/config.md, "Coming from GoCD").
+#include "common/config/material_filter.h"
 #include "common/config/parser.h"
 #include "gtest/gtest.h"
 
@@ -71,8 +72,8 @@ pipelines:
   EXPECT_TRUE(c.Downstreams("up", "build").empty());
 }
 
-// ignore_for_scheduling is for pipeline materials; an empty profile id is
-// a mistake.
+// ignore_for_scheduling is accepted on a git material too (polled, never
+// triggers); an empty profile id is a mistake.
 TEST(GoCDCompatTest, ExportKeysMisused) {
   EXPECT_EQ(Errors(R"(
 pipelines:
@@ -83,11 +84,64 @@ pipelines:
   q:
     stages: [{s: {elastic_profile_id: "docker large", tasks: [{exec: {command: ls}}]}}]
 )"),
-            Lines({"c.yaml:4:45: 'ignore_for_scheduling' applies to a pipeline material; for a "
-                   "git material use 'auto_update: false'",
-                   "c.yaml:5:39: elastic_profile_id is empty",
+            Lines({"c.yaml:5:39: elastic_profile_id is empty",
                    "c.yaml:7:39: invalid elastic_profile_id 'docker large': use letters, digits, "
                    "'-', '_' and '.'"}));
+}
+
+// Material filters: `ignore` and its old name `blacklist`, `includes` and
+// its old name `whitelist`; one per material; Ant-style patterns.
+TEST(GoCDCompatTest, MaterialFilters) {
+  Config c = Parse(R"(
+pipelines:
+  p:
+    materials:
+      a: {git: "https://example.org/a.git", destination: a, ignore: ["docs/**", "*.md"]}
+      b: {git: "https://example.org/b.git", destination: b, blacklist: [README]}
+      c: {git: "https://example.org/c.git", destination: c, whitelist: [src]}
+      d: {git: "https://example.org/d.git", destination: d, includes: ["src/**/*.cc"],
+          ignore_for_scheduling: true}
+    stages: [{s: {tasks: [{exec: {command: ls}}]}}]
+)");
+  const Pipeline& p = c.pipelines[0];
+  EXPECT_EQ(p.materials[0].ignore, (std::vector<std::string>{"docs/**", "*.md"}));
+  EXPECT_EQ(p.materials[1].ignore, std::vector<std::string>{"README"});
+  EXPECT_EQ(p.materials[2].includes, std::vector<std::string>{"src"});
+  EXPECT_TRUE(p.materials[3].ignore_for_scheduling);
+
+  EXPECT_TRUE(PathMatchesPattern("docs/**", "docs/a/b.txt"));
+  EXPECT_TRUE(PathMatchesPattern("*.md", "README.md"));
+  EXPECT_FALSE(PathMatchesPattern("*.md", "docs/README.md"));  // `*` stays in one segment
+  EXPECT_TRUE(PathMatchesPattern("**/*.md", "docs/README.md"));
+  EXPECT_TRUE(PathMatchesPattern("**/*.md", "README.md"));
+  EXPECT_TRUE(PathMatchesPattern("src", "src/x/y.cc"));  // a directory: what is below
+  EXPECT_FALSE(PathMatchesPattern("src", "srcs/y.cc"));
+  EXPECT_TRUE(PathMatchesPattern("src/**/*.cc", "src/y.cc"));
+  EXPECT_TRUE(PathMatchesPattern("src/?.cc", "src/y.cc"));
+  EXPECT_FALSE(PathMatchesPattern("src/?.cc", "src/yy.cc"));
+
+  // ignore: triggers unless every file is ignored.
+  EXPECT_FALSE(FilesTrigger(p.materials[0], {"docs/x.txt", "NOTES.md"}));
+  EXPECT_TRUE(FilesTrigger(p.materials[0], {"docs/x.txt", "main.cc"}));
+  // includes: triggers only if some file is included.
+  EXPECT_TRUE(FilesTrigger(p.materials[2], {"docs/x.txt", "src/main.cc"}));
+  EXPECT_FALSE(FilesTrigger(p.materials[2], {"docs/x.txt"}));
+  // Nothing listed (a merge): triggers.
+  EXPECT_TRUE(FilesTrigger(p.materials[2], {}));
+
+  EXPECT_EQ(Errors(R"(
+pipelines:
+  p:
+    materials:
+      a: {git: "https://example.org/a.git", ignore: [docs], whitelist: [src]}
+      u: {pipeline: q, stage: s, ignore: [docs]}
+    stages: [{s: {tasks: [{exec: {command: ls}}]}}]
+  q:
+    stages: [{s: {tasks: [{exec: {command: ls}}]}}]
+)"),
+            Lines({"c.yaml:4:61: give one filter per material: 'whitelist' and 'ignore' both set "
+                   "one ('blacklist' is the old name of 'ignore', 'whitelist' of 'includes')",
+                   "c.yaml:5:34: 'ignore' does not apply to a dependency material"}));
 }
 
 // `script` in its three spellings: the shorthand, the map with run_if and

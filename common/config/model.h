@@ -218,12 +218,17 @@ struct Material {
   std::string destination;
   bool auto_update = true;
   bool shallow_clone = false;  // agents fetch only the commit they build
+  // GoCD's filters (material_filter.h): `ignore` (old name `blacklist`) and
+  // `includes` (old name `whitelist`) path patterns; at most one is set.
+  std::vector<std::string> ignore;
+  std::vector<std::string> includes;
   // pipeline dependency
   std::string pipeline;
   std::string stage;
-  // GoCD's `ignore_for_scheduling` (pipeline materials): the upstream stage
-  // passing does not trigger this pipeline; the material still gives
-  // manual triggers their upstream run (revision, fetch).
+  // GoCD's `ignore_for_scheduling`: the upstream stage passing (or, for a
+  // git material, a new commit) does not trigger this pipeline; the
+  // material still gives runs their revision (upstream run and fetches, or
+  // the newest polled commit, checked out).
   bool ignore_for_scheduling = false;
   SourceLocation location;
 };

@@ -8,14 +8,13 @@ namespace gantry::config::internal {
 namespace {
 
 // GoCD material types Gantry does not have, as keys or `type:` values.
-const std::vector<absl::string_view> kUnsupportedTypes = {
-    "svn", "hg", "p4", "tfs", "package", "plugin", "scm", "configrepo"};
+const std::vector<absl::string_view> kUnsupportedTypes = {"svn",     "hg",     "p4",  "tfs",
+                                                          "package", "plugin", "scm", "configrepo"};
 
 const KeySet kMaterialKeys = {
-    {"type", "git", "url", "branch", "destination", "auto_update",
-     "shallow_clone", "name", "pipeline", "stage", "ignore_for_scheduling"},
-    {"username", "password", "encrypted_password", "includes", "excludes",
-     "whitelist", "blacklist", "ignore", "invert_filter",
+    {"type", "git", "url", "branch", "destination", "auto_update", "shallow_clone", "name",
+     "pipeline", "stage", "ignore_for_scheduling", "ignore", "blacklist", "includes", "whitelist"},
+    {"username", "password", "encrypted_password", "excludes", "invert_filter",
      "submodule_folder"}};
 
 // Keys that only a material of an unsupported type has, and that type: GoCD's
@@ -24,7 +23,8 @@ const std::vector<std::pair<absl::string_view, absl::string_view>> kTypeMarkers 
     {"plugin_configuration", "plugin"}};
 
 const std::vector<absl::string_view> kGitOnly = {
-    "git", "url", "branch", "destination", "auto_update", "shallow_clone"};
+    "git",           "url",    "branch",    "destination", "auto_update",
+    "shallow_clone", "ignore", "blacklist", "includes",    "whitelist"};
 const std::vector<absl::string_view> kDependencyOnly = {"pipeline", "stage"};
 
 // The type (reported) if the material is of a type Gantry lacks, whatever
@@ -53,8 +53,7 @@ std::optional<std::string> UnsupportedType(YamlReader& reader, const Field& entr
       for (absl::string_view type : kUnsupportedTypes) {
         if (it->second.Scalar() == type) {
           reader.Error(reader.Location(it->second),
-                       absl::StrCat("material type '", type,
-                                    "' is not supported by Gantry"));
+                       absl::StrCat("material type '", type, "' is not supported by Gantry"));
           return std::string(type);
         }
       }
@@ -64,13 +63,40 @@ std::optional<std::string> UnsupportedType(YamlReader& reader, const Field& entr
 }
 
 void ReportForeignKeys(YamlReader& reader, const Fields& fields,
-                       const std::vector<absl::string_view>& keys,
-                       absl::string_view kind) {
+                       const std::vector<absl::string_view>& keys, absl::string_view kind) {
   for (absl::string_view key : keys) {
     if (const Field* f = fields.Get(key)) {
-      reader.Error(
-          f->key_location,
-          absl::StrCat("'", key, "' does not apply to a ", kind, " material"));
+      reader.Error(f->key_location,
+                   absl::StrCat("'", key, "' does not apply to a ", kind, " material"));
+    }
+  }
+}
+
+// GoCD's filters: `ignore` (old name `blacklist`) or `includes` (old name
+// `whitelist`), each a list of path patterns (material_filter.h).
+void ReadFilter(YamlReader& reader, const Fields& fields, Material& m) {
+  const Field* kept = nullptr;  // the first filter key given
+  for (auto [key, into] :
+       {std::pair<absl::string_view, std::vector<std::string>*>{"ignore", &m.ignore},
+        {"blacklist", &m.ignore},
+        {"includes", &m.includes},
+        {"whitelist", &m.includes}}) {
+    const Field* f = fields.Get(key);
+    if (f == nullptr) continue;
+    if (kept != nullptr) {
+      reader.Error(f->key_location,
+                   absl::StrCat("give one filter per material: '", key, "' and '", kept->key,
+                                "' both set one ('blacklist' is the old name of 'ignore', "
+                                "'whitelist' of 'includes')"));
+      continue;
+    }
+    kept = f;
+    for (std::string& pattern : reader.StringList(*f)) {
+      if (pattern.empty()) {
+        reader.Error(f->value_location, absl::StrCat("'", key, "' has an empty pattern"));
+        continue;
+      }
+      into->push_back(std::move(pattern));
     }
   }
 }
@@ -81,13 +107,11 @@ void ReadGit(YamlReader& reader, const Fields& fields, Material& m) {
   std::optional<std::string> git_url = git ? reader.String(*git) : std::nullopt;
   std::optional<std::string> url_url = url ? reader.String(*url) : std::nullopt;
   if (git_url && url_url && *git_url != *url_url) {
-    reader.Error(url->key_location,
-                 "'git' and 'url' give different URLs: give the URL once");
+    reader.Error(url->key_location, "'git' and 'url' give different URLs: give the URL once");
   }
   m.url = git_url ? *git_url : url_url.value_or("");
   if (m.url.empty()) {
-    reader.Error(m.location,
-                 absl::StrCat("git material '", m.name, "' has no URL"));
+    reader.Error(m.location, absl::StrCat("git material '", m.name, "' has no URL"));
   }
   m.branch = "master";
   if (const Field* f = fields.Get("branch")) {
@@ -103,6 +127,7 @@ void ReadGit(YamlReader& reader, const Fields& fields, Material& m) {
   if (const Field* f = fields.Get("shallow_clone")) {
     m.shallow_clone = reader.Bool(*f).value_or(false);
   }
+  ReadFilter(reader, fields, m);
 }
 
 void ReadDependency(YamlReader& reader, const Fields& fields, Material& m) {
@@ -111,15 +136,12 @@ void ReadDependency(YamlReader& reader, const Fields& fields, Material& m) {
   if (pipeline) m.pipeline = reader.String(*pipeline).value_or("");
   if (stage) m.stage = reader.String(*stage).value_or("");
   if (m.pipeline.empty()) {
-    reader.Error(m.location, absl::StrCat("dependency material '", m.name,
-                                          "' has no 'pipeline'"));
-  } else if (!CheckName(reader, pipeline->value_location, "pipeline",
-                        m.pipeline)) {
+    reader.Error(m.location, absl::StrCat("dependency material '", m.name, "' has no 'pipeline'"));
+  } else if (!CheckName(reader, pipeline->value_location, "pipeline", m.pipeline)) {
     m.pipeline.clear();
   }
   if (m.stage.empty()) {
-    reader.Error(m.location, absl::StrCat("dependency material '", m.name,
-                                          "' has no 'stage'"));
+    reader.Error(m.location, absl::StrCat("dependency material '", m.name, "' has no 'stage'"));
   } else if (!CheckName(reader, stage->value_location, "stage", m.stage)) {
     m.stage.clear();
   }
@@ -134,8 +156,8 @@ std::optional<Material> ParseMaterial(YamlReader& reader, const Field& entry,
     if (unsupported != nullptr) unsupported->emplace_back(entry.key, *type);
     return std::nullopt;
   }
-  std::optional<Fields> fields = reader.Object(
-      entry, absl::StrCat("material '", m.name, "'"), kMaterialKeys);
+  std::optional<Fields> fields =
+      reader.Object(entry, absl::StrCat("material '", m.name, "'"), kMaterialKeys);
   if (!fields) return std::nullopt;
   if (const Field* f = fields->Get("name")) {
     std::optional<std::string> name = reader.String(*f);
@@ -153,20 +175,13 @@ std::optional<Material> ParseMaterial(YamlReader& reader, const Field& entry,
   } else if (fields->Get("pipeline") || fields->Get("stage")) {
     m.type = Material::Type::kPipeline;
   } else {
-    reader.Error(m.location,
-                 absl::StrCat("material '", m.name,
-                              "' has no type: give 'git: URL', or 'pipeline' "
-                              "and 'stage'"));
+    reader.Error(m.location, absl::StrCat("material '", m.name,
+                                          "' has no type: give 'git: URL', or 'pipeline' "
+                                          "and 'stage'"));
     return std::nullopt;
   }
   if (const Field* f = fields->Get("ignore_for_scheduling")) {
-    if (m.type == Material::Type::kPipeline) {
-      m.ignore_for_scheduling = reader.Bool(*f).value_or(false);
-    } else {
-      reader.Error(f->key_location,
-                   "'ignore_for_scheduling' applies to a pipeline material; for a git "
-                   "material use 'auto_update: false'");
-    }
+    m.ignore_for_scheduling = reader.Bool(*f).value_or(false);
   }
   if (m.type == Material::Type::kGit) {
     ReportForeignKeys(reader, *fields, kDependencyOnly, "git");

@@ -83,7 +83,7 @@ pipelines:
     materials:
       old: {svn: "http://svn.example.org/x"}
       new: {type: hg, url: "http://hg.example.org/x"}
-      filtered: {git: "https://example.org/x.git", ignore: [docs]}
+      filtered: {git: "https://example.org/x.git", invert_filter: true}
     stages:
       - s:
           jobs:
@@ -96,7 +96,7 @@ pipelines:
             Lines({"c.yaml:3:5: 'mingle' is not supported by Gantry",
                    "c.yaml:5:13: 'svn' is not supported by Gantry",
                    "c.yaml:6:19: material type 'hg' is not supported by Gantry",
-                   "c.yaml:7:52: 'ignore' is not supported by Gantry",
+                   "c.yaml:7:52: 'invert_filter' is not supported by Gantry",
                    "c.yaml:12:15: 'properties' is not supported by Gantry",
                    "c.yaml:14:19: 'rake' is not supported by Gantry"}));
 }

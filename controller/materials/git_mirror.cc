@@ -4,6 +4,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 
@@ -104,6 +105,21 @@ absl::StatusOr<std::vector<git::CommitInfo>> GitMirror::CommitsBetween(const std
   args.push_back("--");
   ASSIGN_OR_RETURN(std::string out, git::RunGit(args, Options()));
   return git::ParseLog(out);
+}
+
+absl::StatusOr<std::vector<std::string>> GitMirror::ChangedFiles(const std::string& from,
+                                                                 const std::string& to) const {
+  if (from.empty() || !Resolve(from).ok()) {
+    return absl::NotFoundError(absl::StrCat("no commit '", from, "' to compare with"));
+  }
+  ASSIGN_OR_RETURN(
+      std::string out,
+      git::RunGit({"diff", "--name-only", "--no-renames", "-z", from, to, "--"}, Options()));
+  std::vector<std::string> files;
+  for (absl::string_view f : absl::StrSplit(out, '\0', absl::SkipEmpty())) {
+    files.emplace_back(f);
+  }
+  return files;
 }
 
 }  // namespace gantry

@@ -35,6 +35,10 @@ class GitMirror {
   absl::StatusOr<std::vector<git::CommitInfo>> CommitsBetween(const std::string& from,
                                                               const std::string& to,
                                                               int limit) const;
+  // Paths (from the repository's root) that differ between `from` and `to`,
+  // for material filters. An empty or unknown `from`: NotFound.
+  absl::StatusOr<std::vector<std::string>> ChangedFiles(const std::string& from,
+                                                        const std::string& to) const;
 
  private:
   absl::Status Init();

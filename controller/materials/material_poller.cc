@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/config/material_filter.h"
 #include "common/git/git_command.h"
 #include "controller/store/tx.h"
 #include "spdlog/spdlog.h"
@@ -92,8 +93,12 @@ void MaterialPoller::Refresh() {
   for (const auto& p : config->pipelines) {
     for (const auto& m : p.materials) {
       if (m.type != config::Material::Type::kGit) continue;
-      wanted[{m.url, m.branch}].push_back(
-          {p.name, m.name, m.auto_update, SharedThroughUpstream(*config, p, m)});
+      config::Material filter;
+      filter.ignore = m.ignore;
+      filter.includes = m.includes;
+      wanted[{m.url, m.branch}].push_back({p.name, m.name, m.auto_update,
+                                           SharedThroughUpstream(*config, p, m),
+                                           m.ignore_for_scheduling, std::move(filter)});
     }
   }
   for (auto it = entries_.begin(); it != entries_.end();) {
@@ -192,6 +197,7 @@ void MaterialPoller::OnHead(const Key& key, const std::string& head, bool notifi
     if (it == entries_.end()) return;
     for (const Subscriber& s : it->second.subscribers) {
       if (s.shared_upstream) continue;            // fan-in: its upstream brings the commit
+      if (s.ignore_for_scheduling) continue;      // polled for its revision, never a trigger
       if (!s.auto_update && !notified) continue;  // only a notify triggers it
       std::string& built = built_[{s.pipeline, s.material}];
       if (built == head) continue;
@@ -205,6 +211,18 @@ void MaterialPoller::OnHead(const Key& key, const std::string& head, bool notifi
 void MaterialPoller::TriggerPipeline(const Subscriber& s, const Key& key, const std::string& head,
                                      const std::string& since) {
   GitMirror mirror = MirrorOf(key.first);
+  if (!s.filter.ignore.empty() || !s.filter.includes.empty()) {
+    // GoCD's filters look at the files the new commits changed; the first
+    // build of a material (nothing to compare with) always runs.
+    auto files = mirror.ChangedFiles(since, head);
+    if (files.ok() && !config::FilesTrigger(s.filter, *files)) {
+      spdlog::info(
+          "{}: commits of {} up to {} change only files its filter leaves out; "
+          "not triggered",
+          s.pipeline, s.material, head.substr(0, 12));
+      return;  // `built_` stays at head: the next commit is compared with it
+    }
+  }
   auto commits = mirror.CommitsBetween(since, head, options_.max_commits);
   if (!commits.ok()) {
     spdlog::warn("material {} of {}: cannot list commits: {}", s.material, s.pipeline,

@@ -11,7 +11,9 @@
 // built are recorded (material_commits) and the pipeline is triggered with
 // that revision (cause "material"). A pipeline that gets the same
 // repository through an upstream pipeline is left to that upstream (the
-// fan-in rule, controller/planner/git_revisions.h).
+// fan-in rule, controller/planner/git_revisions.h). A material's `ignore` /
+// `includes` filters skip new commits that change only files they leave
+// out; `ignore_for_scheduling` keeps it polled but never triggering.
 #pragma once
 
 #include <cstdint>
@@ -103,7 +105,10 @@ class MaterialPoller : public GitHeads {
     std::string pipeline;
     std::string material;
     bool auto_update = true;
-    bool shared_upstream = false;  // fan-in: triggered by its upstream
+    bool shared_upstream = false;        // fan-in: triggered by its upstream
+    bool ignore_for_scheduling = false;  // polled, never triggers
+    // Its filters (common/config/material_filter.h).
+    config::Material filter;
   };
   struct Entry {
     std::vector<Subscriber> subscribers;

@@ -313,5 +313,66 @@ TEST(MaterialsE2eTest, NotifyFetchesOnceAndFanInStaysConsistent) {
   EXPECT_TRUE(absl::StrContains(unknown.err, "no git material")) << unknown.ToString();
 }
 
+// Filters (issue 17 point 5): a commit that changes only files `ignore`
+// leaves out triggers nothing; the next commit that changes code does. A
+// material with `ignore_for_scheduling` is polled but never triggers.
+TEST(MaterialsE2eTest, IgnoreFilterSkipsCommitsOfIgnoredFiles) {
+  Cluster cluster("materials_filter");
+  git::TestRepo repo(cluster.dir() + "/repos", "src");
+  git::TestRepo other(cluster.dir() + "/repos", "other");
+  std::string c1 = repo.Commit("first commit");
+  other.Commit("other one");
+  ASSERT_TRUE(cluster.StartController({"--material-poll-interval", "1s"}).ok());
+  ASSERT_TRUE(cluster.StartAgent().ok());
+  ASSERT_TRUE(cluster.WaitForIdleAgents());
+  absl::Status applied = cluster.ApplyConfig(
+      absl::StrCat("format_version: 10\n"
+                   "pipelines:\n"
+                   "  filtered:\n"
+                   "    group: e2e\n"
+                   "    materials:\n"
+                   "      src:\n"
+                   "        git: ",
+                   repo.url(),
+                   "\n"
+                   "        branch: main\n"
+                   "        destination: src\n"
+                   "        ignore: [\"docs/**\", \"*.md\"]\n"
+                   "      other:\n"
+                   "        git: ",
+                   other.url(),
+                   "\n"
+                   "        branch: main\n"
+                   "        destination: other\n"
+                   "        ignore_for_scheduling: true\n"
+                   "    stages:\n      - build:\n          jobs:\n            show:\n",
+                   ShowCheckoutJob("src", "SRC")));
+  ASSERT_TRUE(applied.ok()) << applied;
+  ASSERT_TRUE(cluster.WaitForRunState("filtered/1", "passed", kDeadline)) << cluster.LogTails();
+  auto run = cluster.ShowRun("filtered/1");
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(Material(*run, "src")->revision(), c1);
+
+  repo.Commit("docs only", "docs/guide.txt", "read me\n");
+  repo.Commit("notes only", "NOTES.md", "notes\n");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return absl::StrContains(cluster.ControllerLog(),
+                                 "change only files its filter leaves out; not triggered");
+      },
+      kDeadline, absl::Milliseconds(50)))
+      << cluster.LogTails();
+  EXPECT_FALSE(cluster.ShowRun("filtered/2").ok());
+
+  std::string c4 = repo.Commit("code", "main.c", "int main() { return 0; }\n");
+  ASSERT_TRUE(cluster.WaitForRunState("filtered/2", "passed", kDeadline)) << cluster.LogTails();
+  run = cluster.ShowRun("filtered/2");
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->cause().kind(), "material");
+  EXPECT_EQ(Material(*run, "src")->revision(), c4);
+  // `other` never triggered: its first poll would have made a run of its own.
+  EXPECT_FALSE(cluster.ShowRun("filtered/3").ok());
+}
+
 }  // namespace
 }  // namespace gantry::e2e
