@@ -17,9 +17,35 @@ namespace v1 = gantry::v1;
 
 enum class StageVerb { kApprove, kCancel, kRerun };
 
+struct RerunFlags {
+  bool and_following = false;
+  bool with_current_config = false;
+  bool failed_jobs = false;
+};
+
+// --with-current-config: what today's config changes for the run, printed
+// before the re-run; the re-run is then pinned to the revision shown.
+absl::Status ShowConfigDifference(CommandContext& ctx, Connection* conn,
+                                  v1::StageRequest* request) {
+  v1::RerunConfigDifferenceResponse diff;
+  auto context = conn->NewContext();
+  RETURN_IF_ERROR(conn->Check(conn->stub().RerunConfigDifference(context.get(), *request, &diff)));
+  // With -o json the answer on stdout stays one JSON document.
+  std::ostream& out = ctx.json() ? ctx.err() : ctx.out();
+  if (diff.difference().empty()) {
+    out << "config revision " << diff.run_revision() << " -> " << diff.current_revision()
+        << ": no difference for pipeline " << request->pipeline()
+        << "\n";
+  } else {
+    out << diff.difference();
+  }
+  request->set_config_revision(diff.current_revision());
+  return absl::OkStatus();
+}
+
 // `comment` goes with an approval (the controller records it).
 absl::StatusOr<int> ActOnStage(CommandContext& ctx, const std::string& text, StageVerb verb,
-                               const std::string& comment = "", bool and_following = false) {
+                               const std::string& comment = "", RerunFlags rerun = {}) {
   ASSIGN_OR_RETURN(Locator loc, ParseLocator(text, LocatorKind::kStage));
   if (loc.stage_counter > 0) {
     return absl::InvalidArgumentError(
@@ -36,7 +62,12 @@ absl::StatusOr<int> ActOnStage(CommandContext& ctx, const std::string& text, Sta
   request.set_counter(loc.counter);
   request.set_stage(loc.stage);
   request.set_comment(comment);
-  request.set_and_following(and_following);
+  request.set_and_following(rerun.and_following);
+  request.set_with_current_config(rerun.with_current_config);
+  request.set_failed_jobs(rerun.failed_jobs);
+  if (verb == StageVerb::kRerun && rerun.with_current_config) {
+    RETURN_IF_ERROR(ShowConfigDifference(ctx, conn, &request));
+  }
   v1::PipelineRun run;
   auto context = conn->NewContext();
   RETURN_IF_ERROR(conn->Check(
@@ -67,7 +98,14 @@ absl::StatusOr<int> ActOnStage(CommandContext& ctx, const std::string& text, Sta
   if (verb == StageVerb::kRerun) {
     ctx.out() << "re-running " << loc.ToString();
     if (stage != nullptr) {
-      ctx.out() << " as attempt " << stage->counter() << " (stage " << stage->state() << ")";
+      ctx.out() << " as attempt " << stage->counter() << " (stage " << stage->state();
+      int copied = 0;
+      for (const v1::JobRun& j : stage->jobs()) copied += j.copied_from_attempt() != 0;
+      if (copied > 0) ctx.out() << "; " << copied << " passed job(s) kept, not run again";
+      if (stage->config_revision() != 0) {
+        ctx.out() << "; under config revision " << stage->config_revision();
+      }
+      ctx.out() << ")";
     }
     ctx.out() << "\n";
     return kExitOk;
@@ -180,12 +218,18 @@ void AddStageCommands(CLI::App& app, Action* action) {
       "Run a stage of a run again as a new attempt, with the run's own config "
       "revision, materials and variables; only that stage runs unless --and-following");
   rerun->add_option("STAGE", *locator, "PIPELINE/COUNTER/STAGE")->required();
-  auto and_following = std::make_shared<bool>(false);
-  rerun->add_flag("--and-following", *and_following,
+  auto flags = std::make_shared<RerunFlags>();
+  rerun->add_flag("--and-following", flags->and_following,
                   "Then run the later stages too, as their approvals say");
-  rerun->callback([action, locator, and_following] {
-    *action = [locator, and_following](CommandContext& ctx) {
-      return ActOnStage(ctx, *locator, StageVerb::kRerun, "", *and_following);
+  rerun->add_flag("--with-current-config", flags->with_current_config,
+                  "Use today's config instead of the run's own revision (prints the "
+                  "difference first)");
+  rerun->add_flag("--failed-jobs", flags->failed_jobs,
+                  "Run only the jobs that did not pass; the passed ones keep their result, "
+                  "console and artifacts");
+  rerun->callback([action, locator, flags] {
+    *action = [locator, flags](CommandContext& ctx) {
+      return ActOnStage(ctx, *locator, StageVerb::kRerun, "", *flags);
     };
   });
 }

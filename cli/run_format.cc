@@ -91,6 +91,9 @@ void PrintPipelineRun(const v1::PipelineRun& run, absl::TimeZone tz,
           << FormatElapsed(stage.created_at(), stage.finished_at(), now);
     }
     if (!stage.waiting_reason().empty()) out << ", " << stage.waiting_reason();
+    if (stage.config_revision() != 0) {
+      out << ", under config revision " << stage.config_revision();
+    }
     // A quorum's progress: "1 of 2 approvals".
     if (stage.approvals_required() > 1) {
       out << ", " << stage.approvals_size() << " of " << stage.approvals_required()

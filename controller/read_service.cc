@@ -146,7 +146,9 @@ void ReadService::GetJobLog(v1::GetJobLogRequest request, Reply<v1::GetJobLogRes
       RETURN_IF_ERROR(CheckFilesKept(tx, found, "console log"));
       const store::JobRunRecord* job = &found.job;
       int64_t offset = std::max<int64_t>(0, request.offset());
-      store::ConsoleSlice slice = tx.ReadConsole(job->id, offset, kMaxLogSlice);
+      // A job copied into a re-run of failed jobs shows the console of the
+      // attempt that ran it.
+      store::ConsoleSlice slice = tx.ReadConsole(job->OutputAttempt(), offset, kMaxLogSlice);
       response.set_data(slice.data);
       response.set_next_offset(slice.next_offset);
       response.set_state(std::string(Name(job->state)));

@@ -26,6 +26,8 @@ class ReadService {
   void GetPipelineRun(v1::GetPipelineRunRequest request, Reply<v1::PipelineRun> done);
   // The runs that fed a run and those it fed (controller/vsm_view.h).
   void GetPipelineVsm(v1::GetPipelineRunRequest request, Reply<v1::PipelineVsm> done);
+  void RerunConfigDifference(v1::StageRequest request,
+                             Reply<v1::RerunConfigDifferenceResponse> done);
   void GetJobLog(v1::GetJobLogRequest request, Reply<v1::GetJobLogResponse> done);
   void ShowConfig(v1::ShowConfigRequest request, Reply<v1::ShowConfigResponse> done);
   // An environment of the current config and its deploy lock (`env show`).

@@ -15,6 +15,7 @@ void FillJob(const store::JobRunRecord& j, const AgentNames& agents, v1::JobRun*
   auto it = agents.find(j.agent_id);
   if (it != agents.end()) out->set_agent_name(it->second);
   out->set_reason(j.reason);
+  out->set_copied_from_attempt(j.copied_from);
   if (j.scheduled_at) SetTimestamp(j.scheduled_at, out->mutable_scheduled_at());
   if (j.started_at) SetTimestamp(j.started_at, out->mutable_started_at());
   if (j.finished_at) SetTimestamp(j.finished_at, out->mutable_finished_at());
@@ -90,6 +91,7 @@ void AddStageRun(const store::RunRows& rows, const store::StageRunRecord& s,
   st->set_state(Name(s.state));
   st->set_approval(s.approval);
   st->set_approved_by(s.approved_by);
+  if (s.config_revision != rows.run.config_revision) st->set_config_revision(s.config_revision);
   SetTimestamp(s.created_at, st->mutable_created_at());
   if (s.finished_at) SetTimestamp(s.finished_at, st->mutable_finished_at());
   for (const auto& j : rows.jobs) {

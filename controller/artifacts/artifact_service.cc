@@ -91,7 +91,9 @@ absl::StatusOr<std::vector<FetchedFile>> ArtifactService::FilesForFetch(
     if (!stage) return absl::InternalError("stage run vanished");
     auto run = tx.GetPipelineRun(stage->run_id);
     if (!run) return absl::InternalError("pipeline run vanished");
-    ASSIGN_OR_RETURN(auto config, configs_->Get(tx, run->config_revision));
+    // The stage's own revision: a re-run --with-current-config runs today's.
+    int64_t revision = stage->config_revision != 0 ? stage->config_revision : run->config_revision;
+    ASSIGN_OR_RETURN(auto config, configs_->Get(tx, revision));
     const config::Pipeline* pipeline = config->FindPipeline(run->pipeline);
     const config::Job* job_cfg = nullptr;
     if (pipeline != nullptr && stage->stage_index < static_cast<int>(pipeline->stages.size())) {
@@ -127,7 +129,7 @@ absl::StatusOr<std::vector<FetchedFile>> ArtifactService::FilesForOperator(
                      FindJob(tx, request.pipeline(), request.counter(), request.stage(),
                              request.stage_counter(), request.job()));
     RETURN_IF_ERROR(CheckFilesKept(tx, found, "artifacts"));
-    for (auto& a : tx.Artifacts(found.job.id, prefix)) {
+    for (auto& a : tx.Artifacts(found.job.OutputAttempt(), prefix)) {
       FetchedFile f;
       f.name = a.path;
       f.artifact = std::move(a);

@@ -63,7 +63,7 @@ absl::StatusOr<std::vector<FetchedFile>> FilesToFetch(store::Tx& tx, const JobLo
   // What the other kind of fetch would have found: the hint for a fetch
   // that names a file without is_file, or a directory with it.
   bool other_kind = false;
-  for (auto& a : tx.Artifacts(from.job.id, clean)) {
+  for (auto& a : tx.Artifacts(from.job.OutputAttempt(), clean)) {
     bool exact = a.path == clean;
     if (is_file != exact) {
       other_kind = true;

@@ -86,8 +86,6 @@ void Planner::StartEnvLockWaiters(Effects* effects) {
     if (env == nullptr || !env->lock || EnvLockHolder(*model_, *env) != nullptr) continue;
     for (int64_t stage_id : EnvLockQueue(*model_, *env)) {
       RunEntry* run = model_->RunOfStage(stage_id);
-      const config::Pipeline* pipeline = PipelineOf(*run);
-      if (pipeline == nullptr) continue;
       const store::StageRunRecord& stage = run->stages.at(stage_id);
       // The same stage of an earlier run still building (the lock was
       // switched on meanwhile): that train goes first.
@@ -98,7 +96,7 @@ void Planner::StartEnvLockWaiters(Effects* effects) {
       if (train_busy) continue;
       effects->events.push_back(absl::StrCat(run->run.pipeline, "/", run->run.counter,
                                              " takes the ", name, " deploy lock"));
-      StartStage(*run, *pipeline, stage_id, effects);
+      StartStage(*run, stage_id, effects);
       break;
     }
   }

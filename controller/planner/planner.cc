@@ -34,9 +34,17 @@ const config::Pipeline* Planner::PipelineOf(const RunEntry& run) const {
   return run.config ? run.config->FindPipeline(run.run.pipeline) : nullptr;
 }
 
+const config::Pipeline* Planner::FlowPipeline(const RunEntry& run, int64_t* revision) const {
+  *revision = 0;
+  if (run.stages.empty()) return PipelineOf(run);
+  const store::StageRunRecord& newest = run.stages.rbegin()->second;  // by id
+  *revision = newest.config_revision;
+  return run.PipelineOf(newest);
+}
+
 const config::Job* Planner::JobConfig(const RunEntry& run, const store::StageRunRecord& stage,
                                       const std::string& config_job) const {
-  const config::Pipeline* pipeline = PipelineOf(run);
+  const config::Pipeline* pipeline = run.PipelineOf(stage);
   if (pipeline == nullptr || stage.stage_index >= static_cast<int>(pipeline->stages.size())) {
     return nullptr;
   }
@@ -168,7 +176,8 @@ absl::StatusOr<int64_t> Planner::DoTrigger(const TriggerSpec& spec, Effects* eff
 
 absl::Status Planner::ScheduleStage(RunEntry& run, const config::Pipeline& pipeline,
                                     int stage_index, const std::string& approved_by,
-                                    Effects* effects, std::optional<std::string> approval_comment) {
+                                    Effects* effects, std::optional<std::string> approval_comment,
+                                    AttemptKind attempt) {
   const config::Stage& stage = pipeline.stages.at(stage_index);
   ASSIGN_OR_RETURN(int64_t stage_id, ids_->Next(IdKind::kStage));
   store::StageRunRecord rec;
@@ -185,6 +194,8 @@ absl::Status Planner::ScheduleStage(RunEntry& run, const config::Pipeline& pipel
   rec.approval = stage.approval.type == config::Approval::Type::kManual ? "manual" : "success";
   rec.approved_by = approved_by;
   rec.created_at = now_;
+  rec.config_revision = attempt.config_revision;
+  rec.rerun_failed_jobs = attempt.failed_jobs;
   // One active run per stage across the pipeline's runs: a newer run waits
   // behind the one building, like a train.
   // And one run at a time in a locked environment.
@@ -204,16 +215,27 @@ absl::Status Planner::ScheduleStage(RunEntry& run, const config::Pipeline& pipel
                                            env_wait.empty() ? "behind an earlier run" : env_wait));
     return absl::OkStatus();
   }
-  StartStage(run, pipeline, stage_id, effects);
+  StartStage(run, stage_id, effects);
   return absl::OkStatus();
 }
 
-void Planner::StartStage(RunEntry& run, const config::Pipeline& pipeline, int64_t stage_id,
-                         Effects* effects) {
+void Planner::StartStage(RunEntry& run, int64_t stage_id, Effects* effects) {
   model_->SetStageState(stage_id, StageState::kBuilding, 0);
   const store::StageRunRecord stage = *model_->FindStage(stage_id);
+  const config::Pipeline* pipeline_ptr = run.PipelineOf(stage);
+  if (pipeline_ptr == nullptr ||
+      stage.stage_index >= static_cast<int>(pipeline_ptr->stages.size())) {
+    // Its config is gone (cannot happen while revisions are kept): settling
+    // a stage without jobs fails it rather than leaving it building.
+    effects->events.push_back(absl::StrCat("stage ", run.run.pipeline, "/", run.run.counter, "/",
+                                           stage.name, " has no config to run under"));
+    work_.push_back({Step::Kind::kSettle, stage_id, {}});
+    return;
+  }
+  const config::Pipeline& pipeline = *pipeline_ptr;
   const config::Stage& stage_cfg = pipeline.stages.at(stage.stage_index);
   bool failed_to_schedule = false;
+  bool all_copied = true;
   for (const config::Job& job : stage_cfg.jobs) {
     int instances = job.run_instances > 0 ? job.run_instances : 1;
     std::vector<std::string> pins;  // run_instances: all
@@ -239,6 +261,8 @@ void Planner::StartStage(RunEntry& run, const config::Pipeline& pipeline, int64_
     for (int i = 1; i <= instances; ++i) {
       std::string name =
           job.run_instances != 0 ? absl::StrCat(job.name, "-runInstance-", i) : job.name;
+      if (stage.rerun_failed_jobs && CopyPassedJob(run, stage, name)) continue;
+      all_copied = false;
       if (!InsertJob(run, pipeline, stage, job, name, pins.empty() ? "" : pins[i - 1], effects)
                .ok()) {
         failed_to_schedule = true;
@@ -247,7 +271,11 @@ void Planner::StartStage(RunEntry& run, const config::Pipeline& pipeline, int64_
   }
   effects->events.push_back(absl::StrCat("scheduled ", run.run.pipeline, "/", run.run.counter, "/",
                                          stage.name, "/", stage.counter));
-  if (failed_to_schedule) work_.push_back({Step::Kind::kSettle, stage_id, {}});
+  // Every job passed before (its failed ones left the config meanwhile):
+  // nothing runs, the stage settles now.
+  if (failed_to_schedule || (stage.rerun_failed_jobs && all_copied)) {
+    work_.push_back({Step::Kind::kSettle, stage_id, {}});
+  }
 }
 
 absl::Status Planner::InsertJob(RunEntry& run, const config::Pipeline& pipeline,
@@ -293,9 +321,9 @@ std::optional<QueuedJob> Planner::QueueEntry(int64_t attempt) const {
 absl::StatusOr<RunEntry*> Planner::AddLoaded(std::optional<store::RunRows> rows) {
   if (!rows) return nullptr;
   if (RunEntry* known = model_->FindRun(rows->run.id)) return known;
-  ASSIGN_OR_RETURN(auto config, cold_->Config(rows->run.config_revision));
+  ASSIGN_OR_RETURN(RunConfigs configs, LoadRunConfigs(*cold_, *rows));
   int64_t id = rows->run.id;
-  model_->Load(std::move(*rows), std::move(config));
+  model_->Load(std::move(*rows), std::move(configs));
   return model_->FindRun(id);
 }
 
@@ -337,7 +365,8 @@ absl::StatusOr<int64_t> Planner::Approve(const std::string& pipeline_name, int64
                                          const std::string& comment, Effects* effects) {
   RETURN_IF_ERROR(CheckApprovalComment(comment));
   ASSIGN_OR_RETURN(RunEntry * run, LoadRun(pipeline_name, counter));
-  const config::Pipeline* pipeline = PipelineOf(*run);
+  int64_t revision = 0;
+  const config::Pipeline* pipeline = FlowPipeline(*run, &revision);
   if (pipeline == nullptr) return absl::InternalError("run's pipeline not in its config");
   int index = pipeline->StageIndex(stage_name);
   if (index < 0) {
@@ -348,7 +377,9 @@ absl::StatusOr<int64_t> Planner::Approve(const std::string& pipeline_name, int64
   RETURN_IF_ERROR(CheckStageAllowed(
       *run, absl::StrCat("approve stage ", pipeline_name, "/", run->run.counter, "/", stage_name)));
   // The gate of the run's own revision: the run was created under it, and a
-  // later `config apply` cannot widen (or narrow) who opens its gates.
+  // later `config apply` cannot widen (or narrow) who opens its gates. (After
+  // a re-run --with-current-config --and-following: today's, which the
+  // operator chose.)
   RETURN_IF_ERROR(CheckGate(
       stage, who,
       absl::StrCat("approve stage ", pipeline_name, "/", run->run.counter, "/", stage_name)));
@@ -385,7 +416,8 @@ absl::StatusOr<int64_t> Planner::Approve(const std::string& pipeline_name, int64
     return run->run.id;
   }
   effects->events.push_back(absl::StrCat("approved ", where, " by ", who.user));
-  RETURN_IF_ERROR(ScheduleStage(*run, *pipeline, index, who.user, effects, comment));
+  RETURN_IF_ERROR(
+      ScheduleStage(*run, *pipeline, index, who.user, effects, comment, {revision, false}));
   RETURN_IF_ERROR(Drain(effects));
   return run->run.id;
 }

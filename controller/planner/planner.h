@@ -57,10 +57,31 @@ struct RollbackSpec {
   std::string user;
 };
 struct RollbackOutcome {
-  int64_t run_id = 0;               // the run whose deploy stage runs again
-  store::DeploymentRecord from;     // what was deployed, now marked bad
-  store::DeploymentRecord to;       // the deploy repeated
+  int64_t run_id = 0;            // the run whose deploy stage runs again
+  store::DeploymentRecord from;  // what was deployed, now marked bad
+  store::DeploymentRecord to;    // the deploy repeated
   std::vector<store::MaterialRevisionRecord> from_materials, to_materials;
+};
+
+// `gantry stage rerun` flags (planner_rerun.cc).
+struct RerunOptions {
+  // The run goes on to its later stages afterwards, as their approvals say.
+  bool and_following = false;
+  // Today's config instead of the run's own revision. `expected_revision`,
+  // when not 0, is the revision the caller was shown the difference
+  // against: a re-run under another one is refused.
+  bool with_current_config = false;
+  int64_t expected_revision = 0;
+  // Only the jobs that did not pass run; the passed ones are copied into
+  // the new attempt with their console and artifacts.
+  bool failed_jobs = false;
+};
+
+// What a new stage attempt runs: under which config revision (0: the run's
+// own) and whether only the jobs that failed before.
+struct AttemptKind {
+  int64_t config_revision = 0;
+  bool failed_jobs = false;
 };
 
 // How an agent's report about an attempt was taken.
@@ -102,11 +123,10 @@ class Planner {
   // (planner_rerun.cc). Only that stage runs. Refuses (FAILED_PRECONDITION)
   // while a stage of the run is active, the pipeline is paused or locked
   // by another run, or the stage never ran in the run.
-  // With `and_following` the run goes on to its later stages afterwards,
-  // as their approvals say.
+  // `options` (RerunOptions) widen or narrow what runs.
   absl::StatusOr<int64_t> Rerun(const std::string& pipeline, int64_t counter,
-                                const std::string& stage, const std::string& user,
-                                Effects* effects, bool and_following = false);
+                                const std::string& stage, const std::string& user, Effects* effects,
+                                const RerunOptions& options = {});
 
   // Re-runs the deploy stage of the last good deploy into the environment
   // (or of the run named), records the rollback and marks the version it
@@ -185,11 +205,19 @@ class Planner {
       const config::Pipeline& pipeline, const TriggerSpec& spec);
   // With `approval_comment`, an operator opened the stage: the approval is
   // recorded (approved_by, now, the comment).
+  // `attempt`: the new attempt's config revision (`pipeline` is of it) and
+  // whether it re-runs failed jobs only.
   absl::Status ScheduleStage(RunEntry& run, const config::Pipeline& pipeline, int stage_index,
                              const std::string& approved_by, Effects* effects,
-                             std::optional<std::string> approval_comment = std::nullopt);
-  void StartStage(RunEntry& run, const config::Pipeline& pipeline, int64_t stage_id,
-                  Effects* effects);
+                             std::optional<std::string> approval_comment = std::nullopt,
+                             AttemptKind attempt = {});
+  void StartStage(RunEntry& run, int64_t stage_id, Effects* effects);
+  // A re-run of failed jobs: a passed job of the attempt before is copied
+  // (true) instead of scheduled.
+  bool CopyPassedJob(RunEntry& run, const store::StageRunRecord& stage, const std::string& name);
+  // The pipeline of the newest stage attempt's revision: the stages a run
+  // goes on to take the revision of the one before them.
+  const config::Pipeline* FlowPipeline(const RunEntry& run, int64_t* revision) const;
   absl::Status InsertJob(RunEntry& run, const config::Pipeline& pipeline,
                          const store::StageRunRecord& stage, const config::Job& job,
                          const std::string& name, const std::string& pinned_agent,

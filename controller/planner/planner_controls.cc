@@ -181,7 +181,7 @@ void Planner::ReleaseLockAfter(const RunEntry& run, const store::StageRunRecord&
   // or passes before a manual gate. lockOnFailure keeps it then.
   const std::string& pipeline = run.run.pipeline;
   if (LockHolder(pipeline) != run.run.counter) return;
-  const config::Pipeline* own = PipelineOf(run);
+  const config::Pipeline* own = run.PipelineOf(stage);
   size_t next = static_cast<size_t>(stage.stage_index) + 1;
   bool last = own == nullptr || next >= own->stages.size();
   bool next_manual = !last && own->stages[next].approval.type == config::Approval::Type::kManual;

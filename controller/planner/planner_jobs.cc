@@ -114,8 +114,8 @@ absl::StatusOr<bool> Planner::Lose(int64_t attempt, const std::string& agent_id,
   }
   const config::Job* job_cfg = JobConfig(*run, stage, job.config_job);
   if (job_cfg != nullptr && job_cfg->on_agent_lost == config::OnAgentLost::kReschedule) {
-    RETURN_IF_ERROR(
-        InsertJob(*run, *PipelineOf(*run), stage, *job_cfg, job.name, job.pinned_agent, effects));
+    RETURN_IF_ERROR(InsertJob(*run, *run->PipelineOf(stage), stage, *job_cfg, job.name,
+                              job.pinned_agent, effects));
     effects->events.push_back(
         absl::StrCat(where, " lost (", reason, "): rescheduled as a new attempt"));
     return true;

@@ -66,8 +66,8 @@ absl::Status Planner::SettleStage(int64_t stage_id, Effects* effects) {
     SetRunState(*run, result == StageState::kFailed ? RunState::kFailed : RunState::kCancelled);
     return absl::OkStatus();
   }
-  const config::Pipeline* pipeline = PipelineOf(*run);
-  if (pipeline == nullptr) return absl::InternalError("run's pipeline not in its config");
+  const config::Pipeline* pipeline = run->PipelineOf(stage);
+  if (pipeline == nullptr) return absl::InternalError("stage's pipeline not in its config");
   // Downstream pipelines come from today's config: what depends on this
   // stage now is what should run now.
   for (const config::Pipeline* down :
@@ -113,7 +113,9 @@ void Planner::SettleRun(RunEntry& run, const config::Pipeline& pipeline,
     SetRunState(run, RunState::kAwaitingApproval);
     return;
   }
-  absl::Status st = ScheduleStage(run, pipeline, static_cast<int>(next), "", effects);
+  // The next stage runs under the revision this one ran under.
+  absl::Status st = ScheduleStage(run, pipeline, static_cast<int>(next), "", effects, std::nullopt,
+                                  {stage.config_revision, false});
   if (!st.ok()) {
     effects->events.push_back(absl::StrCat("could not schedule the next stage of ",
                                            run.run.pipeline, "/", run.run.counter, ": ",
@@ -129,15 +131,13 @@ void Planner::StartQueued(const std::string& pipeline_name, const std::string& s
   }
   for (int64_t id : model_->ActiveStages(pipeline_name, stage_name)) {
     RunEntry* run = model_->RunOfStage(id);
-    const config::Pipeline* pipeline = PipelineOf(*run);
-    if (pipeline == nullptr) continue;
     // In a locked environment the lock's queue decides (arrival order
     // across its pipelines), once the work list is done.
     if (LockedEnvironmentOf(*configs_->current(), pipeline_name) != nullptr) {
       NoteEnvLockRelease(*run);
       return;
     }
-    StartStage(*run, *pipeline, id, effects);  // the oldest queued one
+    StartStage(*run, id, effects);  // the oldest queued one
     return;
   }
 }

@@ -19,14 +19,28 @@ void RunModel::Reset(std::map<std::string, int64_t> counters) {
   counters_ = std::move(counters);
 }
 
-void RunModel::Load(store::RunRows rows, std::shared_ptr<const config::Config> config) {
+const config::Config* RunEntry::ConfigOf(const store::StageRunRecord& stage) const {
+  if (stage.config_revision == 0 || stage.config_revision == run.config_revision) {
+    return config.get();
+  }
+  auto it = stage_configs.find(stage.config_revision);
+  return it == stage_configs.end() ? nullptr : it->second.get();
+}
+
+const config::Pipeline* RunEntry::PipelineOf(const store::StageRunRecord& stage) const {
+  const config::Config* c = ConfigOf(stage);
+  return c != nullptr ? c->FindPipeline(run.pipeline) : nullptr;
+}
+
+void RunModel::Load(store::RunRows rows, RunConfigs configs) {
   RunEntry entry;
   entry.run = std::move(rows.run);
   entry.materials = std::move(rows.materials);
   entry.variables = std::move(rows.variables);
   entry.approvals = std::move(rows.approvals);
   entry.rerun_follows = rows.rerun_follows;
-  entry.config = std::move(config);
+  entry.config = std::move(configs.run);
+  entry.stage_configs = std::move(configs.stages);
   int64_t id = entry.run.id;
   for (auto& s : rows.stages) {
     run_of_stage_[s.id] = id;

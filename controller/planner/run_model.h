@@ -20,6 +20,7 @@
 #include "common/config/model.h"
 #include "controller/planner/bad_versions.h"
 #include "controller/planner/pipeline_controls.h"
+#include "controller/planner/run_configs.h"
 #include "controller/store/write_batch.h"
 
 namespace gantry {
@@ -31,6 +32,8 @@ struct RunEntry {
   std::map<int64_t, store::StageRunRecord> stages;  // every attempt, by id (oldest first)
   std::map<int64_t, store::JobRunRecord> jobs;      // every attempt, by id (oldest first)
   std::shared_ptr<const config::Config> config;     // the run's own revision
+  // Revisions stage attempts were re-run under (--with-current-config).
+  std::map<int64_t, std::shared_ptr<const config::Config>> stage_configs;
   // Approvals of every stage attempt, oldest first.
   std::vector<store::StageApprovalRecord> approvals;
   // A re-run with --and-following: later stages run after it.
@@ -38,13 +41,21 @@ struct RunEntry {
 
   // The rows, for building views.
   store::RunRows Rows() const;
+  // The config `stage` runs under: the run's own unless it was re-run
+  // with today's. Null if not loaded.
+  const config::Config* ConfigOf(const store::StageRunRecord& stage) const;
+  const config::Pipeline* PipelineOf(const store::StageRunRecord& stage) const;
+  // The revision number of ConfigOf(stage).
+  int64_t RevisionOf(const store::StageRunRecord& stage) const {
+    return stage.config_revision != 0 ? stage.config_revision : run.config_revision;
+  }
 };
 
 class RunModel {
  public:
   // Replaces everything (start-up, or after a failed commit).
   void Reset(std::map<std::string, int64_t> counters);
-  void Load(store::RunRows rows, std::shared_ptr<const config::Config> config);
+  void Load(store::RunRows rows, RunConfigs configs);
 
   RunEntry* FindRun(int64_t run_id);
   RunEntry* FindRun(const std::string& pipeline, int64_t counter);

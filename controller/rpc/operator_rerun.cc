@@ -14,4 +14,14 @@ grpc::ServerUnaryReactor* OperatorService::RerunStage(grpc::CallbackServerContex
       [&](const Principal& who, auto done) { scheduler_->RerunStage(*req, who, std::move(done)); });
 }
 
+grpc::ServerUnaryReactor* OperatorService::RerunConfigDifference(
+    grpc::CallbackServerContext* ctx, const v1::StageRequest* req,
+    v1::RerunConfigDifferenceResponse* resp) {
+  std::string target = absl::StrCat(req->pipeline(), "/", req->counter(), "/", req->stage());
+  return Unary(ctx, resp, {"", target, Viewers(req->pipeline())},
+               [&](const Principal&, auto done) {
+                 reads_->RerunConfigDifference(*req, std::move(done));
+               });
+}
+
 }  // namespace gantry::rpc

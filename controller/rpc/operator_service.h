@@ -103,6 +103,9 @@ class OperatorService final : public v1::OperatorService::CallbackService {
   grpc::ServerUnaryReactor* CancelStage(grpc::CallbackServerContext* ctx,
                                         const v1::StageRequest* req,
                                         v1::PipelineRun* resp) override;
+  grpc::ServerUnaryReactor* RerunConfigDifference(grpc::CallbackServerContext* ctx,
+                                                  const v1::StageRequest* req,
+                                                  v1::RerunConfigDifferenceResponse* resp) override;
   grpc::ServerUnaryReactor* RerunStage(grpc::CallbackServerContext* ctx,
                                        const v1::StageRequest* req,
                                        v1::PipelineRun* resp) override;  // operator_rerun.cc

@@ -96,8 +96,7 @@ absl::StatusOr<v1::Assign> BuildAssignment(const AssignmentInput& in) {
   if (job_it == entry.jobs.end()) return absl::InternalError("the attempt is not in its run");
   const store::JobRunRecord& job = job_it->second;
   const store::StageRunRecord& stage = entry.stages.at(job.stage_run_id);
-  const config::Pipeline* pipeline =
-      entry.config ? entry.config->FindPipeline(run.pipeline) : nullptr;
+  const config::Pipeline* pipeline = entry.PipelineOf(stage);
   if (pipeline == nullptr || stage.stage_index >= static_cast<int>(pipeline->stages.size())) {
     return absl::InternalError("the run's config has no such stage");
   }

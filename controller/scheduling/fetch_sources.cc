@@ -8,7 +8,8 @@ void FillFetchSources(store::Tx& tx, const AssignmentInput& in, v1::Assign* assi
   const RunEntry& entry = *in.run;
   const store::JobRunRecord& job = entry.jobs.at(in.attempt);
   const store::StageRunRecord& stage = entry.stages.at(job.stage_run_id);
-  const config::Pipeline* pipeline = entry.config->FindPipeline(entry.run.pipeline);
+  const config::Pipeline* pipeline = entry.PipelineOf(stage);
+  if (pipeline == nullptr || stage.stage_index >= static_cast<int>(pipeline->stages.size())) return;
   const config::Job* job_cfg = nullptr;
   for (const auto& j : pipeline->stages[stage.stage_index].jobs) {
     if (j.name == job.config_job) job_cfg = &j;

@@ -123,9 +123,9 @@ absl::Status Scheduler::LoadRuns() {
   model_.bad_versions().Load(std::move(bad_versions));
   planner_.Reset();
   for (auto& r : rows) {
-    auto config = cold_.Config(r.run.config_revision);
-    if (!config.ok()) return config.status();
-    model_.Load(std::move(r), *config);
+    auto configs = LoadRunConfigs(cold_, r);
+    if (!configs.ok()) return configs.status();
+    model_.Load(std::move(r), std::move(*configs));
   }
   dispatcher_.Clear();
   for (auto& [id, agent] : agents_.all()) {

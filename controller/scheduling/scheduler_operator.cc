@@ -125,8 +125,13 @@ void Scheduler::RerunStage(v1::StageRequest request, Principal who, Reply<v1::Pi
       [this, request = std::move(request), user = std::move(who.user), done = std::move(done)] {
         RunOperation(
             [&](Effects* effects) {
+              RerunOptions options;
+              options.and_following = request.and_following();
+              options.with_current_config = request.with_current_config();
+              options.expected_revision = request.config_revision();
+              options.failed_jobs = request.failed_jobs();
               return planner_.Rerun(request.pipeline(), request.counter(), request.stage(), user,
-                                    effects, request.and_following());
+                                    effects, options);
             },
             done);
       });

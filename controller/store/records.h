@@ -121,6 +121,12 @@ struct StageRunRecord {
   std::string approved_by;
   int64_t created_at = 0;
   int64_t finished_at = 0;
+  // The config revision the attempt runs under when it is not its run's
+  // (a re-run --with-current-config); 0 = the run's own.
+  int64_t config_revision = 0;
+  // A re-run --failed-jobs: when it starts, the jobs that passed in the
+  // attempt before it are copied instead of run.
+  bool rerun_failed_jobs = false;
 };
 
 // One approval of a stage's manual gate (stage_approvals, migrations 0007
@@ -220,6 +226,13 @@ struct JobRunRecord {
   std::string cancel_reason;
   // A `run_instances: all` instance: the agent it must run on.
   std::string pinned_agent;
+  // A job that passed in an earlier attempt of the stage, copied into a
+  // re-run of the failed jobs without running: the attempt whose console
+  // and artifacts it has (the first one that ran). 0 = it ran itself.
+  int64_t copied_from = 0;
+
+  // The attempt that holds this job's console and artifacts.
+  int64_t OutputAttempt() const { return copied_from != 0 ? copied_from : id; }
 };
 
 struct AgentRecord {

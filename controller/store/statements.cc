@@ -16,12 +16,13 @@ namespace {
 
 #define STAGE_COLUMNS                                                          \
   "id, run_id, name, stage_index, counter, state, approval, approved_by, " MS( \
-      "created_at") ", " MS("finished_at") ", pipeline"
+      "created_at") ", " MS("finished_at") ", pipeline, coalesce(config_revision, 0), rerun_failed_jobs"
 
 #define JOB_COLUMNS \
   "id, stage_run_id, name, config_job, state, agent_id, reason, " MS("scheduled_at") \
   ", " MS("assigned_at") ", " MS("started_at") ", " MS("finished_at")                \
-  ", console_bytes, last_sequence, cancel_reason, pinned_agent, console_truncated"
+  ", console_bytes, last_sequence, cancel_reason, pinned_agent, console_truncated, " \
+  "coalesce(copied_from, 0)"
 
 // The order PipelineFromRow in tx_rows.cc reads.
 #define PIPELINE_COLUMNS                                                             \

@@ -213,6 +213,18 @@ void Tx::ApplyWrites(const WriteBatch& b) {
   if (!b.rollbacks.empty() || !b.bad_marks.empty() || !b.bad_clears.empty()) {
     ApplyRollbackWrites(b);
   }
+  // Rare (re-runs only), so one statement per row after the batch.
+  for (const auto& s : b.new_stages) {
+    if (s.config_revision == 0 && !s.rerun_failed_jobs) continue;
+    work_.exec_params(
+        "UPDATE stage_runs SET config_revision = NULLIF($2, 0), rerun_failed_jobs = $3 "
+        "WHERE id = $1",
+        s.id, s.config_revision, s.rerun_failed_jobs);
+  }
+  for (const auto& j : b.new_jobs) {
+    if (j.copied_from == 0) continue;
+    work_.exec_params("UPDATE job_runs SET copied_from = $2 WHERE id = $1", j.id, j.copied_from);
+  }
   for (const auto& [run_id, follows] : b.rerun_follows) {
     work_.exec_params("UPDATE pipeline_runs SET rerun_follows = $2 WHERE id = $1", run_id, follows);
   }

@@ -46,6 +46,8 @@ StageRunRecord StageFromRow(const pqxx::row& r) {
   s.created_at = r[8].as<int64_t>();
   s.finished_at = r[9].as<int64_t>();
   s.pipeline = r[10].as<std::string>();
+  s.config_revision = r[11].as<int64_t>();
+  s.rerun_failed_jobs = r[12].as<bool>();
   return s;
 }
 
@@ -67,6 +69,7 @@ JobRunRecord JobFromRow(const pqxx::row& r) {
   j.cancel_reason = r[13].as<std::string>();
   j.pinned_agent = r[14].as<std::string>();
   j.console_truncated = r[15].as<bool>();
+  j.copied_from = r[16].as<int64_t>();
   return j;
 }
 
