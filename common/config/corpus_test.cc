@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/config/parser.h"
 #include "common/files.h"
 #include "gtest/gtest.h"
@@ -116,6 +118,36 @@ TEST(CorpusTest, Rich) {
                    "rich.gocd.yaml:49:15: 'properties' is not supported by Gantry",
                    "rich.gocd.yaml:54:18: fetch: stage 'build' is this task's own "
                    "stage: fetch from an earlier stage"}));
+}
+
+// The plugin's git material fragments, each read as the `materials:` of a
+// pipeline: filters (`includes`, `whitelist`) are read; credentials in the
+// material are refused by name (lines count the three lines put before).
+ParseResult ParseMaterialPart(const std::string& name) {
+  absl::StatusOr<std::string> part =
+      ReadFile(std::string(GANTRY_CONFIG_TESTDATA) + "/gocd/parts/materials/" + name);
+  EXPECT_TRUE(part.ok()) << part.status();
+  std::string yaml = "pipelines:\n  p:\n    materials:\n";
+  for (absl::string_view line : absl::StrSplit(part.value_or(""), '\n')) {
+    absl::StrAppend(&yaml, "      ", line, "\n");
+  }
+  absl::StrAppend(&yaml, "    stages: [{s: {tasks: [{exec: {command: ls}}]}}]\n");
+  return ParseConfig({{name, yaml}});
+}
+
+TEST(CorpusTest, GitMaterialParts) {
+  for (const char* name : {"minimal.git.yaml", "auto_update.git.yaml", "minimal-explicit.git.yaml",
+                           "minimal-nourl.git.yaml"}) {
+    ParseResult r = ParseMaterialPart(name);
+    EXPECT_TRUE(r.ok()) << name << ": " << r.ErrorText();
+  }
+  for (const char* name : {"complete10.git.yaml", "complete9.git.yaml"}) {
+    ParseResult r = ParseMaterialPart(name);
+    EXPECT_EQ(ErrorLines(r),
+              Lines({std::string(name) + ":6:9: 'username' is not supported by Gantry",
+                     std::string(name) + ":7:9: 'encrypted_password' is not supported by Gantry"}))
+        << name;
+  }
 }
 
 }  // namespace
