@@ -1,17 +1,18 @@
 // The chaos run (docs/reliability.md): many runs of a three-stage pipeline
 // over four real agents while the controller, an agent or PostgreSQL's
-// postmaster is killed with -9 at random, then the invariants that must
-// hold whatever happened. Not part of the default test run (it takes
+// postmaster is killed with -9, or an agent's connection is cut for a few
+// seconds (each agent dials through its own TCP proxy), at random, then the
+// invariants that must hold whatever happened. Not part of the default test run (it takes
 // minutes): tests/chaos/run.sh builds and runs it.
 //
 //   CHAOS_RUNS (200)   runs to trigger
 //   CHAOS_SEED (time)  for the fault schedule; printed, so a run can be repeated
+#include <dirent.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
 #include <algorithm>
 #include <cstdlib>
-#include <dirent.h>
 #include <map>
 #include <random>
 #include <set>
@@ -21,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/files.h"
+#include "tests/chaos/tcp_proxy.h"
 #include "tests/e2e/harness.h"
 
 namespace gantry::e2e {
@@ -43,8 +45,7 @@ std::string Config(const std::string& markers) {
       "{jobs: {j: {artifacts: [{build: {source: out.txt}}], tasks: [{exec: {command: sh, "
       "arguments: [\"-c\", \"echo $GANTRY_PIPELINE_COUNTER/$GANTRY_STAGE_NAME/"
       "$GANTRY_STAGE_COUNTER >> ",
-      markers,
-      "; i=1; while [ $i -le ", kLines,
+      markers, "; i=1; while [ $i -le ", kLines,
       " ]; do echo chaos-line-$i; i=$((i+1)); sleep 0.05; done; "
       "echo $GANTRY_PIPELINE_COUNTER-$GANTRY_STAGE_NAME > out.txt\"]}}]}}}");
   return absl::StrCat("format_version: 10\npipelines:\n  chaos:\n    stages:\n      - s1: ", job,
@@ -75,11 +76,12 @@ std::vector<std::string> ProcessesMentioning(const std::string& needle) {
 
 class Chaos {
  public:
-  Chaos(Cluster& cluster, unsigned seed) : cluster_(cluster), rng_(seed) {}
+  Chaos(Cluster& cluster, std::vector<std::unique_ptr<chaos::TcpProxy>>& proxies, unsigned seed)
+      : cluster_(cluster), proxies_(proxies), rng_(seed) {}
 
   // One random fault, and the repair a supervisor would do.
   void Inject() {
-    switch (std::uniform_int_distribution<int>(0, 3)(rng_)) {
+    switch (std::uniform_int_distribution<int>(0, 4)(rng_)) {
       case 0:
         cluster_.KillController(SIGKILL);
         EXPECT_TRUE(cluster_.RestartController().ok()) << cluster_.LogTails();
@@ -104,6 +106,15 @@ class Chaos {
         ++faults_["postmaster kill -9"];
         break;
       }
+      case 4: {
+        // The agent's cable is pulled for 1-6 s (shorter than the lost-agent
+        // timeout, and longer): its stream breaks and it must dial again.
+        int agent = std::uniform_int_distribution<int>(0, kAgents - 1)(rng_);
+        proxies_[agent]->Cut(
+            absl::Milliseconds(std::uniform_int_distribution<int>(1000, 6000)(rng_)));
+        ++faults_["agent connection cut"];
+        break;
+      }
     }
   }
 
@@ -114,31 +125,46 @@ class Chaos {
 
  private:
   Cluster& cluster_;
+  std::vector<std::unique_ptr<chaos::TcpProxy>>& proxies_;
   std::mt19937 rng_;
   std::map<std::string, int> faults_;
 };
 
 TEST(ChaosRun, InvariantsHoldUnderFaults) {
   const int runs = EnvInt("CHAOS_RUNS", 200);
-  const unsigned seed = static_cast<unsigned>(EnvInt("CHAOS_SEED", static_cast<int>(::time(nullptr))));
+  const unsigned seed =
+      static_cast<unsigned>(EnvInt("CHAOS_SEED", static_cast<int>(::time(nullptr))));
   std::printf("chaos: %d runs, seed %u\n", runs, seed);
   Cluster cluster;
   cluster.UseEmbeddedDatabase();  // durable, and supervised by the controller
   ASSERT_TRUE(cluster.StartController().ok()) << cluster.LogTails();
   const std::string markers = cluster.dir() + "/markers";
   ASSERT_TRUE(cluster.ApplyConfig(Config(markers)).ok()) << cluster.LogTails();
-  for (int i = 0; i < kAgents; ++i) ASSERT_TRUE(cluster.StartAgent().ok());
+  // Each agent dials the controller through a proxy of its own, which
+  // keeps forwarding to the controller's port across its restarts.
+  int controller_port = 0;
+  const std::string addr = cluster.controller_addr();
+  ASSERT_TRUE(absl::SimpleAtoi(addr.substr(addr.rfind(':') + 1), &controller_port)) << addr;
+  std::vector<std::unique_ptr<chaos::TcpProxy>> proxies;
+  for (int i = 0; i < kAgents; ++i) {
+    auto proxy = chaos::TcpProxy::Start(controller_port);
+    ASSERT_TRUE(proxy.ok()) << proxy.status();
+    AgentOptions options;
+    options.controller_addr = (*proxy)->address();
+    proxies.push_back(std::move(*proxy));
+    ASSERT_TRUE(cluster.StartAgent(options).ok());
+  }
   ASSERT_TRUE(cluster.WaitForIdleAgents(absl::Seconds(60))) << cluster.LogTails();
 
-  Chaos chaos(cluster, seed);
+  Chaos chaos(cluster, proxies, seed);
   int triggered = 0;
   absl::Time next_fault = absl::Now() + chaos.NextPause();
   absl::Time give_up = absl::Now() + absl::Minutes(30);
   // Trigger with at most kMaxActive runs unfinished, injecting faults as we go.
   while (triggered < runs && absl::Now() < give_up) {
     int active = 0;
-    CliResult history = cluster.Cli({"-o", "json", "pipeline", "history", "chaos", "--limit",
-                                     std::to_string(kMaxActive * 2)});
+    CliResult history = cluster.Cli(
+        {"-o", "json", "pipeline", "history", "chaos", "--limit", std::to_string(kMaxActive * 2)});
     v1::PipelineHistoryResponse h;
     if (history.exit_code == 0 && ParseJson(history.out, &h)) {
       for (const auto& r : h.runs()) active += Final(r.state()) ? 0 : 1;
@@ -156,15 +182,17 @@ TEST(ChaosRun, InvariantsHoldUnderFaults) {
   // Every run finishes.
   std::map<std::string, int> states;
   v1::PipelineHistoryResponse all;
-  bool finished = WaitFor([&] {
-    CliResult r = cluster.Cli({"-o", "json", "pipeline", "history", "chaos", "--limit",
-                               std::to_string(runs + 10)});
-    if (r.exit_code != 0 || !ParseJson(r.out, &all) || all.runs_size() != runs) return false;
-    for (const auto& run : all.runs()) {
-      if (!Final(run.state())) return false;
-    }
-    return true;
-  }, absl::Minutes(10), absl::Seconds(1));
+  bool finished = WaitFor(
+      [&] {
+        CliResult r = cluster.Cli(
+            {"-o", "json", "pipeline", "history", "chaos", "--limit", std::to_string(runs + 10)});
+        if (r.exit_code != 0 || !ParseJson(r.out, &all) || all.runs_size() != runs) return false;
+        for (const auto& run : all.runs()) {
+          if (!Final(run.state())) return false;
+        }
+        return true;
+      },
+      absl::Minutes(10), absl::Seconds(1));
   for (const auto& run : all.runs()) ++states[run.state()];
   EXPECT_TRUE(finished) << cluster.LogTails();
 
@@ -188,8 +216,8 @@ TEST(ChaosRun, InvariantsHoldUnderFaults) {
   for (const auto& run : all.runs()) {
     for (const auto& stage : run.stages()) {
       if (stage.state() != "passed") continue;
-      std::string locator = absl::StrCat("chaos/", run.counter(), "/", stage.name(), "/",
-                                         stage.counter(), "/j");
+      std::string locator =
+          absl::StrCat("chaos/", run.counter(), "/", stage.name(), "/", stage.counter(), "/j");
       auto log = cluster.JobLog(locator);
       if (!log.ok()) {
         ADD_FAILURE() << locator << ": " << log.status();
@@ -219,10 +247,12 @@ TEST(ChaosRun, InvariantsHoldUnderFaults) {
   cluster.KillController(SIGTERM);
   for (int i = 0; i < kAgents; ++i) cluster.KillAgent(i, SIGTERM);
   std::vector<std::string> leaked;
-  WaitFor([&] {
-    leaked = ProcessesMentioning(cluster.dir());
-    return leaked.empty();
-  }, absl::Seconds(30));
+  WaitFor(
+      [&] {
+        leaked = ProcessesMentioning(cluster.dir());
+        return leaked.empty();
+      },
+      absl::Seconds(30));
   for (const std::string& p : leaked) {
     ADD_FAILURE() << "leaked process " << p;
     ++violations;

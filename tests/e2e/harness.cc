@@ -287,7 +287,9 @@ absl::Status Cluster::SpawnAgent(Agent& agent) {
   RETURN_IF_ERROR(MakeDirs(work_dir));
   std::vector<std::string> argv = {BinDir() + "/gantry-agent",
                                    "--controller",
-                                   controller_addr_,
+                                   agent.options.controller_addr.empty()
+                                       ? controller_addr_
+                                       : agent.options.controller_addr,
                                    "--work-dir",
                                    work_dir,
                                    "--register-key-file",

@@ -87,6 +87,9 @@ struct AgentOptions {
   std::vector<std::string> environments;
   std::vector<std::string> extra_args;
   std::string register_key_file;  // "" = the controller's agent-register.key
+  // Where the agent dials, e.g. a proxy in front of the controller; "" =
+  // the controller's own address.
+  std::string controller_addr;
 };
 
 class Cluster {
