@@ -33,7 +33,7 @@ TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=("${ALL_TARGETS[@]}")
 
 if ! command -v clang++ >/dev/null 2>&1; then
-  echo "fuzz.sh: clang++ not found (Debian: apt-get install clang libfuzzer-14-dev)" >&2
+  echo "fuzz.sh: clang++ not found (deploy/install-deps.sh --fuzz installs clang and libfuzzer-14-dev)" >&2
   exit 2
 fi
 if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Installs every Debian package the build, the tests and the demo need.
 # Packages already present are skipped, so a second run is quick and offline.
+#
+#   deploy/install-deps.sh          the build, tests and demo
+#   deploy/install-deps.sh --fuzz   also clang and libFuzzer, for deploy/fuzz.sh
+#                                   and the sanitizer build (docs/fuzzing.md)
 set -euo pipefail
 
 PACKAGES=(
@@ -12,6 +16,12 @@ PACKAGES=(
   systemd  # systemd-analyze: the units in deploy/systemd/ are verified by the tests
   libboost-dev prometheus-cpp-dev
 )
+if [ "${1:-}" = "--fuzz" ]; then
+  PACKAGES+=(clang libfuzzer-14-dev)
+elif [ $# -gt 0 ]; then
+  echo "usage: deploy/install-deps.sh [--fuzz]" >&2
+  exit 2
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
