@@ -201,6 +201,10 @@ void MaterialPoller::OnHead(const Key& key, const std::string& head, bool notifi
       if (!s.auto_update && !notified) continue;  // only a notify triggers it
       std::string& built = built_[{s.pipeline, s.material}];
       if (built == head) continue;
+      if (auto f = filtered_.find({s.pipeline, s.material});
+          f != filtered_.end() && f->second == head) {
+        continue;  // its filter left this head out already
+      }
       todo.push_back({s, built});
       built = head;  // a trigger is on its way
     }
@@ -220,7 +224,11 @@ void MaterialPoller::TriggerPipeline(const Subscriber& s, const Key& key, const 
           "{}: commits of {} up to {} change only files its filter leaves out; "
           "not triggered",
           s.pipeline, s.material, head.substr(0, 12));
-      return;  // `built_` stays at head: the next commit is compared with it
+      absl::MutexLock l(&mu_);
+      filtered_[{s.pipeline, s.material}] = head;
+      std::string& built = built_[{s.pipeline, s.material}];
+      if (built == head) built = since;
+      return;
     }
   }
   auto commits = mirror.CommitsBetween(since, head, options_.max_commits);

@@ -142,6 +142,10 @@ class MaterialPoller : public GitHeads {
   // (pipeline, material) -> the revision its newest run built, or the one
   // a trigger is on its way with.
   std::map<std::pair<std::string, std::string>, std::string> built_ ABSL_GUARDED_BY(mu_);
+  // (pipeline, material) -> the newest head its filter left out: not looked
+  // at again; `built_` stays at the last build, so the next commit that
+  // triggers is compared with, and lists the commits since, that build.
+  std::map<std::pair<std::string, std::string>, std::string> filtered_ ABSL_GUARDED_BY(mu_);
   int64_t config_revision_ ABSL_GUARDED_BY(mu_) = -1;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;

@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -370,6 +371,10 @@ TEST(MaterialsE2eTest, IgnoreFilterSkipsCommitsOfIgnoredFiles) {
   ASSERT_TRUE(run.ok());
   EXPECT_EQ(run->cause().kind(), "material");
   EXPECT_EQ(Material(*run, "src")->revision(), c4);
+  // The commits since the last build, the skipped ones too (newest first).
+  std::vector<std::string> messages;
+  for (const auto& c : Material(*run, "src")->commits()) messages.push_back(c.message());
+  EXPECT_EQ(messages, (std::vector<std::string>{"code", "notes only", "docs only"}));
   // `other` never triggered: its first poll would have made a run of its own.
   EXPECT_FALSE(cluster.ShowRun("filtered/3").ok());
 }
