@@ -163,6 +163,9 @@ void AddApiRoutes(Router& r, std::shared_ptr<Stub> stub, ApiOptions options) {
         Rpc<v1::StageRequest, v1::PipelineRun>(stub, GANTRY_RPC(CancelStage)));
   r.Add(V::post, stage + "/rerun",
         Rpc<v1::StageRequest, v1::PipelineRun>(stub, GANTRY_RPC(RerunStage)));
+  r.Add(V::get, stage + "/rerun-difference",
+        Rpc<v1::StageRequest, v1::RerunConfigDifferenceResponse>(
+            stub, GANTRY_RPC(RerunConfigDifference)));
   r.Add(V::get, job + "/log",
         Rpc<v1::GetJobLogRequest, v1::GetJobLogResponse>(stub, GANTRY_RPC(GetJobLog)));
   r.Add(V::get, job + "/artifacts",
