@@ -55,8 +55,14 @@ void LogUnreachable(const std::string& why, absl::Duration delay, int attempts,
 }  // namespace
 
 Session::Session(SessionOptions options)
-    : options_(std::move(options)), session_nonce_(RandomHex(16)) {
+    : options_(std::move(options)),
+      session_nonce_(RandomHex(16)),
+      journal_(options_.work_dir.empty() ? "" : options_.work_dir + "/held-attempts") {
   options_.runner.work_dir = options_.work_dir;
+  {
+    absl::MutexLock lock(&mu_);
+    interrupted_ = journal_.Load();
+  }
   if (options_.runner.controller_url.empty()) {
     options_.runner.controller_url = options_.controller_address;
   }

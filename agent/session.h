@@ -41,6 +41,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "agent/attempt_journal.h"
 #include "agent/attempt_outbox.h"
 #include "agent/backoff.h"
 #include "agent/identity.h"
@@ -195,6 +196,10 @@ class Session {
   // The controller did not know our id: ignore agent.json, register anew.
   bool register_again_ ABSL_GUARDED_BY(mu_) = false;
   AttemptOutbox outbox_ ABSL_GUARDED_BY(mu_);
+  AttemptJournal journal_ ABSL_GUARDED_BY(mu_);
+  // Left in the journal by an earlier process; told in each Hello until a
+  // Welcome shows the controller has taken them.
+  std::vector<int64_t> interrupted_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<Job> job_ ABSL_GUARDED_BY(mu_);
 
   // The channel of the current attempt (Run()); a job's artifact transfers

@@ -64,6 +64,7 @@ void Session::Handle(const ControllerMessage& message) {
       int64_t id = message.completion_ack().attempt_id();
       absl::MutexLock lock(&mu_);
       if (outbox_.AckCompletion(id)) {
+        journal_.Remove(id);
         spdlog::debug("controller recorded the completion of attempt {}", id);
       } else {
         spdlog::warn(
@@ -87,6 +88,9 @@ void Session::OnWelcome(const gantry::v1::Welcome& welcome) {
                             : options_.default_heartbeat;
   next_heartbeat_ = absl::Now() + heartbeat_interval_;
   welcomed_ = true;
+  // The controller handled the Hello before welcoming it.
+  for (int64_t id : interrupted_) journal_.Remove(id);
+  interrupted_.clear();
   NoteRefused(welcome.refused_resources(), welcome.refused_environments());
   std::vector<AgentMessage> backlog = outbox_.Backlog();
   for (auto& m : backlog) queue_.push_back(std::move(m));
@@ -148,6 +152,7 @@ void Session::OnAssign(const gantry::v1::Assign& assign) {
       spdlog::warn("ignoring Assign of attempt {}: already held", id);
       return;
     }
+    journal_.Add(id);
     previous = std::move(job_);
     job_ = std::make_unique<Job>();
     job_->sink = std::make_unique<AttemptSink>(this, id);
@@ -192,6 +197,7 @@ void Session::OnAbandon(const gantry::v1::Abandon& abandon) {
     job_->runner->Abort(abandon.reason().empty() ? "abandoned" : abandon.reason());
   }
   outbox_.Forget(id);
+  journal_.Remove(id);
   cv_.SignalAll();
 }
 
@@ -201,6 +207,7 @@ void Session::AbandonEverything(const std::string& reason) {
     job_->runner->Abort(reason);
   }
   outbox_.Clear();
+  journal_.Clear();
 }
 
 void Session::JobFinished(int64_t attempt_id, const JobReport& report) {

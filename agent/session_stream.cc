@@ -15,6 +15,11 @@ AgentMessage Session::MakeHello() {
   hello->set_agent_id(identity_->agent_id);
   hello->set_token(identity_->token);
   for (auto& held : outbox_.Held()) *hello->add_held() = std::move(held);
+  for (int64_t id : interrupted_) {
+    auto* held = hello->add_held();
+    held->set_attempt_id(id);
+    held->set_interrupted(true);
+  }
   for (const auto& r : options_.resources) hello->add_resources(r);
   for (const auto& e : options_.environments) hello->add_environments(e);
   hello->set_hostname(options_.hostname);

@@ -56,8 +56,7 @@ class FakeController final : public gantry::v1::AgentService::Service {
     script_ = std::move(script);
   }
 
-  grpc::Status Register(grpc::ServerContext*,
-                        const gantry::v1::RegisterRequest* request,
+  grpc::Status Register(grpc::ServerContext*, const gantry::v1::RegisterRequest* request,
                         gantry::v1::RegisterResponse* response) override {
     absl::MutexLock lock(&mu_);
     registrations_.push_back(*request);
@@ -71,10 +70,8 @@ class FakeController final : public gantry::v1::AgentService::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Session(
-      grpc::ServerContext* context,
-      grpc::ServerReaderWriter<ControllerMessage, AgentMessage>* stream)
-      override {
+  grpc::Status Session(grpc::ServerContext* context,
+                       grpc::ServerReaderWriter<ControllerMessage, AgentMessage>* stream) override {
     int connection;
     {
       absl::MutexLock lock(&mu_);
@@ -173,11 +170,9 @@ Reaction End(grpc::StatusCode code, const std::string& message,
   return r;
 }
 
-bool Has(const std::vector<Received>& all, int connection,
-         AgentMessage::KindCase kind) {
+bool Has(const std::vector<Received>& all, int connection, AgentMessage::KindCase kind) {
   for (const auto& r : all) {
-    if ((connection == 0 || r.connection == connection) &&
-        r.message.kind_case() == kind) {
+    if ((connection == 0 || r.connection == connection) && r.message.kind_case() == kind) {
       return true;
     }
   }
@@ -222,8 +217,7 @@ std::string StoredConsole(const std::vector<Received>& all, int64_t attempt,
 }
 
 // Within one connection, chunk sequence numbers must rise by exactly one.
-void ExpectContiguousWithin(const std::vector<Received>& all, int connection,
-                            int64_t attempt) {
+void ExpectContiguousWithin(const std::vector<Received>& all, int connection, int64_t attempt) {
   int64_t prev = -1;
   for (const auto& r : all) {
     if (r.connection != connection || !r.message.has_console() ||
@@ -244,8 +238,7 @@ class SessionTest : public ::testing::Test {
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     work_dir_ = tmpl;
     grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                             &port_);
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
     builder.RegisterService(&fake_);
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
@@ -410,22 +403,19 @@ TEST_F(SessionTest, JobSurvivesReconnectAndAckedChunksAreNotResent) {
       EXPECT_TRUE(WriteFileAtomic(go, "").ok());
       return Send({Welcome()});
     }
-    if (conn == 1 && m.has_console() &&
-        absl::StrContains(m.console().data(), "first\n")) {
+    if (conn == 1 && m.has_console() && absl::StrContains(m.console().data(), "first\n")) {
       acked = m.console().sequence();
-      return End(grpc::StatusCode::UNAVAILABLE, "restart",
-                 {ConsoleAck(kAttempt, acked)});
+      return End(grpc::StatusCode::UNAVAILABLE, "restart", {ConsoleAck(kAttempt, acked)});
     }
     if (conn == 2 && m.has_job_completed()) {
-      return Send({ConsoleAck(kAttempt, m.job_completed().last_sequence()),
-                   CompletionAck(kAttempt)});
+      return Send(
+          {ConsoleAck(kAttempt, m.job_completed().last_sequence()), CompletionAck(kAttempt)});
     }
     return {};
   });
   StartAgent();
-  ASSERT_TRUE(fake_.WaitFor([](const std::vector<Received>& all) {
-    return Has(all, 2, AgentMessage::kJobCompleted);
-  }));
+  ASSERT_TRUE(fake_.WaitFor(
+      [](const std::vector<Received>& all) { return Has(all, 2, AgentMessage::kJobCompleted); }));
   auto all = fake_.received();
   ASSERT_GE(acked, 1);
   auto hello2 = Of(all, 2, AgentMessage::kHello);
@@ -452,9 +442,8 @@ TEST_F(SessionTest, JobSurvivesReconnectAndAckedChunksAreNotResent) {
 // registers again and saves the new identity.
 TEST_F(SessionTest, UnknownAgentRegistersAgain) {
   ASSERT_TRUE(MakeDirs(work_dir_).ok());
-  ASSERT_TRUE(SaveIdentity(IdentityPath(work_dir_),
-                           {"stale-agent", "stale-token", "test-agent"})
-                  .ok());
+  ASSERT_TRUE(
+      SaveIdentity(IdentityPath(work_dir_), {"stale-agent", "stale-token", "test-agent"}).ok());
   fake_.set_script([&](int conn, const AgentMessage& m) -> Reaction {
     if (m.has_hello() && m.hello().agent_id() == "stale-agent") {
       return End(grpc::StatusCode::NOT_FOUND, "unknown agent");
@@ -463,17 +452,43 @@ TEST_F(SessionTest, UnknownAgentRegistersAgain) {
     return {};
   });
   StartAgent();
-  ASSERT_TRUE(fake_.WaitFor([](const std::vector<Received>& all) {
-    return Has(all, 2, AgentMessage::kHello);
-  }));
+  ASSERT_TRUE(fake_.WaitFor(
+      [](const std::vector<Received>& all) { return Has(all, 2, AgentMessage::kHello); }));
   auto all = fake_.received();
-  EXPECT_EQ(Of(all, 1, AgentMessage::kHello)[0].hello().agent_id(),
-            "stale-agent");
+  EXPECT_EQ(Of(all, 1, AgentMessage::kHello)[0].hello().agent_id(), "stale-agent");
   EXPECT_EQ(Of(all, 2, AgentMessage::kHello)[0].hello().agent_id(), "agent-1");
   EXPECT_EQ(fake_.registrations().size(), 1u);
   auto identity = LoadIdentity(IdentityPath(work_dir_));
   ASSERT_TRUE(identity.ok());
   EXPECT_EQ(identity->agent_id, "agent-1");
+}
+
+// An agent process killed while holding an attempt leaves it in its
+// journal: the next process's first Hello names it as interrupted (it may
+// have run), and once welcomed the journal no longer does.
+TEST_F(SessionTest, AttemptHeldByAKilledProcessIsReportedInterrupted) {
+  ASSERT_TRUE(MakeDirs(work_dir_).ok());
+  ASSERT_TRUE(SaveIdentity(IdentityPath(work_dir_), {"agent-1", "token-1", "test-agent"}).ok());
+  const std::string journal = work_dir_ + "/held-attempts";
+  ASSERT_TRUE(WriteFileAtomic(journal, "42\n").ok());
+  fake_.set_script([&](int, const AgentMessage& m) -> Reaction {
+    if (m.has_hello()) return Send({Welcome()});
+    return {};
+  });
+  StartAgent();
+  ASSERT_TRUE(fake_.WaitFor(
+      [](const std::vector<Received>& all) { return Has(all, 1, AgentMessage::kHello); }));
+  auto hello = Of(fake_.received(), 1, AgentMessage::kHello);
+  ASSERT_EQ(hello[0].hello().held_size(), 1);
+  EXPECT_EQ(hello[0].hello().held(0).attempt_id(), 42);
+  EXPECT_TRUE(hello[0].hello().held(0).interrupted());
+  EXPECT_FALSE(hello[0].hello().held(0).finished());
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto text = ReadFile(journal);
+        return text.ok() && text->empty();
+      },
+      absl::Seconds(10)));
 }
 
 // Accepts connections on 127.0.0.1:`port` and hangs up at once, counting
@@ -556,9 +571,7 @@ TEST_F(SessionTest, EveryRetryDialsUntilTheControllerIsBack) {
 // keeps retrying with the same identity until the controller accepts it.
 TEST_F(SessionTest, RejectedTokenKeepsRetrying) {
   ASSERT_TRUE(MakeDirs(work_dir_).ok());
-  ASSERT_TRUE(SaveIdentity(IdentityPath(work_dir_),
-                           {"agent-9", "old-token", "test-agent"})
-                  .ok());
+  ASSERT_TRUE(SaveIdentity(IdentityPath(work_dir_), {"agent-9", "old-token", "test-agent"}).ok());
   fake_.set_script([&](int conn, const AgentMessage& m) -> Reaction {
     if (m.has_hello() && conn <= 2) {
       return End(grpc::StatusCode::PERMISSION_DENIED, "bad token");
@@ -567,20 +580,17 @@ TEST_F(SessionTest, RejectedTokenKeepsRetrying) {
     return {};
   });
   StartAgent();
-  ASSERT_TRUE(fake_.WaitFor([](const std::vector<Received>& all) {
-    return Has(all, 3, AgentMessage::kHeartbeat);
-  }));
+  ASSERT_TRUE(fake_.WaitFor(
+      [](const std::vector<Received>& all) { return Has(all, 3, AgentMessage::kHeartbeat); }));
   EXPECT_TRUE(fake_.registrations().empty());
-  EXPECT_EQ(Of(fake_.received(), 3, AgentMessage::kHello)[0].hello().token(),
-            "old-token");
+  EXPECT_EQ(Of(fake_.received(), 3, AgentMessage::kHello)[0].hello().token(), "old-token");
 }
 
 // A Cancel from the controller stops the job, which reports "cancelled"
 // with the reason.
 TEST_F(SessionTest, ControllerCancelsJob) {
   fake_.set_script([&](int conn, const AgentMessage& m) -> Reaction {
-    if (m.has_hello())
-      return Send({Welcome(), AssignSh(5, "echo up; sleep 1000")});
+    if (m.has_hello()) return Send({Welcome(), AssignSh(5, "echo up; sleep 1000")});
     if (m.has_console() && absl::StrContains(m.console().data(), "up\n")) {
       ControllerMessage cancel;
       cancel.mutable_cancel()->set_attempt_id(5);
@@ -591,9 +601,8 @@ TEST_F(SessionTest, ControllerCancelsJob) {
     return {};
   });
   StartAgent();
-  ASSERT_TRUE(fake_.WaitFor([](const std::vector<Received>& all) {
-    return Has(all, 1, AgentMessage::kJobCompleted);
-  }));
+  ASSERT_TRUE(fake_.WaitFor(
+      [](const std::vector<Received>& all) { return Has(all, 1, AgentMessage::kJobCompleted); }));
   auto done = Of(fake_.received(), 1, AgentMessage::kJobCompleted);
   EXPECT_EQ(done[0].job_completed().result(), "cancelled");
   EXPECT_EQ(done[0].job_completed().reason(), "cancelled by bob");
@@ -603,8 +612,7 @@ TEST_F(SessionTest, ControllerCancelsJob) {
 // the agent is free for the next assignment straight away.
 TEST_F(SessionTest, AbandonForgetsTheAttempt) {
   fake_.set_script([&](int conn, const AgentMessage& m) -> Reaction {
-    if (m.has_hello())
-      return Send({Welcome(), AssignSh(1, "echo up; sleep 1000")});
+    if (m.has_hello()) return Send({Welcome(), AssignSh(1, "echo up; sleep 1000")});
     if (m.has_console() && m.console().attempt_id() == 1 &&
         absl::StrContains(m.console().data(), "up\n")) {
       ControllerMessage abandon;
@@ -616,9 +624,8 @@ TEST_F(SessionTest, AbandonForgetsTheAttempt) {
     return {};
   });
   StartAgent();
-  ASSERT_TRUE(fake_.WaitFor([](const std::vector<Received>& all) {
-    return Has(all, 1, AgentMessage::kJobCompleted);
-  }));
+  ASSERT_TRUE(fake_.WaitFor(
+      [](const std::vector<Received>& all) { return Has(all, 1, AgentMessage::kJobCompleted); }));
   auto done = Of(fake_.received(), 1, AgentMessage::kJobCompleted);
   ASSERT_EQ(done.size(), 1u);
   EXPECT_EQ(done[0].job_completed().attempt_id(), 2);
@@ -634,16 +641,14 @@ TEST_F(SessionTest, AbandonForgetsTheAttempt) {
 // controller, and Run() returns.
 TEST_F(SessionTest, StopCancelsTheRunningJobAndReportsIt) {
   fake_.set_script([&](int conn, const AgentMessage& m) -> Reaction {
-    if (m.has_hello())
-      return Send({Welcome(), AssignSh(3, "echo up; sleep 1000")});
+    if (m.has_hello()) return Send({Welcome(), AssignSh(3, "echo up; sleep 1000")});
     if (m.has_job_completed()) return Send({CompletionAck(3)});
     return {};
   });
   StartAgent();
   ASSERT_TRUE(fake_.WaitFor([](const std::vector<Received>& all) {
     for (const auto& r : all) {
-      if (r.message.has_console() &&
-          absl::StrContains(r.message.console().data(), "up\n")) {
+      if (r.message.has_console() && absl::StrContains(r.message.console().data(), "up\n")) {
         return true;
       }
     }

@@ -171,7 +171,23 @@ void Scheduler::Hello(Batch& batch, const std::shared_ptr<AgentChannel>& channel
 void Scheduler::Fence(Batch& batch, AgentSession& agent, const v1::Hello& hello) {
   // The agent keeps only the attempt memory says is its own.
   bool still_holds_ours = false;
+  bool interrupted_ours = false;
   for (const auto& held : hello.held()) {
+    if (held.interrupted()) {
+      // An earlier process of the agent took it and died: the job may have
+      // run without the controller hearing that it started, so it is never
+      // handed out again as unstarted. It ends lost (on_agent_lost decides
+      // what follows). Nothing to abandon: no process holds it any more.
+      if (held.attempt_id() == agent.attempt && !interrupted_ours) {
+        interrupted_ours = true;
+        AfterOperation(batch, planner_
+                                  .Lose(agent.attempt, agent.record.id,
+                                        "the agent restarted while holding it (it may have run)",
+                                        &batch.effects)
+                                  .status());
+      }
+      continue;
+    }
     if (held.attempt_id() == agent.attempt) {
       still_holds_ours = true;
       const store::JobRunRecord* job = model_.FindJob(held.attempt_id());
@@ -191,7 +207,7 @@ void Scheduler::Fence(Batch& batch, AgentSession& agent, const v1::Hello& hello)
                               IsFinal((*job)->state) && held.finished();
     if (!finished_duplicate) agent.channel->Send(AbandonMessage(held.attempt_id()));
   }
-  if (agent.attempt != 0 && !still_holds_ours) {
+  if (agent.attempt != 0 && !still_holds_ours && !interrupted_ours) {
     AfterOperation(
         batch, planner_.Reclaim(agent.attempt, agent.record.id, agent.record.name, &batch.effects));
   }

@@ -505,6 +505,32 @@ TEST_F(SchedulerTest, ReconnectWithoutAnAssignedAttemptRequeuesIt) {
   EXPECT_EQ(JobRow(attempt).state, JobState::kAssigned);
 }
 
+// A hello naming the assigned attempt as interrupted (an earlier process
+// of the agent took it and was killed; its JobStarted never arrived): it
+// may have run, so it ends lost and fails, and is not handed out again.
+TEST_F(SchedulerTest, ReconnectWithAnInterruptedAssignedAttemptFailsIt) {
+  StartScheduler();
+  TestAgent agent = Register("a1");
+  auto channel = Connect(agent);
+  ASSERT_TRUE(Trigger("build").ok());
+  int64_t attempt = Assigned(*channel);
+  ASSERT_NE(attempt, 0);
+  scheduler_->AgentDisconnected(channel);
+
+  v1::HeldAttempt held;
+  held.set_attempt_id(attempt);
+  held.set_interrupted(true);
+  auto again = Connect(agent, {held}, "second");
+  EXPECT_TRUE(again->Sent(Kind::kAssign).empty());
+  EXPECT_TRUE(again->Sent(Kind::kAbandon).empty());
+  store::JobRunRecord job = JobRow(attempt);
+  EXPECT_EQ(job.state, JobState::kLost);
+  EXPECT_EQ(job.reason, "the agent restarted while holding it (it may have run)");
+  EXPECT_EQ(JobRows("build", 1).size(), 1u);
+  EXPECT_EQ(StageRow("build", 1)->state, StageState::kFailed);
+  EXPECT_EQ(AgentView(agent).status(), "idle");
+}
+
 // A hello without the attempt it was running: the work is gone, the
 // attempt fails naming the agent, and nothing is handed out again.
 TEST_F(SchedulerTest, ReconnectWithoutARunningAttemptFailsIt) {
