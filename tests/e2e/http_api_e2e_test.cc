@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
+#include "common/testing/wait_for.h"
 #include "tests/e2e/harness.h"
 #include "tests/e2e/http_client.h"
 
@@ -268,8 +269,13 @@ TEST_F(HttpApiTest, CookieSessionNeedsCsrfHeaderAndIsAudited) {
   ASSERT_EQ(ok.status, 200) << ok.ToString();
   EXPECT_TRUE(absl::StrContains(ok.body, "\"user\":\"bob\"")) << ok.body;
 
-  // The audit row names bob and the HTTP caller's address.
-  HttpResponse audit = Call("root", "GET", "/api/v1/audit?actor=bob");
+  // The audit row names bob and the HTTP caller's address. Audit rows are
+  // written after the answer, so wait for it (with a deadline).
+  HttpResponse audit;
+  WaitFor([&] {
+    audit = Call("root", "GET", "/api/v1/audit?actor=bob");
+    return audit.status == 200 && absl::StrContains(audit.body, "pipeline.trigger");
+  }, absl::Seconds(10));
   ASSERT_EQ(audit.status, 200) << audit.ToString();
   EXPECT_TRUE(absl::StrContains(audit.body, "\"action\":\"pipeline.trigger\"")) << audit.body;
   EXPECT_TRUE(absl::StrContains(audit.body, "\"source\":\"http:127.0.0.1:")) << audit.body;
