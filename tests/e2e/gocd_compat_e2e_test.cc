@@ -63,6 +63,9 @@ class GoCDCompatE2eTest : public ::testing::Test {
 // three times out of three.
 TEST_F(GoCDCompatE2eTest, TemplateParametersScriptsAndElasticProfiles) {
   const std::string out = cluster_.dir() + "/out";
+  // The elastic jobs run beside `scripted`, which makes the directory: it
+  // must exist before either appends to it.
+  cluster_.WriteFile("out/.keep", "");
   std::string templates = cluster_.WriteFile("config/templates.gocd.yaml", R"yaml(format_version: 10
 templates:
   build-verify:
