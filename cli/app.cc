@@ -2,9 +2,11 @@
 
 #include <CLI/CLI.hpp>
 #include <exception>
+#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_replace.h"
+#include "cli/completion.h"
 
 namespace gantry::cli {
 namespace {
@@ -27,23 +29,15 @@ void PrintError(std::ostream& err, const std::string& message) {
   err.flush();
 }
 
-}  // namespace
-
-int RunCli(const std::vector<std::string>& args, std::ostream& out,
-           std::ostream& err, const CliOptions& options) {
-  CLI::App app(kDescription, "gantry");
+// Every noun, verb and global flag of `gantry`, on `app`.
+void BuildApp(CLI::App& app, ConnectionFlags& flags, std::string& output, Action& action) {
   // Global flags may also follow the verb: `gantry pipeline list -o json`.
   app.fallthrough();
   app.require_subcommand(1);
 
-  ConnectionFlags flags;
-  std::string output = "text";
-  app.add_option("--controller", flags.controller,
-                 "Controller address HOST:PORT");
-  CLI::Option* token = app.add_option("--token", flags.token,
-                                      "Bearer token for the operator API");
-  app.add_option("--token-file", flags.token_file, "Read the token from a file")
-      ->excludes(token);
+  app.add_option("--controller", flags.controller, "Controller address HOST:PORT");
+  CLI::Option* token = app.add_option("--token", flags.token, "Bearer token for the operator API");
+  app.add_option("--token-file", flags.token_file, "Read the token from a file")->excludes(token);
   app.add_option("--ca-file", flags.ca_file,
                  "CA certificate (PEM) the controller must prove itself with");
   app.add_flag("--insecure", flags.insecure,
@@ -51,7 +45,6 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out,
   app.add_option("-o,--output", output, "Output format: text or json")
       ->check(CLI::IsMember({"text", "json"}));
 
-  Action action;
   AddConfigCommands(app, &action);
   AddPipelineCommands(app, &action);
   AddStageCommands(app, &action);
@@ -63,6 +56,54 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out,
   AddMaterialCommands(app, &action);
   AddRollbackCommands(app, &action);
   AddSecretCommands(app, &action);
+  AddCompletionCommand(app, &action);
+}
+
+// `gantry __complete WORD...`, called by the completion scripts: one
+// candidate per line, never an error (a TAB must not print one).
+int RunComplete(const std::vector<std::string>& words, std::ostream& out,
+                const CliOptions& options) {
+  CLI::App app(kDescription, "gantry");
+  ConnectionFlags flags;
+  std::string output;
+  Action action;
+  BuildApp(app, flags, output, action);
+  // The connection flags typed so far say which controller to ask.
+  for (size_t i = 0; i + 1 < words.size(); ++i) {
+    const std::string& w = words[i];
+    const std::string& v = words[i + 1];
+    if (w == "--controller") flags.controller = v;
+    if (w == "--token") flags.token = v;
+    if (w == "--token-file") flags.token_file = v;
+    if (w == "--ca-file") flags.ca_file = v;
+    if (w == "--insecure") flags.insecure = true;
+  }
+  CliOptions quick = options;
+  quick.call_timeout = absl::Seconds(2);
+  std::ostringstream ignored;
+  CommandContext context(ignored, ignored, OutputFormat::kText, flags, quick);
+  for (const std::string& candidate : Complete(app, words, [&](NameKind kind) {
+         absl::StatusOr<std::vector<std::string>> names = ControllerNames(context, kind);
+         return names.ok() ? *names : std::vector<std::string>();
+       })) {
+    out << candidate << "\n";
+  }
+  out.flush();
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+           const CliOptions& options) {
+  if (!args.empty() && args[0] == "__complete") {
+    return RunComplete(std::vector<std::string>(args.begin() + 1, args.end()), out, options);
+  }
+  CLI::App app(kDescription, "gantry");
+  ConnectionFlags flags;
+  std::string output = "text";
+  Action action;
+  BuildApp(app, flags, output, action);
 
   std::vector<const char*> argv;
   argv.push_back("gantry");
@@ -82,9 +123,8 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out,
     return kExitUsage;
   }
 
-  CommandContext context(
-      out, err, output == "json" ? OutputFormat::kJson : OutputFormat::kText,
-      flags, options);
+  CommandContext context(out, err, output == "json" ? OutputFormat::kJson : OutputFormat::kText,
+                         flags, options);
   try {
     absl::StatusOr<int> result = action(context);
     out.flush();

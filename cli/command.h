@@ -101,5 +101,6 @@ void AddEnvCommands(CLI::App& app, Action* action);
 void AddMaterialCommands(CLI::App& app, Action* action);  // commands_material.cc
 void AddRollbackCommands(CLI::App& app, Action* action);  // commands_rollback.cc
 void AddSecretCommands(CLI::App& app, Action* action);    // commands_secret.cc
+void AddCompletionCommand(CLI::App& app, Action* action);  // commands_completion.cc
 
 }  // namespace gantry::cli

@@ -15,6 +15,7 @@ PACKAGES=(
   postgresql-15 postgresql-client-15 procps util-linux
   systemd  # systemd-analyze: the units in deploy/systemd/ are verified by the tests
   libboost-dev prometheus-cpp-dev
+  zsh  # the zsh completion script is run by the tests, like the bash one
 )
 if [ "${1:-}" = "--fuzz" ]; then
   PACKAGES+=(clang libfuzzer-14-dev)
