@@ -16,12 +16,19 @@ PACKAGES=(
   systemd  # systemd-analyze: the units in deploy/systemd/ are verified by the tests
   libboost-dev prometheus-cpp-dev
   zsh  # the zsh completion script is run by the tests, like the bash one
+  chromium  # the dashboard's browser tests (Playwright drives it)
 )
 if [ "${1:-}" = "--fuzz" ]; then
   PACKAGES+=(clang libfuzzer-14-dev)
 elif [ $# -gt 0 ]; then
   echo "usage: deploy/install-deps.sh [--fuzz]" >&2
   exit 2
+fi
+
+# Node and npm run the browser tests; the machine's own Node is used when
+# there is one (it may not come from a Debian package).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  PACKAGES+=(nodejs npm)
 fi
 
 missing=()

@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./deploy/install-deps.sh
+# Playwright for the dashboard's browser tests, as the lockfile pins it.
+npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 ./deploy/build.sh RelWithDebInfo
 BUILD_DIR="${GANTRY_BUILD_DIR:-build}"
 cd "$BUILD_DIR"
