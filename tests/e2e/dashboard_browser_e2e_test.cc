@@ -48,7 +48,7 @@ pipelines:
                     command: /bin/sh
                     arguments:
                       - -c
-                      - echo "$GREETING"; while [ ! -f 'RELEASE_FILE' ]; do sleep 0.05; done; echo "second $((1 + 1))"
+                      - echo $$ > 'TASK_PIDS/console'; echo "$GREETING"; while [ ! -f 'RELEASE_FILE' ]; do sleep 0.05; done; echo "second $((1 + 1))"
   deploy:
     group: release
     materials:
@@ -71,8 +71,7 @@ TEST(DashboardBrowserE2eTest, DashboardWorksInChromium) {
   ASSERT_TRUE(std::filesystem::exists(browser_dir + "/node_modules/playwright-core"))
       << "run `npm ci` in " << browser_dir << " (deploy/test.sh does)";
   Cluster cluster;
-  ASSERT_TRUE(cluster.StartController({"--http-listen", "127.0.0.1:0"}).ok())
-      << cluster.LogTails();
+  ASSERT_TRUE(cluster.StartController({"--http-listen", "127.0.0.1:0"}).ok()) << cluster.LogTails();
   // agent-0 builds; agent-1 is the one in `production`, where deploy runs.
   ASSERT_TRUE(cluster.StartAgent().ok());
   AgentOptions in_production;
@@ -80,8 +79,10 @@ TEST(DashboardBrowserE2eTest, DashboardWorksInChromium) {
   ASSERT_TRUE(cluster.StartAgent(in_production).ok());
   ASSERT_TRUE(cluster.WaitForIdleAgents()) << cluster.LogTails();
   const std::string release_file = cluster.dir() + "/release-console";
-  absl::Status applied =
-      cluster.ApplyConfig(absl::StrReplaceAll(kConfig, {{"RELEASE_FILE", release_file}}));
+  absl::Status applied = cluster.ApplyConfig(
+      absl::StrReplaceAll(kConfig, {{"RELEASE_FILE", release_file},
+                                    // A failed run's waiting job is killed with the cluster.
+                                    {"TASK_PIDS", cluster.task_pid_dir()}}));
   ASSERT_TRUE(applied.ok()) << applied;
   CliResult viewer = cluster.Cli({"token", "create", "--user", "vera", "--name", "browser"});
   ASSERT_EQ(viewer.exit_code, 0) << viewer.ToString();
@@ -95,20 +96,20 @@ TEST(DashboardBrowserE2eTest, DashboardWorksInChromium) {
   options.timeout = absl::Minutes(4);
   options.working_dir = browser_dir;
   options.kill_on_parent_death = true;
-  absl::StatusOr<RunResult> run = RunCommand(
-      {"/usr/bin/env",
-       absl::StrCat("GANTRY_HTTP=http://", Trimmed(cluster.data_dir() + "/http.addr")),
-       absl::StrCat("GANTRY_ADMIN_TOKEN=", Trimmed(cluster.admin_token_file())),
-       absl::StrCat("GANTRY_VIEWER_TOKEN=", absl::StripAsciiWhitespace(viewer.out)),
-       absl::StrCat("GANTRY_RELEASE_FILE=", release_file),
-       absl::StrCat("GANTRY_SCREENSHOTS=", shots), "node", "--test", "--test-concurrency=1",
-       "dashboard.test.mjs"},
-      options);
+  absl::StatusOr<RunResult> run =
+      RunCommand({"/usr/bin/env",
+                  absl::StrCat("GANTRY_HTTP=http://", Trimmed(cluster.data_dir() + "/http.addr")),
+                  absl::StrCat("GANTRY_ADMIN_TOKEN=", Trimmed(cluster.admin_token_file())),
+                  absl::StrCat("GANTRY_VIEWER_TOKEN=", absl::StripAsciiWhitespace(viewer.out)),
+                  absl::StrCat("GANTRY_RELEASE_FILE=", release_file),
+                  absl::StrCat("GANTRY_SCREENSHOTS=", shots), "node", "--test",
+                  "--test-concurrency=1", "dashboard.test.mjs"},
+                 options);
   ASSERT_TRUE(run.ok()) << run.status();
   EXPECT_EQ(run->exit_code, 0) << run->Describe() << "\n"
                                << run->out << run->err << cluster.LogTails();
-  for (const char* page : {"pipelines", "run", "approval", "value-stream", "environments",
-                           "agents", "pipelines-phone"}) {
+  for (const char* page : {"pipelines", "run", "approval", "value-stream", "environments", "agents",
+                           "pipelines-phone"}) {
     EXPECT_TRUE(std::filesystem::exists(absl::StrCat(shots, "/", page, ".png"))) << page;
   }
 }
