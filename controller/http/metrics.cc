@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "controller/artifacts/artifact_traffic.h"
 #include "controller/http/grpc_counter.h"
 #include "controller/http/json_error.h"
 
@@ -83,8 +84,14 @@ Metrics::Metrics()
                          .Name("gantry_event_viewers")
                          .Help("Open live event streams (GET /api/v1/events)")
                          .Register(*registry_)
-                         .Add({})) {
+                         .Add({})),
+      artifact_bytes_(BuildCounter()
+                          .Name("gantry_artifact_bytes_total")
+                          .Help("Artifact content through the controller: in (uploads from "
+                                "agents), out (downloads by agents' fetches and the CLI)")
+                          .Register(*registry_)) {
   for (const char* s : {"scheduled", "assigned"}) jobs_waiting_.Add({{"reason", s}});
+  for (const char* d : {"in", "out"}) artifact_bytes_.Add({{"direction", d}});
 }
 
 void Metrics::OnChange(const ChangeNotice& notice) {
@@ -143,6 +150,18 @@ std::string Metrics::Render() {
         seen = n;
       }
     }
+  }
+  {
+    const ArtifactTraffic& traffic = GlobalArtifactTraffic();
+    std::lock_guard<std::mutex> lock(mu_);
+    uint64_t in = traffic.bytes_in.load(std::memory_order_relaxed);
+    uint64_t out = traffic.bytes_out.load(std::memory_order_relaxed);
+    artifact_bytes_.Add({{"direction", "in"}})
+        .Increment(static_cast<double>(in - artifact_in_seen_));
+    artifact_bytes_.Add({{"direction", "out"}})
+        .Increment(static_cast<double>(out - artifact_out_seen_));
+    artifact_in_seen_ = in;
+    artifact_out_seen_ = out;
   }
   prometheus::TextSerializer serializer;
   return serializer.Serialize(registry_->Collect());

@@ -66,6 +66,7 @@ class Metrics {
   prometheus::Gauge& strand_queue_;
   prometheus::Gauge& http_connections_;
   prometheus::Gauge& event_viewers_;
+  prometheus::Family<prometheus::Counter>& artifact_bytes_;
 
   Sources sources_;
   std::mutex mu_;
@@ -74,6 +75,9 @@ class Metrics {
   std::map<int64_t, JobState> open_jobs_;
   // gRPC calls already counted, per (method, code).
   std::map<std::pair<std::string, int>, int64_t> grpc_seen_;
+  // Artifact bytes already counted (artifacts/artifact_traffic.h).
+  uint64_t artifact_in_seen_ = 0;
+  uint64_t artifact_out_seen_ = 0;
 };
 
 }  // namespace gantry::http

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
+#include "controller/artifacts/artifact_traffic.h"
 
 namespace gantry::rpc {
 namespace {
@@ -227,6 +228,7 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadArtifactReq
       Run(std::move(next));
       // Only this task uses the writer, and upload_ stays set while it runs.
       absl::Status st = upload_->writer->Append(chunk);
+      GlobalArtifactTraffic().bytes_in.fetch_add(chunk.size(), std::memory_order_relaxed);
       budget -= std::min(budget, chunk.size());
       if (!st.ok()) {
         std::lock_guard<std::mutex> lock(mu_);
@@ -405,6 +407,7 @@ class FileStreamReactor final : public grpc::ServerWriteReactor<v1::ArtifactStre
       got += static_cast<size_t>(n);
     }
     remaining_ -= static_cast<int64_t>(got);
+    GlobalArtifactTraffic().bytes_out.fetch_add(got, std::memory_order_relaxed);
     return true;
   }
 

@@ -32,6 +32,8 @@ security:
       operate: {roles: [team-a-ops]}
     team-b:
       operate: {users: [bob]}
+    team-c:
+      operate: {users: [root]}
 pipelines:
   a:
     group: team-a
@@ -44,6 +46,17 @@ pipelines:
     group: team-b
     stages:
       - build: {jobs: {j: {tasks: [{exec: {command: sleep, arguments: ["60"]}}]}}}
+  c:
+    group: team-c
+    stages:
+      - make:
+          jobs:
+            j:
+              artifacts: [{build: {source: out.txt}}]
+              tasks: [{exec: {command: /bin/sh, arguments: [-c, "echo built > out.txt"]}}]
+      - use:
+          jobs:
+            j: {tasks: [{fetch: {stage: make, job: j, source: out.txt, is_file: true}}]}
 environments:
   prod:
     pipelines: [b]
@@ -272,10 +285,12 @@ TEST_F(HttpApiTest, CookieSessionNeedsCsrfHeaderAndIsAudited) {
   // The audit row names bob and the HTTP caller's address. Audit rows are
   // written after the answer, so wait for it (with a deadline).
   HttpResponse audit;
-  WaitFor([&] {
-    audit = Call("root", "GET", "/api/v1/audit?actor=bob");
-    return audit.status == 200 && absl::StrContains(audit.body, "pipeline.trigger");
-  }, absl::Seconds(10));
+  WaitFor(
+      [&] {
+        audit = Call("root", "GET", "/api/v1/audit?actor=bob");
+        return audit.status == 200 && absl::StrContains(audit.body, "pipeline.trigger");
+      },
+      absl::Seconds(10));
   ASSERT_EQ(audit.status, 200) << audit.ToString();
   EXPECT_TRUE(absl::StrContains(audit.body, "\"action\":\"pipeline.trigger\"")) << audit.body;
   EXPECT_TRUE(absl::StrContains(audit.body, "\"source\":\"http:127.0.0.1:")) << audit.body;
@@ -326,6 +341,22 @@ TEST_F(HttpApiTest, DashboardMetricsAndPermissionsAreServed) {
   EXPECT_EQ(bob.body,
             R"({"user":"bob","admin":false,"pipelines":{"b":{"operate":true,"trigger":true}}})");
   EXPECT_EQ(Call("anonymous", "GET", "/api/v1/permissions").status, 401);
+}
+
+// Artifact bytes through the controller, both ways: c/1 uploads out.txt
+// ("built\n", 6 bytes) and its second stage fetches it back.
+TEST_F(HttpApiTest, MetricsCountArtifactBytes) {
+  ASSERT_TRUE(cluster_.StartAgent().ok());
+  ASSERT_TRUE(cluster_.WaitForIdleAgents()) << cluster_.LogTails();
+  CliResult run = cluster_.Cli({"pipeline", "trigger", "c", "--wait"});
+  ASSERT_EQ(run.exit_code, 0) << run.ToString() << cluster_.LogTails();
+  HttpResponse metrics = *HttpRequest(http_, "GET", "/metrics");
+  ASSERT_EQ(metrics.status, 200);
+  EXPECT_TRUE(absl::StrContains(metrics.body, "# TYPE gantry_artifact_bytes_total counter"));
+  EXPECT_TRUE(absl::StrContains(metrics.body, "gantry_artifact_bytes_total{direction=\"in\"} 6\n"))
+      << metrics.body;
+  EXPECT_TRUE(absl::StrContains(metrics.body, "gantry_artifact_bytes_total{direction=\"out\"} 6\n"))
+      << metrics.body;
 }
 
 }  // namespace
