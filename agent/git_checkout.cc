@@ -44,6 +44,16 @@ bool HasCommit(const std::string& cache, const std::string& rev, const CheckoutO
   return git::RunGit({"cat-file", "-e", absl::StrCat(rev, "^{commit}")}, In(cache, options)).ok();
 }
 
+// A call that talks to the remote: with the material's credentials, if it
+// has any (through the environment, see git::GitOptions).
+git::GitOptions Remote(const std::string& dir, const CheckoutOptions& options,
+                       const gantry::v1::GitCheckout& c) {
+  git::GitOptions o = In(dir, options);
+  o.username = c.username();
+  o.password = c.password();
+  return o;
+}
+
 // The commit to check out, fetched into the cache if it is not there yet.
 absl::StatusOr<std::string> FetchRevision(const std::string& cache,
                                           const gantry::v1::GitCheckout& c,
@@ -57,7 +67,7 @@ absl::StatusOr<std::string> FetchRevision(const std::string& cache,
     // The controller had not fetched the branch yet: its tip now.
     say(absl::StrCat("fetching ", git::RedactUrl(c.url()), " ", c.branch()));
     fetch.push_back(branch_ref);
-    RETURN_IF_ERROR(git::RunGit(fetch, In(cache, options)).status());
+    RETURN_IF_ERROR(git::RunGit(fetch, Remote(cache, options, c)).status());
     ASSIGN_OR_RETURN(
         std::string out,
         git::RunGit({"rev-parse", absl::StrCat("refs/heads/", c.branch())}, In(cache, options)));
@@ -68,13 +78,13 @@ absl::StatusOr<std::string> FetchRevision(const std::string& cache,
                    c.shallow() ? " (shallow)" : ""));
   std::vector<std::string> by_sha = fetch;
   by_sha.push_back(c.revision());
-  absl::Status st = git::RunGit(by_sha, In(cache, options)).status();
+  absl::Status st = git::RunGit(by_sha, Remote(cache, options, c)).status();
   if (!st.ok()) {
     // A server that refuses to serve a commit by name: fetch the branch,
     // whole, and look for it there.
     std::vector<std::string> branch = {"fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
                                        c.url(), branch_ref};
-    absl::Status again = git::RunGit(branch, In(cache, options)).status();
+    absl::Status again = git::RunGit(branch, Remote(cache, options, c)).status();
     if (!again.ok()) return st;
   }
   if (!HasCommit(cache, c.revision(), options)) {

@@ -44,6 +44,11 @@ JobEnvironment BuildJobEnvironment(const std::vector<std::string>& base,
     env.vars[v.name()] = v.value();
     if (v.secure() && !v.value().empty()) env.secrets.push_back(v.value());
   }
+  // A git material's password (git_checkout.h) is not in the tasks'
+  // environment, but a task could still print it (from a git config file).
+  for (const auto& c : assign.git_checkouts()) {
+    if (!c.password().empty()) env.secrets.push_back(c.password());
+  }
   return env;
 }
 

@@ -61,6 +61,9 @@ std::optional<int> ParseFlags(int argc, char** argv, ControllerFlags& flags) {
                  "between polls of each git material (jittered ±10%, backed off on failure)");
   app.add_option("--git-timeout", flags.git_timeout_flag,
                  "longest a git command (fetch, log) may run before it is killed");
+  app.add_option("--webhook-secret-file", flags.webhook_secret_file,
+                 "file holding the shared secret of push webhooks from GitHub, GitLab and Gitea "
+                 "(POST /api/v1/webhooks/...); without it every delivery is refused");
   CLI::Option* http_listen =
       app.add_option("--http-listen", flags.http_listen,
                      "address to serve the dashboard, the JSON API and /metrics on (port 0: any; "

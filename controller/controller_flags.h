@@ -30,6 +30,8 @@ struct ControllerFlags {
   std::string git_timeout_flag = "2m";
   absl::Duration material_poll_interval;
   absl::Duration git_timeout;
+  // Push webhooks' shared secret (docs/materials.md); "" = webhooks refused.
+  std::string webhook_secret_file;
   // The HTTP listener (docs/api.md): dashboard, JSON API, /metrics; "" = off.
   std::string http_listen = "127.0.0.1:8153";
   bool http_listen_given = false;

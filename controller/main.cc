@@ -33,6 +33,7 @@
 #include "controller/embedded_pg/pg_supervisor.h"
 #include "controller/http/grpc_counter.h"
 #include "controller/http/http_frontend.h"
+#include "controller/http/webhook_routes.h"
 #include "controller/materials/poller_setup.h"
 #include "controller/read_service.h"
 #include "controller/retention/retention_worker.h"
@@ -351,10 +352,17 @@ int main(int argc, char** argv) {
       BuildServer(flags.listen, *credentials, {&operator_service, &agent_service},
                   flags.max_transport_mib, &port);
   if (!server || port == 0) return Fail(absl::StrCat("cannot listen on ", flags.listen));
+  // Push webhooks (docs/materials.md): their secret is read once, here.
+  auto webhook_secret = gantry::http::LoadWebhookSecret(flags.webhook_secret_file);
+  if (!webhook_secret.ok()) return Fail(std::string(webhook_secret.status().message()));
+  gantry::http::WebhookDeps webhooks{std::move(*webhook_secret), materials->get(), &audit};
   // Before controller.addr: whoever waits for it finds http.addr too.
   auto http_frontend = gantry::http::StartHttpFrontend(
       flags.http_listen, flags.http_listen_given, data_dir,
-      {server.get(), scheduler.get(), &reads, &tokens, &authz, &changes});
+      {server.get(), scheduler.get(), &reads, &tokens, &authz, &changes},
+      [&webhooks](gantry::http::Router& router) {
+        gantry::http::AddWebhookRoutes(router, std::move(webhooks));
+      });
   if (!http_frontend.ok()) return Fail(std::string(http_frontend.status().message()));
   auto address = WriteAddressFile(data_dir, flags.listen, port);
   if (!address.ok()) return Fail(address.status().ToString());

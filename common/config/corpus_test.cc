@@ -121,8 +121,8 @@ TEST(CorpusTest, Rich) {
 }
 
 // The plugin's git material fragments, each read as the `materials:` of a
-// pipeline: filters (`includes`, `whitelist`) are read; credentials in the
-// material are refused by name (lines count the three lines put before).
+// pipeline: filters (`includes`, `whitelist`) are read; GoCD's own
+// encrypted password cannot be (lines count the three lines put before).
 ParseResult ParseMaterialPart(const std::string& name) {
   absl::StatusOr<std::string> part =
       ReadFile(std::string(GANTRY_CONFIG_TESTDATA) + "/gocd/parts/materials/" + name);
@@ -144,8 +144,9 @@ TEST(CorpusTest, GitMaterialParts) {
   for (const char* name : {"complete10.git.yaml", "complete9.git.yaml"}) {
     ParseResult r = ParseMaterialPart(name);
     EXPECT_EQ(ErrorLines(r),
-              Lines({std::string(name) + ":6:9: 'username' is not supported by Gantry",
-                     std::string(name) + ":7:9: 'encrypted_password' is not supported by Gantry"}))
+              Lines({std::string(name) +
+                     ":7:29: 'encrypted_password' is not a Gantry ciphertext: make one with "
+                     "`gantry secret encrypt` (GoCD's encrypted values cannot be read)"}))
         << name;
   }
 }

@@ -89,6 +89,42 @@ pipelines:
                    "'-', '_' and '.'"}));
 }
 
+// Git material credentials: `username` and `encrypted_password` (a Gantry
+// ciphertext) are read; GoCD's plain `password`, a value that is not a
+// ciphertext, a password without a user, and credentials both in the URL
+// and as keys are refused.
+TEST(GoCDCompatTest, GitMaterialCredentials) {
+  Config c = Parse(R"(
+pipelines:
+  p:
+    materials:
+      a: {git: "https://example.org/a.git", username: bot, encrypted_password: "AES256GCM:0011aabb:bm9uY2U="}
+    stages: [{s: {tasks: [{exec: {command: ls}}]}}]
+)");
+  const Material& a = c.FindPipeline("p")->materials[0];
+  EXPECT_EQ(a.username, "bot");
+  EXPECT_EQ(a.encrypted_password, "AES256GCM:0011aabb:bm9uY2U=");
+  EXPECT_EQ(a.url, "https://example.org/a.git");
+
+  EXPECT_EQ(Errors(R"(
+pipelines:
+  p:
+    materials:
+      a: {git: "https://example.org/a.git", destination: a, username: bot, password: hunter2}
+      b: {git: "https://example.org/b.git", destination: b, username: bot, encrypted_password: "xyz"}
+      c: {git: "https://example.org/c.git", destination: c, encrypted_password: "AES256GCM:00:AA=="}
+      d: {git: "https://u:p@example.org/d.git", destination: d, username: bot}
+    stages: [{s: {tasks: [{exec: {command: ls}}]}}]
+)"),
+            Lines({"c.yaml:4:76: 'password' would keep the password in plain text: give "
+                   "'encrypted_password' with the output of `gantry secret encrypt`",
+                   "c.yaml:5:96: 'encrypted_password' is not a Gantry ciphertext: make one with "
+                   "`gantry secret encrypt` (GoCD's encrypted values cannot be read)",
+                   "c.yaml:6:7: git material 'c' has 'encrypted_password' but no 'username'",
+                   "c.yaml:7:7: git material 'd': give credentials either in the URL or as "
+                   "'username'/'encrypted_password', not both"}));
+}
+
 // Material filters: `ignore` and its old name `blacklist`, `includes` and
 // its old name `whitelist`; one per material; Ant-style patterns.
 TEST(GoCDCompatTest, MaterialFilters) {

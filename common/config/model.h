@@ -222,6 +222,12 @@ struct Material {
   // `includes` (old name `whitelist`) path patterns; at most one is set.
   std::vector<std::string> ignore;
   std::vector<std::string> includes;
+  // HTTP(S) credentials (docs/materials.md, "Credentials"): `username` and
+  // `encrypted_password`, a ciphertext of `gantry secret encrypt`. Given to
+  // git through a credential helper that reads the environment, never in
+  // the URL or on a command line.
+  std::string username;
+  std::string encrypted_password;
   // pipeline dependency
   std::string pipeline;
   std::string stage;

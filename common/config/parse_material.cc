@@ -1,6 +1,7 @@
 // Reads `materials:`: git repositories and pipeline dependencies, in GoCD's
 // shapes (`git: URL` or `type: git` + `url`; `pipeline` + `stage` with an
 // optional `type: dependency`).
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/config/parse_internal.h"
 
@@ -13,9 +14,9 @@ const std::vector<absl::string_view> kUnsupportedTypes = {"svn",     "hg",     "
 
 const KeySet kMaterialKeys = {
     {"type", "git", "url", "branch", "destination", "auto_update", "shallow_clone", "name",
-     "pipeline", "stage", "ignore_for_scheduling", "ignore", "blacklist", "includes", "whitelist"},
-    {"username", "password", "encrypted_password", "excludes", "invert_filter",
-     "submodule_folder"}};
+     "pipeline", "stage", "ignore_for_scheduling", "ignore", "blacklist", "includes", "whitelist",
+     "username", "password", "encrypted_password"},
+    {"excludes", "invert_filter", "submodule_folder"}};
 
 // Keys that only a material of an unsupported type has, and that type: GoCD's
 // YAML plugin reads a material with `plugin_configuration` as type plugin.
@@ -23,8 +24,11 @@ const std::vector<std::pair<absl::string_view, absl::string_view>> kTypeMarkers 
     {"plugin_configuration", "plugin"}};
 
 const std::vector<absl::string_view> kGitOnly = {
-    "git",           "url",    "branch",    "destination", "auto_update",
-    "shallow_clone", "ignore", "blacklist", "includes",    "whitelist"};
+    "git",    "url",       "branch",   "destination", "auto_update",        "shallow_clone",
+    "ignore", "blacklist", "includes", "whitelist",   "encrypted_password", "username"};
+
+// The prefix of a secure value's ciphertext (common/secrets/cipher.h).
+constexpr absl::string_view kCiphertextPrefix = "AES256GCM:";
 const std::vector<absl::string_view> kDependencyOnly = {"pipeline", "stage"};
 
 // The type (reported) if the material is of a type Gantry lacks, whatever
@@ -101,6 +105,39 @@ void ReadFilter(YamlReader& reader, const Fields& fields, Material& m) {
   }
 }
 
+// `username` and `encrypted_password` (a ciphertext only: a password in
+// plain text would be stored, diffed and shown with the config). GoCD's own
+// `password` is refused by name, with the way to make a ciphertext.
+void ReadCredentials(YamlReader& reader, const Fields& fields, Material& m) {
+  if (const Field* f = fields.Get("username")) m.username = reader.String(*f).value_or("");
+  if (const Field* f = fields.Get("password")) {
+    reader.Error(f->key_location,
+                 "'password' would keep the password in plain text: give 'encrypted_password' "
+                 "with the output of `gantry secret encrypt`");
+  }
+  if (const Field* f = fields.Get("encrypted_password")) {
+    std::string value = reader.String(*f).value_or("");
+    if (!absl::StartsWith(value, kCiphertextPrefix)) {
+      reader.Error(f->value_location,
+                   "'encrypted_password' is not a Gantry ciphertext: make one with `gantry "
+                   "secret encrypt` (GoCD's encrypted values cannot be read)");
+    } else {
+      m.encrypted_password = std::move(value);
+    }
+  }
+  if (!m.encrypted_password.empty() && m.username.empty()) {
+    reader.Error(m.location, absl::StrCat("git material '", m.name,
+                                          "' has 'encrypted_password' but no 'username'"));
+  }
+  if ((!m.username.empty() || !m.encrypted_password.empty()) &&
+      m.url.find('@') != std::string::npos && m.url.find("://") != std::string::npos &&
+      m.url.find('@') < m.url.find('/', m.url.find("://") + 3)) {
+    reader.Error(m.location, absl::StrCat("git material '", m.name,
+                                          "': give credentials either in the URL or as "
+                                          "'username'/'encrypted_password', not both"));
+  }
+}
+
 void ReadGit(YamlReader& reader, const Fields& fields, Material& m) {
   const Field* git = fields.Get("git");
   const Field* url = fields.Get("url");
@@ -128,6 +165,7 @@ void ReadGit(YamlReader& reader, const Fields& fields, Material& m) {
     m.shallow_clone = reader.Bool(*f).value_or(false);
   }
   ReadFilter(reader, fields, m);
+  ReadCredentials(reader, fields, m);
 }
 
 void ReadDependency(YamlReader& reader, const Fields& fields, Material& m) {

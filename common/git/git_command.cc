@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "common/crypto.h"
 #include "common/process/process.h"
@@ -33,6 +34,16 @@ absl::StatusOr<std::string> RunGit(const std::vector<std::string>& args,
     argv.push_back("-C");
     argv.push_back(options.dir);
   }
+  const bool credentials = !options.username.empty() || !options.password.empty();
+  if (credentials) {
+    // An empty helper first clears the list from the user's config; ours
+    // answers `get` only, from the environment (a helper string starting
+    // with "!" is run by the shell with the action as $1).
+    argv.insert(argv.end(), {"-c", "credential.helper=", "-c",
+                             "credential.helper=!f() { test \"$1\" = get || exit 0; "
+                             "printf 'username=%s\\npassword=%s\\n' \"$GANTRY_GIT_USERNAME\" "
+                             "\"$GANTRY_GIT_PASSWORD\"; }; f"});
+  }
   argv.insert(argv.end(), args.begin(), args.end());
   RunOptions run;
   run.timeout = options.timeout;
@@ -46,6 +57,10 @@ absl::StatusOr<std::string> RunGit(const std::vector<std::string>& args,
     run.env.push_back({"GIT_SSH_COMMAND", "ssh -o BatchMode=yes"});
   }
   for (const auto& e : options.env) run.env.push_back(e);
+  if (credentials) {
+    run.env.push_back({"GANTRY_GIT_USERNAME", options.username});
+    run.env.push_back({"GANTRY_GIT_PASSWORD", options.password});
+  }
   const std::string what = absl::StrCat("git ", args.empty() ? "" : args.front());
   auto result = RunCommand(argv, run);
   if (!result.ok()) {
@@ -58,6 +73,10 @@ absl::StatusOr<std::string> RunGit(const std::vector<std::string>& args,
   }
   if (!result->success()) {
     std::string err = Trimmed(result->err);
+    // git never repeats a password it got from a helper, but be sure.
+    if (options.password.size() >= 4) {
+      err = absl::StrReplaceAll(err, {{options.password, "***"}});
+    }
     if (err.empty()) err = result->Describe();
     return absl::UnknownError(absl::StrCat(what, " failed: ", err));
   }

@@ -25,6 +25,14 @@ struct GitOptions {
   std::vector<std::pair<std::string, std::string>> env;
   // The git binary ("" = `git` on PATH).
   std::string git_binary;
+  // HTTP(S) credentials of a material (docs/materials.md, "Credentials"):
+  // when either is set, git gets them from a credential helper given on the
+  // command line that prints $GANTRY_GIT_USERNAME / $GANTRY_GIT_PASSWORD,
+  // set in git's environment only. So they are never in the URL, in argv
+  // (which other users of the machine can read), in a file or in a message;
+  // helpers of the user's own git config are not asked for that call.
+  std::string username;
+  std::string password;
 };
 
 // Runs `git <args>`; returns its stdout when it exits 0. Otherwise an error

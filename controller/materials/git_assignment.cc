@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "controller/materials/git_credentials.h"
 
 namespace gantry {
 
@@ -34,6 +35,10 @@ void AddGitCheckouts(const config::Pipeline& pipeline, const config::Stage& stag
     c->set_revision(rec.revision);
     c->set_destination(m->destination);
     c->set_shallow(m->shallow_clone);
+    // Over the agent's TLS channel, like secure variables' values.
+    GitCredentials creds = CredentialsOf(*m);
+    c->set_username(creds.username);
+    c->set_password(creds.password);
   }
 }
 

@@ -26,6 +26,8 @@ git::GitOptions GitMirror::Options() const {
   git::GitOptions o;
   o.dir = path_;
   o.timeout = timeout_;
+  o.username = username_;
+  o.password = password_;
   return o;
 }
 

@@ -21,6 +21,12 @@ class GitMirror {
   GitMirror(std::string root, std::string url, absl::Duration timeout);
 
   const std::string& path() const { return path_; }
+  // HTTP(S) credentials for the remote (git::GitOptions): given to git
+  // through the environment of the fetch, never stored.
+  void set_credentials(std::string username, std::string password) {
+    username_ = std::move(username);
+    password_ = std::move(password);
+  }
 
   // Fetches `branch` from the remote (creating the mirror first) and returns
   // the branch's head commit.
@@ -47,6 +53,8 @@ class GitMirror {
   std::string url_;
   std::string path_;
   absl::Duration timeout_;
+  std::string username_;
+  std::string password_;
 };
 
 }  // namespace gantry

@@ -8,6 +8,7 @@
 #include "absl/strings/strip.h"
 #include "common/config/material_filter.h"
 #include "common/git/git_command.h"
+#include "controller/materials/git_credentials.h"
 #include "controller/store/tx.h"
 #include "spdlog/spdlog.h"
 
@@ -76,7 +77,11 @@ void MaterialPoller::Stop() {
 }
 
 GitMirror MaterialPoller::MirrorOf(const std::string& url) const {
-  return GitMirror(options_.mirror_root, url, options_.git_timeout);
+  GitMirror mirror(options_.mirror_root, url, options_.git_timeout);
+  // `username` / `encrypted_password` of the materials (git_credentials.h).
+  GitCredentials c = CredentialsForUrl(*configs_->current(), url);
+  mirror.set_credentials(std::move(c.username), std::move(c.password));
+  return mirror;
 }
 
 absl::Duration MaterialPoller::Jittered(absl::Duration d) {
