@@ -14,6 +14,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "cli/command.h"
 #include "cli/flag_checks.h"
@@ -257,10 +258,52 @@ absl::StatusOr<int> Show(CommandContext& ctx, int64_t revision) {
               << FormatTimestamp(response.created_at(), ctx.time_zone());
   }
   ctx.out() << "\n";
+  if (!response.config_repo().empty()) {
+    ctx.out() << "from config repo " << response.config_repo() << " at commit "
+              << response.config_repo_commit() << "\n";
+  }
   for (const v1::ConfigFile& file : response.files()) {
     ctx.out() << "\n==> " << file.path() << " <==\n" << file.content();
     if (!file.content().empty() && file.content().back() != '\n') {
       ctx.out() << "\n";
+    }
+  }
+  return kExitOk;
+}
+
+// `config repo status`: one block per repo.
+absl::StatusOr<int> RepoStatus(CommandContext& ctx) {
+  ASSIGN_OR_RETURN(Connection * conn, ctx.connection());
+  v1::ConfigRepoStatusResponse response;
+  auto context = conn->NewContext();
+  RETURN_IF_ERROR(conn->Check(
+      conn->stub().ConfigRepoStatus(context.get(), v1::ConfigRepoStatusRequest(), &response)));
+  if (ctx.json()) {
+    RETURN_IF_ERROR(ctx.PrintJson(response));
+    return kExitOk;
+  }
+  if (response.repos().empty()) {
+    ctx.out() << "no config repos in the config in force\n";
+    return kExitOk;
+  }
+  auto commit = [](const std::string& sha) { return sha.empty() ? std::string("-") : sha; };
+  for (const v1::ConfigRepoState& r : response.repos()) {
+    ctx.out() << r.id() << "  " << r.url() << "  branch " << r.branch() << "  pattern "
+              << r.pattern() << "\n";
+    ctx.out() << "  last seen: " << commit(r.last_seen_commit())
+              << (r.errors().empty() ? "" : "  (refused)") << "\n";
+    ctx.out() << "  last good: " << commit(r.last_good_commit()) << "\n";
+    if (IsSet(r.checked_at())) {
+      ctx.out() << "  checked:   " << FormatTimestamp(r.checked_at(), ctx.time_zone()) << "\n";
+    }
+    if (!r.fetch_error().empty()) ctx.out() << "  fetch failed: " << r.fetch_error() << "\n";
+    ctx.out() << "  pipelines: "
+              << (r.pipelines().empty() ? std::string("-") : absl::StrJoin(r.pipelines(), ", "))
+              << "\n";
+    if (!r.errors().empty()) {
+      ctx.out() << "  errors of " << r.last_seen_commit().substr(0, 12)
+                << " (the last good config stays in force):\n";
+      for (const std::string& e : r.errors()) ctx.out() << "    " << e << "\n";
     }
   }
   return kExitOk;
@@ -306,6 +349,13 @@ void AddConfigCommands(CLI::App& app, Action* action) {
   show->callback([action, revision] {
     *action = [revision](CommandContext& ctx) { return Show(ctx, *revision); };
   });
+
+  CLI::App* repo = config->add_subcommand("repo", "Config repositories (docs/config-repos.md)");
+  repo->require_subcommand(1);
+  CLI::App* repo_status = repo->add_subcommand(
+      "status", "Each config repo: URL, branch, last seen and last good commit, errors");
+  repo_status->callback(
+      [action] { *action = [](CommandContext& ctx) { return RepoStatus(ctx); }; });
 }
 
 }  // namespace gantry::cli

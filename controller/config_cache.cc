@@ -1,6 +1,7 @@
 #include "controller/config_cache.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/config/config_repo_files.h"
 #include "common/config/parser.h"
 #include "controller/store/tx.h"
 
@@ -19,6 +20,7 @@ absl::StatusOr<std::shared_ptr<const config::Config>> ConfigCache::Get(
   }
   std::vector<config::ConfigFile> files;
   for (const auto& f : rec->files) files.push_back({f.path, f.content});
+  config::MarkConfigRepoFiles(files);  // a config repo's pipelines know their repo
   auto parsed = config::ParseConfigOrError(files);
   if (!parsed.ok()) {
     // A stored revision was valid when applied; failing now means this

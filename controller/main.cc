@@ -34,6 +34,7 @@
 #include "controller/http/grpc_counter.h"
 #include "controller/http/http_frontend.h"
 #include "controller/http/webhook_routes.h"
+#include "controller/config_repo/config_repo_poller.h"
 #include "controller/materials/poller_setup.h"
 #include "controller/read_service.h"
 #include "controller/retention/retention_worker.h"
@@ -315,6 +316,15 @@ int main(int argc, char** argv) {
       gantry::MakeMaterialPoller(data_dir, flags.database_url, flags.material_poll_interval,
                                  flags.git_timeout, &configs, scheduler.get());
   if (!materials.ok()) return Fail(std::string(materials.status().message()));
+  // Config repositories (docs/config-repos.md): fetched beside the
+  // scheduler, their commits applied on its strand; `material notify` and
+  // push webhooks reach them too.
+  auto config_repos =
+      gantry::MakeConfigRepoPoller(data_dir, flags.database_url, flags.material_poll_interval,
+                                   flags.git_timeout, &configs, scheduler.get());
+  if (!config_repos.ok()) return Fail(std::string(config_repos.status().message()));
+  (*materials)->SetNotifyListener(
+      [repos = config_repos->get()](const std::string& url) { return repos->Notify(url); });
   if (auto st = scheduler->Start(); !st.ok()) return Fail(st.ToString());
   gantry::ReadService reads(std::move(*read_dbs), &configs);
   gantry::ArtifactService artifacts(std::move(*artifact_dbs), &configs, &blobs);
@@ -336,7 +346,7 @@ int main(int argc, char** argv) {
   }
   gantry::rpc::OperatorService operator_service(
       {scheduler.get(), &reads, &artifacts, &identity, &tokens, &authz, &audit, materials->get(),
-       agent_certs.get()});
+       agent_certs.get(), config_repos->get()});
   gantry::rpc::AgentService agent_service(scheduler.get(), &artifacts, agent_certs.get());
   // Retention works beside the scheduler, on a connection of its own.
   auto retention_db = gantry::store::Db::Connect(flags.database_url);
@@ -368,6 +378,7 @@ int main(int argc, char** argv) {
   if (!address.ok()) return Fail(address.status().ToString());
   scheduler->Serving();
   if (auto st = (*materials)->Start(); !st.ok()) return Fail(st.ToString());
+  (*config_repos)->Start();
   retention.Start();
   spdlog::info("gantry-controller serving on {} (data dir {})", *address, data_dir);
 
@@ -380,6 +391,7 @@ int main(int argc, char** argv) {
   if (*http_frontend) (*http_frontend)->Stop();
   retention.Stop();
   (*materials)->Stop();
+  (*config_repos)->Stop();
   StopServing(*scheduler, *server, reads, artifacts);
   server.reset();
   if (agent_certs) agent_certs->Stop();

@@ -175,6 +175,9 @@ void ReadService::ShowConfig(v1::ShowConfigRequest request,
       response.set_author(rec->author);
       SetTimestamp(rec->created_at, response.mutable_created_at());
       response.set_diff(rec->diff);
+      store::ConfigRevisionSource source = tx.GetConfigRevisionSource(revision);
+      response.set_config_repo(source.config_repo);
+      response.set_config_repo_commit(source.commit);
       for (const auto& f : rec->files) {
         auto* file = response.add_files();
         file->set_path(f.path);

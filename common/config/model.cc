@@ -117,6 +117,13 @@ const Pipeline* Config::FindPipeline(const std::string& name) const {
   return nullptr;
 }
 
+const ConfigRepo* Config::FindConfigRepo(const std::string& id) const {
+  for (const ConfigRepo& r : config_repos) {
+    if (r.id == id) return &r;
+  }
+  return nullptr;
+}
+
 const Environment* Config::EnvironmentOfPipeline(
     const std::string& pipeline) const {
   for (const Environment& env : environments) {

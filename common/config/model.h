@@ -275,6 +275,8 @@ struct Pipeline {
   // them are not checked, since they would only repeat that error.
   bool incomplete = false;
   SourceLocation location;
+  // The config repository that defines it ("" = the main config).
+  std::string config_repo;
 
   const Stage* FindStage(const std::string& stage_name) const;
   int StageIndex(const std::string& stage_name) const;  // -1 if absent
@@ -311,6 +313,22 @@ struct Environment {
 struct ConfigFile {
   std::string path;
   std::string content;
+  // The id of the config repository the file was read from ("" = the main
+  // config given to `config apply`). Such a file may not hold `security`
+  // or `config_repos`, and its pipelines' names collide with others'.
+  std::string config_repo = "";
+};
+
+// `config_repos:` entry (docs/config-repos.md): a git repository whose
+// files matching `pattern` hold pipelines the controller applies at each
+// new commit.
+struct ConfigRepo {
+  std::string id;
+  std::string url;
+  std::string branch = "master";
+  // Ant-style, from the repository's root (common/config/material_filter.h).
+  std::string pattern = "**/*.gocd.yaml";
+  SourceLocation location;
 };
 
 // A whole validated configuration (all files merged).
@@ -319,6 +337,9 @@ struct Config {
   std::vector<Pipeline> pipelines;        // sorted by name
   std::vector<Environment> environments;  // sorted by name
   Security security;
+  std::vector<ConfigRepo> config_repos;  // sorted by id
+
+  const ConfigRepo* FindConfigRepo(const std::string& id) const;
 
   const Pipeline* FindPipeline(const std::string& name) const;
   // The environment that contains `pipeline`, or nullptr.

@@ -80,6 +80,9 @@ std::vector<Variable> ParseVariables(YamlReader& reader, const Fields& fields);
 // One entry of `environments:` (key = name).
 Environment ParseEnvironment(YamlReader& reader, const Field& entry);
 
+// The top-level `config_repos` section (parse_config_repo.cc).
+std::vector<ConfigRepo> ParseConfigRepos(YamlReader& reader, const Field& field);
+
 // The top-level `security` section (parse_security.cc).
 Security ParseSecurity(YamlReader& reader, const Field& field);
 // `{users: [...], roles: [...]}`: who a permission goes to.

@@ -30,7 +30,12 @@ using internal::YamlReader;
 constexpr int kMaxFormatVersion = 10;
 
 const KeySet kTopKeys = {
-    {"format_version", "pipelines", "environments", "common", "security", "templates"}, {}};
+    {"format_version", "pipelines", "environments", "common", "security", "templates",
+     "config_repos"},
+    {}};
+// Sections only the main config (`config apply`) may hold, not a file of a
+// config repository.
+constexpr const char* kMainOnlyKeys[] = {"security", "config_repos"};
 
 // What one file contributes before merging.
 struct FileContent {
@@ -38,6 +43,7 @@ struct FileContent {
   std::vector<Pipeline> pipelines;
   std::vector<Environment> environments;
   std::optional<Security> security;
+  std::vector<ConfigRepo> config_repos;
 };
 
 // One file, read in two passes: its tree and top level first (so the
@@ -47,11 +53,13 @@ struct OpenFile {
   std::unique_ptr<YamlReader> reader;
   std::optional<Fields> fields;  // the top level; nullopt: nothing to read
   FileContent content;
+  std::string config_repo;  // ConfigFile::config_repo
 };
 
 OpenFile OpenOneFile(const ConfigFile& file, const Limits& limits, internal::YamlBudget* budget,
                      Diagnostics* diagnostics, internal::TemplateSet* templates) {
   OpenFile open;
+  open.config_repo = file.config_repo;
   open.tree = std::make_unique<internal::YamlTree>();
   open.reader = std::make_unique<YamlReader>(file.path, diagnostics);
   YamlReader& reader = *open.reader;
@@ -73,6 +81,15 @@ OpenFile OpenOneFile(const ConfigFile& file, const Limits& limits, internal::Yam
   Field top = reader.Element(documents[0], SourceLocation{file.path, 1, 1});
   open.fields = reader.Object(top, "the top level", kTopKeys);
   if (!open.fields) return open;
+  if (!file.config_repo.empty()) {
+    for (const char* key : kMainOnlyKeys) {
+      if (const Field* f = open.fields->Get(key)) {
+        reader.Error(f->key_location,
+                     absl::StrCat("a file of config repo '", file.config_repo, "' may not hold '",
+                                  key, "': only the main config (config apply) does"));
+      }
+    }
+  }
 
   if (const Field* f = open.fields->Get("format_version")) {
     std::optional<int64_t> version = reader.Integer(*f);
@@ -99,6 +116,7 @@ void ReadOpenFile(OpenFile& open, const internal::PipelineContext& context) {
     for (const Field& entry :
          reader.Entries(*f, "'pipelines'", "pipeline", /*ignore_case=*/true)) {
       content.pipelines.push_back(internal::ParsePipeline(reader, entry, context));
+      content.pipelines.back().config_repo = open.config_repo;
     }
   }
   if (const Field* f = open.fields->Get("environments")) {
@@ -111,6 +129,39 @@ void ReadOpenFile(OpenFile& open, const internal::PipelineContext& context) {
   if (const Field* f = open.fields->Get("security")) {
     content.security = internal::ParseSecurity(reader, *f);
   }
+  if (const Field* f = open.fields->Get("config_repos")) {
+    content.config_repos = internal::ParseConfigRepos(reader, *f);
+  }
+}
+
+// Where a pipeline comes from, for messages: "config repo 'ci'" or "the
+// main config".
+std::string Origin(const std::string& config_repo) {
+  return config_repo.empty() ? "the main config"
+                             : absl::StrCat("config repo '", config_repo, "'");
+}
+
+// A pipeline defined twice. When the two come from different places (the
+// main config and a config repo, or two repos) the message names both: a
+// repo's pipelines belong to it, and `config apply` cannot change them.
+std::string DuplicatePipelineMessage(const Pipeline& p, const std::string& first_name,
+                                     const SourceLocation& first_at,
+                                     const std::string& first_repo) {
+  if (first_repo != p.config_repo) {
+    std::string text = absl::StrCat("pipeline '", p.name, "' is already defined by ",
+                                    Origin(first_repo), " at ", internal::LocationText(first_at));
+    if (!first_repo.empty() && p.config_repo.empty()) {
+      absl::StrAppend(&text, "; change it in that repository: config apply cannot change it");
+    } else {
+      absl::StrAppend(&text, "; pipeline names are shared by the main config and config repos");
+    }
+    return text;
+  }
+  return first_name == p.name
+             ? absl::StrCat("duplicate pipeline '", p.name, "' (first at ",
+                            internal::LocationText(first_at), ")")
+             : absl::StrCat("duplicate pipeline '", p.name, "': same as '", first_name, "' at ",
+                            internal::LocationText(first_at), " (names ignore case)");
 }
 
 // Adds `env` into `into`, an environment of the same name from another file.
@@ -169,8 +220,10 @@ ParseResult ParseConfig(const std::vector<ConfigFile>& files, const Limits& limi
   ParseResult result;
   Diagnostics diagnostics(limits.max_errors);
   internal::YamlBudget budget;
-  // Lower-cased name -> (name, where) of the pipeline first defined.
-  std::map<std::string, std::pair<std::string, SourceLocation>> pipelines_seen;
+  // Lower-cased name -> (name, where, config repo) of the pipeline first
+  // defined.
+  std::map<std::string, std::tuple<std::string, SourceLocation, std::string>> pipelines_seen;
+  std::map<std::string, SourceLocation> config_repos_seen;  // lower-cased id
   std::map<std::string, size_t> environments_seen;  // lower-cased -> index
   internal::TemplateSet templates;
   std::vector<OpenFile> open_files;
@@ -190,18 +243,11 @@ ParseResult ParseConfig(const std::vector<ConfigFile>& files, const Limits& limi
     for (Pipeline& p : content.pipelines) {
       std::string key = absl::AsciiStrToLower(p.name);
       auto [it, fresh] =
-          pipelines_seen.emplace(key, std::pair(p.name, p.location));
+          pipelines_seen.emplace(key, std::tuple(p.name, p.location, p.config_repo));
       if (!fresh) {
-        const auto& [first_name, first_at] = it->second;
-        diagnostics.Add(
-            p.location,
-            first_name == p.name
-                ? absl::StrCat("duplicate pipeline '", p.name, "' (first at ",
-                               internal::LocationText(first_at), ")")
-                : absl::StrCat("duplicate pipeline '", p.name, "': same as '",
-                               first_name, "' at ",
-                               internal::LocationText(first_at),
-                               " (names ignore case)"));
+        const auto& [first_name, first_at, first_repo] = it->second;
+        diagnostics.Add(p.location,
+                        DuplicatePipelineMessage(p, first_name, first_at, first_repo));
         continue;
       }
       config.pipelines.push_back(std::move(p));
@@ -215,6 +261,17 @@ ParseResult ParseConfig(const std::vector<ConfigFile>& files, const Limits& limi
       } else {
         config.security = std::move(*content.security);
       }
+    }
+    for (ConfigRepo& repo : content.config_repos) {
+      auto [it, fresh] =
+          config_repos_seen.emplace(absl::AsciiStrToLower(repo.id), repo.location);
+      if (!fresh) {
+        diagnostics.Add(repo.location,
+                        absl::StrCat("duplicate config repo '", repo.id, "' (first at ",
+                                     internal::LocationText(it->second), ")"));
+        continue;
+      }
+      config.config_repos.push_back(std::move(repo));
     }
     for (Environment& env : content.environments) {
       std::string key = absl::AsciiStrToLower(env.name);
@@ -231,6 +288,8 @@ ParseResult ParseConfig(const std::vector<ConfigFile>& files, const Limits& limi
   std::sort(
       config.pipelines.begin(), config.pipelines.end(),
       [](const Pipeline& a, const Pipeline& b) { return a.name < b.name; });
+  std::sort(config.config_repos.begin(), config.config_repos.end(),
+            [](const ConfigRepo& a, const ConfigRepo& b) { return a.id < b.id; });
   std::sort(config.environments.begin(), config.environments.end(),
             [](const Environment& a, const Environment& b) {
               return a.name < b.name;

@@ -207,6 +207,9 @@ void AddApiRoutes(Router& r, std::shared_ptr<Stub> stub, ApiOptions options) {
         Rpc<v1::ShowConfigRequest, v1::ShowConfigResponse>(stub, GANTRY_RPC(ShowConfig)));
   r.Add(V::post, "/api/v1/config",
         Rpc<v1::ApplyConfigRequest, v1::ApplyConfigResponse>(stub, GANTRY_RPC(ApplyConfig)));
+  r.Add(V::get, "/api/v1/config/repos",
+        Rpc<v1::ConfigRepoStatusRequest, v1::ConfigRepoStatusResponse>(
+            stub, GANTRY_RPC(ConfigRepoStatus)));
   r.Add(V::get, "/api/v1/tokens",
         Rpc<v1::ListTokensRequest, v1::ListTokensResponse>(stub, GANTRY_RPC(ListTokens)));
   r.Add(V::post, "/api/v1/tokens",

@@ -287,12 +287,18 @@ absl::StatusOr<int> MaterialPoller::Notify(const std::string& url) {
     e.notified = true;
     ++n;
   }
+  if (notify_listener_) n += notify_listener_(url);
   if (n == 0) {
     return absl::NotFoundError(
         absl::StrCat("no git material in the config in force has the URL ", git::RedactUrl(url)));
   }
   wake_ = true;
   return n;
+}
+
+void MaterialPoller::SetNotifyListener(std::function<int(const std::string& url)> listener) {
+  absl::MutexLock l(&mu_);
+  notify_listener_ = std::move(listener);
 }
 
 absl::StatusOr<int> MaterialPoller::NotifyPush(const PushEvent& event) {

@@ -84,6 +84,10 @@ class MaterialPoller : public GitHeads {
   // material uses. NotFound when none is.
   absl::StatusOr<int> NotifyPush(const PushEvent& event);
 
+  // Also told of every Notify (config repositories, controller/config_repo/);
+  // returns how many fetches it queued for the URL. Set before Start.
+  void SetNotifyListener(std::function<int(const std::string& url)> listener);
+
   // GitHeads: the newest fetched commit of url/branch, or "".
   std::string Head(const std::string& url, const std::string& branch) const override;
 
@@ -147,6 +151,7 @@ class MaterialPoller : public GitHeads {
   // triggers is compared with, and lists the commits since, that build.
   std::map<std::pair<std::string, std::string>, std::string> filtered_ ABSL_GUARDED_BY(mu_);
   int64_t config_revision_ ABSL_GUARDED_BY(mu_) = -1;
+  std::function<int(const std::string&)> notify_listener_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   int64_t fetches_ ABSL_GUARDED_BY(mu_) = 0;

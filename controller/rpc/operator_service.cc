@@ -7,6 +7,8 @@
 #include "common/config/parser.h"
 #include "common/grpc_status.h"
 #include "common/secrets/secure_values.h"
+#include "controller/config_repo/config_assembly.h"
+#include "controller/config_repo/config_repo_poller.h"
 #include "controller/http/forwarded_peer.h"
 #include "controller/rpc/artifact_streams.h"
 
@@ -167,7 +169,12 @@ grpc::ServerUnaryReactor* OperatorService::ApplyConfig(grpc::CallbackServerConte
     }
     std::vector<config::ConfigFile> files;
     for (const v1::ConfigFile& f : req->files()) files.push_back({f.path(), f.content()});
-    config::ParseResult parsed = config::ParseConfig(files);
+    // Checked with the config repos' files in force: references resolve
+    // across both, and a repo's pipelines are not the main config's to change.
+    config::ParseResult parsed =
+        config_repo::AssembleMainApply(
+            files, config_repos_ ? config_repos_->InForceFiles() : std::vector<config::ConfigFile>{})
+            .parsed;
     files.clear();
     if (req->check_only()) {
       for (const config::ConfigError& e : parsed.errors) {

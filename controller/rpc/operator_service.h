@@ -19,6 +19,7 @@
 namespace gantry {
 class MaterialPoller;     // controller/materials/material_poller.h
 class AgentCertificates;  // controller/tls/agent_certificates.h
+class ConfigRepoPoller;   // controller/config_repo/config_repo_poller.h
 }
 
 namespace gantry::rpc {
@@ -36,6 +37,8 @@ class OperatorService final : public v1::OperatorService::CallbackService {
     MaterialPoller* materials = nullptr;  // git materials; null: notify is refused
     // Revoked when an agent is disabled or deleted; null without TLS.
     AgentCertificates* agent_certs = nullptr;
+    // Config repositories; null: `config repo status` is refused.
+    ConfigRepoPoller* config_repos = nullptr;
   };
   explicit OperatorService(Deps deps)
       : scheduler_(deps.scheduler),
@@ -46,7 +49,8 @@ class OperatorService final : public v1::OperatorService::CallbackService {
         authz_(deps.authz),
         audit_(deps.audit),
         materials_(deps.materials),
-        agent_certs_(deps.agent_certs) {}
+        agent_certs_(deps.agent_certs),
+        config_repos_(deps.config_repos) {}
 
   grpc::ServerUnaryReactor* WhoAmI(grpc::CallbackServerContext* ctx, const v1::WhoAmIRequest* req,
                                    v1::WhoAmIResponse* resp) override;
@@ -165,6 +169,10 @@ class OperatorService final : public v1::OperatorService::CallbackService {
   grpc::ServerUnaryReactor* EnvironmentHistory(grpc::CallbackServerContext* ctx,
                                                const v1::EnvironmentHistoryRequest* req,
                                                v1::EnvironmentHistoryResponse* resp) override;
+  // operator_config_repos.cc
+  grpc::ServerUnaryReactor* ConfigRepoStatus(grpc::CallbackServerContext* ctx,
+                                             const v1::ConfigRepoStatusRequest* req,
+                                             v1::ConfigRepoStatusResponse* resp) override;
 
  private:
   // What a call does, for the permission check and the audit log.
@@ -238,6 +246,7 @@ class OperatorService final : public v1::OperatorService::CallbackService {
   AuditLog* audit_;
   MaterialPoller* materials_;
   AgentCertificates* agent_certs_;
+  ConfigRepoPoller* config_repos_;
   // `done` of an agent approve/enable/disable: disabling revokes the agent's
   // certificates, enabling reinstates them (operator_agents.cc).
   Reply<v1::Agent> RevokingOnDisable(const std::string& action, Reply<v1::Agent> done) const;

@@ -34,6 +34,7 @@
 #include "controller/scheduling/agent_registry.h"
 #include "controller/scheduling/assignment_builder.h"
 #include "controller/scheduling/change_notice.h"
+#include "controller/scheduling/config_apply.h"
 #include "controller/scheduling/db_cold_store.h"
 #include "controller/scheduling/dispatcher.h"
 #include "controller/scheduling/timer_schedule.h"
@@ -111,6 +112,10 @@ class Scheduler {
   // --- operator calls
   void ApplyConfig(std::vector<v1::ConfigFile> files, std::string author,
                    Reply<v1::ApplyConfigResponse> done);
+  // A new revision made by `apply` on the strand (a config repository's
+  // commit, controller/config_repo/), put in force as ApplyConfig's is.
+  void ApplyConfigWith(std::function<absl::StatusOr<AppliedConfig>(store::Db&)> apply,
+                       std::string author, Reply<v1::ApplyConfigResponse> done);
   // The edge has checked `who` may operate the pipeline; gates (who may
   // approve a stage) are the planner's to check.
   void Trigger(v1::TriggerPipelineRequest request, Principal who, Reply<v1::PipelineRun> done);

@@ -15,9 +15,18 @@ namespace gantry {
 
 void Scheduler::ApplyConfig(std::vector<v1::ConfigFile> files, std::string author,
                             Reply<v1::ApplyConfigResponse> done) {
+  ApplyConfigWith(
+      [files = std::move(files), author](store::Db& db) {
+        return ApplyConfigFiles(db, files, author);
+      },
+      author, std::move(done));
+}
+
+void Scheduler::ApplyConfigWith(std::function<absl::StatusOr<AppliedConfig>(store::Db&)> apply,
+                                std::string author, Reply<v1::ApplyConfigResponse> done) {
   strand_.Post(
-      [this, files = std::move(files), author = std::move(author), done = std::move(done)] {
-        auto applied = ApplyConfigFiles(*db_, files, author);
+      [this, apply = std::move(apply), author = std::move(author), done = std::move(done)] {
+        auto applied = apply(*db_);
         if (!applied.ok()) {
           done(applied.status());
           return;

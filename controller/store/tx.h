@@ -10,6 +10,7 @@
 
 #include <map>
 
+#include "controller/store/config_repo_records.h"
 #include "controller/store/material_records.h"
 #include "controller/store/records.h"
 #include "controller/store/security_records.h"
@@ -151,6 +152,12 @@ class Tx {
   std::vector<MaterialCommitRecord> MaterialCommits(const std::string& pipeline,
                                                     const std::string& material,
                                                     const std::string& revision);
+
+  // --- config repositories (tx_config_repos.cc; docs/config-repos.md)
+  void SetConfigRevisionSource(int64_t revision, const ConfigRevisionSource& source);
+  ConfigRevisionSource GetConfigRevisionSource(int64_t revision);
+  std::vector<ConfigRepoStateRecord> ConfigRepoStates();
+  void SetConfigRepoState(const ConfigRepoStateRecord& state);
 
   // --- pipeline timers (tx_timers.cc; controller/scheduling/timer_schedule.h)
   std::vector<TimerStateRecord> TimerStates();
