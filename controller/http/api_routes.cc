@@ -202,6 +202,26 @@ void AddApiRoutes(Router& r, std::shared_ptr<Stub> stub, ApiOptions options) {
         Rpc<v1::EnvironmentHistoryRequest, v1::EnvironmentHistoryResponse>(
             stub, GANTRY_RPC(EnvironmentHistory)));
 
+  // Rollback and bad versions (docs/rollback.md).
+  r.Add(V::post, "/api/v1/environments/{environment}/rollback",
+        Rpc<v1::RollbackRequest, v1::RollbackResponse>(stub, GANTRY_RPC(Rollback)));
+  r.Add(V::get, "/api/v1/versions",
+        Rpc<v1::ListBadVersionsRequest, v1::ListBadVersionsResponse>(stub,
+                                                                     GANTRY_RPC(ListBadVersions)));
+  r.Add(V::post, "/api/v1/environments/{environment}/versions/{pipeline}/{counter}/clear",
+        Rpc<v1::ClearBadVersionRequest, v1::ListBadVersionsResponse>(stub,
+                                                                     GANTRY_RPC(ClearBadVersion)));
+
+  // Git materials and secrets.
+  r.Add(
+      V::post, "/api/v1/materials/notify",
+      Rpc<v1::NotifyMaterialRequest, v1::NotifyMaterialResponse>(stub, GANTRY_RPC(NotifyMaterial)));
+  r.Add(V::post, "/api/v1/secrets/encrypt",
+        Rpc<v1::EncryptSecretRequest, v1::EncryptSecretResponse>(stub, GANTRY_RPC(EncryptSecret)));
+  r.Add(V::post, "/api/v1/secrets/rotate-key",
+        Rpc<v1::RotateCipherKeyRequest, v1::RotateCipherKeyResponse>(stub,
+                                                                     GANTRY_RPC(RotateCipherKey)));
+
   // Config, tokens, audit.
   r.Add(V::get, "/api/v1/config",
         Rpc<v1::ShowConfigRequest, v1::ShowConfigResponse>(stub, GANTRY_RPC(ShowConfig)));
