@@ -78,6 +78,9 @@ bool WaitForSeen(Cluster& cluster, const std::string& commit, v1::ConfigRepoStat
       kDeadline, absl::Milliseconds(100));
 }
 
+// One repository through its life: a commit adds a pipeline that runs, a
+// broken commit is refused whole while the old pipelines still run, `config
+// apply` cannot take a repo pipeline's name, and a restart forgets nothing.
 TEST(ConfigReposE2eTest, CommitsAddPipelinesBrokenOnesAreRefusedAndRepoPipelinesAreOwned) {
   Cluster cluster("config_repos");
   git::TestRepo repo(cluster.dir() + "/repos", "cfg");
@@ -162,6 +165,15 @@ TEST(ConfigReposE2eTest, CommitsAddPipelinesBrokenOnesAreRefusedAndRepoPipelines
   trigger = cluster.Cli({"pipeline", "trigger", "main-p"});
   ASSERT_EQ(trigger.exit_code, 0) << trigger.ToString();
   ASSERT_TRUE(cluster.WaitForRunState("main-p/1", "passed", kDeadline)) << cluster.LogTails();
+
+  // A restart keeps what the controller saw: the refused commit stays
+  // refused with its errors, the last good one in force.
+  ASSERT_TRUE(cluster.RestartController().ok()) << cluster.LogTails();
+  ASSERT_TRUE(WaitForSeen(cluster, c3, &state)) << cluster.LogTails();
+  EXPECT_EQ(state.last_good_commit(), c2);
+  ASSERT_GE(state.errors_size(), 1);
+  EXPECT_TRUE(absl::StartsWith(state.errors(0), "ci/extra.gocd.yaml:5:5: ")) << state.errors(0);
+  EXPECT_EQ(state.pipelines_size(), 2);
 }
 
 }  // namespace
