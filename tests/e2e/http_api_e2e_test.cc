@@ -185,6 +185,7 @@ TEST_F(HttpApiTest, EveryRouteChecksTheCaller) {
       {"POST", "/api/v1/secrets/rotate-key", "", {kU, kD, kD, kD, kOk}},
       {"GET", "/api/v1/config", "", {kU, kD, kD, kD, kOk}},
       {"POST", "/api/v1/config", check_config, {kU, kOk, kOk, kOk, kOk}},
+      {"GET", "/api/v1/config/repos", "", {kU, kOk, kOk, kOk, kOk}},
       {"GET", "/api/v1/tokens", "", {kU, kOk, kOk, kOk, kOk}},
       {"GET", "/api/v1/tokens?all=true", "", {kU, kD, kD, kD, kOk}},
       {"POST", "/api/v1/tokens", R"({"name": "mine"})", {kU, kOk, kOk, kOk, kOk}},
