@@ -105,7 +105,10 @@ TEST(ConfigReposE2eTest, CommitsAddPipelinesBrokenOnesAreRefusedAndRepoPipelines
   // A commit adding a pipeline (and a file the pattern leaves out): after a
   // notify it is in force, and runs.
   repo.Commit("not config", "README.gocd.yaml", "pipelines: [this is not read]\n");
-  std::string c2 = repo.Commit("extra pipeline", "ci/extra.gocd.yaml", RepoPipeline("repo-extra"));
+  // Its plain secure value is stored encrypted, as `config apply` does.
+  std::string c2 = repo.Commit(
+      "extra pipeline", "ci/extra.gocd.yaml",
+      RepoPipeline("repo-extra", "    secure_variables:\n      REPO_TOKEN: s3cret-in-repo\n"));
   CliResult notify = cluster.Cli({"material", "notify", "--url", repo.url()});
   ASSERT_EQ(notify.exit_code, 0) << notify.ToString();
   ASSERT_TRUE(WaitForSeen(cluster, c2, &state)) << cluster.LogTails();
@@ -124,6 +127,8 @@ TEST(ConfigReposE2eTest, CommitsAddPipelinesBrokenOnesAreRefusedAndRepoPipelines
       << show.out;
   EXPECT_TRUE(absl::StrContains(show.out, "==> config-repo/cfg/ci/extra.gocd.yaml <=="))
       << show.out;
+  EXPECT_TRUE(absl::StrContains(show.out, "REPO_TOKEN: ")) << show.out;
+  EXPECT_FALSE(absl::StrContains(show.out, "s3cret-in-repo")) << show.out;
 
   // A broken commit is refused whole, with the error at its place in the
   // repository's file; the last good config stays in force.
