@@ -68,6 +68,9 @@ std::optional<int> ParseFlags(int argc, char** argv, ControllerFlags& flags) {
       app.add_option("--http-listen", flags.http_listen,
                      "address to serve the dashboard, the JSON API and /metrics on (port 0: any; "
                      "\"\": no HTTP)");
+  app.add_flag("--http-plaintext", flags.http_plaintext,
+               "serve --http-listen without TLS although gRPC has it (a proxy in front "
+               "terminates TLS): only on a loopback address");
   app.add_option("--tls-cert", flags.tls_cert,
                  "PEM certificate (chain) to serve instead of the one made from the "
                  "controller's CA under DIR/tls");
@@ -105,6 +108,15 @@ std::optional<int> ParseFlags(int argc, char** argv, ControllerFlags& flags) {
     std::cerr << "gantry-controller: --insecure is only allowed on a loopback --listen address "
                  "(127.0.0.1, ::1, localhost), not '"
               << flags.listen << "'\n";
+    return 2;
+  }
+  // The dashboard's sign-in carries a token: plain HTTP stays on loopback.
+  if ((flags.insecure || flags.http_plaintext) && !flags.http_listen.empty() &&
+      !tls::IsLoopbackHost(tls::HostOf(flags.http_listen))) {
+    std::cerr << "gantry-controller: plain HTTP ("
+              << (flags.insecure ? "--insecure" : "--http-plaintext")
+              << ") is only allowed on a loopback --http-listen address, not '" << flags.http_listen
+              << "'\n";
     return 2;
   }
   if (flags.insecure && (!flags.tls_cert.empty() || !flags.tls_key.empty())) {

@@ -35,6 +35,9 @@ struct ControllerFlags {
   // The HTTP listener (docs/api.md): dashboard, JSON API, /metrics; "" = off.
   std::string http_listen = "127.0.0.1:8153";
   bool http_listen_given = false;
+  // Plain HTTP although gRPC has TLS (behind a proxy that terminates TLS):
+  // only on a loopback --http-listen, like all plaintext.
+  bool http_plaintext = false;
   // TLS (docs/security.md): on unless --insecure.
   std::string tls_cert;
   std::string tls_key;

@@ -24,17 +24,17 @@
 #include "common/pid_lock.h"
 #include "common/process_setup.h"
 #include "common/secrets/cipher.h"
-#include "controller/tls/agent_certificates.h"
 #include "common/tls/client_tls.h"
 #include "controller/bootstrap.h"
 #include "controller/clock.h"
+#include "controller/config_repo/config_repo_poller.h"
 #include "controller/controller_flags.h"
 #include "controller/embedded_pg/embedded_postgres.h"
 #include "controller/embedded_pg/pg_supervisor.h"
 #include "controller/http/grpc_counter.h"
 #include "controller/http/http_frontend.h"
+#include "controller/http/http_tls.h"
 #include "controller/http/webhook_routes.h"
-#include "controller/config_repo/config_repo_poller.h"
 #include "controller/materials/poller_setup.h"
 #include "controller/read_service.h"
 #include "controller/retention/retention_worker.h"
@@ -42,6 +42,7 @@
 #include "controller/rpc/operator_service.h"
 #include "controller/scheduling/scheduler.h"
 #include "controller/store/db.h"
+#include "controller/tls/agent_certificates.h"
 #include "controller/tls/server_tls.h"
 
 namespace {
@@ -323,8 +324,9 @@ int main(int argc, char** argv) {
       gantry::MakeConfigRepoPoller(data_dir, flags.database_url, flags.material_poll_interval,
                                    flags.git_timeout, &configs, scheduler.get());
   if (!config_repos.ok()) return Fail(std::string(config_repos.status().message()));
-  (*materials)->SetNotifyListener(
-      [repos = config_repos->get()](const std::string& url) { return repos->Notify(url); });
+  (*materials)->SetNotifyListener([repos = config_repos->get()](const std::string& url) {
+    return repos->Notify(url);
+  });
   if (auto st = scheduler->Start(); !st.ok()) return Fail(st.ToString());
   gantry::ReadService reads(std::move(*read_dbs), &configs);
   gantry::ArtifactService artifacts(std::move(*artifact_dbs), &configs, &blobs);
@@ -340,13 +342,14 @@ int main(int argc, char** argv) {
                                                               flags.agent_token_auth);
     if (auto st = agent_certs->Load(); !st.ok()) return Fail(st.ToString());
     if (flags.agent_token_auth) {
-      spdlog::warn("--agent-token-auth: agents without a client certificate are let in on their "
-                   "token alone");
+      spdlog::warn(
+          "--agent-token-auth: agents without a client certificate are let in on their "
+          "token alone");
     }
   }
-  gantry::rpc::OperatorService operator_service(
-      {scheduler.get(), &reads, &artifacts, &identity, &tokens, &authz, &audit, materials->get(),
-       agent_certs.get(), config_repos->get()});
+  gantry::rpc::OperatorService operator_service({scheduler.get(), &reads, &artifacts, &identity,
+                                                 &tokens, &authz, &audit, materials->get(),
+                                                 agent_certs.get(), config_repos->get()});
   gantry::rpc::AgentService agent_service(scheduler.get(), &artifacts, agent_certs.get());
   // Retention works beside the scheduler, on a connection of its own.
   auto retention_db = gantry::store::Db::Connect(flags.database_url);
@@ -366,13 +369,25 @@ int main(int argc, char** argv) {
   auto webhook_secret = gantry::http::LoadWebhookSecret(flags.webhook_secret_file);
   if (!webhook_secret.ok()) return Fail(std::string(webhook_secret.status().message()));
   gantry::http::WebhookDeps webhooks{std::move(*webhook_secret), materials->get(), &audit};
+  // HTTPS with gRPC's certificate, unless gRPC is plaintext or
+  // --http-plaintext (both loopback only: controller_flags.cc).
+  std::shared_ptr<boost::asio::ssl::context> http_tls;
+  if (tls && !flags.http_plaintext) {
+    auto made = gantry::http::MakeHttpTlsContext(tls->cert_chain_pem, tls->key_pem);
+    if (!made.ok()) return Fail(std::string(made.status().message()));
+    http_tls = std::move(*made);
+  } else if (!flags.http_listen.empty()) {
+    spdlog::warn("HTTP without TLS on {}: tokens and cookies cross it in clear (loopback only)",
+                 flags.http_listen);
+  }
   // Before controller.addr: whoever waits for it finds http.addr too.
   auto http_frontend = gantry::http::StartHttpFrontend(
       flags.http_listen, flags.http_listen_given, data_dir,
       {server.get(), scheduler.get(), &reads, &tokens, &authz, &changes},
       [&webhooks](gantry::http::Router& router) {
         gantry::http::AddWebhookRoutes(router, std::move(webhooks));
-      });
+      },
+      http_tls);
   if (!http_frontend.ok()) return Fail(std::string(http_frontend.status().message()));
   auto address = WriteAddressFile(data_dir, flags.listen, port);
   if (!address.ok()) return Fail(address.status().ToString());

@@ -38,7 +38,7 @@ void ServeAsset(const std::shared_ptr<Exchange>& ex, std::string_view name) {
 
 }  // namespace
 
-HttpFrontend::HttpFrontend(HttpServerOptions options, HttpFrontendDeps deps)
+HttpFrontend::HttpFrontend(HttpServerOptions options, HttpFrontendDeps deps, ApiOptions api)
     : deps_(deps),
       server_(std::move(options)),
       hub_(server_.io(), {deps.reads, deps.scheduler, deps.tokens, deps.authz}) {
@@ -46,8 +46,7 @@ HttpFrontend::HttpFrontend(HttpServerOptions options, HttpFrontendDeps deps)
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
   auto stub = v1::OperatorService::NewStub(deps.grpc_server->InProcessChannel(args));
-  AddApiRoutes(server_.router(), std::shared_ptr<v1::OperatorService::Stub>(std::move(stub)),
-               ApiOptions{});
+  AddApiRoutes(server_.router(), std::shared_ptr<v1::OperatorService::Stub>(std::move(stub)), api);
   Router& r = server_.router();
   r.Add(Verb::get, "/api/v1/events", hub_.Route());
   r.Add(Verb::get, "/api/v1/permissions", PermissionsRoute(deps.tokens, deps.authz));
@@ -87,11 +86,15 @@ void HttpFrontend::Stop() {
 
 absl::StatusOr<std::unique_ptr<HttpFrontend>> StartHttpFrontend(
     const std::string& listen, bool listen_given, const std::string& data_dir,
-    HttpFrontendDeps deps, const std::function<void(Router&)>& extra_routes) {
+    HttpFrontendDeps deps, const std::function<void(Router&)>& extra_routes,
+    std::shared_ptr<boost::asio::ssl::context> tls) {
   if (listen.empty()) return nullptr;
   HttpServerOptions options;
   options.listen = listen;
-  auto frontend = std::make_unique<HttpFrontend>(options, deps);
+  options.tls = tls;
+  ApiOptions api;
+  api.secure_cookies = tls != nullptr;
+  auto frontend = std::make_unique<HttpFrontend>(options, deps, api);
   if (extra_routes) extra_routes(frontend->router());
   auto port = frontend->Start();
   if (!port.ok()) {
@@ -108,7 +111,8 @@ absl::StatusOr<std::unique_ptr<HttpFrontend>> StartHttpFrontend(
   if (auto st = WriteFileAtomic(data_dir + "/http.addr", address + "\n", 0644); !st.ok()) {
     return st;
   }
-  spdlog::info("serving HTTP (dashboard, JSON API, /metrics) on http://{}/", address);
+  spdlog::info("serving HTTP{} (dashboard, JSON API, /metrics) on {}://{}/", tls ? "S" : "",
+               tls ? "https" : "http", address);
   return frontend;
 }
 

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "controller/auth.h"
 #include "controller/authz.h"
+#include "controller/http/api_routes.h"
 #include "controller/http/event_hub.h"
 #include "controller/http/http_server.h"
 #include "controller/http/metrics.h"
@@ -56,7 +57,7 @@ struct HttpFrontendDeps {
 
 class HttpFrontend {
  public:
-  HttpFrontend(HttpServerOptions options, HttpFrontendDeps deps);
+  HttpFrontend(HttpServerOptions options, HttpFrontendDeps deps, ApiOptions api = {});
   ~HttpFrontend();
 
   // Add routes here before Start (a webhook receiver, say).
@@ -80,8 +81,10 @@ class HttpFrontend {
 // that cannot be bound is an error. "" turns HTTP off. `extra_routes`, when
 // given, adds routes of other parts of the controller (a webhook receiver)
 // before the listener starts.
+// `tls` (null: plain HTTP) makes it HTTPS, and the session cookies Secure.
 absl::StatusOr<std::unique_ptr<HttpFrontend>> StartHttpFrontend(
     const std::string& listen, bool listen_given, const std::string& data_dir,
-    HttpFrontendDeps deps, const std::function<void(Router&)>& extra_routes = nullptr);
+    HttpFrontendDeps deps, const std::function<void(Router&)>& extra_routes = nullptr,
+    std::shared_ptr<boost::asio::ssl::context> tls = nullptr);
 
 }  // namespace gantry::http

@@ -6,8 +6,10 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
 #include <deque>
 #include <optional>
+#include <type_traits>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -29,32 +31,55 @@ namespace beast = boost::beast;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
+// A connection, plain or TLS: what Exchange and HttpServer need of it.
+class Session : public std::enable_shared_from_this<Session>, public EventStream {
+ public:
+  virtual void Start() = 0;
+  virtual void Respond(Response res) = 0;
+  virtual void BeginEvents() = 0;
+};
+
 // One connection: reads requests one at a time, routes each, writes its
 // answer, and reads the next (keep-alive). After StartEvents it is an event
 // stream: it writes queued events and only reads to notice the client going.
-class Session : public std::enable_shared_from_this<Session>, public EventStream {
+template <typename Stream>
+class StreamSession final : public Session {
  public:
-  Session(tcp::socket socket, HttpServer* server) : stream_(std::move(socket)), server_(server) {
+  // `args` after the socket construct the stream (an ssl::context for TLS).
+  template <typename... Args>
+  StreamSession(tcp::socket socket, HttpServer* server, Args&... args)
+      : stream_(std::move(socket), args...), server_(server) {
     beast::error_code ec;
-    auto ep = stream_.socket().remote_endpoint(ec);
+    auto ep = socket_().remote_endpoint(ec);
     peer_ = ec ? "unknown" : absl::StrCat(ep.address().to_string(), ":", ep.port());
   }
-  ~Session() override { --server_->connections_; }
+  ~StreamSession() override { --server_->connections_; }
 
-  void Start() {
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
-  }
-
-  void Respond(Response res) {
-    net::post(stream_.get_executor(), [self = shared_from_this(), res = std::move(res)]() mutable {
-      self->Write(std::move(res));
+  void Start() override {
+    net::dispatch(stream_.get_executor(), [self = self()] {
+      if constexpr (kTls) {
+        // The handshake has the idle timeout too: a client that connects
+        // and says nothing is closed like an idle one.
+        self->lowest().expires_after(absl::ToChronoSeconds(self->server_->options_.idle_timeout));
+        self->stream_.async_handshake(net::ssl::stream_base::server, [self](beast::error_code ec) {
+          if (ec) return self->Shutdown();
+          self->Read();
+        });
+      } else {
+        self->Read();
+      }
     });
   }
 
-  void BeginEvents() {
-    net::post(stream_.get_executor(), [self = shared_from_this()] {
+  void Respond(Response res) override {
+    net::post(stream_.get_executor(),
+              [self = self(), res = std::move(res)]() mutable { self->Write(std::move(res)); });
+  }
+
+  void BeginEvents() override {
+    net::post(stream_.get_executor(), [self = self()] {
       self->streaming_ = true;
-      self->stream_.expires_never();
+      self->lowest().expires_never();
       self->queue_.push_back(
           "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
           "Connection: keep-alive\r\nX-Accel-Buffering: no\r\n\r\n"
@@ -73,21 +98,28 @@ class Session : public std::enable_shared_from_this<Session>, public EventStream
   }
   void Ping() override { Enqueue(": ping\n\n"); }
   void Close() override {
-    net::post(stream_.get_executor(), [self = shared_from_this()] { self->Shutdown(); });
+    net::post(stream_.get_executor(), [self = self()] { self->Shutdown(); });
   }
   bool closed() const override { return closed_.load(); }
 
   void set_pattern(std::string p) { pattern_ = std::move(p); }
 
  private:
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+  std::shared_ptr<StreamSession> self() {
+    return std::static_pointer_cast<StreamSession>(shared_from_this());
+  }
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+  tcp::socket& socket_() { return beast::get_lowest_layer(stream_).socket(); }
+
   void Read() {
     parser_.emplace();
     parser_->header_limit(16 << 10);
     parser_->body_limit(server_->options_.max_body_bytes);
-    stream_.expires_after(absl::ToChronoSeconds(server_->options_.idle_timeout));
-    beast::http::async_read(
-        stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+    lowest().expires_after(absl::ToChronoSeconds(server_->options_.idle_timeout));
+    beast::http::async_read(stream_, buffer_, *parser_,
+                            [self = self()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
 
   void OnRead(beast::error_code ec) {
@@ -114,13 +146,12 @@ class Session : public std::enable_shared_from_this<Session>, public EventStream
     res.prepare_payload();
     observe(res.result_int());
     // The read's deadline has passed long ago when a handler took its time.
-    stream_.expires_after(std::chrono::seconds(30));
+    lowest().expires_after(std::chrono::seconds(30));
     auto out = std::make_shared<Response>(std::move(res));
-    beast::http::async_write(stream_, *out,
-                             [self = shared_from_this(), out](beast::error_code ec, size_t) {
-                               if (ec || !self->keep_alive_) return self->Shutdown();
-                               self->Read();
-                             });
+    beast::http::async_write(stream_, *out, [self = self(), out](beast::error_code ec, size_t) {
+      if (ec || !self->keep_alive_) return self->Shutdown();
+      self->Read();
+    });
   }
 
   void observe(unsigned status) {
@@ -128,8 +159,7 @@ class Session : public std::enable_shared_from_this<Session>, public EventStream
   }
 
   void Enqueue(std::string chunk) {
-    net::post(stream_.get_executor(), [self = shared_from_this(),
-                                       chunk = std::move(chunk)]() mutable {
+    net::post(stream_.get_executor(), [self = self(), chunk = std::move(chunk)]() mutable {
       if (self->closed_ || !self->streaming_) return;
       if (self->queued_bytes_ + chunk.size() > kMaxQueuedBytes) {
         spdlog::info("http: event stream to {} dropped: the client reads too slowly", self->peer_);
@@ -145,7 +175,7 @@ class Session : public std::enable_shared_from_this<Session>, public EventStream
     if (writing_ || queue_.empty() || closed_) return;
     writing_ = true;
     net::async_write(stream_, net::buffer(queue_.front()),
-                     [self = shared_from_this()](beast::error_code ec, size_t n) {
+                     [self = self()](beast::error_code ec, size_t n) {
                        self->writing_ = false;
                        self->queued_bytes_ -= self->queue_.front().size();
                        self->queue_.pop_front();
@@ -156,21 +186,20 @@ class Session : public std::enable_shared_from_this<Session>, public EventStream
 
   // An event stream's client sends nothing more; a read ends when it goes.
   void WatchForClose() {
-    stream_.async_read_some(net::buffer(sink_),
-                            [self = shared_from_this()](beast::error_code ec, size_t) {
-                              if (ec) return self->Shutdown();
-                              self->WatchForClose();
-                            });
+    stream_.async_read_some(net::buffer(sink_), [self = self()](beast::error_code ec, size_t) {
+      if (ec) return self->Shutdown();
+      self->WatchForClose();
+    });
   }
 
   void Shutdown() {
     if (closed_.exchange(true)) return;
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream_.socket().close(ec);
+    socket_().shutdown(tcp::socket::shutdown_both, ec);
+    socket_().close(ec);
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   HttpServer* server_;
   std::string peer_;
   beast::flat_buffer buffer_;
@@ -379,7 +408,13 @@ void HttpServer::Accept() {
         socket.close(ignored);
       } else {
         ++connections_;
-        auto session = std::make_shared<Session>(std::move(socket), this);
+        std::shared_ptr<Session> session;
+        if (options_.tls != nullptr) {
+          session = std::make_shared<StreamSession<beast::ssl_stream<beast::tcp_stream>>>(
+              std::move(socket), this, *options_.tls);
+        } else {
+          session = std::make_shared<StreamSession<beast::tcp_stream>>(std::move(socket), this);
+        }
         {
           std::lock_guard<std::mutex> lock(sessions_mu_);
           // Forget the gone ones now and then, so the list stays the size

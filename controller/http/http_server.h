@@ -12,16 +12,16 @@
 //   HttpServer (accept) -> Session (one connection: read, route, write)
 //     -> Router (method + path pattern -> Handler) -> Exchange (one request)
 //
-// TLS: the session is written against beast::tcp_stream. gRPC's certificate
-// and key (ServerTls in controller/tls/server_tls.h) are to be loaded into a
-// boost::asio::ssl::context here (HttpServerOptions::tls, a seam left empty
-// today) and sessions wrapped in beast::ssl_stream; cookies then get the
-// Secure attribute (ApiOptions::secure_cookies).
+// TLS: with HttpServerOptions::tls set (the controller's own certificate,
+// controller/http/http_tls.h), every connection is a beast::ssl_stream and
+// starts with a handshake; the session code is one template over the
+// stream type, so plain and TLS connections share it.
 #pragma once
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/beast/http.hpp>
 #include <functional>
 #include <map>
@@ -42,6 +42,8 @@ using Response = boost::beast::http::response<boost::beast::http::string_body>;
 using Verb = boost::beast::http::verb;
 
 class Session;
+template <typename Stream>
+class StreamSession;
 
 // An open Server-Sent Events stream. Send may be called from any thread;
 // events are queued and written in order. A client that reads too slowly
@@ -132,8 +134,8 @@ struct HttpServerOptions {
   size_t max_connections = 20000;
   // A connection idle this long between requests is closed (not streams).
   absl::Duration idle_timeout = absl::Seconds(60);
-  // The TLS seam (see the file comment): empty means plain HTTP.
-  std::shared_ptr<void> tls;
+  // HTTPS with this context (see the file comment); null means plain HTTP.
+  std::shared_ptr<boost::asio::ssl::context> tls;
 };
 
 class HttpServer {
@@ -157,6 +159,8 @@ class HttpServer {
 
  private:
   friend class Session;
+  template <typename Stream>
+  friend class StreamSession;
   void Accept();
 
   HttpServerOptions options_;

@@ -254,7 +254,8 @@ absl::Status RunViewers(const BenchOptions& options, Report& report) {
   co.binary = options.controller_bin;
   co.data_dir = dir + "/controller";
   co.log_level = options.log_level;
-  co.extra_args = {"--http-listen", "127.0.0.1:0"};
+  // Plain HTTP: the figures are of the event fan-out, as before TLS.
+  co.extra_args = {"--http-listen", "127.0.0.1:0", "--http-plaintext"};
   Controller controller(co);
   if (auto st = controller.Start(); !st.ok()) return st;
   std::ifstream in(co.data_dir + "/http.addr");

@@ -98,7 +98,9 @@ TEST(DashboardBrowserE2eTest, DashboardWorksInChromium) {
   options.kill_on_parent_death = true;
   absl::StatusOr<RunResult> run =
       RunCommand({"/usr/bin/env",
-                  absl::StrCat("GANTRY_HTTP=http://", Trimmed(cluster.data_dir() + "/http.addr")),
+                  absl::StrCat("GANTRY_HTTP=https://", Trimmed(cluster.data_dir() + "/http.addr")),
+                  // Node's fetch verifies the controller with its CA.
+                  absl::StrCat("NODE_EXTRA_CA_CERTS=", cluster.ca_file()),
                   absl::StrCat("GANTRY_ADMIN_TOKEN=", Trimmed(cluster.admin_token_file())),
                   absl::StrCat("GANTRY_VIEWER_TOKEN=", absl::StripAsciiWhitespace(viewer.out)),
                   absl::StrCat("GANTRY_RELEASE_FILE=", release_file),

@@ -85,7 +85,7 @@ const char* Name(Expect e) {
 class HttpApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(cluster_.StartController({"--http-listen", "127.0.0.1:0"}).ok())
+    ASSERT_TRUE(cluster_.StartController({"--http-listen", "127.0.0.1:0", "--http-plaintext"}).ok())
         << cluster_.LogTails();
     auto addr = ReadFile(cluster_.data_dir() + "/http.addr");
     ASSERT_TRUE(addr.ok()) << cluster_.LogTails();

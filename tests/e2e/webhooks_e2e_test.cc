@@ -75,10 +75,10 @@ TEST_F(WebhooksE2eTest, SignedPushTriggersAndBadSignatureIsRefused) {
   std::string l1 = lib.Commit("lib one");
   std::string w1 = web.Commit("web one");
   std::string secret_file = cluster_.WriteFile("webhook.secret", absl::StrCat(kSecret, "\n"));
-  ASSERT_TRUE(
-      cluster_
-          .StartController({"--http-listen", "127.0.0.1:0", "--webhook-secret-file", secret_file})
-          .ok())
+  ASSERT_TRUE(cluster_
+                  .StartController({"--http-listen", "127.0.0.1:0", "--http-plaintext",
+                                    "--webhook-secret-file", secret_file})
+                  .ok())
       << cluster_.LogTails();
   auto addr = ReadFile(cluster_.data_dir() + "/http.addr");
   ASSERT_TRUE(addr.ok());
