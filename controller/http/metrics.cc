@@ -8,6 +8,7 @@
 #include "controller/artifacts/artifact_traffic.h"
 #include "controller/http/grpc_counter.h"
 #include "controller/http/json_error.h"
+#include "controller/scheduling/queue_depth.h"
 
 namespace gantry::http {
 namespace {
@@ -89,7 +90,12 @@ Metrics::Metrics()
                           .Name("gantry_artifact_bytes_total")
                           .Help("Artifact content through the controller: in (uploads from "
                                 "agents), out (downloads by agents' fetches and the CLI)")
-                          .Register(*registry_)) {
+                          .Register(*registry_)),
+      queue_depth_(BuildGauge()
+                       .Name("gantry_queue_depth")
+                       .Help("Scheduled jobs waiting for an agent, by why (as of the "
+                             "scheduler's last tick)")
+                       .Register(*registry_)) {
   for (const char* s : {"scheduled", "assigned"}) jobs_waiting_.Add({{"reason", s}});
   for (const char* d : {"in", "out"}) artifact_bytes_.Add({{"direction", d}});
 }
@@ -163,6 +169,13 @@ std::string Metrics::Render() {
     artifact_in_seen_ = in;
     artifact_out_seen_ = out;
   }
+  const QueueDepth& depth = GlobalQueueDepth();
+  queue_depth_.Add({{"reason", "no_matching_agent"}})
+      .Set(static_cast<double>(depth.no_matching_agent.load(std::memory_order_relaxed)));
+  queue_depth_.Add({{"reason", "agents_offline"}})
+      .Set(static_cast<double>(depth.agents_offline.load(std::memory_order_relaxed)));
+  queue_depth_.Add({{"reason", "agents_busy"}})
+      .Set(static_cast<double>(depth.agents_busy.load(std::memory_order_relaxed)));
   prometheus::TextSerializer serializer;
   return serializer.Serialize(registry_->Collect());
 }

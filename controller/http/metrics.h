@@ -67,6 +67,7 @@ class Metrics {
   prometheus::Gauge& http_connections_;
   prometheus::Gauge& event_viewers_;
   prometheus::Family<prometheus::Counter>& artifact_bytes_;
+  prometheus::Family<prometheus::Gauge>& queue_depth_;
 
   Sources sources_;
   std::mutex mu_;

@@ -1,6 +1,7 @@
 #include "controller/scheduling/dispatcher.h"
 
 #include "absl/strings/str_cat.h"
+#include "controller/scheduling/queue_depth.h"
 
 namespace gantry {
 
@@ -32,7 +33,17 @@ std::vector<Dispatcher::Pairing> Dispatcher::Pair(AgentRegistry& agents, size_t 
 std::vector<std::pair<int64_t, std::string>> Dispatcher::WaitingReasons(
     const AgentRegistry& agents) {
   std::vector<std::pair<int64_t, std::string>> changed;
-  if (queue_.empty()) return changed;
+  int64_t no_match = 0, offline = 0, busy = 0;
+  auto publish = [&] {
+    QueueDepth& depth = GlobalQueueDepth();
+    depth.no_matching_agent.store(no_match, std::memory_order_relaxed);
+    depth.agents_offline.store(offline, std::memory_order_relaxed);
+    depth.agents_busy.store(busy, std::memory_order_relaxed);
+  };
+  if (queue_.empty()) {
+    publish();
+    return changed;
+  }
   std::vector<AgentProfile> profiles;
   std::vector<const AgentSession*> sessions;
   for (const auto& [id, a] : agents.all()) {
@@ -58,11 +69,15 @@ std::vector<std::pair<int64_t, std::string>> Dispatcher::WaitingReasons(
                               : absl::StrCat("waiting: its agent ", pinned, " is offline"))
             : (pinned.empty() ? "waiting for a free agent"
                               : absl::StrCat("waiting for its agent ", pinned, " to be free"));
+    no_match += !any_match;
+    offline += any_match && !any_connected;
+    busy += any_match && any_connected;
     if (reason != entry.reason) {
       entry.reason = reason;
       changed.emplace_back(attempt, reason);
     }
   }
+  publish();
   return changed;
 }
 

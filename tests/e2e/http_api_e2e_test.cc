@@ -348,6 +348,18 @@ TEST_F(HttpApiTest, DashboardMetricsAndPermissionsAreServed) {
       "gantry_grpc_requests_total{code=\"0\",method=\"/gantry.v1.OperatorService/WhoAmI\"}"))
       << metrics.body;
   EXPECT_TRUE(absl::StrContains(metrics.body, "gantry_agents{state=\"idle\"}")) << metrics.body;
+  // b's job needs an agent in `prod`, and there is none: it waits for that
+  // reason, which the scheduler's next tick counts.
+  ASSERT_EQ(cluster_.Cli({"pipeline", "trigger", "b"}).exit_code, 0);
+  std::string body;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        body = HttpRequest(http_, "GET", "/metrics")->body;
+        return absl::StrContains(body, "gantry_queue_depth{reason=\"no_matching_agent\"} 1\n");
+      },
+      absl::Seconds(30), absl::Milliseconds(100)))
+      << body;
+  EXPECT_TRUE(absl::StrContains(body, "gantry_queue_depth{reason=\"agents_busy\"} 0\n")) << body;
 
   HttpResponse vera = Call("vera", "GET", "/api/v1/permissions");
   ASSERT_EQ(vera.status, 200) << vera.ToString();
