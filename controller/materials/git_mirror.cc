@@ -64,6 +64,17 @@ absl::StatusOr<std::string> GitMirror::LocalHead(const std::string& branch) cons
   if (!std::filesystem::exists(path_ + "/HEAD", ec)) {
     return absl::NotFoundError(absl::StrCat("no mirror of ", git::RedactUrl(url_), " yet"));
   }
+  // A fetch leaves the branch as a loose ref: read it, rather than start a
+  // second git process per poll (forking the controller is most of what
+  // polling costs it, docs/performance.md). Packed refs, or anything else,
+  // go through git.
+  if (branch.find("..") == std::string::npos) {
+    auto loose = ReadFile(absl::StrCat(path_, "/refs/heads/", branch));
+    if (loose.ok()) {
+      std::string sha(absl::StripAsciiWhitespace(*loose));
+      if (git::IsFullSha(sha)) return sha;
+    }
+  }
   auto out = git::RunGit(
       {"rev-parse", "--verify", "--quiet", absl::StrCat("refs/heads/", branch, "^{commit}")},
       Options());

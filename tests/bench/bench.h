@@ -65,6 +65,11 @@ struct BenchOptions {
   // Live dashboard viewers (Server-Sent Events) and runs while they watch.
   int viewers = 1000;
   int viewers_runs = 20;
+
+  // Git materials polled (scenario_materials.cc).
+  int materials = 1000;
+  double materials_interval_s = 60;
+  double materials_window_s = 180;
 };
 
 // A controller on a new data dir under work_dir/<scenario>, with the
@@ -135,5 +140,6 @@ absl::Status RunScale(const BenchOptions& options, Report& report);
 absl::Status RunArtifacts(const BenchOptions& options, Report& report);
 absl::Status RunOutage(const BenchOptions& options, Report& report);
 absl::Status RunViewers(const BenchOptions& options, Report& report);  // scenario_viewers.cc
+absl::Status RunMaterials(const BenchOptions& options, Report& report);  // scenario_materials.cc
 
 }  // namespace gantry::bench

@@ -36,11 +36,12 @@ struct Cli {
 
 void AddGeneralFlags(CLI::App& app, BenchOptions& o, Cli& cli) {
   app.add_option("--scenario", cli.scenario,
-                 "latency|throughput|fanout|scale|artifacts|outage|viewers|all (all: every one "
-                 "but outage, which takes minutes; with --smoke, outage too)")
+                 "latency|throughput|fanout|scale|artifacts|outage|viewers|materials|all (all: "
+                 "every one but outage and materials, which take minutes; with --smoke, those "
+                 "too)")
       ->check(CLI::IsMember(
           {"latency", "throughput", "fanout", "scale", "artifacts", "outage", "viewers",
-           "all"}));
+           "materials", "all"}));
   app.add_flag("--smoke", o.smoke, "tiny sizes: proves the bench runs, measures nothing");
   app.add_option("--json", cli.json_path, "where to write the figures as JSON");
   app.add_option("--controller-bin", o.controller_bin,
@@ -87,6 +88,11 @@ void AddSizeFlags(CLI::App& app, BenchOptions& o, Cli& cli) {
   app.add_option("--outage-agents", o.outage_agents, "outage: agents streaming console");
   app.add_option("--viewers", o.viewers, "viewers: live event streams held open");
   app.add_option("--viewers-runs", o.viewers_runs, "viewers: runs triggered while they watch");
+  app.add_option("--materials", o.materials, "materials: git materials polled (one repo each)");
+  app.add_option("--materials-interval", o.materials_interval_s,
+                 "materials: the controller's --material-poll-interval, seconds");
+  app.add_option("--materials-window", o.materials_window_s,
+                 "materials: seconds of CPU measurement once every material was fetched");
   app.add_option("--outage-seconds", o.outage_s, "outage: how long the database is stopped");
   app.add_option("--outage-before", o.outage_before_s, "outage: seconds streaming before it");
   app.add_option("--outage-after", o.outage_after_s, "outage: seconds streaming after recovery");
@@ -154,7 +160,7 @@ int RunScenarios(const BenchOptions& o, const std::string& scenario, Report& rep
       {"latency", RunLatency, true},     {"throughput", RunThroughput, true},
       {"fanout", RunFanout, true},       {"scale", RunScale, true},
       {"artifacts", RunArtifacts, true}, {"outage", RunOutage, false},
-      {"viewers", RunViewers, true}};
+      {"viewers", RunViewers, true},     {"materials", RunMaterials, false}};
   int failed = 0;
   for (const auto& s : scenarios) {
     bool selected = scenario == s.name || (scenario == "all" && (s.in_all || o.smoke));

@@ -13,7 +13,8 @@ if(NOT rc EQUAL 0)
 endif()
 foreach(prefix latency.trigger_to_assign.p50 throughput.jobs_per_second
                fanout.all_done scale.controller_rss_per_agent outage.rss_peak_during
-               outage.recovery.all_live outage.all_jobs_finished outage.console_bytes_lost)
+               outage.recovery.all_live outage.all_jobs_finished outage.console_bytes_lost
+               materials.controller_cpu_share)
   if(NOT out MATCHES "(^|\n)${prefix} [-0-9.e+]+ [^\n]+")
     message(FATAL_ERROR "no '${prefix} VALUE UNIT' line in the output:\n${out}\n${err}")
   endif()
