@@ -285,10 +285,11 @@ class FileStreamReactor final : public grpc::ServerWriteReactor<v1::ArtifactStre
   using Resolve =
       std::function<absl::StatusOr<std::vector<FetchedFile>>(ArtifactService*, store::Db&)>;
 
-  FileStreamReactor(ArtifactService* service, Resolve resolve) : service_(service) {
+  FileStreamReactor(ArtifactService* service, Resolve resolve)
+      : service_(service), resolve_(std::move(resolve)) {
     filling_ = true;
-    service_->pool().WithDb([this, resolve = std::move(resolve)](store::Db& db) {
-      auto files = resolve(service_, db);
+    service_->pool().WithDb([this](store::Db& db) {
+      auto files = resolve_(service_, db);
       if (!files.ok()) return Filled(files.status(), false);
       files_ = std::move(*files);
       Fill();
@@ -365,6 +366,16 @@ class FileStreamReactor final : public grpc::ServerWriteReactor<v1::ArtifactStre
   void Fill() {
     // The slot at fill_ is neither ready nor being sent: this task owns it.
     absl::StatusOr<bool> produced = Produce(slots_[fill_]);
+    if (absl::IsDataLoss(produced.status())) {
+      // Retention may have removed the files since they were listed: then
+      // resolving again says so ("removed by retention at ..."), which is
+      // the answer to give rather than a missing blob.
+      service_->pool().WithDb([this, lost = produced.status()](store::Db& db) {
+        absl::StatusOr<std::vector<FetchedFile>> again = resolve_(service_, db);
+        Filled(again.ok() ? lost : again.status(), false);
+      });
+      return;
+    }
     Filled(produced.status(), produced.ok() && !*produced);
   }
 
@@ -431,6 +442,7 @@ class FileStreamReactor final : public grpc::ServerWriteReactor<v1::ArtifactStre
   }
 
   ArtifactService* const service_;
+  const Resolve resolve_;
   // Used only by the one outstanding fill task.
   std::vector<FetchedFile> files_;
   size_t index_ = 0;
