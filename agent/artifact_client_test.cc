@@ -30,6 +30,14 @@
 namespace gantry::agent {
 namespace {
 
+// ASan (deploy/test.sh --sanitize) keeps freed memory in its quarantine and
+// adds shadow memory: there, peak RSS says nothing about buffering.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kPeakRssMeaningful = false;
+#else
+constexpr bool kPeakRssMeaningful = true;
+#endif
+
 namespace fs = std::filesystem;
 using gantry::v1::ArtifactStreamChunk;
 using ::testing::ElementsAre;
@@ -688,7 +696,9 @@ TEST_F(ArtifactClientTest, LargeFilesKeepMemoryFlat) {
   JobReport r = Run();
   ASSERT_EQ(r.result, JobResult::kPassed) << r.reason << sink_.console();
   const int64_t growth = PeakRss() - before;
-  EXPECT_LT(growth, 32ll << 20) << "peak RSS grew by " << growth << " bytes";
+  if (kPeakRssMeaningful) {
+    EXPECT_LT(growth, 32ll << 20) << "peak RSS grew by " << growth << " bytes";
+  }
 
   auto stored = fake_.stored();
   ASSERT_TRUE(stored.count("big.bin"));

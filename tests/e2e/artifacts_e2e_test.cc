@@ -41,6 +41,14 @@
 namespace gantry::e2e {
 namespace {
 
+// ASan (deploy/test.sh --sanitize) keeps freed memory in its quarantine and
+// adds shadow memory: there, peak RSS says nothing about buffering.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kPeakRssMeaningful = false;
+#else
+constexpr bool kPeakRssMeaningful = true;
+#endif
+
 namespace fs = std::filesystem;
 
 constexpr absl::Duration kRunDeadline = absl::Seconds(90);
@@ -383,9 +391,11 @@ TEST_F(ArtifactsE2eTest, BigArtifactFetchedByDownstreamIsByteForByteEqual) {
   std::cerr << "[ info ] peak RSS: controller " << controller_kib
             << " KiB, agent " << agent_kib << " KiB\n";
   EXPECT_GT(controller_kib, 0);
-  EXPECT_LT(controller_kib, 120 * 1024) << "the controller buffered the file?";
   EXPECT_GT(agent_kib, 0);
-  EXPECT_LT(agent_kib, 120 * 1024) << "the agent buffered the file?";
+  if (kPeakRssMeaningful) {
+    EXPECT_LT(controller_kib, 120 * 1024) << "the controller buffered the file?";
+    EXPECT_LT(agent_kib, 120 * 1024) << "the agent buffered the file?";
+  }
 
   // The controller stored it once, content-addressed.
   const std::string blob =
