@@ -22,6 +22,11 @@ void TokenRegistry::Remove(int64_t token_id) {
   absl::erase_if(by_hash_, [&](const auto& entry) { return entry.second.id == token_id; });
 }
 
+void TokenRegistry::ReplaceAll(absl::flat_hash_map<std::string, TokenInfo> tokens) {
+  absl::MutexLock lock(&mu_);
+  by_hash_ = std::move(tokens);
+}
+
 std::optional<TokenInfo> TokenRegistry::Authenticate(const std::string& token,
                                                      absl::Time now) const {
   if (token.empty()) return std::nullopt;

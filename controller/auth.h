@@ -42,6 +42,9 @@ class TokenRegistry {
  public:
   void Add(const std::string& token_hash, TokenInfo info);
   void Remove(int64_t token_id);
+  // Everything the registry holds becomes `tokens` (by hash): a standby
+  // follows the leader's token changes this way.
+  void ReplaceAll(absl::flat_hash_map<std::string, TokenInfo> tokens);
   // The token's owner for a raw token that is known and unexpired at `now`.
   std::optional<TokenInfo> Authenticate(const std::string& token, absl::Time now) const;
 

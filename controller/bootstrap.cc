@@ -17,6 +17,12 @@ std::string ReadTrimmed(const std::string& path) {
   return std::string(absl::StripAsciiWhitespace(*content));
 }
 
+TokenInfo Info(const store::ApiTokenRecord& t) {
+  TokenInfo info{t.id, t.user_name, t.name, absl::InfiniteFuture()};
+  if (t.expires_at != 0) info.expires_at = absl::FromUnixMillis(t.expires_at);
+  return info;
+}
+
 }  // namespace
 
 absl::StatusOr<BootstrapResult> Bootstrap(store::Db& db, const std::string& data_dir,
@@ -58,12 +64,20 @@ absl::StatusOr<BootstrapResult> Bootstrap(store::Db& db, const std::string& data
     RETURN_IF_ERROR(WriteFileAtomic(key_path, register_key + "\n", 0600));
     spdlog::info("wrote the agent register key to {}", key_path);
   }
-  for (const auto& t : all) {
-    TokenInfo info{t.id, t.user_name, t.name, absl::InfiniteFuture()};
-    if (t.expires_at != 0) info.expires_at = absl::FromUnixMillis(t.expires_at);
-    tokens->Add(t.token_hash, std::move(info));
-  }
+  for (const auto& t : all) tokens->Add(t.token_hash, Info(t));
   return BootstrapResult{Sha256Hex(register_key)};
+}
+
+absl::Status LoadApiTokens(store::Db& db, TokenRegistry* tokens) {
+  std::vector<store::ApiTokenRecord> all;
+  RETURN_IF_ERROR(db.Run("LoadApiTokens", [&](store::Tx& tx) {
+    all = tx.ApiTokens();
+    return absl::OkStatus();
+  }));
+  absl::flat_hash_map<std::string, TokenInfo> by_hash;
+  for (const auto& t : all) by_hash[t.token_hash] = Info(t);
+  tokens->ReplaceAll(std::move(by_hash));
+  return absl::OkStatus();
 }
 
 }  // namespace gantry

@@ -24,4 +24,8 @@ struct BootstrapResult {
 absl::StatusOr<BootstrapResult> Bootstrap(store::Db& db, const std::string& data_dir,
                                           TokenRegistry* tokens);
 
+// Loads every API token into `tokens`, replacing what it held, and writes
+// nothing: what a standby does at start and at each poll.
+absl::Status LoadApiTokens(store::Db& db, TokenRegistry* tokens);
+
 }  // namespace gantry

@@ -102,6 +102,12 @@ std::optional<int> ParseFlags(int argc, char** argv, ControllerFlags& flags) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--retention-interval", flags.retention_interval_flag,
                  "between retention passes: seconds or a duration (10m, 1h)");
+  app.add_option("--lease-timeout", flags.lease_timeout_flag,
+                 "leader lease: a standby takes over this long after the leader stopped "
+                 "renewing (died, stalled, lost the database); seconds or a duration");
+  app.add_option("--advertise-address", flags.advertise_address,
+                 "host:port clients reach this controller at, told to them by a standby "
+                 "(default: the listen address)");
   CLI11_PARSE(app, argc, argv);
   flags.http_listen_given = http_listen->count() > 0;
   if (flags.insecure && !tls::IsLoopbackHost(tls::HostOf(flags.listen))) {
@@ -138,13 +144,19 @@ std::optional<int> ParseFlags(int argc, char** argv, ControllerFlags& flags) {
                        &flags.material_poll_interval},
         DurationOption{"--git-timeout", flags.git_timeout_flag, &flags.git_timeout},
         DurationOption{"--retention-interval", flags.retention_interval_flag,
-                       &flags.retention_interval}}) {
+                       &flags.retention_interval},
+        DurationOption{"--lease-timeout", flags.lease_timeout_flag, &flags.lease_timeout}}) {
     absl::StatusOr<absl::Duration> parsed = DurationFlag(d.name, d.text);
     if (!parsed.ok()) {
       std::cerr << "gantry-controller: " << parsed.status().message() << "\n";
       return 2;
     }
     *d.out = *parsed;
+  }
+  if (flags.lease_timeout < absl::Seconds(1)) {
+    std::cerr << "gantry-controller: --lease-timeout (" << flags.lease_timeout_flag
+              << ") must be at least 1s\n";
+    return 2;
   }
   if (flags.agent_lost_timeout <= flags.heartbeat_interval) {
     std::cerr << "gantry-controller: --agent-lost-timeout (" << flags.agent_lost_timeout_flag

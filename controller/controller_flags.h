@@ -54,6 +54,13 @@ struct ControllerFlags {
   int retain_deploys = 5;
   std::string retention_interval_flag = "10m";
   absl::Duration retention_interval;
+  // The leader lease (docs/operations.md, "Two controllers on one
+  // database"): how long a leader that stopped renewing keeps it, and the
+  // address a standby sends clients to ("" = the listen address, with a
+  // wildcard host as 127.0.0.1).
+  std::string lease_timeout_flag = "10s";
+  absl::Duration lease_timeout;
+  std::string advertise_address;
   // Parsed from the flags above.
   absl::Duration agent_lost_timeout;
   absl::Duration heartbeat_interval;

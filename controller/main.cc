@@ -35,6 +35,8 @@
 #include "controller/http/http_frontend.h"
 #include "controller/http/http_tls.h"
 #include "controller/http/webhook_routes.h"
+#include "controller/leader/leader_lease.h"
+#include "controller/leader/standby_view.h"
 #include "controller/materials/poller_setup.h"
 #include "controller/read_service.h"
 #include "controller/retention/retention_worker.h"
@@ -42,6 +44,7 @@
 #include "controller/rpc/operator_service.h"
 #include "controller/scheduling/scheduler.h"
 #include "controller/store/db.h"
+#include "controller/store/write_fence.h"
 #include "controller/tls/agent_certificates.h"
 #include "controller/tls/server_tls.h"
 
@@ -53,6 +56,8 @@ using gantry::ControllerFlags;
 std::atomic<bool> fatal{false};
 // The embedded PostgreSQL died and could not be started again.
 std::atomic<bool> pg_lost{false};
+// The lease's thread took the lease: main makes this controller the leader.
+std::atomic<bool> took_lease{false};
 
 int Fail(const std::string& message) {
   spdlog::error("{}", message);
@@ -65,6 +70,8 @@ sigset_t BlockStopSignals() {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  // Raised by the lease's thread when this standby takes over (main wakes).
+  sigaddset(&signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
   return signals;
@@ -179,18 +186,17 @@ std::unique_ptr<grpc::Server> BuildServer(const std::string& listen,
   return builder.BuildAndStart();
 }
 
-// Writes DATA_DIR/controller.addr (for tests and scripts); returns the
-// address, with a wildcard host replaced by 127.0.0.1.
-absl::StatusOr<std::string> WriteAddressFile(const std::string& data_dir, const std::string& listen,
-                                             int port) {
+// The address `listen` is reached at, with a wildcard host replaced by
+// 127.0.0.1.
+std::string ServedAddress(const std::string& listen, int port) {
   std::string host = listen.substr(0, listen.rfind(':'));
   if (host == "0.0.0.0" || host == "[::]" || host.empty()) host = "127.0.0.1";
-  std::string address = absl::StrCat(host, ":", port);
-  if (auto st = gantry::WriteFileAtomic(data_dir + "/controller.addr", address + "\n", 0644);
-      !st.ok()) {
-    return st;
-  }
-  return address;
+  return absl::StrCat(host, ":", port);
+}
+
+// Writes DATA_DIR/controller.addr (for tests and scripts).
+absl::Status WriteAddressFile(const std::string& data_dir, const std::string& address) {
+  return gantry::WriteFileAtomic(data_dir + "/controller.addr", address + "\n", 0644);
 }
 
 // The server's credentials: TLS from DATA_DIR/tls (made on first start) or
@@ -257,6 +263,12 @@ int main(int argc, char** argv) {
                              ") is running with data dir ", data_dir));
   }
   if (!dir_lock.ok()) return Fail(dir_lock.status().ToString());
+  // Every database session of this process is named after it, so a
+  // controller taking over can end them (controller/leader/leader_lease.h).
+  auto controller_id = gantry::LoadControllerId(data_dir);
+  if (!controller_id.ok()) return Fail(controller_id.status().ToString());
+  gantry::store::Db::SetApplicationName(
+      gantry::LeaderLease::ApplicationName(gantry::LeaderLease::Instance(*controller_id)));
 
   std::optional<gantry::ServerTls> tls;
   auto credentials = ServerCredentials(flags, tls);
@@ -289,11 +301,13 @@ int main(int argc, char** argv) {
         },
         gantry::PgSupervisor::Options{});
   }
+  // Tokens as the database has them; the leader's bootstrap (below) adds
+  // the admin token when it has to.
   gantry::TokenRegistry tokens;
-  auto boot = gantry::Bootstrap(**db, data_dir, &tokens);
-  if (!boot.ok()) return Fail(std::string(boot.status().message()));
+  if (auto st = gantry::LoadApiTokens(**db, &tokens); !st.ok()) return Fail(st.ToString());
   auto read_dbs = ConnectPool(flags.database_url, 2);
   if (!read_dbs.ok()) return Fail(std::string(read_dbs.status().message()));
+  for (auto& conn : *read_dbs) conn->set_unfenced();  // reads only: standbys serve them
   auto artifact_dbs = ConnectPool(flags.database_url, 2);
   if (!artifact_dbs.ok()) return Fail(std::string(artifact_dbs.status().message()));
   // Tokens and the audit log each have a connection of their own: audit
@@ -310,7 +324,7 @@ int main(int argc, char** argv) {
   // (outlives the scheduler, which publishes to it).
   gantry::http::ChangeRelay changes;
   std::unique_ptr<gantry::Scheduler> scheduler =
-      MakeScheduler(std::move(*db), flags, boot->register_key_hash, &configs, &clock, &audit);
+      MakeScheduler(std::move(*db), flags, "", &configs, &clock, &audit);
   scheduler->set_change_listener([&changes](gantry::ChangeNotice n) { changes.Publish(n); });
   // Git materials: polled beside the scheduler, never on its strand.
   auto materials =
@@ -327,7 +341,21 @@ int main(int argc, char** argv) {
   (*materials)->SetNotifyListener([repos = config_repos->get()](const std::string& url) {
     return repos->Notify(url);
   });
-  if (auto st = scheduler->Start(); !st.ok()) return Fail(st.ToString());
+  // One leader per database (docs/operations.md, "Two controllers on one
+  // database"); the lease has a connection of its own, and a standby reads
+  // what it serves on another.
+  auto lease_db = gantry::store::Db::Connect(flags.database_url);
+  if (!lease_db.ok()) return Fail(std::string(lease_db.status().message()));
+  auto standby_db = gantry::store::Db::Connect(flags.database_url);
+  if (!standby_db.ok()) return Fail(std::string(standby_db.status().message()));
+  (*standby_db)->set_unfenced();
+  gantry::LeaseOptions lease_options;
+  lease_options.controller_id = *controller_id;
+  lease_options.timeout = flags.lease_timeout;
+  // No other controller reaches the embedded PostgreSQL: an outage there
+  // must not end the only leader there can be.
+  lease_options.demote_on_expiry = embedded == nullptr;
+  gantry::LeaderLease lease(std::move(*lease_db), lease_options);
   gantry::ReadService reads(std::move(*read_dbs), &configs);
   gantry::ArtifactService artifacts(std::move(*artifact_dbs), &configs, &blobs);
   gantry::IdentityService identity(std::move((*identity_dbs)[1]), &tokens);
@@ -349,8 +377,8 @@ int main(int argc, char** argv) {
   }
   gantry::rpc::OperatorService operator_service({scheduler.get(), &reads, &artifacts, &identity,
                                                  &tokens, &authz, &audit, materials->get(),
-                                                 agent_certs.get(), config_repos->get()});
-  gantry::rpc::AgentService agent_service(scheduler.get(), &artifacts, agent_certs.get());
+                                                 agent_certs.get(), config_repos->get(), &lease});
+  gantry::rpc::AgentService agent_service(scheduler.get(), &artifacts, agent_certs.get(), &lease);
   // Retention works beside the scheduler, on a connection of its own.
   auto retention_db = gantry::store::Db::Connect(flags.database_url);
   if (!retention_db.ok()) return Fail(std::string(retention_db.status().message()));
@@ -389,16 +417,71 @@ int main(int argc, char** argv) {
       },
       http_tls);
   if (!http_frontend.ok()) return Fail(std::string(http_frontend.status().message()));
-  auto address = WriteAddressFile(data_dir, flags.listen, port);
-  if (!address.ok()) return Fail(address.status().ToString());
-  scheduler->Serving();
-  if (auto st = (*materials)->Start(); !st.ok()) return Fail(st.ToString());
-  (*config_repos)->Start();
-  retention.Start();
-  spdlog::info("gantry-controller serving on {} (data dir {})", *address, data_dir);
+  const std::string address = ServedAddress(flags.listen, port);
+  lease.set_address(flags.advertise_address.empty() ? address : flags.advertise_address);
+  // Losing the lease (another controller took over, or it ran out) ends
+  // this controller: its memory is the old leader's. A supervisor starts it
+  // again, as a standby.
+  auto lost = [](const absl::Status& why) {
+    spdlog::error("{}: stopping", std::string(why.message()));
+    fatal = true;
+    ::kill(::getpid(), SIGTERM);
+  };
+  gantry::store::WriteFence::SetFencedHandler(lost);
+  // What a leader starts: the bootstrap secrets, the scheduler's state from
+  // the database, then the workers beside it.
+  auto lead = [&]() -> absl::Status {
+    auto boot_db = gantry::store::Db::Connect(flags.database_url);
+    if (!boot_db.ok()) return boot_db.status();
+    auto boot = gantry::Bootstrap(**boot_db, data_dir, &tokens);
+    if (!boot.ok()) return boot.status();
+    scheduler->SetRegisterKeyHash(boot->register_key_hash);
+    if (auto st = scheduler->Start(); !st.ok()) return st;
+    lease.set_serving();
+    scheduler->Serving();
+    if (auto st = (*materials)->Start(); !st.ok()) return st;
+    (*config_repos)->Start();
+    retention.Start();
+    return absl::OkStatus();
+  };
+  auto took = lease.TryAcquire();
+  if (!took.ok()) return Fail(absl::StrCat("leader lease: ", took.status().message()));
+  if (*took) {
+    if (auto st = lead(); !st.ok()) return Fail(st.ToString());
+  } else {
+    spdlog::info("standing by: {}", std::string(lease.NotLeader().message()));
+  }
+  if (auto st = WriteAddressFile(data_dir, address); !st.ok()) return Fail(st.ToString());
+  lease.Start({.acquired =
+                   [](int64_t) {
+                     took_lease = true;
+                     ::kill(::getpid(), SIGUSR1);
+                   },
+               .lost = lost,
+               .standby_poll =
+                   [&] {
+                     if (auto st = gantry::RefreshStandbyView(**standby_db, &tokens, &configs);
+                         !st.ok()) {
+                       spdlog::warn("standby: {}", st.ToString());
+                     }
+                   }});
+  spdlog::info("gantry-controller {} on {} (data dir {})", *took ? "serving" : "standing by",
+               address, data_dir);
 
   int sig = 0;
-  sigwait(&signals, &sig);
+  while (true) {
+    sigwait(&signals, &sig);
+    if (sig != SIGUSR1) break;
+    if (!took_lease.exchange(false) || lease.serving()) continue;
+    absl::Time started = absl::Now();
+    if (auto st = lead(); !st.ok()) {
+      spdlog::error("taking over: {}: stopping", st.ToString());
+      fatal = true;
+      break;
+    }
+    spdlog::info("took over as the leader: serving on {} ({} to load)", address,
+                 absl::FormatDuration(absl::Now() - started));
+  }
   spdlog::info("signal {}: shutting down", sig);
   if (supervisor) supervisor->Stop();
   // Work waiting for a database that is away is given up, not retried.
@@ -413,6 +496,8 @@ int main(int argc, char** argv) {
   identity.Stop();
   audit.Flush();
   scheduler.reset();
+  // After the last write: a standby takes over at once.
+  lease.Stop();
   if (embedded) {
     if (auto st = embedded->Stop(); !st.ok()) spdlog::warn("{}", st.ToString());
   }

@@ -216,10 +216,11 @@ void SessionChannel::Close(const absl::Status& status) {
 }  // namespace
 
 AgentService::AgentService(Scheduler* scheduler, ArtifactService* artifacts,
-                           AgentCertificates* certs)
+                           AgentCertificates* certs, const LeaderLease* lease)
     : scheduler_(scheduler),
       artifacts_(artifacts),
       certs_(certs),
+      lease_(lease),
       live_(std::make_shared<LiveSessions>()) {
   if (certs_ != nullptr) {
     certs_->set_revocation_listener(
@@ -229,10 +230,26 @@ AgentService::AgentService(Scheduler* scheduler, ArtifactService* artifacts,
   }
 }
 
+namespace {
+
+// A call a standby refuses: finished as soon as it is made.
+template <typename Reactor>
+class Refused final : public Reactor {
+ public:
+  explicit Refused(const absl::Status& status) { this->Finish(ToGrpcStatus(status)); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
 grpc::ServerUnaryReactor* AgentService::Register(grpc::CallbackServerContext* ctx,
                                                  const v1::RegisterRequest* req,
                                                  v1::RegisterResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
+  if (lease_ != nullptr && !lease_->serving()) {
+    reactor->Finish(ToGrpcStatus(lease_->NotLeader()));
+    return reactor;
+  }
   // Without a CSR (an agent of before certificates, a simulated one) the
   // agent is registered without a certificate, and is refused at its Hello
   // unless --agent-token-auth.
@@ -265,6 +282,10 @@ grpc::ServerUnaryReactor* AgentService::Register(grpc::CallbackServerContext* ct
 
 grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* AgentService::Session(
     grpc::CallbackServerContext* ctx) {
+  if (lease_ != nullptr && !lease_->serving()) {
+    return new Refused<grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>>(
+        lease_->NotLeader());
+  }
   std::string serial = certs_ != nullptr ? AgentCertificates::PeerSerial(*ctx->auth_context()) : "";
   return new SessionReactor(scheduler_, ctx->peer(), certs_, std::move(serial), live_);
 }
@@ -288,11 +309,17 @@ AgentCheck CheckFor(AgentCertificates* certs, grpc::CallbackServerContext* ctx) 
 
 grpc::ServerReadReactor<v1::UploadArtifactRequest>* AgentService::UploadArtifact(
     grpc::CallbackServerContext* ctx, v1::UploadArtifactResponse* resp) {
+  if (lease_ != nullptr && !lease_->serving()) {
+    return new Refused<grpc::ServerReadReactor<v1::UploadArtifactRequest>>(lease_->NotLeader());
+  }
   return NewUploadReactor(artifacts_, resp, CheckFor(certs_, ctx));
 }
 
 grpc::ServerWriteReactor<v1::ArtifactStreamChunk>* AgentService::DownloadArtifact(
     grpc::CallbackServerContext* ctx, const v1::DownloadArtifactRequest* req) {
+  if (lease_ != nullptr && !lease_->serving()) {
+    return new Refused<grpc::ServerWriteReactor<v1::ArtifactStreamChunk>>(lease_->NotLeader());
+  }
   return NewDownloadReactor(artifacts_, *req, CheckFor(certs_, ctx));
 }
 

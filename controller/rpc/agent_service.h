@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "controller/artifacts/artifact_service.h"
+#include "controller/leader/leader_lease.h"
 #include "controller/scheduling/scheduler.h"
 #include "controller/tls/agent_certificates.h"
 #include "gantry/v1/agent.grpc.pb.h"
@@ -18,8 +19,11 @@ class AgentService final : public v1::AgentService::CallbackService {
  public:
   // `certs`: null when the controller serves plaintext (--insecure); then
   // an agent is known by its token alone.
+  // `lease`: null when there is no lease to hold (tests); otherwise a
+  // standby refuses every call with UNAVAILABLE "not the leader (leader at
+  // ADDR)", so agents go to the leader.
   AgentService(Scheduler* scheduler, ArtifactService* artifacts,
-               AgentCertificates* certs = nullptr);
+               AgentCertificates* certs = nullptr, const LeaderLease* lease = nullptr);
 
   grpc::ServerUnaryReactor* Register(grpc::CallbackServerContext* ctx,
                                      const v1::RegisterRequest* req,
@@ -38,6 +42,7 @@ class AgentService final : public v1::AgentService::CallbackService {
   Scheduler* scheduler_;
   ArtifactService* artifacts_;
   AgentCertificates* certs_;
+  const LeaderLease* lease_;
   std::shared_ptr<LiveSessions> live_;
 };
 

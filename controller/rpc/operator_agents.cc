@@ -55,7 +55,7 @@ grpc::ServerUnaryReactor* OperatorService::ListAgentKeys(grpc::CallbackServerCon
                                                          const v1::ListAgentKeysRequest* req,
                                                          v1::ListAgentKeysResponse* resp) {
   return Unary(
-      ctx, resp, {"", "agent-keys", Admins("list register keys")},
+      ctx, resp, {"", "agent-keys", Admins("list register keys"), "", true},
       [&](const Principal&, auto done) { scheduler_->ListAgentKeys(*req, std::move(done)); });
 }
 

@@ -57,6 +57,11 @@ absl::StatusOr<Principal> OperatorService::Caller(grpc::CallbackServerContext* c
 
 absl::StatusOr<Principal> OperatorService::Admit(grpc::CallbackServerContext* ctx,
                                                  const Action& action) {
+  // A standby writes nothing and holds no scheduler state: the caller is
+  // sent to the leader.
+  if (lease_ != nullptr && !lease_->serving() && (!action.verb.empty() || action.leader_only)) {
+    return lease_->NotLeader();
+  }
   auto who = Caller(ctx);
   if (!who.ok()) {
     // Refused reads by strangers are not worth a row each; refused actions are.
@@ -353,7 +358,7 @@ grpc::ServerWriteReactor<v1::ArtifactStreamChunk>* OperatorService::GetArtifact(
 grpc::ServerUnaryReactor* OperatorService::ListAgents(grpc::CallbackServerContext* ctx,
                                                       const v1::ListAgentsRequest*,
                                                       v1::ListAgentsResponse* resp) {
-  return Unary(ctx, resp, {"", "agents", Anyone()},
+  return Unary(ctx, resp, {"", "agents", Anyone(), "", true},
                [&](const Principal&, auto done) { scheduler_->ListAgents(std::move(done)); });
 }
 

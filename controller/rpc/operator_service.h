@@ -12,6 +12,7 @@
 #include "controller/authz.h"
 #include "controller/executor.h"
 #include "controller/identity_service.h"
+#include "controller/leader/leader_lease.h"
 #include "controller/read_service.h"
 #include "controller/scheduling/scheduler.h"
 #include "gantry/v1/operator.grpc.pb.h"
@@ -39,6 +40,9 @@ class OperatorService final : public v1::OperatorService::CallbackService {
     AgentCertificates* agent_certs = nullptr;
     // Config repositories; null: `config repo status` is refused.
     ConfigRepoPoller* config_repos = nullptr;
+    // The leader lease; null: this controller always leads (tests). A
+    // standby answers reads and refuses the rest (docs/operations.md).
+    const LeaderLease* lease = nullptr;
   };
   explicit OperatorService(Deps deps)
       : scheduler_(deps.scheduler),
@@ -50,7 +54,8 @@ class OperatorService final : public v1::OperatorService::CallbackService {
         audit_(deps.audit),
         materials_(deps.materials),
         agent_certs_(deps.agent_certs),
-        config_repos_(deps.config_repos) {}
+        config_repos_(deps.config_repos),
+        lease_(deps.lease) {}
 
   grpc::ServerUnaryReactor* WhoAmI(grpc::CallbackServerContext* ctx, const v1::WhoAmIRequest* req,
                                    v1::WhoAmIResponse* resp) override;
@@ -173,6 +178,10 @@ class OperatorService final : public v1::OperatorService::CallbackService {
   grpc::ServerUnaryReactor* ConfigRepoStatus(grpc::CallbackServerContext* ctx,
                                              const v1::ConfigRepoStatusRequest* req,
                                              v1::ConfigRepoStatusResponse* resp) override;
+  // operator_leader.cc: no token needed.
+  grpc::ServerUnaryReactor* GetLeader(grpc::CallbackServerContext* ctx,
+                                      const v1::GetLeaderRequest* req,
+                                      v1::LeaderInfo* resp) override;
 
  private:
   // What a call does, for the permission check and the audit log.
@@ -186,6 +195,8 @@ class OperatorService final : public v1::OperatorService::CallbackService {
     // What the caller said about it (an approval's comment): the audit row's
     // reason when the action holds.
     std::string note = "";
+    // A read only the leader can answer (from the scheduler's memory).
+    bool leader_only = false;
   };
 
   // Every unary call has one shape: authenticate, check, then hand the
@@ -247,6 +258,7 @@ class OperatorService final : public v1::OperatorService::CallbackService {
   MaterialPoller* materials_;
   AgentCertificates* agent_certs_;
   ConfigRepoPoller* config_repos_;
+  const LeaderLease* lease_;
   // `done` of an agent approve/enable/disable: disabling revokes the agent's
   // certificates, enabling reinstates them (operator_agents.cc).
   Reply<v1::Agent> RevokingOnDisable(const std::string& action, Reply<v1::Agent> done) const;

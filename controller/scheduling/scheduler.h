@@ -79,6 +79,9 @@ class Scheduler {
             Clock* clock);
   ~Scheduler();
 
+  // The agent auto-register key's hash, known once the controller leads
+  // (bootstrap.h); before Start.
+  void SetRegisterKeyHash(std::string hash) { options_.register_key_hash = std::move(hash); }
   // Loads agents, the current config and unfinished runs; blocks until done.
   absl::Status Start();
   // The gRPC server serves now: lost-agent clocks of agents holding jobs

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <mutex>
 #include <pqxx/pqxx>
 #include <thread>
 
@@ -13,6 +14,7 @@
 #include "controller/store/migrations.h"
 #include "controller/store/statements.h"
 #include "controller/store/tx.h"
+#include "controller/store/write_fence.h"
 
 namespace gantry::store {
 
@@ -30,10 +32,32 @@ struct Attempt {
   bool reconnect = false;
 };
 
+// The lease's check at the start of a transaction (write_fence.h): OK, or
+// the status that ends it.
+absl::Status CheckFence(pqxx::work& work) {
+  switch (WriteFence::role()) {
+    case WriteRole::kOff:
+      return absl::OkStatus();
+    case WriteRole::kStandby:
+      work.exec("SET TRANSACTION READ ONLY");
+      return absl::OkStatus();
+    case WriteRole::kLeader: {
+      pqxx::result r = work.exec_prepared("fence_epoch");
+      int64_t found = r.empty() ? 0 : r[0][0].as<int64_t>();
+      if (found != WriteFence::epoch()) return WriteFence::Fenced(found);
+      return absl::OkStatus();
+    }
+  }
+  return absl::OkStatus();
+}
+
 Attempt RunOnce(pqxx::connection& conn, const char* operation,
-                const std::function<absl::Status(Tx&)>& fn) {
+                const std::function<absl::Status(Tx&)>& fn, bool fenced) {
   try {
     pqxx::work work(conn);
+    if (fenced) {
+      if (absl::Status st = CheckFence(work); !st.ok()) return {st, false, false};
+    }
     Tx tx(work);
     absl::Status st = fn(tx);
     if (!st.ok()) return {st, false, false};  // the destructor rolls back
@@ -64,6 +88,14 @@ Attempt RunOnce(pqxx::connection& conn, const char* operation,
   }
 }
 
+std::mutex application_name_mu;
+std::string application_name;
+
+std::string ApplicationName() {
+  std::lock_guard<std::mutex> lock(application_name_mu);
+  return application_name;
+}
+
 // Every connection Db opens, first or after a reconnect, gets the store's
 // statements: a Tx runs nothing but prepared statements, and a new server
 // session (e.g. after PostgreSQL restarted) knows none of them.
@@ -71,6 +103,14 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> OpenConnection(const std::stri
   try {
     auto conn = std::make_unique<pqxx::connection>(url);
     PrepareStatements(*conn);
+    conn->prepare("fence_epoch", "SELECT epoch FROM controller_lease WHERE id = 1 FOR SHARE");
+    // Names the session, so a controller taking over can end the old
+    // leader's sessions (controller/leader/leader_lease.cc).
+    std::string name = ApplicationName();
+    if (!name.empty()) {
+      pqxx::nontransaction set(*conn);
+      set.exec("SET application_name = " + set.quote(name));
+    }
     return conn;
   } catch (const std::exception& e) {
     return absl::UnavailableError(absl::StrCat("cannot connect to PostgreSQL: ", e.what()));
@@ -86,6 +126,11 @@ absl::Status ShuttingDown(const char* operation) {
 }  // namespace
 
 void Db::AbandonRetries() { abandon_retries = true; }
+
+void Db::SetApplicationName(const std::string& name) {
+  std::lock_guard<std::mutex> lock(application_name_mu);
+  application_name = name;
+}
 
 Db::Db(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Db::~Db() = default;
@@ -128,7 +173,7 @@ absl::Status Db::Run(const char* operation, const std::function<absl::Status(Tx&
         continue;
       }
     }
-    Attempt result = RunOnce(*impl_->conn, operation, fn);
+    Attempt result = RunOnce(*impl_->conn, operation, fn, fenced_);
     if (result.reconnect) impl_->conn.reset();
     if (result.status.ok() || !result.retry || absl::Now() > deadline) {
       return result.status;

@@ -35,6 +35,14 @@ class Db {
 
   void set_retry_deadline(absl::Duration d) { retry_deadline_ = d; }
 
+  // This connection's transactions skip the lease's check (write_fence.h):
+  // for connections that only read, and for the lease's own.
+  void set_unfenced() { fenced_ = false; }
+
+  // The application_name of every connection opened from now on, so the
+  // database can tell whose sessions they are (controller/leader/).
+  static void SetApplicationName(const std::string& name);
+
   // From now on every Db in the process gives up instead of retrying a lost
   // connection (UNAVAILABLE "shutting down"): a controller asked to stop
   // while its database is away stops in seconds, not after the retry
@@ -46,6 +54,7 @@ class Db {
   explicit Db(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
   absl::Duration retry_deadline_ = absl::Seconds(60);
+  bool fenced_ = true;
 };
 
 }  // namespace gantry::store

@@ -15,6 +15,7 @@
 #include "controller/store/records.h"
 #include "controller/store/security_records.h"
 #include "controller/store/timer_records.h"
+#include "controller/store/lease_records.h"
 #include "controller/store/write_batch.h"
 
 namespace pqxx {
@@ -163,6 +164,20 @@ class Tx {
   std::vector<TimerStateRecord> TimerStates();
   void SetTimerState(const TimerStateRecord& state);
   void DeleteTimerState(const std::string& pipeline);
+
+  // --- the leader lease (tx_lease.cc; controller/leader/leader_lease.h)
+  std::optional<LeaseRecord> Lease();
+  // Ends every other database session named `application_name`, waiting
+  // for each; returns how many ended.
+  int EndSessionsOf(const std::string& application_name);
+  // Takes the lease when it ran out or was this controller's (`holder_id`):
+  // the new epoch, or 0 when another controller holds it.
+  int64_t TakeLease(const std::string& holder_id, const std::string& holder_instance,
+                    const std::string& address, double timeout_seconds);
+  // False when the lease is no longer at `epoch`.
+  bool RenewLease(int64_t epoch, double timeout_seconds);
+  // Lets a standby take over at once (a clean stop).
+  void ReleaseLease(int64_t epoch);
 
   // --- agents and their admission (tx_agents.cc)
   std::vector<AgentRecord> Agents();
