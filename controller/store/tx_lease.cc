@@ -29,6 +29,9 @@ int Tx::EndSessionsOf(const std::string& application_name) {
 
 int64_t Tx::TakeLease(const std::string& holder_id, const std::string& holder_instance,
                       const std::string& address, double timeout_seconds) {
+  // A session of the old leader that could not be ended still holds the
+  // row FOR SHARE: give up this attempt rather than wait for it forever.
+  work_.exec("SET LOCAL lock_timeout = '5s'");
   auto rows = work_.exec_params(
       "INSERT INTO controller_lease AS l (id, epoch, holder_id, holder_instance, holder_address, "
       "acquired_at, renewed_at, expires_at) "

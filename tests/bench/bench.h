@@ -70,6 +70,10 @@ struct BenchOptions {
   int materials = 1000;
   double materials_interval_s = 60;
   double materials_window_s = 180;
+
+  // Two controllers on one database; the leader killed (scenario_failover.cc).
+  int failover_agents = 1000;
+  std::string failover_lease_timeout = "10s";
 };
 
 // A controller on a new data dir under work_dir/<scenario>, with the
@@ -141,5 +145,6 @@ absl::Status RunArtifacts(const BenchOptions& options, Report& report);
 absl::Status RunOutage(const BenchOptions& options, Report& report);
 absl::Status RunViewers(const BenchOptions& options, Report& report);  // scenario_viewers.cc
 absl::Status RunMaterials(const BenchOptions& options, Report& report);  // scenario_materials.cc
+absl::Status RunFailover(const BenchOptions& options, Report& report);   // scenario_failover.cc
 
 }  // namespace gantry::bench

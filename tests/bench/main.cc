@@ -35,13 +35,13 @@ struct Cli {
 };
 
 void AddGeneralFlags(CLI::App& app, BenchOptions& o, Cli& cli) {
-  app.add_option("--scenario", cli.scenario,
-                 "latency|throughput|fanout|scale|artifacts|outage|viewers|materials|all (all: "
-                 "every one but outage and materials, which take minutes; with --smoke, those "
-                 "too)")
-      ->check(CLI::IsMember(
-          {"latency", "throughput", "fanout", "scale", "artifacts", "outage", "viewers",
-           "materials", "all"}));
+  app.add_option(
+         "--scenario", cli.scenario,
+         "latency|throughput|fanout|scale|artifacts|outage|viewers|materials|failover|all (all: "
+         "every one but outage and materials, which take minutes; with --smoke, those "
+         "too)")
+      ->check(CLI::IsMember({"latency", "throughput", "fanout", "scale", "artifacts", "outage",
+                             "viewers", "materials", "failover", "all"}));
   app.add_flag("--smoke", o.smoke, "tiny sizes: proves the bench runs, measures nothing");
   app.add_option("--json", cli.json_path, "where to write the figures as JSON");
   app.add_option("--controller-bin", o.controller_bin,
@@ -84,11 +84,16 @@ void AddSizeFlags(CLI::App& app, BenchOptions& o, Cli& cli) {
   app.add_option("--scale-fleet-threads", o.scale_fleet_threads,
                  "threads of the simulated fleet that (re)open streams and send heartbeats");
   app.add_option("--artifact-mib", cli.artifact_sizes, "comma-separated file sizes in MiB");
-  app.add_option("--artifact-chunk-kib", o.artifact_chunk_kib, "upload chunk size");
+  app.add_option("--artifact-chunk-kib", o.artifact_chunk_kib,
+                 "unused: the real agent client sends 1 MiB messages");
   app.add_option("--outage-agents", o.outage_agents, "outage: agents streaming console");
   app.add_option("--viewers", o.viewers, "viewers: live event streams held open");
   app.add_option("--viewers-runs", o.viewers_runs, "viewers: runs triggered while they watch");
   app.add_option("--materials", o.materials, "materials: git materials polled (one repo each)");
+  app.add_option("--failover-agents", o.failover_agents,
+                 "failover: simulated agents connected when the leader is killed");
+  app.add_option("--failover-lease-timeout", o.failover_lease_timeout,
+                 "failover: both controllers' --lease-timeout");
   app.add_option("--materials-interval", o.materials_interval_s,
                  "materials: the controller's --material-poll-interval, seconds");
   app.add_option("--materials-window", o.materials_window_s,
@@ -160,7 +165,8 @@ int RunScenarios(const BenchOptions& o, const std::string& scenario, Report& rep
       {"latency", RunLatency, true},     {"throughput", RunThroughput, true},
       {"fanout", RunFanout, true},       {"scale", RunScale, true},
       {"artifacts", RunArtifacts, true}, {"outage", RunOutage, false},
-      {"viewers", RunViewers, true},     {"materials", RunMaterials, false}};
+      {"viewers", RunViewers, true},     {"materials", RunMaterials, false},
+      {"failover", RunFailover, true}};
   int failed = 0;
   for (const auto& s : scenarios) {
     bool selected = scenario == s.name || (scenario == "all" && (s.in_all || o.smoke));

@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "tests/bench/controller_proc.h"
 #include "tests/bench/sim_stream.h"
@@ -53,6 +54,8 @@ void SimAgent::FinishJob(int64_t attempt_id, const std::string& result) {
 
 Fleet::Fleet(FleetOptions options, FleetHooks hooks)
     : options_(std::move(options)), hooks_(std::move(hooks)) {
+  addresses_ = absl::StrSplit(options_.address, ',', absl::SkipEmpty());
+  if (addresses_.empty()) addresses_.push_back(options_.address);
   if (options_.channels < 1) options_.channels = 1;
   if (options_.dial_per_attempt) return;
   for (int i = 0; i < options_.channels; ++i) {
@@ -64,7 +67,7 @@ Fleet::Fleet(FleetOptions options, FleetHooks hooks)
 
 Fleet::~Fleet() { Shutdown(); }
 
-std::shared_ptr<grpc::Channel> Fleet::Dial(int tag) {
+std::shared_ptr<grpc::Channel> Fleet::Dial(int tag, size_t target) {
   grpc::ChannelArguments args;
   // Its own subchannel, so each channel is its own TCP connection.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
@@ -83,7 +86,8 @@ std::shared_ptr<grpc::Channel> Fleet::Dial(int tag) {
     std::lock_guard<std::mutex> lock(mu_);
     ++counters_.channels_dialled;
   }
-  return grpc::CreateCustomChannel(options_.address, ControllerCredentials(), args);
+  return grpc::CreateCustomChannel(addresses_[target % addresses_.size()], ControllerCredentials(),
+                                   args);
 }
 
 absl::Status Fleet::Register(int count, const std::string& register_key, int parallel) {
@@ -232,7 +236,12 @@ void Fleet::OpenStream(SimAgent& agent) {
   v1::AgentService::Stub* stub = nullptr;
   if (options_.dial_per_attempt) {
     // The old channel lives on in its stream's reactor until that is done.
-    channel = Dial(agent.index_);
+    size_t target;
+    {
+      std::lock_guard<std::mutex> lock(agent.mu_);
+      target = agent.target_;
+    }
+    channel = Dial(agent.index_, target);
     auto fresh = v1::AgentService::NewStub(channel);
     stub = fresh.get();
     std::lock_guard<std::mutex> lock(agent.mu_);
@@ -415,6 +424,7 @@ bool Fleet::DetachStream(SimAgent& agent, StreamReactor* stream, bool got_messag
       }
       agent.reconnect_at_ =
           stopping ? absl::InfiniteFuture() : absl::Now() + agent.backoff_->Next();
+      agent.target_ = (agent.target_ + 1) % addresses_.size();
     }
   }
   return was_welcomed;

@@ -93,9 +93,13 @@ class SimAgent {
   absl::Time reconnect_at_ = absl::InfiniteFuture();
   std::optional<agent::Backoff> backoff_;
   std::optional<ConsoleStream> console_;
+  // Which of the fleet's addresses the next attempt dials (several: two
+  // controllers; each ended stream moves on to the next, as agents do).
+  size_t target_ = 0;
 };
 
 struct FleetOptions {
+  // host:port, or several separated by commas (a leader and a standby).
   std::string address;
   // Channels (TCP connections) the agents share; ignored with
   // dial_per_attempt.
@@ -208,7 +212,7 @@ class Fleet {
   friend class SimAgent;
   friend class StreamReactor;
 
-  std::shared_ptr<grpc::Channel> Dial(int tag);
+  std::shared_ptr<grpc::Channel> Dial(int tag, size_t target = 0);
   void TimerLoop(int shard, int shards);
   void TimerPass(SimAgent& agent, absl::Time now, const v1::AgentMessage& heartbeat);
   void OpenStream(SimAgent& agent);
@@ -230,6 +234,7 @@ class Fleet {
   v1::AgentMessage ConsoleChunk(int64_t attempt_id, int64_t sequence) const;
 
   FleetOptions options_;
+  std::vector<std::string> addresses_;
   FleetHooks hooks_;
   std::vector<std::shared_ptr<grpc::Channel>> channels_;
   std::vector<std::unique_ptr<v1::AgentService::Stub>> stubs_;

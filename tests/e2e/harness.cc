@@ -363,9 +363,9 @@ std::string Cluster::agent_work_dir(int index) const {
 CliResult Cluster::Cli(std::vector<std::string> args, absl::Duration timeout,
                        const std::string& stdin_data) {
   std::vector<std::string> argv = {BinDir() + "/gantry"};
-  if (!controller_addr_.empty()) {
+  if (!cli_controllers_.empty() || !controller_addr_.empty()) {
     argv.push_back("--controller");
-    argv.push_back(controller_addr_);
+    argv.push_back(cli_controllers_.empty() ? controller_addr_ : cli_controllers_);
   }
   // The admin's token, unless the call names its own (a test acting as
   // another user).

@@ -120,6 +120,9 @@ class Cluster {
   bool ControllerRunning();
 
   std::string controller_addr() const { return controller_addr_; }
+  // From now on Cli() gives `--controller addresses` (e.g. "A,B", two
+  // controllers) instead of the controller's own address; "" undoes it.
+  void SetCliControllers(std::string addresses) { cli_controllers_ = std::move(addresses); }
   std::string data_dir() const { return dir_ + "/controller"; }  // controller's
   const std::string& dir() const { return dir_; }                // the test's temp dir
   const std::string& database() const { return database_; }
@@ -223,6 +226,7 @@ class Cluster {
   std::unique_ptr<ChildProcess> controller_;
   bool embedded_database_ = false;
   std::string controller_addr_;
+  std::string cli_controllers_;
   int controller_port_ = 0;
   std::vector<Agent> agents_;
   bool keep_dir_ = false;
