@@ -38,7 +38,7 @@ LeaderLease::~LeaderLease() { Stop(); }
 
 absl::Duration LeaderLease::Poll() const {
   if (options_.poll > absl::ZeroDuration()) return options_.poll;
-  return std::min(absl::Seconds(1), options_.timeout / 5);
+  return std::min(absl::Milliseconds(500), options_.timeout / 10);
 }
 
 absl::StatusOr<bool> LeaderLease::TryAcquire() {

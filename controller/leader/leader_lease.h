@@ -40,7 +40,7 @@ struct LeaseOptions {
   // standby ("not the leader (leader at ADDR)").
   std::string address;
   absl::Duration timeout = absl::Seconds(10);
-  // A standby's polling period; 0 = min(1 s, timeout / 5).
+  // A standby's polling period; 0 = min(500 ms, timeout / 10).
   absl::Duration poll = absl::ZeroDuration();
   // Off with the embedded PostgreSQL, which no other controller can reach:
   // an outage there only delays the renewals.

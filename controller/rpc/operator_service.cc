@@ -113,8 +113,7 @@ std::function<absl::Status(const Principal&)> OperatorService::Admins(std::strin
   };
 }
 
-std::function<absl::Status(const Principal&)> OperatorService::Viewers(
-    std::string pipeline) const {
+std::function<absl::Status(const Principal&)> OperatorService::Viewers(std::string pipeline) const {
   return [this, pipeline = std::move(pipeline)](const Principal& who) {
     return authz_->CheckView(who, pipeline);
   };
@@ -177,8 +176,8 @@ grpc::ServerUnaryReactor* OperatorService::ApplyConfig(grpc::CallbackServerConte
     // Checked with the config repos' files in force: references resolve
     // across both, and a repo's pipelines are not the main config's to change.
     config::ParseResult parsed =
-        config_repo::AssembleMainApply(
-            files, config_repos_ ? config_repos_->InForceFiles() : std::vector<config::ConfigFile>{})
+        config_repo::AssembleMainApply(files, config_repos_ ? config_repos_->InForceFiles()
+                                                            : std::vector<config::ConfigFile>{})
             .parsed;
     files.clear();
     if (req->check_only()) {
@@ -233,30 +232,28 @@ grpc::ServerUnaryReactor* OperatorService::ShowConfig(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* OperatorService::ListPipelines(grpc::CallbackServerContext* ctx,
                                                          const v1::ListPipelinesRequest*,
                                                          v1::ListPipelinesResponse* resp) {
-  return Unary(ctx, resp, {"", "pipelines", Anyone()},
-               [&](const Principal& who, auto done) {
-                 // Only what the caller may view.
-                 reads_->ListPipelines([this, who, done = std::move(done)](auto all) {
-                   if (!all.ok()) return done(std::move(all));
-                   auto config = authz_->current();
-                   v1::ListPipelinesResponse visible;
-                   for (auto& p : *all->mutable_pipelines()) {
-                     if (Authorizer::MayView(*config, who, p.name())) {
-                       *visible.add_pipelines() = std::move(p);
-                     }
-                   }
-                   done(std::move(visible));
-                 });
-               });
+  return Unary(ctx, resp, {"", "pipelines", Anyone()}, [&](const Principal& who, auto done) {
+    // Only what the caller may view.
+    reads_->ListPipelines([this, who, done = std::move(done)](auto all) {
+      if (!all.ok()) return done(std::move(all));
+      auto config = authz_->current();
+      v1::ListPipelinesResponse visible;
+      for (auto& p : *all->mutable_pipelines()) {
+        if (Authorizer::MayView(*config, who, p.name())) {
+          *visible.add_pipelines() = std::move(p);
+        }
+      }
+      done(std::move(visible));
+    });
+  });
 }
 
 grpc::ServerUnaryReactor* OperatorService::TriggerPipeline(grpc::CallbackServerContext* ctx,
                                                            const v1::TriggerPipelineRequest* req,
                                                            v1::PipelineRun* resp) {
-  return Unary(ctx, resp, {"pipeline.trigger", req->pipeline(), Triggerers(req->pipeline())},
-               [&](const Principal& who, auto done) {
-                 scheduler_->Trigger(*req, who, std::move(done));
-               });
+  return Unary(
+      ctx, resp, {"pipeline.trigger", req->pipeline(), Triggerers(req->pipeline())},
+      [&](const Principal& who, auto done) { scheduler_->Trigger(*req, who, std::move(done)); });
 }
 
 grpc::ServerUnaryReactor* OperatorService::PipelineHistory(grpc::CallbackServerContext* ctx,
@@ -270,8 +267,7 @@ grpc::ServerUnaryReactor* OperatorService::GetPipelineRun(grpc::CallbackServerCo
                                                           const v1::GetPipelineRunRequest* req,
                                                           v1::PipelineRun* resp) {
   return Unary(ctx, resp,
-               {"", absl::StrCat(req->pipeline(), "/", req->counter()),
-                Viewers(req->pipeline())},
+               {"", absl::StrCat(req->pipeline(), "/", req->counter()), Viewers(req->pipeline())},
                [&](const Principal&, auto done) { reads_->GetPipelineRun(*req, std::move(done)); });
 }
 
@@ -280,19 +276,15 @@ grpc::ServerUnaryReactor* OperatorService::GetEnvironment(grpc::CallbackServerCo
                                                           v1::EnvironmentView* resp) {
   // Who holds a deploy lock is no secret: anyone waiting on it may ask.
   return Unary(ctx, resp, {"", absl::StrCat("environment/", req->name()), Anyone()},
-               [&](const Principal&, auto done) {
-                 reads_->GetEnvironment(*req, std::move(done));
-               });
+               [&](const Principal&, auto done) { reads_->GetEnvironment(*req, std::move(done)); });
 }
 
 grpc::ServerUnaryReactor* OperatorService::ApproveStage(grpc::CallbackServerContext* ctx,
                                                         const v1::StageRequest* req,
                                                         v1::PipelineRun* resp) {
-  return Unary(ctx, resp,
-               {"stage.approve", StageTarget(*req), Operators(req->pipeline()), req->comment()},
-               [&](const Principal& who, auto done) {
-                 scheduler_->Approve(*req, who, std::move(done));
-               });
+  return Unary(
+      ctx, resp, {"stage.approve", StageTarget(*req), Operators(req->pipeline()), req->comment()},
+      [&](const Principal& who, auto done) { scheduler_->Approve(*req, who, std::move(done)); });
 }
 
 grpc::ServerUnaryReactor* OperatorService::CancelStage(grpc::CallbackServerContext* ctx,
@@ -307,11 +299,11 @@ grpc::ServerUnaryReactor* OperatorService::CancelStage(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* OperatorService::GetJobLog(grpc::CallbackServerContext* ctx,
                                                      const v1::GetJobLogRequest* req,
                                                      v1::GetJobLogResponse* resp) {
-  return Unary(ctx, resp,
-               {"", absl::StrCat(req->pipeline(), "/", req->counter(), "/", req->stage(),
-                                      "/", req->job()),
-                Viewers(req->pipeline())},
-               [&](const Principal&, auto done) { reads_->GetJobLog(*req, std::move(done)); });
+  return Unary(
+      ctx, resp,
+      {"", absl::StrCat(req->pipeline(), "/", req->counter(), "/", req->stage(), "/", req->job()),
+       Viewers(req->pipeline())},
+      [&](const Principal&, auto done) { reads_->GetJobLog(*req, std::move(done)); });
 }
 
 // --- artifacts

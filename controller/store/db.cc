@@ -1,9 +1,8 @@
 #include "controller/store/db.h"
 
-#include <atomic>
-
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <chrono>
 #include <mutex>
 #include <pqxx/pqxx>
