@@ -436,6 +436,10 @@ int main(int argc, char** argv) {
     auto boot = gantry::Bootstrap(**boot_db, data_dir, &tokens);
     if (!boot.ok()) return boot.status();
     scheduler->SetRegisterKeyHash(boot->register_key_hash);
+    // Certificates the old leader issued since this one started.
+    if (agent_certs) {
+      if (auto st = agent_certs->Load(); !st.ok()) return st;
+    }
     if (auto st = scheduler->Start(); !st.ok()) return st;
     lease.set_serving();
     scheduler->Serving();

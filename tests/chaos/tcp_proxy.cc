@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -34,23 +35,59 @@ bool WriteAll(int fd, const char* data, ssize_t n) {
   return true;
 }
 
-}  // namespace
-
-absl::StatusOr<std::unique_ptr<TcpProxy>> TcpProxy::Start(int upstream_port) {
+// A listening socket on 127.0.0.1, any port; -1 on failure.
+int ListenOnLoopback(int* port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return absl::InternalError("proxy: socket failed");
+  if (fd < 0) return -1;
   sockaddr_in a = Loopback(0);
   socklen_t len = sizeof(a);
   if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || ::listen(fd, 64) != 0 ||
       ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
     ::close(fd);
-    return absl::InternalError("proxy: bind/listen failed");
+    return -1;
   }
-  return std::unique_ptr<TcpProxy>(new TcpProxy(fd, ntohs(a.sin_port), upstream_port));
+  *port = ntohs(a.sin_port);
+  return fd;
 }
 
-TcpProxy::TcpProxy(int listen_fd, int port, int upstream_port)
-    : listen_fd_(listen_fd), port_(port), upstream_port_(upstream_port) {
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<TcpProxy>> TcpProxy::Start(int upstream_port) {
+  int port = 0;
+  int fd = ListenOnLoopback(&port);
+  if (fd < 0) return absl::InternalError("proxy: bind/listen failed");
+  return std::unique_ptr<TcpProxy>(new TcpProxy(fd, port, upstream_port));
+}
+
+absl::StatusOr<std::unique_ptr<TcpProxy>> TcpProxy::StartToUnix(const std::string& socket_path) {
+  int port = 0;
+  int fd = ListenOnLoopback(&port);
+  if (fd < 0) return absl::InternalError("proxy: bind/listen failed");
+  return std::unique_ptr<TcpProxy>(new TcpProxy(fd, port, 0, socket_path));
+}
+
+int TcpProxy::ConnectUpstream() const {
+  if (upstream_path_.empty()) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a = Loopback(upstream_port_);
+    if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) return fd;
+    if (fd >= 0) ::close(fd);
+    return -1;
+  }
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  upstream_path_.copy(a.sun_path, sizeof(a.sun_path) - 1);
+  if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) return fd;
+  if (fd >= 0) ::close(fd);
+  return -1;
+}
+
+TcpProxy::TcpProxy(int listen_fd, int port, int upstream_port, std::string upstream_path)
+    : listen_fd_(listen_fd),
+      port_(port),
+      upstream_port_(upstream_port),
+      upstream_path_(std::move(upstream_path)) {
   acceptor_ = std::thread([this] { AcceptLoop(); });
 }
 
@@ -93,11 +130,9 @@ void TcpProxy::AcceptLoop() {
       ::close(client);
       continue;
     }
-    int upstream = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a = Loopback(upstream_port_);
-    if (upstream < 0 || ::connect(upstream, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-      if (upstream >= 0) ::close(upstream);
-      ::close(client);  // the controller is down: so is the path to it
+    int upstream = ConnectUpstream();
+    if (upstream < 0) {
+      ::close(client);  // the upstream is down: so is the path to it
       continue;
     }
     absl::MutexLock lock(&mu_);

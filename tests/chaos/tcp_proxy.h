@@ -20,6 +20,8 @@ class TcpProxy {
  public:
   // Listens on 127.0.0.1 (port 0) and forwards to 127.0.0.1:upstream_port.
   static absl::StatusOr<std::unique_ptr<TcpProxy>> Start(int upstream_port);
+  // The same in front of a Unix socket (a PostgreSQL's .s.PGSQL.PORT).
+  static absl::StatusOr<std::unique_ptr<TcpProxy>> StartToUnix(const std::string& socket_path);
   ~TcpProxy();
 
   std::string address() const;  // "127.0.0.1:PORT"
@@ -27,7 +29,9 @@ class TcpProxy {
   void Cut(absl::Duration length);
 
  private:
-  TcpProxy(int listen_fd, int port, int upstream_port);
+  TcpProxy(int listen_fd, int port, int upstream_port, std::string upstream_path = "");
+  // A connected socket to the upstream, or -1.
+  int ConnectUpstream() const;
   void AcceptLoop();
   void Pump(int client, int upstream);
   bool Cutting();
@@ -35,6 +39,7 @@ class TcpProxy {
   const int listen_fd_;
   const int port_;
   const int upstream_port_;
+  const std::string upstream_path_;
   std::atomic<bool> stop_{false};
   absl::Mutex mu_;
   absl::Time cut_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();

@@ -195,7 +195,7 @@ absl::Status Cluster::SpawnController() {
                                    "--log-level", "debug"};
   if (!embedded_database_) {
     argv.push_back("--database-url");
-    argv.push_back(database_url());
+    argv.push_back(controller_database_url_.empty() ? database_url() : controller_database_url_);
   }
   argv.insert(argv.end(), controller_args_.begin(), controller_args_.end());
   AppendToLog("controller", absl::StrCat("=== e2e: ", CommandLineString(argv), "\n"));

@@ -127,6 +127,9 @@ class Cluster {
   const std::string& dir() const { return dir_; }                // the test's temp dir
   const std::string& database() const { return database_; }
   std::string database_url() const;
+  // Later starts give the controller this --database-url instead (e.g. a
+  // proxy in front of the shared PostgreSQL); "" undoes it.
+  void SetControllerDatabaseUrl(std::string url) { controller_database_url_ = std::move(url); }
   std::string admin_token_file() const { return data_dir() + "/admin.token"; }
   std::string register_key_file() const { return data_dir() + "/agent-register.key"; }
   // The CA the controller made on its first start (TLS is on unless the
@@ -227,6 +230,7 @@ class Cluster {
   bool embedded_database_ = false;
   std::string controller_addr_;
   std::string cli_controllers_;
+  std::string controller_database_url_;
   int controller_port_ = 0;
   std::vector<Agent> agents_;
   bool keep_dir_ = false;
