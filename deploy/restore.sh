@@ -69,6 +69,11 @@ admin_conninfo=$(sed 's/dbname=[^ ]*/dbname=postgres/' <<<"$conninfo")
 psql --quiet --no-psqlrc --set ON_ERROR_STOP=1 --dbname="$admin_conninfo" \
   --command="DROP DATABASE \"$database\"" --command="CREATE DATABASE \"$database\""
 pg_restore --exit-on-error --no-owner --dbname="$conninfo" "$backup_dir/gantry.dump"
+# The dump's leader lease names the controller it was taken from: a restored
+# database has no leader yet, so the restored controller leads at once.
+psql --quiet --no-psqlrc --set ON_ERROR_STOP=1 --dbname="$conninfo" --command="DO \$\$ BEGIN
+  IF to_regclass('controller_lease') IS NOT NULL THEN DELETE FROM controller_lease; END IF;
+END \$\$"
 stop_cluster
 trap - EXIT
 
