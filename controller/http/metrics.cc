@@ -9,6 +9,7 @@
 #include "controller/http/grpc_counter.h"
 #include "controller/http/json_error.h"
 #include "controller/scheduling/queue_depth.h"
+#include "controller/store/write_fence.h"
 
 namespace gantry::http {
 namespace {
@@ -95,7 +96,18 @@ Metrics::Metrics()
                        .Name("gantry_queue_depth")
                        .Help("Scheduled jobs waiting for an agent, by why (as of the "
                              "scheduler's last tick)")
-                       .Register(*registry_)) {
+                       .Register(*registry_)),
+      leader_(BuildGauge()
+                  .Name("gantry_leader")
+                  .Help("1 when this controller holds the leader lease, 0 when it stands by")
+                  .Register(*registry_)
+                  .Add({})),
+      lease_epoch_(BuildGauge()
+                       .Name("gantry_lease_epoch")
+                       .Help("The leader lease's epoch this controller took (grows at every "
+                             "takeover; 0 on a standby that never led)")
+                       .Register(*registry_)
+                       .Add({})) {
   for (const char* s : {"scheduled", "assigned"}) jobs_waiting_.Add({{"reason", s}});
   for (const char* d : {"in", "out"}) artifact_bytes_.Add({{"direction", d}});
 }
@@ -169,6 +181,8 @@ std::string Metrics::Render() {
     artifact_in_seen_ = in;
     artifact_out_seen_ = out;
   }
+  leader_.Set(store::WriteFence::role() == store::WriteRole::kStandby ? 0 : 1);
+  lease_epoch_.Set(static_cast<double>(store::WriteFence::epoch()));
   const QueueDepth& depth = GlobalQueueDepth();
   queue_depth_.Add({{"reason", "no_matching_agent"}})
       .Set(static_cast<double>(depth.no_matching_agent.load(std::memory_order_relaxed)));

@@ -68,6 +68,9 @@ class Metrics {
   prometheus::Gauge& event_viewers_;
   prometheus::Family<prometheus::Counter>& artifact_bytes_;
   prometheus::Family<prometheus::Gauge>& queue_depth_;
+  // The leader lease (controller/leader/): 1 leading, 0 standing by; epoch.
+  prometheus::Gauge& leader_;
+  prometheus::Gauge& lease_epoch_;
 
   Sources sources_;
   std::mutex mu_;

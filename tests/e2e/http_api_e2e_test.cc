@@ -360,6 +360,9 @@ TEST_F(HttpApiTest, DashboardMetricsAndPermissionsAreServed) {
       absl::Seconds(30), absl::Milliseconds(100)))
       << body;
   EXPECT_TRUE(absl::StrContains(body, "gantry_queue_depth{reason=\"agents_busy\"} 0\n")) << body;
+  // The only controller on its database leads, at the lease's first epoch.
+  EXPECT_TRUE(absl::StrContains(body, "gantry_leader 1\n")) << body;
+  EXPECT_TRUE(absl::StrContains(body, "gantry_lease_epoch 1\n")) << body;
 
   HttpResponse vera = Call("vera", "GET", "/api/v1/permissions");
   ASSERT_EQ(vera.status, 200) << vera.ToString();
