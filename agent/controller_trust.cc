@@ -34,18 +34,21 @@ absl::Status Keep(const std::string& work_dir, const std::string& ca_pem) {
 
 std::string KeptCaPath(const std::string& work_dir) { return work_dir + "/controller-ca.crt"; }
 
-absl::StatusOr<tls::ClientTls> ResolveControllerTrust(const TrustFlags& flags,
-                                                      const std::string& work_dir,
-                                                      const std::string& controller_address) {
+absl::StatusOr<tls::ClientTls> ResolveControllerTrust(
+    const TrustFlags& flags, const std::string& work_dir,
+    const std::vector<ControllerTarget>& controllers) {
   tls::ClientTls result;
+  if (controllers.empty()) return absl::InvalidArgumentError("no controller address");
   if (flags.insecure) {
-    if (!tls::IsLoopbackHost(tls::HostOf(controller_address))) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--insecure is only allowed for a controller on loopback (127.0.0.1, ::1, "
-                       "localhost), not ",
-                       controller_address));
+    for (const ControllerTarget& controller : controllers) {
+      if (!tls::IsLoopbackHost(tls::HostOf(controller.target))) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--insecure is only allowed for a controller on loopback (127.0.0.1, ::1, "
+                         "localhost), not ",
+                         controller.Label()));
+      }
     }
-    spdlog::warn("talking PLAINTEXT to {} (--insecure): for local tests only", controller_address);
+    spdlog::warn("talking PLAINTEXT to the controller (--insecure): for local tests only");
     result.insecure = true;
     return result;
   }
@@ -85,8 +88,11 @@ absl::StatusOr<tls::ClientTls> ResolveControllerTrust(const TrustFlags& flags,
         "--insecure for a controller on loopback");
   }
   absl::Duration wait = absl::Milliseconds(200);
+  ControllerRotation rotation(controllers);
   while (true) {
-    absl::StatusOr<std::string> ca = tls::FetchPinnedCa(controller_address, pin);
+    // Any controller of the list has the CA: they share it.
+    const ControllerTarget& controller = rotation.current();
+    absl::StatusOr<std::string> ca = tls::FetchPinnedCa(controller.target, pin);
     if (ca.ok()) {
       spdlog::info("controller CA {} matches the pin; kept in {}", pin, kept);
       if (absl::Status st = Keep(work_dir, *ca); !st.ok()) return st;
@@ -94,6 +100,9 @@ absl::StatusOr<tls::ClientTls> ResolveControllerTrust(const TrustFlags& flags,
       return result;
     }
     if (!absl::IsUnavailable(ca.status())) return ca.status();
+    rotation.Advance(ca.status().message());
+    // Once per round of the list, the wait grows.
+    if (&rotation.current() != &rotation.targets().front()) continue;
     spdlog::warn("fetching the controller's CA: {}; retrying in {}",
                  std::string(ca.status().message()), absl::FormatDuration(wait));
     std::this_thread::sleep_for(absl::ToChronoMilliseconds(wait));

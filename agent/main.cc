@@ -13,6 +13,7 @@
 #include "absl/strings/ascii.h"
 #include "agent/controller_trust.h"
 #include "agent/session.h"
+#include "common/controller_targets.h"
 #include "common/files.h"
 #include "common/logging.h"
 #include "spdlog/spdlog.h"
@@ -37,7 +38,9 @@ struct AgentFlags {
 std::optional<int> ParseFlags(int argc, char** argv, AgentFlags& flags) {
   gantry::agent::SessionOptions& options = flags.options;
   CLI::App app{"gantry-agent: runs Gantry jobs for a controller"};
-  app.add_option("--controller", options.controller_address, "controller gRPC address, host:port")
+  app.add_option("--controller", options.controller_address,
+                 "controller gRPC address, host:port; or several, comma-separated (the agent "
+                 "follows the leader); a name with several addresses counts as several")
       ->required();
   app.add_option("--work-dir", options.work_dir, "where the agent keeps its identity and runs jobs")
       ->required();
@@ -116,10 +119,16 @@ int main(int argc, char** argv) {
   if (std::optional<int> exit_code = ParseFlags(argc, argv, flags)) return *exit_code;
   gantry::SetupLogging("agent", flags.log_level);
   if (!CompleteOptions(flags)) return 1;
+  auto controllers = gantry::ParseControllerTargets(flags.options.controller_address);
+  if (!controllers.ok()) {
+    spdlog::error("--controller: {}", std::string(controllers.status().message()));
+    return 1;
+  }
+  flags.options.controllers = *controllers;
   // Before the stop signals are blocked: fetching a pinned CA from a
   // controller not up yet retries, and SIGTERM must still end it.
   auto trust = gantry::agent::ResolveControllerTrust(flags.trust, flags.options.work_dir,
-                                                     flags.options.controller_address);
+                                                     flags.options.controllers);
   if (!trust.ok()) {
     spdlog::error("{}", std::string(trust.status().message()));
     return 1;

@@ -66,6 +66,18 @@ Session::Session(SessionOptions options)
   if (options_.runner.controller_url.empty()) {
     options_.runner.controller_url = options_.controller_address;
   }
+  if (options_.controllers.empty()) {
+    absl::StatusOr<std::vector<ControllerTarget>> parsed =
+        ParseControllerTargets(options_.controller_address);
+    if (parsed.ok()) {
+      options_.controllers = *std::move(parsed);
+    } else {
+      targets_status_ = parsed.status();
+    }
+  }
+  if (!options_.controllers.empty()) {
+    rotation_ = std::make_unique<ControllerRotation>(options_.controllers);
+  }
   heartbeat_interval_ = options_.default_heartbeat;
 }
 
@@ -107,6 +119,18 @@ bool Session::WaitForStop(absl::Duration delay) {
   return stopping_;
 }
 
+std::shared_ptr<grpc::Channel> Session::channel() const {
+  absl::MutexLock lock(&mu_);
+  return channel_;
+}
+
+std::string Session::MoveOn(absl::string_view message) {
+  std::string before = rotation_->current().target;
+  rotation_->Advance(message);
+  if (rotation_->current().target == before) return "";
+  return absl::StrCat("; next ", rotation_->current().Label());
+}
+
 bool Session::JobActive() const { return job_ && !job_->completed; }
 
 std::shared_ptr<grpc::Channel> Session::Dial(std::string* cert_pem) const {
@@ -138,11 +162,11 @@ std::shared_ptr<grpc::Channel> Session::Dial(std::string* cert_pem) const {
     creds.cert_chain_pem = client_cert_pem_;
   }
   *cert_pem = creds.insecure ? "" : creds.cert_chain_pem;
-  return grpc::CreateCustomChannel(options_.controller_address, tls::MakeChannelCredentials(creds),
-                                   args);
+  return DialController(rotation_->current(), creds, args);
 }
 
 absl::Status Session::Run() {
+  if (!targets_status_.ok()) return targets_status_;
   // Identity, keys and workspaces: the agent's user only.
   if (absl::Status s = MakeDirs(options_.work_dir, 0700); !s.ok()) return s;
   ::chmod(options_.work_dir.c_str(), 0700);
@@ -168,6 +192,7 @@ absl::Status Session::Run() {
     {
       absl::MutexLock lock(&mu_);
       channel_ = channel;
+      dialed_ = rotation_->current().Label();
     }
     absl::Duration retry_after;
     absl::Status identity = EnsureIdentity(*stub, backoff, &retry_after);
@@ -207,7 +232,7 @@ std::optional<absl::Duration> Session::ReconnectDelay(const StreamEnd& end, Back
     backoff.Reset();
   }
   absl::Duration delay = backoff.Next();
-  std::string why = Describe(end.status);
+  std::string why = absl::StrCat(rotation_->current().Label(), ": ", Describe(end.status));
   absl::MutexLock lock(&mu_);
   if (stopping_) return std::nullopt;
   std::string id = identity_ ? identity_->agent_id : "";
@@ -235,6 +260,9 @@ std::optional<absl::Duration> Session::ReconnectDelay(const StreamEnd& end, Back
           id, why, IdentityPath(options_.work_dir), Seconds(delay));
       break;
     default:
+      // Not an answer of the leader about this agent: try the leader it
+      // named, or the next controller.
+      absl::StrAppend(&why, MoveOn(end.status.error_message()));
       LogUnreachable(why, delay, backoff.attempts(), last_unreachable_warning);
   }
   return delay;
@@ -301,8 +329,10 @@ absl::Status Session::Register(gantry::v1::AgentService::StubInterface& stub, Ba
                     Seconds(*retry_after));
     } else if (Retryable(s.code())) {
       *retry_after = backoff.Next();
-      spdlog::info("cannot register with {} yet: {}; retrying in {}", options_.controller_address,
-                   s.ToString(), Seconds(*retry_after));
+      std::string tried = rotation_->current().Label();
+      std::string next = MoveOn(s.message());
+      spdlog::info("cannot register with {} yet: {}; retrying in {}{}", tried, s.ToString(),
+                   Seconds(*retry_after), next);
     } else {
       *retry_after = std::max(backoff.Next(), options_.rejected_retry_delay);
       spdlog::error(

@@ -9,7 +9,14 @@
 // through a capped jittered backoff (backoff.h: capped at restart_max for a
 // while after a welcomed session, so a controller restart costs the agent
 // under a second). Every attempt dials a new channel, so retries are never
-// held back by gRPC's own reconnect backoff. A job runs on its JobRunner's
+// held back by gRPC's own reconnect backoff. With several controllers
+// (--controller a:8150,b:8150, or a name with several addresses; see
+// common/controller_targets.h) each attempt dials the current one; an
+// attempt that fails (no connection, UNAVAILABLE, a standby's "not the
+// leader (leader at X)", registration included) moves the next attempt to
+// X if named, else to the next controller, round robin. After a takeover
+// the agent thus reaches the new leader and re-reports what it kept, as
+// after a controller restart. A job runs on its JobRunner's
 // own thread and survives reconnects; what it reports is kept in an
 // AttemptOutbox until acked and re-sent, right after the next Welcome,
 // before anything newer.
@@ -46,14 +53,18 @@
 #include "agent/backoff.h"
 #include "agent/identity.h"
 #include "agent/job_runner.h"
+#include "common/controller_targets.h"
 #include "common/tls/client_tls.h"
 #include "gantry/v1/agent.grpc.pb.h"
 
 namespace gantry::agent {
 
 struct SessionOptions {
-  // host:port of the controller's gRPC endpoint.
+  // --controller as given: host:port of the controller's gRPC endpoint, or
+  // several, comma-separated.
   std::string controller_address;
+  // controller_address parsed; empty: parsed by the Session.
+  std::vector<ControllerTarget> controllers;
   // How the controller is verified (agent/controller_trust.h); plaintext
   // unless main sets it, as the fake controllers of unit tests serve.
   tls::ClientTls tls{.insecure = true};
@@ -117,6 +128,10 @@ class Session {
   // The agent id once known ("" before registration).
   std::string agent_id() const;
 
+  // The channel of the latest connection attempt (null before the first):
+  // for transfers that should follow the controller the agent follows.
+  std::shared_ptr<grpc::Channel> channel() const;
+
  private:
   class AttemptSink;
   struct Job {
@@ -134,9 +149,13 @@ class Session {
     bool welcomed = false;
   };
 
-  // A new channel to the controller, with no connection history; with the
-  // agent's client certificate once it has one (*cert_pem: which).
+  // A new channel to the current controller, with no connection history;
+  // with the agent's client certificate once it has one (*cert_pem: which).
   std::shared_ptr<grpc::Channel> Dial(std::string* cert_pem) const;
+  // After an attempt at the current controller failed with `message`: the
+  // next one goes elsewhere when there is an elsewhere. Returns "" or
+  // "; next X" for the log.
+  std::string MoveOn(absl::string_view message);
   // Reads DIR/agent.key and agent.crt, when both are there.
   void LoadClientCertificate();
 
@@ -182,6 +201,10 @@ class Session {
   void AbandonEverything(const std::string& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   SessionOptions options_;
+  // Why options_.controller_address cannot be used (Run() returns it).
+  absl::Status targets_status_;
+  // Which controller the next attempt dials. Only Run()'s thread uses it.
+  std::unique_ptr<ControllerRotation> rotation_;
   // Random, per process: told apart from a copy of agent.json elsewhere.
   const std::string session_nonce_;
 
@@ -205,6 +228,8 @@ class Session {
   // The channel of the current attempt (Run()); a job's artifact transfers
   // use the one its Assign came on.
   std::shared_ptr<grpc::Channel> channel_ ABSL_GUARDED_BY(mu_);
+  // The controller channel_ goes to, for the log.
+  std::string dialed_ ABSL_GUARDED_BY(mu_);
   // The current stream.
   grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
   bool stream_up_ ABSL_GUARDED_BY(mu_) = false;

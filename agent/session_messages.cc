@@ -95,7 +95,7 @@ void Session::OnWelcome(const gantry::v1::Welcome& welcome) {
   std::vector<AgentMessage> backlog = outbox_.Backlog();
   for (auto& m : backlog) queue_.push_back(std::move(m));
   cv_.SignalAll();
-  spdlog::info("connected to {} as agent {} (state {}{})", options_.controller_address,
+  spdlog::info("connected to {} as agent {} (state {}{})", dialed_,
                identity_ ? identity_->agent_id : "?", welcome.state(),
                backlog.empty()
                    ? ""

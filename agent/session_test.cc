@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -659,6 +660,131 @@ TEST_F(SessionTest, StopCancelsTheRunningJobAndReportsIt) {
   ASSERT_EQ(done.size(), 1u);
   EXPECT_EQ(done[0].job_completed().result(), "cancelled");
   EXPECT_EQ(done[0].job_completed().reason(), "agent is shutting down");
+}
+
+// A standby controller: every agent call refused as the real one does.
+class Standby final : public gantry::v1::AgentService::Service {
+ public:
+  explicit Standby(std::string leader) : leader_(std::move(leader)) {}
+
+  grpc::Status Register(grpc::ServerContext*, const gantry::v1::RegisterRequest*,
+                        gantry::v1::RegisterResponse*) override {
+    calls_.fetch_add(1);
+    return Refusal();
+  }
+  grpc::Status Session(grpc::ServerContext*,
+                       grpc::ServerReaderWriter<ControllerMessage, AgentMessage>*) override {
+    calls_.fetch_add(1);
+    return Refusal();
+  }
+  int calls() const { return calls_.load(); }
+
+ private:
+  grpc::Status Refusal() const {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        absl::StrCat("not the leader (leader at ", leader_, ")"));
+  }
+  const std::string leader_;
+  std::atomic<int> calls_{0};
+};
+
+// Builds and starts a server for `service` on 127.0.0.1:0; *address is
+// where it listens.
+std::unique_ptr<grpc::Server> Serve(grpc::Service* service, std::string* address) {
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  *address = absl::StrCat("127.0.0.1:", port);
+  return server;
+}
+
+// Given a standby first (--controller standby,leader), the agent's first
+// registration is refused there and goes to the leader it names; the
+// session follows.
+TEST_F(SessionTest, RegistrationFindsTheLeader) {
+  const std::string leader = absl::StrCat("127.0.0.1:", port_);
+  Standby standby(leader);
+  std::string standby_address;
+  std::unique_ptr<grpc::Server> standby_server = Serve(&standby, &standby_address);
+  ASSERT_NE(standby_server, nullptr);
+  fake_.set_script([](int, const AgentMessage& m) -> Reaction {
+    if (m.has_hello()) return Send({Welcome()});
+    return {};
+  });
+  options_.controller_address = absl::StrCat(standby_address, ",", leader);
+  StartAgent();
+  ASSERT_TRUE(fake_.WaitFor(
+      [](const std::vector<Received>& all) { return Has(all, 1, AgentMessage::kHeartbeat); }));
+  EXPECT_EQ(fake_.registrations().size(), 1u);
+  EXPECT_EQ(standby.calls(), 1) << "registration tried the standby more than once";
+  StopAgent();
+  standby_server->Shutdown(absl::ToChronoTime(absl::Now()));
+}
+
+// A takeover: the leader (first of the list) breaks the stream while a job
+// is held; the other controller, still a standby at first, names the old
+// one, which now refuses too; once it leads, the agent is welcomed there
+// and re-reports the attempt it kept, whole, once.
+TEST_F(SessionTest, TakeoverMovesTheAgentAndItsKeptAttempt) {
+  constexpr int64_t kAttempt = 41;
+  FakeController second;
+  std::string second_address;
+  std::unique_ptr<grpc::Server> second_server = Serve(&second, &second_address);
+  ASSERT_NE(second_server, nullptr);
+  const std::string first_address = absl::StrCat("127.0.0.1:", port_);
+  fake_.set_script([&](int conn, const AgentMessage& m) -> Reaction {
+    if (conn == 1 && m.has_hello()) return Send({Welcome(), AssignSh(kAttempt, "echo kept")});
+    if (conn == 1 && m.has_job_completed()) {
+      return End(grpc::StatusCode::UNAVAILABLE, "leader lease lost");
+    }
+    if (m.has_hello()) {
+      return End(grpc::StatusCode::UNAVAILABLE,
+                 absl::StrCat("not the leader (leader at ", second_address, ")"));
+    }
+    return {};
+  });
+  second.set_script([&](int conn, const AgentMessage& m) -> Reaction {
+    if (conn == 1 && m.has_hello()) {
+      return End(grpc::StatusCode::UNAVAILABLE,
+                 absl::StrCat("not the leader (leader at ", first_address, ")"));
+    }
+    if (m.has_hello()) return Send({Welcome()});
+    if (m.has_job_completed()) {
+      return Send(
+          {ConsoleAck(kAttempt, m.job_completed().last_sequence()), CompletionAck(kAttempt)});
+    }
+    return {};
+  });
+  options_.controller_address = absl::StrCat(first_address, ",", second_address);
+  StartAgent();
+  ASSERT_TRUE(second.WaitFor(
+      [](const std::vector<Received>& all) { return Has(all, 2, AgentMessage::kJobCompleted); }))
+      << "the agent did not re-report its attempt to the new leader";
+  ASSERT_TRUE(second.WaitFor(
+      [](const std::vector<Received>& all) { return Has(all, 2, AgentMessage::kHeartbeat); }));
+  auto first_all = fake_.received();
+  ASSERT_EQ(Of(first_all, 1, AgentMessage::kJobCompleted).size(), 1u);
+  EXPECT_TRUE(Has(first_all, 2, AgentMessage::kHello)) << "the named old leader was not tried";
+
+  auto all = second.received();
+  auto hello = Of(all, 2, AgentMessage::kHello);
+  ASSERT_EQ(hello.size(), 1u);
+  EXPECT_EQ(hello[0].hello().agent_id(), "agent-1");
+  ASSERT_EQ(hello[0].hello().held_size(), 1);
+  EXPECT_EQ(hello[0].hello().held(0).attempt_id(), kAttempt);
+  EXPECT_TRUE(hello[0].hello().held(0).finished());
+  auto done = Of(all, 2, AgentMessage::kJobCompleted);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].job_completed().result(), "passed");
+  int64_t stored_last = 0;
+  std::string console = StoredConsole(all, kAttempt, &stored_last);
+  EXPECT_EQ(stored_last, done[0].job_completed().last_sequence());
+  EXPECT_THAT(console, HasSubstr("\nkept\n"));
+  EXPECT_TRUE(second.registrations().empty()) << "registered again at the new leader";
+  StopAgent();
+  second_server->Shutdown(absl::ToChronoTime(absl::Now()));
 }
 
 }  // namespace

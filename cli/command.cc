@@ -34,6 +34,7 @@ absl::StatusOr<Connection*> CommandContext::connection() {
                      ResolveConnection(flags_, options_.env));
     connection_ = std::make_unique<Connection>(std::move(settings),
                                                options_.call_timeout);
+    connection_->FindLeader();
   }
   return connection_.get();
 }
@@ -63,6 +64,8 @@ absl::Status CommandContext::CallWithRetry(
     }
     std::this_thread::sleep_for(absl::ToChronoNanoseconds(backoff));
     backoff = std::min(backoff * 2, absl::Seconds(2));
+    // The leader may have changed (a takeover): ask again where it is.
+    if (connection_ != nullptr) connection_->FindLeader();
   }
 }
 

@@ -1,13 +1,16 @@
 #include "cli/connection.h"
 
 #include <cstdlib>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "common/files.h"
 #include "common/grpc_status.h"
 #include "common/tls/client_tls.h"
@@ -15,9 +18,7 @@
 namespace gantry::cli {
 namespace {
 
-std::string Trimmed(const std::string& s) {
-  return std::string(absl::StripAsciiWhitespace(s));
-}
+std::string Trimmed(const std::string& s) { return std::string(absl::StripAsciiWhitespace(s)); }
 
 // Bytes gRPC accepts in a metadata value.
 bool IsSendable(const std::string& token) {
@@ -36,6 +37,10 @@ std::string LoopbackForWildcard(const std::string& address) {
     return absl::StrCat("[::1]", address.substr(4));
   }
   return address;
+}
+
+bool IsLocalTarget(const std::string& target) {
+  return absl::StartsWith(target, "unix:") || tls::IsLoopbackHost(tls::HostOf(target));
 }
 
 // Reads DATA_DIR/name trimmed; nullopt when the file is absent or empty.
@@ -62,15 +67,14 @@ bool IsTrue(const std::optional<std::string>& value) {
 // The CA the controller must prove itself with, or plaintext (loopback
 // only, as the controller allows).
 absl::Status ResolveTrust(const ConnectionFlags& flags, const EnvLookup& env,
-                          const std::string& data_dir,
-                          ConnectionSettings& settings) {
+                          const std::string& data_dir, ConnectionSettings& settings) {
   if (flags.insecure || IsTrue(env("GANTRY_INSECURE"))) {
     settings.insecure = true;
-    if (!absl::StartsWith(settings.address, "unix:") &&
-        !tls::IsLoopbackHost(tls::HostOf(settings.address))) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--insecure (plaintext) is only for a controller on loopback, not ",
-          settings.address));
+    for (const ControllerTarget& target : settings.targets) {
+      if (!IsLocalTarget(target.target)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--insecure (plaintext) is only for a controller on loopback, not ", target.Label()));
+      }
     }
     return absl::OkStatus();
   }
@@ -110,41 +114,11 @@ EnvLookup ProcessEnv() {
 }
 
 absl::Status ValidateAddress(const std::string& address) {
-  auto bad = [&] {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "bad controller address '", address, "': expected HOST:PORT"));
-  };
-  if (address.empty()) return bad();
-  // gRPC target URIs (unix:/path, dns:///host:port, ...) pass through.
-  if (absl::StartsWith(address, "unix:") || absl::StartsWith(address, "dns:") ||
-      absl::StartsWith(address, "ipv4:") ||
-      absl::StartsWith(address, "ipv6:")) {
-    return absl::OkStatus();
-  }
-  size_t colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0) return bad();
-  std::string host = address.substr(0, colon);
-  std::string port = address.substr(colon + 1);
-  int port_number = 0;
-  if (port.empty() || port.size() > 5 ||
-      port.find_first_not_of("0123456789") != std::string::npos ||
-      !absl::SimpleAtoi(port, &port_number) || port_number < 1 ||
-      port_number > 65535) {
-    return bad();
-  }
-  for (char c : host) {
-    if (c <= 0x20 || c > 0x7e || c == '/') return bad();
-  }
-  // A bare IPv6 address needs brackets: [::1]:8150.
-  if (host.find(':') != std::string::npos &&
-      !(host.front() == '[' && host.back() == ']')) {
-    return bad();
-  }
-  return absl::OkStatus();
+  return ValidateControllerAddress(address);
 }
 
-absl::StatusOr<ConnectionSettings> ResolveConnection(
-    const ConnectionFlags& flags, const EnvLookup& env) {
+absl::StatusOr<ConnectionSettings> ResolveConnection(const ConnectionFlags& flags,
+                                                     const EnvLookup& env) {
   ConnectionSettings settings;
   std::optional<std::string> env_data_dir = env("GANTRY_DATA_DIR");
   const std::string data_dir =
@@ -166,11 +140,15 @@ absl::StatusOr<ConnectionSettings> ResolveConnection(
     settings.address = kDefaultControllerAddress;
     settings.address_source = "default";
   }
-  settings.address = LoopbackForWildcard(settings.address);
-  if (absl::Status s = ValidateAddress(settings.address); !s.ok()) {
+  std::vector<std::string> entries = absl::StrSplit(settings.address, ',');
+  for (std::string& entry : entries) entry = LoopbackForWildcard(Trimmed(entry));
+  settings.address = absl::StrJoin(entries, ",");
+  absl::StatusOr<std::vector<ControllerTarget>> targets = ParseControllerTargets(settings.address);
+  if (!targets.ok()) {
     return absl::InvalidArgumentError(
-        absl::StrCat(s.message(), " (from ", settings.address_source, ")"));
+        absl::StrCat(targets.status().message(), " (from ", settings.address_source, ")"));
   }
+  settings.targets = *std::move(targets);
 
   // Token. Explicit flags beat the environment, which beats the data dir.
   std::optional<std::string> env_token = env("GANTRY_TOKEN");
@@ -192,15 +170,13 @@ absl::StatusOr<ConnectionSettings> ResolveConnection(
   } else if (env_token && !Trimmed(*env_token).empty()) {
     settings.token = Trimmed(*env_token);
     settings.token_source = "$GANTRY_TOKEN";
-  } else if (std::optional<std::string> from_file =
-                 ReadDataDirFile(data_dir + "/admin.token")) {
+  } else if (std::optional<std::string> from_file = ReadDataDirFile(data_dir + "/admin.token")) {
     settings.token = *from_file;
     settings.token_source = data_dir + "/admin.token";
   }
   if (!IsSendable(settings.token)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the token from ", settings.token_source,
-                     " contains characters that cannot be sent"));
+    return absl::InvalidArgumentError(absl::StrCat("the token from ", settings.token_source,
+                                                   " contains characters that cannot be sent"));
   }
   if (absl::Status s = ResolveTrust(flags, env, data_dir, settings); !s.ok()) {
     return s;
@@ -208,19 +184,59 @@ absl::StatusOr<ConnectionSettings> ResolveConnection(
   return settings;
 }
 
-Connection::Connection(ConnectionSettings settings, absl::Duration call_timeout)
-    : settings_(std::move(settings)), call_timeout_(call_timeout) {
-  grpc::ChannelArguments args;
-  // Fail fast when the controller is down instead of waiting out backoff.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  args.SetMaxReceiveMessageSize(64 * 1024 * 1024);
-  channel_ = grpc::CreateCustomChannel(
-      settings_.address,
-      tls::MakeChannelCredentials({.insecure = settings_.insecure,
-                                   .ca_pem = settings_.ca_pem}),
-      args);
+Connection::Connection(ConnectionSettings settings, absl::Duration call_timeout,
+                       absl::Duration probe_timeout)
+    : settings_(std::move(settings)), call_timeout_(call_timeout), probe_timeout_(probe_timeout) {
+  if (settings_.targets.empty()) {
+    settings_.targets.push_back({settings_.address, settings_.address, ""});
+  }
+  Use(settings_.targets.front());
+}
+
+void Connection::Use(const ControllerTarget& target, std::shared_ptr<grpc::Channel> channel) {
+  current_ = target;
+  if (channel == nullptr) {
+    grpc::ChannelArguments args;
+    // Fail fast when the controller is down instead of waiting out backoff.
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+    args.SetMaxReceiveMessageSize(64 * 1024 * 1024);
+    channel =
+        DialController(target, {.insecure = settings_.insecure, .ca_pem = settings_.ca_pem}, args);
+  }
+  channel_ = std::move(channel);
   stub_ = gantry::v1::OperatorService::NewStub(channel_);
+}
+
+void Connection::FindLeader() {
+  const std::vector<ControllerTarget>& targets = settings_.targets;
+  if (targets.size() < 2) return;
+  probe_note_.clear();
+  std::optional<size_t> first_answer;
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    Use(targets[i]);
+    channels.push_back(channel_);
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + probe_timeout_));
+    gantry::v1::LeaderInfo info;
+    grpc::Status status = stub_->GetLeader(&context, gantry::v1::GetLeaderRequest(), &info);
+    if (!status.ok() && status.error_code() != grpc::StatusCode::UNIMPLEMENTED) continue;
+    if (!first_answer) first_answer = i;
+    if (!status.ok()) continue;  // a controller from before leader election
+    if (info.leader()) return;   // Use(targets[i]) stands
+    const std::string& named = info.leader_address();
+    // Plaintext goes to loopback only, wherever a controller points.
+    if (named.empty() || (settings_.insecure && !IsLocalTarget(named))) continue;
+    ControllerTarget leader = TargetForLeader(targets, named);
+    for (size_t j = 0; j < channels.size(); ++j) {
+      if (targets[j].target == leader.target) return Use(leader, channels[j]);
+    }
+    return Use(leader);
+  }
+  if (first_answer) return Use(targets[*first_answer], channels[*first_answer]);
+  Use(targets.front(), channels.front());
+  probe_note_ = absl::StrCat(" (no controller of ", settings_.address, " answered)");
 }
 
 std::unique_ptr<grpc::ClientContext> Connection::NewContext() const {
@@ -232,8 +248,7 @@ std::unique_ptr<grpc::ClientContext> Connection::NewContext() const {
 std::unique_ptr<grpc::ClientContext> Connection::NewStreamContext() const {
   auto context = std::make_unique<grpc::ClientContext>();
   if (!settings_.token.empty()) {
-    context->AddMetadata("authorization",
-                         absl::StrCat("Bearer ", settings_.token));
+    context->AddMetadata("authorization", absl::StrCat("Bearer ", settings_.token));
   }
   return context;
 }
@@ -246,14 +261,16 @@ absl::Status Connection::Check(const grpc::Status& grpc_status) const {
   std::string message;
   switch (status.code()) {
     case absl::StatusCode::kUnavailable:
-      message = absl::StrCat("cannot reach controller at ", settings_.address,
-                             ": ", detail);
+      if (IsNotLeader(detail)) {
+        // A standby refusing a write: already says where the leader is.
+        message = absl::StrCat("controller at ", address(), ": ", detail);
+        break;
+      }
+      message = absl::StrCat("cannot reach controller at ", address(), ": ", detail, probe_note_);
       if (!settings_.insecure &&
-          (absl::StrContains(detail, "andshake") ||
-           absl::StrContains(detail, "SSL") ||
+          (absl::StrContains(detail, "andshake") || absl::StrContains(detail, "SSL") ||
            absl::StrContains(detail, "ertificate"))) {
-        absl::StrAppend(&message, " (TLS: verified against ",
-                        settings_.ca_source,
+        absl::StrAppend(&message, " (TLS: verified against ", settings_.ca_source,
                         "; give this controller's CA with --ca-file or "
                         "$GANTRY_CA_FILE, or set $GANTRY_DATA_DIR)");
       }
@@ -266,26 +283,25 @@ absl::Status Connection::Check(const grpc::Status& grpc_status) const {
             "to the controller's data dir): ",
             detail);
       } else {
-        message = absl::StrCat("the controller refused the token (from ",
-                               settings_.token_source, ": ", detail, ")");
+        message = absl::StrCat("the controller refused the token (from ", settings_.token_source,
+                               ": ", detail, ")");
       }
       break;
     case absl::StatusCode::kDeadlineExceeded:
-      message = absl::StrCat("the controller at ", settings_.address,
-                             " did not answer within ",
+      message = absl::StrCat("the controller at ", address(), " did not answer within ",
                              absl::FormatDuration(call_timeout_));
       break;
     case absl::StatusCode::kCancelled:
       // What a call in flight sees when the controller shuts down.
-      message = absl::StrCat("the controller at ", settings_.address,
+      message = absl::StrCat("the controller at ", address(),
                              " cancelled the call (shutting down?): ", detail);
       break;
     case absl::StatusCode::kPermissionDenied:
       message = absl::StrCat("permission denied: ", detail);
       break;
     case absl::StatusCode::kUnimplemented:
-      message = absl::StrCat("the controller at ", settings_.address,
-                             " does not support this command (", detail, ")");
+      message = absl::StrCat("the controller at ", address(), " does not support this command (",
+                             detail, ")");
       break;
     case absl::StatusCode::kInvalidArgument:
       // Config errors come one per line; the caller decides how to show them.

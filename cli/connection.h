@@ -9,10 +9,12 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/controller_targets.h"
 #include "gantry/v1/operator.grpc.pb.h"
 
 namespace gantry::cli {
@@ -36,8 +38,12 @@ inline constexpr char kDefaultDataDir[] = "./gantry-data";
 // Where to connect and with which token, plus where each came from (for
 // error messages such as "token from $GANTRY_TOKEN").
 struct ConnectionSettings {
+  // As given: one HOST:PORT or a comma-separated list.
   std::string address;
   std::string address_source;
+  // `address` parsed (common/controller_targets.h): a list, and a name with
+  // several addresses, give several.
+  std::vector<ControllerTarget> targets;
   std::string token;         // "" when none was found
   std::string token_source;  // "" when none was found
   // TLS: the CA the controller's certificate must chain to ("" = the
@@ -58,22 +64,37 @@ struct ConnectionSettings {
 // DATA_DIR is $GANTRY_DATA_DIR, else ./gantry-data. Values read from files
 // are trimmed. An explicit --token-file that cannot be read is an error; a
 // missing file in the data dir is not. A wildcard host (0.0.0.0, [::]) is
-// replaced by the matching loopback address.
-absl::StatusOr<ConnectionSettings> ResolveConnection(
-    const ConnectionFlags& flags, const EnvLookup& env);
+// replaced by the matching loopback address. The address may be a list
+// (a:8150,b:8150); each entry is checked and, for --insecure, must be on
+// loopback.
+absl::StatusOr<ConnectionSettings> ResolveConnection(const ConnectionFlags& flags,
+                                                     const EnvLookup& env);
 
 // Checks HOST:PORT (or a gRPC target with a scheme such as unix:/path).
 absl::Status ValidateAddress(const std::string& address);
+
+// How long each controller of a list gets to answer GetLeader.
+inline constexpr absl::Duration kLeaderProbeTimeout = absl::Seconds(2);
 
 // A channel to the controller. Every context it makes carries the bearer
 // token and a deadline.
 class Connection {
  public:
-  explicit Connection(ConnectionSettings settings,
-                      absl::Duration call_timeout = absl::Seconds(30));
+  // Dials the first target; with several, FindLeader() picks the one to use.
+  explicit Connection(ConnectionSettings settings, absl::Duration call_timeout = absl::Seconds(30),
+                      absl::Duration probe_timeout = kLeaderProbeTimeout);
 
   gantry::v1::OperatorService::StubInterface& stub() { return *stub_; }
   const ConnectionSettings& settings() const { return settings_; }
+  // The controller calls go to, for messages ("b:8150").
+  std::string address() const { return current_.Label(); }
+
+  // With several targets: asks each, in order, GetLeader (without token,
+  // probe_timeout each) and points stub() at the first that leads, or at
+  // the leader a standby names; when none leads, at the first that
+  // answered (reads work there; writes get the standby's refusal). With
+  // one target: nothing, as before (no extra RPC).
+  void FindLeader();
 
   // A fresh context for one call: `authorization: Bearer <token>` and a
   // deadline of the call timeout.
@@ -89,8 +110,15 @@ class Connection {
   absl::Status Check(const grpc::Status& status) const;
 
  private:
+  // Points the stub at `target`, over `channel` when one is already open.
+  void Use(const ControllerTarget& target, std::shared_ptr<grpc::Channel> channel = nullptr);
+
   ConnectionSettings settings_;
   absl::Duration call_timeout_;
+  absl::Duration probe_timeout_;
+  ControllerTarget current_;
+  // Said after "cannot reach" when no controller of a list answered.
+  std::string probe_note_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<gantry::v1::OperatorService::StubInterface> stub_;
 };
