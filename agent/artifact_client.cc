@@ -6,18 +6,29 @@
 
 #include <cerrno>
 #include <cstring>
+#include <thread>
 #include <vector>
 
-#include "absl/strings/ascii.h"
+#include "absl/strings/internal/resize_uninitialized.h"
 #include "absl/strings/str_cat.h"
 #include "agent/artifact_fetch_writer.h"
 #include "agent/artifact_fs.h"
+#include "agent/transfer_queue.h"
 #include "common/artifact_path.h"
 #include "common/crypto.h"
 #include "common/grpc_status.h"
 
 namespace gantry::agent {
 namespace {
+
+// Bytes queued between the reading and the sending thread (and between the
+// receiving and the writing one): enough to keep both busy, small enough
+// for flat memory.
+constexpr size_t kQueueBytes = 4 << 20;
+
+// Calls end at the job's deadline at the latest, a little after the runner
+// interrupts them there, so the runner's reason is the one reported.
+constexpr absl::Duration kDeadlineSlack = absl::Seconds(2);
 
 // Arms the interrupter with the call's TryCancel for the scope's lifetime.
 class ArmedCall {
@@ -40,6 +51,16 @@ bool Interrupted(const TransferContext& context) {
   return context.interrupter != nullptr && context.interrupter->interrupted();
 }
 
+void SetDeadline(const TransferContext& context, grpc::ClientContext& call) {
+  if (context.deadline != absl::InfiniteFuture()) {
+    call.set_deadline(absl::ToChronoTime(context.deadline + kDeadlineSlack));
+  }
+}
+
+void Progress(const TransferContext& context) {
+  if (context.on_progress) context.on_progress();
+}
+
 // "NOT_FOUND: no artifact out/app.tar" from a failed call.
 std::string Describe(const grpc::Status& status) { return FromGrpcStatus(status).ToString(); }
 
@@ -51,79 +72,147 @@ struct FdCloser {
   }
 };
 
-// What streaming one file did: whether the stream still works, a local
-// failure (reading, or the file changing size), and what was sent.
+// What was read of one file, by the reading thread.
 struct SentFile {
-  bool stream_ok = false;
-  std::string local_error;
   int64_t bytes = 0;
   std::string digest;  // hex SHA-256 of the bytes sent
 };
 
-// Writes `header`, the data of `fd` in chunks and, unless something failed,
-// the trailer with the data's digest, then half-closes.
-SentFile SendFile(grpc::ClientWriterInterface<gantry::v1::UploadArtifactRequest>& writer,
-                  gantry::v1::UploadArtifactRequest header, int fd, int64_t size) {
-  SentFile sent;
-  Sha256Hasher hasher;
-  gantry::v1::UploadArtifactRequest& message = header;
-  sent.stream_ok = writer.Write(message);
-  std::vector<char> buf(kArtifactChunkBytes);
-  while (sent.stream_ok) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      sent.local_error = absl::StrCat("reading: ", std::strerror(errno));
-      break;
-    }
-    if (n == 0) break;
-    std::string_view chunk(buf.data(), static_cast<size_t>(n));
-    hasher.Update(chunk);
-    message.Clear();
-    message.set_data(chunk.data(), chunk.size());
-    sent.stream_ok = writer.Write(message);
-  }
-  sent.bytes = static_cast<int64_t>(hasher.bytes());
-  sent.digest = hasher.FinishHex();
-  if (sent.stream_ok && sent.local_error.empty() && sent.bytes != size) {
-    // The controller would refuse it too (size differs from the header);
-    // say why here.
-    sent.local_error = absl::StrCat("the file changed while it was uploaded (", size,
-                                    " bytes, then ", sent.bytes, ")");
-  }
-  if (sent.stream_ok && sent.local_error.empty()) {
-    message.Clear();
-    message.mutable_trailer()->set_sha256(sent.digest);
-    sent.stream_ok = writer.Write(message) && writer.WritesDone();
-  }
-  return sent;
-}
+// The reading side of one upload stream: the messages of `items` in order
+// into `queue`, each file read in kArtifactChunkBytes pieces and hashed.
+// Stops at the first local failure (*error) or when the queue is aborted.
+class BatchReader {
+ public:
+  BatchReader(const std::vector<ArtifactItem>& items, gantry::v1::AgentAuth auth,
+              TransferQueue<gantry::v1::UploadArtifactRequest>& queue)
+      : items_(items), auth_(std::move(auth)), queue_(queue), sent_(items.size()) {}
 
-// Reads the files of a DownloadArtifact call into `writer`; the first
-// failure cancels the call. *status is how the call ended.
+  void Run() {
+    for (size_t i = 0; i < items_.size(); ++i) {
+      if (!SendFile(i)) {
+        queue_.Abort();
+        return;
+      }
+    }
+    queue_.Close();
+  }
+
+  const std::string& error() const { return error_; }
+  size_t failed_index() const { return failed_index_; }
+  const std::vector<SentFile>& sent() const { return sent_; }
+
+ private:
+  bool Fail(size_t i, std::string why) {
+    error_ = std::move(why);
+    failed_index_ = i;
+    return false;
+  }
+
+  // False when the stream must stop (a local error, or aborted).
+  bool SendFile(size_t i) {
+    const ArtifactItem& item = items_[i];
+    FdCloser file{::open(item.local_path.c_str(), O_RDONLY | O_CLOEXEC)};
+    struct stat st;
+    if (file.fd < 0 || ::fstat(file.fd, &st) != 0) return Fail(i, std::strerror(errno));
+    if (!S_ISREG(st.st_mode)) return Fail(i, "not a regular file");
+    ::posix_fadvise(file.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+
+    gantry::v1::UploadArtifactRequest message;
+    auto* header = message.mutable_header();
+    *header->mutable_auth() = auth_;
+    header->set_path(item.artifact_path);
+    header->set_size(st.st_size);
+    header->set_kind(item.kind);
+    header->set_executable((st.st_mode & S_IXUSR) != 0);
+    if (!queue_.Push(std::move(message), 0)) return false;
+
+    Sha256Hasher hasher;
+    while (true) {
+      gantry::v1::UploadArtifactRequest data;
+      std::string* buf = data.mutable_data();
+      // Reads straight into the message: no copy (nor zero fill) before
+      // serialization.
+      absl::strings_internal::STLStringResizeUninitialized(buf, kArtifactChunkBytes);
+      size_t got = 0;
+      while (got < buf->size()) {
+        ssize_t n = ::read(file.fd, buf->data() + got, buf->size() - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return Fail(i, absl::StrCat("reading: ", std::strerror(errno)));
+        if (n == 0) break;
+        got += static_cast<size_t>(n);
+      }
+      if (got == 0) break;
+      buf->resize(got);
+      hasher.Update(*buf);
+      if (!queue_.Push(std::move(data), got)) return false;
+      if (got < kArtifactChunkBytes) break;
+    }
+    SentFile& sent = sent_[i];
+    sent.bytes = static_cast<int64_t>(hasher.bytes());
+    sent.digest = hasher.FinishHex();
+    if (sent.bytes != st.st_size) {
+      // The controller would refuse it too (size differs from the
+      // header); say why here.
+      return Fail(i, absl::StrCat("the file changed while it was uploaded (", st.st_size,
+                                  " bytes, then ", sent.bytes, ")"));
+    }
+    gantry::v1::UploadArtifactRequest trailer;
+    trailer.mutable_trailer()->set_sha256(sent.digest);
+    return queue_.Push(std::move(trailer), 0);
+  }
+
+  const std::vector<ArtifactItem>& items_;
+  const gantry::v1::AgentAuth auth_;
+  TransferQueue<gantry::v1::UploadArtifactRequest>& queue_;
+  std::vector<SentFile> sent_;
+  std::string error_;
+  size_t failed_index_ = 0;
+};
+
+// The files of a DownloadArtifact call into `writer`: this thread receives,
+// another one checks and writes, so the two overlap. The first failure
+// cancels the call. *status is how the call ended.
 absl::Status ReceiveFiles(gantry::v1::AgentService::StubInterface& stub,
                           const gantry::v1::DownloadArtifactRequest& request,
-                          TransferInterrupter* interrupter, const std::string& locator,
+                          const TransferContext& context, const std::string& locator,
                           FetchWriter& writer, grpc::Status* status) {
   grpc::ClientContext call;
+  SetDeadline(context, call);
+  ArmedCall armed(context.interrupter, &call);
+  TransferQueue<gantry::v1::ArtifactStreamChunk> queue(kQueueBytes);
   absl::Status failed;
-  ArmedCall armed(interrupter, &call);
+  std::thread writing([&] {
+    gantry::v1::ArtifactStreamChunk chunk;
+    while (queue.Pop(&chunk)) {
+      switch (chunk.kind_case()) {
+        case gantry::v1::ArtifactStreamChunk::kFile:
+          failed = writer.BeginFile(chunk.file());
+          break;
+        case gantry::v1::ArtifactStreamChunk::kData:
+          failed = writer.Append(chunk.data());
+          break;
+        default:
+          failed = absl::DataLossError(absl::StrCat("empty message in the stream from ", locator));
+      }
+      if (!failed.ok()) {
+        queue.Abort();
+        call.TryCancel();
+        return;
+      }
+    }
+  });
   auto reader = stub.DownloadArtifact(&call, request);
   gantry::v1::ArtifactStreamChunk chunk;
+  bool pushing = true;
   while (reader->Read(&chunk)) {
-    if (!failed.ok()) continue;  // draining after TryCancel
-    switch (chunk.kind_case()) {
-      case gantry::v1::ArtifactStreamChunk::kFile:
-        failed = writer.BeginFile(chunk.file());
-        break;
-      case gantry::v1::ArtifactStreamChunk::kData:
-        failed = writer.Append(chunk.data());
-        break;
-      default:
-        failed = absl::DataLossError(absl::StrCat("empty message in the stream from ", locator));
-    }
-    if (!failed.ok()) call.TryCancel();
+    if (!pushing) continue;  // draining after TryCancel
+    const size_t bytes = chunk.data().size();
+    pushing = queue.Push(std::move(chunk), bytes);
+    chunk.Clear();
+    Progress(context);
   }
+  queue.Close();
+  writing.join();
   *status = reader->Finish();
   return failed;
 }
@@ -137,7 +226,14 @@ std::string ResolvedLocator(const gantry::v1::FetchTask& task) {
 
 ArtifactClient::ArtifactClient(std::shared_ptr<gantry::v1::AgentService::StubInterface> stub,
                                std::string agent_id, std::string token)
-    : stub_(std::move(stub)), agent_id_(std::move(agent_id)), token_(std::move(token)) {}
+    : ArtifactClient([stub] { return stub; }, std::move(agent_id), std::move(token)) {}
+
+ArtifactClient::ArtifactClient(StubSource stubs, std::string agent_id, std::string token,
+                               TransferRetryOptions retry)
+    : stubs_(std::move(stubs)),
+      agent_id_(std::move(agent_id)),
+      token_(std::move(token)),
+      retry_(retry) {}
 
 void ArtifactClient::FillAuth(gantry::v1::AgentAuth* auth, int64_t attempt_id) const {
   auth->set_agent_id(agent_id_);
@@ -147,53 +243,108 @@ void ArtifactClient::FillAuth(gantry::v1::AgentAuth* auth, int64_t attempt_id) c
 
 absl::StatusOr<UploadedArtifact> ArtifactClient::Upload(const ArtifactItem& item,
                                                         const TransferContext& context) {
-  const std::string& path = item.artifact_path;
-  auto failed = [&](absl::StatusCode code, const std::string& why) {
-    return absl::Status(
-        code, absl::StrCat("uploading ", item.local_path, " as ", path, " failed: ", why));
-  };
-  FdCloser file{::open(item.local_path.c_str(), O_RDONLY | O_CLOEXEC)};
-  struct stat st;
-  if (file.fd < 0 || ::fstat(file.fd, &st) != 0) {
-    return failed(absl::StatusCode::kFailedPrecondition, std::strerror(errno));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    return failed(absl::StatusCode::kFailedPrecondition, "not a regular file");
-  }
+  auto all = UploadAll({item}, context);
+  if (!all.ok()) return all.status();
+  return all->front();
+}
 
+absl::StatusOr<std::vector<UploadedArtifact>> ArtifactClient::UploadAll(
+    const std::vector<ArtifactItem>& items, const TransferContext& context) {
+  std::vector<UploadedArtifact> out;
+  size_t next = 0;
+  while (next < items.size()) {
+    // The next stream: small files together, a big one alone.
+    std::vector<ArtifactItem> batch;
+    int64_t bytes = 0;
+    while (next < items.size() && batch.size() < kUploadBatchFiles && bytes < kUploadBatchBytes) {
+      struct stat st;
+      if (::stat(items[next].local_path.c_str(), &st) == 0) bytes += st.st_size;
+      batch.push_back(items[next++]);
+    }
+    std::vector<UploadedArtifact> stored;
+    absl::Status status =
+        RetryTransfer(absl::StrCat("uploading ", batch.size(), " artifact file(s)"), context,
+                      retry_, [&](int) -> absl::Status {
+                        auto sent = SendBatch(batch, context);
+                        if (!sent.ok()) return sent.status();
+                        stored = std::move(*sent);
+                        return absl::OkStatus();
+                      });
+    if (!status.ok()) return status;
+    for (UploadedArtifact& u : stored) out.push_back(std::move(u));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<UploadedArtifact>> ArtifactClient::SendBatch(
+    const std::vector<ArtifactItem>& items, const TransferContext& context) {
+  auto failed = [&](size_t i, absl::StatusCode code, const std::string& why) {
+    std::string what = absl::StrCat(items[i].local_path, " as ", items[i].artifact_path);
+    if (items.size() > 1 && i == 0) absl::StrAppend(&what, " and ", items.size() - 1, " more");
+    return absl::Status(code, absl::StrCat("uploading ", what, " failed: ", why));
+  };
+  ++upload_calls_;
+  std::shared_ptr<gantry::v1::AgentService::StubInterface> stub = stubs_();
   grpc::ClientContext call;
+  SetDeadline(context, call);
   gantry::v1::UploadArtifactResponse response;
   ArmedCall armed(context.interrupter, &call);
   std::unique_ptr<grpc::ClientWriterInterface<gantry::v1::UploadArtifactRequest>> writer =
-      stub_->UploadArtifact(&call, &response);
+      stub->UploadArtifact(&call, &response);
 
+  gantry::v1::AgentAuth auth;
+  FillAuth(&auth, context.attempt_id);
+  TransferQueue<gantry::v1::UploadArtifactRequest> queue(kQueueBytes);
+  BatchReader reader(items, auth, queue);
+  std::thread reading([&] { reader.Run(); });
+  bool stream_ok = true;
   gantry::v1::UploadArtifactRequest message;
-  auto* header = message.mutable_header();
-  FillAuth(header->mutable_auth(), context.attempt_id);
-  header->set_path(path);
-  header->set_size(st.st_size);
-  header->set_kind(item.kind);
-  header->set_executable((st.st_mode & S_IXUSR) != 0);
-
-  SentFile sent = SendFile(*writer, std::move(message), file.fd, st.st_size);
-  if (!sent.local_error.empty()) call.TryCancel();
+  while (queue.Pop(&message)) {
+    stream_ok = writer->Write(message);
+    if (!stream_ok) break;
+    if (message.has_data()) Progress(context);
+  }
+  queue.Abort();  // a reader blocked on a full queue stops
+  reading.join();
+  const bool local_failure = !reader.error().empty();
+  if (local_failure) {
+    call.TryCancel();
+  } else if (stream_ok) {
+    writer->WritesDone();
+  }
   grpc::Status status = writer->Finish();
-  if (!sent.local_error.empty()) {
-    return failed(absl::StatusCode::kFailedPrecondition, sent.local_error);
+  if (local_failure) {
+    return failed(reader.failed_index(), absl::StatusCode::kFailedPrecondition, reader.error());
   }
-  if (Interrupted(context)) {
-    return failed(absl::StatusCode::kCancelled, "interrupted");
-  }
+  if (Interrupted(context)) return failed(0, absl::StatusCode::kCancelled, "interrupted");
   if (!status.ok()) {
-    return failed(FromGrpcStatus(status).code(), absl::StrCat("controller: ", Describe(status)));
+    return failed(0, FromGrpcStatus(status).code(), absl::StrCat("controller: ", Describe(status)));
   }
-  if (response.sha256() != sent.digest || response.size() != sent.bytes) {
-    return failed(
-        absl::StatusCode::kDataLoss,
-        absl::StrCat("the controller stored ", response.size(), " bytes with sha256 ",
-                     response.sha256(), "; sent ", sent.bytes, " bytes with sha256 ", sent.digest));
+  // An older controller answers a one-file stream with its top fields only.
+  if (response.files_size() == 0 && items.size() == 1) {
+    auto* f = response.add_files();
+    f->set_path(response.path());
+    f->set_size(response.size());
+    f->set_sha256(response.sha256());
   }
-  return UploadedArtifact{response.path(), response.size(), response.sha256()};
+  if (response.files_size() != static_cast<int>(items.size())) {
+    return failed(0, absl::StatusCode::kDataLoss,
+                  absl::StrCat("the controller stored ", response.files_size(), " of ",
+                               items.size(), " file(s)"));
+  }
+  std::vector<UploadedArtifact> out;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const auto& f = response.files(static_cast<int>(i));
+    const SentFile& sent = reader.sent()[i];
+    if (f.sha256() != sent.digest || f.size() != sent.bytes) {
+      return failed(
+          i, absl::StatusCode::kDataLoss,
+          absl::StrCat("the controller stored ", f.size(), " bytes with sha256 ", f.sha256(),
+                       "; sent ", sent.bytes, " bytes with sha256 ", sent.digest));
+    }
+    out.push_back(UploadedArtifact{f.path(), f.size(), f.sha256()});
+  }
+  return out;
 }
 
 absl::Status ArtifactClient::Fetch(const gantry::v1::FetchTask& task, int task_index,
@@ -219,29 +370,41 @@ absl::Status ArtifactClient::Fetch(const gantry::v1::FetchTask& task, int task_i
   gantry::v1::DownloadArtifactRequest request;
   FillAuth(request.mutable_auth(), context.attempt_id);
   request.set_task_index(task_index);
-  FetchWriter writer(*root, *dest, locator);
-  grpc::Status status;
-  absl::Status failed =
-      ReceiveFiles(*stub_, request, context.interrupter, locator, writer, &status);
-  if (!failed.ok()) return failed;
-  if (Interrupted(context)) {
-    return absl::CancelledError(
-        absl::StrCat("fetching '", task.source(), "' from ", locator, " was interrupted"));
-  }
-  if (!status.ok()) {
-    return absl::Status(FromGrpcStatus(status).code(),
-                        absl::StrCat("fetching '", task.source(), "' from ", locator,
-                                     " failed: ", Describe(status)));
-  }
-  if (absl::Status s = writer.Finish(); !s.ok()) return s;
-  if (writer.files() == 0 && task.is_file()) {
+  int files = 0;
+  int64_t bytes = 0;
+  absl::Status status = RetryTransfer(
+      absl::StrCat("fetching '", task.source(), "' from ", locator), context, retry_,
+      [&](int) -> absl::Status {
+        // Files that verified in a failed attempt stay; the next one
+        // writes them again.
+        FetchWriter writer(*root, *dest, locator);
+        grpc::Status call_status;
+        absl::Status failed =
+            ReceiveFiles(*stubs_(), request, context, locator, writer, &call_status);
+        if (!failed.ok()) return failed;
+        if (Interrupted(context)) {
+          return absl::CancelledError(
+              absl::StrCat("fetching '", task.source(), "' from ", locator, " was interrupted"));
+        }
+        if (!call_status.ok()) {
+          return absl::Status(FromGrpcStatus(call_status).code(),
+                              absl::StrCat("fetching '", task.source(), "' from ", locator,
+                                           " failed: ", Describe(call_status)));
+        }
+        if (absl::Status s = writer.Finish(); !s.ok()) return s;
+        files = writer.files();
+        bytes = writer.bytes();
+        return absl::OkStatus();
+      });
+  if (!status.ok()) return status;
+  if (files == 0 && task.is_file()) {
     return absl::DataLossError(
         absl::StrCat("fetching '", task.source(), "' from ", locator, " returned no file"));
   }
   if (context.console) {
     context.console(absl::StrCat("[gantry] fetched '", task.source(), "' from ", locator, " into ",
-                                 dest->empty() ? "." : *dest, ": ", writer.files(), " file(s), ",
-                                 writer.bytes(), " bytes\n"));
+                                 dest->empty() ? "." : *dest, ": ", files, " file(s), ", bytes,
+                                 " bytes\n"));
   }
   return absl::OkStatus();
 }

@@ -1,44 +1,76 @@
 // FetchHandler and ArtifactUploader over AgentService's UploadArtifact and
-// DownloadArtifact, with the sync gRPC API: one 64 KiB chunk in flight at a
-// time (ClientWriter/ClientReader apply HTTP/2 flow control), so memory stays
-// flat whatever the file size. Every call carries AgentAuth (agent id, token,
-// attempt id); the controller accepts it only for a running attempt held by
-// this agent, which is why uploads happen before JobCompleted.
+// DownloadArtifact, with the sync gRPC API. Every call carries AgentAuth
+// (agent id, token, attempt id); the controller accepts it only for a
+// running attempt held by this agent, which is why uploads happen before
+// JobCompleted.
 //
-// Upload, per file: header {auth, path, size, kind, executable}, data
-// chunks, trailer {sha256}; the controller's answer must echo the same size
-// and digest. Fetch: the controller resolves the task by (attempt, task
-// index) and streams ArtifactFile headers each followed by their data;
-// FetchWriter checks and places them.
+// Upload: files go in streams of up to kUploadBatchFiles files or about
+// kUploadBatchBytes (a bigger file alone), each file a header {auth, path,
+// size, kind, executable}, 1 MiB data messages and a trailer {sha256}; the
+// controller's answer lists each stored file, whose size and digest must be
+// what was sent. A reader thread reads and hashes the next messages while
+// the calling thread sends, through a queue of a few MiB, so memory stays
+// flat whatever the file size.
+//
+// Fetch: the controller resolves the task by (attempt, task index) and
+// streams ArtifactFile headers each followed by their data; a writer thread
+// hands them to FetchWriter (artifact_fetch_writer.h), which checks and
+// places them, while the calling thread receives the next ones.
+//
+// Both retry a call that fails because the controller is out of reach
+// (artifact_retry.h), on the stub the StubSource gives at that moment (the
+// session's current channel). An upload stream that failed is sent again
+// whole; the streams acknowledged before it are not. A fetch starts over.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "agent/artifact_handlers.h"
+#include "agent/artifact_retry.h"
 #include "gantry/v1/agent.grpc.pb.h"
 
 namespace gantry::agent {
 
-// Bytes per data message.
-inline constexpr size_t kArtifactChunkBytes = 64 * 1024;
+// Bytes per data message, both ways.
+inline constexpr size_t kArtifactChunkBytes = 1 << 20;
+// How many files, and about how many bytes, one upload stream carries.
+inline constexpr size_t kUploadBatchFiles = 256;
+inline constexpr int64_t kUploadBatchBytes = 16 << 20;
+
+using StubSource = std::function<std::shared_ptr<gantry::v1::AgentService::StubInterface>()>;
 
 class ArtifactClient : public FetchHandler, public ArtifactUploader {
  public:
   ArtifactClient(std::shared_ptr<gantry::v1::AgentService::StubInterface> stub,
                  std::string agent_id, std::string token);
+  // `stubs` is asked for a stub before every call (and every retry).
+  ArtifactClient(StubSource stubs, std::string agent_id, std::string token,
+                 TransferRetryOptions retry = {});
 
   absl::Status Fetch(const gantry::v1::FetchTask& task, int task_index,
                      const TransferContext& context) override;
-  absl::StatusOr<UploadedArtifact> Upload(
-      const ArtifactItem& item, const TransferContext& context) override;
+  absl::StatusOr<UploadedArtifact> Upload(const ArtifactItem& item,
+                                          const TransferContext& context) override;
+  absl::StatusOr<std::vector<UploadedArtifact>> UploadAll(const std::vector<ArtifactItem>& items,
+                                                          const TransferContext& context) override;
+
+  // Upload calls made so far (tests, the bench).
+  int64_t upload_calls() const { return upload_calls_; }
 
  private:
   void FillAuth(gantry::v1::AgentAuth* auth, int64_t attempt_id) const;
+  // One UploadArtifact call for `items`.
+  absl::StatusOr<std::vector<UploadedArtifact>> SendBatch(const std::vector<ArtifactItem>& items,
+                                                          const TransferContext& context);
 
-  std::shared_ptr<gantry::v1::AgentService::StubInterface> stub_;
+  StubSource stubs_;
   const std::string agent_id_;
   const std::string token_;
+  const TransferRetryOptions retry_;
+  int64_t upload_calls_ = 0;
 };
 
 // "pipeline/counter/stage/stage_counter/job" of a resolved fetch task.

@@ -94,65 +94,90 @@ class FakeArtifactService final : public gantry::v1::AgentService::Service {
     absl::MutexLock lock(&mu_);
     downloads_[task_index] = std::move(script);
   }
+  // The next `n` upload calls fail with `status` before reading anything.
+  void FailNextUploads(int n, grpc::Status status) {
+    absl::MutexLock lock(&mu_);
+    fail_next_ = n;
+    fail_status_ = status;
+  }
   void RejectUpload(const std::string& path, grpc::Status status) {
     absl::MutexLock lock(&mu_);
     rejects_[path] = status;
   }
 
-  grpc::Status UploadArtifact(
-      grpc::ServerContext*,
-      grpc::ServerReader<gantry::v1::UploadArtifactRequest>* reader,
-      gantry::v1::UploadArtifactResponse* response) override {
-    gantry::v1::UploadArtifactRequest m;
-    if (!reader->Read(&m) || !m.has_header()) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no header");
-    }
-    Stored s;
-    s.header = m.header();
-    if (grpc::Status a = CheckAuth(s.header.auth()); !a.ok()) return a;
+  // Files follow one another in a stream (header, data, trailer, ...), as
+  // the controller accepts them.
+  grpc::Status UploadArtifact(grpc::ServerContext*,
+                              grpc::ServerReader<gantry::v1::UploadArtifactRequest>* reader,
+                              gantry::v1::UploadArtifactResponse* response) override {
     {
       absl::MutexLock lock(&mu_);
-      auto it = rejects_.find(s.header.path());
-      if (it != rejects_.end()) return it->second;
-    }
-    Sha256Hasher hasher;
-    std::string trailer;
-    while (reader->Read(&m)) {
-      if (m.has_data()) {
-        hasher.Update(m.data());
-        s.received += static_cast<int64_t>(m.data().size());
-        if (s.header.size() <= kKeepBytes) s.content += m.data();
-      } else if (m.has_trailer()) {
-        trailer = m.trailer().sha256();
+      ++upload_calls_;
+      if (fail_next_ > 0) {
+        --fail_next_;
+        return fail_status_;
       }
     }
-    s.sha256 = hasher.FinishHex();
-    if (s.received != s.header.size() || trailer != s.sha256) {
-      return grpc::Status(grpc::StatusCode::DATA_LOSS, "digest mismatch");
+    gantry::v1::UploadArtifactRequest m;
+    std::vector<Stored> files;
+    std::optional<Stored> current;
+    Sha256Hasher hasher;
+    while (reader->Read(&m)) {
+      if (m.has_header()) {
+        if (current) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no trailer");
+        current.emplace();
+        current->header = m.header();
+        if (grpc::Status a = CheckAuth(current->header.auth()); !a.ok()) return a;
+        absl::MutexLock lock(&mu_);
+        auto it = rejects_.find(current->header.path());
+        if (it != rejects_.end()) return it->second;
+      } else if (m.has_data()) {
+        if (!current) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no header");
+        hasher.Update(m.data());
+        current->received += static_cast<int64_t>(m.data().size());
+        if (current->header.size() <= kKeepBytes) current->content += m.data();
+      } else if (m.has_trailer()) {
+        if (!current) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no header");
+        current->sha256 = hasher.FinishHex();
+        if (current->received != current->header.size() ||
+            m.trailer().sha256() != current->sha256) {
+          return grpc::Status(grpc::StatusCode::DATA_LOSS, "digest mismatch");
+        }
+        files.push_back(std::move(*current));
+        current.reset();
+      }
     }
-    response->set_path(s.header.path());
-    response->set_size(s.received);
-    response->set_sha256(s.sha256);
+    if (current || files.empty()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "upload ended before its trailer");
+    }
     absl::MutexLock lock(&mu_);
-    s.header.mutable_auth()->clear_token();
-    stored_[s.header.path()] = s;
+    for (Stored& f : files) {
+      auto* out = response->add_files();
+      out->set_path(f.header.path());
+      out->set_size(f.received);
+      out->set_sha256(f.sha256);
+      f.header.mutable_auth()->clear_token();
+      stored_[f.header.path()] = f;
+    }
     cv_.SignalAll();
     return grpc::Status::OK;
   }
+  int upload_calls() {
+    absl::MutexLock lock(&mu_);
+    return upload_calls_;
+  }
 
-  grpc::Status DownloadArtifact(
-      grpc::ServerContext* context,
-      const gantry::v1::DownloadArtifactRequest* request,
-      grpc::ServerWriter<ArtifactStreamChunk>* writer) override {
+  grpc::Status DownloadArtifact(grpc::ServerContext* context,
+                                const gantry::v1::DownloadArtifactRequest* request,
+                                grpc::ServerWriter<ArtifactStreamChunk>* writer) override {
     if (grpc::Status a = CheckAuth(request->auth()); !a.ok()) return a;
     DownloadScript script;
     {
       absl::MutexLock lock(&mu_);
       auto it = downloads_.find(request->task_index());
       if (it == downloads_.end()) {
-        return grpc::Status(
-            grpc::StatusCode::NOT_FOUND,
-            absl::StrCat("no fetch task ", request->task_index()));
+        return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                            absl::StrCat("no fetch task ", request->task_index()));
       }
       script = it->second;
       ++downloads_started_;
@@ -164,11 +189,9 @@ class FakeArtifactService final : public gantry::v1::AgentService::Service {
       chunk.Clear();
       *chunk.mutable_file() = f.header;
       if (!writer->Write(chunk)) return grpc::Status::CANCELLED;
-      int64_t size = f.generated >= 0 ? f.generated
-                                      : static_cast<int64_t>(f.content.size());
+      int64_t size = f.generated >= 0 ? f.generated : static_cast<int64_t>(f.content.size());
       for (int64_t off = 0; off < size; off += kArtifactChunkBytes) {
-        size_t n = static_cast<size_t>(
-            std::min<int64_t>(kArtifactChunkBytes, size - off));
+        size_t n = static_cast<size_t>(std::min<int64_t>(kArtifactChunkBytes, size - off));
         if (f.generated >= 0) {
           Generate(off, n, &buf);
         } else {
@@ -202,10 +225,8 @@ class FakeArtifactService final : public gantry::v1::AgentService::Service {
 
  private:
   grpc::Status CheckAuth(const gantry::v1::AgentAuth& auth) {
-    if (auth.agent_id() != kAgent || auth.token() != kToken ||
-        auth.attempt_id() != kAttempt) {
-      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                          "not your attempt");
+    if (auth.agent_id() != kAgent || auth.token() != kToken || auth.attempt_id() != kAttempt) {
+      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "not your attempt");
     }
     return grpc::Status::OK;
   }
@@ -216,6 +237,9 @@ class FakeArtifactService final : public gantry::v1::AgentService::Service {
   std::map<std::string, grpc::Status> rejects_;
   std::map<std::string, Stored> stored_;
   int downloads_started_ = 0;
+  int upload_calls_ = 0;
+  int fail_next_ = 0;
+  grpc::Status fail_status_;
 };
 
 // Records what the runner reports; at completion, also what the fake had
@@ -297,22 +321,20 @@ class ArtifactClientTest : public ::testing::Test {
 
     grpc::ServerBuilder builder;
     int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                             &port);
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
     builder.RegisterService(&fake_);
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
-    auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
-                                       grpc::InsecureChannelCredentials());
-    client_ = std::make_shared<ArtifactClient>(
-        gantry::v1::AgentService::NewStub(channel), kAgent, kToken);
+    auto channel =
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
+    client_ = std::make_shared<ArtifactClient>(gantry::v1::AgentService::NewStub(channel), kAgent,
+                                               kToken);
 
     options_.work_dir = work_dir_;
     options_.controller_url = "controller.test:8155";
     options_.kill_grace = absl::Seconds(5);
     options_.output_linger = absl::Milliseconds(100);
-    options_.base_environment =
-        std::vector<std::string>{"PATH=/usr/local/bin:/usr/bin:/bin"};
+    options_.base_environment = std::vector<std::string>{"PATH=/usr/local/bin:/usr/bin:/bin"};
     options_.fetch_handler = client_;
     options_.artifact_uploader = client_;
     assign_.set_attempt_id(kAttempt);
@@ -337,16 +359,15 @@ class ArtifactClientTest : public ::testing::Test {
     exec->add_arguments(script);
   }
   void AddArtifact(const std::string& source, const std::string& dest,
-                   const std::string& run_if = "",
-                   const std::string& kind = "") {
+                   const std::string& run_if = "", const std::string& kind = "") {
     auto* a = assign_.add_artifacts();
     a->set_source(source);
     a->set_destination(dest);
     a->set_run_if(run_if);
     a->set_kind(kind);
   }
-  gantry::v1::FetchTask* AddFetch(const std::string& source,
-                                  const std::string& dest, bool is_file) {
+  gantry::v1::FetchTask* AddFetch(const std::string& source, const std::string& dest,
+                                  bool is_file) {
     auto* f = assign_.add_tasks()->mutable_fetch();
     f->set_pipeline("up");
     f->set_pipeline_counter(3);
@@ -421,9 +442,8 @@ TEST_F(ArtifactClientTest, UploadsFileDirectoryAndGlob) {
   AddArtifact("target/lib/*.so", "native", "", "test");
   JobReport r = Run();
   ASSERT_EQ(r.result, JobResult::kPassed) << r.reason << sink_.console();
-  EXPECT_THAT(StoredPaths(),
-              ElementsAre("native/x.so", "native/y.so", "pkg/app.jar",
-                          "site/css/a.css", "site/index.html"));
+  EXPECT_THAT(StoredPaths(), ElementsAre("native/x.so", "native/y.so", "pkg/app.jar",
+                                         "site/css/a.css", "site/index.html"));
   auto stored = fake_.stored();
   EXPECT_EQ(sink_.stored_at_completion(), stored.size());
   const Stored& jar = stored["pkg/app.jar"];
@@ -437,9 +457,8 @@ TEST_F(ArtifactClientTest, UploadsFileDirectoryAndGlob) {
   EXPECT_FALSE(stored["site/css/a.css"].header.executable());
   EXPECT_EQ(stored["native/y.so"].content, "22");
   EXPECT_EQ(stored["native/y.so"].header.kind(), "test");
-  EXPECT_THAT(sink_.console(),
-              HasSubstr("[gantry] uploaded artifact 'target/site' -> .: 2 "
-                        "file(s), 9 bytes\n"));
+  EXPECT_THAT(sink_.console(), HasSubstr("[gantry] uploaded artifact 'target/site' -> .: 2 "
+                                         "file(s), 9 bytes\n"));
 }
 
 // run_if decides per spec against the job's result: a passing job uploads
@@ -453,9 +472,8 @@ TEST_F(ArtifactClientTest, RunIfRespected) {
   JobReport r = Run();
   ASSERT_EQ(r.result, JobResult::kPassed) << r.reason;
   EXPECT_THAT(StoredPaths(), ElementsAre("a.txt", "p.txt"));
-  EXPECT_THAT(sink_.console(),
-              HasSubstr("[gantry] artifact 'f.txt' -> . not uploaded (run_if "
-                        "failed, job passed)\n"));
+  EXPECT_THAT(sink_.console(), HasSubstr("[gantry] artifact 'f.txt' -> . not uploaded (run_if "
+                                         "failed, job passed)\n"));
 }
 
 TEST_F(ArtifactClientTest, RunIfFailedUploadsOnFailure) {
@@ -479,15 +497,12 @@ TEST_F(ArtifactClientTest, UploadFailureFailsJob) {
   EXPECT_EQ(r.reason,
             "artifact upload failed: artifact source 'nope/*.jar' matched "
             "nothing");
-  EXPECT_THAT(sink_.console(),
-              HasSubstr("[gantry] artifact source 'nope/*.jar' matched "
-                        "nothing\n"));
+  EXPECT_THAT(sink_.console(), HasSubstr("[gantry] artifact source 'nope/*.jar' matched "
+                                         "nothing\n"));
 }
 
 TEST_F(ArtifactClientTest, ControllerRefusalFailsJob) {
-  fake_.RejectUpload(
-      "out/x.txt",
-      grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "disk full"));
+  fake_.RejectUpload("out/x.txt", grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "disk full"));
   AddSh("printf x > x.txt");
   AddArtifact("x.txt", "out");
   JobReport r = Run();
@@ -523,10 +538,9 @@ TEST_F(ArtifactClientTest, FetchesFileAndDirectory) {
   JobReport r = Run();
   ASSERT_EQ(r.result, JobResult::kPassed) << r.reason << sink_.console();
   EXPECT_THAT(sink_.console(), HasSubstr("tarballbee"));
-  EXPECT_THAT(sink_.console(),
-              HasSubstr("[gantry] fetched 'out/app.tar' from up/build/compile "
-                        "(up/3/build/1/compile) into deps: 1 file(s), 7 "
-                        "bytes\n"));
+  EXPECT_THAT(sink_.console(), HasSubstr("[gantry] fetched 'out/app.tar' from up/build/compile "
+                                         "(up/3/build/1/compile) into deps: 1 file(s), 7 "
+                                         "bytes\n"));
   EXPECT_EQ(*ReadFile(JobDir() + "/out/c.txt"), "");
 }
 
@@ -561,11 +575,10 @@ TEST_F(ArtifactClientTest, ControllerErrorFailsFetch) {
   fake_.SetDownload(0, script);
   JobReport r = Run();
   EXPECT_EQ(r.result, JobResult::kFailed);
-  EXPECT_THAT(sink_.console(),
-              HasSubstr("[gantry] fetching 'out/app.tar' from "
-                        "up/build/compile (up/3/build/1/compile) failed: "
-                        "NOT_FOUND: up/3/build/1/compile has no artifact "
-                        "out/app.tar\n"));
+  EXPECT_THAT(sink_.console(), HasSubstr("[gantry] fetching 'out/app.tar' from "
+                                         "up/build/compile (up/3/build/1/compile) failed: "
+                                         "NOT_FOUND: up/3/build/1/compile has no artifact "
+                                         "out/app.tar\n"));
 }
 
 // Header paths with ".." or absolute, a ".." destination, and a destination
@@ -584,9 +597,8 @@ TEST_F(ArtifactClientTest, FetchTraversalRefused) {
     JobReport r = sink.WaitDone();
     runner.Join();
     EXPECT_EQ(r.result, JobResult::kFailed);
-    EXPECT_THAT(sink.console(),
-                HasSubstr(absl::StrCat("[gantry] refusing file '", bad,
-                                       "' fetched from up/build/compile")));
+    EXPECT_THAT(sink.console(), HasSubstr(absl::StrCat("[gantry] refusing file '", bad,
+                                                       "' fetched from up/build/compile")));
   }
   {
     assign_.clear_tasks();
@@ -601,9 +613,7 @@ TEST_F(ArtifactClientTest, FetchTraversalRefused) {
   }
   {
     ASSERT_TRUE(MakeDirs(JobDir()).ok());
-    ASSERT_EQ(
-        ::symlink((top_ + "/outside").c_str(), (JobDir() + "/escape").c_str()),
-        0);
+    ASSERT_EQ(::symlink((top_ + "/outside").c_str(), (JobDir() + "/escape").c_str()), 0);
     assign_.clear_tasks();
     AddFetch("x", "escape/deeper", true);
     DownloadScript script;
@@ -708,6 +718,82 @@ TEST_F(ArtifactClientTest, LargeFilesKeepMemoryFlat) {
   ASSERT_EQ(::stat((JobDir() + "/fetched/big.bin").c_str(), &st), 0);
   EXPECT_EQ(st.st_size, kSize);
   RecordProperty("peak_rss_growth_bytes", std::to_string(growth));
+}
+
+// 600 small files go in a few calls, not one each, and all arrive.
+TEST_F(ArtifactClientTest, ManySmallFilesShareCalls) {
+  AddSh("mkdir -p many && i=0; while [ $i -lt 600 ]; do echo f$i > many/f$i.txt; i=$((i+1)); done");
+  AddArtifact("many", "");
+  JobReport r = Run();
+  ASSERT_EQ(r.result, JobResult::kPassed) << r.reason << sink_.console();
+  auto stored = fake_.stored();
+  ASSERT_EQ(stored.size(), 600u);
+  EXPECT_EQ(stored["many/f599.txt"].content, "f599\n");
+  EXPECT_LE(fake_.upload_calls(), 3);
+  EXPECT_THAT(sink_.console(), HasSubstr("600 file(s)"));
+}
+
+// A controller out of reach (UNAVAILABLE) is retried with a console line;
+// the job passes once it answers again.
+TEST_F(ArtifactClientTest, UploadRetriesWhileControllerUnavailable) {
+  fake_.FailNextUploads(2, grpc::Status(grpc::StatusCode::UNAVAILABLE, "restarting"));
+  AddSh("printf hello > h.txt");
+  AddArtifact("h.txt", "");
+  JobReport r = Run();
+  ASSERT_EQ(r.result, JobResult::kPassed) << r.reason << sink_.console();
+  EXPECT_EQ(fake_.stored()["h.txt"].content, "hello");
+  EXPECT_EQ(fake_.upload_calls(), 3);
+  EXPECT_THAT(sink_.console(), HasSubstr("h.txt failed: controller: UNAVAILABLE: restarting; the "
+                                         "controller is out of reach, trying again in "));
+  EXPECT_THAT(sink_.console(), HasSubstr("(attempt 3)"));
+}
+
+// Other failures are not retried.
+TEST_F(ArtifactClientTest, UploadRefusalIsNotRetried) {
+  fake_.FailNextUploads(1, grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "no"));
+  AddSh("printf x > x.txt");
+  AddArtifact("x.txt", "");
+  JobReport r = Run();
+  EXPECT_EQ(r.result, JobResult::kFailed);
+  EXPECT_EQ(fake_.upload_calls(), 1);
+}
+
+// The job's max_duration ends a fetch that the controller holds up: the
+// job is cancelled with that reason, promptly.
+TEST_F(ArtifactClientTest, MaxDurationEndsBlockedFetch) {
+  assign_.set_max_duration_seconds(1);
+  AddFetch("big", "", true);
+  DownloadScript script;
+  ServedFile f;
+  f.header.set_path("big");
+  f.header.set_size(4 * kArtifactChunkBytes);
+  f.header.set_sha256(GeneratedSha256(4 * kArtifactChunkBytes));
+  f.generated = 4 * kArtifactChunkBytes;
+  script.files = {f};
+  script.hang_after_first_chunk = true;
+  fake_.SetDownload(0, script);
+  JobReport r = Run();
+  EXPECT_EQ(r.result, JobResult::kCancelled);
+  EXPECT_EQ(r.reason, "ran longer than max_duration 1s");
+  EXPECT_THAT(Listing(JobDir()), IsEmpty());
+}
+
+// The job's timeout (no progress for timeout_seconds) ends a stalled fetch.
+TEST_F(ArtifactClientTest, TimeoutEndsStalledFetch) {
+  assign_.set_timeout_seconds(1);
+  AddFetch("big", "", true);
+  DownloadScript script;
+  ServedFile f;
+  f.header.set_path("big");
+  f.header.set_size(4 * kArtifactChunkBytes);
+  f.header.set_sha256(GeneratedSha256(4 * kArtifactChunkBytes));
+  f.generated = 4 * kArtifactChunkBytes;
+  script.files = {f};
+  script.hang_after_first_chunk = true;
+  fake_.SetDownload(0, script);
+  JobReport r = Run();
+  EXPECT_EQ(r.result, JobResult::kCancelled);
+  EXPECT_EQ(r.reason, "no artifact transfer progress for 1s");
 }
 
 }  // namespace

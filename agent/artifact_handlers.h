@@ -8,11 +8,13 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "gantry/v1/agent.pb.h"
 
 namespace gantry::agent {
@@ -63,6 +65,13 @@ struct TransferContext {
   std::function<void(std::string_view)> console;
   // Never null while a transfer runs.
   TransferInterrupter* interrupter = nullptr;
+  // The job's max_duration ends here: no call or retry lasts past it (the
+  // runner interrupts the transfer then; calls carry it as a backstop).
+  absl::Time deadline = absl::InfiniteFuture();
+  // Called whenever bytes moved (any thread of the handler; must be cheap):
+  // the runner's stall timeout (the job's `timeout`) counts from the last
+  // call.
+  std::function<void()> on_progress;
 };
 
 class FetchHandler {
@@ -98,6 +107,21 @@ class ArtifactUploader {
   // Uploads one file. The status message names the file.
   virtual absl::StatusOr<UploadedArtifact> Upload(
       const ArtifactItem& item, const TransferContext& context) = 0;
+  // Uploads several files, in order; the first error stops it. By default
+  // one Upload each; ArtifactClient sends many small files per call.
+  virtual absl::StatusOr<std::vector<UploadedArtifact>> UploadAll(
+      const std::vector<ArtifactItem>& items, const TransferContext& context) {
+    std::vector<UploadedArtifact> out;
+    for (const ArtifactItem& item : items) {
+      if (context.interrupter != nullptr && context.interrupter->interrupted()) {
+        return absl::CancelledError("artifact upload interrupted");
+      }
+      auto uploaded = Upload(item, context);
+      if (!uploaded.ok()) return uploaded.status();
+      out.push_back(std::move(*uploaded));
+    }
+    return out;
+  }
 };
 
 }  // namespace gantry::agent

@@ -37,16 +37,13 @@ absl::Status UploadJobArtifacts(
     }
     auto items = ExpandArtifactSpec(*root, spec);
     if (!items.ok()) return items.status();
-    int64_t bytes = 0;
-    for (const ArtifactItem& item : *items) {
-      if (context.interrupter != nullptr &&
-          context.interrupter->interrupted()) {
-        return absl::CancelledError("artifact upload interrupted");
-      }
-      auto uploaded = uploader.Upload(item, context);
-      if (!uploaded.ok()) return uploaded.status();
-      bytes += uploaded->size;
+    if (context.interrupter != nullptr && context.interrupter->interrupted()) {
+      return absl::CancelledError("artifact upload interrupted");
     }
+    auto uploaded = uploader.UploadAll(*items, context);
+    if (!uploaded.ok()) return uploaded.status();
+    int64_t bytes = 0;
+    for (const UploadedArtifact& u : *uploaded) bytes += u.size;
     say(absl::StrCat("uploaded artifact ", Describe(spec), ": ", items->size(),
                      " file(s), ", bytes, " bytes"));
   }

@@ -12,6 +12,7 @@
 #include "agent/artifact_upload.h"
 #include "agent/paths.h"
 #include "agent/task_process.h"
+#include "agent/transfer_watchdog.h"
 #include "common/files.h"
 
 namespace gantry::agent {
@@ -255,13 +256,38 @@ void JobRunner::SetTransfer(TransferInterrupter* transfer, bool on_cancel) {
   }
 }
 
-TransferContext JobRunner::MakeTransferContext(TransferInterrupter* interrupter) {
+TransferContext JobRunner::MakeTransferContext(TransferInterrupter* interrupter,
+                                               TransferWatchdog* watchdog) {
   TransferContext context;
   context.attempt_id = assign_.attempt_id();
   context.job_dir = job_dir_;
   context.console = [this](std::string_view text) { Print(text); };
   context.interrupter = interrupter;
+  if (watchdog != nullptr) {
+    context.deadline = TransferDeadline();
+    context.on_progress = [watchdog] { watchdog->Progress(); };
+  }
   return context;
+}
+
+absl::Time JobRunner::TransferDeadline() const {
+  if (assign_.max_duration_seconds() <= 0) return absl::InfiniteFuture();
+  // job_started_ is on the steady clock: carry the time left over.
+  const auto left =
+      job_started_ + std::chrono::seconds(assign_.max_duration_seconds()) - Clock::now();
+  return absl::Now() + absl::FromChrono(std::chrono::duration_cast<std::chrono::nanoseconds>(left));
+}
+
+std::unique_ptr<TransferWatchdog> JobRunner::WatchTransfer() {
+  const int64_t max = assign_.max_duration_seconds();
+  const int64_t timeout = assign_.timeout_seconds();
+  return std::make_unique<TransferWatchdog>(
+      TransferDeadline(),
+      absl::StrCat("ran longer than max_duration ", absl::FormatDuration(absl::Seconds(max))),
+      timeout > 0 ? absl::Seconds(timeout) : absl::ZeroDuration(),
+      absl::StrCat("no artifact transfer progress for ",
+                   absl::FormatDuration(absl::Seconds(timeout))),
+      [this](const std::string& reason) { RequestStop(Stop::kCancel, reason); });
 }
 
 JobRunner::TaskRun JobRunner::RunFetch(int index, const gantry::v1::FetchTask& fetch,
@@ -270,7 +296,11 @@ JobRunner::TaskRun JobRunner::RunFetch(int index, const gantry::v1::FetchTask& f
   FetchHandler* handler = options_.fetch_handler ? options_.fetch_handler.get() : &unsupported;
   TransferInterrupter interrupter;
   SetTransfer(&interrupter, on_cancel);
-  absl::Status status = handler->Fetch(fetch, index, MakeTransferContext(&interrupter));
+  // An on_cancel fetch is only stopped by Abort, as an on_cancel exec task.
+  std::unique_ptr<TransferWatchdog> watchdog = on_cancel ? nullptr : WatchTransfer();
+  absl::Status status =
+      handler->Fetch(fetch, index, MakeTransferContext(&interrupter, watchdog.get()));
+  watchdog.reset();
   SetTransfer(nullptr, false);
   const std::string label = absl::StrCat("task ", index + 1);
   if (interrupter.interrupted()) {
@@ -295,9 +325,12 @@ JobReport JobRunner::UploadArtifacts(JobReport report) {
       options_.artifact_uploader ? options_.artifact_uploader.get() : &unsupported;
   TransferInterrupter interrupter;
   SetTransfer(&interrupter, /*on_cancel=*/false);
-  absl::Status status = UploadJobArtifacts(assign_.artifacts(), report.result == JobResult::kPassed,
-                                           *uploader, MakeTransferContext(&interrupter),
-                                           [this](const std::string& line) { Say(line); });
+  std::unique_ptr<TransferWatchdog> watchdog = WatchTransfer();
+  absl::Status status =
+      UploadJobArtifacts(assign_.artifacts(), report.result == JobResult::kPassed, *uploader,
+                         MakeTransferContext(&interrupter, watchdog.get()),
+                         [this](const std::string& line) { Say(line); });
+  watchdog.reset();
   SetTransfer(nullptr, false);
   if (interrupter.interrupted()) {
     Say(absl::StrCat("artifact upload cancelled (", StopReason(), ")"));

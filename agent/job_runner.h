@@ -29,8 +29,11 @@
 //   upload fails a passing job ("artifact upload failed: ..."); a job that
 //   already failed keeps its first reason. Cancel during the upload
 //   interrupts it and the job ends "cancelled".
-// - Transfers are not subject to timeout_seconds (no output is expected
-//   while bytes move); Cancel/Abort still stop them.
+// - Transfers (fetch tasks, the upload) are subject to the job's limits
+//   too (transfer_watchdog.h): max_duration ends them like an exec task,
+//   and timeout_seconds counts from the last bytes moved rather than the
+//   last console output (none is expected while bytes move). Either
+//   cancels the job with its reason; Cancel/Abort stop them as well.
 #pragma once
 
 #include <atomic>
@@ -53,6 +56,7 @@
 namespace gantry::agent {
 
 class TaskProcess;
+class TransferWatchdog;
 
 struct JobRunnerOptions {
   // The agent's --work-dir.
@@ -145,7 +149,13 @@ class JobRunner {
   // Registers the transfer that Cancel/Abort must interrupt (null: none);
   // interrupts it at once if a stop that applies already came.
   void SetTransfer(TransferInterrupter* transfer, bool on_cancel);
-  TransferContext MakeTransferContext(TransferInterrupter* interrupter);
+  // `watchdog` (may be null) learns of the transfer's progress.
+  TransferContext MakeTransferContext(TransferInterrupter* interrupter,
+                                      TransferWatchdog* watchdog = nullptr);
+  // When max_duration ends, as wall-clock time (InfiniteFuture: no limit).
+  absl::Time TransferDeadline() const;
+  // Enforces max_duration and timeout_seconds on the transfer about to run.
+  std::unique_ptr<TransferWatchdog> WatchTransfer();
   // Runs an exec task's process to its end: output into the console,
   // timeouts and stops turned into signals.
   ProcessEnd Pump(TaskProcess& process, int index, bool on_cancel);

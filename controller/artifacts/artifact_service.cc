@@ -22,8 +22,7 @@ absl::StatusOr<store::JobRunRecord> ArtifactService::HeldAttempt(store::Tx& tx,
     return absl::UnauthenticatedError("unknown agent or wrong agent token");
   }
   auto job = tx.GetJobRun(auth.attempt_id(), false);
-  if (!job || job->agent_id != auth.agent_id() ||
-      !IsHeld(job->state)) {
+  if (!job || job->agent_id != auth.agent_id() || !IsHeld(job->state)) {
     return absl::FailedPreconditionError(
         absl::StrCat("attempt ", auth.attempt_id(), " is not running on this agent"));
   }
@@ -32,6 +31,15 @@ absl::StatusOr<store::JobRunRecord> ArtifactService::HeldAttempt(store::Tx& tx,
 
 absl::StatusOr<std::unique_ptr<Upload>> ArtifactService::StartUpload(
     store::Db& db, const v1::ArtifactUploadHeader& header) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Upload> upload, StartNextUpload(header));
+  RETURN_IF_ERROR(db.Run("AuthorizeUpload", [&](store::Tx& tx) -> absl::Status {
+    return HeldAttempt(tx, header.auth()).status();
+  }));
+  return upload;
+}
+
+absl::StatusOr<std::unique_ptr<Upload>> ArtifactService::StartNextUpload(
+    const v1::ArtifactUploadHeader& header) {
   auto path = CleanArtifactPath(header.path());
   if (!path.ok()) return path.status();
   RETURN_IF_ERROR(CheckStoredPathLength(*path));
@@ -40,9 +48,6 @@ absl::StatusOr<std::unique_ptr<Upload>> ArtifactService::StartUpload(
     return absl::InvalidArgumentError(
         absl::StrCat("artifact kind must be build or test, got '", header.kind(), "'"));
   }
-  RETURN_IF_ERROR(db.Run("AuthorizeUpload", [&](store::Tx& tx) -> absl::Status {
-    return HeldAttempt(tx, header.auth()).status();
-  }));
   auto upload = std::make_unique<Upload>();
   upload->attempt_id = header.auth().attempt_id();
   upload->agent_id = header.auth().agent_id();
@@ -55,8 +60,8 @@ absl::StatusOr<std::unique_ptr<Upload>> ArtifactService::StartUpload(
   return upload;
 }
 
-absl::StatusOr<v1::UploadArtifactResponse> ArtifactService::FinishUpload(
-    store::Db& db, Upload& upload, const std::string& sha256) {
+absl::StatusOr<StoredUpload> ArtifactService::StoreUpload(Upload& upload,
+                                                          const std::string& sha256) {
   // Until the row is committed nothing names the file: retention must not
   // take it for a blob whose last reference went.
   BlobStore::Pin pin = blobs_->PinDigest(sha256);
@@ -67,13 +72,32 @@ absl::StatusOr<v1::UploadArtifactResponse> ArtifactService::FinishUpload(
   }
   upload.record.sha256 = *digest;
   upload.record.size = upload.claimed_size;
-  RETURN_IF_ERROR(db.Run("RecordArtifact", [&](store::Tx& tx) -> absl::Status {
-    if (!tx.RecordArtifact(upload.agent_id, upload.record)) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("attempt ", upload.attempt_id, " is not running on this agent"));
+  return StoredUpload{upload.record, std::move(pin)};
+}
+
+absl::Status ArtifactService::RecordUploads(store::Db& db, const std::string& agent_id,
+                                            int64_t attempt_id,
+                                            const std::vector<StoredUpload>& files) {
+  if (files.empty()) return absl::OkStatus();
+  return db.Run("RecordArtifacts", [&](store::Tx& tx) -> absl::Status {
+    for (const StoredUpload& f : files) {
+      if (!tx.RecordArtifact(agent_id, f.record)) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("attempt ", attempt_id, " is not running on this agent"));
+      }
     }
     return absl::OkStatus();
-  }));
+  });
+}
+
+absl::StatusOr<v1::UploadArtifactResponse> ArtifactService::FinishUpload(
+    store::Db& db, Upload& upload, const std::string& sha256) {
+  std::vector<StoredUpload> stored;
+  {
+    ASSIGN_OR_RETURN(StoredUpload one, StoreUpload(upload, sha256));
+    stored.push_back(std::move(one));
+  }
+  RETURN_IF_ERROR(RecordUploads(db, upload.agent_id, upload.attempt_id, stored));
   v1::UploadArtifactResponse response;
   response.set_path(upload.record.path);
   response.set_size(upload.record.size);
@@ -136,8 +160,7 @@ absl::StatusOr<std::vector<FetchedFile>> ArtifactService::FilesForOperator(
       files.push_back(std::move(f));
     }
     if (files.empty() && !prefix.empty()) {
-      return absl::NotFoundError(
-          absl::StrCat("no artifact '", prefix, "' in ", found.Locator()));
+      return absl::NotFoundError(absl::StrCat("no artifact '", prefix, "' in ", found.Locator()));
     }
     return absl::OkStatus();
   }));

@@ -29,6 +29,13 @@ struct Upload {
   std::unique_ptr<BlobStore::Writer> writer;
 };
 
+// One file verified and durable in the blob store, not yet recorded: the
+// pin keeps retention off its blob until the row naming it is committed.
+struct StoredUpload {
+  store::ArtifactRecord record;
+  BlobStore::Pin pin;
+};
+
 class ArtifactService {
  public:
   ArtifactService(std::vector<std::unique_ptr<store::Db>> connections, ConfigCache* configs,
@@ -42,7 +49,16 @@ class ArtifactService {
   // Checks the agent, that the attempt runs on it and the path is clean.
   absl::StatusOr<std::unique_ptr<Upload>> StartUpload(store::Db& db,
                                                       const v1::ArtifactUploadHeader& header);
-  // Verifies the digest and records the file for the attempt.
+  // The next file of a stream whose first header StartUpload authorized
+  // (same agent and attempt, checked by the caller): the path checks and a
+  // new blob writer, no SQL. RecordUploads checks the attempt again.
+  absl::StatusOr<std::unique_ptr<Upload>> StartNextUpload(const v1::ArtifactUploadHeader& header);
+  // Verifies the digest and makes the blob durable; nothing names it yet.
+  absl::StatusOr<StoredUpload> StoreUpload(Upload& upload, const std::string& sha256);
+  // Records stored files of one attempt in one transaction.
+  absl::Status RecordUploads(store::Db& db, const std::string& agent_id, int64_t attempt_id,
+                             const std::vector<StoredUpload>& files);
+  // StoreUpload and RecordUploads of one file.
   absl::StatusOr<v1::UploadArtifactResponse> FinishUpload(store::Db& db, Upload& upload,
                                                           const std::string& sha256);
   // The files of the attempt's fetch task `task_index`, resolved through the
@@ -64,6 +80,5 @@ class ArtifactService {
   BlobStore* blobs_;
   DbPool pool_;
 };
-
 
 }  // namespace gantry

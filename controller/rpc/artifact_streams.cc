@@ -10,6 +10,7 @@
 #include <functional>
 #include <mutex>
 
+#include "absl/strings/internal/resize_uninitialized.h"
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "controller/artifacts/artifact_traffic.h"
@@ -28,11 +29,20 @@ constexpr size_t kUploadQueueBytes = 8 << 20;
 // The read-ahead below is what removes the wait for the disk.
 constexpr size_t kDownloadChunkBytes = 64 << 10;
 
-// UploadArtifact: the header, data chunks, the trailer. gRPC receives the
-// next message while a single pool task hashes and writes the ones before
-// it, in order. At most two things are outstanding, each flagged under mu_:
-// a read and one pool task (authorize, drain or commit). Finish waits for
-// both to end, so no callback outlives the reactor.
+// Stored files of one stream are recorded in parts of this many, so a
+// stream of very many files holds a bounded number of pins and rows.
+constexpr size_t kRecordBatchFiles = 256;
+
+// UploadArtifact: files, each a header, data chunks and a trailer. gRPC
+// receives the next message while a single pool task hashes and writes the
+// ones before it, in order. The first header is authorized against the
+// database; later ones must carry the same AgentAuth. Each file is verified
+// and made durable at its trailer; the rows naming the files are written
+// when the sender half-closes (or every kRecordBatchFiles), so a stream of
+// 2,000 small files is one call and a few transactions. At most two things
+// are outstanding, each flagged under mu_: a read and one pool task
+// (authorize, drain, store or record). Finish waits for both to end, so no
+// callback outlives the reactor.
 class UploadReactor final : public grpc::ServerReadReactor<v1::UploadArtifactRequest> {
  public:
   UploadReactor(ArtifactService* service, v1::UploadArtifactResponse* response, AgentCheck check)
@@ -47,7 +57,12 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadArtifactReq
       std::lock_guard<std::mutex> lock(mu_);
       reading_ = false;
       if (!ok) {
-        SetError(absl::InvalidArgumentError("upload ended before its trailer"));
+        // The sender half-closed: fine between files, not within one.
+        if (header_seen_ || stored_count_ == 0) {
+          SetError(absl::InvalidArgumentError("upload ended before its trailer"));
+        } else {
+          ended_ = true;
+        }
       } else if (error_.ok()) {
         Receive();
       }
@@ -69,7 +84,7 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadArtifactReq
   void OnDone() override { delete this; }
 
  private:
-  enum class Work { kNone, kAuthorize, kDrain, kCommit };
+  enum class Work { kNone, kAuthorize, kOpen, kDrain, kStore, kRecord };
 
   // What Decide() started; done by Run() outside the lock.
   struct Next {
@@ -80,11 +95,22 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadArtifactReq
     std::unique_ptr<Upload> drop;  // a failed upload, removed before Finish
   };
 
-  // Under mu_: files the message just read.
+  // Under mu_: files the message just read. header_seen_ .. stored: the
+  // current file.
   void Receive() {
     switch (request_.kind_case()) {
       case v1::UploadArtifactRequest::kHeader:
-        if (header_seen_) return SetError(absl::InvalidArgumentError("second upload header"));
+        if (header_seen_) {
+          return SetError(absl::InvalidArgumentError("upload header before the previous trailer"));
+        }
+        if (authorized_) {
+          const v1::AgentAuth& a = request_.header().auth();
+          if (a.agent_id() != auth_.agent_id() || a.token() != auth_.token() ||
+              a.attempt_id() != auth_.attempt_id()) {
+            return SetError(absl::InvalidArgumentError(
+                "every file of an upload stream must name the same agent and attempt"));
+          }
+        }
         header_seen_ = true;
         header_ = std::move(*request_.mutable_header());
         return;
@@ -137,21 +163,26 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadArtifactReq
     }
     if (!pool_busy_) {
       if (header_seen_ && !upload_) {
-        next.work = Work::kAuthorize;
+        next.work = authorized_ ? Work::kOpen : Work::kAuthorize;
       } else if (!queue_.empty()) {
         next.work = Work::kDrain;
-      } else if (trailer_seen_ && !committed_) {
-        next.work = Work::kCommit;
+      } else if (trailer_seen_) {
+        next.work = Work::kStore;
+      } else if (!stored_.empty() && (ended_ || stored_.size() >= kRecordBatchFiles)) {
+        next.work = Work::kRecord;
       }
       pool_busy_ = next.work != Work::kNone;
     }
-    // Data is read only once the sender is authorized, and not past the
-    // trailer: the stream has nothing after it.
-    if (!reading_ && upload_ && !trailer_seen_ && queued_bytes_ < kUploadQueueBytes) {
+    // Within a file: data once the sender is authorized, up to the trailer,
+    // while the queue has room. Between files (none open): the next header
+    // or the end.
+    const bool want = upload_ ? !trailer_seen_ && queued_bytes_ < kUploadQueueBytes
+                              : !header_seen_ && stored_.size() < kRecordBatchFiles;
+    if (!reading_ && !ended_ && want) {
       reading_ = true;
       next.read = true;
     }
-    if (committed_ && !pool_busy_ && !reading_) {
+    if (ended_ && stored_.empty() && !pool_busy_ && !reading_) {
       finished_ = true;
       next.finish = true;
       next.status = grpc::Status::OK;
@@ -166,13 +197,19 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadArtifactReq
       case Work::kNone:
         break;
       case Work::kAuthorize:
-        service_->pool().WithDb([this](store::Db& db) { Authorize(db); });
+        service_->pool().WithDb([this](store::Db& db) { Authorize(&db); });
+        break;
+      case Work::kOpen:
+        service_->pool().Post([this] { Authorize(nullptr); });
         break;
       case Work::kDrain:
         service_->pool().Post([this] { Drain(); });
         break;
-      case Work::kCommit:
-        service_->pool().WithDb([this](store::Db& db) { Commit(db); });
+      case Work::kStore:
+        service_->pool().Post([this] { Store(); });
+        break;
+      case Work::kRecord:
+        service_->pool().WithDb([this](store::Db& db) { Record(db); });
         break;
     }
     if (next.read) StartRead(&request_);
@@ -182,13 +219,18 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadArtifactReq
     }
   }
 
-  // Pool: checks the agent and opens the incoming file.
-  void Authorize(store::Db& db) {
-    // header_ is written only before this task was started.
-    absl::Status allowed = check_ ? check_(header_.auth().agent_id()) : absl::OkStatus();
-    absl::StatusOr<std::unique_ptr<Upload>> started =
-        allowed.ok() ? service_->StartUpload(db, header_)
-                     : absl::StatusOr<std::unique_ptr<Upload>>(allowed);
+  // Pool: checks the agent (first file only, with `db`) and opens the
+  // incoming file.
+  void Authorize(store::Db* db) {
+    // header_ is written only while no file is open and no task runs.
+    absl::StatusOr<std::unique_ptr<Upload>> started;
+    if (db == nullptr) {
+      started = service_->StartNextUpload(header_);
+    } else {
+      absl::Status allowed = check_ ? check_(header_.auth().agent_id()) : absl::OkStatus();
+      started = allowed.ok() ? service_->StartUpload(*db, header_)
+                             : absl::StatusOr<std::unique_ptr<Upload>>(allowed);
+    }
     Next next;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -196,7 +238,12 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadArtifactReq
       if (!started.ok()) {
         SetError(started.status());
       } else if (error_.ok()) {
+        if (!authorized_) {
+          authorized_ = true;
+          auth_ = header_.auth();
+        }
         upload_ = std::move(*started);
+        received_ = 0;
       }
       next = Decide();
     }
@@ -237,19 +284,49 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadArtifactReq
     }
   }
 
-  // Pool: verifies, makes durable and records the file.
-  void Commit(store::Db& db) {
-    auto done = service_->FinishUpload(db, *upload_, claimed_sha256_);
+  // Pool: verifies the current file and makes it durable; the next file
+  // may follow.
+  void Store() {
+    auto stored = service_->StoreUpload(*upload_, claimed_sha256_);
     Next next;
     {
       std::lock_guard<std::mutex> lock(mu_);
       pool_busy_ = false;
-      if (!done.ok()) {
-        SetError(done.status());
+      if (!stored.ok()) {
+        SetError(stored.status());
       } else {
-        *response_ = std::move(*done);
-        committed_ = true;
+        auto* f = response_->add_files();
+        f->set_path(stored->record.path);
+        f->set_size(stored->record.size);
+        f->set_sha256(stored->record.sha256);
+        response_->set_path(f->path());
+        response_->set_size(f->size());
+        response_->set_sha256(f->sha256());
+        stored_.push_back(std::move(*stored));
+        ++stored_count_;
+        upload_.reset();
+        header_seen_ = false;
+        trailer_seen_ = false;
       }
+      next = Decide();
+    }
+    Run(std::move(next));
+  }
+
+  // Pool: writes the rows of the stored files.
+  void Record(store::Db& db) {
+    std::vector<StoredUpload> files;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      files.swap(stored_);
+    }
+    absl::Status st = service_->RecordUploads(db, auth_.agent_id(), auth_.attempt_id(), files);
+    files.clear();  // unpins: the rows name the blobs now (or the upload failed)
+    Next next;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      pool_busy_ = false;
+      if (!st.ok()) SetError(std::move(st));
       next = Decide();
     }
     Run(std::move(next));
@@ -265,7 +342,12 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadArtifactReq
   bool reading_ = false;    // a StartRead is outstanding
   bool pool_busy_ = false;  // a pool task is outstanding; it alone uses upload_'s writer
   bool finished_ = false;
+  bool ended_ = false;  // the sender half-closed between files
   absl::Status error_;
+  // The stream's sender, once its first header was authorized.
+  bool authorized_ = false;
+  v1::AgentAuth auth_;
+  // The current file.
   bool header_seen_ = false;
   v1::ArtifactUploadHeader header_;
   std::unique_ptr<Upload> upload_;  // set once authorized
@@ -274,7 +356,9 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadArtifactReq
   size_t queued_bytes_ = 0;  // in queue_ plus the chunk being written
   bool trailer_seen_ = false;
   std::string claimed_sha256_;
-  bool committed_ = false;
+  // Durable files whose rows are not written yet.
+  std::vector<StoredUpload> stored_;
+  int64_t stored_count_ = 0;
 };
 
 // Sends a list of stored files: for each a header, then its bytes. Two
@@ -405,7 +489,9 @@ class FileStreamReactor final : public grpc::ServerWriteReactor<v1::ArtifactStre
       return true;
     }
     std::string* data = chunk.mutable_data();
-    data->resize(static_cast<size_t>(std::min<int64_t>(remaining_, kDownloadChunkBytes)));
+    // The slot's buffer is reused; no zero fill before read() overwrites it.
+    absl::strings_internal::STLStringResizeUninitialized(
+        data, static_cast<size_t>(std::min<int64_t>(remaining_, kDownloadChunkBytes)));
     size_t got = 0;
     while (got < data->size()) {
       ssize_t n = ::read(fd_, data->data() + got, data->size() - got);

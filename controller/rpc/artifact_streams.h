@@ -1,4 +1,4 @@
-// gRPC reactors for artifact bytes. Each keeps at most one chunk in flight
+// gRPC reactors for artifact bytes. Each keeps a bounded amount in flight
 // and does its file and SQL work on the ArtifactService's pool, so neither a
 // gRPC thread blocks nor memory grows with the file.
 #pragma once
@@ -19,7 +19,7 @@ namespace gantry::rpc {
 // certificate, agent_certificates.h); null: the token alone decides.
 using AgentCheck = std::function<absl::Status(const std::string& agent_id)>;
 
-// AgentService.UploadArtifact: header, data chunks, trailer.
+// AgentService.UploadArtifact: files, each a header, data chunks, trailer.
 grpc::ServerReadReactor<v1::UploadArtifactRequest>* NewUploadReactor(
     ArtifactService* service, v1::UploadArtifactResponse* response, AgentCheck check = nullptr);
 

@@ -8,10 +8,12 @@
 //   TraversalIsRefused                                .., symlinks, get ../x
 //   ConsoleCapTruncatesWithMarker                     --max-console-mib 1
 //   ExamplesRun                                       examples/*.gocd.yaml
+//   ArtifactResilienceE2eTest.*                       issue 11 point 9 (below)
 //
 // Only the harness's basic API is used (Cluster, Cli, WriteFile, WaitFor);
 // the helpers below are local to this file.
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,8 +36,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/files.h"
 #include "common/process/process.h"
 #include "gantry/v1/operator.pb.h"
+#include "common/testing/wait_for.h"
 #include "tests/e2e/harness.h"
 
 namespace gantry::e2e {
@@ -1080,6 +1084,206 @@ TEST_F(ArtifactsE2eTest, ExamplesRun) {
       << hotfix_log;
   // The installer run goes on by itself.
   EXPECT_TRUE(WaitForRunState("installer/1", "passed"));
+}
+
+// ---------------------------------------------------------------------------
+// Issue 11 point 9: artifact transfers survive the controller going away,
+// obey the job's limits, and batch small files.
+//
+//   UploadSurvivesControllerKill   kill -9 mid-upload, restart on the same
+//                                  data dir: the job passes, bytes intact
+//   MaxDurationEndsBlockedUpload   controller frozen (SIGSTOP) mid-upload:
+//                                  max_duration cancels the job anyway
+//   ManySmallFilesFewCalls         2,000 files arrive in a handful of
+//                                  UploadArtifact calls (/metrics)
+
+// One pipeline `p`, one job `make` whose script (at indent 24) runs first.
+std::string OneJobPipeline(const std::string& job_keys, const std::string& artifacts,
+                           const std::string& script) {
+  std::string out = absl::StrCat(
+      "format_version: 10\n"
+      "pipelines:\n"
+      "  p:\n"
+      "    group: e2e\n"
+      "    stages:\n"
+      "      - s:\n"
+      "          jobs:\n"
+      "            make:\n",
+      job_keys, "              artifacts:\n", artifacts,
+      "              tasks:\n"
+      "                - exec:\n"
+      "                    command: /bin/sh\n"
+      "                    arguments:\n"
+      "                      - -c\n"
+      "                      - |\n");
+  for (absl::string_view line : absl::StrSplit(script, '\n', absl::SkipEmpty())) {
+    absl::StrAppend(&out, "                        ", line, "\n");
+  }
+  return out;
+}
+
+// Bytes of the upload the controller is receiving now (its incoming file),
+// 0 when none.
+int64_t IncomingBytes(const Cluster& cluster) {
+  std::error_code ec;
+  int64_t most = 0;
+  for (const auto& e : fs::directory_iterator(cluster.data_dir() + "/artifacts/incoming", ec)) {
+    std::error_code size_ec;
+    const auto size = fs::file_size(e.path(), size_ec);
+    if (!size_ec) most = std::max(most, static_cast<int64_t>(size));
+  }
+  return most;
+}
+
+class ArtifactResilienceE2eTest : public ::testing::Test {
+ protected:
+  void Start(std::vector<std::string> controller_args = {}) {
+    absl::Status started = cluster_.StartController(std::move(controller_args));
+    ASSERT_TRUE(started.ok()) << started << cluster_.LogTails();
+    absl::StatusOr<int> agent = cluster_.StartAgent();
+    ASSERT_TRUE(agent.ok()) << agent.status();
+    ASSERT_TRUE(cluster_.WaitForIdleAgents()) << cluster_.LogTails();
+  }
+  void Apply(const std::string& yaml) {
+    absl::Status applied = cluster_.ApplyConfig(yaml);
+    ASSERT_TRUE(applied.ok()) << applied << "\n" << yaml;
+  }
+  std::string JobDir() { return cluster_.agent_work_dir(0) + "/pipelines/p"; }
+  std::string Log() {
+    auto log = cluster_.JobLog("p/1/s/make");
+    return log.ok() ? *log : log.status().ToString();
+  }
+  // Waits until an upload of more than `min_bytes` but not yet `below` is
+  // under way on the controller.
+  ::testing::AssertionResult WaitForUploadUnderWay(int64_t min_bytes, int64_t below) {
+    int64_t seen = 0;
+    if (WaitFor(
+            [&] {
+              seen = IncomingBytes(cluster_);
+              return seen > min_bytes && seen < below;
+            },
+            absl::Seconds(60), absl::Milliseconds(1))) {
+      return ::testing::AssertionSuccess();
+    }
+    return ::testing::AssertionFailure() << "no upload under way (last seen " << seen << " bytes)\n"
+                                         << cluster_.LogTails();
+  }
+
+  Cluster cluster_;
+};
+
+// The controller is killed with -9 while the job's 256 MiB artifact is
+// halfway in, and started again on the same data dir and port: the agent
+// retries on the new connection (a console line says so), the job passes,
+// and what is stored is the job's file, byte for byte.
+TEST_F(ArtifactResilienceE2eTest, UploadSurvivesControllerKill) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  ASSERT_NO_FATAL_FAILURE(Apply(OneJobPipeline("",
+                                               "                - build: {source: big.bin}\n"
+                                               "                - build: {source: big.sha}\n",
+                                               "head -c 268435456 /dev/urandom > big.bin\n"
+                                               "sha256sum big.bin > big.sha\n")));
+  CliResult trigger = cluster_.Cli({"pipeline", "trigger", "p"});
+  ASSERT_EQ(trigger.exit_code, 0) << trigger.ToString();
+  ASSERT_TRUE(WaitForUploadUnderWay(1 << 20, 200 << 20));
+  cluster_.KillController(SIGKILL);
+  absl::Status restarted = cluster_.RestartController();
+  ASSERT_TRUE(restarted.ok()) << restarted << cluster_.LogTails();
+
+  ASSERT_TRUE(cluster_.WaitForRunState("p/1", "passed", kRunDeadline)) << Log();
+  const std::string log = Log();
+  EXPECT_TRUE(absl::StrContains(log, "the controller is out of reach")) << log;
+  EXPECT_TRUE(
+      absl::StrContains(log, "uploaded artifact 'big.bin' -> .: 1 file(s), 268435456 bytes"))
+      << log;
+
+  const std::string original_sha = Sha256Of(JobDir() + "/big.bin");
+  ASSERT_EQ(original_sha.size(), 64u) << original_sha;
+  const std::string got = cluster_.dir() + "/got";
+  CliResult get = cluster_.Cli({"artifact", "get", "p/1/s/make", "-d", got}, kRunDeadline);
+  ASSERT_EQ(get.exit_code, 0) << get.ToString();
+  EXPECT_EQ(Sha256Of(got + "/big.bin"), original_sha);
+  RunResult check = Sh("cd " + ShellQuote(got) + " && sha256sum -c big.sha");
+  EXPECT_TRUE(check.success()) << check.out << check.err;
+}
+
+// The controller stops answering (SIGSTOP) in the middle of an upload; the
+// job's max_duration still ends it: the agent gives up on the blocked call
+// and, once the controller is back, the job is cancelled with that reason.
+TEST_F(ArtifactResilienceE2eTest, MaxDurationEndsBlockedUpload) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  ASSERT_NO_FATAL_FAILURE(Apply(OneJobPipeline("              max_duration: 4s\n",
+                                               "                - build: {source: big.bin}\n",
+                                               "head -c 268435456 /dev/zero > big.bin\n")));
+  CliResult trigger = cluster_.Cli({"pipeline", "trigger", "p"});
+  ASSERT_EQ(trigger.exit_code, 0) << trigger.ToString();
+  ASSERT_TRUE(WaitForUploadUnderWay(0, 200 << 20));
+  cluster_.KillController(SIGSTOP);
+  // The agent ends the attempt on its own while the controller is frozen.
+  const bool agent_gave_up = WaitFor(
+      [&] {
+        std::string log = cluster_.AgentLog(0);
+        return absl::StrContains(log, "cancelled (ran longer than max_duration 4s)");
+      },
+      absl::Seconds(30), absl::Milliseconds(20));
+  cluster_.KillController(SIGCONT);
+  ASSERT_TRUE(agent_gave_up) << cluster_.AgentLog(0);
+
+  ASSERT_TRUE(cluster_.WaitForRunState("p/1", "cancelled", kRunDeadline)) << Log();
+  const std::string log = Log();
+  EXPECT_TRUE(absl::StrContains(log, "artifact upload cancelled (ran longer than max_duration 4s)"))
+      << log;
+  CliResult list = cluster_.Cli({"artifact", "list", "p/1/s/make"});
+  EXPECT_FALSE(absl::StrContains(list.out, "big.bin")) << list.ToString();
+}
+
+// UploadArtifact calls the controller has answered, from /metrics (curl).
+int64_t UploadCalls(const std::string& http) {
+  RunResult metrics = Sh("curl -sf " + ShellQuote("http://" + http + "/metrics"));
+  if (!metrics.success()) return -1;
+  int64_t calls = 0;
+  for (absl::string_view line : absl::StrSplit(metrics.out, '\n')) {
+    if (!absl::StartsWith(line, "gantry_grpc_requests_total{") ||
+        !absl::StrContains(line, "method=\"/gantry.v1.AgentService/UploadArtifact\"")) {
+      continue;
+    }
+    double n = 0;
+    if (absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &n)) calls += static_cast<int64_t>(n);
+  }
+  return calls;
+}
+
+// 2,000 small files of one job all arrive, in far fewer than 2,000 calls.
+TEST_F(ArtifactResilienceE2eTest, ManySmallFilesFewCalls) {
+  ASSERT_NO_FATAL_FAILURE(Start({"--http-listen", "127.0.0.1:0", "--http-plaintext"}));
+  auto addr = ReadFile(cluster_.data_dir() + "/http.addr");
+  ASSERT_TRUE(addr.ok()) << cluster_.LogTails();
+  const std::string http(absl::StripAsciiWhitespace(*addr));
+  ASSERT_NO_FATAL_FAILURE(Apply(OneJobPipeline(
+      "", "                - build: {source: many, destination: out}\n",
+      "mkdir -p many\n"
+      "i=0; while [ $i -lt 2000 ]; do echo \"file $i\" > many/f$i.txt; i=$((i+1)); done\n")));
+  const int64_t before = UploadCalls(http);
+  ASSERT_GE(before, 0);
+  const absl::Time start = absl::Now();
+  CliResult trigger = cluster_.Cli({"pipeline", "trigger", "p", "--wait"}, kRunDeadline);
+  ASSERT_EQ(trigger.exit_code, 0) << trigger.ToString() << Log();
+  const int64_t calls = UploadCalls(http) - before;
+  std::cerr << "[ info ] 2,000 files in " << calls << " UploadArtifact call(s); run took "
+            << absl::FormatDuration(absl::Now() - start) << "\n";
+  EXPECT_GE(calls, 1);
+  EXPECT_LE(calls, 20) << "one call per file?";
+
+  const std::string got = cluster_.dir() + "/got";
+  const absl::Time get_start = absl::Now();
+  CliResult get = cluster_.Cli({"artifact", "get", "p/1/s/make", "-d", got}, kRunDeadline);
+  ASSERT_EQ(get.exit_code, 0) << get.ToString();
+  std::cerr << "[ info ] artifact get of 2,000 files took "
+            << absl::FormatDuration(absl::Now() - get_start) << "\n";
+  RunResult diff = Sh("diff -r " + ShellQuote(JobDir() + "/many") + " " + ShellQuote(got + "/out/many"));
+  EXPECT_TRUE(diff.success()) << diff.out << diff.err;
+  RunResult count = Sh("find " + ShellQuote(got + "/out/many") + " -type f | wc -l");
+  EXPECT_EQ(std::string(absl::StripAsciiWhitespace(count.out)), "2000");
 }
 
 }  // namespace
