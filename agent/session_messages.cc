@@ -159,8 +159,16 @@ void Session::OnAssign(const gantry::v1::Assign& assign) {
     JobRunnerOptions runner_options = options_.runner;
     if (channel_ != nullptr && identity_ &&
         (!runner_options.fetch_handler || !runner_options.artifact_uploader)) {
-      auto client = std::make_shared<ArtifactClient>(gantry::v1::AgentService::NewStub(channel_),
-                                                     identity_->agent_id, identity_->token);
+      // Each transfer call (and retry) takes the session's channel of the
+      // moment: after a controller restart or a takeover, the session has
+      // dialled again, maybe another controller.
+      StubSource stubs =
+          [this, first = channel_]() -> std::shared_ptr<gantry::v1::AgentService::StubInterface> {
+        std::shared_ptr<grpc::Channel> now = channel();
+        return gantry::v1::AgentService::NewStub(now != nullptr ? now : first);
+      };
+      auto client =
+          std::make_shared<ArtifactClient>(std::move(stubs), identity_->agent_id, identity_->token);
       if (!runner_options.fetch_handler) runner_options.fetch_handler = client;
       if (!runner_options.artifact_uploader) {
         runner_options.artifact_uploader = client;
