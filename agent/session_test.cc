@@ -759,9 +759,9 @@ TEST_F(SessionTest, TakeoverMovesTheAgentAndItsKeptAttempt) {
   });
   options_.controller_address = absl::StrCat(first_address, ",", second_address);
   StartAgent();
-  ASSERT_TRUE(second.WaitFor(
-      [](const std::vector<Received>& all) { return Has(all, 2, AgentMessage::kJobCompleted); }))
-      << "the agent did not re-report its attempt to the new leader";
+  ASSERT_TRUE(second.WaitFor([](const std::vector<Received>& all) {
+    return Has(all, 2, AgentMessage::kJobCompleted);
+  })) << "the agent did not re-report its attempt to the new leader";
   ASSERT_TRUE(second.WaitFor(
       [](const std::vector<Received>& all) { return Has(all, 2, AgentMessage::kHeartbeat); }));
   auto first_all = fake_.received();
