@@ -59,6 +59,40 @@ class FakeController final : public v1::OperatorService::Service {
     agent->set_name(leader_ ? "from-leader" : "from-standby");
     return grpc::Status::OK;
   }
+  // The next GetPipelineRun fails as a dying leader's would; from then on
+  // this controller stands by and names `new_leader`.
+  void StepDownAtNextRead(std::string new_leader) {
+    absl::MutexLock lock(&mu_);
+    step_down_to_ = std::move(new_leader);
+  }
+  int run_reads() {
+    absl::MutexLock lock(&mu_);
+    return run_reads_;
+  }
+  grpc::Status TriggerPipeline(grpc::ServerContext*, const v1::TriggerPipelineRequest* request,
+                               v1::PipelineRun* run) override {
+    absl::MutexLock lock(&mu_);
+    if (!leader_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "not the leader (x)");
+    run->set_pipeline(request->pipeline());
+    run->set_counter(7);
+    run->set_state("building");
+    return grpc::Status::OK;
+  }
+  grpc::Status GetPipelineRun(grpc::ServerContext*, const v1::GetPipelineRunRequest* request,
+                              v1::PipelineRun* run) override {
+    absl::MutexLock lock(&mu_);
+    ++run_reads_;
+    if (!step_down_to_.empty()) {
+      leader_ = false;
+      leader_address_ = std::move(step_down_to_);
+      step_down_to_.clear();
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "Socket closed");
+    }
+    run->set_pipeline(request->pipeline());
+    run->set_counter(request->counter());
+    run->set_state("passed");
+    return grpc::Status::OK;
+  }
   grpc::Status UpdateAgent(grpc::ServerContext*, const v1::UpdateAgentRequest* request,
                            v1::Agent* agent) override {
     absl::MutexLock lock(&mu_);
@@ -80,6 +114,8 @@ class FakeController final : public v1::OperatorService::Service {
   std::string leader_address_ ABSL_GUARDED_BY(mu_);
   int leader_calls_ ABSL_GUARDED_BY(mu_) = 0;
   int list_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string step_down_to_ ABSL_GUARDED_BY(mu_);
+  int run_reads_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 struct Served {
@@ -113,6 +149,7 @@ std::string DeadAddress() { return DeadAddresses(1)[0]; }
 
 CliResult RunWith(const std::string& controllers, const std::vector<std::string>& args) {
   CliOptions options;
+  options.poll_interval = absl::Milliseconds(5);
   options.env = testing::MapEnv({{"GANTRY_CONTROLLER", controllers},
                                  {"GANTRY_TOKEN", "tok"},
                                  {"GANTRY_DATA_DIR", "/nonexistent"},
@@ -145,6 +182,36 @@ TEST(LeaderTest, SkipsAControllerThatIsDown) {
   CliResult r = RunWith(absl::StrCat(DeadAddress(), ",", leader.address), {"agent", "list"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("from-leader"));
+}
+
+// A takeover while `trigger --wait` polls: the failed read makes the CLI
+// ask again where the leader is, and the wait ends at the new one.
+TEST(LeaderTest, WaitCarriesOnAtTheNewLeader) {
+  Served first, second;
+  first.service.Set(true, first.address);
+  second.service.Set(false, first.address);
+  first.service.StepDownAtNextRead(second.address);
+  // The takeover, as the standby would see it once the lease ran out.
+  second.service.Set(true, second.address);
+  CliResult r = RunWith(absl::StrCat(first.address, ",", second.address),
+                        {"pipeline", "trigger", "build", "--wait"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("build/7 passed"));
+  EXPECT_EQ(first.service.run_reads(), 1);
+  EXPECT_EQ(second.service.run_reads(), 1);
+  EXPECT_EQ(first.service.leader_calls(), 2);
+}
+
+// The leader a standby names need not be in the list.
+TEST(LeaderTest, FollowsALeaderOutsideTheList) {
+  Served standby, leader;
+  leader.service.Set(true, leader.address);
+  standby.service.Set(false, leader.address);
+  CliResult r = RunWith(absl::StrCat(DeadAddress(), ",", standby.address), {"agent", "list"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("from-leader"));
+  EXPECT_EQ(leader.service.leader_calls(), 0);
+  EXPECT_EQ(leader.service.list_calls(), 1);
 }
 
 // No leader: reads go to the first controller that answered; a write there
