@@ -1,5 +1,5 @@
-// A queue between the two threads of an artifact transfer (one reads and
-// hashes, the other sends or writes), bounded by the bytes it holds so that
+// A queue between the two threads of an artifact upload (one reads and
+// hashes, the other sends), bounded by the bytes it holds so that
 // memory stays flat whatever the file size.
 #pragma once
 
