@@ -129,7 +129,8 @@ class Session {
   std::string agent_id() const;
 
   // The channel of the latest connection attempt (null before the first):
-  // for transfers that should follow the controller the agent follows.
+  // a job's artifact transfers take it at each call and retry, so they
+  // follow the controller the session follows.
   std::shared_ptr<grpc::Channel> channel() const;
 
  private:
@@ -226,7 +227,7 @@ class Session {
   std::unique_ptr<Job> job_ ABSL_GUARDED_BY(mu_);
 
   // The channel of the current attempt (Run()); a job's artifact transfers
-  // use the one its Assign came on.
+  // take it at each call and retry (channel()).
   std::shared_ptr<grpc::Channel> channel_ ABSL_GUARDED_BY(mu_);
   // The controller channel_ goes to, for the log.
   std::string dialed_ ABSL_GUARDED_BY(mu_);
