@@ -1172,7 +1172,7 @@ class ArtifactResilienceE2eTest : public ::testing::Test {
   Cluster cluster_;
 };
 
-// The controller is killed with -9 while the job's 256 MiB artifact is
+// The controller is killed with -9 while the job's 128 MiB artifact is
 // halfway in, and started again on the same data dir and port: the agent
 // retries on the new connection (a console line says so), the job passes,
 // and what is stored is the job's file, byte for byte.
@@ -1181,11 +1181,11 @@ TEST_F(ArtifactResilienceE2eTest, UploadSurvivesControllerKill) {
   ASSERT_NO_FATAL_FAILURE(Apply(OneJobPipeline("",
                                                "                - build: {source: big.bin}\n"
                                                "                - build: {source: big.sha}\n",
-                                               "head -c 268435456 /dev/urandom > big.bin\n"
+                                               "head -c 134217728 /dev/urandom > big.bin\n"
                                                "sha256sum big.bin > big.sha\n")));
   CliResult trigger = cluster_.Cli({"pipeline", "trigger", "p"});
   ASSERT_EQ(trigger.exit_code, 0) << trigger.ToString();
-  ASSERT_TRUE(WaitForUploadUnderWay(1 << 20, 200 << 20));
+  ASSERT_TRUE(WaitForUploadUnderWay(1 << 20, 100 << 20));
   cluster_.KillController(SIGKILL);
   absl::Status restarted = cluster_.RestartController();
   ASSERT_TRUE(restarted.ok()) << restarted << cluster_.LogTails();
@@ -1194,7 +1194,7 @@ TEST_F(ArtifactResilienceE2eTest, UploadSurvivesControllerKill) {
   const std::string log = Log();
   EXPECT_TRUE(absl::StrContains(log, "the controller is out of reach")) << log;
   EXPECT_TRUE(
-      absl::StrContains(log, "uploaded artifact 'big.bin' -> .: 1 file(s), 268435456 bytes"))
+      absl::StrContains(log, "uploaded artifact 'big.bin' -> .: 1 file(s), 134217728 bytes"))
       << log;
 
   const std::string original_sha = Sha256Of(JobDir() + "/big.bin");
