@@ -219,7 +219,7 @@ TEST_F(FailoverE2eTest, AStandbyAnswersReadsAndSendsWritesToTheLeader) {
   EXPECT_FALSE(absl::StrContains(history.out, "p/1")) << history.out;
 }
 
-TEST_F(FailoverE2eTest, DISABLED_LeaderKilledInTheMiddleOfThirtyRunsEachRunFinishesOnce) {
+TEST_F(FailoverE2eTest, LeaderKilledInTheMiddleOfThirtyRunsEachRunFinishesOnce) {
   StartAgents(3);
   const std::string marks = cluster_.dir() + "/marks";
   // Three pipelines, so three runs go at once (runs of one pipeline take a
@@ -283,7 +283,7 @@ TEST_F(FailoverE2eTest, DISABLED_LeaderKilledInTheMiddleOfThirtyRunsEachRunFinis
   }
 }
 
-TEST_F(FailoverE2eTest, DISABLED_AStoppedLeaderIsFencedWhenItResumes) {
+TEST_F(FailoverE2eTest, AStoppedLeaderIsFencedWhenItResumes) {
   StartAgents(1);
   const std::string marks = cluster_.dir() + "/marks";
   const std::string go = cluster_.dir() + "/go";
