@@ -56,6 +56,7 @@ void BuildApp(CLI::App& app, ConnectionFlags& flags, std::string& output, Action
   AddMaterialCommands(app, &action);
   AddRollbackCommands(app, &action);
   AddSecretCommands(app, &action);
+  AddControllerCommands(app, &action);
   AddCompletionCommand(app, &action);
 }
 

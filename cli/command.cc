@@ -39,6 +39,10 @@ absl::StatusOr<Connection*> CommandContext::connection() {
   return connection_.get();
 }
 
+absl::StatusOr<ConnectionSettings> CommandContext::connection_settings() {
+  return ResolveConnection(flags_, options_.env);
+}
+
 absl::Status CommandContext::PrintJson(
     const google::protobuf::Message& message) {
   ASSIGN_OR_RETURN(std::string json, ToJson(message));

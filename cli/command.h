@@ -58,6 +58,9 @@ class CommandContext {
 
   // Resolves the address and token and opens the channel on first use.
   absl::StatusOr<Connection*> connection();
+  // Where the controllers are, resolved as connection() does, without
+  // dialling or asking which one leads (`controller status` asks each).
+  absl::StatusOr<ConnectionSettings> connection_settings();
 
   // Writes `message` as one protobuf JSON document to out().
   absl::Status PrintJson(const google::protobuf::Message& message);
@@ -101,6 +104,7 @@ void AddEnvCommands(CLI::App& app, Action* action);
 void AddMaterialCommands(CLI::App& app, Action* action);  // commands_material.cc
 void AddRollbackCommands(CLI::App& app, Action* action);  // commands_rollback.cc
 void AddSecretCommands(CLI::App& app, Action* action);    // commands_secret.cc
+void AddControllerCommands(CLI::App& app, Action* action);  // commands_controller.cc
 void AddCompletionCommand(CLI::App& app, Action* action);  // commands_completion.cc
 
 }  // namespace gantry::cli

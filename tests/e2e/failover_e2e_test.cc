@@ -173,6 +173,10 @@ TEST_F(FailoverDatabaseLossE2eTest, ALeaderThatLosesItsDatabaseStepsDownAndTheSt
             << absl::FormatDuration(absl::Now() - cut) << " (lease timeout 2s)\n";
   ASSERT_TRUE(WaitFor([&] { return !cluster_.ControllerRunning(); }, absl::Seconds(30))) << Tails();
   EXPECT_TRUE(absl::StrContains(cluster_.ControllerLog(), "the leader lease ran out")) << Tails();
+  cluster_.SetCliControllers(both_);
+  CliResult status = cluster_.Cli({"-o", "json", "controller", "status"});
+  EXPECT_EQ(status.exit_code, 0) << status.ToString();
+  EXPECT_TRUE(absl::StrContains(status.out, "\"epoch\": 2")) << status.out;
   ExitStatus ended = cluster_.KillController(SIGKILL);
   EXPECT_EQ(ended.exit_code, 75) << ended.ToString();
   // The new leader takes writes.
@@ -192,6 +196,13 @@ TEST_F(FailoverE2eTest, AStandbyAnswersReadsAndSendsWritesToTheLeader) {
                                "              tasks:\n                - exec: {command: 'true'}\n")
                   .ok())
       << Tails();
+  // Who leads, asked of both.
+  cluster_.SetCliControllers(both_);
+  CliResult status = cluster_.Cli({"controller", "status"});
+  EXPECT_EQ(status.exit_code, 0) << status.ToString();
+  EXPECT_TRUE(absl::StrContains(status.out, absl::StrCat(cluster_.controller_addr())) &&
+              absl::StrContains(status.out, "leader ") && absl::StrContains(status.out, "standby "))
+      << status.out;
   // The standby alone: reads come from the database, the config applied on
   // the leader included; a write names the leader.
   cluster_.SetCliControllers(standby_.address());
