@@ -1,5 +1,7 @@
 #include "controller/artifacts/artifact_service.h"
 
+#include <set>
+
 #include "absl/strings/str_cat.h"
 #include "common/artifact_path.h"
 #include "common/crypto.h"
@@ -65,20 +67,31 @@ absl::StatusOr<StoredUpload> ArtifactService::StoreUpload(Upload& upload,
   // Until the row is committed nothing names the file: retention must not
   // take it for a blob whose last reference went.
   BlobStore::Pin pin = blobs_->PinDigest(sha256);
-  auto digest = upload.writer->Commit(sha256, upload.claimed_size);
+  auto digest = upload.writer->Verify(sha256, upload.claimed_size);
   if (!digest.ok()) {
     return absl::Status(digest.status().code(),
                         absl::StrCat(upload.record.path, ": ", digest.status().message()));
   }
   upload.record.sha256 = *digest;
   upload.record.size = upload.claimed_size;
-  return StoredUpload{upload.record, std::move(pin)};
+  return StoredUpload{upload.record, std::move(pin), std::move(upload.writer)};
 }
 
 absl::Status ArtifactService::RecordUploads(store::Db& db, const std::string& agent_id,
-                                            int64_t attempt_id,
-                                            const std::vector<StoredUpload>& files) {
+                                            int64_t attempt_id, std::vector<StoredUpload>& files) {
   if (files.empty()) return absl::OkStatus();
+  std::set<std::string> dirs;
+  for (StoredUpload& f : files) {
+    if (!f.writer) continue;
+    auto dir = f.writer->Place(/*sync_dir=*/false);
+    if (!dir.ok()) {
+      return absl::Status(dir.status().code(),
+                          absl::StrCat(f.record.path, ": ", dir.status().message()));
+    }
+    dirs.insert(*dir);
+    f.writer.reset();
+  }
+  for (const std::string& dir : dirs) BlobStore::SyncDir(dir);
   return db.Run("RecordArtifacts", [&](store::Tx& tx) -> absl::Status {
     for (const StoredUpload& f : files) {
       if (!tx.RecordArtifact(agent_id, f.record)) {

@@ -29,11 +29,12 @@ struct Upload {
   std::unique_ptr<BlobStore::Writer> writer;
 };
 
-// One file verified and durable in the blob store, not yet recorded: the
-// pin keeps retention off its blob until the row naming it is committed.
+// One file received and verified, not yet in place nor recorded: the pin
+// keeps retention off its blob until the row naming it is committed.
 struct StoredUpload {
   store::ArtifactRecord record;
   BlobStore::Pin pin;
+  std::unique_ptr<BlobStore::Writer> writer;  // verified; RecordUploads places it
 };
 
 class ArtifactService {
@@ -53,11 +54,13 @@ class ArtifactService {
   // (same agent and attempt, checked by the caller): the path checks and a
   // new blob writer, no SQL. RecordUploads checks the attempt again.
   absl::StatusOr<std::unique_ptr<Upload>> StartNextUpload(const v1::ArtifactUploadHeader& header);
-  // Verifies the digest and makes the blob durable; nothing names it yet.
+  // Verifies the digest; the blob stays in incoming, unsynced.
   absl::StatusOr<StoredUpload> StoreUpload(Upload& upload, const std::string& sha256);
-  // Records stored files of one attempt in one transaction.
+  // Makes the files durable and moves them into place (their data synced
+  // one after another, then each directory once: one journal commit pays
+  // for many small files), then records them in one transaction.
   absl::Status RecordUploads(store::Db& db, const std::string& agent_id, int64_t attempt_id,
-                             const std::vector<StoredUpload>& files);
+                             std::vector<StoredUpload>& files);
   // StoreUpload and RecordUploads of one file.
   absl::StatusOr<v1::UploadArtifactResponse> FinishUpload(store::Db& db, Upload& upload,
                                                           const std::string& sha256);

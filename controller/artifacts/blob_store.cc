@@ -72,6 +72,14 @@ absl::Status BlobStore::Writer::Append(std::string_view data) {
 
 absl::StatusOr<std::string> BlobStore::Writer::Commit(const std::string& claimed_sha256,
                                                       int64_t claimed_size) {
+  auto digest = Verify(claimed_sha256, claimed_size);
+  if (!digest.ok()) return digest.status();
+  if (auto placed = Place(); !placed.ok()) return placed.status();
+  return digest;
+}
+
+absl::StatusOr<std::string> BlobStore::Writer::Verify(const std::string& claimed_sha256,
+                                                      int64_t claimed_size) {
   int64_t got_size = size();
   std::string digest = hasher_.FinishHex();
   if (got_size != claimed_size) {
@@ -82,10 +90,16 @@ absl::StatusOr<std::string> BlobStore::Writer::Commit(const std::string& claimed
     return absl::DataLossError(absl::StrCat("checksum mismatch: received sha256 ", digest,
                                             ", the sender computed ", claimed_sha256));
   }
-  std::string final_path = store_->PathOf(digest);
+  digest_ = digest;
+  return digest;
+}
+
+absl::StatusOr<std::string> BlobStore::Writer::Place(bool sync_dir) {
+  std::string final_path = store_->PathOf(digest_);
   // Identical content lands on the same path, so it is still kept once; the
   // verified copy always replaces what is there, which heals a stored blob
-  // that was damaged on disk instead of serving it forever.
+  // that was damaged on disk instead of serving it forever. Durable before
+  // the rename, so the name never points at unsynced bytes.
   if (::fdatasync(fd_) != 0) return Errno("fsync " + path_);
   ::close(fd_);
   fd_ = -1;
@@ -94,12 +108,16 @@ absl::StatusOr<std::string> BlobStore::Writer::Commit(const std::string& claimed
   if (::rename(path_.c_str(), final_path.c_str()) != 0) return Errno("rename " + final_path);
   committed_ = true;
   // The rename itself must survive a crash too.
+  if (sync_dir) SyncDir(dir);
+  return dir;
+}
+
+void BlobStore::SyncDir(const std::string& dir) {
   int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);
     ::close(dfd);
   }
-  return digest;
 }
 
 BlobStore::Pin BlobStore::PinDigest(const std::string& sha256) {

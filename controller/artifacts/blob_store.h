@@ -40,8 +40,14 @@ class BlobStore {
     int64_t size() const { return static_cast<int64_t>(hasher_.bytes()); }
     // Checks the content against the sender's claim, makes it durable and
     // moves it into place (or drops it when that content is stored already).
-    // Returns the digest. DATA_LOSS on a mismatch.
+    // Returns the digest. DATA_LOSS on a mismatch. Verify, then Place.
     absl::StatusOr<std::string> Commit(const std::string& claimed_sha256, int64_t claimed_size);
+    // The first half of Commit: the checks. The file stays open and unsynced.
+    absl::StatusOr<std::string> Verify(const std::string& claimed_sha256, int64_t claimed_size);
+    // The second half, after Verify: fdatasync and rename into place. With
+    // `sync_dir` false the caller fsyncs the returned directory itself (once
+    // for many files). Returns that directory.
+    absl::StatusOr<std::string> Place(bool sync_dir = true);
 
    private:
     friend class BlobStore;
@@ -52,11 +58,14 @@ class BlobStore {
     int fd_;
     Sha256Hasher hasher_;
     int64_t written_back_ = 0;  // bytes whose writeback was started
+    std::string digest_;        // set by Verify
     bool committed_ = false;
   };
 
   absl::StatusOr<std::unique_ptr<Writer>> Create() const;
   std::string PathOf(const std::string& sha256) const;
+  // fsync of a directory Place(false) returned: its renames survive a crash.
+  static void SyncDir(const std::string& dir);
 
   // Held by an upload from before its file moves into place until the row
   // naming it is committed (or the upload failed): retention never deletes
