@@ -1,7 +1,7 @@
 // The controller's side of artifacts, below the gRPC adapters: who may
 // upload what, where the bytes go, which files a fetch or an operator gets.
 // Every method runs on a DbPool thread (SQL and file I/O), never on a gRPC
-// thread; the adapters in controller/rpc/artifact_streams.cc drive them one
+// thread; the adapters in controller/rpc/artifact_*_stream.cc drive them one
 // chunk at a time, so memory stays flat whatever the file size.
 #pragma once
 

@@ -1,5 +1,5 @@
 // Bytes of artifact content through the controller, counted where they move
-// (controller/rpc/artifact_streams.cc) and read by /metrics
+// (controller/rpc/artifact_upload_stream.cc, artifact_download_stream.cc) and read by /metrics
 // (gantry_artifact_bytes_total). Process-wide, like the gRPC call counts:
 // the streams and the metrics registry have no owner in common.
 #pragma once
