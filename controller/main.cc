@@ -310,14 +310,14 @@ int main(int argc, char** argv) {
   gantry::store::WriteFence::SetFencedHandler(lost);
   // What a leader starts: the bootstrap secrets, the scheduler's state from
   // the database, then the workers beside it.
-  auto lead = [&]() -> absl::Status {
+  auto lead = [&](bool takeover) -> absl::Status {
     auto boot_db = gantry::store::Db::Connect(flags.database_url);
     if (!boot_db.ok()) return boot_db.status();
     auto boot = gantry::Bootstrap(**boot_db, data_dir, &tokens);
     if (!boot.ok()) return boot.status();
     scheduler->SetRegisterKeyHash(boot->register_key_hash);
     // Certificates the old leader issued since this one started.
-    if (agent_certs) {
+    if (takeover && agent_certs) {
       if (auto st = agent_certs->Load(); !st.ok()) return st;
     }
     if (auto st = scheduler->Start(); !st.ok()) return st;
@@ -331,7 +331,7 @@ int main(int argc, char** argv) {
   auto took = lease.TryAcquire();
   if (!took.ok()) return Fail(absl::StrCat("leader lease: ", took.status().message()));
   if (*took) {
-    if (auto st = lead(); !st.ok()) return Fail(st.ToString());
+    if (auto st = lead(false); !st.ok()) return Fail(st.ToString());
   } else {
     spdlog::info("standing by: {}", std::string(lease.NotLeader().message()));
   }
@@ -358,7 +358,7 @@ int main(int argc, char** argv) {
     if (sig != SIGUSR1) break;
     if (!took_lease.exchange(false) || lease.serving()) continue;
     absl::Time started = absl::Now();
-    if (auto st = lead(); !st.ok()) {
+    if (auto st = lead(true); !st.ok()) {
       spdlog::error("taking over: {}: stopping", st.ToString());
       fatal = true;
       break;

@@ -141,7 +141,8 @@ void LeaderLease::Renew() {
       now = tx.Lease();
       return absl::OkStatus();
     });
-    lost = store::WriteFence::Fenced(now ? now->epoch : 0);
+    // The status only: `lost` below is the one report of it.
+    lost = store::WriteFence::FencedStatus(now ? now->epoch : 0);
     if (now) {
       absl::MutexLock lock(&mu_);
       leader_address_ = now->holder_address;

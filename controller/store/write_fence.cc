@@ -31,12 +31,16 @@ void WriteFence::SetFencedHandler(std::function<void(const absl::Status&)> h) {
   handler = std::move(h);
 }
 
-absl::Status WriteFence::Fenced(int64_t found_epoch) {
-  absl::Status st = absl::FailedPreconditionError(
+absl::Status WriteFence::FencedStatus(int64_t found_epoch) {
+  return absl::FailedPreconditionError(
       found_epoch == 0
           ? absl::StrCat("fenced: the leader lease (epoch ", epoch_.load(), ") is gone")
           : absl::StrCat("fenced: another controller took the leader lease (epoch ", found_epoch,
                          ", this controller's was ", epoch_.load(), ")"));
+}
+
+absl::Status WriteFence::Fenced(int64_t found_epoch) {
+  absl::Status st = FencedStatus(found_epoch);
   if (!fenced_.exchange(true)) {
     std::function<void(const absl::Status&)> h;
     {

@@ -34,7 +34,10 @@ class WriteFence {
   // Called once, on the thread whose transaction found another epoch: the
   // controller then stops (it is no longer the leader).
   static void SetFencedHandler(std::function<void(const absl::Status&)> handler);
-  // The FAILED_PRECONDITION a fenced transaction returns; calls the handler.
+  // The FAILED_PRECONDITION a fenced transaction returns, naming the epoch
+  // found (0: the lease row is gone).
+  static absl::Status FencedStatus(int64_t found_epoch);
+  // FencedStatus, and the handler called (once per process).
   static absl::Status Fenced(int64_t found_epoch);
 };
 
