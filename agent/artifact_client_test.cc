@@ -758,20 +758,26 @@ TEST_F(ArtifactClientTest, UploadRefusalIsNotRetried) {
   EXPECT_EQ(fake_.upload_calls(), 1);
 }
 
+// A download of one generated file of `size` bytes that stops after its
+// first chunk: a controller holding the fetch up.
+DownloadScript HangingDownload(const std::string& path, int64_t size) {
+  ServedFile f;
+  f.header.set_path(path);
+  f.header.set_size(size);
+  f.header.set_sha256(GeneratedSha256(size));
+  f.generated = size;
+  DownloadScript script;
+  script.files = {f};
+  script.hang_after_first_chunk = true;
+  return script;
+}
+
 // The job's max_duration ends a fetch that the controller holds up: the
 // job is cancelled with that reason, promptly.
 TEST_F(ArtifactClientTest, MaxDurationEndsBlockedFetch) {
   assign_.set_max_duration_seconds(1);
   AddFetch("big", "", true);
-  DownloadScript script;
-  ServedFile f;
-  f.header.set_path("big");
-  f.header.set_size(4 * kArtifactChunkBytes);
-  f.header.set_sha256(GeneratedSha256(4 * kArtifactChunkBytes));
-  f.generated = 4 * kArtifactChunkBytes;
-  script.files = {f};
-  script.hang_after_first_chunk = true;
-  fake_.SetDownload(0, script);
+  fake_.SetDownload(0, HangingDownload("big", 4 * kArtifactChunkBytes));
   JobReport r = Run();
   EXPECT_EQ(r.result, JobResult::kCancelled);
   EXPECT_EQ(r.reason, "ran longer than max_duration 1s");
@@ -782,15 +788,7 @@ TEST_F(ArtifactClientTest, MaxDurationEndsBlockedFetch) {
 TEST_F(ArtifactClientTest, TimeoutEndsStalledFetch) {
   assign_.set_timeout_seconds(1);
   AddFetch("big", "", true);
-  DownloadScript script;
-  ServedFile f;
-  f.header.set_path("big");
-  f.header.set_size(4 * kArtifactChunkBytes);
-  f.header.set_sha256(GeneratedSha256(4 * kArtifactChunkBytes));
-  f.generated = 4 * kArtifactChunkBytes;
-  script.files = {f};
-  script.hang_after_first_chunk = true;
-  fake_.SetDownload(0, script);
+  fake_.SetDownload(0, HangingDownload("big", 4 * kArtifactChunkBytes));
   JobReport r = Run();
   EXPECT_EQ(r.result, JobResult::kCancelled);
   EXPECT_EQ(r.reason, "no artifact transfer progress for 1s");

@@ -217,6 +217,19 @@ std::string StoredConsole(const std::vector<Received>& all, int64_t attempt,
   return out;
 }
 
+// Checks that stream `stream` of `all` completed `attempt` once, passed,
+// with a console whose last sequence is the completion's; returns it.
+std::string ExpectPassedOnce(const std::vector<Received>& all, int stream, int64_t attempt) {
+  auto done = Of(all, stream, AgentMessage::kJobCompleted);
+  EXPECT_EQ(done.size(), 1u);
+  if (done.size() != 1) return "";
+  EXPECT_EQ(done[0].job_completed().result(), "passed");
+  int64_t stored_last = 0;
+  std::string console = StoredConsole(all, attempt, &stored_last);
+  EXPECT_EQ(stored_last, done[0].job_completed().last_sequence());
+  return console;
+}
+
 // Within one connection, chunk sequence numbers must rise by exactly one.
 void ExpectContiguousWithin(const std::vector<Received>& all, int connection, int64_t attempt) {
   int64_t prev = -1;
@@ -430,12 +443,7 @@ TEST_F(SessionTest, JobSurvivesReconnectAndAckedChunksAreNotResent) {
   ExpectContiguousWithin(all, 2, kAttempt);
   // The acked JobStarted is not re-sent either.
   EXPECT_TRUE(Of(all, 2, AgentMessage::kJobStarted).empty());
-  auto done = Of(all, 2, AgentMessage::kJobCompleted);
-  ASSERT_EQ(done.size(), 1u);
-  EXPECT_EQ(done[0].job_completed().result(), "passed");
-  int64_t stored_last = 0;
-  std::string console = StoredConsole(all, kAttempt, &stored_last);
-  EXPECT_EQ(stored_last, done[0].job_completed().last_sequence());
+  std::string console = ExpectPassedOnce(all, 2, kAttempt);
   EXPECT_THAT(console, HasSubstr("\nfirst\nsecond\n"));
 }
 
@@ -775,12 +783,7 @@ TEST_F(SessionTest, TakeoverMovesTheAgentAndItsKeptAttempt) {
   ASSERT_EQ(hello[0].hello().held_size(), 1);
   EXPECT_EQ(hello[0].hello().held(0).attempt_id(), kAttempt);
   EXPECT_TRUE(hello[0].hello().held(0).finished());
-  auto done = Of(all, 2, AgentMessage::kJobCompleted);
-  ASSERT_EQ(done.size(), 1u);
-  EXPECT_EQ(done[0].job_completed().result(), "passed");
-  int64_t stored_last = 0;
-  std::string console = StoredConsole(all, kAttempt, &stored_last);
-  EXPECT_EQ(stored_last, done[0].job_completed().last_sequence());
+  std::string console = ExpectPassedOnce(all, 2, kAttempt);
   EXPECT_THAT(console, HasSubstr("\nkept\n"));
   EXPECT_TRUE(second.registrations().empty()) << "registered again at the new leader";
   StopAgent();

@@ -1109,16 +1109,7 @@ std::string OneJobPipeline(const std::string& job_keys, const std::string& artif
       "      - s:\n"
       "          jobs:\n"
       "            make:\n",
-      job_keys, "              artifacts:\n", artifacts,
-      "              tasks:\n"
-      "                - exec:\n"
-      "                    command: /bin/sh\n"
-      "                    arguments:\n"
-      "                      - -c\n"
-      "                      - |\n");
-  for (absl::string_view line : absl::StrSplit(script, '\n', absl::SkipEmpty())) {
-    absl::StrAppend(&out, "                        ", line, "\n");
-  }
+      job_keys, "              artifacts:\n", artifacts, ShellTasksYaml(script));
   return out;
 }
 

@@ -20,6 +20,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/files.h"
@@ -135,6 +136,20 @@ Cluster::~Cluster() {
     return;
   }
   RemoveTree(dir_);
+}
+
+std::string ShellTasksYaml(const std::string& script) {
+  std::string out =
+      "              tasks:\n"
+      "                - exec:\n"
+      "                    command: /bin/sh\n"
+      "                    arguments:\n"
+      "                      - -c\n"
+      "                      - |\n";
+  for (absl::string_view line : absl::StrSplit(script, '\n', absl::SkipEmpty())) {
+    absl::StrAppend(&out, "                        ", line, "\n");
+  }
+  return out;
 }
 
 std::string Cluster::database_url() const { return socket_conninfo_; }

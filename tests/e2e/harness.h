@@ -66,6 +66,10 @@ void StopOrphanedPostgres(const std::string& parent);
 absl::Status StopSharedPostgres();
 absl::Status StartSharedPostgres();
 
+// A job's `tasks:` (at indent 14, under a job at indent 12) of one task
+// running `script` with `/bin/sh -c`, its lines as a YAML block at indent 24.
+std::string ShellTasksYaml(const std::string& script);
+
 // Parses protobuf JSON (the CLI's `-o json`), ignoring unknown fields.
 bool ParseJson(const std::string& json, google::protobuf::Message* message);
 

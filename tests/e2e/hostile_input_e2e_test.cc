@@ -42,16 +42,7 @@ std::string ShPipeline(const std::string& name, const std::string& script,
                                  "          jobs:\n"
                                  "            make:\n");
   if (!artifacts.empty()) absl::StrAppend(&out, "              artifacts:\n", artifacts);
-  absl::StrAppend(&out,
-                  "              tasks:\n"
-                  "                - exec:\n"
-                  "                    command: /bin/sh\n"
-                  "                    arguments:\n"
-                  "                      - -c\n"
-                  "                      - |\n");
-  for (absl::string_view line : absl::StrSplit(script, '\n', absl::SkipEmpty())) {
-    absl::StrAppend(&out, "                        ", line, "\n");
-  }
+  absl::StrAppend(&out, ShellTasksYaml(script));
   return out;
 }
 
