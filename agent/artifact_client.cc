@@ -17,6 +17,7 @@
 #include "common/artifact_path.h"
 #include "common/crypto.h"
 #include "common/grpc_status.h"
+#include "common/transfer_checksum.h"
 
 namespace gantry::agent {
 namespace {
@@ -75,17 +76,55 @@ struct FdCloser {
 // What was read of one file, by the reading thread.
 struct SentFile {
   int64_t bytes = 0;
-  std::string digest;  // hex SHA-256 of the bytes sent
+  // Hex XXH3-128 (xxh128 uploads) or SHA-256 of the bytes sent.
+  std::string digest;
+};
+
+// The checksum an upload's trailer carries: XXH3-128 when the controller
+// takes it, else the SHA-256 older controllers require.
+class UploadChecksum {
+ public:
+  explicit UploadChecksum(bool xxh128) : xxh128_(xxh128) {}
+  void Update(std::string_view data) {
+    if (xxh128_) {
+      fast_.Update(data);
+    } else {
+      sha_.Update(data);
+    }
+  }
+  uint64_t bytes() const { return xxh128_ ? fast_.bytes() : sha_.bytes(); }
+  std::string FinishHex() { return xxh128_ ? fast_.FinishHex() : sha_.FinishHex(); }
+  void Fill(const std::string& hex, gantry::v1::ArtifactUploadTrailer* trailer) const {
+    if (xxh128_) {
+      trailer->set_xxh128(hex);
+    } else {
+      trailer->set_sha256(hex);
+    }
+  }
+  // The stored file's checksum of the same kind.
+  const std::string& Of(const gantry::v1::UploadedArtifactFile& f) const {
+    return xxh128_ ? f.xxh128() : f.sha256();
+  }
+  const char* name() const { return xxh128_ ? "xxh128" : "sha256"; }
+
+ private:
+  const bool xxh128_;
+  TransferChecksum fast_;
+  Sha256Hasher sha_;
 };
 
 // The reading side of one upload stream: the messages of `items` in order
-// into `queue`, each file read in kArtifactChunkBytes pieces and hashed.
+// into `queue`, each file read in kArtifactChunkBytes pieces and checksummed.
 // Stops at the first local failure (*error) or when the queue is aborted.
 class BatchReader {
  public:
-  BatchReader(const std::vector<ArtifactItem>& items, gantry::v1::AgentAuth auth,
+  BatchReader(const std::vector<ArtifactItem>& items, gantry::v1::AgentAuth auth, bool xxh128,
               TransferQueue<gantry::v1::UploadArtifactRequest>& queue)
-      : items_(items), auth_(std::move(auth)), queue_(queue), sent_(items.size()) {}
+      : items_(items),
+        auth_(std::move(auth)),
+        xxh128_(xxh128),
+        queue_(queue),
+        sent_(items.size()) {}
 
   void Run() {
     for (size_t i = 0; i < items_.size(); ++i) {
@@ -126,7 +165,7 @@ class BatchReader {
     header->set_executable((st.st_mode & S_IXUSR) != 0);
     if (!queue_.Push(std::move(message), 0)) return false;
 
-    Sha256Hasher hasher;
+    UploadChecksum hasher(xxh128_);
     while (true) {
       gantry::v1::UploadArtifactRequest data;
       std::string* buf = data.mutable_data();
@@ -157,22 +196,23 @@ class BatchReader {
                                   " bytes, then ", sent.bytes, ")"));
     }
     gantry::v1::UploadArtifactRequest trailer;
-    trailer.mutable_trailer()->set_sha256(sent.digest);
+    hasher.Fill(sent.digest, trailer.mutable_trailer());
     return queue_.Push(std::move(trailer), 0);
   }
 
   const std::vector<ArtifactItem>& items_;
   const gantry::v1::AgentAuth auth_;
+  const bool xxh128_;
   TransferQueue<gantry::v1::UploadArtifactRequest>& queue_;
   std::vector<SentFile> sent_;
   std::string error_;
   size_t failed_index_ = 0;
 };
 
-// The files of a DownloadArtifact call into `writer`, checked and written
-// on this thread as they arrive (a second thread for the writing was
-// measured: no faster on two shared cores, and more memory). The first
-// failure cancels the call. *status is how the call ended.
+// The files of a DownloadArtifact call into `writer`: this thread receives,
+// a second one checks and writes, through a queue of a few MiB, so that
+// receiving overlaps writing. The first failure cancels the call. *status
+// is how the call ended.
 absl::Status ReceiveFiles(gantry::v1::AgentService::StubInterface& stub,
                           const gantry::v1::DownloadArtifactRequest& request,
                           const TransferContext& context, const std::string& locator,
@@ -180,24 +220,39 @@ absl::Status ReceiveFiles(gantry::v1::AgentService::StubInterface& stub,
   grpc::ClientContext call;
   SetDeadline(context, call);
   ArmedCall armed(context.interrupter, &call);
-  absl::Status failed;
+  TransferQueue<gantry::v1::ArtifactStreamChunk> queue(kQueueBytes);
+  absl::Status failed;  // the writing thread's until it is joined
+  std::thread writing([&] {
+    gantry::v1::ArtifactStreamChunk chunk;
+    while (queue.Pop(&chunk)) {
+      switch (chunk.kind_case()) {
+        case gantry::v1::ArtifactStreamChunk::kFile:
+          failed = writer.BeginFile(chunk.file());
+          break;
+        case gantry::v1::ArtifactStreamChunk::kData:
+          failed = writer.Append(chunk.data());
+          Progress(context);
+          break;
+        default:
+          failed = absl::DataLossError(absl::StrCat("empty message in the stream from ", locator));
+      }
+      if (!failed.ok()) {
+        queue.Abort();
+        call.TryCancel();
+        return;
+      }
+    }
+  });
   auto reader = stub.DownloadArtifact(&call, request);
   gantry::v1::ArtifactStreamChunk chunk;
+  // After an abort the reads only drain what TryCancel left in flight.
   while (reader->Read(&chunk)) {
-    if (!failed.ok()) continue;  // draining after TryCancel
-    switch (chunk.kind_case()) {
-      case gantry::v1::ArtifactStreamChunk::kFile:
-        failed = writer.BeginFile(chunk.file());
-        break;
-      case gantry::v1::ArtifactStreamChunk::kData:
-        failed = writer.Append(chunk.data());
-        Progress(context);
-        break;
-      default:
-        failed = absl::DataLossError(absl::StrCat("empty message in the stream from ", locator));
-    }
-    if (!failed.ok()) call.TryCancel();
+    const size_t bytes = chunk.has_data() ? chunk.data().size() : 0;
+    queue.Push(std::move(chunk), bytes);
+    chunk.Clear();
   }
+  queue.Close();
+  writing.join();
   *status = reader->Finish();
   return failed;
 }
@@ -280,7 +335,7 @@ absl::StatusOr<std::vector<UploadedArtifact>> ArtifactClient::SendBatch(
   gantry::v1::AgentAuth auth;
   FillAuth(&auth, context.attempt_id);
   TransferQueue<gantry::v1::UploadArtifactRequest> queue(kQueueBytes);
-  BatchReader reader(items, auth, queue);
+  BatchReader reader(items, auth, context.xxh128_uploads, queue);
   std::thread reading([&] { reader.Run(); });
   bool stream_ok = true;
   gantry::v1::UploadArtifactRequest message;
@@ -318,14 +373,15 @@ absl::StatusOr<std::vector<UploadedArtifact>> ArtifactClient::SendBatch(
                                items.size(), " file(s)"));
   }
   std::vector<UploadedArtifact> out;
+  const UploadChecksum kind(context.xxh128_uploads);
   for (size_t i = 0; i < items.size(); ++i) {
     const auto& f = response.files(static_cast<int>(i));
     const SentFile& sent = reader.sent()[i];
-    if (f.sha256() != sent.digest || f.size() != sent.bytes) {
-      return failed(
-          i, absl::StatusCode::kDataLoss,
-          absl::StrCat("the controller stored ", f.size(), " bytes with sha256 ", f.sha256(),
-                       "; sent ", sent.bytes, " bytes with sha256 ", sent.digest));
+    if (kind.Of(f) != sent.digest || f.size() != sent.bytes) {
+      return failed(i, absl::StatusCode::kDataLoss,
+                    absl::StrCat("the controller stored ", f.size(), " bytes with ", kind.name(),
+                                 " ", kind.Of(f), "; sent ", sent.bytes, " bytes with ",
+                                 kind.name(), " ", sent.digest));
     }
     out.push_back(UploadedArtifact{f.path(), f.size(), f.sha256()});
   }

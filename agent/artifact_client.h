@@ -6,15 +6,17 @@
 //
 // Upload: files go in streams of up to kUploadBatchFiles files or about
 // kUploadBatchBytes (a bigger file alone), each file a header {auth, path,
-// size, kind, executable}, 128 KiB data messages and a trailer {sha256}; the
-// controller's answer lists each stored file, whose size and digest must be
-// what was sent. A reader thread reads and hashes the next messages while
-// the calling thread sends, through a queue of a few MiB, so memory stays
-// flat whatever the file size.
+// size, kind, executable}, 128 KiB data messages and a trailer {xxh128} (the
+// SHA-256 instead for a controller whose Assign did not say
+// transfer_xxh128); the controller's answer lists each stored file, whose
+// size and checksum must be what was sent. A reader thread reads and
+// checksums the next messages while the calling thread sends, through a
+// queue of a few MiB, so memory stays flat whatever the file size.
 //
 // Fetch: the controller resolves the task by (attempt, task index) and
-// streams ArtifactFile headers each followed by their data; FetchWriter
-// (artifact_fetch_writer.h) checks and places them as they arrive.
+// streams ArtifactFile headers each followed by their data; the calling
+// thread receives while a second one has FetchWriter (artifact_fetch_writer.h)
+// check and place them.
 //
 // Both retry a call that fails because the controller is out of reach
 // (artifact_retry.h), on the stub the StubSource gives at that moment (the

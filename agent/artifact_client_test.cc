@@ -26,6 +26,7 @@
 #include "common/crypto.h"
 #include "common/files.h"
 #include "common/testing/wait_for.h"
+#include "common/transfer_checksum.h"
 
 namespace gantry::agent {
 namespace {
@@ -73,6 +74,8 @@ struct Stored {
   gantry::v1::ArtifactUploadHeader header;
   int64_t received = 0;
   std::string sha256;
+  std::string xxh128;
+  gantry::v1::ArtifactUploadTrailer trailer;  // as sent
   std::string content;  // only when small
 };
 
@@ -122,6 +125,7 @@ class FakeArtifactService final : public gantry::v1::AgentService::Service {
     std::vector<Stored> files;
     std::optional<Stored> current;
     Sha256Hasher hasher;
+    TransferChecksum checksum;
     while (reader->Read(&m)) {
       if (m.has_header()) {
         if (current) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no trailer");
@@ -134,15 +138,22 @@ class FakeArtifactService final : public gantry::v1::AgentService::Service {
       } else if (m.has_data()) {
         if (!current) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no header");
         hasher.Update(m.data());
+        checksum.Update(m.data());
         current->received += static_cast<int64_t>(m.data().size());
         if (current->header.size() <= kKeepBytes) current->content += m.data();
       } else if (m.has_trailer()) {
         if (!current) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no header");
         current->sha256 = hasher.FinishHex();
+        current->xxh128 = checksum.FinishHex();
+        // As the controller: whichever the trailer claims, at least one.
+        const auto& t = m.trailer();
         if (current->received != current->header.size() ||
-            m.trailer().sha256() != current->sha256) {
+            (t.sha256().empty() && t.xxh128().empty()) ||
+            (!t.sha256().empty() && t.sha256() != current->sha256) ||
+            (!t.xxh128().empty() && t.xxh128() != current->xxh128)) {
           return grpc::Status(grpc::StatusCode::DATA_LOSS, "digest mismatch");
         }
+        current->trailer = t;
         files.push_back(std::move(*current));
         current.reset();
       }
@@ -156,6 +167,7 @@ class FakeArtifactService final : public gantry::v1::AgentService::Service {
       out->set_path(f.header.path());
       out->set_size(f.received);
       out->set_sha256(f.sha256);
+      out->set_xxh128(f.xxh128);
       f.header.mutable_auth()->clear_token();
       stored_[f.header.path()] = f;
     }
@@ -562,6 +574,53 @@ TEST_F(ArtifactClientTest, CorruptedDownloadFails) {
   EXPECT_THAT(sink_.console(), HasSubstr("[gantry] " + expected + "\n"));
   EXPECT_THAT(r.reason, HasSubstr(expected));
   EXPECT_THAT(Listing(JobDir() + "/deps"), IsEmpty());
+}
+
+// Headers that carry an XXH3-128 are checked by it, not by the SHA-256: a
+// damaged file fails with the xxh128 message, a whole one passes.
+TEST_F(ArtifactClientTest, FetchChecksXxh128WhenTheHeaderHasIt) {
+  AddFetch("out/app.tar", "deps", true);
+  AddFetch("out/lib.so", "deps", true);
+  AddSh("cat deps/app.tar");
+  DownloadScript good;
+  ServedFile whole = Served("app.tar", "the real bytes");
+  whole.header.set_sha256("");  // not checked when xxh128 is there
+  whole.header.set_xxh128(TransferChecksumHex("the real bytes"));
+  good.files = {whole};
+  fake_.SetDownload(0, good);
+  DownloadScript bad;
+  ServedFile damaged = Served("lib.so", "the real bytes");
+  damaged.header.set_xxh128(TransferChecksumHex("the real bytes"));
+  damaged.content = "the evil bytes";
+  bad.files = {damaged};
+  fake_.SetDownload(1, bad);
+  JobReport r = Run();
+  EXPECT_EQ(r.result, JobResult::kFailed);
+  EXPECT_EQ(*ReadFile(JobDir() + "/deps/app.tar"), "the real bytes");
+  EXPECT_THAT(r.reason, HasSubstr(absl::StrCat("checksum mismatch for lib.so fetched from "
+                                               "up/build/compile (up/3/build/1/compile): "
+                                               "expected xxh128 ",
+                                               TransferChecksumHex("the real bytes"), ", got ",
+                                               TransferChecksumHex("the evil bytes"))));
+  EXPECT_FALSE(std::filesystem::exists(JobDir() + "/deps/lib.so"));
+}
+
+// An Assign that says transfer_xxh128 makes the agent send the XXH3-128
+// alone in the trailer; without it, the SHA-256 (older controllers).
+TEST_F(ArtifactClientTest, UploadTrailerFollowsTheAssign) {
+  for (bool xxh128 : {true, false}) {
+    SCOPED_TRACE(xxh128);
+    assign_.set_transfer_xxh128(xxh128);
+    AddSh("echo app > app.jar");
+    AddArtifact("app.jar", "");
+    JobReport r = Run();
+    ASSERT_EQ(r.result, JobResult::kPassed) << r.reason << sink_.console();
+    Stored jar = fake_.stored()["app.jar"];
+    EXPECT_EQ(jar.trailer.xxh128(), xxh128 ? TransferChecksumHex("app\n") : "");
+    EXPECT_EQ(jar.trailer.sha256(), xxh128 ? "" : Sha256Hex("app\n"));
+    assign_.clear_tasks();
+    assign_.clear_artifacts();
+  }
 }
 
 // An error from the controller fails the task naming the locator and the

@@ -4,7 +4,8 @@
 // about gRPC: feed it headers and data in stream order.
 //
 // Each file is written to a temporary file (".NAME.gantry-fetch-XXXXXX") in
-// its final directory and renamed into place when it verifies; on any error
+// its final directory and renamed into place when it verifies (by its
+// XXH3-128 when the header carries one, else its SHA-256); on any error
 // the temporary file is removed, so no partial file is ever left under the
 // real name. Files that verified before an error stay.
 //
@@ -19,6 +20,7 @@
 
 #include "absl/status/status.h"
 #include "common/crypto.h"
+#include "common/transfer_checksum.h"
 #include "gantry/v1/types.pb.h"
 
 namespace gantry::agent {
@@ -61,7 +63,10 @@ class FetchWriter {
   std::string tmp_path_;
   std::string final_path_;
   gantry::v1::ArtifactFile header_;
+  bool by_xxh128_ = false;  // header_ carries an XXH3-128: checked instead
   Sha256Hasher hasher_;
+  TransferChecksum checksum_;
+  int64_t received_ = 0;  // of the current file
 
   int files_ = 0;
   int64_t bytes_ = 0;

@@ -72,6 +72,9 @@ struct TransferContext {
   // the runner's stall timeout (the job's `timeout`) counts from the last
   // call.
   std::function<void()> on_progress;
+  // The controller accepts uploads checked by XXH3-128 alone
+  // (Assign.transfer_xxh128); otherwise they carry the SHA-256.
+  bool xxh128_uploads = false;
 };
 
 class FetchHandler {

@@ -263,6 +263,7 @@ TransferContext JobRunner::MakeTransferContext(TransferInterrupter* interrupter,
   context.job_dir = job_dir_;
   context.console = [this](std::string_view text) { Print(text); };
   context.interrupter = interrupter;
+  context.xxh128_uploads = assign_.transfer_xxh128();
   if (watchdog != nullptr) {
     context.deadline = TransferDeadline();
     context.on_progress = [watchdog] { watchdog->Progress(); };

@@ -16,6 +16,7 @@
 #include "common/controller_targets.h"
 #include "common/files.h"
 #include "common/logging.h"
+#include "common/process_setup.h"
 #include "spdlog/spdlog.h"
 
 namespace {
@@ -115,6 +116,7 @@ void StopOnSignals(gantry::agent::Session& session, sigset_t stop_signals) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  gantry::TuneMallocForStreaming();
   AgentFlags flags;
   if (std::optional<int> exit_code = ParseFlags(argc, argv, flags)) return *exit_code;
   gantry::SetupLogging("agent", flags.log_level);

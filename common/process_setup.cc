@@ -1,11 +1,18 @@
 #include "common/process_setup.h"
 
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
 #include "absl/synchronization/mutex.h"
 
 namespace gantry {
+
+void TuneMallocForStreaming() {
+  // Fixed values also turn off glibc's own threshold adjustment.
+  ::mallopt(M_MMAP_THRESHOLD, 8 << 20);
+  ::mallopt(M_TRIM_THRESHOLD, 64 << 20);
+}
 
 void PrepareServerProcess() {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);

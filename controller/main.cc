@@ -125,6 +125,7 @@ int main(int argc, char** argv) {
   ControllerFlags flags;
   if (std::optional<int> exit_code = gantry::ParseFlags(argc, argv, flags)) return *exit_code;
   gantry::SetupLogging("controller", flags.log_level);
+  gantry::TuneMallocForStreaming();
   gantry::PrepareServerProcess();
   sigset_t signals = BlockStopSignals();
   if (auto st = PrepareDataDir(flags.data_dir, ::geteuid() == 0 && flags.database_url.empty());

@@ -12,6 +12,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libpqxx-dev libpq-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libabsl-dev
   libssl-dev libcli11-dev googletest libgtest-dev libgmock-dev
+  libxxhash-dev  # XXH3-128: the agents' check of artifact transfers
   postgresql-15 postgresql-client-15 procps util-linux
   systemd  # systemd-analyze: the units in deploy/systemd/ are verified by the tests
   libboost-dev prometheus-cpp-dev

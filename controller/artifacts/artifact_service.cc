@@ -58,21 +58,23 @@ absl::StatusOr<std::unique_ptr<Upload>> ArtifactService::StartNextUpload(
   upload->record.kind = header.kind().empty() ? "build" : header.kind();
   upload->record.executable = header.executable();
   upload->claimed_size = header.size();
-  ASSIGN_OR_RETURN(upload->writer, blobs_->Create());
+  ASSIGN_OR_RETURN(upload->writer, blobs_->Create(header.size()));
   return upload;
 }
 
 absl::StatusOr<StoredUpload> ArtifactService::StoreUpload(Upload& upload,
-                                                          const std::string& sha256) {
-  // Until the row is committed nothing names the file: retention must not
-  // take it for a blob whose last reference went.
-  BlobStore::Pin pin = blobs_->PinDigest(sha256);
-  auto digest = upload.writer->Verify(sha256, upload.claimed_size);
+                                                          const v1::ArtifactUploadTrailer& claim) {
+  auto digest = upload.writer->Verify(claim.sha256(), claim.xxh128(), upload.claimed_size);
   if (!digest.ok()) {
     return absl::Status(digest.status().code(),
                         absl::StrCat(upload.record.path, ": ", digest.status().message()));
   }
+  // Until the row is committed nothing names the file: retention must not
+  // take it for a blob whose last reference went. Before the file moves
+  // into place (RecordUploads), so retention never sees it unpinned.
+  BlobStore::Pin pin = blobs_->PinDigest(*digest);
   upload.record.sha256 = *digest;
+  upload.record.xxh128 = upload.writer->xxh128();
   upload.record.size = upload.claimed_size;
   return StoredUpload{upload.record, std::move(pin), std::move(upload.writer)};
 }
@@ -107,7 +109,9 @@ absl::StatusOr<v1::UploadArtifactResponse> ArtifactService::FinishUpload(
     store::Db& db, Upload& upload, const std::string& sha256) {
   std::vector<StoredUpload> stored;
   {
-    ASSIGN_OR_RETURN(StoredUpload one, StoreUpload(upload, sha256));
+    v1::ArtifactUploadTrailer claim;
+    claim.set_sha256(sha256);
+    ASSIGN_OR_RETURN(StoredUpload one, StoreUpload(upload, claim));
     stored.push_back(std::move(one));
   }
   RETURN_IF_ERROR(RecordUploads(db, upload.agent_id, upload.attempt_id, stored));

@@ -54,8 +54,9 @@ class ArtifactService {
   // (same agent and attempt, checked by the caller): the path checks and a
   // new blob writer, no SQL. RecordUploads checks the attempt again.
   absl::StatusOr<std::unique_ptr<Upload>> StartNextUpload(const v1::ArtifactUploadHeader& header);
-  // Verifies the digest; the blob stays in incoming, unsynced.
-  absl::StatusOr<StoredUpload> StoreUpload(Upload& upload, const std::string& sha256);
+  // Verifies the size and the claimed checksum(s); the blob stays in
+  // incoming, unsynced.
+  absl::StatusOr<StoredUpload> StoreUpload(Upload& upload, const v1::ArtifactUploadTrailer& claim);
   // Makes the files durable and moves them into place (their data synced
   // one after another, then each directory once: one journal commit pays
   // for many small files), then records them in one transaction.

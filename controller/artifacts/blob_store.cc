@@ -18,6 +18,10 @@ namespace {
 // fdatasync in Commit finds little left to write instead of the whole file.
 constexpr int64_t kWritebackBytes = 8 << 20;
 
+// Files from this size on are hashed on a thread of their own: a thread
+// costs more than hashing a small file inline.
+constexpr int64_t kHashingThreadBytes = 8 << 20;
+
 absl::Status Errno(const std::string& what) {
   return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
 }
@@ -40,11 +44,13 @@ std::string BlobStore::PathOf(const std::string& sha256) const {
   return absl::StrCat(root_, "/sha256/", sha256.substr(0, 2), "/", sha256);
 }
 
-absl::StatusOr<std::unique_ptr<BlobStore::Writer>> BlobStore::Create() const {
+absl::StatusOr<std::unique_ptr<BlobStore::Writer>> BlobStore::Create(int64_t expected_size) const {
   std::string path = absl::StrCat(root_, "/incoming/", RandomHex(12));
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return Errno("create " + path);
-  return std::unique_ptr<Writer>(new Writer(this, path, fd));
+  auto writer = std::unique_ptr<Writer>(new Writer(this, path, fd));
+  if (expected_size >= kHashingThreadBytes) writer->hashing_ = std::make_unique<HashingThread>();
+  return writer;
 }
 
 BlobStore::Writer::~Writer() {
@@ -53,7 +59,25 @@ BlobStore::Writer::~Writer() {
 }
 
 absl::Status BlobStore::Writer::Append(std::string_view data) {
+  if (hashing_) return Append(std::make_shared<const std::string>(data));
   hasher_.Update(data);
+  return Write(data);
+}
+
+absl::Status BlobStore::Writer::Append(std::shared_ptr<const std::string> chunk) {
+  // `chunk` stays held here until written: the hashing thread drops its
+  // reference whenever it is done.
+  if (hashing_) {
+    hashing_->Push(chunk);
+  } else {
+    hasher_.Update(*chunk);
+  }
+  return Write(*chunk);
+}
+
+absl::Status BlobStore::Writer::Write(std::string_view data) {
+  checksum_.Update(data);
+  bytes_ += static_cast<int64_t>(data.size());
   while (!data.empty()) {
     ssize_t n = ::write(fd_, data.data(), data.size());
     if (n < 0 && errno == EINTR) continue;
@@ -72,25 +96,36 @@ absl::Status BlobStore::Writer::Append(std::string_view data) {
 
 absl::StatusOr<std::string> BlobStore::Writer::Commit(const std::string& claimed_sha256,
                                                       int64_t claimed_size) {
-  auto digest = Verify(claimed_sha256, claimed_size);
+  auto digest = Verify(claimed_sha256, "", claimed_size);
   if (!digest.ok()) return digest.status();
   if (auto placed = Place(); !placed.ok()) return placed.status();
   return digest;
 }
 
 absl::StatusOr<std::string> BlobStore::Writer::Verify(const std::string& claimed_sha256,
+                                                      const std::string& claimed_xxh128,
                                                       int64_t claimed_size) {
   int64_t got_size = size();
-  std::string digest = hasher_.FinishHex();
+  std::string digest = hashing_ ? hashing_->Finish() : hasher_.FinishHex();
+  hashing_.reset();
+  std::string xxh128 = checksum_.FinishHex();
   if (got_size != claimed_size) {
     return absl::DataLossError(
         absl::StrCat("received ", got_size, " bytes, the sender said ", claimed_size));
   }
-  if (digest != claimed_sha256) {
+  if (claimed_sha256.empty() && claimed_xxh128.empty()) {
+    return absl::InvalidArgumentError("the upload's trailer carries no checksum");
+  }
+  if (!claimed_sha256.empty() && digest != claimed_sha256) {
     return absl::DataLossError(absl::StrCat("checksum mismatch: received sha256 ", digest,
                                             ", the sender computed ", claimed_sha256));
   }
+  if (!claimed_xxh128.empty() && xxh128 != claimed_xxh128) {
+    return absl::DataLossError(absl::StrCat("checksum mismatch: received xxh128 ", xxh128,
+                                            ", the sender computed ", claimed_xxh128));
+  }
   digest_ = digest;
+  xxh128_ = xxh128;
   return digest;
 }
 

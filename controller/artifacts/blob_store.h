@@ -4,9 +4,10 @@
 //   ROOT/sha256/ab/abcdef…   one read-only file per distinct content
 //   ROOT/incoming/…          uploads in progress (cleared at start-up)
 //
-// A Writer hashes as it writes, so an upload of any size costs one chunk of
-// memory, and only a file whose digest and size match what the sender
-// claims becomes visible.
+// A Writer hashes as it writes (SHA-256, which names the content, and the
+// XXH3-128 transfer checksum, common/transfer_checksum.h), so an upload of
+// any size costs one chunk of memory, and only a file whose size and
+// checksum match what the sender claims becomes visible.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +22,8 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "common/crypto.h"
+#include "common/transfer_checksum.h"
+#include "controller/artifacts/hashing_thread.h"
 
 namespace gantry {
 
@@ -37,13 +40,21 @@ class BlobStore {
     // Hashes and writes `data`; starts writing every few MiB back to disk
     // meanwhile, so Commit's sync is short.
     absl::Status Append(std::string_view data);
-    int64_t size() const { return static_cast<int64_t>(hasher_.bytes()); }
+    // The same for a chunk the writer may keep: a big upload's SHA-256 is
+    // computed on a thread of its own (hashing_thread.h) meanwhile.
+    absl::Status Append(std::shared_ptr<const std::string> chunk);
+    int64_t size() const { return bytes_; }
     // Checks the content against the sender's claim, makes it durable and
     // moves it into place (or drops it when that content is stored already).
     // Returns the digest. DATA_LOSS on a mismatch. Verify, then Place.
     absl::StatusOr<std::string> Commit(const std::string& claimed_sha256, int64_t claimed_size);
-    // The first half of Commit: the checks. The file stays open and unsynced.
-    absl::StatusOr<std::string> Verify(const std::string& claimed_sha256, int64_t claimed_size);
+    // The first half of Commit: the checks, against whichever of the
+    // SHA-256 and the XXH3-128 the sender claims (at least one). Returns the
+    // SHA-256. The file stays open and unsynced.
+    absl::StatusOr<std::string> Verify(const std::string& claimed_sha256,
+                                       const std::string& claimed_xxh128, int64_t claimed_size);
+    // The XXH3-128 of the content, once Verify succeeded.
+    const std::string& xxh128() const { return xxh128_; }
     // The second half, after Verify: fdatasync and rename into place. With
     // `sync_dir` false the caller fsyncs the returned directory itself (once
     // for many files). Returns that directory.
@@ -56,13 +67,21 @@ class BlobStore {
     const BlobStore* store_;
     std::string path_;
     int fd_;
+    absl::Status Write(std::string_view data);
+
     Sha256Hasher hasher_;
+    std::unique_ptr<HashingThread> hashing_;  // instead of hasher_, for big files
+    TransferChecksum checksum_;
+    int64_t bytes_ = 0;
     int64_t written_back_ = 0;  // bytes whose writeback was started
     std::string digest_;        // set by Verify
+    std::string xxh128_;        // set by Verify
     bool committed_ = false;
   };
 
-  absl::StatusOr<std::unique_ptr<Writer>> Create() const;
+  // `expected_size`: what the sender announced; a big file is hashed on a
+  // thread of its own.
+  absl::StatusOr<std::unique_ptr<Writer>> Create(int64_t expected_size = 0) const;
   std::string PathOf(const std::string& sha256) const;
   // fsync of a directory Place(false) returned: its renames survive a crash.
   static void SyncDir(const std::string& dir);

@@ -10,6 +10,7 @@
 
 #include "common/crypto.h"
 #include "common/files.h"
+#include "common/transfer_checksum.h"
 
 namespace gantry {
 namespace {
@@ -63,6 +64,46 @@ TEST_F(ArtifactBlobStoreTest, LargeFileStoredUnderItsDigest) {
 
 // A digest that differs from the sender's is DATA_LOSS, and the received
 // bytes are dropped rather than stored.
+// A file announced big is hashed on its own thread from shared chunks, and
+// a sender that claims only the XXH3-128 gets the same SHA-256 name.
+TEST_F(ArtifactBlobStoreTest, BigFileCheckedByXxh128IsNamedBySha256) {
+  std::string content(17 * 1024 * 1024 + 5, '\0');
+  for (size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>(i * 31 + i / 11);
+  auto writer = store_->Create(static_cast<int64_t>(content.size()));
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  for (size_t off = 0; off < content.size(); off += 131072) {
+    auto chunk = std::make_shared<const std::string>(content.substr(off, 131072));
+    ASSERT_TRUE((*writer)->Append(std::move(chunk)).ok());
+  }
+  const std::string xxh = TransferChecksumHex(content);
+  auto digest = (*writer)->Verify("", xxh, static_cast<int64_t>(content.size()));
+  ASSERT_TRUE(digest.ok()) << digest.status();
+  EXPECT_EQ(*digest, Sha256Hex(content));
+  EXPECT_EQ((*writer)->xxh128(), xxh);
+  ASSERT_TRUE((*writer)->Place().ok());
+  auto stored = ReadFile(store_->PathOf(*digest));
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_TRUE(*stored == content);
+}
+
+TEST_F(ArtifactBlobStoreTest, WrongOrMissingXxh128IsRefused) {
+  const std::string content = "some bytes";
+  for (const std::string& claim : {TransferChecksumHex("other bytes"), std::string()}) {
+    auto writer = store_->Create();
+    ASSERT_TRUE(writer.ok());
+    ASSERT_TRUE((*writer)->Append(content).ok());
+    auto digest = (*writer)->Verify("", claim, static_cast<int64_t>(content.size()));
+    ASSERT_FALSE(digest.ok());
+    if (claim.empty()) {
+      EXPECT_TRUE(absl::IsInvalidArgument(digest.status())) << digest.status();
+    } else {
+      EXPECT_TRUE(absl::IsDataLoss(digest.status())) << digest.status();
+      EXPECT_NE(digest.status().message().find("xxh128"), std::string::npos);
+    }
+  }
+  EXPECT_TRUE(IncomingEmpty());
+}
+
 TEST_F(ArtifactBlobStoreTest, ChecksumMismatchIsDataLossAndStoresNothing) {
   const std::string content = "hello artifact";
   const std::string wrong = Sha256Hex("something else");

@@ -150,6 +150,7 @@ class FileStreamReactor final : public grpc::ServerWriteReactor<v1::ArtifactStre
       header->set_path(f.name);
       header->set_size(f.artifact.size);
       header->set_sha256(f.artifact.sha256);
+      header->set_xxh128(f.artifact.xxh128);
       header->set_executable(f.artifact.executable);
       return true;
     }

@@ -132,7 +132,7 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadArtifactReq
           return SetError(absl::InvalidArgumentError("trailer before the upload header"));
         }
         trailer_seen_ = true;
-        claimed_sha256_ = request_.trailer().sha256();
+        claim_ = std::move(*request_.mutable_trailer());
         return;
       default:
         return SetError(absl::InvalidArgumentError("empty upload message"));
@@ -252,12 +252,13 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadArtifactReq
   void Drain() {
     size_t budget = kUploadQueueBytes;
     std::string chunk;
+    size_t n_written = 0;  // the size of `chunk` before it went to the writer
     bool have = false;
     while (true) {
       Next next;
       {
         std::lock_guard<std::mutex> lock(mu_);
-        if (have) queued_bytes_ -= chunk.size();
+        if (have) queued_bytes_ -= n_written;
         have = error_.ok() && !queue_.empty() && budget > 0;
         if (have) {
           chunk = std::move(queue_.front());
@@ -270,10 +271,13 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadArtifactReq
       }
       if (!have) return Run(std::move(next));
       Run(std::move(next));
+      n_written = chunk.size();
       // Only this task uses the writer, and upload_ stays set while it runs.
-      absl::Status st = upload_->writer->Append(chunk);
-      GlobalArtifactTraffic().bytes_in.fetch_add(chunk.size(), std::memory_order_relaxed);
-      budget -= std::min(budget, chunk.size());
+      // The writer may keep the chunk (hashing it on another thread).
+      absl::Status st =
+          upload_->writer->Append(std::make_shared<const std::string>(std::move(chunk)));
+      GlobalArtifactTraffic().bytes_in.fetch_add(n_written, std::memory_order_relaxed);
+      budget -= std::min(budget, n_written);
       if (!st.ok()) {
         std::lock_guard<std::mutex> lock(mu_);
         SetError(std::move(st));
@@ -284,7 +288,7 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadArtifactReq
   // Pool: verifies the current file; the next file may follow. It becomes
   // durable with the others in Record.
   void Store() {
-    auto stored = service_->StoreUpload(*upload_, claimed_sha256_);
+    auto stored = service_->StoreUpload(*upload_, claim_);
     Next next;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -296,6 +300,7 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadArtifactReq
         f->set_path(stored->record.path);
         f->set_size(stored->record.size);
         f->set_sha256(stored->record.sha256);
+        f->set_xxh128(stored->record.xxh128);
         response_->set_path(f->path());
         response_->set_size(f->size());
         response_->set_sha256(f->sha256());
@@ -352,7 +357,7 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadArtifactReq
   std::deque<std::string> queue_;
   size_t queued_bytes_ = 0;  // in queue_ plus the chunk being written
   bool trailer_seen_ = false;
-  std::string claimed_sha256_;
+  v1::ArtifactUploadTrailer claim_;
   // Durable files whose rows are not written yet.
   std::vector<StoredUpload> stored_;
   int64_t stored_count_ = 0;

@@ -324,6 +324,7 @@ grpc::ServerUnaryReactor* OperatorService::ListArtifacts(grpc::CallbackServerCon
       out->set_path(f.artifact.path);
       out->set_size(f.artifact.size);
       out->set_sha256(f.artifact.sha256);
+      out->set_xxh128(f.artifact.xxh128);
       out->set_executable(f.artifact.executable);
     }
     reactor->Finish(grpc::Status::OK);

@@ -118,6 +118,7 @@ absl::StatusOr<v1::Assign> BuildAssignment(const AssignmentInput& in) {
   a.set_working_directory(absl::StrCat("pipelines/", run.pipeline));
   a.set_timeout_seconds(job_cfg->timeout_seconds);
   a.set_max_duration_seconds(job_cfg->max_duration_seconds);
+  a.set_transfer_xxh128(true);
   for (const auto& t : job_cfg->tasks) ToProtoTask(t, run.counter, run.pipeline, a.add_tasks());
   for (const auto& art : job_cfg->artifacts) {
     v1::ArtifactSpec* spec = a.add_artifacts();

@@ -278,6 +278,7 @@ struct ArtifactRecord {
   int64_t size = 0;
   std::string sha256;
   bool executable = false;
+  std::string xxh128;  // empty for files stored before it was recorded
 };
 
 struct ConsoleSlice {

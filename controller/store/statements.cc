@@ -111,9 +111,10 @@ constexpr Statement kStatements[] = {
     {kVariablesOfRuns,
      "SELECT run_id, name, value, secure FROM run_variables WHERE run_id = ANY($1::bigint[]) "
      "ORDER BY run_id, position"},
-    {kApprovalsOfRuns,
-     "SELECT COALESCE(a.stage_run_id, 0), a.user_name, " MS("a.at") ", a.comment, a.run_id, "
-     "a.stage_name FROM stage_approvals a WHERE a.run_id = ANY($1::bigint[]) ORDER BY a.id"},
+    {kApprovalsOfRuns, "SELECT COALESCE(a.stage_run_id, 0), a.user_name, " MS(
+                           "a.at") ", a.comment, a.run_id, "
+                                   "a.stage_name FROM stage_approvals a WHERE a.run_id = "
+                                   "ANY($1::bigint[]) ORDER BY a.id"},
     {kRunOfJob,
      "SELECT s.run_id FROM job_runs j JOIN stage_runs s ON s.id = j.stage_run_id "
      "WHERE j.id = $1"},
@@ -125,14 +126,15 @@ constexpr Statement kStatements[] = {
      "AND r.state = 'building' AND (SELECT s.state FROM stage_runs s WHERE s.run_id = r.id "
      "ORDER BY s.id DESC LIMIT 1) <> 'queued' ORDER BY r.id LIMIT 1"},
     {kEnvLockQueue,
-     "SELECT r.pipeline, r.counter, s.name, " MS("s.created_at") " FROM pipeline_runs r "
-     "JOIN stage_runs s ON s.run_id = r.id WHERE r.pipeline = ANY($1::text[]) "
-     "AND r.state = 'building' AND s.state = 'queued' "
-     "AND s.id = (SELECT max(id) FROM stage_runs WHERE run_id = r.id) "
-     "ORDER BY s.created_at, s.id"},
+     "SELECT r.pipeline, r.counter, s.name, " MS(
+         "s.created_at") " FROM pipeline_runs r "
+                         "JOIN stage_runs s ON s.run_id = r.id WHERE r.pipeline = ANY($1::text[]) "
+                         "AND r.state = 'building' AND s.state = 'queued' "
+                         "AND s.id = (SELECT max(id) FROM stage_runs WHERE run_id = r.id) "
+                         "ORDER BY s.created_at, s.id"},
 
-    // --- what is deployed where (tx_deployments.cc; docs/rollback.md). $1 the
-    // pipelines, $2 each one's deploy stage ('' = the run passing counts).
+// --- what is deployed where (tx_deployments.cc; docs/rollback.md). $1 the
+// pipelines, $2 each one's deploy stage ('' = the run passing counts).
 #define DEPLOYS                                                                          \
   "WITH d AS (SELECT r.id AS run_id, r.pipeline, r.counter, r.label, r.trigger_user, "   \
   "s.id AS stage_run_id, s.name AS stage, s.counter AS stage_counter, "                  \
@@ -146,9 +148,8 @@ constexpr Statement kStatements[] = {
   "pipeline, counter, label, stage, stage_counter, trigger_user, " MS("at") ", run_id, stage_run_id"
     {kDeployments,
      DEPLOYS "SELECT " DEPLOY_COLUMNS " FROM d ORDER BY at DESC, stage_run_id DESC LIMIT $3"},
-    {kCurrentDeployments,
-     DEPLOYS "SELECT DISTINCT ON (pipeline) " DEPLOY_COLUMNS
-             " FROM d ORDER BY pipeline, at DESC, stage_run_id DESC"},
+    {kCurrentDeployments, DEPLOYS "SELECT DISTINCT ON (pipeline) " DEPLOY_COLUMNS
+                                  " FROM d ORDER BY pipeline, at DESC, stage_run_id DESC"},
 #undef DEPLOYS
 #undef DEPLOY_COLUMNS
     {kDeployedMaterials,
@@ -168,9 +169,8 @@ constexpr Statement kStatements[] = {
      "INSERT INTO api_tokens (user_name, name, token_hash, created_by, expires_at) VALUES ($1, "
      "$2, $3, $4, CASE WHEN $5::bigint = 0 THEN NULL ELSE to_timestamp($5 / 1000.0) END) "
      "RETURNING id, " MS("created_at")},
-    {kApiTokens,
-     "SELECT id, user_name, name, token_hash, created_by, " MS("created_at") ", " MS(
-         "expires_at") " FROM api_tokens WHERE revoked_at IS NULL ORDER BY id"},
+    {kApiTokens, "SELECT id, user_name, name, token_hash, created_by, " MS("created_at") ", " MS(
+                     "expires_at") " FROM api_tokens WHERE revoked_at IS NULL ORDER BY id"},
     {kRevokeApiToken,
      "UPDATE api_tokens SET revoked_at = now(), revoked_by = $2 WHERE id = $1 AND revoked_at IS "
      "NULL RETURNING id, user_name, name, token_hash, created_by, " MS("created_at") ", " MS(
@@ -180,11 +180,12 @@ constexpr Statement kStatements[] = {
      "to_timestamp(u.at / 1000.0), u.actor, u.source, u.action, u.target, u.outcome, u.reason "
      "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
      "$7::text[]) AS u(at, actor, source, action, target, outcome, reason)"},
-    {kReadAudit,
-     "SELECT * FROM (SELECT id, " MS("at") ", actor, source, action, target, outcome, reason "
-     "FROM audit_log WHERE at >= to_timestamp($1 / 1000.0) AND ($2 = '' OR actor = $2) AND "
-     "($3 = '' OR target = $3 OR left(target, length($3) + 1) = $3 || '/') "
-     "ORDER BY id DESC LIMIT $4) newest ORDER BY id"},
+    {kReadAudit, "SELECT * FROM (SELECT id, " MS(
+                     "at") ", actor, source, action, target, outcome, reason "
+                           "FROM audit_log WHERE at >= to_timestamp($1 / 1000.0) AND ($2 = '' OR "
+                           "actor = $2) AND "
+                           "($3 = '' OR target = $3 OR left(target, length($3) + 1) = $3 || '/') "
+                           "ORDER BY id DESC LIMIT $4) newest ORDER BY id"},
 
     // --- config revisions
     {kCurrentConfigRevision, "SELECT coalesce(max(revision), 0) FROM config_revisions"},
@@ -269,12 +270,12 @@ constexpr Statement kStatements[] = {
      "SELECT 1 FROM job_runs WHERE id = $1 AND agent_id = $2 "
      "AND state IN ('assigned', 'running') FOR UPDATE"},
     {kRecordArtifact,
-     "INSERT INTO artifacts (job_run_id, path, kind, size, sha256, executable) "
-     "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (job_run_id, path) DO UPDATE "
+     "INSERT INTO artifacts (job_run_id, path, kind, size, sha256, executable, xxh128) "
+     "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (job_run_id, path) DO UPDATE "
      "SET kind = EXCLUDED.kind, size = EXCLUDED.size, sha256 = EXCLUDED.sha256, "
-     "executable = EXCLUDED.executable, created_at = now()"},
+     "executable = EXCLUDED.executable, xxh128 = EXCLUDED.xxh128, created_at = now()"},
     {kArtifacts,
-     "SELECT path, kind, size, sha256, executable FROM artifacts "
+     "SELECT path, kind, size, sha256, executable, xxh128 FROM artifacts "
      "WHERE job_run_id = $1 AND ($2 = '' OR path = $2 OR "
      "left(path, length($2) + 1) = $2 || '/') ORDER BY path"},
     {kEnabledAgentTokenHash, "SELECT token_hash FROM agents WHERE id = $1 AND state = 'enabled'"},
@@ -282,9 +283,11 @@ constexpr Statement kStatements[] = {
     // --- agents
     {kAgents,
      "SELECT id, name, hostname, token_hash, state, resources, "
-     "environments, " MS("created_at") ", " MS("last_contact") ", requested_resources, "
-     "requested_environments, allowed_resources, allowed_environments, assigned_resources, "
-     "assigned_environments, register_key FROM agents ORDER BY name, id"},
+     "environments, " MS("created_at") ", " MS(
+         "last_contact") ", requested_resources, "
+                         "requested_environments, allowed_resources, allowed_environments, "
+                         "assigned_resources, "
+                         "assigned_environments, register_key FROM agents ORDER BY name, id"},
     {kInsertAgent,
      "INSERT INTO agents (id, name, hostname, token_hash, state, resources, "
      "environments, requested_resources, requested_environments, allowed_resources, "
@@ -312,9 +315,9 @@ constexpr Statement kStatements[] = {
      "SELECT n.id, CASE WHEN $1::text = '' THEN 'key-' || n.id ELSE $1::text END, $2, $3, $4, "
      "$5 FROM n RETURNING id, name, " MS("created_at")},
     {kAgentKeys,
-     "SELECT id, name, key_hash, resources, environments, created_by, " MS("created_at") ", "
-     MS("revoked_at") ", revoked_by "
-     "FROM agent_keys WHERE $1::boolean OR revoked_at IS NULL ORDER BY id"},
+     "SELECT id, name, key_hash, resources, environments, created_by, " MS("created_at") ", " MS(
+         "revoked_at") ", revoked_by "
+                       "FROM agent_keys WHERE $1::boolean OR revoked_at IS NULL ORDER BY id"},
     {kRevokeAgentKey,
      "UPDATE agent_keys SET revoked_at = now(), revoked_by = $2 "
      "WHERE id = $1 AND revoked_at IS NULL RETURNING id"},
@@ -359,11 +362,9 @@ constexpr Statement kStatements[] = {
      "WHERE s.run_id = $1 LIMIT $2) DELETE FROM console_chunks c USING doomed d "
      "WHERE c.job_run_id = d.job_run_id AND c.sequence = d.sequence"},
     {kRetentionDone, "DELETE FROM retention_queue WHERE run_id = $1"},
-    {kReferencedDigests,
-     "SELECT DISTINCT sha256 FROM artifacts WHERE sha256 = ANY($1::text[])"},
-    {kFilesRemovedAt,
-     "SELECT " MS("files_removed_at") " FROM pipeline_runs WHERE id = $1 "
-     "AND files_removed_at IS NOT NULL"},
+    {kReferencedDigests, "SELECT DISTINCT sha256 FROM artifacts WHERE sha256 = ANY($1::text[])"},
+    {kFilesRemovedAt, "SELECT " MS("files_removed_at") " FROM pipeline_runs WHERE id = $1 "
+                                                       "AND files_removed_at IS NOT NULL"},
 };
 
 }  // namespace

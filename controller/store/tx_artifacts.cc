@@ -11,8 +11,8 @@ bool Tx::RecordArtifact(const std::string& agent_id, const ArtifactRecord& a) {
   // between the check and the insert.
   auto held = work_.exec_prepared(kRecordArtifactHeld, a.job_run_id, agent_id);
   if (held.empty()) return false;
-  work_.exec_prepared(kRecordArtifact, a.job_run_id, a.path, a.kind, a.size, a.sha256,
-                      a.executable);
+  work_.exec_prepared(kRecordArtifact, a.job_run_id, a.path, a.kind, a.size, a.sha256, a.executable,
+                      a.xxh128);
   return true;
 }
 
@@ -28,6 +28,7 @@ std::vector<ArtifactRecord> Tx::Artifacts(int64_t job_run_id, const std::string&
     a.size = r[2].as<int64_t>();
     a.sha256 = r[3].as<std::string>();
     a.executable = r[4].as<bool>();
+    a.xxh128 = r[5].as<std::string>();
     out.push_back(std::move(a));
   }
   return out;

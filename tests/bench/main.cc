@@ -138,6 +138,7 @@ bool Prepare(BenchOptions& o, const Cli& cli) {
   // detector off: one process holding 10,000 agents' channels would spend a
   // third of a core in its graph during a reconnect storm, which 10,000
   // separate agent processes never do.
+  gantry::TuneMallocForStreaming();
   gantry::PrepareServerProcess();
   return true;
 }

@@ -1,0 +1,58 @@
+#include "common/transfer_checksum.h"
+
+#include <xxhash.h>
+
+#include <cstdio>
+#include <stdexcept>
+
+namespace gantry {
+namespace {
+
+std::string Hex(XXH128_hash_t h) {
+  // The canonical (big-endian) form, as xxhsum prints it.
+  XXH128_canonical_t canonical;
+  XXH128_canonicalFromHash(&canonical, h);
+  static const char kDigits[] = "0123456789abcdef";
+  std::string out(sizeof(canonical.digest) * 2, '0');
+  for (size_t i = 0; i < sizeof(canonical.digest); ++i) {
+    out[2 * i] = kDigits[canonical.digest[i] >> 4];
+    out[2 * i + 1] = kDigits[canonical.digest[i] & 0xf];
+  }
+  return out;
+}
+
+}  // namespace
+
+struct TransferChecksum::State {
+  XXH3_state_t* xxh = nullptr;
+  ~State() { XXH3_freeState(xxh); }
+};
+
+TransferChecksum::TransferChecksum() : state_(std::make_unique<State>()) {
+  state_->xxh = XXH3_createState();
+  if (state_->xxh == nullptr || XXH3_128bits_reset(state_->xxh) != XXH_OK) {
+    throw std::runtime_error("cannot initialise XXH3");
+  }
+}
+
+TransferChecksum::~TransferChecksum() = default;
+TransferChecksum::TransferChecksum(TransferChecksum&&) noexcept = default;
+TransferChecksum& TransferChecksum::operator=(TransferChecksum&&) noexcept = default;
+
+void TransferChecksum::Update(std::string_view data) {
+  XXH3_128bits_update(state_->xxh, data.data(), data.size());
+  bytes_ += data.size();
+}
+
+std::string TransferChecksum::FinishHex() {
+  std::string hex = Hex(XXH3_128bits_digest(state_->xxh));
+  XXH3_128bits_reset(state_->xxh);
+  bytes_ = 0;
+  return hex;
+}
+
+std::string TransferChecksumHex(std::string_view data) {
+  return Hex(XXH3_128bits(data.data(), data.size()));
+}
+
+}  // namespace gantry
