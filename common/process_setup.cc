@@ -11,7 +11,7 @@ namespace gantry {
 void TuneMallocForStreaming() {
   // Fixed values also turn off glibc's own threshold adjustment.
   ::mallopt(M_MMAP_THRESHOLD, 8 << 20);
-  ::mallopt(M_TRIM_THRESHOLD, 64 << 20);
+  ::mallopt(M_TRIM_THRESHOLD, 16 << 20);
 }
 
 void PrepareServerProcess() {
