@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -153,6 +154,51 @@ void BlobStore::SyncDir(const std::string& dir) {
     ::fsync(dfd);
     ::close(dfd);
   }
+}
+
+namespace {
+
+bool IsHexName(const std::string& name, size_t length) {
+  return name.size() == length && std::all_of(name.begin(), name.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+// The names of a directory's entries that pass `keep`, sorted.
+std::vector<std::string> SortedNames(const std::string& dir,
+                                     const std::function<bool(const std::string&)>& keep) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    std::string name = entry.path().filename().string();
+    if (keep(name)) names.push_back(std::move(name));
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace
+
+std::vector<std::string> BlobStore::ListDigests(const std::string& after, size_t limit,
+                                                absl::Time older_than) const {
+  std::vector<std::string> out;
+  const std::string top = root_ + "/sha256";
+  const std::string after_prefix = after.substr(0, 2);
+  for (const std::string& prefix : SortedNames(
+           top, [&](const std::string& n) { return IsHexName(n, 2) && n >= after_prefix; })) {
+    const std::string dir = top + "/" + prefix;
+    for (const std::string& digest :
+         SortedNames(dir, [&](const std::string& n) { return IsHexName(n, 64) && n > after; })) {
+      struct stat st;
+      if (::stat((dir + "/" + digest).c_str(), &st) != 0 ||
+          absl::FromTimeT(st.st_mtime) >= older_than) {
+        continue;
+      }
+      out.push_back(digest);
+      if (out.size() >= limit) return out;
+    }
+  }
+  return out;
 }
 
 BlobStore::Pin BlobStore::PinDigest(const std::string& sha256) {

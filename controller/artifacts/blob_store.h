@@ -21,6 +21,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/crypto.h"
 #include "common/transfer_checksum.h"
 #include "controller/artifacts/hashing_thread.h"
@@ -119,6 +120,13 @@ class BlobStore {
   // content either is seen by it or starts after the file is gone.
   absl::StatusOr<Removed> RemoveUnreferenced(const std::vector<std::string>& digests,
                                              const ReferencedFn& referenced);
+
+  // Up to `limit` stored digests greater than `after`, in order, of files
+  // last changed before `older_than`: retention's sweep for blobs no row
+  // names (an upload that stopped between moving its file into place and
+  // committing its row, a crash in between) walks the store with it.
+  std::vector<std::string> ListDigests(const std::string& after, size_t limit,
+                                       absl::Time older_than) const;
 
  private:
   void Unpin(const std::string& sha256);

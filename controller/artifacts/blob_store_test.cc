@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 #include <string>
@@ -102,6 +103,33 @@ TEST_F(ArtifactBlobStoreTest, WrongOrMissingXxh128IsRefused) {
     }
   }
   EXPECT_TRUE(IncomingEmpty());
+}
+
+// The sweep's listing: digest order, from a cursor, at most `limit`, only
+// files older than the cutoff, nothing but 64-hex names.
+TEST_F(ArtifactBlobStoreTest, ListDigestsWalksInOrderFromACursor) {
+  std::vector<std::string> digests;
+  for (int i = 0; i < 6; ++i) {
+    std::string content = "blob " + std::to_string(i);
+    auto d = Store(content, 3, Sha256Hex(content), static_cast<int64_t>(content.size()));
+    ASSERT_TRUE(d.ok()) << d.status();
+    digests.push_back(*d);
+  }
+  std::sort(digests.begin(), digests.end());
+  // Not blobs: a stray file and a short name.
+  ASSERT_TRUE(
+      WriteFileAtomic(root_ + "/sha256/" + digests[0].substr(0, 2) + "/notes.txt", "x").ok());
+  ASSERT_TRUE(WriteFileAtomic(root_ + "/sha256/" + digests[0].substr(0, 2) + "/abc", "x").ok());
+  const absl::Time later = absl::Now() + absl::Minutes(1);
+  EXPECT_EQ(store_->ListDigests("", 100, later), digests);
+  EXPECT_EQ(store_->ListDigests("", 2, later),
+            std::vector<std::string>(digests.begin(), digests.begin() + 2));
+  EXPECT_EQ(store_->ListDigests(digests[1], 3, later),
+            std::vector<std::string>(digests.begin() + 2, digests.begin() + 5));
+  EXPECT_EQ(store_->ListDigests(digests[5], 3, later), std::vector<std::string>{});
+  // Files changed after the cutoff are left out.
+  EXPECT_EQ(store_->ListDigests("", 100, absl::Now() - absl::Minutes(1)),
+            std::vector<std::string>{});
 }
 
 TEST_F(ArtifactBlobStoreTest, ChecksumMismatchIsDataLossAndStoresNothing) {

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <set>
 #include <string>
 #include <vector>
@@ -17,6 +18,15 @@ namespace {
 // reported removed before its rows go, so few are in that state at once.
 constexpr int kPickLimit = 32;
 constexpr int kQueueRead = 16;
+
+// Blob files the sweep looks at per pass: a stat each and one query per
+// batch_rows of them. A store of a million files is walked in about 33
+// hours of 10-minute passes.
+constexpr size_t kSweepBlobs = 5000;
+// Younger files are left alone. This controller's uploads hold their
+// digests until their rows are committed, but a controller that just lost
+// the lease may still be finishing one against shared storage.
+constexpr absl::Duration kSweepMinAge = absl::Hours(1);
 
 // Each environment's newest `keep` deploys in today's config, as run ids.
 std::vector<int64_t> RecentDeploys(store::Tx& tx, const config::Config& config, int keep) {
@@ -95,7 +105,12 @@ void RetentionWorker::Loop() {
       spdlog::info(
           "retention: removed the files of {} runs ({} artifacts, {} console chunks; {} blobs, "
           "{} bytes freed)",
-          stats->runs, stats->artifacts, stats->console_chunks, stats->blobs, stats->blob_bytes);
+          stats->runs, stats->artifacts, stats->console_chunks, stats->blobs - stats->orphan_blobs,
+          stats->blob_bytes - stats->orphan_bytes);
+    }
+    if (stats->orphan_blobs > 0) {
+      spdlog::info("retention: removed {} blob files no artifact named ({} bytes freed)",
+                   stats->orphan_blobs, stats->orphan_bytes);
     }
   }
 }
@@ -109,7 +124,27 @@ absl::StatusOr<RetentionStats> RetentionWorker::RunPass() {
     stats.runs += static_cast<int64_t>(picked.size());
     RETURN_IF_ERROR(DrainQueue(stats));
   }
+  if (!stopping()) RETURN_IF_ERROR(SweepOrphans(stats));
   return stats;
+}
+
+absl::Status RetentionWorker::SweepOrphans(RetentionStats& stats) {
+  std::vector<std::string> listed =
+      blobs_->ListDigests(sweep_after_, kSweepBlobs, absl::Now() - kSweepMinAge);
+  sweep_after_ = listed.size() < kSweepBlobs ? "" : listed.back();
+  RetentionStats swept;
+  const size_t batch = static_cast<size_t>(std::max(1, policy_.batch_rows));
+  for (size_t i = 0; i < listed.size() && !stopping(); i += batch) {
+    std::vector<std::string> part(
+        listed.begin() + static_cast<std::ptrdiff_t>(i),
+        listed.begin() + static_cast<std::ptrdiff_t>(std::min(listed.size(), i + batch)));
+    RETURN_IF_ERROR(RemoveBlobs(part, swept));
+  }
+  stats.blobs += swept.blobs;
+  stats.blob_bytes += swept.blob_bytes;
+  stats.orphan_blobs += swept.blobs;
+  stats.orphan_bytes += swept.blob_bytes;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<int64_t>> RetentionWorker::PickRuns() {

@@ -10,7 +10,10 @@
 //   3. deletes their rows in transactions of `batch_rows` rows, and after
 //      each, the blob files no artifact row names any more;
 //
-// and repeats 2-3 until nothing is left to pick.
+// and repeats 2-3 until nothing is left to pick. Then it sweeps the next
+// part of the blob store for files no row names at all (an upload cut off
+// between moving its file into place and committing its row), older than
+// an hour, so over many passes the whole store is walked.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +35,9 @@ struct RetentionStats {
   int64_t console_chunks = 0;
   int64_t blobs = 0;  // files deleted
   int64_t blob_bytes = 0;
+  // Of those, found by the sweep: no row had named them.
+  int64_t orphan_blobs = 0;
+  int64_t orphan_bytes = 0;
 };
 
 class RetentionWorker {
@@ -56,11 +62,14 @@ class RetentionWorker {
   // Step 3 for every queued run.
   absl::Status DrainQueue(RetentionStats& stats);
   absl::Status RemoveBlobs(const std::vector<std::string>& digests, RetentionStats& stats);
+  // The sweep's next part of the store.
+  absl::Status SweepOrphans(RetentionStats& stats);
 
   std::unique_ptr<store::Db> db_;
   ConfigCache* configs_;
   BlobStore* blobs_;
   const RetentionPolicy policy_;
+  std::string sweep_after_;  // where the sweep goes on; "" from the start
 
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <pqxx/pqxx>
 #include <string>
@@ -17,6 +18,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/crypto.h"
+#include "common/files.h"
 #include "common/testing/wait_for.h"
 #include "tests/e2e/harness.h"
 
@@ -238,6 +240,39 @@ TEST_F(RetentionE2eTest, KeepArtifactsStageIsExempt) {
   EXPECT_TRUE(absl::StrContains(log.out, "release of keeper 1")) << log.ToString();
   CliResult gone = cluster_.Cli({"job", "log", "keeper/1/scratch/scratch"});
   EXPECT_NE(gone.exit_code, 0) << gone.ToString();
+}
+
+// Blob files no artifact row names (an upload cut off between moving its
+// file into place and committing its row) are swept once they are an hour
+// old; a younger one, and an old one a row names, stay.
+TEST_F(RetentionE2eTest, SweepsOldBlobFilesNoArtifactNames) {
+  ASSERT_NO_FATAL_FAILURE(BuildAndDeploy(1));
+  const std::string named = BlobPath("shared-by-every-build\n");
+  ASSERT_TRUE(std::filesystem::exists(named)) << named;
+  const std::string orphan = BlobPath("left by a cut-off upload\n");
+  const std::string young = BlobPath("still being recorded\n");
+  for (const std::string& path : {orphan, young}) {
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+    ASSERT_TRUE(WriteFileAtomic(path, "bytes", 0600).ok()) << path;
+  }
+  const auto two_hours_ago = std::filesystem::last_write_time(named) - std::chrono::hours(2);
+  std::filesystem::last_write_time(orphan, two_hours_ago);
+  std::filesystem::last_write_time(named, two_hours_ago);
+
+  ASSERT_TRUE(WaitFor([&] { return !std::filesystem::exists(orphan); }, absl::Seconds(30),
+                      absl::Milliseconds(20)))
+      << cluster_.LogTails();
+  EXPECT_TRUE(std::filesystem::exists(named));
+  EXPECT_TRUE(std::filesystem::exists(young));
+  CliResult got = GetArtifacts("build/1/package/package");
+  EXPECT_EQ(got.exit_code, 0) << got.ToString();
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return absl::StrContains(cluster_.ControllerLog(),
+                                 "retention: removed 1 blob files no artifact named (5 bytes");
+      },
+      absl::Seconds(10), absl::Milliseconds(20)))
+      << cluster_.LogTails();
 }
 
 }  // namespace
