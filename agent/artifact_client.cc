@@ -80,38 +80,20 @@ struct SentFile {
   std::string digest;
 };
 
-// The checksum an upload's trailer carries: XXH3-128 when the controller
-// takes it, else the SHA-256 older controllers require.
-class UploadChecksum {
- public:
-  explicit UploadChecksum(bool xxh128) : xxh128_(xxh128) {}
-  void Update(std::string_view data) {
-    if (xxh128_) {
-      fast_.Update(data);
-    } else {
-      sha_.Update(data);
-    }
+// The trailer's claim for a file, and the stored file's value of the same
+// kind, as the Assign said (UploadedArtifactFile has both fields).
+void FillClaim(const TransferDigest& kind, const std::string& hex,
+               gantry::v1::ArtifactUploadTrailer* trailer) {
+  if (kind.xxh128()) {
+    trailer->set_xxh128(hex);
+  } else {
+    trailer->set_sha256(hex);
   }
-  uint64_t bytes() const { return xxh128_ ? fast_.bytes() : sha_.bytes(); }
-  std::string FinishHex() { return xxh128_ ? fast_.FinishHex() : sha_.FinishHex(); }
-  void Fill(const std::string& hex, gantry::v1::ArtifactUploadTrailer* trailer) const {
-    if (xxh128_) {
-      trailer->set_xxh128(hex);
-    } else {
-      trailer->set_sha256(hex);
-    }
-  }
-  // The stored file's checksum of the same kind.
-  const std::string& Of(const gantry::v1::UploadedArtifactFile& f) const {
-    return xxh128_ ? f.xxh128() : f.sha256();
-  }
-  const char* name() const { return xxh128_ ? "xxh128" : "sha256"; }
-
- private:
-  const bool xxh128_;
-  TransferChecksum fast_;
-  Sha256Hasher sha_;
-};
+}
+const std::string& StoredDigest(const TransferDigest& kind,
+                                const gantry::v1::UploadedArtifactFile& f) {
+  return kind.xxh128() ? f.xxh128() : f.sha256();
+}
 
 // The reading side of one upload stream: the messages of `items` in order
 // into `queue`, each file read in kArtifactChunkBytes pieces and checksummed.
@@ -165,7 +147,7 @@ class BatchReader {
     header->set_executable((st.st_mode & S_IXUSR) != 0);
     if (!queue_.Push(std::move(message), 0)) return false;
 
-    UploadChecksum hasher(xxh128_);
+    TransferDigest hasher(xxh128_);
     while (true) {
       gantry::v1::UploadArtifactRequest data;
       std::string* buf = data.mutable_data();
@@ -196,7 +178,7 @@ class BatchReader {
                                   " bytes, then ", sent.bytes, ")"));
     }
     gantry::v1::UploadArtifactRequest trailer;
-    hasher.Fill(sent.digest, trailer.mutable_trailer());
+    FillClaim(hasher, sent.digest, trailer.mutable_trailer());
     return queue_.Push(std::move(trailer), 0);
   }
 
@@ -373,14 +355,14 @@ absl::StatusOr<std::vector<UploadedArtifact>> ArtifactClient::SendBatch(
                                items.size(), " file(s)"));
   }
   std::vector<UploadedArtifact> out;
-  const UploadChecksum kind(context.xxh128_uploads);
+  const TransferDigest kind(context.xxh128_uploads);
   for (size_t i = 0; i < items.size(); ++i) {
     const auto& f = response.files(static_cast<int>(i));
     const SentFile& sent = reader.sent()[i];
-    if (kind.Of(f) != sent.digest || f.size() != sent.bytes) {
+    if (StoredDigest(kind, f) != sent.digest || f.size() != sent.bytes) {
       return failed(i, absl::StatusCode::kDataLoss,
                     absl::StrCat("the controller stored ", f.size(), " bytes with ", kind.name(),
-                                 " ", kind.Of(f), "; sent ", sent.bytes, " bytes with ",
+                                 " ", StoredDigest(kind, f), "; sent ", sent.bytes, " bytes with ",
                                  kind.name(), " ", sent.digest));
     }
     out.push_back(UploadedArtifact{f.path(), f.size(), f.sha256()});

@@ -70,10 +70,7 @@ absl::Status FetchWriter::BeginFile(const gantry::v1::ArtifactFile& file) {
   final_path_ = absl::StrCat(*parent, "/", name);
   header_ = file;
   header_.set_path(*path);
-  by_xxh128_ = !file.xxh128().empty();
-  hasher_.FinishHex();  // start over
-  checksum_.FinishHex();
-  received_ = 0;
+  digest_ = TransferDigest(!file.xxh128().empty());
   return absl::OkStatus();
 }
 
@@ -82,17 +79,12 @@ absl::Status FetchWriter::Append(std::string_view data) {
     return absl::DataLossError(absl::StrCat(
         "data without a file header in the stream from ", locator_));
   }
-  if (received_ + static_cast<int64_t>(data.size()) > header_.size()) {
+  if (static_cast<int64_t>(digest_.bytes() + data.size()) > header_.size()) {
     return absl::DataLossError(absl::StrCat(
         "size mismatch for ", header_.path(), " fetched from ", locator_,
         ": expected ", header_.size(), " bytes, got more"));
   }
-  received_ += static_cast<int64_t>(data.size());
-  if (by_xxh128_) {
-    checksum_.Update(data);
-  } else {
-    hasher_.Update(data);
-  }
+  digest_.Update(data);
   while (!data.empty()) {
     ssize_t n = ::write(fd_, data.data(), data.size());
     if (n < 0) {
@@ -111,20 +103,21 @@ absl::Status FetchWriter::Finish() { return FinishCurrent(); }
 absl::Status FetchWriter::FinishCurrent() {
   if (fd_ < 0) return absl::OkStatus();
   const std::string& path = header_.path();
-  const int64_t got_size = received_;
-  std::string got = by_xxh128_ ? checksum_.FinishHex() : hasher_.FinishHex();
+  const int64_t got_size = static_cast<int64_t>(digest_.bytes());
+  std::string got = digest_.FinishHex();
   if (got_size != header_.size()) {
     Abandon();
     return absl::DataLossError(
         absl::StrCat("size mismatch for ", path, " fetched from ", locator_,
                      ": expected ", header_.size(), " bytes, got ", got_size));
   }
-  std::string expected = absl::AsciiStrToLower(by_xxh128_ ? header_.xxh128() : header_.sha256());
+  std::string expected =
+      absl::AsciiStrToLower(digest_.xxh128() ? header_.xxh128() : header_.sha256());
   if (got != expected) {
     Abandon();
-    return absl::DataLossError(absl::StrCat("checksum mismatch for ", path, " fetched from ",
-                                            locator_, ": expected ", by_xxh128_ ? "xxh128 " : "",
-                                            expected.empty() ? "(none)" : expected, ", got ", got));
+    return absl::DataLossError(absl::StrCat(
+        "checksum mismatch for ", path, " fetched from ", locator_, ": expected ",
+        digest_.xxh128() ? "xxh128 " : "", expected.empty() ? "(none)" : expected, ", got ", got));
   }
   ::fchmod(fd_, header_.executable() ? 0755 : 0644);
   int closed = ::close(fd_);

@@ -19,7 +19,6 @@
 #include <string_view>
 
 #include "absl/status/status.h"
-#include "common/crypto.h"
 #include "common/transfer_checksum.h"
 #include "gantry/v1/types.pb.h"
 
@@ -63,10 +62,7 @@ class FetchWriter {
   std::string tmp_path_;
   std::string final_path_;
   gantry::v1::ArtifactFile header_;
-  bool by_xxh128_ = false;  // header_ carries an XXH3-128: checked instead
-  Sha256Hasher hasher_;
-  TransferChecksum checksum_;
-  int64_t received_ = 0;  // of the current file
+  TransferDigest digest_{false};  // by the XXH3-128 when header_ carries one
 
   int files_ = 0;
   int64_t bytes_ = 0;

@@ -8,9 +8,9 @@
 #include <stdexcept>
 
 namespace gantry {
-namespace {
+namespace {}  // namespace
 
-std::string ToHex(const unsigned char* data, size_t n) {
+std::string HexEncode(const unsigned char* data, size_t n) {
   static const char kDigits[] = "0123456789abcdef";
   std::string out(n * 2, '0');
   for (size_t i = 0; i < n; ++i) {
@@ -20,13 +20,11 @@ std::string ToHex(const unsigned char* data, size_t n) {
   return out;
 }
 
-}  // namespace
-
 std::string Sha256Hex(std::string_view data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
-  return ToHex(digest, len);
+  return HexEncode(digest, len);
 }
 
 struct Sha256Hasher::Ctx {
@@ -58,7 +56,7 @@ std::string Sha256Hasher::FinishHex() {
   EVP_DigestFinal_ex(ctx_->md, digest, &len);
   EVP_DigestInit_ex(ctx_->md, EVP_sha256(), nullptr);
   bytes_ = 0;
-  return ToHex(digest, len);
+  return HexEncode(digest, len);
 }
 
 std::string RandomHex(size_t bytes) {
@@ -68,7 +66,7 @@ std::string RandomHex(size_t bytes) {
     // No entropy means no safe token: refusing to go on is the only option.
     throw std::runtime_error("RAND_bytes failed");
   }
-  return ToHex(reinterpret_cast<const unsigned char*>(buf.data()), bytes);
+  return HexEncode(reinterpret_cast<const unsigned char*>(buf.data()), bytes);
 }
 
 bool ConstantTimeEquals(std::string_view a, std::string_view b) {

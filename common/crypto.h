@@ -10,6 +10,9 @@
 
 namespace gantry {
 
+// Lower-case hex of `n` bytes.
+std::string HexEncode(const unsigned char* data, size_t n);
+
 // Lower-case hex SHA-256 of `data`.
 std::string Sha256Hex(std::string_view data);
 

@@ -2,8 +2,9 @@
 
 #include <xxhash.h>
 
-#include <cstdio>
 #include <stdexcept>
+
+#include "common/crypto.h"
 
 namespace gantry {
 namespace {
@@ -12,13 +13,7 @@ std::string Hex(XXH128_hash_t h) {
   // The canonical (big-endian) form, as xxhsum prints it.
   XXH128_canonical_t canonical;
   XXH128_canonicalFromHash(&canonical, h);
-  static const char kDigits[] = "0123456789abcdef";
-  std::string out(sizeof(canonical.digest) * 2, '0');
-  for (size_t i = 0; i < sizeof(canonical.digest); ++i) {
-    out[2 * i] = kDigits[canonical.digest[i] >> 4];
-    out[2 * i + 1] = kDigits[canonical.digest[i] & 0xf];
-  }
-  return out;
+  return HexEncode(canonical.digest, sizeof(canonical.digest));
 }
 
 }  // namespace

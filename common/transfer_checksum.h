@@ -14,6 +14,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/crypto.h"
+
 namespace gantry {
 
 class TransferChecksum {
@@ -37,5 +39,24 @@ class TransferChecksum {
 
 // XXH3-128 of `data`, as FinishHex() gives it.
 std::string TransferChecksumHex(std::string_view data);
+
+// The check one file of a transfer carries: its XXH3-128, or its SHA-256
+// where the other side predates the XXH3-128 (an older controller's upload,
+// a file stored before it was recorded).
+class TransferDigest {
+ public:
+  explicit TransferDigest(bool xxh128) : xxh128_(xxh128) {}
+  void Update(std::string_view data) { xxh128_ ? fast_.Update(data) : sha_.Update(data); }
+  uint64_t bytes() const { return xxh128_ ? fast_.bytes() : sha_.bytes(); }
+  // As the hashers' FinishHex: the digest, then empty again.
+  std::string FinishHex() { return xxh128_ ? fast_.FinishHex() : sha_.FinishHex(); }
+  bool xxh128() const { return xxh128_; }
+  const char* name() const { return xxh128_ ? "xxh128" : "sha256"; }
+
+ private:
+  bool xxh128_;
+  TransferChecksum fast_;
+  Sha256Hasher sha_;
+};
 
 }  // namespace gantry

@@ -78,7 +78,6 @@ absl::Status BlobStore::Writer::Append(std::shared_ptr<const std::string> chunk)
 
 absl::Status BlobStore::Writer::Write(std::string_view data) {
   checksum_.Update(data);
-  bytes_ += static_cast<int64_t>(data.size());
   while (!data.empty()) {
     ssize_t n = ::write(fd_, data.data(), data.size());
     if (n < 0 && errno == EINTR) continue;

@@ -44,7 +44,7 @@ class BlobStore {
     // The same for a chunk the writer may keep: a big upload's SHA-256 is
     // computed on a thread of its own (hashing_thread.h) meanwhile.
     absl::Status Append(std::shared_ptr<const std::string> chunk);
-    int64_t size() const { return bytes_; }
+    int64_t size() const { return static_cast<int64_t>(checksum_.bytes()); }
     // Checks the content against the sender's claim, makes it durable and
     // moves it into place (or drops it when that content is stored already).
     // Returns the digest. DATA_LOSS on a mismatch. Verify, then Place.
@@ -72,8 +72,7 @@ class BlobStore {
 
     Sha256Hasher hasher_;
     std::unique_ptr<HashingThread> hashing_;  // instead of hasher_, for big files
-    TransferChecksum checksum_;
-    int64_t bytes_ = 0;
+    TransferChecksum checksum_;               // of every byte written
     int64_t written_back_ = 0;  // bytes whose writeback was started
     std::string digest_;        // set by Verify
     std::string xxh128_;        // set by Verify
