@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
@@ -28,6 +29,13 @@ absl::Status Errno(const std::string& what) {
 }
 
 }  // namespace
+
+BlobStore::BlobStore(std::string root, int max_hashing_threads)
+    : root_(std::move(root)),
+      max_hashing_threads_(
+          max_hashing_threads > 0
+              ? max_hashing_threads
+              : std::max(1, static_cast<int>(std::thread::hardware_concurrency()))) {}
 
 absl::Status BlobStore::Init() {
   std::error_code ec;
@@ -50,11 +58,30 @@ absl::StatusOr<std::unique_ptr<BlobStore::Writer>> BlobStore::Create(int64_t exp
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return Errno("create " + path);
   auto writer = std::unique_ptr<Writer>(new Writer(this, path, fd));
-  if (expected_size >= kHashingThreadBytes) writer->hashing_ = std::make_unique<HashingThread>();
+  if (expected_size >= kHashingThreadBytes && TakeHashingSlot()) {
+    writer->hashing_ = std::make_unique<HashingThread>();
+  }
   return writer;
 }
 
+bool BlobStore::TakeHashingSlot() const {
+  int active = hashing_threads_.load();
+  while (active < max_hashing_threads_) {
+    if (hashing_threads_.compare_exchange_weak(active, active + 1)) return true;
+  }
+  return false;
+}
+
+std::string BlobStore::Writer::FinishHashing() {
+  if (!hashing_) return hasher_.FinishHex();
+  std::string digest = hashing_->Finish();
+  hashing_.reset();
+  store_->hashing_threads_.fetch_sub(1);
+  return digest;
+}
+
 BlobStore::Writer::~Writer() {
+  if (hashing_) FinishHashing();
   if (fd_ >= 0) ::close(fd_);
   if (!committed_) ::unlink(path_.c_str());
 }
@@ -106,8 +133,7 @@ absl::StatusOr<std::string> BlobStore::Writer::Verify(const std::string& claimed
                                                       const std::string& claimed_xxh128,
                                                       int64_t claimed_size) {
   int64_t got_size = size();
-  std::string digest = hashing_ ? hashing_->Finish() : hasher_.FinishHex();
-  hashing_.reset();
+  std::string digest = FinishHashing();
   std::string xxh128 = checksum_.FinishHex();
   if (got_size != claimed_size) {
     return absl::DataLossError(

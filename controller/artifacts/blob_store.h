@@ -10,6 +10,7 @@
 // checksum match what the sender claims becomes visible.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -30,7 +31,10 @@ namespace gantry {
 
 class BlobStore {
  public:
-  explicit BlobStore(std::string root) : root_(std::move(root)) {}
+  // At most `max_hashing_threads` uploads at once hash on a thread of their
+  // own (0: one per core); the others hash inline, so a hundred concurrent
+  // big uploads do not start a hundred threads.
+  explicit BlobStore(std::string root, int max_hashing_threads = 0);
 
   // Creates the directories and removes uploads a crash left behind.
   absl::Status Init();
@@ -45,6 +49,8 @@ class BlobStore {
     // computed on a thread of its own (hashing_thread.h) meanwhile.
     absl::Status Append(std::shared_ptr<const std::string> chunk);
     int64_t size() const { return static_cast<int64_t>(checksum_.bytes()); }
+    // Whether the SHA-256 is computed on a thread of its own.
+    bool hashes_on_own_thread() const { return hashing_ != nullptr; }
     // Checks the content against the sender's claim, makes it durable and
     // moves it into place (or drops it when that content is stored already).
     // Returns the digest. DATA_LOSS on a mismatch. Verify, then Place.
@@ -69,6 +75,8 @@ class BlobStore {
     std::string path_;
     int fd_;
     absl::Status Write(std::string_view data);
+    // Joins the hashing thread, if any, and gives its slot back.
+    std::string FinishHashing();
 
     Sha256Hasher hasher_;
     std::unique_ptr<HashingThread> hashing_;  // instead of hasher_, for big files
@@ -129,8 +137,11 @@ class BlobStore {
 
  private:
   void Unpin(const std::string& sha256);
+  bool TakeHashingSlot() const;
 
   std::string root_;
+  const int max_hashing_threads_;
+  mutable std::atomic<int> hashing_threads_{0};
   absl::Mutex mu_;
   std::map<std::string, int> pinned_ ABSL_GUARDED_BY(mu_);  // digest -> uploads
   std::set<std::string> deciding_ ABSL_GUARDED_BY(mu_);     // held by retention

@@ -63,8 +63,6 @@ TEST_F(ArtifactBlobStoreTest, LargeFileStoredUnderItsDigest) {
   EXPECT_TRUE(IncomingEmpty());
 }
 
-// A digest that differs from the sender's is DATA_LOSS, and the received
-// bytes are dropped rather than stored.
 // A file announced big is hashed on its own thread from shared chunks, and
 // a sender that claims only the XXH3-128 gets the same SHA-256 name.
 TEST_F(ArtifactBlobStoreTest, BigFileCheckedByXxh128IsNamedBySha256) {
@@ -85,6 +83,37 @@ TEST_F(ArtifactBlobStoreTest, BigFileCheckedByXxh128IsNamedBySha256) {
   auto stored = ReadFile(store_->PathOf(*digest));
   ASSERT_TRUE(stored.ok()) << stored.status();
   EXPECT_TRUE(*stored == content);
+}
+
+// Big uploads beyond the store's hashing threads hash inline, with the
+// same result, and a finished upload's thread is free for the next one.
+TEST_F(ArtifactBlobStoreTest, HashingThreadsAreBounded) {
+  BlobStore store(root_, 2);
+  const int64_t big = 64 << 20;
+  auto first = store.Create(big);
+  auto second = store.Create(big);
+  auto third = store.Create(big);
+  ASSERT_TRUE(first.ok() && second.ok() && third.ok());
+  EXPECT_TRUE((*first)->hashes_on_own_thread());
+  EXPECT_TRUE((*second)->hashes_on_own_thread());
+  EXPECT_FALSE((*third)->hashes_on_own_thread());
+  EXPECT_FALSE(store.Create(1 << 20).value()->hashes_on_own_thread());  // small: never
+
+  const std::string content(9 << 20, 'x');
+  for (auto* writer : {&*first, &*third}) {
+    ASSERT_TRUE((*writer)->Append(std::make_shared<const std::string>(content)).ok());
+    auto digest =
+        (*writer)->Verify("", TransferChecksumHex(content), static_cast<int64_t>(content.size()));
+    ASSERT_TRUE(digest.ok()) << digest.status();
+    EXPECT_EQ(*digest, Sha256Hex(content));
+  }
+  // The first upload's verification ended its thread.
+  auto fourth = store.Create(big);
+  ASSERT_TRUE(fourth.ok());
+  EXPECT_TRUE((*fourth)->hashes_on_own_thread());
+  // An abandoned upload gives its thread back too.
+  second->reset();
+  EXPECT_TRUE(store.Create(big).value()->hashes_on_own_thread());
 }
 
 TEST_F(ArtifactBlobStoreTest, WrongOrMissingXxh128IsRefused) {
@@ -132,6 +161,8 @@ TEST_F(ArtifactBlobStoreTest, ListDigestsWalksInOrderFromACursor) {
             std::vector<std::string>{});
 }
 
+// A digest that differs from the sender's is DATA_LOSS, and the received
+// bytes are dropped rather than stored.
 TEST_F(ArtifactBlobStoreTest, ChecksumMismatchIsDataLossAndStoresNothing) {
   const std::string content = "hello artifact";
   const std::string wrong = Sha256Hex("something else");

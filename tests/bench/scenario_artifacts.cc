@@ -19,6 +19,7 @@
 #include "common/crypto.h"
 #include "common/process/process.h"
 #include "tests/bench/bench.h"
+#include "tests/bench/loopback_ceiling.h"
 #include "tests/bench/operator_client.h"
 #include "tests/bench/sim_agents.h"
 
@@ -229,6 +230,7 @@ struct Round {
   std::string sha256;
   double cp_rate = 0;        // MiB/s, the last MeasureCp
   double cp_fsync_rate = 0;  // cp and sync of the copy, the last MeasureCp
+  double loopback_rate = 0;  // MiB/s through a bare loopback socket, the last MeasureCp
   int64_t bytes() const { return mib << 20; }
 };
 
@@ -270,6 +272,12 @@ absl::Status MeasureCp(Round& r, Report& report, const std::string& when) {
     r.cp_fsync_rate = MiBps(r.bytes(), cp_took + sync_took);
     report.Add(r.tag + ".cp_and_fsync" + when, r.cp_fsync_rate, "MiB/s");
   }
+  // The most any transfer can reach: the socket with no work on either end.
+  auto loopback = TimeLoopbackTcp(r.src);
+  if (!loopback.ok()) return loopback.status();
+  r.loopback_rate = MiBps(r.bytes(), *loopback);
+  report.Add(r.tag + ".loopback_tcp" + when, r.loopback_rate, "MiB/s");
+  report.Add(r.tag + ".loopback_tcp_vs_cp" + when, r.loopback_rate / r.cp_rate * 100, "%");
   FlushDirtyPages();
   return absl::OkStatus();
 }
@@ -315,6 +323,8 @@ absl::Status ReportUpload(const Transfer& u, const Round& r, const PeakRss& peak
     report.Add(r.tag + ".upload_vs_cp_and_fsync", MiBps(u.bytes, u.took) / r.cp_fsync_rate * 100,
                "%");
   }
+  report.Add(r.tag + ".upload_vs_loopback_tcp", MiBps(u.bytes, u.took) / r.loopback_rate * 100,
+             "%");
   report.Add(r.tag + ".upload.controller_peak_rss",
              static_cast<double>(peak.controller.PeakRssKiB()), "KiB");
   peak.AddTo(report, r.tag + ".upload");
@@ -339,6 +349,8 @@ absl::Status ReportDownload(const Transfer& d, const Round& r, const PeakRss& pe
   }
   report.Add(r.tag + ".download", MiBps(d.bytes, d.took), "MiB/s");
   report.Add(r.tag + ".download_vs_cp", MiBps(d.bytes, d.took) / r.cp_rate * 100, "%");
+  report.Add(r.tag + ".download_vs_loopback_tcp", MiBps(d.bytes, d.took) / r.loopback_rate * 100,
+             "%");
   peak.AddTo(report, r.tag + ".download");
   return absl::OkStatus();
 }

@@ -1,0 +1,103 @@
+#include "tests/bench/loopback_ceiling.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+
+namespace gantry::bench {
+namespace {
+
+absl::Status Errno(const char* what) {
+  return absl::InternalError(absl::StrCat("loopback probe: ", what, ": ", std::strerror(errno)));
+}
+
+// Closes the descriptor when it goes out of scope.
+struct Fd {
+  explicit Fd(int f) : fd(f) {}
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int fd;
+};
+
+absl::StatusOr<int> ListenOnLoopback(int& port) {
+  int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return Errno("socket");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(s, 1) != 0 ||
+      ::getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    absl::Status st = Errno("listen");
+    ::close(s);
+    return st;
+  }
+  port = ntohs(addr.sin_port);
+  return s;
+}
+
+// Accepts one connection and sendfile()s the whole file into it.
+absl::Status ServeFile(int listener, const std::string& path) {
+  Fd conn(::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC));
+  if (conn.fd < 0) return Errno("accept");
+  Fd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (file.fd < 0) return Errno("open");
+  struct stat st;
+  if (::fstat(file.fd, &st) != 0) return Errno("fstat");
+  off_t offset = 0;
+  while (offset < st.st_size) {
+    ssize_t n = ::sendfile(conn.fd, file.fd, &offset, static_cast<size_t>(st.st_size - offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Errno("sendfile");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<absl::Duration> TimeLoopbackTcp(const std::string& path) {
+  int port = 0;
+  auto listener = ListenOnLoopback(port);
+  if (!listener.ok()) return listener.status();
+  Fd listening(*listener);
+  Fd conn(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  absl::Time t0 = absl::Now();
+  if (conn.fd < 0 || ::connect(conn.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    return Errno("connect");
+  }
+  absl::Status served;
+  std::thread server([&] { served = ServeFile(listening.fd, path); });
+  std::vector<char> buf(1 << 20);
+  absl::Status received;
+  for (;;) {
+    ssize_t n = ::recv(conn.fd, buf.data(), buf.size(), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) received = Errno("recv");
+    if (n <= 0) break;
+  }
+  server.join();
+  absl::Duration took = absl::Now() - t0;
+  if (!served.ok()) return served;
+  if (!received.ok()) return received;
+  return took;
+}
+
+}  // namespace gantry::bench
