@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/crypto.h"
 #include "common/files.h"
 #include "common/secrets/cipher.h"
@@ -106,6 +107,30 @@ absl::StatusOr<v1::RotateCipherKeyResponse> RotateCipherKey(store::Db& db) {
       response.old_key_id(), response.new_key_id(), key_file, response.config_files(),
       response.config_diffs(), response.run_variables(), response.undecryptable());
   return response;
+}
+
+void PickUpRotatedCipherKey() {
+  static std::mutex mu;
+  static std::string* last_error = new std::string;
+  std::lock_guard<std::mutex> lock(mu);
+  absl::StatusOr<bool> changed = secrets::ReloadProcessCipher();
+  if (!changed.ok()) {
+    std::string error(changed.status().message());
+    if (error != *last_error) {
+      spdlog::error(
+          "secure variables: the key file changed but cannot be used ({}); still "
+          "using key {}",
+          error, secrets::ProcessCipher()->current_key_id());
+      *last_error = std::move(error);
+    }
+    return;
+  }
+  last_error->clear();
+  if (!*changed) return;
+  const secrets::Cipher* cipher = secrets::ProcessCipher();
+  spdlog::info("secure variables: {} changed: key {} now encrypts ({} key(s) held: {})",
+               secrets::ProcessCipherKeyFile(), cipher->current_key_id(), cipher->key_ids().size(),
+               absl::StrJoin(cipher->key_ids(), ", "));
 }
 
 }  // namespace gantry

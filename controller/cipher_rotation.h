@@ -15,4 +15,10 @@ namespace gantry {
 
 absl::StatusOr<v1::RotateCipherKeyResponse> RotateCipherKey(store::Db& db);
 
+// A standby (each poll) and a controller taking over: the key file again,
+// for a rotation another controller did (docs/operations.md, "Setting up
+// the second controller"). Logs what changed, and a file that cannot be
+// used once per distinct error; the keys held so far stay in use then.
+void PickUpRotatedCipherKey();
+
 }  // namespace gantry

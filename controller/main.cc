@@ -26,6 +26,7 @@
 #include "common/secrets/cipher.h"
 #include "common/tls/client_tls.h"
 #include "controller/bootstrap.h"
+#include "controller/cipher_rotation.h"
 #include "controller/clock.h"
 #include "controller/config_repo/config_repo_poller.h"
 #include "controller/controller_flags.h"
@@ -312,6 +313,9 @@ int main(int argc, char** argv) {
   // What a leader starts: the bootstrap secrets, the scheduler's state from
   // the database, then the workers beside it.
   auto lead = [&](bool takeover) -> absl::Status {
+    // A key the old leader rotated to, if its file was copied here since
+    // the last poll.
+    if (takeover) gantry::PickUpRotatedCipherKey();
     auto boot_db = gantry::store::Db::Connect(flags.database_url);
     if (!boot_db.ok()) return boot_db.status();
     auto boot = gantry::Bootstrap(**boot_db, data_dir, &tokens);
@@ -345,6 +349,7 @@ int main(int argc, char** argv) {
                .lost = lost,
                .standby_poll =
                    [&] {
+                     gantry::PickUpRotatedCipherKey();
                      if (auto st = gantry::RefreshStandbyView(**standby_db, &tokens, &configs);
                          !st.ok()) {
                        spdlog::warn("standby: {}", st.ToString());

@@ -38,6 +38,22 @@ std::mutex process_mu;
 std::vector<std::unique_ptr<Cipher>>* process_ciphers = new std::vector<std::unique_ptr<Cipher>>;
 std::atomic<const Cipher*> process_cipher{nullptr};
 std::string* process_key_file = new std::string;
+// What the key file looked like when its keys were last taken.
+struct FileStamp {
+  bool operator==(const FileStamp&) const = default;
+  dev_t dev = 0;
+  ino_t ino = 0;
+  off_t size = 0;
+  int64_t mtime_ns = 0;
+};
+FileStamp* process_key_stamp = new FileStamp;
+
+FileStamp StampOf(const std::string& path) {
+  struct stat st;
+  if (path.empty() || ::stat(path.c_str(), &st) != 0) return {};
+  return {st.st_dev, st.st_ino, st.st_size,
+          static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+}
 
 }  // namespace
 
@@ -85,6 +101,12 @@ std::string Cipher::NewKeyText() {
 }
 
 std::string Cipher::current_key_id() const { return keys_.empty() ? "" : keys_[0].id; }
+
+std::vector<std::string> Cipher::key_ids() const {
+  std::vector<std::string> ids;
+  for (const Key& key : keys_) ids.push_back(key.id);
+  return ids;
+}
 
 std::string KeyIdOf(const std::string& ciphertext) {
   if (!IsCiphertext(ciphertext)) return "";
@@ -217,6 +239,7 @@ const Cipher* ProcessCipher() { return process_cipher.load(std::memory_order_acq
 void SetProcessCipher(Cipher cipher, std::string key_file) {
   std::lock_guard<std::mutex> lock(process_mu);
   process_ciphers->push_back(std::make_unique<Cipher>(std::move(cipher)));
+  *process_key_stamp = StampOf(key_file);
   *process_key_file = std::move(key_file);
   process_cipher.store(process_ciphers->back().get(), std::memory_order_release);
 }
@@ -224,6 +247,24 @@ void SetProcessCipher(Cipher cipher, std::string key_file) {
 std::string ProcessCipherKeyFile() {
   std::lock_guard<std::mutex> lock(process_mu);
   return *process_key_file;
+}
+
+absl::StatusOr<bool> ReloadProcessCipher() {
+  std::lock_guard<std::mutex> lock(process_mu);
+  const Cipher* current = process_cipher.load(std::memory_order_acquire);
+  const std::string& path = *process_key_file;
+  if (current == nullptr || path.empty()) return false;
+  const FileStamp stamp = StampOf(path);
+  if (stamp == *process_key_stamp) return false;
+  absl::StatusOr<std::string> text = ReadFile(path);
+  if (!text.ok()) return text.status();
+  absl::StatusOr<Cipher> next = Cipher::FromKeyText(*text, path);
+  if (!next.ok()) return next.status();
+  *process_key_stamp = stamp;
+  if (next->key_ids() == current->key_ids()) return false;
+  process_ciphers->push_back(std::make_unique<Cipher>(std::move(*next)));
+  process_cipher.store(process_ciphers->back().get(), std::memory_order_release);
+  return true;
 }
 
 }  // namespace gantry::secrets

@@ -37,6 +37,8 @@ class Cipher {
   absl::StatusOr<std::string> Decrypt(const std::string& ciphertext) const;
   // The id of the key that encrypts ("" for an empty cipher).
   std::string current_key_id() const;
+  // The ids of every key held, the encrypting one first.
+  std::vector<std::string> key_ids() const;
 
  private:
   struct Key {
@@ -68,6 +70,14 @@ const Cipher* ProcessCipher();
 // they came from $GANTRY_CIPHER_KEY, which a rotation cannot change).
 void SetProcessCipher(Cipher cipher, std::string key_file = "");
 std::string ProcessCipherKeyFile();
+
+// Reads the process's key file again if it changed since it was last read
+// (an operator copied in the file of the controller that ran `gantry secret
+// rotate-key`) and makes its keys the process's cipher. Returns whether the
+// keys changed. A file that cannot be read or holds no valid key is an
+// error, and the cipher stays as it was. Keys from $GANTRY_CIPHER_KEY, or
+// none: false.
+absl::StatusOr<bool> ReloadProcessCipher();
 
 // The key id of a ciphertext ("" for anything else).
 std::string KeyIdOf(const std::string& ciphertext);

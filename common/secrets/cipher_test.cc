@@ -1,8 +1,12 @@
 #include "common/secrets/cipher.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
 
 #include "absl/strings/match.h"
+#include "common/files.h"
 #include "common/secrets/reencrypt.h"
 #include "common/secrets/secure_values.h"
 
@@ -50,6 +54,43 @@ TEST(CipherTest, OlderKeysStillDecryptAfterARotation) {
   EXPECT_NE(after.current_key_id(), before.current_key_id());
   EXPECT_EQ(*after.Decrypt(c), "v1");
   EXPECT_TRUE(absl::StrContains(*after.Encrypt("v2"), after.current_key_id()));
+}
+
+// A standby picks up the key file another controller's rotation wrote, once
+// it changes; a broken file leaves the keys as they were.
+TEST(CipherTest, ProcessCipherFollowsItsKeyFile) {
+  char dir[] = "/tmp/cipher_test.XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/cipher.key";
+  const std::string old_key = Cipher::NewKeyText() + "\n";
+  ASSERT_TRUE(WriteFileAtomic(path, old_key, 0600).ok());
+  auto first = Cipher::FromKeyText(old_key, path);
+  ASSERT_TRUE(first.ok());
+  const std::string old_id = first->current_key_id();
+  SetProcessCipher(*first, path);
+  EXPECT_EQ(ReloadProcessCipher().value_or(true), false) << "unchanged";
+  auto under_old = ProcessCipher()->Encrypt("s3cret");
+  ASSERT_TRUE(under_old.ok());
+
+  // Another controller rotated: the new key first, the old one kept.
+  const std::string rotated = Cipher::NewKeyText() + "\n" + old_key;
+  ASSERT_TRUE(WriteFileAtomic(path, rotated, 0600).ok());
+  EXPECT_EQ(ReloadProcessCipher().value_or(false), true);
+  const std::string new_id = ProcessCipher()->current_key_id();
+  EXPECT_NE(new_id, old_id);
+  EXPECT_EQ(ProcessCipher()->key_ids(), (std::vector<std::string>{new_id, old_id}));
+  EXPECT_EQ(ProcessCipher()->Decrypt(*under_old).value_or(""), "s3cret");
+  EXPECT_EQ(ReloadProcessCipher().value_or(true), false) << "read once";
+
+  // A file being copied in, or garbage: an error, the keys stay.
+  ASSERT_TRUE(WriteFileAtomic(path, "not a key\n", 0600).ok());
+  EXPECT_FALSE(ReloadProcessCipher().ok());
+  EXPECT_EQ(ProcessCipher()->current_key_id(), new_id);
+  // The same keys written again: nothing changes.
+  ASSERT_TRUE(WriteFileAtomic(path, rotated, 0600).ok());
+  EXPECT_EQ(ReloadProcessCipher().value_or(true), false);
+  EXPECT_EQ(ProcessCipher()->current_key_id(), new_id);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(SecureValuesTest, EncryptsPlainValuesInPlaceAndKeepsTheRest) {

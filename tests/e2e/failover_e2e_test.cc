@@ -9,6 +9,9 @@
 // - A leader stopped with SIGSTOP is taken over; when it resumes it cannot
 //   commit what an agent told it meanwhile (the lease's epoch fences it), it
 //   exits, and the new leader records the job once.
+// - A standby picks up the key file an operator copied in after `gantry
+//   secret rotate-key` on the leader, without a restart, and once it has
+//   taken over gives jobs the secure values the rotation re-encrypted.
 //
 // Jobs' `sleep`s are their payload (time for runs to be in flight), not
 // waits: every wait here is a condition with a deadline.
@@ -25,6 +28,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/crypto.h"
 #include "common/files.h"
 #include "common/process/process.h"
 #include "tests/chaos/tcp_proxy.h"
@@ -91,6 +95,7 @@ class Standby {
   }
 
   const std::string& address() const { return address_; }
+  const std::string& dir() const { return dir_; }
   std::string Log() const { return ReadOrEmpty(log_); }
   ChildProcess& process() { return *process_; }
 
@@ -333,6 +338,51 @@ TEST_F(FailoverE2eTest, AStoppedLeaderIsFencedWhenItResumes) {
   // The agent comes to the new leader and reports the job there, once.
   EXPECT_TRUE(cluster_.WaitForRunState("held/1", "passed", kDeadline)) << Tails();
   EXPECT_EQ(CountLines(ReadOrEmpty(marks))["ran"], 1);
+}
+
+TEST_F(FailoverE2eTest, AStandbyPicksUpARotatedKeyAndDecryptsAfterTakeover) {
+  StartAgents(1);
+  const std::string password = absl::StrCat("pw-", RandomHex(8));
+  // The job prints the value's digest: what it saw, without showing it.
+  const std::string yaml = absl::StrCat(
+      "format_version: 10\npipelines:\n  vault:\n    group: e2e\n"
+      "    secure_variables:\n      PASSWORD: ",
+      password,
+      "\n    stages:\n      - use:\n          jobs:\n            j:\n"
+      "              tasks:\n                - exec:\n"
+      "                    command: /bin/sh\n"
+      "                    arguments: [-c, \"printf %s \\\"$PASSWORD\\\" | sha256sum\"]\n");
+  CliResult apply = cluster_.Cli({"config", "apply", "-f", cluster_.WriteFile("vault.yaml", yaml)});
+  ASSERT_EQ(apply.exit_code, 0) << apply.ToString();
+  CliResult rotate = cluster_.Cli({"secret", "rotate-key"});
+  ASSERT_EQ(rotate.exit_code, 0) << rotate.ToString() << Tails();
+
+  // The operator copies the leader's key file to the standby, which reads
+  // it at its next poll.
+  std::error_code ec;
+  std::filesystem::copy_file(cluster_.data_dir() + "/cipher.key",
+                             standby_.dir() + "/cipher.key.new", ec);
+  ASSERT_FALSE(ec) << ec.message();
+  std::filesystem::rename(standby_.dir() + "/cipher.key.new", standby_.dir() + "/cipher.key", ec);
+  ASSERT_FALSE(ec) << ec.message();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return absl::StrContains(standby_.Log(),
+                                 absl::StrCat(standby_.dir(), "/cipher.key changed: key "));
+      },
+      absl::Seconds(30)))
+      << standby_.Log();
+
+  ExitStatus killed = cluster_.KillController(SIGKILL);
+  EXPECT_EQ(killed.term_signal, SIGKILL) << killed.ToString();
+  ASSERT_TRUE(WaitFor([&] { return absl::StrContains(standby_.Log(), "took over as the leader"); },
+                      absl::Seconds(30)))
+      << Tails();
+  CliResult trigger = cluster_.Cli({"pipeline", "trigger", "vault"});
+  ASSERT_EQ(trigger.exit_code, 0) << trigger.ToString();
+  ASSERT_TRUE(cluster_.WaitForRunState("vault/1", "passed", kDeadline)) << Tails();
+  std::string log = cluster_.JobLog("vault/1/use/1/j").value_or("");
+  EXPECT_TRUE(absl::StrContains(log, Sha256Hex(password))) << log << Tails();
 }
 
 }  // namespace
