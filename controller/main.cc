@@ -197,7 +197,7 @@ int main(int argc, char** argv) {
   auto identity_dbs = ConnectPool(flags.database_url, 2);
   if (!identity_dbs.ok()) return Fail(std::string(identity_dbs.status().message()));
   gantry::AuditLog audit(std::move((*identity_dbs)[0]));
-  gantry::BlobStore blobs(data_dir + "/artifacts");
+  gantry::BlobStore blobs(data_dir + "/artifacts", *controller_id);
   if (auto st = blobs.Init(); !st.ok()) return Fail(st.ToString());
 
   gantry::ConfigCache configs;

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
 
@@ -28,10 +29,39 @@ absl::Status Errno(const std::string& what) {
   return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
 }
 
+// Another controller's upload in progress is never this old; what is, was
+// left by a controller that stopped for good.
+constexpr absl::Duration kStaleIncoming = absl::Hours(24);
+
+// An owner's name as one path component.
+std::string SafeName(const std::string& owner) {
+  std::string name = owner.empty() ? "local" : owner;
+  for (char& c : name) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') c = '_';
+  }
+  return name;
+}
+
+// The entries of `dir` (other owners' directories, files of versions before
+// owners) last changed before `cutoff`, removed with what they hold. An
+// owner's directory changes whenever one of its uploads starts or ends.
+void RemoveStaleIncoming(const std::string& dir, absl::Time cutoff) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    struct stat st;
+    if (::lstat(entry.path().c_str(), &st) != 0 || absl::FromTimeT(st.st_mtime) >= cutoff) {
+      continue;
+    }
+    std::error_code remove_ec;
+    std::filesystem::remove_all(entry.path(), remove_ec);
+  }
+}
+
 }  // namespace
 
-BlobStore::BlobStore(std::string root, int max_hashing_threads)
+BlobStore::BlobStore(std::string root, const std::string& owner, int max_hashing_threads)
     : root_(std::move(root)),
+      incoming_(absl::StrCat(root_, "/incoming/", SafeName(owner))),
       max_hashing_threads_(
           max_hashing_threads > 0
               ? max_hashing_threads
@@ -39,10 +69,12 @@ BlobStore::BlobStore(std::string root, int max_hashing_threads)
 
 absl::Status BlobStore::Init() {
   std::error_code ec;
-  std::filesystem::remove_all(root_ + "/incoming", ec);
+  std::filesystem::remove_all(incoming_, ec);
+  RemoveStaleIncoming(root_ + "/incoming", absl::Now() - kStaleIncoming);
   // Artifacts are the controller's alone (docs/security.md): a store made
   // by an older controller is closed up here too.
-  if (auto st = MakeDirs(root_ + "/incoming", 0700); !st.ok()) return st;
+  if (auto st = MakeDirs(incoming_, 0700); !st.ok()) return st;
+  ::chmod((root_ + "/incoming").c_str(), 0700);
   if (auto st = MakeDirs(root_ + "/sha256", 0700); !st.ok()) return st;
   ::chmod(root_.c_str(), 0700);
   ::chmod((root_ + "/sha256").c_str(), 0700);
@@ -54,8 +86,14 @@ std::string BlobStore::PathOf(const std::string& sha256) const {
 }
 
 absl::StatusOr<std::unique_ptr<BlobStore::Writer>> BlobStore::Create(int64_t expected_size) const {
-  std::string path = absl::StrCat(root_, "/incoming/", RandomHex(12));
+  std::string path = absl::StrCat(incoming_, "/", RandomHex(12));
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0 && errno == ENOENT) {
+    // Removed as stale by a controller sharing the store while this one had
+    // no upload for a day.
+    if (auto st = MakeDirs(incoming_, 0700); !st.ok()) return st;
+    fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  }
   if (fd < 0) return Errno("create " + path);
   auto writer = std::unique_ptr<Writer>(new Writer(this, path, fd));
   if (expected_size >= kHashingThreadBytes && TakeHashingSlot()) {

@@ -2,7 +2,8 @@
 // kept once:
 //
 //   ROOT/sha256/ab/abcdef…   one read-only file per distinct content
-//   ROOT/incoming/…          uploads in progress (cleared at start-up)
+//   ROOT/incoming/OWNER/…    one controller's uploads in progress (cleared
+//                            when it starts; two controllers may share ROOT)
 //
 // A Writer hashes as it writes (SHA-256, which names the content, and the
 // XXH3-128 transfer checksum, common/transfer_checksum.h), so an upload of
@@ -31,12 +32,17 @@ namespace gantry {
 
 class BlobStore {
  public:
-  // At most `max_hashing_threads` uploads at once hash on a thread of their
-  // own (0: one per core); the others hash inline, so a hundred concurrent
-  // big uploads do not start a hundred threads.
-  explicit BlobStore(std::string root, int max_hashing_threads = 0);
+  // `owner` names this controller's uploads in progress (its id), so that
+  // controllers sharing ROOT never clear each other's. At most
+  // `max_hashing_threads` uploads at once hash on a thread of their own (0:
+  // one per core); the others hash inline, so a hundred concurrent big
+  // uploads do not start a hundred threads.
+  explicit BlobStore(std::string root, const std::string& owner = "local",
+                     int max_hashing_threads = 0);
 
-  // Creates the directories and removes uploads a crash left behind.
+  // Creates the directories and removes the uploads this owner's crash left
+  // behind, and those of other owners (or of versions before owners) that
+  // are a day old: a controller that no longer runs.
   absl::Status Init();
 
   class Writer {
@@ -140,6 +146,7 @@ class BlobStore {
   bool TakeHashingSlot() const;
 
   std::string root_;
+  std::string incoming_;  // ROOT/incoming/OWNER
   const int max_hashing_threads_;
   mutable std::atomic<int> hashing_threads_{0};
   absl::Mutex mu_;

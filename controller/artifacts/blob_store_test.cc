@@ -1,6 +1,8 @@
 #include "controller/artifacts/blob_store.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -28,7 +30,7 @@ class ArtifactBlobStoreTest : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(root_); }
 
   bool IncomingEmpty() const {
-    return std::filesystem::is_empty(std::filesystem::path(root_) / "incoming");
+    return std::filesystem::is_empty(std::filesystem::path(root_) / "incoming" / "local");
   }
 
   // Appends `content` in pieces of `piece` bytes and commits it.
@@ -88,7 +90,7 @@ TEST_F(ArtifactBlobStoreTest, BigFileCheckedByXxh128IsNamedBySha256) {
 // Big uploads beyond the store's hashing threads hash inline, with the
 // same result, and a finished upload's thread is free for the next one.
 TEST_F(ArtifactBlobStoreTest, HashingThreadsAreBounded) {
-  BlobStore store(root_, 2);
+  BlobStore store(root_, "local", 2);
   const int64_t big = 64 << 20;
   auto first = store.Create(big);
   auto second = store.Create(big);
@@ -114,6 +116,48 @@ TEST_F(ArtifactBlobStoreTest, HashingThreadsAreBounded) {
   // An abandoned upload gives its thread back too.
   second->reset();
   EXPECT_TRUE(store.Create(big).value()->hashes_on_own_thread());
+}
+
+// Two controllers share one store (docs/operations.md): one starting does
+// not clear the other's upload in progress, only what a controller that no
+// longer runs left a day ago, and a store whose directory went that way
+// still takes uploads.
+TEST_F(ArtifactBlobStoreTest, ControllersSharingAStoreKeepEachOthersUploads) {
+  namespace fs = std::filesystem;
+  BlobStore a(root_, "ctl-a"), b(root_, "ctl-b");
+  ASSERT_TRUE(a.Init().ok());
+  auto upload = a.Create();
+  ASSERT_TRUE(upload.ok());
+  ASSERT_TRUE((*upload)->Append("in flight").ok());
+  const fs::path incoming = fs::path(root_) / "incoming";
+  const absl::Time two_days_ago = absl::Now() - absl::Hours(48);
+  auto make_old = [&](const fs::path& path) {
+    struct timespec times[2];
+    times[0] = times[1] = absl::ToTimespec(two_days_ago);
+    ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, 0), 0) << path;
+  };
+  ASSERT_TRUE(MakeDirs((incoming / "gone").string()).ok());
+  ASSERT_TRUE(WriteFileAtomic((incoming / "gone" / "x").string(), "left", 0600).ok());
+  make_old(incoming / "gone");
+  ASSERT_TRUE(WriteFileAtomic((incoming / "legacy").string(), "old version", 0600).ok());
+  make_old(incoming / "legacy");
+  ASSERT_TRUE(MakeDirs((incoming / "recent").string()).ok());
+
+  ASSERT_TRUE(b.Init().ok());
+  EXPECT_FALSE(fs::exists(incoming / "gone"));
+  EXPECT_FALSE(fs::exists(incoming / "legacy"));
+  EXPECT_TRUE(fs::exists(incoming / "recent"));
+  EXPECT_TRUE(fs::exists(incoming / "ctl-b"));
+  auto digest = (*upload)->Commit(Sha256Hex("in flight"), 9);
+  ASSERT_TRUE(digest.ok()) << digest.status();
+  EXPECT_EQ(ReadFile(a.PathOf(*digest)).value_or(""), "in flight");
+
+  // ctl-a's directory removed as stale by another controller: recreated.
+  fs::remove_all(incoming / "ctl-a");
+  auto next = a.Create();
+  ASSERT_TRUE(next.ok()) << next.status();
+  ASSERT_TRUE((*next)->Append("again").ok());
+  EXPECT_TRUE((*next)->Commit(Sha256Hex("again"), 5).ok());
 }
 
 TEST_F(ArtifactBlobStoreTest, WrongOrMissingXxh128IsRefused) {

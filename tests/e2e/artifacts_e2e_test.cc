@@ -1119,7 +1119,8 @@ std::string OneJobPipeline(const std::string& job_keys, const std::string& artif
 int64_t IncomingBytes(const Cluster& cluster) {
   std::error_code ec;
   int64_t most = 0;
-  for (const auto& e : fs::directory_iterator(cluster.data_dir() + "/artifacts/incoming", ec)) {
+  for (const auto& e :
+       fs::recursive_directory_iterator(cluster.data_dir() + "/artifacts/incoming", ec)) {
     std::error_code size_ec;
     const auto size = fs::file_size(e.path(), size_ec);
     if (!size_ec) most = std::max(most, static_cast<int64_t>(size));
