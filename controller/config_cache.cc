@@ -12,7 +12,10 @@ absl::StatusOr<std::shared_ptr<const config::Config>> ConfigCache::Get(
   {
     absl::MutexLock lock(&mu_);
     auto it = by_revision_.find(revision);
-    if (it != by_revision_.end()) return it->second;
+    if (it != by_revision_.end()) {
+      it->second.used = ++use_clock_;
+      return it->second.config;
+    }
   }
   auto rec = tx.GetConfigRevision(revision);
   if (!rec) {
@@ -37,7 +40,23 @@ absl::StatusOr<std::shared_ptr<const config::Config>> ConfigCache::Get(
 void ConfigCache::Put(int64_t revision,
                       std::shared_ptr<const config::Config> config) {
   absl::MutexLock lock(&mu_);
-  by_revision_[revision] = std::move(config);
+  KeepLocked(revision, std::move(config));
+}
+
+void ConfigCache::KeepLocked(int64_t revision, std::shared_ptr<const config::Config> config) {
+  by_revision_[revision] = Entry{std::move(config), ++use_clock_};
+  if (by_revision_.size() <= kKeptRevisions + 1) return;  // + the one in force
+  auto oldest = by_revision_.end();
+  for (auto it = by_revision_.begin(); it != by_revision_.end(); ++it) {
+    if (it->first == current_revision_) continue;
+    if (oldest == by_revision_.end() || it->second.used < oldest->second.used) oldest = it;
+  }
+  if (oldest != by_revision_.end()) by_revision_.erase(oldest);
+}
+
+bool ConfigCache::Holds(int64_t revision) const {
+  absl::MutexLock lock(&mu_);
+  return by_revision_.count(revision) > 0;
 }
 
 int64_t ConfigCache::current_revision() const {
@@ -55,7 +74,7 @@ void ConfigCache::SetCurrent(int64_t revision,
   absl::MutexLock lock(&mu_);
   current_revision_ = revision;
   current_ = config;
-  by_revision_[revision] = std::move(config);
+  KeepLocked(revision, std::move(config));
 }
 
 }  // namespace gantry
