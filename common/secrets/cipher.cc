@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -239,7 +240,9 @@ const Cipher* ProcessCipher() { return process_cipher.load(std::memory_order_acq
 void SetProcessCipher(Cipher cipher, std::string key_file) {
   std::lock_guard<std::mutex> lock(process_mu);
   process_ciphers->push_back(std::make_unique<Cipher>(std::move(cipher)));
-  *process_key_stamp = StampOf(key_file);
+  // Unknown: the file may have changed since the caller read it, so the
+  // first reload reads it again.
+  *process_key_stamp = FileStamp{};
   *process_key_file = std::move(key_file);
   process_cipher.store(process_ciphers->back().get(), std::memory_order_release);
 }
@@ -260,8 +263,17 @@ absl::StatusOr<bool> ReloadProcessCipher() {
   if (!text.ok()) return text.status();
   absl::StatusOr<Cipher> next = Cipher::FromKeyText(*text, path);
   if (!next.ok()) return next.status();
+  const std::vector<std::string> ids = next->key_ids();
+  if (std::find(ids.begin(), ids.end(), current->current_key_id()) == ids.end()) {
+    // A rotation keeps the older keys after the new one: a file without
+    // the key in use is another cluster's, or was cut short.
+    return absl::FailedPreconditionError(absl::StrCat(
+        path, " does not hold key ", current->current_key_id(),
+        ", which encrypts now; copy the leader's key file, or restart this controller to "
+        "take the file as it is"));
+  }
   *process_key_stamp = stamp;
-  if (next->key_ids() == current->key_ids()) return false;
+  if (ids == current->key_ids()) return false;
   process_ciphers->push_back(std::make_unique<Cipher>(std::move(*next)));
   process_cipher.store(process_ciphers->back().get(), std::memory_order_release);
   return true;

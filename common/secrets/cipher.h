@@ -74,9 +74,9 @@ std::string ProcessCipherKeyFile();
 // Reads the process's key file again if it changed since it was last read
 // (an operator copied in the file of the controller that ran `gantry secret
 // rotate-key`) and makes its keys the process's cipher. Returns whether the
-// keys changed. A file that cannot be read or holds no valid key is an
-// error, and the cipher stays as it was. Keys from $GANTRY_CIPHER_KEY, or
-// none: false.
+// keys changed. A file that cannot be read, holds no valid key or lacks the
+// key that encrypts now is an error, and the cipher stays as it was. Keys
+// from $GANTRY_CIPHER_KEY, or none: false.
 absl::StatusOr<bool> ReloadProcessCipher();
 
 // The key id of a ciphertext ("" for anything else).

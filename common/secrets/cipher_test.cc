@@ -69,6 +69,7 @@ TEST(CipherTest, ProcessCipherFollowsItsKeyFile) {
   const std::string old_id = first->current_key_id();
   SetProcessCipher(*first, path);
   EXPECT_EQ(ReloadProcessCipher().value_or(true), false) << "unchanged";
+  EXPECT_EQ(ReloadProcessCipher().value_or(true), false) << "unchanged";
   auto under_old = ProcessCipher()->Encrypt("s3cret");
   ASSERT_TRUE(under_old.ok());
 
@@ -85,6 +86,13 @@ TEST(CipherTest, ProcessCipherFollowsItsKeyFile) {
   // A file being copied in, or garbage: an error, the keys stay.
   ASSERT_TRUE(WriteFileAtomic(path, "not a key\n", 0600).ok());
   EXPECT_FALSE(ReloadProcessCipher().ok());
+  EXPECT_EQ(ProcessCipher()->current_key_id(), new_id);
+  // Another cluster's key file: it lacks the key in use, refused.
+  ASSERT_TRUE(WriteFileAtomic(path, Cipher::NewKeyText() + "\n", 0600).ok());
+  absl::StatusOr<bool> foreign = ReloadProcessCipher();
+  EXPECT_FALSE(foreign.ok());
+  EXPECT_TRUE(absl::StrContains(foreign.status().message(), "does not hold key " + new_id))
+      << foreign.status();
   EXPECT_EQ(ProcessCipher()->current_key_id(), new_id);
   // The same keys written again: nothing changes.
   ASSERT_TRUE(WriteFileAtomic(path, rotated, 0600).ok());

@@ -1,6 +1,7 @@
 #include "controller/artifacts/blob_store.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <system_error>
 #include <thread>
 
 #include "absl/strings/ascii.h"
@@ -43,8 +45,10 @@ std::string SafeName(const std::string& owner) {
 }
 
 // The entries of `dir` (other owners' directories, files of versions before
-// owners) last changed before `cutoff`, removed with what they hold. An
-// owner's directory changes whenever one of its uploads starts or ends.
+// owners) last changed before `cutoff`, removed with what they hold. A
+// running owner holds a lock on its directory (LockIncoming), so a directory
+// is only removed when it is old and nobody holds it: an owner idle for a
+// day keeps its directory.
 void RemoveStaleIncoming(const std::string& dir, absl::Time cutoff) {
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
@@ -52,8 +56,18 @@ void RemoveStaleIncoming(const std::string& dir, absl::Time cutoff) {
     if (::lstat(entry.path().c_str(), &st) != 0 || absl::FromTimeT(st.st_mtime) >= cutoff) {
       continue;
     }
+    int held = -1;
+    if (S_ISDIR(st.st_mode)) {
+      held = ::open(entry.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (held < 0) continue;
+      if (::flock(held, LOCK_EX | LOCK_NB) != 0) {
+        ::close(held);
+        continue;  // its owner runs
+      }
+    }
     std::error_code remove_ec;
     std::filesystem::remove_all(entry.path(), remove_ec);
+    if (held >= 0) ::close(held);
   }
 }
 
@@ -67,13 +81,33 @@ BlobStore::BlobStore(std::string root, const std::string& owner, int max_hashing
               ? max_hashing_threads
               : std::max(1, static_cast<int>(std::thread::hardware_concurrency()))) {}
 
+BlobStore::~BlobStore() {
+  absl::MutexLock lock(&incoming_mu_);
+  if (incoming_lock_fd_ >= 0) ::close(incoming_lock_fd_);
+}
+
+absl::Status BlobStore::LockIncoming() const {
+  if (auto st = MakeDirs(incoming_, 0700); !st.ok()) return st;
+  int fd = ::open(incoming_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Errno("open " + incoming_);
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    absl::Status st = Errno("lock " + incoming_);
+    ::close(fd);
+    return st;
+  }
+  absl::MutexLock lock(&incoming_mu_);
+  if (incoming_lock_fd_ >= 0) ::close(incoming_lock_fd_);
+  incoming_lock_fd_ = fd;
+  return absl::OkStatus();
+}
+
 absl::Status BlobStore::Init() {
   std::error_code ec;
   std::filesystem::remove_all(incoming_, ec);
   RemoveStaleIncoming(root_ + "/incoming", absl::Now() - kStaleIncoming);
   // Artifacts are the controller's alone (docs/security.md): a store made
   // by an older controller is closed up here too.
-  if (auto st = MakeDirs(incoming_, 0700); !st.ok()) return st;
+  if (auto st = LockIncoming(); !st.ok()) return st;
   ::chmod((root_ + "/incoming").c_str(), 0700);
   if (auto st = MakeDirs(root_ + "/sha256", 0700); !st.ok()) return st;
   ::chmod(root_.c_str(), 0700);
@@ -89,15 +123,19 @@ absl::StatusOr<std::unique_ptr<BlobStore::Writer>> BlobStore::Create(int64_t exp
   std::string path = absl::StrCat(incoming_, "/", RandomHex(12));
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0 && errno == ENOENT) {
-    // Removed as stale by a controller sharing the store while this one had
-    // no upload for a day.
-    if (auto st = MakeDirs(incoming_, 0700); !st.ok()) return st;
+    // Removed by a controller sharing the store whose filesystem does not
+    // carry our lock to it (RemoveStaleIncoming): made and locked again.
+    if (auto st = LockIncoming(); !st.ok()) return st;
     fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   }
   if (fd < 0) return Errno("create " + path);
   auto writer = std::unique_ptr<Writer>(new Writer(this, path, fd));
   if (expected_size >= kHashingThreadBytes && TakeHashingSlot()) {
-    writer->hashing_ = std::make_unique<HashingThread>();
+    try {
+      writer->hashing_ = std::make_unique<HashingThread>();
+    } catch (const std::system_error&) {
+      hashing_threads_.fetch_sub(1);  // no thread to be had: hashed inline
+    }
   }
   return writer;
 }

@@ -39,10 +39,14 @@ class BlobStore {
   // uploads do not start a hundred threads.
   explicit BlobStore(std::string root, const std::string& owner = "local",
                      int max_hashing_threads = 0);
+  ~BlobStore();
+  BlobStore(const BlobStore&) = delete;
+  BlobStore& operator=(const BlobStore&) = delete;
 
-  // Creates the directories and removes the uploads this owner's crash left
+  // Creates the directories, removes the uploads this owner's crash left
   // behind, and those of other owners (or of versions before owners) that
-  // are a day old: a controller that no longer runs.
+  // are a day old and whose owner holds no lock on them: a controller that
+  // no longer runs. Holds such a lock (flock) on its own until destroyed.
   absl::Status Init();
 
   class Writer {
@@ -144,9 +148,13 @@ class BlobStore {
  private:
   void Unpin(const std::string& sha256);
   bool TakeHashingSlot() const;
+  // Makes this owner's incoming directory and locks it.
+  absl::Status LockIncoming() const;
 
   std::string root_;
   std::string incoming_;  // ROOT/incoming/OWNER
+  mutable absl::Mutex incoming_mu_;
+  mutable int incoming_lock_fd_ ABSL_GUARDED_BY(incoming_mu_) = -1;  // flock held
   const int max_hashing_threads_;
   mutable std::atomic<int> hashing_threads_{0};
   absl::Mutex mu_;

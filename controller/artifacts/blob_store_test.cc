@@ -119,9 +119,10 @@ TEST_F(ArtifactBlobStoreTest, HashingThreadsAreBounded) {
 }
 
 // Two controllers share one store (docs/operations.md): one starting does
-// not clear the other's upload in progress, only what a controller that no
-// longer runs left a day ago, and a store whose directory went that way
-// still takes uploads.
+// not clear the other's upload in progress, even when that one was idle for
+// a day, only what a controller that no longer runs left a day ago; and a
+// store whose directory went anyway (a filesystem without flock) still
+// takes uploads.
 TEST_F(ArtifactBlobStoreTest, ControllersSharingAStoreKeepEachOthersUploads) {
   namespace fs = std::filesystem;
   BlobStore a(root_, "ctl-a"), b(root_, "ctl-b");
@@ -142,8 +143,11 @@ TEST_F(ArtifactBlobStoreTest, ControllersSharingAStoreKeepEachOthersUploads) {
   ASSERT_TRUE(WriteFileAtomic((incoming / "legacy").string(), "old version", 0600).ok());
   make_old(incoming / "legacy");
   ASSERT_TRUE(MakeDirs((incoming / "recent").string()).ok());
+  // ctl-a idle for two days: old, but its owner runs and holds its lock.
+  make_old(incoming / "ctl-a");
 
   ASSERT_TRUE(b.Init().ok());
+  EXPECT_TRUE(fs::exists(incoming / "ctl-a"));
   EXPECT_FALSE(fs::exists(incoming / "gone"));
   EXPECT_FALSE(fs::exists(incoming / "legacy"));
   EXPECT_TRUE(fs::exists(incoming / "recent"));

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -50,10 +51,9 @@ absl::StatusOr<int> ListenOnLoopback(int& port) {
   return s;
 }
 
-// Accepts one connection and sendfile()s the whole file into it.
-absl::Status ServeFile(int listener, const std::string& path) {
-  Fd conn(::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC));
-  if (conn.fd < 0) return Errno("accept");
+// sendfile()s the whole file into `conn`, then closes it.
+absl::Status ServeFile(int accepted, const std::string& path) {
+  Fd conn(accepted);
   Fd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (file.fd < 0) return Errno("open");
   struct stat st;
@@ -83,8 +83,13 @@ absl::StatusOr<absl::Duration> TimeLoopbackTcp(const std::string& path) {
   if (conn.fd < 0 || ::connect(conn.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     return Errno("connect");
   }
+  // Connected, so the connection is queued: accepting cannot wait.
+  int accepted = ::accept4(listening.fd, nullptr, nullptr, SOCK_CLOEXEC);
+  if (accepted < 0) return Errno("accept");
+  // A sender whose reader went away gets EPIPE, not a signal.
+  ::signal(SIGPIPE, SIG_IGN);
   absl::Status served;
-  std::thread server([&] { served = ServeFile(listening.fd, path); });
+  std::thread server([&] { served = ServeFile(accepted, path); });
   std::vector<char> buf(1 << 20);
   absl::Status received;
   for (;;) {
@@ -93,6 +98,8 @@ absl::StatusOr<absl::Duration> TimeLoopbackTcp(const std::string& path) {
     if (n < 0) received = Errno("recv");
     if (n <= 0) break;
   }
+  // Unblocks a sender still writing after a failed receive.
+  ::shutdown(conn.fd, SHUT_RDWR);
   server.join();
   absl::Duration took = absl::Now() - t0;
   if (!served.ok()) return served;

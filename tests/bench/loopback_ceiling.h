@@ -1,8 +1,9 @@
-// What this machine's loopback TCP carries with no work on either end: one
-// thread sendfile()s a file, another receives and drops it. Every artifact
-// transfer crosses that socket, so no transfer can be faster; the figure is
-// printed beside `cp` so a target set against `cp` can be checked against
-// what the socket allows.
+// What one loopback TCP stream carries with no work on either end: one
+// thread sendfile()s a file, another recv()s and drops it. An artifact
+// transfer is one such stream, received into user space, with work added on
+// both ends, so this is its ceiling (several streams, or a receiver that
+// splices, could go further). Printed beside `cp`, so a target set against
+// `cp` can be checked against what the socket allows.
 #pragma once
 
 #include <string>

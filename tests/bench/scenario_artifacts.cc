@@ -272,7 +272,7 @@ absl::Status MeasureCp(Round& r, Report& report, const std::string& when) {
     r.cp_fsync_rate = MiBps(r.bytes(), cp_took + sync_took);
     report.Add(r.tag + ".cp_and_fsync" + when, r.cp_fsync_rate, "MiB/s");
   }
-  // The most any transfer can reach: the socket with no work on either end.
+  // A transfer's ceiling: its one stream, received with recv(), no work.
   auto loopback = TimeLoopbackTcp(r.src);
   if (!loopback.ok()) return loopback.status();
   r.loopback_rate = MiBps(r.bytes(), *loopback);
