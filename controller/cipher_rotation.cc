@@ -109,7 +109,7 @@ absl::StatusOr<v1::RotateCipherKeyResponse> RotateCipherKey(store::Db& db) {
   return response;
 }
 
-void PickUpRotatedCipherKey() {
+bool PickUpRotatedCipherKey() {
   static std::mutex mu;
   static std::string* last_error = new std::string;
   std::lock_guard<std::mutex> lock(mu);
@@ -123,14 +123,15 @@ void PickUpRotatedCipherKey() {
           error, secrets::ProcessCipher()->current_key_id());
       *last_error = std::move(error);
     }
-    return;
+    return false;
   }
   last_error->clear();
-  if (!*changed) return;
+  if (!*changed) return false;
   const secrets::Cipher* cipher = secrets::ProcessCipher();
   spdlog::info("secure variables: {} changed: key {} now encrypts ({} key(s) held: {})",
                secrets::ProcessCipherKeyFile(), cipher->current_key_id(), cipher->key_ids().size(),
                absl::StrJoin(cipher->key_ids(), ", "));
+  return true;
 }
 
 }  // namespace gantry

@@ -19,6 +19,7 @@ absl::StatusOr<v1::RotateCipherKeyResponse> RotateCipherKey(store::Db& db);
 // for a rotation another controller did (docs/operations.md, "Setting up
 // the second controller"). Logs what changed, and a file that cannot be
 // used once per distinct error; the keys held so far stay in use then.
-void PickUpRotatedCipherKey();
+// Returns whether the keys changed.
+bool PickUpRotatedCipherKey();
 
 }  // namespace gantry

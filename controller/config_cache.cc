@@ -54,6 +54,12 @@ void ConfigCache::KeepLocked(int64_t revision, std::shared_ptr<const config::Con
   if (oldest != by_revision_.end()) by_revision_.erase(oldest);
 }
 
+void ConfigCache::Invalidate() {
+  absl::MutexLock lock(&mu_);
+  by_revision_.clear();
+  if (current_revision_ > 0) current_revision_ = -1;  // none applied yet: nothing to redo
+}
+
 bool ConfigCache::Holds(int64_t revision) const {
   absl::MutexLock lock(&mu_);
   return by_revision_.count(revision) > 0;

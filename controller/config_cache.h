@@ -37,6 +37,14 @@ class ConfigCache {
   std::shared_ptr<const config::Config> current() const;
   void SetCurrent(int64_t revision, std::shared_ptr<const config::Config> config);
 
+  // Drops every parsed revision, so each is parsed again from the database
+  // when next asked for; current() still answers meanwhile, and
+  // current_revision() is -1 until SetCurrent (0 stays 0). For a standby whose cipher
+  // keys changed: what it parsed before holds values under keys it may no
+  // longer have, and a rotation re-encrypts them in place, under the same
+  // revision number.
+  void Invalidate();
+
   static constexpr size_t kKeptRevisions = 256;
   // Whether `revision` is parsed and kept (tests).
   bool Holds(int64_t revision) const;

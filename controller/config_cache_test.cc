@@ -31,5 +31,27 @@ TEST(ConfigCacheTest, KeepsTheCurrentAndTheRecentlyUsedRevisionsOnly) {
   EXPECT_TRUE(cache.Holds(3 * kept + 2));
 }
 
+// After a standby's keys changed: nothing parsed is kept, the config in
+// force still answers, and the revision in force reads as unknown until it
+// is set again.
+TEST(ConfigCacheTest, InvalidateDropsEveryParsedRevision) {
+  ConfigCache empty;
+  empty.Invalidate();
+  EXPECT_EQ(empty.current_revision(), 0) << "no config yet: nothing to parse again";
+
+  ConfigCache cache;
+  auto in_force = AConfig();
+  cache.Put(1, AConfig());
+  cache.SetCurrent(2, in_force);
+  cache.Invalidate();
+  EXPECT_FALSE(cache.Holds(1));
+  EXPECT_FALSE(cache.Holds(2));
+  EXPECT_EQ(cache.current_revision(), -1);
+  EXPECT_EQ(cache.current(), in_force);
+  cache.SetCurrent(2, AConfig());
+  EXPECT_EQ(cache.current_revision(), 2);
+  EXPECT_TRUE(cache.Holds(2));
+}
+
 }  // namespace
 }  // namespace gantry

@@ -314,8 +314,8 @@ int main(int argc, char** argv) {
   // the database, then the workers beside it.
   auto lead = [&](bool takeover) -> absl::Status {
     // A key the old leader rotated to, if its file was copied here since
-    // the last poll.
-    if (takeover) gantry::PickUpRotatedCipherKey();
+    // the last poll; the scheduler's start parses the config again.
+    if (takeover && gantry::PickUpRotatedCipherKey()) configs.Invalidate();
     auto boot_db = gantry::store::Db::Connect(flags.database_url);
     if (!boot_db.ok()) return boot_db.status();
     auto boot = gantry::Bootstrap(**boot_db, data_dir, &tokens);
@@ -349,7 +349,7 @@ int main(int argc, char** argv) {
                .lost = lost,
                .standby_poll =
                    [&] {
-                     gantry::PickUpRotatedCipherKey();
+                     if (gantry::PickUpRotatedCipherKey()) configs.Invalidate();
                      if (auto st = gantry::RefreshStandbyView(**standby_db, &tokens, &configs);
                          !st.ok()) {
                        spdlog::warn("standby: {}", st.ToString());

@@ -11,7 +11,8 @@
 //   exits, and the new leader records the job once.
 // - A standby picks up the key file an operator copied in after `gantry
 //   secret rotate-key` on the leader, without a restart, and once it has
-//   taken over gives jobs the secure values the rotation re-encrypted.
+//   taken over gives jobs the secure values the rotation re-encrypted, also
+//   when the old key was dropped from the file after the rotation.
 //
 // Jobs' `sleep`s are their payload (time for runs to be in flight), not
 // waits: every wait here is a condition with a deadline.
@@ -340,11 +341,10 @@ TEST_F(FailoverE2eTest, AStoppedLeaderIsFencedWhenItResumes) {
   EXPECT_EQ(CountLines(ReadOrEmpty(marks))["ran"], 1);
 }
 
-TEST_F(FailoverE2eTest, AStandbyPicksUpARotatedKeyAndDecryptsAfterTakeover) {
-  StartAgents(1);
-  const std::string password = absl::StrCat("pw-", RandomHex(8));
-  // The job prints the value's digest: what it saw, without showing it.
-  const std::string yaml = absl::StrCat(
+// A pipeline with a secure variable whose job prints the value's digest:
+// what it saw, without showing it.
+std::string VaultYaml(const std::string& password) {
+  return absl::StrCat(
       "format_version: 10\npipelines:\n  vault:\n    group: e2e\n"
       "    secure_variables:\n      PASSWORD: ",
       password,
@@ -352,6 +352,12 @@ TEST_F(FailoverE2eTest, AStandbyPicksUpARotatedKeyAndDecryptsAfterTakeover) {
       "              tasks:\n                - exec:\n"
       "                    command: /bin/sh\n"
       "                    arguments: [-c, \"printf %s \\\"$PASSWORD\\\" | sha256sum\"]\n");
+}
+
+TEST_F(FailoverE2eTest, AStandbyPicksUpARotatedKeyAndDecryptsAfterTakeover) {
+  StartAgents(1);
+  const std::string password = absl::StrCat("pw-", RandomHex(8));
+  const std::string yaml = VaultYaml(password);
   // Rotated before the config is applied, so its value exists only under
   // the new key (a standby's cache of an older revision could still hold
   // the value under the old one).
@@ -375,6 +381,56 @@ TEST_F(FailoverE2eTest, AStandbyPicksUpARotatedKeyAndDecryptsAfterTakeover) {
       },
       absl::Seconds(30)))
       << standby_.Log();
+
+  ExitStatus killed = cluster_.KillController(SIGKILL);
+  EXPECT_EQ(killed.term_signal, SIGKILL) << killed.ToString();
+  ASSERT_TRUE(WaitFor([&] { return absl::StrContains(standby_.Log(), "took over as the leader"); },
+                      absl::Seconds(30)))
+      << Tails();
+  CliResult trigger = cluster_.Cli({"pipeline", "trigger", "vault"});
+  ASSERT_EQ(trigger.exit_code, 0) << trigger.ToString();
+  ASSERT_TRUE(cluster_.WaitForRunState("vault/1", "passed", kDeadline)) << Tails();
+  std::string log = cluster_.JobLog("vault/1/use/1/j").value_or("");
+  EXPECT_TRUE(absl::StrContains(log, Sha256Hex(password))) << log << Tails();
+}
+
+// security.md lets the operator drop the old key once nothing needs it. A
+// standby that parsed the config under the old key parses it again when its
+// keys change (the rotation re-encrypted it under the same revision), so
+// after taking over with only the new key it still decrypts the value.
+TEST_F(FailoverE2eTest, AStandbyParsesTheConfigAgainWhenItsKeysChange) {
+  StartAgents(1);
+  const std::string password = absl::StrCat("pw-", RandomHex(8));
+  CliResult apply = cluster_.Cli(
+      {"config", "apply", "-f", cluster_.WriteFile("vault.yaml", VaultYaml(password))});
+  ASSERT_EQ(apply.exit_code, 0) << apply.ToString();
+  // The standby has parsed it, under the old key.
+  cluster_.SetCliControllers(standby_.address());
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        CliResult list = cluster_.Cli({"pipeline", "list"});
+        return list.exit_code == 0 && absl::StrContains(list.out, "vault");
+      },
+      absl::Seconds(10), kCliPoll))
+      << Tails();
+  cluster_.SetCliControllers(both_);
+  CliResult rotate = cluster_.Cli({"secret", "rotate-key"});
+  ASSERT_EQ(rotate.exit_code, 0) << rotate.ToString() << Tails();
+
+  const std::string key_file = standby_.dir() + "/cipher.key";
+  auto changes = [&] {
+    const std::string log = standby_.Log();
+    const std::string line = key_file + " changed: key ";
+    int n = 0;
+    for (size_t at = log.find(line); at != std::string::npos; at = log.find(line, at + 1)) ++n;
+    return n;
+  };
+  // The rotated file (new key, then old), then the new key alone.
+  const std::string rotated = ReadOrEmpty(cluster_.data_dir() + "/cipher.key");
+  ASSERT_TRUE(WriteFileAtomic(key_file, rotated, 0600).ok());
+  ASSERT_TRUE(WaitFor([&] { return changes() == 1; }, absl::Seconds(30))) << standby_.Log();
+  ASSERT_TRUE(WriteFileAtomic(key_file, rotated.substr(0, rotated.find('\n') + 1), 0600).ok());
+  ASSERT_TRUE(WaitFor([&] { return changes() == 2; }, absl::Seconds(30))) << standby_.Log();
 
   ExitStatus killed = cluster_.KillController(SIGKILL);
   EXPECT_EQ(killed.term_signal, SIGKILL) << killed.ToString();
