@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/unique_fd.h"
 
 namespace gantry::bench {
 namespace {
@@ -22,17 +23,6 @@ namespace {
 absl::Status Errno(const char* what) {
   return absl::InternalError(absl::StrCat("loopback probe: ", what, ": ", std::strerror(errno)));
 }
-
-// Closes the descriptor when it goes out of scope.
-struct Fd {
-  explicit Fd(int f) : fd(f) {}
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int fd;
-};
 
 absl::StatusOr<int> ListenOnLoopback(int& port) {
   int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -53,14 +43,15 @@ absl::StatusOr<int> ListenOnLoopback(int& port) {
 
 // sendfile()s the whole file into `conn`, then closes it.
 absl::Status ServeFile(int accepted, const std::string& path) {
-  Fd conn(accepted);
-  Fd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (file.fd < 0) return Errno("open");
+  UniqueFd conn(accepted);
+  UniqueFd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (file.get() < 0) return Errno("open");
   struct stat st;
-  if (::fstat(file.fd, &st) != 0) return Errno("fstat");
+  if (::fstat(file.get(), &st) != 0) return Errno("fstat");
   off_t offset = 0;
   while (offset < st.st_size) {
-    ssize_t n = ::sendfile(conn.fd, file.fd, &offset, static_cast<size_t>(st.st_size - offset));
+    ssize_t n =
+        ::sendfile(conn.get(), file.get(), &offset, static_cast<size_t>(st.st_size - offset));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return Errno("sendfile");
   }
@@ -73,18 +64,19 @@ absl::StatusOr<absl::Duration> TimeLoopbackTcp(const std::string& path) {
   int port = 0;
   auto listener = ListenOnLoopback(port);
   if (!listener.ok()) return listener.status();
-  Fd listening(*listener);
-  Fd conn(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  UniqueFd listening(*listener);
+  UniqueFd conn(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = htons(static_cast<uint16_t>(port));
   absl::Time t0 = absl::Now();
-  if (conn.fd < 0 || ::connect(conn.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+  if (conn.get() < 0 ||
+      ::connect(conn.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     return Errno("connect");
   }
   // Connected, so the connection is queued: accepting cannot wait.
-  int accepted = ::accept4(listening.fd, nullptr, nullptr, SOCK_CLOEXEC);
+  int accepted = ::accept4(listening.get(), nullptr, nullptr, SOCK_CLOEXEC);
   if (accepted < 0) return Errno("accept");
   // A sender whose reader went away gets EPIPE, not a signal.
   ::signal(SIGPIPE, SIG_IGN);
@@ -93,13 +85,13 @@ absl::StatusOr<absl::Duration> TimeLoopbackTcp(const std::string& path) {
   std::vector<char> buf(1 << 20);
   absl::Status received;
   for (;;) {
-    ssize_t n = ::recv(conn.fd, buf.data(), buf.size(), 0);
+    ssize_t n = ::recv(conn.get(), buf.data(), buf.size(), 0);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) received = Errno("recv");
     if (n <= 0) break;
   }
   // Unblocks a sender still writing after a failed receive.
-  ::shutdown(conn.fd, SHUT_RDWR);
+  ::shutdown(conn.get(), SHUT_RDWR);
   server.join();
   absl::Duration took = absl::Now() - t0;
   if (!served.ok()) return served;

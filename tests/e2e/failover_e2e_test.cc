@@ -153,6 +153,31 @@ class FailoverE2eTest : public ::testing::Test {
 
   std::string Tails() { return cluster_.LogTails() + "--- standby:\n" + standby_.Log(); }
 
+  // How often the standby logged that its key file changed.
+  int KeyFileChanges() {
+    const std::string log = standby_.Log();
+    const std::string line = standby_.dir() + "/cipher.key changed: key ";
+    int n = 0;
+    for (size_t at = log.find(line); at != std::string::npos; at = log.find(line, at + 1)) ++n;
+    return n;
+  }
+
+  // The leader killed with -9; the standby, once it leads, runs pipeline
+  // "vault" (VaultYaml) and its job sees `password`.
+  void TakeOverAndCheckVault(const std::string& password) {
+    ExitStatus killed = cluster_.KillController(SIGKILL);
+    EXPECT_EQ(killed.term_signal, SIGKILL) << killed.ToString();
+    ASSERT_TRUE(
+        WaitFor([&] { return absl::StrContains(standby_.Log(), "took over as the leader"); },
+                absl::Seconds(30)))
+        << Tails();
+    CliResult trigger = cluster_.Cli({"pipeline", "trigger", "vault"});
+    ASSERT_EQ(trigger.exit_code, 0) << trigger.ToString();
+    ASSERT_TRUE(cluster_.WaitForRunState("vault/1", "passed", kDeadline)) << Tails();
+    std::string log = cluster_.JobLog("vault/1/use/1/j").value_or("");
+    EXPECT_TRUE(absl::StrContains(log, Sha256Hex(password))) << log << Tails();
+  }
+
   bool proxied_database_ = false;
   std::unique_ptr<chaos::TcpProxy> db_proxy_;
   Cluster cluster_;
@@ -357,41 +382,22 @@ std::string VaultYaml(const std::string& password) {
 TEST_F(FailoverE2eTest, AStandbyPicksUpARotatedKeyAndDecryptsAfterTakeover) {
   StartAgents(1);
   const std::string password = absl::StrCat("pw-", RandomHex(8));
-  const std::string yaml = VaultYaml(password);
   // Rotated before the config is applied, so its value exists only under
   // the new key (a standby's cache of an older revision could still hold
   // the value under the old one).
   CliResult rotate = cluster_.Cli({"secret", "rotate-key"});
   ASSERT_EQ(rotate.exit_code, 0) << rotate.ToString() << Tails();
-  CliResult apply = cluster_.Cli({"config", "apply", "-f", cluster_.WriteFile("vault.yaml", yaml)});
+  CliResult apply = cluster_.Cli(
+      {"config", "apply", "-f", cluster_.WriteFile("vault.yaml", VaultYaml(password))});
   ASSERT_EQ(apply.exit_code, 0) << apply.ToString();
 
   // The operator copies the leader's key file to the standby, which reads
   // it at its next poll.
-  std::error_code ec;
-  std::filesystem::copy_file(cluster_.data_dir() + "/cipher.key",
-                             standby_.dir() + "/cipher.key.new", ec);
-  ASSERT_FALSE(ec) << ec.message();
-  std::filesystem::rename(standby_.dir() + "/cipher.key.new", standby_.dir() + "/cipher.key", ec);
-  ASSERT_FALSE(ec) << ec.message();
-  EXPECT_TRUE(WaitFor(
-      [&] {
-        return absl::StrContains(standby_.Log(),
-                                 absl::StrCat(standby_.dir(), "/cipher.key changed: key "));
-      },
-      absl::Seconds(30)))
-      << standby_.Log();
-
-  ExitStatus killed = cluster_.KillController(SIGKILL);
-  EXPECT_EQ(killed.term_signal, SIGKILL) << killed.ToString();
-  ASSERT_TRUE(WaitFor([&] { return absl::StrContains(standby_.Log(), "took over as the leader"); },
-                      absl::Seconds(30)))
-      << Tails();
-  CliResult trigger = cluster_.Cli({"pipeline", "trigger", "vault"});
-  ASSERT_EQ(trigger.exit_code, 0) << trigger.ToString();
-  ASSERT_TRUE(cluster_.WaitForRunState("vault/1", "passed", kDeadline)) << Tails();
-  std::string log = cluster_.JobLog("vault/1/use/1/j").value_or("");
-  EXPECT_TRUE(absl::StrContains(log, Sha256Hex(password))) << log << Tails();
+  ASSERT_TRUE(WriteFileAtomic(standby_.dir() + "/cipher.key",
+                              ReadOrEmpty(cluster_.data_dir() + "/cipher.key"), 0600)
+                  .ok());
+  EXPECT_TRUE(WaitFor([&] { return KeyFileChanges() == 1; }, absl::Seconds(30))) << standby_.Log();
+  TakeOverAndCheckVault(password);
 }
 
 // security.md lets the operator drop the old key once nothing needs it. A
@@ -417,31 +423,14 @@ TEST_F(FailoverE2eTest, AStandbyParsesTheConfigAgainWhenItsKeysChange) {
   CliResult rotate = cluster_.Cli({"secret", "rotate-key"});
   ASSERT_EQ(rotate.exit_code, 0) << rotate.ToString() << Tails();
 
-  const std::string key_file = standby_.dir() + "/cipher.key";
-  auto changes = [&] {
-    const std::string log = standby_.Log();
-    const std::string line = key_file + " changed: key ";
-    int n = 0;
-    for (size_t at = log.find(line); at != std::string::npos; at = log.find(line, at + 1)) ++n;
-    return n;
-  };
   // The rotated file (new key, then old), then the new key alone.
+  const std::string key_file = standby_.dir() + "/cipher.key";
   const std::string rotated = ReadOrEmpty(cluster_.data_dir() + "/cipher.key");
   ASSERT_TRUE(WriteFileAtomic(key_file, rotated, 0600).ok());
-  ASSERT_TRUE(WaitFor([&] { return changes() == 1; }, absl::Seconds(30))) << standby_.Log();
+  ASSERT_TRUE(WaitFor([&] { return KeyFileChanges() == 1; }, absl::Seconds(30))) << standby_.Log();
   ASSERT_TRUE(WriteFileAtomic(key_file, rotated.substr(0, rotated.find('\n') + 1), 0600).ok());
-  ASSERT_TRUE(WaitFor([&] { return changes() == 2; }, absl::Seconds(30))) << standby_.Log();
-
-  ExitStatus killed = cluster_.KillController(SIGKILL);
-  EXPECT_EQ(killed.term_signal, SIGKILL) << killed.ToString();
-  ASSERT_TRUE(WaitFor([&] { return absl::StrContains(standby_.Log(), "took over as the leader"); },
-                      absl::Seconds(30)))
-      << Tails();
-  CliResult trigger = cluster_.Cli({"pipeline", "trigger", "vault"});
-  ASSERT_EQ(trigger.exit_code, 0) << trigger.ToString();
-  ASSERT_TRUE(cluster_.WaitForRunState("vault/1", "passed", kDeadline)) << Tails();
-  std::string log = cluster_.JobLog("vault/1/use/1/j").value_or("");
-  EXPECT_TRUE(absl::StrContains(log, Sha256Hex(password))) << log << Tails();
+  ASSERT_TRUE(WaitFor([&] { return KeyFileChanges() == 2; }, absl::Seconds(30))) << standby_.Log();
+  TakeOverAndCheckVault(password);
 }
 
 }  // namespace
